@@ -1,0 +1,100 @@
+/**
+ * The errors every backend reports, each with a stable `code` (Node's
+ * convention) so callers can branch on `err.code` across package versions.
+ */
+
+export type ErrorCode =
+  | "ERR_CHANNEL_FULL"
+  | "ERR_MESSAGE_TOO_LARGE"
+  | "ERR_INVALID_CHANNEL_NAME"
+  | "ERR_INVALID_GROUP_NAME"
+  | "ERR_LAYER_CLOSED"
+  | "ERR_CONNECTION_LOST"
+  | "ERR_AUTHENTICATION"
+  | "ERR_PROTOCOL";
+
+/** Base of the package's own non-TypeError errors. */
+export class ChannelLayerError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** `send` found the channel at its capacity; nothing was stored. */
+export class ChannelFullError extends ChannelLayerError {
+  readonly channel: string;
+  readonly capacity: number;
+  constructor(channel: string, capacity: number) {
+    super(
+      "ERR_CHANNEL_FULL",
+      `channel "${channel}" is full (capacity ${capacity}): nothing was stored; ` +
+        "receive from it faster, or raise `capacity` / `channelCapacity`",
+    );
+    this.channel = channel;
+    this.capacity = capacity;
+  }
+}
+
+/** The encoded message is larger than `maxMessageBytes`. */
+export class MessageTooLargeError extends ChannelLayerError {
+  readonly size: number;
+  readonly limit: number;
+  constructor(size: number, limit: number) {
+    super(
+      "ERR_MESSAGE_TOO_LARGE",
+      `message encodes to ${size} bytes, over the limit of ${limit} bytes (maxMessageBytes); ` +
+        "send a reference to large data instead of the data",
+    );
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/** A channel name that breaks the naming rule (SPEC §2). A TypeError. */
+export class InvalidChannelNameError extends TypeError {
+  readonly code = "ERR_INVALID_CHANNEL_NAME" as const;
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidChannelNameError";
+  }
+}
+
+/** A group name that breaks the naming rule (SPEC §2). A TypeError. */
+export class InvalidGroupNameError extends TypeError {
+  readonly code = "ERR_INVALID_GROUP_NAME" as const;
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidGroupNameError";
+  }
+}
+
+/** The layer was closed: pending receives end with this, later calls reject with it. */
+export class LayerClosedError extends ChannelLayerError {
+  constructor(message = "the channel layer is closed") {
+    super("ERR_LAYER_CLOSED", message);
+  }
+}
+
+/** The backend (broker, parent process, Redis) could not be reached in time. */
+export class ConnectionLostError extends ChannelLayerError {
+  constructor(message: string) {
+    super("ERR_CONNECTION_LOST", message);
+  }
+}
+
+/** The broker refused the client's token. */
+export class AuthenticationError extends ChannelLayerError {
+  constructor(message: string) {
+    super("ERR_AUTHENTICATION", message);
+  }
+}
+
+/** A peer spoke the wire protocol wrongly (bad frame, other protocol version). */
+export class ProtocolError extends ChannelLayerError {
+  constructor(message: string) {
+    super("ERR_PROTOCOL", message);
+  }
+}

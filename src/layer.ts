@@ -1,0 +1,71 @@
+/**
+ * The public contract (SPEC §3): what every backend implements and what
+ * users hold. This file reads like the spec on purpose.
+ */
+
+/** A value a message may carry (SPEC §2). */
+export type MessageValue =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | MessageValue[]
+  | { [key: string]: MessageValue };
+
+/** A message: a plain object whose string `type` names its handler. */
+export interface Message {
+  type: string;
+  [key: string]: MessageValue;
+}
+
+export type Extension = "groups" | "flush";
+
+export interface ReceiveOptions {
+  /** Aborting ends the receive with the signal's reason and takes nothing from the channel. */
+  signal?: AbortSignal;
+}
+
+export interface ChannelLayer {
+  readonly extensions: readonly Extension[];
+  /** Store `message` in `channel`; resolves once stored, never waits for a reader. */
+  send(channel: string, message: Message): Promise<void>;
+  /** The next message of `channel`, waiting for one if it is empty. */
+  receive(channel: string, options?: ReceiveOptions): Promise<Message>;
+  /** `receive` in a loop; ends when the layer closes, throws when the signal aborts. */
+  messages(channel: string, options?: ReceiveOptions): AsyncIterableIterator<Message>;
+  /** A new process-local channel name: `<prefix>.<instance id>!<unique id>`. */
+  newChannel(prefix?: string): Promise<string>;
+  groupAdd(group: string, channel: string): Promise<void>;
+  groupDiscard(group: string, channel: string): Promise<void>;
+  /** Send to every member; members that are full are skipped, never raised. */
+  groupSend(group: string, message: Message): Promise<void>;
+  /** Empty every channel and group (waiting receives keep waiting). */
+  flush(): Promise<void>;
+  /** Release every connection, timer and listener; later calls reject with LayerClosedError. */
+  close(): Promise<void>;
+}
+
+/** `channelCapacity`: glob patterns (fnmatch, whole name) or regexes; first match wins. */
+export type ChannelCapacity = Record<string, number> | Array<[string | RegExp, number]>;
+
+export interface LayerOptions {
+  /** Seconds a message may wait in a channel before it is gone. Default 60. */
+  expiry?: number;
+  /** Seconds a group membership lasts without a renewing `groupAdd`. Default 86400. */
+  groupExpiry?: number;
+  /** Messages a channel may hold; a positive integer or Infinity. Default 100. */
+  capacity?: number;
+  /** Per-channel capacities by pattern; first match wins, else `capacity`. */
+  channelCapacity?: ChannelCapacity;
+  /** Largest encoded message, in bytes. Default 1 MiB. */
+  maxMessageBytes?: number;
+}
+
+export const DEFAULTS = {
+  expiry: 60,
+  groupExpiry: 86400,
+  capacity: 100,
+  maxMessageBytes: 1024 * 1024,
+} as const;

@@ -1,0 +1,79 @@
+/**
+ * Channel and group name rules (SPEC §2), the non-local part of a
+ * process-local name, and how `newChannel` names are made.
+ */
+import { customAlphabet } from "nanoid";
+import { InvalidChannelNameError, InvalidGroupNameError } from "./errors.js";
+
+export const MAX_NAME_LENGTH = 100;
+const CHANNEL_RE = /^[a-zA-Z\d\-_.]+(![\d\w\-_.]*)?$/;
+const GROUP_RE = /^[a-zA-Z\d\-_.]+$/;
+
+// Letters and digits only: an id must itself be a valid name part, and
+// nanoid's default alphabet has no character the name rule refuses, but
+// keeping `-` and `_` out makes ids easy to read in logs.
+export const uniqueId = customAlphabet("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", 12);
+
+function describe(name: unknown): string {
+  return typeof name === "string" ? JSON.stringify(name) : `a ${name === null ? "null" : typeof name}`;
+}
+
+/** Throws InvalidChannelNameError unless `name` follows the channel rule. */
+export function assertChannelName(name: unknown, what = "channel name"): asserts name is string {
+  if (typeof name !== "string") {
+    throw new InvalidChannelNameError(`${what} must be a string, got ${describe(name)}`);
+  }
+  if (name.length >= MAX_NAME_LENGTH) {
+    throw new InvalidChannelNameError(
+      `${what} ${describe(name.slice(0, 20) + "…")} is ${name.length} characters; it must be shorter than ${MAX_NAME_LENGTH}`,
+    );
+  }
+  if (!CHANNEL_RE.test(name)) {
+    throw new InvalidChannelNameError(
+      `${what} ${describe(name)} is invalid: use ASCII letters, digits, "-", "_" and ".", ` +
+        `optionally followed by one "!" and a local part (rule ${CHANNEL_RE.source})`,
+    );
+  }
+}
+
+/** Throws InvalidGroupNameError unless `name` follows the group rule. */
+export function assertGroupName(name: unknown): asserts name is string {
+  if (typeof name !== "string") {
+    throw new InvalidGroupNameError(`group name must be a string, got ${describe(name)}`);
+  }
+  if (name.length >= MAX_NAME_LENGTH) {
+    throw new InvalidGroupNameError(
+      `group name ${describe(name.slice(0, 20) + "…")} is ${name.length} characters; it must be shorter than ${MAX_NAME_LENGTH}`,
+    );
+  }
+  if (!GROUP_RE.test(name)) {
+    throw new InvalidGroupNameError(
+      `group name ${describe(name)} is invalid: use ASCII letters, digits, "-", "_" and "." only (rule ${GROUP_RE.source})`,
+    );
+  }
+}
+
+/** Whether a channel name is process-local (has a `!`). */
+export function isProcessLocal(name: string): boolean {
+  return name.includes("!");
+}
+
+/** The part of a name up to and including `!`, or the whole name when it has none. */
+export function nonLocalName(name: string): string {
+  const bang = name.indexOf("!");
+  return bang === -1 ? name : name.slice(0, bang + 1);
+}
+
+/** The name `newChannel(prefix)` returns for a layer instance. */
+export function makeChannelName(prefix: string, instanceId: string): string {
+  return `${prefix}.${instanceId}!${uniqueId()}`;
+}
+
+/**
+ * Whether a process-local channel belongs to the instance with `instanceId`
+ * (its non-local part ends with `.<instanceId>!`).
+ */
+export function ownsChannel(name: string, instanceId: string): boolean {
+  const local = nonLocalName(name);
+  return local.endsWith(`.${instanceId}!`);
+}

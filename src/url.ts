@@ -1,0 +1,50 @@
+/**
+ * `createChannelLayer(url)`: one URL picks the backend, so users swap
+ * backends without touching code (SPEC §3).
+ */
+import type { ChannelLayer, LayerOptions } from "./layer.js";
+import { InMemoryChannelLayer } from "./memory.js";
+
+type Factory = (url: URL, options: LayerOptions & Record<string, unknown>) => ChannelLayer;
+
+const BACKENDS: Record<string, Factory> = {
+  "memory:": (_url, options) => new InMemoryChannelLayer(options),
+};
+
+/** Numeric options given in the query string (`?capacity=500&expiry=30`). */
+const QUERY_OPTIONS = ["expiry", "groupExpiry", "capacity", "maxMessageBytes"] as const;
+
+function queryOptions(url: URL): Partial<Record<(typeof QUERY_OPTIONS)[number], number>> {
+  const out: Partial<Record<(typeof QUERY_OPTIONS)[number], number>> = {};
+  for (const [key, value] of url.searchParams) {
+    const name = QUERY_OPTIONS.find((k) => k === key || k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) === key);
+    if (name === undefined) {
+      throw new TypeError(`unknown option "${key}" in channel layer URL; known: ${QUERY_OPTIONS.join(", ")}`);
+    }
+    const n = value === "inf" || value === "Infinity" ? Infinity : Number(value);
+    if (Number.isNaN(n)) throw new TypeError(`option "${key}" in channel layer URL must be a number, got "${value}"`);
+    out[name] = n;
+  }
+  return out;
+}
+
+/**
+ * Make a layer from a URL: `memory://`. Defaults to `$CHANNEL_LAYER_URL`,
+ * then `memory://`. Options in `options` win over the URL's query string.
+ */
+export function createChannelLayer(url?: string, options: LayerOptions & Record<string, unknown> = {}): ChannelLayer {
+  const raw = url ?? process.env.CHANNEL_LAYER_URL ?? "memory://";
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new TypeError(`channel layer URL ${JSON.stringify(raw)} is not a URL; known schemes: ${Object.keys(BACKENDS).map((s) => s + "//").join(", ")}`);
+  }
+  const factory = BACKENDS[parsed.protocol];
+  if (factory === undefined) {
+    throw new TypeError(
+      `unknown channel layer scheme "${parsed.protocol}" in ${JSON.stringify(raw)}; known schemes: ${Object.keys(BACKENDS).map((s) => s + "//").join(", ")}`,
+    );
+  }
+  return factory(parsed, { ...queryOptions(parsed), ...options });
+}

@@ -1,0 +1,34 @@
+import { expect } from "vitest";
+import type { ChannelLayer, Message } from "../../src/index.js";
+
+/** One turn of the event loop. */
+export const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Receive with a deadline; undefined when nothing came. */
+export async function tryReceive(layer: ChannelLayer, channel: string, ms = 60): Promise<Message | undefined> {
+  try {
+    return await layer.receive(channel, { signal: AbortSignal.timeout(ms) });
+  } catch (err) {
+    if ((err as Error).name === "TimeoutError" || (err as Error).name === "AbortError") return undefined;
+    throw err;
+  }
+}
+
+export async function expectEmpty(layer: ChannelLayer, channel: string, ms = 60): Promise<void> {
+  expect(await tryReceive(layer, channel, ms)).toBeUndefined();
+}
+
+/** Drain everything currently in `channel`. */
+export async function drain(layer: ChannelLayer, channel: string, ms = 60): Promise<Message[]> {
+  const out: Message[] = [];
+  for (let m = await tryReceive(layer, channel, ms); m; m = await tryReceive(layer, channel, ms)) out.push(m);
+  return out;
+}
+
+let counter = 0;
+/** A channel or group name no other test uses (shared backends keep state between tests). */
+export function fresh(base: string): string {
+  return `${base}-${process.pid}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
+}
