@@ -1,0 +1,36 @@
+/**
+ * Django Channels' own layers as bench rivals: `bench/python/layer_bench.py`
+ * run under Debian's /usr/bin/python3 (the interpreter that sees Debian's
+ * python3-django-channels and python3-channels-redis).
+ */
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import type { BenchBackend, RunResult, Workload } from "../types.js";
+
+const run = promisify(execFile);
+const PYTHON = process.env.CHANNELS_PYTHON ?? "/usr/bin/python3";
+const SCRIPT = fileURLToPath(new URL("../python/layer_bench.py", import.meta.url));
+
+export function pythonBackend(name: string, layer: "memory" | "redis", extraArgs: () => string[] = () => []): BenchBackend {
+  return {
+    name,
+    async available() {
+      const module = layer === "memory" ? "channels.layers" : "channels_redis.core";
+      try {
+        await run(PYTHON, ["-c", `import ${module}`]);
+        return true;
+      } catch {
+        return `${PYTHON} cannot import ${module} (apt-get install python3-django-channels python3-channels-redis)`;
+      }
+    },
+    async run(workload: Workload, n: number): Promise<RunResult> {
+      const { stdout } = await run(PYTHON, [SCRIPT, "--layer", layer, "--workload", workload, "--n", String(n), ...extraArgs()], {
+        maxBuffer: 1 << 20,
+      });
+      return JSON.parse(stdout.trim().split("\n").pop()!) as RunResult;
+    },
+  };
+}
+
+export const pythonMemory = pythonBackend("python-memory", "memory");

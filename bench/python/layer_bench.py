@@ -1,0 +1,121 @@
+"""The four bench workloads on Django Channels' own layers, mirroring
+bench/workloads.ts line for line, so that the rows compare like with like.
+
+    /usr/bin/python3 layer_bench.py --layer memory|redis --workload W --n N [--redis URL]
+
+Prints one JSON object: {"seconds", "ops", "p50Ms"?, "p99Ms"?}.
+"""
+import argparse
+import asyncio
+import json
+import os
+import time
+
+BATCH = 1000
+FANOUT_MEMBERS = 100
+FANOUT_SENDS = 50
+CONCURRENT_PAIRS = 64
+
+
+def payload(i):
+    return {"type": "bench.message", "i": i, "text": "hello world"}
+
+
+def make_layer(kind, n, redis_url, prefix):
+    capacity = max(n, 1000)
+    if kind == "memory":
+        from channels.layers import InMemoryChannelLayer
+
+        return InMemoryChannelLayer(capacity=capacity)
+    from channels_redis.core import RedisChannelLayer
+
+    return RedisChannelLayer(hosts=[redis_url], capacity=capacity, prefix=prefix)
+
+
+async def pingpong(layer, n, tag):
+    ch = f"bench.pingpong.{tag}"
+    rtt = []
+    start = time.perf_counter()
+    for i in range(n):
+        t = time.perf_counter()
+        await layer.send(ch, payload(i))
+        await layer.receive(ch)
+        rtt.append((time.perf_counter() - t) * 1000)
+    seconds = time.perf_counter() - start
+    rtt.sort()
+    return {"seconds": seconds, "ops": n, "p50Ms": rtt[len(rtt) // 2], "p99Ms": rtt[min(len(rtt) - 1, int(0.99 * len(rtt)))]}
+
+
+async def pipeline(layer, n, tag):
+    ch = f"bench.pipeline.{tag}"
+    start = time.perf_counter()
+    for i in range(0, n, BATCH):
+        await asyncio.gather(*(layer.send(ch, payload(j)) for j in range(i, min(n, i + BATCH))))
+    for i in range(0, n, BATCH):
+        await asyncio.gather(*(layer.receive(ch) for _ in range(i, min(n, i + BATCH))))
+    return {"seconds": time.perf_counter() - start, "ops": n}
+
+
+async def fanout(layer, n, tag):
+    group = f"bench.fanout.{tag}"
+    members = [f"{group}.member{i}" for i in range(FANOUT_MEMBERS)]
+    await asyncio.gather(*(layer.group_add(group, m) for m in members))
+    start = time.perf_counter()
+    for i in range(FANOUT_SENDS):
+        await layer.group_send(group, payload(i))
+
+    async def drain(m):
+        for _ in range(FANOUT_SENDS):
+            await layer.receive(m)
+
+    await asyncio.gather(*(drain(m) for m in members))
+    seconds = time.perf_counter() - start
+    await asyncio.gather(*(layer.group_discard(group, m) for m in members))
+    return {"seconds": seconds, "ops": FANOUT_MEMBERS * FANOUT_SENDS}
+
+
+async def concurrent(layer, n, tag):
+    per_pair = -(-n // CONCURRENT_PAIRS)
+    base = f"bench.concurrent.{tag}"
+
+    async def pair(p):
+        ch = f"{base}.{p}"
+
+        async def receiver():
+            for _ in range(per_pair):
+                await layer.receive(ch)
+
+        task = asyncio.ensure_future(receiver())
+        for i in range(per_pair):
+            await layer.send(ch, payload(i))
+        await task
+
+    start = time.perf_counter()
+    await asyncio.gather(*(pair(p) for p in range(CONCURRENT_PAIRS)))
+    return {"seconds": time.perf_counter() - start, "ops": per_pair * CONCURRENT_PAIRS}
+
+
+WORKLOADS = {"pingpong": pingpong, "pipeline": pipeline, "fanout": fanout, "concurrent": concurrent}
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--layer", choices=["memory", "redis"], required=True)
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), required=True)
+    parser.add_argument("--n", type=int, required=True)
+    parser.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--prefix", default="asgibench")
+    args = parser.parse_args()
+    tag = f"{os.getpid()}"
+    layer = make_layer(args.layer, args.n, args.redis, args.prefix)
+    try:
+        result = await WORKLOADS[args.workload](layer, args.n, tag)
+    finally:
+        if args.layer == "redis":
+            await layer.flush()
+            await layer.close_pools()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

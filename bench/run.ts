@@ -1,0 +1,112 @@
+/**
+ * `npm run bench`: every backend on every workload in one run, so that
+ * figures compare as ratios on this shared, noisy machine.
+ *
+ *   npm run bench -- [--quick] [--backends a,b] [--workloads x,y] [--json FILE]
+ */
+import { writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { BACKENDS } from "./backends/index.js";
+import { WORKLOADS, type ResultRow, type Workload } from "./types.js";
+import { DEFAULT_N } from "./workloads.js";
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    backends: { type: "string" },
+    workloads: { type: "string" },
+    json: { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+
+if (values.help) {
+  console.log(`usage: npm run bench -- [--quick] [--backends ${BACKENDS.map((b) => b.name).join(",")}]
+                         [--workloads ${WORKLOADS.join(",")}] [--json FILE]`);
+  process.exit(0);
+}
+
+function pick<T extends string>(list: string | undefined, known: readonly T[], what: string): T[] {
+  if (!list) return [...known];
+  const wanted = list.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const w of wanted) if (!known.includes(w as T)) throw new Error(`unknown ${what} "${w}"; known: ${known.join(", ")}`);
+  return wanted as T[];
+}
+
+const backendNames = pick(values.backends, BACKENDS.map((b) => b.name), "backend");
+const workloads = pick(values.workloads, WORKLOADS, "workload");
+const quick = values.quick ?? false;
+const sizeOf = (w: Workload): number => (w === "fanout" || !quick ? DEFAULT_N[w] : DEFAULT_N[w] / 10);
+
+const progress = (text: string): void => {
+  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${text}`);
+  else process.stderr.write(`${text}\n`);
+};
+
+const rows: ResultRow[] = [];
+const skipped: string[] = [];
+
+for (const backend of BACKENDS.filter((b) => backendNames.includes(b.name))) {
+  const ok = await backend.available();
+  if (ok !== true) {
+    skipped.push(`${backend.name}: ${ok}`);
+    continue;
+  }
+  await backend.start?.();
+  try {
+    for (const workload of workloads) {
+      const n = sizeOf(workload);
+      progress(`${backend.name} ${workload} n=${n} …`);
+      await backend.run(workload, Math.max(1, Math.floor(n / 10))); // warm-up
+      const r = await backend.run(workload, n);
+      rows.push({
+        backend: backend.name,
+        workload,
+        n: r.ops,
+        seconds: r.seconds,
+        opsPerSec: r.ops / r.seconds,
+        ...(r.p50Ms !== undefined ? { p50Ms: r.p50Ms, p99Ms: r.p99Ms } : {}),
+      });
+    }
+    if (backend.extras && !values.workloads) {
+      progress(`${backend.name} extras …`);
+      for (const extra of await backend.extras(quick)) rows.push({ backend: backend.name, ...extra });
+    }
+  } finally {
+    await backend.stop?.();
+  }
+}
+progress("");
+
+const fmt = (x: number): string => (x >= 100 ? Math.round(x).toLocaleString("en-US") : x.toPrecision(3));
+const header = ["backend", "workload", "n", "ops/s", "seconds", "p50 ms", "p99 ms", "notes"];
+const table = rows.map((r) => {
+  const notes = Object.entries(r)
+    .filter(([k]) => !["backend", "workload", "n", "seconds", "opsPerSec", "p50Ms", "p99Ms"].includes(k))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(" ");
+  return [r.backend, r.workload, String(r.n), fmt(r.opsPerSec), r.seconds.toFixed(3), r.p50Ms !== undefined ? r.p50Ms.toFixed(3) : "", r.p99Ms !== undefined ? r.p99Ms!.toFixed(3) : "", notes];
+});
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
+const line = (cells: string[]): string => cells.map((c, i) => (i >= 2 && i <= 6 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
+console.log(line(header));
+console.log(widths.map((w) => "-".repeat(w)).join("  "));
+for (const row of table) console.log(line(row));
+
+// Ratios against the rivals, where both sides ran.
+const find = (b: string, w: string): ResultRow | undefined => rows.find((r) => r.backend === b && r.workload === w && r.n === sizeOf(w as Workload));
+const ratios: string[] = [];
+for (const [ours, theirs] of [
+  ["memory", "python-memory"],
+  ["memory", "baseline"],
+]) {
+  for (const w of workloads) {
+    const a = find(ours!, w);
+    const b = find(theirs!, w);
+    if (a && b) ratios.push(`${ours}/${theirs} ${w}: ${(a.opsPerSec / b.opsPerSec).toFixed(2)}x`);
+  }
+}
+if (ratios.length) console.log(`\n${ratios.join("\n")}`);
+for (const s of skipped) console.log(`skipped ${s}`);
+
+if (values.json) writeFileSync(values.json, JSON.stringify({ results: rows, skipped }, null, 2));

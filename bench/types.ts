@@ -1,0 +1,46 @@
+/** The shapes the benchmark runner and its backends share. */
+
+export const WORKLOADS = ["pingpong", "pipeline", "fanout", "concurrent"] as const;
+export type Workload = (typeof WORKLOADS)[number];
+
+export interface RunResult {
+  /** Wall-clock seconds of the timed part. */
+  seconds: number;
+  /** Operations the timed part did (messages, or deliveries for fanout). */
+  ops: number;
+  /** Round-trip latency percentiles in ms, where the workload measures them (pingpong). */
+  p50Ms?: number;
+  p99Ms?: number;
+}
+
+export interface BenchBackend {
+  name: string;
+  /** `true`, or why this backend cannot run here (then its rows are skipped, and the reason printed). */
+  available(): Promise<true | string>;
+  /** Set up once before the backend's workloads (start a broker, say). */
+  start?(): Promise<void>;
+  run(workload: Workload, n: number): Promise<RunResult>;
+  /** Release everything `start` made. */
+  stop?(): Promise<void>;
+  /** Extra rows this backend measures beyond the four workloads (memory reclamation, say). */
+  extras?(quick: boolean): Promise<ExtraResult[]>;
+}
+
+export interface ExtraResult {
+  workload: string;
+  n: number;
+  seconds: number;
+  opsPerSec: number;
+  [key: string]: number | string;
+}
+
+export interface ResultRow {
+  backend: string;
+  workload: string;
+  n: number;
+  seconds: number;
+  opsPerSec: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  [key: string]: number | string | undefined;
+}

@@ -1,0 +1,101 @@
+/**
+ * The four workloads, written once over `ChannelLayer` so that every JS
+ * backend runs exactly the same code. `bench/python/layer_bench.py` mirrors
+ * them for Channels' own layers.
+ */
+import type { ChannelLayer, Message } from "../src/index.js";
+import type { RunResult, Workload } from "./types.js";
+
+/** Largest number of requests a workload has in flight at once. */
+const BATCH = 1000;
+export const FANOUT_MEMBERS = 100;
+export const FANOUT_SENDS = 50;
+export const CONCURRENT_PAIRS = 64;
+
+const payload = (i: number): Message => ({ type: "bench.message", i, text: "hello world" });
+
+function percentile(sorted: Float64Array, p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+let run = 0;
+const unique = (name: string): string => `bench.${name}.${process.pid}.${run++}`;
+
+async function pingpong(layer: ChannelLayer, n: number): Promise<RunResult> {
+  const ch = unique("pingpong");
+  const rtt = new Float64Array(n);
+  const start = performance.now();
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await layer.send(ch, payload(i));
+    await layer.receive(ch);
+    rtt[i] = performance.now() - t;
+  }
+  const seconds = (performance.now() - start) / 1000;
+  rtt.sort();
+  return { seconds, ops: n, p50Ms: percentile(rtt, 0.5), p99Ms: percentile(rtt, 0.99) };
+}
+
+async function pipeline(layer: ChannelLayer, n: number): Promise<RunResult> {
+  const ch = unique("pipeline");
+  const start = performance.now();
+  for (let i = 0; i < n; i += BATCH) {
+    const batch: Promise<void>[] = [];
+    for (let j = i; j < Math.min(n, i + BATCH); j++) batch.push(layer.send(ch, payload(j)));
+    await Promise.all(batch);
+  }
+  for (let i = 0; i < n; i += BATCH) {
+    const batch: Promise<Message>[] = [];
+    for (let j = i; j < Math.min(n, i + BATCH); j++) batch.push(layer.receive(ch));
+    await Promise.all(batch);
+  }
+  return { seconds: (performance.now() - start) / 1000, ops: n };
+}
+
+async function fanout(layer: ChannelLayer, _n: number): Promise<RunResult> {
+  const group = unique("fanout");
+  const members = Array.from({ length: FANOUT_MEMBERS }, (_, i) => `${group}.member${i}`);
+  await Promise.all(members.map((m) => layer.groupAdd(group, m)));
+  const start = performance.now();
+  for (let i = 0; i < FANOUT_SENDS; i++) await layer.groupSend(group, payload(i));
+  await Promise.all(
+    members.map(async (m) => {
+      for (let i = 0; i < FANOUT_SENDS; i++) await layer.receive(m);
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  await Promise.all(members.map((m) => layer.groupDiscard(group, m)));
+  return { seconds, ops: FANOUT_MEMBERS * FANOUT_SENDS };
+}
+
+async function concurrent(layer: ChannelLayer, n: number): Promise<RunResult> {
+  const perPair = Math.ceil(n / CONCURRENT_PAIRS);
+  const base = unique("concurrent");
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENT_PAIRS }, async (_, p) => {
+      const ch = `${base}.${p}`;
+      const receiver = (async () => {
+        for (let i = 0; i < perPair; i++) await layer.receive(ch);
+      })();
+      for (let i = 0; i < perPair; i++) await layer.send(ch, payload(i));
+      await receiver;
+    }),
+  );
+  return { seconds: (performance.now() - start) / 1000, ops: perPair * CONCURRENT_PAIRS };
+}
+
+export const workloads: Record<Workload, (layer: ChannelLayer, n: number) => Promise<RunResult>> = {
+  pingpong,
+  pipeline,
+  fanout,
+  concurrent,
+};
+
+/** Default sizes; `--quick` divides them by ten. Fanout's size is fixed (members × sends). */
+export const DEFAULT_N: Record<Workload, number> = {
+  pingpong: 20_000,
+  pipeline: 100_000,
+  fanout: FANOUT_MEMBERS * FANOUT_SENDS,
+  concurrent: 64_000,
+};
