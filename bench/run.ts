@@ -54,7 +54,7 @@ for (const backend of BACKENDS.filter((b) => backendNames.includes(b.name))) {
   }
   await backend.start?.();
   try {
-    for (const workload of workloads) {
+    for (const workload of workloads.filter((w) => backend.workloads?.includes(w) ?? true)) {
       const n = sizeOf(workload);
       progress(`${backend.name} ${workload} n=${n} …`);
       await backend.run(workload, Math.max(1, Math.floor(n / 10))); // warm-up

@@ -17,6 +17,8 @@ export interface BenchBackend {
   name: string;
   /** `true`, or why this backend cannot run here (then its rows are skipped, and the reason printed). */
   available(): Promise<true | string>;
+  /** The workloads this backend runs; all four when absent (a backend with only extras lists none). */
+  workloads?: readonly Workload[];
   /** Set up once before the backend's workloads (start a broker, say). */
   start?(): Promise<void>;
   run(workload: Workload, n: number): Promise<RunResult>;
