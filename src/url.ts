@@ -4,11 +4,15 @@
  */
 import type { ChannelLayer, LayerOptions } from "./layer.js";
 import { InMemoryChannelLayer } from "./memory.js";
+import { RemoteChannelLayer } from "./remote/client.js";
 
 type Factory = (url: URL, options: LayerOptions & Record<string, unknown>) => ChannelLayer;
 
 const BACKENDS: Record<string, Factory> = {
   "memory:": (_url, options) => new InMemoryChannelLayer(options),
+  "tcp:": (url, options) => new RemoteChannelLayer(url.href, options),
+  "tls:": (url, options) => new RemoteChannelLayer(url.href, options),
+  "unix:": (url, options) => new RemoteChannelLayer(url.href, options),
 };
 
 /** Numeric options given in the query string (`?capacity=500&expiry=30`). */
@@ -29,7 +33,8 @@ function queryOptions(url: URL): Partial<Record<(typeof QUERY_OPTIONS)[number], 
 }
 
 /**
- * Make a layer from a URL: `memory://`. Defaults to `$CHANNEL_LAYER_URL`,
+* Make a layer from a URL: `memory://`, `tcp://host:port`, `tls://host:port`,
+ * `unix:///path.sock`. Defaults to `$CHANNEL_LAYER_URL`,
  * then `memory://`. Options in `options` win over the URL's query string.
  */
 export function createChannelLayer(url?: string, options: LayerOptions & Record<string, unknown> = {}): ChannelLayer {

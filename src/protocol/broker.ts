@@ -1,0 +1,157 @@
+/**
+ * The broker, transport-agnostic: one engine holding opaque message bodies,
+ * the sessions of connected clients, token checks, heartbeats and the
+ * cleanup of departed clients' process-local channels. BrokerServer (sockets)
+ * and the IPC server feed it links; nothing here knows how bytes travel.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import { Engine } from "../engine/engine.js";
+import { Sweeper } from "../engine/sweeper.js";
+import type { LayerOptions } from "../layer.js";
+import { nonLocalName } from "../names.js";
+import { resolveOptions, type ResolvedOptions } from "../options.js";
+import type { Link } from "./link.js";
+import type { BrokerStats } from "./ops.js";
+import { Session, type ReceiveWaiter } from "./session.js";
+
+export interface BrokerOptions extends LayerOptions {
+  /** Shared secret clients must present in hello; none when undefined. */
+  token?: string;
+  /** Connections served at once; more are refused. Default 10,000. */
+  maxConnections?: number;
+  /** Receives one connection may have waiting at once. Default 10,000. */
+  maxPendingReceives?: number;
+  /** Milliseconds between heartbeat checks; a client silent for 3 of them is dropped. Default 5000. */
+  heartbeatInterval?: number;
+  /** Milliseconds a departed client has to reconnect before its process-local channels are cleaned up. Default 5000. */
+  localGrace?: number;
+  /** Where lifecycle events are reported (client connected, disconnected). Default: nowhere. */
+  log?: (line: string) => void;
+}
+
+/** A client layer instance (by instanceId) and the process-local channels named after it. */
+interface Instance {
+  sessions: number;
+  readonly channels: Set<string>;
+  grace: NodeJS.Timeout | undefined;
+}
+
+const INSTANCE_ID = /^[A-Za-z0-9]{1,64}$/;
+
+export class Broker {
+  readonly config: ResolvedOptions;
+  readonly engine: Engine<Buffer, ReceiveWaiter>;
+  readonly maxConnections: number;
+  readonly maxPendingReceives: number;
+  readonly log: (line: string) => void;
+  private readonly sessions = new Set<Session>();
+  private readonly instances = new Map<string, Instance>();
+  private readonly sweeper: Sweeper;
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly tokenDigest: Buffer | undefined;
+  private readonly localGrace: number;
+  private nextSessionId = 1;
+  closed = false;
+
+  constructor(options: BrokerOptions = {}) {
+    this.config = resolveOptions(options);
+    this.engine = new Engine<Buffer, ReceiveWaiter>({ ...this.config, clock: () => performance.now() });
+    this.sweeper = new Sweeper(this.engine);
+    this.maxConnections = options.maxConnections ?? 10_000;
+    this.maxPendingReceives = options.maxPendingReceives ?? 10_000;
+    this.localGrace = options.localGrace ?? 5000;
+    this.log = options.log ?? (() => {});
+    this.tokenDigest = options.token === undefined ? undefined : digest(options.token);
+    this.heartbeat = setInterval(() => this.beat(), options.heartbeatInterval ?? 5000);
+    this.heartbeat.unref();
+  }
+
+  /** Serve a new connection. `peer` names it in log lines. */
+  open(link: Link, peer: string): Session {
+    const full = this.sessions.size >= this.maxConnections;
+    const session = new Session(this, link, this.nextSessionId++, peer, full);
+    this.sessions.add(session);
+    return session;
+  }
+
+  /** Constant-time token check; hashing first makes the lengths equal. */
+  tokenAccepted(token: unknown): boolean {
+    if (this.tokenDigest === undefined) return true;
+    return typeof token === "string" && timingSafeEqual(digest(token), this.tokenDigest);
+  }
+
+  validInstanceId(id: unknown): id is string {
+    return typeof id === "string" && INSTANCE_ID.test(id);
+  }
+
+  /** A session said hello as layer instance `id`. */
+  attach(id: string): void {
+    let inst = this.instances.get(id);
+    if (inst === undefined) {
+      inst = { sessions: 0, channels: new Set(), grace: undefined };
+      this.instances.set(id, inst);
+    }
+    inst.sessions++;
+    clearTimeout(inst.grace);
+    inst.grace = undefined;
+  }
+
+  /** Remember a process-local channel of a known instance, to clean it up when the instance goes. */
+  track(channel: string): void {
+    const local = nonLocalName(channel);
+    const owner = local.slice(local.lastIndexOf(".") + 1, -1);
+    this.instances.get(owner)?.channels.add(channel);
+  }
+
+  /** A session ended (close, drop or missed heartbeats). */
+  detach(session: Session): void {
+    this.sessions.delete(session);
+    if (session.instanceId === undefined) return;
+    const inst = this.instances.get(session.instanceId);
+    if (inst === undefined || --inst.sessions > 0) return;
+    const id = session.instanceId;
+    inst.grace = setTimeout(() => this.forget(id), this.localGrace);
+    inst.grace.unref();
+  }
+
+  /** The instance did not come back: its process-local channels and memberships go. */
+  private forget(id: string): void {
+    const inst = this.instances.get(id);
+    if (inst === undefined || inst.sessions > 0) return;
+    this.instances.delete(id);
+    for (const channel of inst.channels) {
+      for (const group of this.engine.groupsOf(channel)) this.engine.groupDiscard(group, channel);
+      while (this.engine.take(channel) !== undefined);
+    }
+  }
+
+  private beat(): void {
+    for (const session of this.sessions) session.beat();
+    // Channels the engine already reclaimed (expired, received) need no cleanup later.
+    for (const inst of this.instances.values()) {
+      if (inst.channels.size < 64) continue;
+      for (const channel of inst.channels) if (!this.engine.hasChannel(channel)) inst.channels.delete(channel);
+    }
+  }
+
+  stats(): BrokerStats {
+    const { channels, messages, waitingReceivers, groups, members } = this.engine.stats();
+    return { channels, messages, waitingReceivers, groups, members, clients: this.sessions.size };
+  }
+
+  /** End every session (their waiting receives are dropped, their links ended) and free the timers. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    this.sweeper.close();
+    for (const session of [...this.sessions]) session.end();
+    for (const inst of this.instances.values()) clearTimeout(inst.grace);
+    this.instances.clear();
+    this.engine.close();
+  }
+}
+
+function digest(token: string): Buffer {
+  return createHash("sha256").update(token).digest();
+}

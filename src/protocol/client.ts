@@ -1,0 +1,426 @@
+/**
+ * The client side of the broker protocol, transport-agnostic: request ids and
+ * the calls awaiting answers, auto-pipelining (every request made in one tick
+ * leaves in one write), receives as long polls, cancellation that loses
+ * nothing, heartbeats, and reconnecting with backoff. RemoteChannelLayer gives
+ * it socket links; the IPC layer gives it process or port links.
+ */
+import { BaseLayer } from "../base.js";
+import { ConnectionLostError, LayerClosedError, ProtocolError } from "../errors.js";
+import type { LayerOptions, Message } from "../layer.js";
+import { decodeMessage, encodeMessage } from "../msgpack.js";
+import { errorFromWire } from "./errors.js";
+import type { Link, LinkHandlers } from "./link.js";
+import { CONNECTION_ID, Op, PROTOCOL_VERSION, Status, type BrokerStats } from "./ops.js";
+
+export interface Connector {
+  /** Where links go, for messages. */
+  readonly address: string;
+  /** Open a new link to the broker; its frames and its end go to `handlers`. */
+  connect(handlers: LinkHandlers): Link;
+}
+
+export interface ProtocolLayerOptions extends LayerOptions {
+  /** Shared secret the broker requires, if it requires one. */
+  token?: string;
+  /** Milliseconds calls wait for an unreachable broker before rejecting with ConnectionLostError. Default 10,000. */
+  connectTimeout?: number;
+  /** Milliseconds between heartbeats; the broker is presumed gone after 3 silent ones. Default 5000. */
+  heartbeatInterval?: number;
+  /** Longest wait between reconnect attempts, in milliseconds. Default 2000. */
+  maxReconnectDelay?: number;
+}
+
+/** A frame waiting to be written, and the link it went out on once written. */
+class Outgoing {
+  link: Link | undefined = undefined;
+  dropped = false;
+  constructor(readonly frame: unknown[]) {}
+}
+
+/** A request awaiting its answer. */
+class Call extends Outgoing {
+  /** A receive whose caller gave up after it was written: its answer is handed back. */
+  aborted = false;
+  onAbort: (() => void) | undefined = undefined;
+  signal: AbortSignal | undefined = undefined;
+  constructor(
+    frame: unknown[],
+    readonly resolve: (value: never) => void,
+    readonly reject: (reason: unknown) => void,
+  ) {
+    super(frame);
+  }
+  get id(): number {
+    return this.frame[1] as number;
+  }
+  get op(): number {
+    return this.frame[0] as number;
+  }
+  /** Detach from the caller's signal; the promise is about to settle. */
+  settle(): void {
+    if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
+    this.onAbort = undefined;
+  }
+}
+
+/**
+ * A channel with receives aborted in flight: later receives on it wait until
+ * the broker has answered those (and any message they were handed is back at
+ * the head), so one client's receives keep FIFO order.
+ */
+interface Gate {
+  open: number;
+  held: Call[];
+}
+
+export abstract class ProtocolLayer extends BaseLayer {
+  readonly extensions = ["groups", "flush"] as const;
+  protected override readonly wideInts = true;
+  private readonly pending = new Map<number, Call>();
+  private outbox: Outgoing[] = [];
+  private readonly gates = new Map<string, Gate>();
+  private link: Link | undefined;
+  private ready = false;
+  private helloId = 0;
+  private lastId = 0;
+  private flushQueued = false;
+  /** Set when the broker stayed unreachable past connectTimeout: calls fail fast until it is back. */
+  private down = false;
+  /** A refusal that retrying cannot fix (token, protocol version). */
+  private failure: Error | undefined;
+  private shuttingDown = false;
+  private onDrained: (() => void) | undefined;
+  private onLinkClosed: (() => void) | undefined;
+  private downTimer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly heartbeat: NodeJS.Timeout;
+  private heard = false;
+  private wrote = false;
+  private silentBeats = 0;
+  private backoff = 0;
+  private readonly token: string | undefined;
+  private readonly connectTimeout: number;
+  private readonly maxReconnectDelay: number;
+
+  constructor(
+    private readonly connector: Connector,
+    options: ProtocolLayerOptions = {},
+  ) {
+    super(options);
+    this.token = options.token;
+    this.connectTimeout = options.connectTimeout ?? 10_000;
+    this.maxReconnectDelay = options.maxReconnectDelay ?? 2000;
+    this.heartbeat = setInterval(() => this.beat(), options.heartbeatInterval ?? 5000);
+    this.heartbeat.unref();
+    this.connect();
+  }
+
+  /** Channels, queued messages, groups, members and clients of the broker. */
+  stats(): Promise<BrokerStats> {
+    return this.call(Op.Stats, []);
+  }
+
+  protected doSend(channel: string, message: Message): Promise<void> {
+    return this.call(Op.Send, [channel, encodeMessage(message)]);
+  }
+
+  protected doReceive(channel: string, signal: AbortSignal | undefined): Promise<Message> {
+    if (this.failure || this.down) return Promise.reject(this.failure ?? this.lostError());
+    return new Promise<Message>((resolve, reject) => {
+      const call = new Call([Op.Receive, this.newId(), channel], resolve as (value: never) => void, reject);
+      this.pending.set(call.id, call);
+      if (signal) {
+        call.signal = signal;
+        call.onAbort = () => this.abort(call, signal.reason);
+        signal.addEventListener("abort", call.onAbort, { once: true });
+      }
+      const gate = this.gates.get(channel);
+      if (gate) gate.held.push(call);
+      else this.enqueue(call);
+    });
+  }
+
+  protected doGroupAdd(group: string, channel: string): Promise<void> {
+    return this.call(Op.GroupAdd, [group, channel]);
+  }
+
+  protected doGroupDiscard(group: string, channel: string): Promise<void> {
+    return this.call(Op.GroupDiscard, [group, channel]);
+  }
+
+  protected doGroupSend(group: string, message: Message): Promise<void> {
+    return this.call(Op.GroupSend, [group, encodeMessage(message)]);
+  }
+
+  protected doFlush(): Promise<void> {
+    return this.call(Op.Flush, []);
+  }
+
+  private call<T>(op: number, args: unknown[]): Promise<T> {
+    if (this.failure || this.down) return Promise.reject(this.failure ?? this.lostError());
+    return new Promise<T>((resolve, reject) => {
+      const call = new Call([op, this.newId(), ...args], resolve as (value: never) => void, reject);
+      this.pending.set(call.id, call);
+      this.enqueue(call);
+    });
+  }
+
+  private newId(): number {
+    this.lastId = this.lastId >= 0xffff_ffff ? 1 : this.lastId + 1;
+    return this.lastId;
+  }
+
+  private enqueue(out: Outgoing): void {
+    this.outbox.push(out);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      process.nextTick(this.writeOut);
+    }
+  }
+
+  /** Auto-pipelining: everything queued during this tick goes out in one write. */
+  private readonly writeOut = (): void => {
+    this.flushQueued = false;
+    const link = this.link;
+    if (!this.ready || link === undefined || this.outbox.length === 0) return;
+    const frames: unknown[] = [];
+    for (const out of this.outbox) {
+      if (out.dropped) continue;
+      out.link = link;
+      frames.push(out.frame);
+    }
+    this.outbox = [];
+    if (frames.length === 0) return;
+    this.wrote = true;
+    link.send(frames);
+  };
+
+  /** The caller of a receive gave up through its signal. */
+  private abort(call: Call, reason: unknown): void {
+    if (call.aborted || !this.pending.has(call.id)) return;
+    this.withdraw(call);
+    call.reject(reason);
+  }
+
+  /**
+   * Take a receive back from the broker: one never written is forgotten; one
+   * written is cancelled there, and what it may already have been handed
+   * comes back (see onFrame). The caller rejects its promise.
+   */
+  private withdraw(call: Call): void {
+    call.settle();
+    const channel = call.frame[2] as string;
+    if (call.link === undefined) {
+      this.pending.delete(call.id);
+      call.dropped = true;
+      const held = this.gates.get(channel)?.held;
+      if (held && held.includes(call)) held.splice(held.indexOf(call), 1);
+      return;
+    }
+    call.aborted = true;
+    const gate = this.gates.get(channel);
+    if (gate) gate.open++;
+    else this.gates.set(channel, { open: 1, held: [] });
+    this.enqueue(new Outgoing([Op.Cancel, call.id]));
+  }
+
+  /** An aborted receive was answered: the way is clear for the receives held behind it. */
+  private release(channel: string): void {
+    const gate = this.gates.get(channel);
+    if (gate === undefined || --gate.open > 0) return;
+    this.gates.delete(channel);
+    for (const call of gate.held) this.enqueue(call);
+  }
+
+  private connect(): void {
+    this.reconnectTimer = undefined;
+    this.helloId = this.newId();
+    const link: Link = this.connector.connect({
+      frame: (frame) => this.onFrame(link, frame),
+      malformed: () => link.close(),
+      closed: (err) => this.onClosed(link, err),
+    });
+    this.link = link;
+    this.heard = true;
+    link.send([[Op.Hello, this.helloId, PROTOCOL_VERSION, this.instanceId, this.token ?? null]]);
+    this.startDownTimer();
+  }
+
+  private onFrame(link: Link, frame: unknown): void {
+    if (link !== this.link) return;
+    this.heard = true;
+    if (!Array.isArray(frame) || typeof frame[0] !== "number" || typeof frame[1] !== "number") return link.close();
+    const id = frame[0];
+    const status = frame[1];
+    if (id === CONNECTION_ID) return link.close(); // the broker found our frames wrong; start afresh
+    if (!this.ready) {
+      if (id === this.helloId) this.hello(link, status, frame);
+      return;
+    }
+    const call = this.pending.get(id);
+    if (call === undefined) return; // answers to cancels, requeues and pings
+    this.pending.delete(id);
+    if (call.aborted) {
+      const channel = call.frame[2] as string;
+      // Handed a message after its caller left: back to the head, before the held receives go out.
+      if (status === Status.Ok) this.enqueue(new Outgoing([Op.Requeue, this.newId(), channel, frame[2], frame[3]]));
+      this.release(channel);
+    } else {
+      call.settle();
+      if (status === Status.Ok) this.resolve(call, frame);
+      else if (status === Status.Error) call.reject(errorFromWire(frame[2], frame[3], frame[4]));
+      else call.reject(new ProtocolError(`the broker ended request ${id} unexpectedly`));
+    }
+    if (this.onDrained && this.pending.size === 0) this.onDrained();
+  }
+
+  private resolve(call: Call, frame: unknown[]): void {
+    const op = call.op;
+    if (op === Op.Receive) {
+      const body = frame[2];
+      let message: Message;
+      try {
+        if (!(body instanceof Uint8Array)) throw new Error("no body");
+        message = decodeMessage(body);
+      } catch (err) {
+        return call.reject(new ProtocolError(`the broker answered a receive with a body that is not a message: ${(err as Error).message}`));
+      }
+      (call.resolve as (m: Message) => void)(message);
+    } else {
+      (call.resolve as (v: unknown) => void)(op === Op.Stats ? frame[2] : undefined);
+    }
+  }
+
+  private hello(link: Link, status: number, frame: unknown[]): void {
+    if (status === Status.Ok) {
+      this.ready = true;
+      this.backoff = 0;
+      this.down = false;
+      clearTimeout(this.downTimer);
+      this.downTimer = undefined;
+      this.writeOut();
+      return;
+    }
+    const err = errorFromWire(frame[2], frame[3], frame[4]);
+    if (!(err instanceof ConnectionLostError)) {
+      // A wrong token or protocol version does not get better by retrying.
+      this.failure = err;
+      this.failAll(err);
+    }
+    link.close();
+  }
+
+  private onClosed(link: Link, _err: Error | undefined): void {
+    if (link !== this.link) return;
+    this.link = undefined;
+    this.ready = false;
+    const resend: Outgoing[] = [];
+    for (const call of [...this.pending.values()]) {
+      if (call.link === undefined) continue; // not written yet: it waits for the next link
+      call.link = undefined;
+      if (call.aborted) {
+        this.pending.delete(call.id);
+        this.release(call.frame[2] as string);
+      } else if (call.op === Op.Receive) {
+        resend.push(call); // a long poll resumes on the next link
+      } else {
+        this.pending.delete(call.id);
+        call.settle();
+        call.reject(new ConnectionLostError(
+          `connection to the broker at ${this.connector.address} was lost while this request was in flight; it may or may not have been applied`,
+        ));
+      }
+    }
+    this.outbox = [...resend, ...this.outbox];
+    if (this.shuttingDown) {
+      this.failAll(new LayerClosedError());
+      this.onLinkClosed?.();
+      return;
+    }
+    if (this.failure) return;
+    const delay = Math.min(this.maxReconnectDelay, 50 * 2 ** this.backoff++);
+    this.reconnectTimer = setTimeout(() => this.connect(), delay * (0.5 + Math.random() / 2));
+    this.startDownTimer();
+  }
+
+  private startDownTimer(): void {
+    if (this.downTimer !== undefined || this.down) return;
+    this.downTimer = setTimeout(() => {
+      this.downTimer = undefined;
+      if (this.ready) return;
+      this.down = true;
+      this.failAll(this.lostError());
+    }, this.connectTimeout);
+  }
+
+  private lostError(): ConnectionLostError {
+    return new ConnectionLostError(
+      `the broker at ${this.connector.address} has been unreachable for over ${this.connectTimeout} ms (connectTimeout); still retrying in the background`,
+    );
+  }
+
+  /** Reject every call, written or not. */
+  private failAll(err: Error): void {
+    const calls = [...this.pending.values()];
+    this.pending.clear();
+    this.gates.clear();
+    this.outbox = [];
+    for (const call of calls) {
+      if (call.aborted) continue;
+      call.settle();
+      call.reject(err);
+    }
+    this.onDrained?.();
+  }
+
+  private beat(): void {
+    if (!this.ready) return;
+    if (this.heard) {
+      this.heard = false;
+      this.silentBeats = 0;
+    } else if (++this.silentBeats >= 3) {
+      return this.link!.close(); // the broker is gone; the close starts a reconnect
+    }
+    if (!this.wrote) this.enqueue(new Outgoing([Op.Ping, this.newId()]));
+    this.wrote = false;
+  }
+
+  /**
+   * Pending receives end with LayerClosedError: the broker is told to cancel
+   * them, and any message it had already handed over goes back before the
+   * link ends (SPEC §4.6, §4.8).
+   */
+  protected async doClose(): Promise<void> {
+    this.shuttingDown = true;
+    clearInterval(this.heartbeat);
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.downTimer);
+    const link = this.link;
+    const receives = [...this.pending.values()].filter((call) => call.op === Op.Receive && !call.aborted);
+    if (link === undefined || !this.ready) {
+      this.failAll(new LayerClosedError());
+    } else {
+      // Written receives are cancelled in the broker; their callers hear of it once that is done.
+      for (const call of receives) this.withdraw(call);
+      if (this.pending.size > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 2000);
+          this.onDrained = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      this.writeOut(); // the requeues
+    }
+    if (link !== undefined) {
+      const closed = new Promise<void>((resolve) => (this.onLinkClosed = resolve));
+      link.close();
+      await closed;
+    }
+    this.onDrained = undefined;
+    const reason = new LayerClosedError("the channel layer was closed while this receive waited");
+    for (const call of receives) call.reject(reason);
+  }
+}

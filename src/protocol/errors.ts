@@ -1,0 +1,50 @@
+/**
+ * Errors on the wire: a code, a message and the details its class needs, so
+ * that an error raised in the broker rejects the client's call with the same
+ * class (a ChannelFullError stays a ChannelFullError, with its channel and
+ * capacity).
+ */
+import {
+  AuthenticationError,
+  ChannelFullError,
+  ConnectionLostError,
+  InvalidChannelNameError,
+  InvalidGroupNameError,
+  LayerClosedError,
+  MessageTooLargeError,
+  ProtocolError,
+  type ErrorCode,
+} from "../errors.js";
+
+export type WireError = [code: string, message: string, details?: unknown[]];
+
+/** The wire form of anything thrown while serving a request. */
+export function errorToWire(err: unknown): WireError {
+  if (err instanceof ChannelFullError) return [err.code, err.message, [err.channel, err.capacity]];
+  if (err instanceof MessageTooLargeError) return [err.code, err.message, [err.size, err.limit]];
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && code in REBUILD) return [code, (err as Error).message];
+  // Anything else is the broker's own fault; say so rather than leak a stack.
+  return ["ERR_PROTOCOL", `broker error: ${err instanceof Error ? err.message : String(err)}`];
+}
+
+const REBUILD: Record<ErrorCode, (message: string, details: unknown[]) => Error> = {
+  ERR_CHANNEL_FULL: (m, [channel, capacity]) =>
+    typeof channel === "string" && typeof capacity === "number" ? new ChannelFullError(channel, capacity) : new ProtocolError(m),
+  ERR_MESSAGE_TOO_LARGE: (m, [size, limit]) =>
+    typeof size === "number" && typeof limit === "number" ? new MessageTooLargeError(size, limit) : new ProtocolError(m),
+  ERR_INVALID_CHANNEL_NAME: (m) => new InvalidChannelNameError(m),
+  ERR_INVALID_GROUP_NAME: (m) => new InvalidGroupNameError(m),
+  ERR_LAYER_CLOSED: (m) => new LayerClosedError(m),
+  ERR_CONNECTION_LOST: (m) => new ConnectionLostError(m),
+  ERR_AUTHENTICATION: (m) => new AuthenticationError(m),
+  ERR_PROTOCOL: (m) => new ProtocolError(m),
+};
+
+/** The error class a wire error stands for; an unknown code becomes a ProtocolError. */
+export function errorFromWire(code: unknown, message: unknown, details: unknown): Error {
+  const text = typeof message === "string" ? message : "the broker reported an error without a message";
+  const rebuild = typeof code === "string" && Object.hasOwn(REBUILD, code) ? REBUILD[code as ErrorCode] : undefined;
+  if (rebuild === undefined) return new ProtocolError(`broker error ${String(code)}: ${text}`);
+  return rebuild(text, Array.isArray(details) ? details : []);
+}

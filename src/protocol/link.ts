@@ -1,0 +1,21 @@
+/**
+ * A link is one live connection to the peer, whatever carries it (a TCP,
+ * TLS or Unix socket here; a process channel or MessagePort for IPC). The
+ * client core and the broker session speak only to this interface, so a new
+ * transport is a new Link and nothing else.
+ */
+export interface Link {
+  /** Send decoded frames (protocol arrays), all made in one tick, as one write. */
+  send(frames: readonly unknown[]): void;
+  /** End the connection after what was sent; `closed` follows. */
+  close(): void;
+}
+
+export interface LinkHandlers {
+  /** A decoded frame arrived (not yet validated: the receiver checks every field). */
+  frame(frame: unknown): void;
+  /** The peer sent bytes that are not frames; the link is ended next. */
+  malformed(err: Error): void;
+  /** The link is gone (ended, reset, or failed to open). Called once. */
+  closed(err?: Error): void;
+}

@@ -1,0 +1,67 @@
+/**
+ * The broker protocol's operations and the shape of every frame, shared by
+ * the networked broker and IPC. A frame is a msgpack array:
+ *
+ *   request   [op, id, ...args]            id: a client-chosen uint32
+ *   response  [id, Status.Ok, ...result]
+ *             [id, Status.Error, code, message, details?]
+ *             [id, Status.Cancelled]       a receive ended by a cancel op
+ *
+ * Message bodies travel as msgpack `bin`: encoded once by the sending client,
+ * kept as opaque bytes by the broker, decoded by the receiving client.
+ */
+
+/** Bumped on any incompatible change; a client of another version is refused in hello. */
+export const PROTOCOL_VERSION = 1;
+
+export const Op = {
+  /** [Hello, id, version, instanceId, token | null] → [id, Ok, HelloInfo] */
+  Hello: 0,
+  /** [Send, id, channel, body] → [id, Ok] */
+  Send: 1,
+  /** [Receive, id, channel] → [id, Ok, body, deadline] once a message is there (a long poll) */
+  Receive: 2,
+  /** [Cancel, receiveId]: no answer of its own; the receive is answered Cancelled unless already answered */
+  Cancel: 3,
+  /** [Requeue, id, channel, body, deadline] → [id, Ok]: a body an aborted receive was handed goes back to the head */
+  Requeue: 4,
+  /** [GroupAdd, id, group, channel] → [id, Ok] */
+  GroupAdd: 5,
+  /** [GroupDiscard, id, group, channel] → [id, Ok] */
+  GroupDiscard: 6,
+  /** [GroupSend, id, group, body] → [id, Ok] */
+  GroupSend: 7,
+  /** [Flush, id] → [id, Ok] */
+  Flush: 8,
+  /** [Ping, id] → [id, Ok]: the heartbeat; any frame proves the peer alive */
+  Ping: 9,
+  /** [Stats, id] → [id, Ok, BrokerStats] */
+  Stats: 10,
+} as const;
+export type OpCode = (typeof Op)[keyof typeof Op];
+
+export const Status = { Ok: 0, Error: 1, Cancelled: 2 } as const;
+export type StatusCode = (typeof Status)[keyof typeof Status];
+
+/** The id of frames about the connection rather than one request (a fatal protocol error). */
+export const CONNECTION_ID = 0;
+
+/** What hello answers with. */
+export interface HelloInfo {
+  version: number;
+  /** Largest message body the broker accepts, in bytes. */
+  maxMessageBytes: number;
+}
+
+/** What the stats op answers with. */
+export interface BrokerStats {
+  channels: number;
+  messages: number;
+  waitingReceivers: number;
+  groups: number;
+  members: number;
+  clients: number;
+}
+
+export type Request = [op: number, id: number, ...args: unknown[]];
+export type Response = [id: number, status: number, ...rest: unknown[]];

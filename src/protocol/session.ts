@@ -1,0 +1,254 @@
+/**
+ * One connected client, as the broker sees it: hello (version, token,
+ * instance id), then every request validated field by field and run on the
+ * shared engine, its waiting receives, and its cleanup when it goes. Nothing
+ * a client sends can throw out of here: a bad request is answered with an
+ * error, a bad frame ends this connection only.
+ */
+import type { TakenDeadline, Waiter, WaitHandle } from "../engine/engine.js";
+import { AuthenticationError, ConnectionLostError, InvalidChannelNameError, MessageTooLargeError, ProtocolError } from "../errors.js";
+import { assertChannelName, assertGroupName, isProcessLocal, ownsChannel } from "../names.js";
+import type { Broker } from "./broker.js";
+import { errorToWire } from "./errors.js";
+import type { Link } from "./link.js";
+import { CONNECTION_ID, Op, PROTOCOL_VERSION, Status, type HelloInfo } from "./ops.js";
+
+/** A receive waiting in the engine for a message. */
+export class ReceiveWaiter implements Waiter<Buffer> {
+  handle: WaitHandle | undefined;
+  constructor(
+    readonly session: Session,
+    readonly id: number,
+  ) {}
+  deliver(body: Buffer, deadline: number): boolean {
+    return this.session.delivered(this, body, deadline);
+  }
+}
+
+const isId = (x: unknown): x is number => typeof x === "number" && Number.isInteger(x) && x >= 1 && x <= 0xffff_ffff;
+
+export class Session {
+  instanceId: string | undefined;
+  private readonly receives = new Map<number, ReceiveWaiter>();
+  private out: unknown[] = [];
+  private flushQueued = false;
+  private gone = false;
+  private heard = true;
+  private silentBeats = 0;
+  private readonly taken: TakenDeadline = { deadline: 0 };
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly link: Link,
+    readonly id: number,
+    readonly peer: string,
+    /** Set when the broker is at its connection limit: hello is refused. */
+    private readonly refuse: boolean,
+  ) {}
+
+  /** A decoded frame from the client. */
+  frame(frame: unknown): void {
+    this.heard = true;
+    if (this.gone) return;
+    if (!Array.isArray(frame) || frame.length < 2 || typeof frame[0] !== "number" || !isId(frame[1])) {
+      return this.fatal("a request must be an array [op, id, ...args] with a uint32 id of at least 1");
+    }
+    const op = frame[0];
+    const id = frame[1];
+    if (this.instanceId === undefined) {
+      if (op !== Op.Hello) return this.fatal("the first request on a connection must be hello");
+      return this.hello(id, frame);
+    }
+    try {
+      this.dispatch(op, id, frame);
+    } catch (err) {
+      this.reply([id, Status.Error, ...errorToWire(err)]);
+    }
+  }
+
+  /** The link sent bytes that are not frames. */
+  malformed(err: Error): void {
+    this.fatal(err.message);
+  }
+
+  private hello(id: number, [, , version, instanceId, token]: unknown[]): void {
+    let refusal: Error | undefined;
+    if (this.refuse) {
+      refusal = new ConnectionLostError(`the broker is at its connection limit (${this.broker.maxConnections}); retry later`);
+    } else if (version !== PROTOCOL_VERSION) {
+      refusal = new ProtocolError(
+        `protocol version ${String(version)} is not supported: this broker speaks version ${PROTOCOL_VERSION}; ` +
+          "use the same channel-layers version on client and broker",
+      );
+    } else if (!this.broker.tokenAccepted(token)) {
+      refusal = new AuthenticationError(
+        token == null ? "the broker requires a token: pass { token } to the layer" : "the broker refused the token",
+      );
+    } else if (!this.broker.validInstanceId(instanceId)) {
+      refusal = new ProtocolError("hello: instanceId must be 1 to 64 ASCII letters and digits");
+    }
+    if (refusal !== undefined) {
+      this.broker.log(`client ${this.id} (${this.peer}) refused: ${refusal.message}`);
+      this.reply([id, Status.Error, ...errorToWire(refusal)]);
+      return this.end();
+    }
+    this.instanceId = instanceId as string;
+    this.broker.attach(this.instanceId);
+    this.broker.log(`client ${this.id} connected (${this.peer}, instance ${this.instanceId})`);
+    const info: HelloInfo = { version: PROTOCOL_VERSION, maxMessageBytes: this.broker.config.maxMessageBytes };
+    this.reply([id, Status.Ok, info]);
+  }
+
+  private dispatch(op: number, id: number, frame: unknown[]): void {
+    const engine = this.broker.engine;
+    switch (op) {
+      case Op.Send: {
+        const channel = this.channelArg(frame[2]);
+        engine.send(channel, this.bodyArg(frame[3]));
+        break;
+      }
+      case Op.Receive:
+        return this.receive(id, this.channelArg(frame[2]));
+      case Op.Cancel: {
+        const waiter = this.receives.get(id);
+        if (waiter === undefined) return; // already answered: the client requeues what it got
+        this.receives.delete(id);
+        waiter.handle!.cancel();
+        return this.reply([id, Status.Cancelled]);
+      }
+      case Op.Requeue: {
+        const channel = this.channelArg(frame[2]);
+        const body = this.bodyArg(frame[3]);
+        const deadline = frame[4];
+        if (typeof deadline !== "number" || Number.isNaN(deadline)) throw new ProtocolError("requeue: deadline must be a number");
+        // A deadline is never later than a fresh message's would be.
+        engine.requeue(channel, body, Math.min(deadline, engine.clock() + this.broker.config.expiry * 1000));
+        break;
+      }
+      case Op.GroupAdd:
+      case Op.GroupDiscard: {
+        const group = frame[2];
+        assertGroupName(group);
+        const channel = this.channelArg(frame[3]);
+        if (op === Op.GroupAdd) engine.groupAdd(group, channel);
+        else engine.groupDiscard(group, channel);
+        break;
+      }
+      case Op.GroupSend: {
+        const group = frame[2];
+        assertGroupName(group);
+        engine.groupSend(group, this.bodyArg(frame[3]));
+        break;
+      }
+      case Op.Flush:
+        engine.flush();
+        break;
+      case Op.Ping:
+        break;
+      case Op.Stats:
+        return this.reply([id, Status.Ok, this.broker.stats()]);
+      case Op.Hello:
+        throw new ProtocolError("hello was already said on this connection");
+      default:
+        throw new ProtocolError(`unknown op ${op}`);
+    }
+    this.reply([id, Status.Ok]);
+  }
+
+  private receive(id: number, channel: string): void {
+    if (isProcessLocal(channel) && !ownsChannel(channel, this.instanceId!)) {
+      throw new InvalidChannelNameError(
+        `channel "${channel}" is process-local to another layer instance (this one is "${this.instanceId}"): ` +
+          "only the instance that made it with newChannel() can receive from it",
+      );
+    }
+    if (this.receives.has(id)) throw new ProtocolError(`request id ${id} already names a waiting receive`);
+    if (this.receives.size >= this.broker.maxPendingReceives) {
+      throw new ProtocolError(`too many waiting receives on one connection (limit ${this.broker.maxPendingReceives})`);
+    }
+    const engine = this.broker.engine;
+    const body = engine.take(channel, this.taken);
+    if (body !== undefined) return this.reply([id, Status.Ok, body, this.taken.deadline]);
+    const waiter = new ReceiveWaiter(this, id);
+    this.receives.set(id, waiter);
+    waiter.handle = engine.wait(channel, waiter);
+  }
+
+  /** The engine hands a message to one of this session's waiting receives. */
+  delivered(waiter: ReceiveWaiter, body: Buffer, deadline: number): boolean {
+    if (this.gone || this.receives.get(waiter.id) !== waiter) return false;
+    this.receives.delete(waiter.id);
+    this.reply([waiter.id, Status.Ok, body, deadline]);
+    return true;
+  }
+
+  private channelArg(value: unknown): string {
+    assertChannelName(value);
+    if (isProcessLocal(value)) this.broker.track(value);
+    return value;
+  }
+
+  /** A message body: opaque bytes, copied so it does not pin the socket chunk it arrived in. */
+  private bodyArg(value: unknown): Buffer {
+    if (!(value instanceof Uint8Array)) throw new ProtocolError("a message body must be msgpack bin (bytes)");
+    const limit = this.broker.config.maxMessageBytes;
+    if (value.length > limit) throw new MessageTooLargeError(value.length, limit);
+    return Buffer.from(value);
+  }
+
+  private reply(frame: unknown[]): void {
+    this.out.push(frame);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      process.nextTick(this.flush);
+    }
+  }
+
+  /** Everything answered in one tick leaves in one write. */
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    if (this.out.length === 0 || this.gone) return;
+    const frames = this.out;
+    this.out = [];
+    this.link.send(frames);
+  };
+
+  /** Heartbeat check: a client silent for three beats is gone. */
+  beat(): void {
+    if (this.heard) {
+      this.heard = false;
+      this.silentBeats = 0;
+    } else if (++this.silentBeats >= 3) {
+      this.broker.log(`client ${this.id} (${this.peer}) missed its heartbeats`);
+      this.end();
+    }
+  }
+
+  private fatal(message: string): void {
+    this.broker.log(`client ${this.id} (${this.peer}) sent a bad frame: ${message}`);
+    this.reply([CONNECTION_ID, Status.Error, "ERR_PROTOCOL", message]);
+    this.end();
+  }
+
+  /** Say what is left to say, then end the link. */
+  end(): void {
+    if (this.gone) return;
+    this.flush();
+    this.cleanup();
+    this.link.close();
+  }
+
+  /** The link is gone (from the transport). */
+  closed(): void {
+    if (!this.gone) this.cleanup();
+  }
+
+  private cleanup(): void {
+    this.gone = true;
+    for (const waiter of this.receives.values()) waiter.handle!.cancel();
+    this.receives.clear();
+    this.out = [];
+    this.broker.detach(this);
+    if (this.instanceId !== undefined) this.broker.log(`client ${this.id} disconnected (${this.peer})`);
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * BrokerServer: the broker on sockets. Listens on any mix of tcp://, tls://
+ * and unix:// addresses at once, all serving one engine (one Broker).
+ */
+import { existsSync, unlinkSync } from "node:fs";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer, type TlsOptions } from "node:tls";
+import { Broker, type BrokerOptions } from "../protocol/broker.js";
+import { FRAME_OVERHEAD } from "../protocol/frames.js";
+import type { BrokerStats } from "../protocol/ops.js";
+import type { Session } from "../protocol/session.js";
+import { DEFAULT_LISTEN, formatAddress, parseAddress, type Address } from "./address.js";
+import { streamLink } from "./stream-link.js";
+
+export interface BrokerServerOptions extends BrokerOptions {
+  /** Addresses to listen on. Default `tcp://127.0.0.1:6741`. Port 0 picks a free port. */
+  listen?: string | string[];
+  /** For tls:// addresses: node:tls server options (cert and key at least). */
+  tls?: TlsOptions;
+  /** Largest frame a client may send. Default maxMessageBytes + 64 KiB. */
+  maxFrameBytes?: number;
+}
+
+export class BrokerServer {
+  readonly broker: Broker;
+  private readonly servers: Server[] = [];
+  private readonly listenOn: Address[];
+  private readonly maxFrameBytes: number;
+  private urls: string[] = [];
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: BrokerServerOptions = {}) {
+    const listen = options.listen ?? DEFAULT_LISTEN;
+    this.listenOn = (Array.isArray(listen) ? listen : [listen]).map((url) => parseAddress(url));
+    if (this.listenOn.some((a) => a.kind === "tls") && !(options.tls?.cert && options.tls.key)) {
+      throw new TypeError("a tls:// listen address needs the tls option with a cert and a key");
+    }
+    this.broker = new Broker(options);
+    this.maxFrameBytes = options.maxFrameBytes ?? this.broker.config.maxMessageBytes + FRAME_OVERHEAD;
+  }
+
+  /** The addresses listened on, with ports resolved (after `listen()`). */
+  get addresses(): readonly string[] {
+    return this.urls;
+  }
+
+  /** Start listening on every address; resolves with their URLs. */
+  async listen(): Promise<string[]> {
+    try {
+      for (const address of this.listenOn) this.urls.push(await this.listenOne(address));
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    for (const url of this.urls) this.broker.log(`listening on ${url}`);
+    return [...this.urls];
+  }
+
+  private async listenOne(address: Address): Promise<string> {
+    const onSocket = (socket: Socket): void => this.accept(socket, address.kind);
+    const server =
+      address.kind === "tls" ? createTlsServer(this.options.tls!, onSocket) : createServer(onSocket);
+    server.on("error", (err) => this.broker.log(`listener error: ${err.message}`));
+    server.on("tlsClientError", (err: Error) => this.broker.log(`TLS handshake failed: ${err.message}`));
+    if (address.kind === "unix") await removeStaleSocket(address.path);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      const done = (): void => {
+        server.off("error", reject);
+        resolve();
+      };
+      if (address.kind === "unix") server.listen(address.path, done);
+      else server.listen(address.port, address.host, done);
+    });
+    this.servers.push(server);
+    const bound = server.address()!;
+    return formatAddress(address.kind, typeof bound === "string" ? bound : bound);
+  }
+
+  private accept(socket: Socket, kind: Address["kind"]): void {
+    const peer = kind === "unix" ? "unix socket" : `${kind} ${socket.remoteAddress}:${socket.remotePort}`;
+    let session: Session | undefined;
+    const link = streamLink(
+      socket,
+      {
+        frame: (frame) => session!.frame(frame),
+        malformed: (err) => session!.malformed(err),
+        closed: () => session!.closed(),
+      },
+      { maxFrameBytes: this.maxFrameBytes },
+    );
+    session = this.broker.open(link, peer);
+  }
+
+  stats(): BrokerStats {
+    return this.broker.stats();
+  }
+
+  /**
+   * Stop accepting, end every connection (their waiting receives end; clients
+   * reconnect to the next broker or time out) and free every timer. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.broker.log("shutting down");
+      const closed = this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+      this.broker.close();
+      await Promise.all(closed);
+    })();
+    return this.closing;
+  }
+}
+
+/** A socket file left by a broker that died: remove it, unless a live broker answers there. */
+async function removeStaleSocket(path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = createConnection({ path });
+    probe.once("connect", () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once("error", () => resolve(false));
+  });
+  if (alive) throw new Error(`another process is listening on unix socket ${path}`);
+  unlinkSync(path);
+}
