@@ -1,7 +1,8 @@
 /** Every bench backend, in the order the table shows them. Later backends register here. */
 import type { BenchBackend } from "../types.js";
 import { baseline } from "./baseline.js";
+import { tcp, unix } from "./broker.js";
 import { memory } from "./memory.js";
 import { pythonMemory } from "./python.js";
 
-export const BACKENDS: BenchBackend[] = [baseline, memory, pythonMemory];
+export const BACKENDS: BenchBackend[] = [baseline, memory, pythonMemory, tcp, unix];

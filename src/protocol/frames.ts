@@ -1,7 +1,7 @@
 /**
- * Framing for byte streams: each frame is a 4-byte big-endian length and a
- * msgpack body (the shared `packr`). A batch of frames is written as one
- * buffer, so every request made in one tick leaves in one write.
+ * Framing for byte streams: a stream frame is a 4-byte big-endian length and a
+ * msgpack body (the shared `packr`) holding an array of protocol frames: the
+ * batch made in one tick, which leaves in one write.
  */
 import { ProtocolError } from "../errors.js";
 import { packr } from "../msgpack.js";
@@ -9,29 +9,40 @@ import { packr } from "../msgpack.js";
 /** Room a frame needs beyond its message body: the op, id, names and msgpack headers. */
 export const FRAME_OVERHEAD = 64 * 1024;
 
-/** Encode frames into one buffer of length-prefixed msgpack bodies. */
+/** A batch encoding past this size is split, so that batches stay well inside the peer's frame limit. */
+const BATCH_SPLIT_BYTES = 256 * 1024;
+
+/**
+ * Encode a batch of frames (protocol arrays) for one write: normally one
+ * stream frame holding the msgpack array of them all (one pack call, no
+ * per-frame copies); a batch that encodes too large is split in halves, so a
+ * stream frame is never much bigger than its largest message.
+ */
 export function encodeFrames(frames: readonly unknown[]): Buffer {
-  const bodies: Buffer[] = new Array(frames.length);
-  let total = 0;
-  for (let i = 0; i < frames.length; i++) {
-    const body = packr.pack(frames[i]);
-    bodies[i] = body;
-    total += 4 + body.length;
+  const parts: Buffer[] = [];
+  encodeInto(frames, parts);
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+function encodeInto(frames: readonly unknown[], parts: Buffer[]): void {
+  const body = packr.pack(frames);
+  if (body.length > BATCH_SPLIT_BYTES && frames.length > 1) {
+    const half = frames.length >> 1;
+    encodeInto(frames.slice(0, half), parts);
+    encodeInto(frames.slice(half), parts);
+    return;
   }
-  const out = Buffer.allocUnsafe(total);
-  let offset = 0;
-  for (const body of bodies) {
-    out.writeUInt32BE(body.length, offset);
-    body.copy(out, offset + 4);
-    offset += 4 + body.length;
-  }
-  return out;
+  const out = Buffer.allocUnsafe(4 + body.length);
+  out.writeUInt32BE(body.length, 0);
+  body.copy(out, 4);
+  parts.push(out);
 }
 
 /**
  * Turns chunks (split or coalesced anyhow) back into decoded frames. A length
- * above `maxFrameBytes` or a body that is not msgpack throws ProtocolError:
- * the stream cannot be trusted past that point, so its owner ends it.
+ * above `maxFrameBytes`, a body that is not msgpack or not an array of frames
+ * throws ProtocolError: the stream cannot be trusted past that point, so its
+ * owner ends it.
  */
 export class FrameDecoder {
   private rest: Buffer | undefined;
@@ -51,13 +62,14 @@ export class FrameDecoder {
       if (buf.length - offset - 4 < length) break;
       const body = buf.subarray(offset + 4, offset + 4 + length);
       offset += 4 + length;
-      let frame: unknown;
+      let batch: unknown;
       try {
-        frame = packr.unpack(body);
+        batch = packr.unpack(body);
       } catch (err) {
         throw new ProtocolError(`frame is not valid msgpack: ${(err as Error).message}`);
       }
-      onFrame(frame);
+      if (!Array.isArray(batch)) throw new ProtocolError("a stream frame must hold an array of protocol frames");
+      for (let i = 0; i < batch.length; i++) onFrame(batch[i]);
     }
     if (offset < buf.length) this.rest = buf.subarray(offset);
   }

@@ -1,0 +1,64 @@
+/**
+ * The networked broker, as users run it: `channel-layers serve` in its own
+ * process, and a RemoteChannelLayer over TCP or a Unix socket.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { RemoteChannelLayer } from "../../src/index.js";
+import type { BenchBackend } from "../types.js";
+import { layerBackend } from "./layer.js";
+
+const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
+
+/** Start `channel-layers serve` on `listen`; resolves with the process and the URL it printed. */
+export function spawnBroker(listen: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--listen", listen, ...extra], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const onData = (chunk: Buffer): void => {
+      out += chunk.toString();
+      const found = /listening on (\S+)/.exec(out);
+      if (found) {
+        child.stdout!.off("data", onData);
+        child.stdout!.resume(); // keep draining its log lines
+        resolve({ child, url: found[1]! });
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`broker exited with code ${code} before listening: ${out}`)));
+  });
+}
+
+export function stopBroker(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once("exit", () => resolve());
+    child.kill("SIGTERM");
+  });
+}
+
+function brokerBackend(name: "tcp" | "unix"): BenchBackend {
+  let child: ChildProcess | undefined;
+  let url = "";
+  let dir = "";
+  return layerBackend(name, () => new RemoteChannelLayer(url, { capacity: Infinity }), {
+    available: async () => true,
+    async start() {
+      dir = mkdtempSync(join(tmpdir(), "channel-layers-bench-"));
+      const listen = name === "tcp" ? "tcp://127.0.0.1:0" : `unix://${join(dir, "broker.sock")}`;
+      ({ child, url } = await spawnBroker(listen, ["--capacity", "inf"]));
+    },
+    async stop() {
+      if (child) await stopBroker(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  });
+}
+
+export const tcp = brokerBackend("tcp");
+export const unix = brokerBackend("unix");

@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+/**
+ * `channel-layers serve` runs a broker; `channel-layers stats URL` asks a
+ * running one what it holds. One log line per lifecycle event, to stdout.
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { ChannelLayerError } from "./errors.js";
+import { DEFAULT_LISTEN } from "./remote/address.js";
+import { RemoteChannelLayer } from "./remote/client.js";
+import { BrokerServer } from "./remote/server.js";
+
+const USAGE = `usage:
+  channel-layers serve [options]     run a broker
+  channel-layers stats URL [options] print what a running broker holds
+
+serve options:
+  --listen URL            tcp://host:port, tls://host:port or unix:///path.sock;
+                          repeat to listen on several (default ${DEFAULT_LISTEN})
+  --token-file FILE       require clients to present the token in FILE
+  --tls-cert FILE         certificate (PEM) for tls:// addresses
+  --tls-key FILE          private key (PEM) for tls:// addresses
+  --max-connections N     connections served at once (default 10000)
+  --capacity N            messages a channel may hold (default 100)
+  --expiry SECONDS        how long a message may wait in a channel (default 60)
+  --group-expiry SECONDS  how long a group membership lasts (default 86400)
+  --max-message-bytes N   largest message accepted (default 1048576)
+
+stats options:
+  --token-file FILE       the token the broker requires
+`;
+
+const log = (line: string): void => console.log(`${new Date().toISOString()} ${line}`);
+
+function fail(message: string): never {
+  console.error(`channel-layers: ${message}`);
+  process.exit(2);
+}
+
+function number(value: string | undefined, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = value === "inf" || value === "Infinity" ? Infinity : Number(value);
+  if (!(n > 0)) fail(`${what} must be a positive number, got "${value}"`);
+  return n;
+}
+
+function readToken(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  try {
+    const token = readFileSync(file, "utf8").trim();
+    if (token === "") fail(`token file ${file} is empty`);
+    return token;
+  } catch (err) {
+    fail(`cannot read token file: ${(err as Error).message}`);
+  }
+}
+
+async function serve(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      listen: { type: "string", multiple: true },
+      "token-file": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "max-connections": { type: "string" },
+      capacity: { type: "string" },
+      expiry: { type: "string" },
+      "group-expiry": { type: "string" },
+      "max-message-bytes": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return void console.log(USAGE);
+  const cert = values["tls-cert"];
+  const key = values["tls-key"];
+  let server: BrokerServer;
+  try {
+    server = new BrokerServer({
+      listen: values.listen ?? DEFAULT_LISTEN,
+      token: readToken(values["token-file"]),
+      tls: cert && key ? { cert: readFileSync(cert), key: readFileSync(key) } : undefined,
+      maxConnections: number(values["max-connections"], "--max-connections"),
+      capacity: number(values.capacity, "--capacity"),
+      expiry: number(values.expiry, "--expiry"),
+      groupExpiry: number(values["group-expiry"], "--group-expiry"),
+      maxMessageBytes: number(values["max-message-bytes"], "--max-message-bytes"),
+      log,
+    });
+    await server.listen();
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const stop = (signal: string): void => {
+    log(`${signal} received`);
+    server.close().then(
+      () => {
+        log("stopped");
+        // Everything is released, so the process ends by itself; this only guards against a stuck peer.
+        setTimeout(() => process.exit(0), 3000).unref();
+      },
+      (err: Error) => fail(err.message),
+    );
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+}
+
+async function stats(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { "token-file": { type: "string" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) return void console.log(USAGE);
+  const url = positionals[0] ?? DEFAULT_LISTEN;
+  const layer = new RemoteChannelLayer(url, { token: readToken(values["token-file"]), connectTimeout: 3000 });
+  try {
+    const s = await layer.stats();
+    console.log(`broker   ${layer.url}`);
+    console.log(`channels ${s.channels}`);
+    console.log(`messages ${s.messages}`);
+    console.log(`waiting  ${s.waitingReceivers}`);
+    console.log(`groups   ${s.groups}`);
+    console.log(`members  ${s.members}`);
+    console.log(`clients  ${s.clients}`);
+  } catch (err) {
+    const code = err instanceof ChannelLayerError ? ` (${err.code})` : "";
+    console.error(`channel-layers: stats: ${(err as Error).message}${code}`);
+    process.exitCode = 1;
+  } finally {
+    await layer.close();
+  }
+}
+
+const [command, ...rest] = process.argv.slice(2);
+try {
+  if (command === "serve") await serve(rest);
+  else if (command === "stats") await stats(rest);
+  else if (command === undefined || command === "--help" || command === "-h" || command === "help") console.log(USAGE);
+  else fail(`unknown command "${command}"\n${USAGE}`);
+} catch (err) {
+  fail((err as Error).message);
+}
