@@ -99,6 +99,8 @@ export abstract class ProtocolLayer extends BaseLayer {
   private wrote = false;
   private silentBeats = 0;
   private backoff = 0;
+  /** Why the last link failed, for the message of ConnectionLostError. */
+  private lastError: Error | undefined;
   private readonly token: string | undefined;
   private readonly connectTimeout: number;
   private readonly maxReconnectDelay: number;
@@ -311,8 +313,9 @@ export abstract class ProtocolLayer extends BaseLayer {
     link.close();
   }
 
-  private onClosed(link: Link, _err: Error | undefined): void {
+  private onClosed(link: Link, err: Error | undefined): void {
     if (link !== this.link) return;
+    if (err) this.lastError = err;
     this.link = undefined;
     this.ready = false;
     const resend: Outgoing[] = [];
@@ -356,7 +359,9 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   private lostError(): ConnectionLostError {
     return new ConnectionLostError(
-      `the broker at ${this.connector.address} has been unreachable for over ${this.connectTimeout} ms (connectTimeout); still retrying in the background`,
+      `the broker at ${this.connector.address} has been unreachable for over ${this.connectTimeout} ms (connectTimeout)` +
+        (this.lastError ? ` (last error: ${this.lastError.message})` : "") +
+        "; still retrying in the background",
     );
   }
 

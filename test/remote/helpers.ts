@@ -1,8 +1,11 @@
 /** Brokers for the remote tests: real BrokerServers on port 0 or a temp Unix socket. */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createConnection, type Socket } from "node:net";
 import { join } from "node:path";
 import { BrokerServer, type BrokerServerOptions, type LayerOptions } from "../../src/index.js";
+import { encodeFrames, FrameDecoder } from "../../src/protocol/frames.js";
+import { Op, PROTOCOL_VERSION, Status } from "../../src/protocol/ops.js";
 
 export type Kind = "tcp" | "unix";
 
@@ -52,4 +55,58 @@ export function brokerPool(kind: Kind): { urlFor(options?: LayerOptions): Promis
       dir.remove();
     },
   };
+}
+
+/** A client that speaks the wire protocol by hand, to test the broker with anything. */
+export interface RawClient {
+  socket: Socket;
+  /** Frames received so far. */
+  frames: unknown[][];
+  /** Send protocol frames as one batch. */
+  send(...frames: unknown[][]): void;
+  /** Resolves with the first frame answering `id`. */
+  answer(id: number, ms?: number): Promise<unknown[]>;
+  /** Resolves when the broker has closed the connection. */
+  closed: Promise<void>;
+}
+
+export function rawClient(url: string): RawClient {
+  const address = new URL(url);
+  const socket = address.protocol === "unix:" ? createConnection({ path: address.pathname }) : createConnection({ host: address.hostname, port: Number(address.port) });
+  socket.on("error", () => {});
+  const decoder = new FrameDecoder(64 * 1024 * 1024);
+  const frames: unknown[][] = [];
+  const waiters: Array<() => void> = [];
+  socket.on("data", (chunk: Buffer) => {
+    decoder.push(chunk, (f) => frames.push(f as unknown[]));
+    for (const w of waiters.splice(0)) w();
+  });
+  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  return {
+    socket,
+    frames,
+    closed,
+    send: (...batch) => socket.write(encodeFrames(batch)),
+    async answer(id, ms = 2000) {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const found = frames.find((f) => f[0] === id);
+        if (found) return found;
+        if (Date.now() > deadline) throw new Error(`no answer to ${id}; got ${JSON.stringify(frames)}`);
+        await new Promise<void>((r) => {
+          waiters.push(r);
+          setTimeout(r, 20);
+        });
+      }
+    },
+  };
+}
+
+/** A raw client that has said hello as `instanceId`. */
+export async function helloClient(url: string, instanceId = "raw" + Math.random().toString(36).slice(2, 10), token?: string): Promise<RawClient> {
+  const raw = rawClient(url);
+  raw.send([Op.Hello, 1, PROTOCOL_VERSION, instanceId, token ?? null]);
+  const [, status] = await raw.answer(1);
+  if (status !== Status.Ok) throw new Error(`hello refused: ${JSON.stringify(raw.frames)}`);
+  return raw;
 }

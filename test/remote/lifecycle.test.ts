@@ -1,0 +1,180 @@
+/** Clients coming and going: heartbeats, cleanup, limits, reconnects, and cancellation races. */
+import { afterEach, describe, expect, it } from "vitest";
+import { BrokerServer, ConnectionLostError, RemoteChannelLayer, type Message } from "../../src/index.js";
+import { Op, Status } from "../../src/protocol/ops.js";
+import { sleep, tryReceive } from "../conformance/helpers.js";
+import { helloClient, rawClient, startBroker } from "./helpers.js";
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function broker(options: ConstructorParameters<typeof BrokerServer>[0] = {}) {
+  const b = await startBroker(options);
+  cleanups.push(() => b.server.close());
+  return b;
+}
+
+function layer(url: string, options: ConstructorParameters<typeof RemoteChannelLayer>[1] = {}): RemoteChannelLayer {
+  const l = new RemoteChannelLayer(url, options);
+  cleanups.push(() => l.close());
+  return l;
+}
+
+async function until(check: () => boolean, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await sleep(10);
+  }
+}
+
+describe("departed clients", () => {
+  it("a client that misses its heartbeats is dropped and its waiting receives removed", async () => {
+    const { server, url } = await broker({ heartbeatInterval: 30 });
+    const raw = await helloClient(url);
+    raw.send([Op.Receive, 2, "silent"]);
+    await until(() => server.stats().waitingReceivers === 1);
+    await raw.closed; // it said nothing more: three beats later the broker hangs up
+    expect(server.stats()).toMatchObject({ waitingReceivers: 0, clients: 0 });
+  });
+
+  it("a layer keeps its connection alive with heartbeats while idle", async () => {
+    const { server, url } = await broker({ heartbeatInterval: 30 });
+    const l = layer(url, { heartbeatInterval: 30 });
+    const pending = l.receive("idle");
+    await sleep(300);
+    expect(server.stats().clients).toBe(1);
+    await l.send("idle", { type: "still here" });
+    expect((await pending).type).toBe("still here");
+  });
+
+  it("a departed client's process-local channels and memberships are cleaned up after the grace period", async () => {
+    const { server, url } = await broker({ localGrace: 100 });
+    const other = layer(url);
+    const raw = await helloClient(url, "gone1");
+    raw.send([Op.GroupAdd, 2, "room", "specific.gone1!a"], [Op.GroupAdd, 3, "room", "normal"]);
+    await raw.answer(3);
+    await other.groupSend("room", { type: "for both" });
+    expect(server.stats()).toMatchObject({ messages: 2, members: 2 });
+    raw.socket.destroy();
+    await until(() => server.stats().messages === 1);
+    expect(server.stats()).toMatchObject({ messages: 1, members: 1 });
+    expect((await other.receive("normal")).type).toBe("for both");
+  });
+
+  it("a client that reconnects within the grace period keeps its process-local channels", async () => {
+    const { server, url } = await broker({ localGrace: 300 });
+    const first = await helloClient(url, "back1");
+    first.send([Op.GroupAdd, 2, "room", "specific.back1!a"], [Op.Send, 3, "specific.back1!a", Buffer.from([0x80])]);
+    await first.answer(3);
+    first.socket.destroy();
+    await first.closed;
+    const second = await helloClient(url, "back1");
+    await sleep(500);
+    expect(server.stats()).toMatchObject({ messages: 1, members: 1 });
+    second.send([Op.Receive, 4, "specific.back1!a"]);
+    expect((await second.answer(4)).slice(0, 2)).toEqual([4, Status.Ok]);
+    second.socket.destroy();
+  });
+});
+
+describe("limits", () => {
+  it("a connection over maxConnections is refused, and the layer retries until there is room", async () => {
+    const { url } = await broker({ maxConnections: 1 });
+    const a = layer(url);
+    await a.send("room", { type: "first" });
+    const raw = rawClient(url);
+    raw.send([Op.Hello, 1, 1, "late", null]);
+    const [, status, code, message] = await raw.answer(1);
+    expect([status, code]).toEqual([Status.Error, "ERR_CONNECTION_LOST"]);
+    expect(message).toMatch(/connection limit \(1\)/);
+    await raw.closed;
+    const b = layer(url, { connectTimeout: 5000 });
+    const received = b.receive("room");
+    await sleep(100);
+    await a.close();
+    expect((await received).type).toBe("first");
+  });
+});
+
+describe("reconnecting", () => {
+  it("calls reject with ConnectionLostError after connectTimeout while the broker is unreachable", async () => {
+    const { server, url } = await broker();
+    await server.close();
+    const l = layer(url, { connectTimeout: 200 });
+    const started = Date.now();
+    await expect(l.send("x", { type: "t" })).rejects.toBeInstanceOf(ConnectionLostError);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    // Fails fast from then on instead of hanging.
+    await expect(l.receive("x")).rejects.toThrow(/unreachable for over 200 ms/);
+  });
+
+  it("a pending receive resumes on a restarted broker at the same address", async () => {
+    const first = await startBroker();
+    const port = new URL(first.url).port;
+    const l = layer(first.url, { connectTimeout: 5000 });
+    const pending = l.receive("resume");
+    await sleep(50);
+    await first.server.close();
+    const second = await broker({ listen: `tcp://127.0.0.1:${port}` });
+    const sender = layer(second.url);
+    await until(() => second.server.stats().waitingReceivers === 1);
+    await sender.send("resume", { type: "after restart" });
+    expect((await pending).type).toBe("after restart");
+  });
+});
+
+describe("cancellation races (SPEC §4.6)", () => {
+  it("thousands of receives aborted at random moments lose and duplicate nothing", async () => {
+    const { url } = await broker({ capacity: Infinity });
+    const receiver = layer(url);
+    const sender = layer(url);
+    const total = 3000;
+    const seen: number[] = [];
+    let aborted = 0;
+    const sending = (async () => {
+      for (let i = 0; i < total; i++) {
+        await sender.send("race", { type: "n", i });
+        if (i % 5 === 0) await new Promise((r) => setImmediate(r));
+      }
+    })();
+    while (seen.length < total) {
+      const controller = new AbortController();
+      const pending = receiver.receive("race", { signal: controller.signal });
+      const when = Math.floor(Math.random() * 4);
+      if (when === 0) queueMicrotask(() => controller.abort());
+      else if (when === 1) setImmediate(() => controller.abort());
+      else if (when === 2) setTimeout(() => controller.abort(), 0);
+      let m: Message | undefined;
+      try {
+        m = await pending;
+      } catch {
+        aborted++;
+        m = await tryReceive(receiver, "race", 500);
+      }
+      if (m) seen.push(m.i as number);
+    }
+    await sending;
+    expect(aborted).toBeGreaterThan(500);
+    expect(seen).toEqual(Array.from({ length: total }, (_, i) => i));
+    expect(await tryReceive(receiver, "race", 50)).toBeUndefined();
+  });
+
+  it("closing a layer hands back a message already on its way to a receive", async () => {
+    const { url } = await broker();
+    for (let round = 0; round < 200; round++) {
+      const a = new RemoteChannelLayer(url);
+      const b = layer(url);
+      const ch = `handback.${round}`;
+      const pending = a.receive(ch).catch(() => undefined);
+      await sleep(1);
+      await b.send(ch, { type: "keep", round });
+      const closing = a.close();
+      const got = await pending;
+      await closing;
+      if (got === undefined) expect((await b.receive(ch)).round).toBe(round);
+    }
+  });
+});

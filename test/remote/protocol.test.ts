@@ -1,0 +1,148 @@
+/** The wire protocol: framing, error classes across the wire, and the broker's answers to bad requests. */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ChannelFullError, MessageTooLargeError, ProtocolError, RemoteChannelLayer, type BrokerServer } from "../../src/index.js";
+import { errorFromWire, errorToWire } from "../../src/protocol/errors.js";
+import { encodeFrames, FrameDecoder } from "../../src/protocol/frames.js";
+import { Op, PROTOCOL_VERSION, Status } from "../../src/protocol/ops.js";
+import { helloClient, rawClient, startBroker } from "./helpers.js";
+
+describe("framing", () => {
+  const frames = [[Op.Send, 1, "a", Buffer.from("body")], [Op.Ping, 2], [Op.Stats, 3]];
+
+  it("decodes frames split at every byte and coalesced into one chunk", () => {
+    const bytes = Buffer.concat([encodeFrames(frames), encodeFrames([[Op.Flush, 4]])]);
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      const out: unknown[] = [];
+      const decoder = new FrameDecoder(1024);
+      decoder.push(bytes.subarray(0, cut), (f) => out.push(f));
+      decoder.push(bytes.subarray(cut), (f) => out.push(f));
+      expect(out).toEqual([...frames, [Op.Flush, 4]]);
+      expect(decoder.buffered).toBe(0);
+    }
+  });
+
+  it("refuses a length prefix above the limit before reading the body", () => {
+    const decoder = new FrameDecoder(1024);
+    const huge = Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]);
+    expect(() => decoder.push(huge, () => {})).toThrow(ProtocolError);
+    expect(() => new FrameDecoder(1024).push(huge, () => {})).toThrow(/over the limit of 1024 bytes/);
+  });
+
+  it("splits a batch that encodes too large into several stream frames", () => {
+    const big = Array.from({ length: 8 }, (_, i) => [Op.Send, i + 1, "a", Buffer.alloc(100_000, i)]);
+    const bytes = encodeFrames(big);
+    expect(bytes.readUInt32BE(0)).toBeLessThan(300_000);
+    const out: unknown[][] = [];
+    new FrameDecoder(400_000).push(bytes, (f) => out.push(f as unknown[]));
+    expect(out.map((f) => f[1])).toEqual(big.map((f) => f[1]));
+    out.forEach((f, i) => expect(Buffer.compare(f[3] as Buffer, big[i]![3] as Buffer)).toBe(0));
+  });
+});
+
+describe("errors on the wire", () => {
+  it("come back as the same classes with their details", () => {
+    const full = errorFromWire(...errorToWire(new ChannelFullError("ch", 3)));
+    expect(full).toBeInstanceOf(ChannelFullError);
+    expect(full).toMatchObject({ channel: "ch", capacity: 3, code: "ERR_CHANNEL_FULL" });
+    const large = errorFromWire(...errorToWire(new MessageTooLargeError(20, 10)));
+    expect(large).toMatchObject({ size: 20, limit: 10, code: "ERR_MESSAGE_TOO_LARGE" });
+  });
+
+  it("an unknown code becomes a ProtocolError naming it", () => {
+    const err = errorFromWire("ERR_NEW_THING", "from the future", []);
+    expect(err).toBeInstanceOf(ProtocolError);
+    expect(err.message).toMatch(/ERR_NEW_THING.*from the future/);
+  });
+});
+
+describe("the broker's answers", () => {
+  let broker: { server: BrokerServer; url: string };
+  beforeAll(async () => {
+    broker = await startBroker({ capacity: 2, maxPendingReceives: 3, maxMessageBytes: 1000 });
+  });
+  afterAll(() => broker.server.close());
+
+  it("refuses a client of another protocol version with a clear error and ends the connection", async () => {
+    const raw = rawClient(broker.url);
+    raw.send([Op.Hello, 1, PROTOCOL_VERSION + 1, "abc", null]);
+    const [, status, code, message] = await raw.answer(1);
+    expect([status, code]).toEqual([Status.Error, "ERR_PROTOCOL"]);
+    expect(message).toMatch(/protocol version 2 is not supported.*version 1/);
+    await raw.closed;
+  });
+
+  it("requires hello first", async () => {
+    const raw = rawClient(broker.url);
+    raw.send([Op.Ping, 5]);
+    const [id, status, code] = await raw.answer(0);
+    expect([id, status, code]).toEqual([0, Status.Error, "ERR_PROTOCOL"]);
+    await raw.closed;
+  });
+
+  it("answers an unknown op or wrongly typed fields with an error and keeps the connection", async () => {
+    const raw = await helloClient(broker.url);
+    raw.send(
+      [99, 2],
+      [Op.Send, 3, 42, Buffer.from([0x80])],
+      [Op.Send, 4, "ok", "not bytes"],
+      [Op.GroupAdd, 5, "bad group!", "ch"],
+      [Op.Requeue, 6, "ch", Buffer.from([0x80]), "later"],
+      [Op.Send, 7, "big", Buffer.alloc(2000)],
+      [Op.Ping, 8],
+    );
+    expect((await raw.answer(2)).slice(1, 3)).toEqual([Status.Error, "ERR_PROTOCOL"]);
+    expect((await raw.answer(3)).slice(1, 3)).toEqual([Status.Error, "ERR_INVALID_CHANNEL_NAME"]);
+    expect((await raw.answer(4)).slice(1, 3)).toEqual([Status.Error, "ERR_PROTOCOL"]);
+    expect((await raw.answer(5)).slice(1, 3)).toEqual([Status.Error, "ERR_INVALID_GROUP_NAME"]);
+    expect((await raw.answer(6)).slice(1, 3)).toEqual([Status.Error, "ERR_PROTOCOL"]);
+    expect((await raw.answer(7)).slice(1, 5)).toEqual([Status.Error, "ERR_MESSAGE_TOO_LARGE", expect.any(String), [2000, 1000]]);
+    expect(await raw.answer(8)).toEqual([8, Status.Ok]);
+    raw.socket.destroy();
+  });
+
+  it("a ChannelFullError raised in the broker rejects the client's send with a ChannelFullError", async () => {
+    const layer = new RemoteChannelLayer(broker.url);
+    await layer.send("fills", { type: "a" });
+    await layer.send("fills", { type: "b" });
+    const err = await layer.send("fills", { type: "c" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChannelFullError);
+    expect(err).toMatchObject({ channel: "fills", capacity: 2 });
+    await layer.close();
+  });
+
+  it("refuses a duplicate id for a waiting receive, and more waiting receives than the limit", async () => {
+    const raw = await helloClient(broker.url);
+    raw.send([Op.Receive, 2, "dup"], [Op.Receive, 2, "dup"]);
+    expect((await raw.answer(2)).slice(1, 3)).toEqual([Status.Error, "ERR_PROTOCOL"]);
+    raw.send([Op.Receive, 3, "dup"], [Op.Receive, 4, "dup"], [Op.Receive, 5, "dup"]);
+    const [, status, , message] = await raw.answer(5);
+    expect(status).toBe(Status.Error);
+    expect(message).toMatch(/too many waiting receives.*limit 3/);
+    raw.socket.destroy();
+    await raw.closed;
+  });
+
+  it("refuses a receive on another instance's process-local channel", async () => {
+    const raw = await helloClient(broker.url, "mine");
+    raw.send([Op.Receive, 2, "specific.theirs!x1"], [Op.Receive, 3, "specific.mine!x1"], [Op.Cancel, 3]);
+    const [, status, code, message] = await raw.answer(2);
+    expect([status, code]).toEqual([Status.Error, "ERR_INVALID_CHANNEL_NAME"]);
+    expect(message).toMatch(/process-local to another layer instance/);
+    expect(await raw.answer(3)).toEqual([3, Status.Cancelled]);
+    raw.socket.destroy();
+  });
+
+  it("a frame over the size limit ends that connection only", async () => {
+    const layer = new RemoteChannelLayer(broker.url);
+    await layer.send("alive", { type: "before" });
+    const raw = await helloClient(broker.url);
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(50_000_000);
+    raw.socket.write(header);
+    const [id, status, code] = await raw.answer(0);
+    expect([id, status, code]).toEqual([0, Status.Error, "ERR_PROTOCOL"]);
+    await raw.closed;
+    expect((await layer.receive("alive")).type).toBe("before");
+    await layer.close();
+  });
+});
