@@ -11,22 +11,22 @@ import { RemoteChannelLayer } from "../../src/index.js";
 import type { BenchBackend } from "../types.js";
 import { layerBackend } from "./layer.js";
 
-const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
+/** The CLI source, run through tsx (the bench and the tests run from source). */
+export const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
 
 /** Start `channel-layers serve` on `listen`; resolves with the process and the URL it printed. */
-export function spawnBroker(listen: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string }> {
+export function spawnBroker(listen: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string; log: () => string }> {
   const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--listen", listen, ...extra], {
     stdio: ["ignore", "pipe", "inherit"],
   });
+  let out = "";
+  child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
   return new Promise((resolve, reject) => {
-    let out = "";
-    const onData = (chunk: Buffer): void => {
-      out += chunk.toString();
+    const onData = (): void => {
       const found = /listening on (\S+)/.exec(out);
       if (found) {
         child.stdout!.off("data", onData);
-        child.stdout!.resume(); // keep draining its log lines
-        resolve({ child, url: found[1]! });
+        resolve({ child, url: found[1]!, log: () => out });
       }
     };
     child.stdout!.on("data", onData);
@@ -35,7 +35,7 @@ export function spawnBroker(listen: string, extra: string[] = []): Promise<{ chi
 }
 
 export function stopBroker(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     child.once("exit", () => resolve());
     child.kill("SIGTERM");
