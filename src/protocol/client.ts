@@ -8,10 +8,12 @@
 import { BaseLayer } from "../base.js";
 import { ConnectionLostError, LayerClosedError, ProtocolError } from "../errors.js";
 import type { LayerOptions, Message } from "../layer.js";
-import { decodeMessage, encodeMessage } from "../msgpack.js";
+import { encodeMessage } from "../msgpack.js";
+import { Call, Outgoing } from "./calls.js";
 import { errorFromWire } from "./errors.js";
 import type { Link, LinkHandlers } from "./link.js";
 import { CONNECTION_ID, Op, PROTOCOL_VERSION, Status, type BrokerStats } from "./ops.js";
+import { Receives } from "./receives.js";
 
 export interface Connector {
   /** Where links go, for messages. */
@@ -29,49 +31,11 @@ export interface ProtocolLayerOptions extends LayerOptions {
   heartbeatInterval?: number;
   /** Longest wait between reconnect attempts, in milliseconds. Default 2000. */
   maxReconnectDelay?: number;
-}
-
-/** A frame waiting to be written, and the link it went out on once written. */
-class Outgoing {
-  link: Link | undefined = undefined;
-  dropped = false;
-  constructor(readonly frame: unknown[]) {}
-}
-
-/** A request awaiting its answer. */
-class Call extends Outgoing {
-  /** A receive whose caller gave up after it was written: its answer is handed back. */
-  aborted = false;
-  onAbort: (() => void) | undefined = undefined;
-  signal: AbortSignal | undefined = undefined;
-  constructor(
-    frame: unknown[],
-    readonly resolve: (value: never) => void,
-    readonly reject: (reason: unknown) => void,
-  ) {
-    super(frame);
-  }
-  get id(): number {
-    return this.frame[1] as number;
-  }
-  get op(): number {
-    return this.frame[0] as number;
-  }
-  /** Detach from the caller's signal; the promise is about to settle. */
-  settle(): void {
-    if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
-    this.onAbort = undefined;
-  }
-}
-
-/**
- * A channel with receives aborted in flight: later receives on it wait until
- * the broker has answered those (and any message they were handed is back at
- * the head), so one client's receives keep FIFO order.
- */
-interface Gate {
-  open: number;
-  held: Call[];
+  /**
+   * Most messages a receive fetches ahead while the caller receives in a tight
+   * loop; unclaimed ones go back within the tick. 0 turns it off. Default 32.
+   */
+  prefetch?: number;
 }
 
 export abstract class ProtocolLayer extends BaseLayer {
@@ -79,7 +43,7 @@ export abstract class ProtocolLayer extends BaseLayer {
   protected override readonly wideInts = true;
   private readonly pending = new Map<number, Call>();
   private outbox: Outgoing[] = [];
-  private readonly gates = new Map<string, Gate>();
+  private readonly receives: Receives;
   private link: Link | undefined;
   private ready = false;
   private helloId = 0;
@@ -113,6 +77,25 @@ export abstract class ProtocolLayer extends BaseLayer {
     this.token = options.token;
     this.connectTimeout = options.connectTimeout ?? 10_000;
     this.maxReconnectDelay = options.maxReconnectDelay ?? 2000;
+    this.receives = new Receives(
+      {
+        submit: (call) => {
+          this.pending.set(call.id, call);
+          this.enqueue(call);
+        },
+        cancel: (call) => {
+          if (call.link === undefined) {
+            call.dropped = true;
+            this.pending.delete(call.id);
+          } else {
+            call.aborted = true;
+            this.enqueue(new Outgoing([Op.Cancel, call.id]));
+          }
+        },
+        requeue: (channel, body, deadline) => this.enqueue(new Outgoing([Op.Requeue, this.newId(), channel, body, deadline])),
+      },
+      options.prefetch ?? 32,
+    );
     this.heartbeat = setInterval(() => this.beat(), options.heartbeatInterval ?? 5000);
     this.heartbeat.unref();
     this.connect();
@@ -130,16 +113,9 @@ export abstract class ProtocolLayer extends BaseLayer {
   protected doReceive(channel: string, signal: AbortSignal | undefined): Promise<Message> {
     if (this.failure || this.down) return Promise.reject(this.failure ?? this.lostError());
     return new Promise<Message>((resolve, reject) => {
-      const call = new Call([Op.Receive, this.newId(), channel], resolve as (value: never) => void, reject);
-      this.pending.set(call.id, call);
-      if (signal) {
-        call.signal = signal;
-        call.onAbort = () => this.abort(call, signal.reason);
-        signal.addEventListener("abort", call.onAbort, { once: true });
-      }
-      const gate = this.gates.get(channel);
-      if (gate) gate.held.push(call);
-      else this.enqueue(call);
+      const call = new Call([Op.Receive, this.newId(), channel, 1], resolve as (value: never) => void, reject);
+      if (signal) call.listen(signal, () => this.receives.abort(call, signal.reason));
+      this.receives.add(call);
     });
   }
 
@@ -190,6 +166,8 @@ export abstract class ProtocolLayer extends BaseLayer {
     for (const out of this.outbox) {
       if (out.dropped) continue;
       out.link = link;
+      // A receive asks for as many messages as this client has receives waiting on its channel.
+      if (out.frame[0] === Op.Receive) out.frame[3] = this.receives.batchSize(out.frame[2] as string);
       frames.push(out.frame);
     }
     this.outbox = [];
@@ -197,43 +175,6 @@ export abstract class ProtocolLayer extends BaseLayer {
     this.wrote = true;
     link.send(frames);
   };
-
-  /** The caller of a receive gave up through its signal. */
-  private abort(call: Call, reason: unknown): void {
-    if (call.aborted || !this.pending.has(call.id)) return;
-    this.withdraw(call);
-    call.reject(reason);
-  }
-
-  /**
-   * Take a receive back from the broker: one never written is forgotten; one
-   * written is cancelled there, and what it may already have been handed
-   * comes back (see onFrame). The caller rejects its promise.
-   */
-  private withdraw(call: Call): void {
-    call.settle();
-    const channel = call.frame[2] as string;
-    if (call.link === undefined) {
-      this.pending.delete(call.id);
-      call.dropped = true;
-      const held = this.gates.get(channel)?.held;
-      if (held && held.includes(call)) held.splice(held.indexOf(call), 1);
-      return;
-    }
-    call.aborted = true;
-    const gate = this.gates.get(channel);
-    if (gate) gate.open++;
-    else this.gates.set(channel, { open: 1, held: [] });
-    this.enqueue(new Outgoing([Op.Cancel, call.id]));
-  }
-
-  /** An aborted receive was answered: the way is clear for the receives held behind it. */
-  private release(channel: string): void {
-    const gate = this.gates.get(channel);
-    if (gate === undefined || --gate.open > 0) return;
-    this.gates.delete(channel);
-    for (const call of gate.held) this.enqueue(call);
-  }
 
   private connect(): void {
     this.reconnectTimer = undefined;
@@ -261,37 +202,20 @@ export abstract class ProtocolLayer extends BaseLayer {
       return;
     }
     const call = this.pending.get(id);
-    if (call === undefined) return; // answers to cancels, requeues and pings
+    if (call === undefined) return; // answers to requeues and pings
     this.pending.delete(id);
-    if (call.aborted) {
-      const channel = call.frame[2] as string;
-      // Handed a message after its caller left: back to the head, before the held receives go out.
-      if (status === Status.Ok) this.enqueue(new Outgoing([Op.Requeue, this.newId(), channel, frame[2], frame[3]]));
-      this.release(channel);
+    if (call.op === Op.Receive) {
+      // [id, Ok, body, deadline, body, deadline, …]; an aborted receive's bodies go to the next in line or back.
+      this.receives.answered(call, status === Status.Ok ? frame.slice(2) : []);
+      if (status === Status.Error && !call.aborted) call.fail(errorFromWire(frame[2], frame[3], frame[4]));
+    } else if (status === Status.Ok) {
+      call.fulfil(call.op === Op.Stats ? frame[2] : undefined);
+    } else if (status === Status.Error) {
+      call.fail(errorFromWire(frame[2], frame[3], frame[4]));
     } else {
-      call.settle();
-      if (status === Status.Ok) this.resolve(call, frame);
-      else if (status === Status.Error) call.reject(errorFromWire(frame[2], frame[3], frame[4]));
-      else call.reject(new ProtocolError(`the broker ended request ${id} unexpectedly`));
+      call.fail(new ProtocolError(`the broker ended request ${id} unexpectedly`));
     }
     if (this.onDrained && this.pending.size === 0) this.onDrained();
-  }
-
-  private resolve(call: Call, frame: unknown[]): void {
-    const op = call.op;
-    if (op === Op.Receive) {
-      const body = frame[2];
-      let message: Message;
-      try {
-        if (!(body instanceof Uint8Array)) throw new Error("no body");
-        message = decodeMessage(body);
-      } catch (err) {
-        return call.reject(new ProtocolError(`the broker answered a receive with a body that is not a message: ${(err as Error).message}`));
-      }
-      (call.resolve as (m: Message) => void)(message);
-    } else {
-      (call.resolve as (v: unknown) => void)(op === Op.Stats ? frame[2] : undefined);
-    }
   }
 
   private hello(link: Link, status: number, frame: unknown[]): void {
@@ -322,15 +246,13 @@ export abstract class ProtocolLayer extends BaseLayer {
     for (const call of [...this.pending.values()]) {
       if (call.link === undefined) continue; // not written yet: it waits for the next link
       call.link = undefined;
-      if (call.aborted) {
-        this.pending.delete(call.id);
-        this.release(call.frame[2] as string);
-      } else if (call.op === Op.Receive) {
-        resend.push(call); // a long poll resumes on the next link
+      if (call.op === Op.Receive) {
+        // A long poll resumes on the next link; an aborted one is simply over.
+        if (this.receives.lost(call)) resend.push(call);
+        else this.pending.delete(call.id);
       } else {
         this.pending.delete(call.id);
-        call.settle();
-        call.reject(new ConnectionLostError(
+        call.fail(new ConnectionLostError(
           `connection to the broker at ${this.connector.address} was lost while this request was in flight; it may or may not have been applied`,
         ));
       }
@@ -369,13 +291,9 @@ export abstract class ProtocolLayer extends BaseLayer {
   private failAll(err: Error): void {
     const calls = [...this.pending.values()];
     this.pending.clear();
-    this.gates.clear();
     this.outbox = [];
-    for (const call of calls) {
-      if (call.aborted) continue;
-      call.settle();
-      call.reject(err);
-    }
+    this.receives.failAll(err);
+    for (const call of calls) if (call.op !== Op.Receive) call.fail(err);
     this.onDrained?.();
   }
 
@@ -402,12 +320,12 @@ export abstract class ProtocolLayer extends BaseLayer {
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.downTimer);
     const link = this.link;
-    const receives = [...this.pending.values()].filter((call) => call.op === Op.Receive && !call.aborted);
+    const waiting = this.receives.waiting();
     if (link === undefined || !this.ready) {
       this.failAll(new LayerClosedError());
     } else {
       // Written receives are cancelled in the broker; their callers hear of it once that is done.
-      for (const call of receives) this.withdraw(call);
+      for (const call of waiting) this.receives.abort(call, undefined, false);
       if (this.pending.size > 0) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, 2000);
@@ -417,6 +335,7 @@ export abstract class ProtocolLayer extends BaseLayer {
           };
         });
       }
+      this.receives.giveBack();
       this.writeOut(); // the requeues
     }
     if (link !== undefined) {
@@ -425,7 +344,7 @@ export abstract class ProtocolLayer extends BaseLayer {
       await closed;
     }
     this.onDrained = undefined;
-    const reason = new LayerClosedError("the channel layer was closed while this receive waited");
-    for (const call of receives) call.reject(reason);
+    // Told last, so that their rejections are not left unhandled while close was still at work.
+    for (const call of waiting) call.fail(new LayerClosedError("the channel layer was closed while this receive waited"));
   }
 }

@@ -19,7 +19,10 @@ export const Op = {
   Hello: 0,
   /** [Send, id, channel, body] → [id, Ok] */
   Send: 1,
-  /** [Receive, id, channel] → [id, Ok, body, deadline] once a message is there (a long poll) */
+  /**
+   * [Receive, id, channel, max?] → [id, Ok, body, deadline, …]: up to `max` (default 1) queued
+   * messages at once, or one when it arrives (a long poll)
+   */
   Receive: 2,
   /** [Cancel, receiveId]: no answer of its own; the receive is answered Cancelled unless already answered */
   Cancel: 3,
@@ -42,6 +45,9 @@ export type OpCode = (typeof Op)[keyof typeof Op];
 
 export const Status = { Ok: 0, Error: 1, Cancelled: 2 } as const;
 export type StatusCode = (typeof Status)[keyof typeof Status];
+
+/** Most messages one receive may ask for. */
+export const MAX_RECEIVE_BATCH = 1024;
 
 /** The id of frames about the connection rather than one request (a fatal protocol error). */
 export const CONNECTION_ID = 0;

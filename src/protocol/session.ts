@@ -11,7 +11,7 @@ import { assertChannelName, assertGroupName, isProcessLocal, ownsChannel } from 
 import type { Broker } from "./broker.js";
 import { errorToWire } from "./errors.js";
 import type { Link } from "./link.js";
-import { CONNECTION_ID, Op, PROTOCOL_VERSION, Status, type HelloInfo } from "./ops.js";
+import { CONNECTION_ID, MAX_RECEIVE_BATCH, Op, PROTOCOL_VERSION, Status, type HelloInfo } from "./ops.js";
 
 /** A receive waiting in the engine for a message. */
 export class ReceiveWaiter implements Waiter<Buffer> {
@@ -24,6 +24,9 @@ export class ReceiveWaiter implements Waiter<Buffer> {
     return this.session.delivered(this, body, deadline);
   }
 }
+
+/** A receive answered with several messages stops adding more past this many bytes. */
+const BATCH_BYTES = 128 * 1024;
 
 const isId = (x: unknown): x is number => typeof x === "number" && Number.isInteger(x) && x >= 1 && x <= 0xffff_ffff;
 
@@ -107,8 +110,13 @@ export class Session {
         engine.send(channel, this.bodyArg(frame[3]));
         break;
       }
-      case Op.Receive:
-        return this.receive(id, this.channelArg(frame[2]));
+      case Op.Receive: {
+        const max = frame[3] ?? 1;
+        if (typeof max !== "number" || !Number.isInteger(max) || max < 1 || max > MAX_RECEIVE_BATCH) {
+          throw new ProtocolError(`receive: the batch size must be an integer from 1 to ${MAX_RECEIVE_BATCH}`);
+        }
+        return this.receive(id, this.channelArg(frame[2]), max);
+      }
       case Op.Cancel: {
         const waiter = this.receives.get(id);
         if (waiter === undefined) return; // already answered: the client requeues what it got
@@ -155,7 +163,8 @@ export class Session {
     this.reply([id, Status.Ok]);
   }
 
-  private receive(id: number, channel: string): void {
+  /** Answer with up to `max` queued messages at once, or wait for the next one. */
+  private receive(id: number, channel: string, max: number): void {
     if (isProcessLocal(channel) && !ownsChannel(channel, this.instanceId!)) {
       throw new InvalidChannelNameError(
         `channel "${channel}" is process-local to another layer instance (this one is "${this.instanceId}"): ` +
@@ -167,8 +176,16 @@ export class Session {
       throw new ProtocolError(`too many waiting receives on one connection (limit ${this.broker.maxPendingReceives})`);
     }
     const engine = this.broker.engine;
-    const body = engine.take(channel, this.taken);
-    if (body !== undefined) return this.reply([id, Status.Ok, body, this.taken.deadline]);
+    let body = engine.take(channel, this.taken);
+    if (body !== undefined) {
+      const answer: unknown[] = [id, Status.Ok, body, this.taken.deadline];
+      let bytes = body.length;
+      while (answer.length < 2 + 2 * max && bytes < BATCH_BYTES && (body = engine.take(channel, this.taken)) !== undefined) {
+        answer.push(body, this.taken.deadline);
+        bytes += body.length;
+      }
+      return this.reply(answer);
+    }
     const waiter = new ReceiveWaiter(this, id);
     this.receives.set(id, waiter);
     waiter.handle = engine.wait(channel, waiter);

@@ -178,3 +178,28 @@ describe("cancellation races (SPEC §4.6)", () => {
     }
   });
 });
+
+describe("receiving in a loop fetches ahead, without keeping messages from others", () => {
+  it("messages fetched ahead and not claimed within the tick go back to the head for other consumers", async () => {
+    const { server, url } = await broker({ capacity: Infinity });
+    const a = layer(url);
+    const b = layer(url);
+    for (let i = 0; i < 100; i++) await b.send("backlog", { type: "n", i });
+    const got: number[] = [];
+    for (let i = 0; i < 10; i++) got.push((await a.receive("backlog")).i as number); // a tight loop: the window opens
+    expect(got).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    await sleep(20); // a's unclaimed messages went back
+    expect(server.stats().messages).toBe(90);
+    const rest: number[] = [];
+    for (let i = 0; i < 90; i++) rest.push((await b.receive("backlog")).i as number);
+    expect(rest).toEqual(Array.from({ length: 90 }, (_, i) => i + 10));
+  });
+
+  it("many receives at once on one channel are answered in one batch, in call order", async () => {
+    const { url } = await broker({ capacity: Infinity });
+    const a = layer(url);
+    for (let i = 0; i < 300; i++) void a.send("many", { type: "n", i });
+    const all = await Promise.all(Array.from({ length: 300 }, () => a.receive("many")));
+    expect(all.map((m) => m.i)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+  });
+});
