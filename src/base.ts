@@ -6,7 +6,7 @@
  */
 import { InvalidChannelNameError, LayerClosedError } from "./errors.js";
 import type { ChannelLayer, Extension, LayerOptions, Message, ReceiveOptions } from "./layer.js";
-import { checkSize, copyMessage } from "./message.js";
+import { copyMessage, type CopyOptions } from "./message.js";
 import { encodeMessage } from "./msgpack.js";
 import { assertChannelName, assertGroupName, isProcessLocal, makeChannelName, ownsChannel, uniqueId } from "./names.js";
 import { resolveOptions, type ResolvedOptions } from "./options.js";
@@ -38,11 +38,12 @@ export abstract class BaseLayer implements ChannelLayer {
   protected abstract doFlush(): Promise<void>;
   protected abstract doClose(): Promise<void>;
 
+  private copyOptions: CopyOptions | undefined;
+
   /** Validate, copy and size-check a message as every send must. */
   protected prepare(message: Message): Message {
-    const { copy, sizeBound } = copyMessage(message, { wideInts: this.wideInts });
-    checkSize(sizeBound, this.config.maxMessageBytes, () => encodeMessage(copy).length);
-    return copy;
+    this.copyOptions ??= { wideInts: this.wideInts, maxBytes: this.config.maxMessageBytes, encode: encodeMessage };
+    return copyMessage(message, this.copyOptions);
   }
 
   private assertOpen(): void {
