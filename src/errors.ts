@@ -11,7 +11,8 @@ export type ErrorCode =
   | "ERR_LAYER_CLOSED"
   | "ERR_CONNECTION_LOST"
   | "ERR_AUTHENTICATION"
-  | "ERR_PROTOCOL";
+  | "ERR_PROTOCOL"
+  | "ERR_RATE_LIMITED";
 
 /** Base of the package's own non-TypeError errors. */
 export class ChannelLayerError extends Error {
@@ -35,6 +36,20 @@ export class ChannelFullError extends ChannelLayerError {
     );
     this.channel = channel;
     this.capacity = capacity;
+  }
+}
+
+/** `send` went over the channel's rate limit; nothing was stored. Retry after `retryAfterMs`. */
+export class RateLimitedError extends ChannelLayerError {
+  readonly channel: string;
+  readonly retryAfterMs: number;
+  constructor(channel: string, retryAfterMs: number) {
+    super(
+      "ERR_RATE_LIMITED",
+      `channel "${channel}" is over its rate limit: nothing was stored; retry in ${retryAfterMs} ms`,
+    );
+    this.channel = channel;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 

@@ -1,4 +1,6 @@
-export type { ChannelLayer, ChannelCapacity, Extension, LayerOptions, Message, MessageValue, ReceiveOptions } from "./layer.js";
+export type { ChannelLayer, ChannelCapacity, Extension, LayerOptions, Message, MessageValue, ReceiveOptions, SendOptions } from "./layer.js";
+export type { DeadLetterOptions, DropReason, OverflowPolicy, RateLimit, TrafficOptions } from "./traffic.js";
+export type { PatternMap } from "./patterns.js";
 export { DEFAULTS } from "./layer.js";
 export {
   AuthenticationError,
@@ -10,6 +12,7 @@ export {
   LayerClosedError,
   MessageTooLargeError,
   ProtocolError,
+  RateLimitedError,
   type ErrorCode,
 } from "./errors.js";
 export { InMemoryChannelLayer, type InMemoryLayerOptions } from "./memory.js";

@@ -205,6 +205,16 @@ export function copyMessage(message: unknown, options: CopyOptions): Message {
   return copy;
 }
 
+/**
+ * What the dead-letter channel receives for a dropped message: the original
+ * wrapped with why it was dropped and where it was going.
+ */
+export function deadLetterMessage(message: Message, reason: string, channel: string, group: string | undefined): Message {
+  const letter: Message = { type: "dead.letter", reason, channel, message };
+  if (group !== undefined) letter.group = group;
+  return letter;
+}
+
 /** Copy a message already known to be valid (fan-out to several members). */
 export function cloneMessage(message: Message): Message {
   return cloneValue(message) as Message;

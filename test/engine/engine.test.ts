@@ -142,7 +142,7 @@ describe("engine: receivers", () => {
     const engine = makeEngine(clock, { expiry: 10 });
     engine.send("c", 1);
     engine.send("c", 2);
-    const out = { deadline: 0 };
+    const out = { deadline: 0, priority: 0 };
     expect(engine.take("c", out)).toBe(1);
     expect(out.deadline).toBe(clock.now + 10_000);
     engine.requeue("c", 1, out.deadline);
