@@ -19,3 +19,4 @@ export { InMemoryChannelLayer, type InMemoryLayerOptions } from "./memory.js";
 export type { EngineStats, EngineCounters } from "./engine/engine.js";
 export { createChannelLayer } from "./url.js";
 export { nonLocalName, isProcessLocal } from "./names.js";
+export { runWorker, NoHandlerError, type Handler, type Handlers, type HandlerContext, type Worker, type WorkerOptions } from "./worker.js";

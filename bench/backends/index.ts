@@ -1,7 +1,7 @@
 /** Every bench backend, in the order the table shows them. Later backends register here. */
 import type { BenchBackend } from "../types.js";
 import { baseline } from "./baseline.js";
-import { memory } from "./memory.js";
+import { memory, memoryTraffic } from "./memory.js";
 import { pythonMemory } from "./python.js";
 
-export const BACKENDS: BenchBackend[] = [baseline, memory, pythonMemory];
+export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory];
