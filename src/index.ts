@@ -16,7 +16,7 @@ export {
   type ErrorCode,
 } from "./errors.js";
 export { InMemoryChannelLayer, type InMemoryLayerOptions } from "./memory.js";
-export type { EngineStats, EngineCounters } from "./engine/engine.js";
+export type { EngineStats, EngineCounters, EngineTop } from "./engine/engine.js";
 export { createChannelLayer } from "./url.js";
 export { nonLocalName, isProcessLocal } from "./names.js";
 export { runWorker, NoHandlerError, type Handler, type Handlers, type HandlerContext, type Worker, type WorkerOptions } from "./worker.js";

@@ -40,6 +40,21 @@ export interface EngineOptions<T> {
   deadLetter?: (body: T, reason: DropReason, channel: string, group: string | undefined) => T;
 }
 
+export interface EngineTop {
+  channels: Array<{ name: string; messages: number; waiting: number }>;
+  groups: Array<{ name: string; members: number }>;
+}
+
+/** Insert `item` into `list` (kept sorted by `score`, largest first) if it is among the top `n`. */
+function keepTop<I>(list: I[], item: I, n: number, score: (i: I) => number): void {
+  const s = score(item);
+  if (list.length === n && s <= score(list[n - 1]!)) return;
+  let i = list.length;
+  while (i > 0 && score(list[i - 1]!) < s) i--;
+  list.splice(i, 0, item);
+  if (list.length > n) list.pop();
+}
+
 /** Where `take` reports the deadline and priority of the message it returned. */
 export interface Taken {
   deadline: number;
@@ -271,6 +286,22 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       members: this.memberships,
       counters: { ...this.counters },
     };
+  }
+
+  /**
+   * The `n` channels holding the most messages and the `n` largest groups, for
+   * status pages. It walks every channel and group: call it at human pace
+   * (about once a second), not per message.
+   */
+  top(n: number): EngineTop {
+    const channels: EngineTop["channels"] = [];
+    for (const ch of this.channels.values()) {
+      if (ch.queue.size === 0 && ch.waiters.size === 0) continue;
+      keepTop(channels, { name: ch.name, messages: ch.queue.size, waiting: ch.waiters.size }, n, (c) => c.messages * 1e6 + c.waiting);
+    }
+    const groups: EngineTop["groups"] = [];
+    for (const g of this.groups.values()) keepTop(groups, { name: g.name, members: g.members.size }, n, (x) => x.members);
+    return { channels, groups };
   }
 
   /** Names of the groups `channel` is in (for cleanup of a departed client). */

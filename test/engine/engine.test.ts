@@ -171,6 +171,28 @@ describe("engine: receivers", () => {
   });
 });
 
+describe("engine: introspection", () => {
+  it("top lists the fullest channels and the largest groups, largest first", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock);
+    for (let c = 0; c < 20; c++) for (let i = 0; i < c; i++) engine.send(`c${c}`, i);
+    for (let g = 0; g < 10; g++) for (let m = 0; m <= g; m++) engine.groupAdd(`g${g}`, `m${m}`);
+    engine.wait("waiting", new Recorder());
+    const top = engine.top(3);
+    expect(top.channels).toEqual([
+      { name: "c19", messages: 19, waiting: 0 },
+      { name: "c18", messages: 18, waiting: 0 },
+      { name: "c17", messages: 17, waiting: 0 },
+    ]);
+    expect(top.groups).toEqual([
+      { name: "g9", members: 10 },
+      { name: "g8", members: 9 },
+      { name: "g7", members: 8 },
+    ]);
+    expect(engine.top(50).channels.at(-1)).toEqual({ name: "waiting", messages: 0, waiting: 1 });
+  });
+});
+
 describe("engine: capacity and groups", () => {
   it("send to a full channel throws ChannelFullError and stores nothing", () => {
     const clock = new FakeClock();
