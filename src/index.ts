@@ -16,3 +16,20 @@ export { InMemoryChannelLayer, type InMemoryLayerOptions } from "./memory.js";
 export type { EngineStats, EngineCounters } from "./engine/engine.js";
 export { createChannelLayer } from "./url.js";
 export { nonLocalName, isProcessLocal } from "./names.js";
+export {
+  Consumer,
+  NoHandlerError,
+  type ConsumerErrorContext,
+  type ConsumerErrorHook,
+  type ConsumerInit,
+  type ConsumerOptions,
+  type ErrorPolicy,
+} from "./consumer/consumer.js";
+export { handlerName, InvalidMessageTypeError } from "./consumer/handler-name.js";
+export { WebSocketConsumer, type WebSocketInit, type WebSocketScope, type Upgrade } from "./consumer/websocket.js";
+export { JsonWebSocketConsumer } from "./consumer/json.js";
+export { CloseCode } from "./consumer/close-codes.js";
+export { BadFrameError, type FrameFormat } from "./consumer/frames.js";
+export { serve, type ServeOptions, type WebSocketRoute, type WebSocketService } from "./consumer/serve.js";
+export { TokenBucket, Throttle, parseRate, type RateLimit, type ThrottleOptions, type OverLimit } from "./consumer/throttle.js";
+export { compilePath } from "./consumer/routing.js";
