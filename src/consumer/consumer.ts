@@ -46,15 +46,29 @@ export class NoHandlerError extends Error {
 }
 
 /**
- * Method names of the framework classes. A message type naming one of these
- * (say "close" or "dispatch") would let any sender call consumer internals,
- * so it is refused rather than dispatched.
+ * Method names of the framework classes, by class. A message type naming one
+ * of these (say "close" or "dispatch") would let any sender call consumer
+ * internals, so it is refused rather than dispatched.
  */
-const FRAMEWORK_METHODS = new Set<string>(Object.getOwnPropertyNames(Object.prototype));
+const FRAMEWORK = new Map<object, Set<string>>([[Object.prototype, new Set(Object.getOwnPropertyNames(Object.prototype))]]);
 
 /** Reserve the methods of a framework class, except those that are handlers. */
 export function reserveMethods(proto: object, handlers: readonly string[] = []): void {
-  for (const name of Object.getOwnPropertyNames(proto)) if (!handlers.includes(name)) FRAMEWORK_METHODS.add(name);
+  FRAMEWORK.set(proto, new Set(Object.getOwnPropertyNames(proto).filter((n) => !handlers.includes(n))));
+}
+
+/** Every reserved name of the framework classes `proto` inherits from, computed once per class. */
+const reservedCache = new WeakMap<object, Set<string>>();
+function reservedNames(proto: object): Set<string> {
+  let names = reservedCache.get(proto);
+  if (names === undefined) {
+    names = new Set();
+    for (let p: object | null = proto; p !== null; p = Object.getPrototypeOf(p) as object | null) {
+      for (const n of FRAMEWORK.get(p) ?? []) names.add(n);
+    }
+    reservedCache.set(proto, names);
+  }
+  return names;
 }
 
 export const defaultErrorHook: ConsumerErrorHook = (error, { consumer, message }) => {
@@ -120,7 +134,7 @@ export class Consumer {
    */
   async dispatch(message: Message): Promise<void> {
     const name = handlerName(message.type);
-    if (FRAMEWORK_METHODS.has(name)) {
+    if (reservedNames(Object.getPrototypeOf(this) as object).has(name)) {
       throw new InvalidMessageTypeError(
         `message type "${message.type}" names "${name}", a method of ${this.constructor.name} itself, not a handler`,
       );

@@ -102,6 +102,19 @@ describe("Consumer", () => {
     expect(errors.map((e) => (e.error as Error).constructor)).toEqual(Array(5).fill(InvalidMessageTypeError));
   });
 
+  it("reserves only the methods of the consumer's own framework classes", async () => {
+    class Mailer extends Consumer {
+      sent: Message[] = [];
+      send(m: Message): void {
+        this.sent.push(m); // a plain Consumer has no send() of its own, so "send" is a fine type here
+      }
+    }
+    const c = await start(new Mailer(init()));
+    await layer.send(c.channelName, { type: "send", to: "x" });
+    await until(() => c.sent.length === 1, "the handler ran");
+    expect(errors).toEqual([]);
+  });
+
   it("refuses a type with a leading underscore handler name through the error hook", async () => {
     const c = await start(new Recorder(init()));
     await layer.send(c.channelName, { type: "_private" });

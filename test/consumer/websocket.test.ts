@@ -167,6 +167,17 @@ describe("WebSocketConsumer", () => {
     expect(await a.json()).toBe("still here");
   });
 
+  it("refuses a layer message naming a WebSocketConsumer method, such as close", async () => {
+    const { base, layer, errors } = await startServer({ routes: [{ path: "/ws/room/:room", consumer: Room }] });
+    const a = await open(`${base}/ws/room/r1`);
+    await a.json();
+    await layer.groupSend("room.r1", { type: "close", code: 1000 });
+    await until(() => errors.length === 1, "the message was refused");
+    expect((errors[0]!.error as Error).message).toMatch(/names "close", a method of Room itself/);
+    a.send(JSON.stringify("still here"));
+    expect(await a.json()).toBe("still here");
+  });
+
   it("reports a throwing handler and keeps the connection by default", async () => {
     const { base, errors } = await startServer({ routes: [{ path: "/", consumer: Echo }] });
     const c = await open(`${base}/`);
