@@ -93,6 +93,7 @@ export class WebSocketConsumer extends Consumer {
 
   /** Complete the handshake, optionally choosing one of the client's subprotocols. */
   accept(subprotocol?: string): void {
+    if (this.state === "closed" && this.ws === undefined) return; // the client left while connect() ran: nothing to accept
     if (this.state !== "connecting") throw new Error(`accept() on a WebSocket that is already ${this.state}`);
     const { wss, request, socket, head } = this.upgrade;
     if (subprotocol !== undefined) {

@@ -146,14 +146,16 @@ describe("WebSocketConsumer", () => {
       override async connect(): Promise<void> {
         await this.groupAdd("waiting");
         await new Promise((r) => setTimeout(r, 50));
+        this.accept(); // the client is gone by now: nothing to accept, and no error
       }
     }
-    const { base, layer, service } = await startServer({ routes: [{ path: "/", consumer: Slow }] });
+    const { base, layer, service, errors } = await startServer({ routes: [{ path: "/", consumer: Slow }] });
     const c = new Client(`${base}/`);
     await until(() => layer.stats().members === 1, "connect() joined its group");
     c.ws.terminate();
     await until(() => service.connections === 0, "the consumer stopped");
     expect(layer.stats().members).toBe(0);
+    expect(errors).toEqual([]);
   });
 
   it('refuses a layer message posing as a socket event ("websocket.*")', async () => {
