@@ -46,6 +46,18 @@ describe("slow clients", () => {
     await until(() => received === FLOOD, "every frame arrived");
     expect(c.ws.readyState).toBe(c.ws.OPEN);
   });
+
+  it("sends a single message larger than the limit to a client that keeps up", async () => {
+    class Big extends WebSocketConsumer {
+      override receive(): void {
+        this.send(Buffer.alloc(1024 * 1024, 1));
+      }
+    }
+    const { base } = await startServer({ routes: [{ path: "/", consumer: Big, maxBufferedBytes: 64 * 1024 }] });
+    const c = await open(`${base}/`);
+    c.send("go");
+    expect(((await c.next()) as Buffer).length).toBe(1024 * 1024);
+  });
 });
 
 describe("shutting down", () => {
