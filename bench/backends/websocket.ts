@@ -7,7 +7,6 @@
  * (websocket-clients.ts), so the server has its own event loop.
  */
 import { fork } from "node:child_process";
-import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -17,6 +16,14 @@ import type { BenchBackend, ExtraResult } from "../types.js";
 const CLIENTS = 1000;
 const ROOMS = 10;
 const CLIENT_SCRIPT = fileURLToPath(new URL("./websocket-clients.ts", import.meta.url));
+
+interface ClientResult {
+  deliveries: number;
+  seconds: number;
+  p50Ms: number;
+  p99Ms: number;
+  error?: string;
+}
 
 class BenchRoom extends JsonWebSocketConsumer {
   private get group(): string {
@@ -44,7 +51,10 @@ async function rooms(quick: boolean): Promise<ExtraResult> {
   const child = fork(CLIENT_SCRIPT, { execArgv: ["--import", "tsx"], stdio: "inherit" });
   try {
     child.send({ port: (server.address() as AddressInfo).port, clients: CLIENTS, rooms: ROOMS, warmup: 10, rounds });
-    const [result] = (await once(child, "message")) as [{ deliveries: number; seconds: number; p50Ms: number; p99Ms: number; error?: string }];
+    const result = await new Promise<ClientResult>((resolve, reject) => {
+      child.once("message", (m) => resolve(m as ClientResult));
+      child.once("exit", (code) => reject(new Error(`websocket bench clients exited with ${code} before reporting`)));
+    });
     if (result.error) throw new Error(`websocket bench clients failed: ${result.error}`);
     return {
       workload: "ws-rooms",
