@@ -1,3 +1,4 @@
+import type { Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { CloseCode, JsonWebSocketConsumer, WebSocketConsumer } from "../../src/index.js";
 import { Client, cleanup, open, startServer, until } from "./helpers.js";
@@ -57,6 +58,34 @@ describe("slow clients", () => {
     const c = await open(`${base}/`);
     c.send("go");
     expect(((await c.next()) as Buffer).length).toBe(1024 * 1024);
+  });
+});
+
+describe("fast clients", () => {
+  it("stops reading a client that sends faster than its handlers run, and loses none of its frames", async () => {
+    let openGate: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    const sockets: Array<Socket> = [];
+    let handled = 0;
+    class Gated extends WebSocketConsumer {
+      override connect(): void {
+        sockets.push(this.scope.request.socket);
+        this.accept();
+      }
+      override async receive(): Promise<void> {
+        await gate;
+        handled++;
+      }
+    }
+    const { base } = await startServer({ routes: [{ path: "/", consumer: Gated }] });
+    const c = await open(`${base}/`);
+    const frames = 200;
+    for (let i = 0; i < frames; i++) c.send(Buffer.alloc(1024, i));
+    await until(() => sockets[0]!.isPaused(), "the server stopped reading the client");
+    expect(handled).toBe(0);
+    openGate();
+    await until(() => handled === frames, "every frame was handled");
+    expect(sockets[0]!.isPaused()).toBe(false);
   });
 });
 
