@@ -36,7 +36,7 @@ export interface ServeOptions extends ConsumerOptions {
   maxPayload?: number;
   /** Unsent bytes a client may leave queued before it is closed with `CloseCode.slowClient`. Default 1 MiB. */
   maxBufferedBytes?: number;
-  /** Milliseconds `close()` waits for clients to finish the closing handshake before dropping them. Default 2000. */
+  /** Milliseconds `close()` waits for clients to finish closing (and their handlers to return) before dropping them. Default 2000. */
   closeTimeout?: number;
 }
 
@@ -122,7 +122,13 @@ export function serve(options: ServeOptions): WebSocketService {
         server.off("upgrade", onUpgrade);
         const live = [...consumers];
         for (const c of live) c.close(CloseCode.goingAway, "server shutting down");
-        const timer = setTimeout(() => live.forEach((c) => c.terminate()), options.closeTimeout ?? 2000);
+        // Past the timeout, drop the socket and stop the consumer even if a handler never returns.
+        const timer = setTimeout(() => {
+          for (const c of live) {
+            c.terminate();
+            void c.stop();
+          }
+        }, options.closeTimeout ?? 2000);
         await Promise.all(live.map((c) => c.done));
         clearTimeout(timer);
         wss.close();

@@ -113,4 +113,21 @@ describe("shutting down", () => {
     expect(service.connections).toBe(0);
     expect(layer.stats().members).toBe(0);
   });
+
+  it("stops a consumer whose handler never returns once closeTimeout has passed", async () => {
+    let stuck = false;
+    class Stuck extends Member {
+      override receiveJson(): Promise<void> {
+        stuck = true;
+        return new Promise(() => {});
+      }
+    }
+    const { base, service, layer } = await startServer({ routes: [{ path: "/", consumer: Stuck }], closeTimeout: 100 });
+    const c = await open(`${base}/`);
+    c.send("1");
+    await until(() => stuck, "the handler hung");
+    await service.close();
+    expect(service.connections).toBe(0);
+    expect(layer.stats().members).toBe(0);
+  });
 });
