@@ -113,3 +113,17 @@ export class ProtocolError extends ChannelLayerError {
     super("ERR_PROTOCOL", message);
   }
 }
+
+/** A message whose `type` has no handler (a consumer's method, a worker's handler). */
+export class NoHandlerError extends Error {
+  readonly code = "ERR_NO_HANDLER" as const;
+  constructor(
+    readonly type: string,
+    /** Who was asked: a consumer class, or a worker channel. */
+    readonly owner: string,
+    hint: string,
+  ) {
+    super(`${owner} has no handler for message type "${type}": ${hint}`);
+    this.name = "NoHandlerError";
+  }
+}

@@ -3,7 +3,7 @@
  * worker channel. Every worker on the channel, in this process or another,
  * shares its messages, each to exactly one handler.
  */
-import { LayerClosedError } from "./errors.js";
+import { LayerClosedError, NoHandlerError } from "./errors.js";
 import type { ChannelLayer, Message } from "./layer.js";
 import { assertChannelName } from "./names.js";
 
@@ -37,14 +37,6 @@ export interface Worker {
   readonly failed: number;
 }
 
-export class NoHandlerError extends Error {
-  readonly code = "ERR_NO_HANDLER";
-  constructor(type: string, channel: string, known: string[]) {
-    super(`no handler for message type "${type}" on worker channel "${channel}"; handlers: ${known.join(", ") || "(none)"}`);
-    this.name = "NoHandlerError";
-  }
-}
-
 function defaultOnError(error: unknown, message: Message): void {
   console.error(`channel-layers worker: handler for "${message.type}" failed:`, error);
 }
@@ -63,7 +55,7 @@ export function runWorker(layer: ChannelLayer, channel: string, handlers: Handle
   const handle = async (message: Message): Promise<void> => {
     const handler = byType ? byType.get(message.type) : (handlers as Handler);
     try {
-      if (!handler) throw new NoHandlerError(message.type, channel, [...byType!.keys()]);
+      if (!handler) throw new NoHandlerError(message.type, `worker channel "${channel}"`, `handlers: ${[...byType!.keys()].join(", ") || "(none)"}`);
       await handler(message, context);
       processed++;
     } catch (err) {

@@ -3,5 +3,6 @@ import type { BenchBackend } from "../types.js";
 import { baseline } from "./baseline.js";
 import { memory, memoryTraffic } from "./memory.js";
 import { pythonMemory } from "./python.js";
+import { websocket } from "./websocket.js";
 
-export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory];
+export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket];

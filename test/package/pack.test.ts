@@ -21,7 +21,8 @@ describe("the packed package", () => {
     run("npm", ["pack", "--pack-destination", scratch], root);
     const tarball = readdirSync(scratch).find((f) => f.endsWith(".tgz"))!;
     writeFileSync(join(scratch, "package.json"), JSON.stringify({ name: "scratch", private: true, type: "module" }));
-    run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(scratch, tarball)], scratch);
+    // A TypeScript project on Node has @types/node; the package brings the rest of what its types need.
+    run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(scratch, tarball), "@types/node@20"], scratch);
   }, 180_000);
 
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -53,14 +54,20 @@ describe("the packed package", () => {
       join(scratch, "use.ts"),
       `import { createChannelLayer, type ChannelLayer, type Message } from "channel-layers";
        const layer: ChannelLayer = createChannelLayer();
+       import { WebSocketConsumer } from "channel-layers";
        const m: Message = { type: "chat.message", text: "hi", n: 1, big: 2n, bytes: new Uint8Array(1) };
+       export class Echo extends WebSocketConsumer { override receive(data: string | Buffer): void { this.send(String(data)); } }
        export async function go(): Promise<string> { await layer.send("c", m); return (await layer.receive("c")).type; }`,
     );
     writeFileSync(
       join(scratch, "tsconfig.json"),
-      JSON.stringify({ compilerOptions: { strict: true, module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", noEmit: true, types: [] }, files: ["use.ts"] }),
+      JSON.stringify({ compilerOptions: { strict: true, module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", noEmit: true, types: ["node"] }, files: ["use.ts"] }),
     );
-    run(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", scratch], scratch);
+    try {
+      run(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", scratch], scratch);
+    } catch (err) {
+      throw new Error(`the declarations do not typecheck for a consumer:\n${(err as { stdout?: string }).stdout ?? err}`);
+    }
   });
 
   it("installs the channel-layers command", () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { InMemoryChannelLayer, type Message } from "../../src/index.js";
-import { NoHandlerError, runWorker } from "../../src/worker.js";
+import { InMemoryChannelLayer, NoHandlerError, type Message } from "../../src/index.js";
+import { runWorker } from "../../src/worker.js";
 import { sleep } from "../conformance/helpers.js";
 
 describe("runWorker", () => {
@@ -52,7 +52,7 @@ describe("runWorker", () => {
     while (worker.processed + worker.failed < 2) await sleep(5);
     expect(done).toEqual(["cat.png"]);
     expect(errors[0]![0]).toBeInstanceOf(NoHandlerError);
-    expect(String(errors[0]![0])).toMatch(/no handler for message type "unknown.kind".*resize.image/);
+    expect(String(errors[0]![0])).toMatch(/worker channel "typed" has no handler for message type "unknown.kind": handlers: resize.image/);
     await worker.stop();
   });
 
