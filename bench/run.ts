@@ -57,7 +57,7 @@ for (const backend of BACKENDS.filter((b) => backendNames.includes(b.name))) {
     for (const workload of workloads.filter((w) => backend.workloads?.includes(w) ?? true)) {
       const n = sizeOf(workload);
       progress(`${backend.name} ${workload} n=${n} …`);
-      await backend.run(workload, Math.max(1, Math.floor(n / 10))); // warm-up
+      await backend.run(workload, Math.max(1, Math.floor(n / 5))); // warm-up: the JIT settles
       const r = await backend.run(workload, n);
       rows.push({
         backend: backend.name,
@@ -99,6 +99,7 @@ const ratios: string[] = [];
 for (const [ours, theirs] of [
   ["memory", "python-memory"],
   ["memory", "baseline"],
+  ["memory-traffic", "memory"],
 ]) {
   for (const w of workloads) {
     const a = find(ours!, w);

@@ -5,11 +5,12 @@
  * which see only valid names and an already copied, size-checked message.
  */
 import { InvalidChannelNameError, LayerClosedError } from "./errors.js";
-import type { ChannelLayer, Extension, LayerOptions, Message, ReceiveOptions } from "./layer.js";
-import { checkSize, copyMessage } from "./message.js";
+import type { ChannelLayer, Extension, LayerOptions, Message, ReceiveOptions, SendOptions } from "./layer.js";
+import { copyMessage, type CopyOptions } from "./message.js";
 import { encodeMessage } from "./msgpack.js";
 import { assertChannelName, assertGroupName, isProcessLocal, makeChannelName, ownsChannel, uniqueId } from "./names.js";
 import { resolveOptions, type ResolvedOptions } from "./options.js";
+import { assertPriority } from "./traffic.js";
 
 export const DONE: Promise<void> = Promise.resolve();
 
@@ -30,30 +31,43 @@ export abstract class BaseLayer implements ChannelLayer {
     return this.closing !== undefined;
   }
 
-  protected abstract doSend(channel: string, message: Message): Promise<void>;
+  /** `priority` is undefined when the caller gave none (the channel's default applies). */
+  protected abstract doSend(channel: string, message: Message, priority: number | undefined): Promise<void>;
   protected abstract doReceive(channel: string, signal: AbortSignal | undefined): Promise<Message>;
   protected abstract doGroupAdd(group: string, channel: string): Promise<void>;
   protected abstract doGroupDiscard(group: string, channel: string): Promise<void>;
-  protected abstract doGroupSend(group: string, message: Message): Promise<void>;
+  protected abstract doGroupSend(group: string, message: Message, priority: number | undefined): Promise<void>;
   protected abstract doFlush(): Promise<void>;
   protected abstract doClose(): Promise<void>;
 
+  private copyOptions: CopyOptions | undefined;
+
   /** Validate, copy and size-check a message as every send must. */
   protected prepare(message: Message): Message {
-    const { copy, sizeBound } = copyMessage(message, { wideInts: this.wideInts });
-    checkSize(sizeBound, this.config.maxMessageBytes, () => encodeMessage(copy).length);
-    return copy;
+    this.copyOptions ??= { wideInts: this.wideInts, maxBytes: this.config.maxMessageBytes, encode: encodeMessage };
+    return copyMessage(message, this.copyOptions);
   }
 
   private assertOpen(): void {
     if (this.closing) throw new LayerClosedError();
   }
 
-  send(channel: string, message: Message): Promise<void> {
+  private priorityOf(options: SendOptions | undefined): number | undefined {
+    const priority = options?.priority;
+    if (priority === undefined) return undefined;
+    assertPriority(priority);
+    if (!this.extensions.includes("priority")) {
+      throw new RangeError(`this backend does not honour priorities (extensions: ${this.extensions.join(", ")}); send without one`);
+    }
+    return priority;
+  }
+
+  send(channel: string, message: Message, options?: SendOptions): Promise<void> {
     try {
       this.assertOpen();
       assertChannelName(channel);
-      return this.doSend(channel, this.prepare(message));
+      const priority = this.priorityOf(options);
+      return this.doSend(channel, this.prepare(message), priority);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -126,11 +140,12 @@ export abstract class BaseLayer implements ChannelLayer {
     }
   }
 
-  groupSend(group: string, message: Message): Promise<void> {
+  groupSend(group: string, message: Message, options?: SendOptions): Promise<void> {
     try {
       this.assertOpen();
       assertGroupName(group);
-      return this.doGroupSend(group, this.prepare(message));
+      const priority = this.priorityOf(options);
+      return this.doGroupSend(group, this.prepare(message), priority);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -10,9 +10,13 @@ import { DEFAULT_LISTEN } from "./remote/address.js";
 import { RemoteChannelLayer } from "./remote/client.js";
 import { BrokerServer } from "./remote/server.js";
 
-const USAGE = `usage:
-  channel-layers serve [options]     run a broker
-  channel-layers stats URL [options] print what a running broker holds
+const USAGE = `usage: channel-layers <command> [options]
+
+commands:
+  serve [options]         run a broker
+  stats [URL] [options]   print what a running broker holds (default ${DEFAULT_LISTEN})
+  version                 the package version
+  help                    this text
 
 serve options:
   --listen URL            tcp://host:port, tls://host:port or unix:///path.sock;
@@ -133,12 +137,32 @@ async function stats(args: string[]): Promise<void> {
   }
 }
 
-const [command, ...rest] = process.argv.slice(2);
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+const [command = "help", ...rest] = process.argv.slice(2);
 try {
-  if (command === "serve") await serve(rest);
-  else if (command === "stats") await stats(rest);
-  else if (command === undefined || command === "--help" || command === "-h" || command === "help") console.log(USAGE);
-  else fail(`unknown command "${command}"\n${USAGE}`);
+  switch (command) {
+    case "serve":
+      await serve(rest);
+      break;
+    case "stats":
+      await stats(rest);
+      break;
+    case "version":
+    case "--version":
+      console.log(version());
+      break;
+    case "help":
+    case "--help":
+    case "-h":
+      console.log(USAGE);
+      break;
+    default:
+      fail(`unknown command "${command}"\n\n${USAGE}`);
+  }
 } catch (err) {
   fail((err as Error).message);
 }

@@ -11,7 +11,8 @@ export type ErrorCode =
   | "ERR_LAYER_CLOSED"
   | "ERR_CONNECTION_LOST"
   | "ERR_AUTHENTICATION"
-  | "ERR_PROTOCOL";
+  | "ERR_PROTOCOL"
+  | "ERR_RATE_LIMITED";
 
 /** Base of the package's own non-TypeError errors. */
 export class ChannelLayerError extends Error {
@@ -35,6 +36,20 @@ export class ChannelFullError extends ChannelLayerError {
     );
     this.channel = channel;
     this.capacity = capacity;
+  }
+}
+
+/** `send` went over the channel's rate limit; nothing was stored. Retry after `retryAfterMs`. */
+export class RateLimitedError extends ChannelLayerError {
+  readonly channel: string;
+  readonly retryAfterMs: number;
+  constructor(channel: string, retryAfterMs: number) {
+    super(
+      "ERR_RATE_LIMITED",
+      `channel "${channel}" is over its rate limit: nothing was stored; retry in ${retryAfterMs} ms`,
+    );
+    this.channel = channel;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 
@@ -96,5 +111,19 @@ export class AuthenticationError extends ChannelLayerError {
 export class ProtocolError extends ChannelLayerError {
   constructor(message: string) {
     super("ERR_PROTOCOL", message);
+  }
+}
+
+/** A message whose `type` has no handler (a consumer's method, a worker's handler). */
+export class NoHandlerError extends Error {
+  readonly code = "ERR_NO_HANDLER" as const;
+  constructor(
+    readonly type: string,
+    /** Who was asked: a consumer class, or a worker channel. */
+    readonly owner: string,
+    hint: string,
+  ) {
+    super(`${owner} has no handler for message type "${type}": ${hint}`);
+    this.name = "NoHandlerError";
   }
 }

@@ -1,4 +1,6 @@
-export type { ChannelLayer, ChannelCapacity, Extension, LayerOptions, Message, MessageValue, ReceiveOptions } from "./layer.js";
+export type { ChannelLayer, ChannelCapacity, Extension, LayerOptions, Message, MessageValue, ReceiveOptions, SendOptions } from "./layer.js";
+export type { DeadLetterOptions, DropReason, OverflowPolicy, RateLimit, TrafficOptions } from "./traffic.js";
+export type { PatternMap } from "./patterns.js";
 export { DEFAULTS } from "./layer.js";
 export {
   AuthenticationError,
@@ -10,12 +12,31 @@ export {
   LayerClosedError,
   MessageTooLargeError,
   ProtocolError,
+  RateLimitedError,
+  NoHandlerError,
   type ErrorCode,
 } from "./errors.js";
 export { InMemoryChannelLayer, type InMemoryLayerOptions } from "./memory.js";
-export type { EngineStats, EngineCounters } from "./engine/engine.js";
+export type { EngineStats, EngineCounters, EngineTop } from "./engine/engine.js";
 export { createChannelLayer } from "./url.js";
 export { nonLocalName, isProcessLocal } from "./names.js";
+export { runWorker, type Handler, type Handlers, type HandlerContext, type Worker, type WorkerOptions } from "./worker.js";
+export {
+  Consumer,
+  type ConsumerErrorContext,
+  type ConsumerErrorHook,
+  type ConsumerInit,
+  type ConsumerOptions,
+  type ErrorPolicy,
+} from "./consumer/consumer.js";
+export { handlerName, InvalidMessageTypeError } from "./consumer/handler-name.js";
+export { WebSocketConsumer, type WebSocketInit, type WebSocketScope, type Upgrade } from "./consumer/websocket.js";
+export { JsonWebSocketConsumer } from "./consumer/json.js";
+export { CloseCode } from "./consumer/close-codes.js";
+export { BadFrameError, type FrameFormat } from "./consumer/frames.js";
+export { serve, type ServeOptions, type WebSocketRoute, type WebSocketService } from "./consumer/serve.js";
+export { Throttle, type ThrottleOptions, type OverLimit } from "./consumer/throttle.js";
+export { compilePath } from "./consumer/routing.js";
 export { RemoteChannelLayer, type RemoteLayerOptions } from "./remote/client.js";
 export { BrokerServer, type BrokerServerOptions } from "./remote/server.js";
 export { DEFAULT_PORT as DEFAULT_BROKER_PORT } from "./remote/address.js";

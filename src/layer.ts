@@ -20,7 +20,14 @@ export interface Message {
   [key: string]: MessageValue;
 }
 
-export type Extension = "groups" | "flush";
+import type { TrafficOptions } from "./traffic.js";
+
+export type Extension = "groups" | "flush" | "priority";
+
+export interface SendOptions {
+  /** 0–9, higher first, FIFO within a level (needs the "priority" extension). Default 0, or `channelPriority`. */
+  priority?: number;
+}
 
 export interface ReceiveOptions {
   /** Aborting ends the receive with the signal's reason and takes nothing from the channel. */
@@ -30,7 +37,7 @@ export interface ReceiveOptions {
 export interface ChannelLayer {
   readonly extensions: readonly Extension[];
   /** Store `message` in `channel`; resolves once stored, never waits for a reader. */
-  send(channel: string, message: Message): Promise<void>;
+  send(channel: string, message: Message, options?: SendOptions): Promise<void>;
   /** The next message of `channel`, waiting for one if it is empty. */
   receive(channel: string, options?: ReceiveOptions): Promise<Message>;
   /** `receive` in a loop; ends when the layer closes, throws when the signal aborts. */
@@ -40,7 +47,7 @@ export interface ChannelLayer {
   groupAdd(group: string, channel: string): Promise<void>;
   groupDiscard(group: string, channel: string): Promise<void>;
   /** Send to every member; members that are full are skipped, never raised. */
-  groupSend(group: string, message: Message): Promise<void>;
+  groupSend(group: string, message: Message, options?: SendOptions): Promise<void>;
   /** Empty every channel and group (waiting receives keep waiting). */
   flush(): Promise<void>;
   /** Release every connection, timer and listener; later calls reject with LayerClosedError. */
@@ -50,7 +57,7 @@ export interface ChannelLayer {
 /** `channelCapacity`: glob patterns (fnmatch, whole name) or regexes; first match wins. */
 export type ChannelCapacity = Record<string, number> | Array<[string | RegExp, number]>;
 
-export interface LayerOptions {
+export interface LayerOptions extends TrafficOptions {
   /** Seconds a message may wait in a channel before it is gone. Default 60. */
   expiry?: number;
   /** Seconds a group membership lasts without a renewing `groupAdd`. Default 86400. */

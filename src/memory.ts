@@ -8,7 +8,7 @@ import { Engine, type EngineStats, type Waiter } from "./engine/engine.js";
 import { Sweeper } from "./engine/sweeper.js";
 import { LayerClosedError } from "./errors.js";
 import type { Extension, LayerOptions, Message } from "./layer.js";
-import { cloneMessage } from "./message.js";
+import { cloneMessage, deadLetterMessage } from "./message.js";
 
 export interface InMemoryLayerOptions extends LayerOptions {
   /** Milliseconds from a fixed origin (tests pass a fake one). Default `performance.now`. */
@@ -39,7 +39,7 @@ class PendingReceive implements Waiter<Message> {
 }
 
 export class InMemoryChannelLayer extends BaseLayer {
-  readonly extensions: readonly Extension[] = ["groups", "flush"];
+  readonly extensions: readonly Extension[] = ["groups", "flush", "priority"];
   private readonly engine: Engine<Message, PendingReceive>;
   private readonly sweeper: Sweeper;
 
@@ -50,6 +50,7 @@ export class InMemoryChannelLayer extends BaseLayer {
       clock: options.clock ?? (() => performance.now()),
       // Each member gets its own copy: one receiver mutating its message never touches another's.
       fanout: cloneMessage,
+      deadLetter: deadLetterMessage,
     });
     this.sweeper = new Sweeper(this.engine, { intervalMs: options.sweepInterval });
   }
@@ -59,8 +60,8 @@ export class InMemoryChannelLayer extends BaseLayer {
     return this.engine.stats();
   }
 
-  protected doSend(channel: string, message: Message): Promise<void> {
-    this.engine.send(channel, message);
+  protected doSend(channel: string, message: Message, priority: number | undefined): Promise<void> {
+    this.engine.send(channel, message, priority);
     return DONE;
   }
 
@@ -90,8 +91,8 @@ export class InMemoryChannelLayer extends BaseLayer {
     return DONE;
   }
 
-  protected doGroupSend(group: string, message: Message): Promise<void> {
-    this.engine.groupSend(group, message);
+  protected doGroupSend(group: string, message: Message, priority: number | undefined): Promise<void> {
+    this.engine.groupSend(group, message, priority);
     return DONE;
   }
 

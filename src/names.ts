@@ -18,8 +18,14 @@ function describe(name: unknown): string {
   return typeof name === "string" ? JSON.stringify(name) : `a ${name === null ? "null" : typeof name}`;
 }
 
+// Names already checked: a Set lookup (the string's hash is cached) costs less
+// than the regex, and apps reuse a few names heavily. Bounded by clearing.
+const KNOWN_CHANNELS = new Set<string>();
+const KNOWN_LIMIT = 10_000;
+
 /** Throws InvalidChannelNameError unless `name` follows the channel rule. */
 export function assertChannelName(name: unknown, what = "channel name"): asserts name is string {
+  if (KNOWN_CHANNELS.has(name as string)) return;
   if (typeof name !== "string") {
     throw new InvalidChannelNameError(`${what} must be a string, got ${describe(name)}`);
   }
@@ -34,6 +40,8 @@ export function assertChannelName(name: unknown, what = "channel name"): asserts
         `optionally followed by one "!" and a local part (rule ${CHANNEL_RE.source})`,
     );
   }
+  if (KNOWN_CHANNELS.size >= KNOWN_LIMIT) KNOWN_CHANNELS.clear();
+  KNOWN_CHANNELS.add(name);
 }
 
 /** Throws InvalidGroupNameError unless `name` follows the group rule. */

@@ -1,12 +1,15 @@
 /** Checking `LayerOptions` once, when a layer is made (SPEC §3, §4.4). */
 import { CapacityRules } from "./capacity.js";
 import { DEFAULTS, type LayerOptions } from "./layer.js";
+import { resolveTraffic, type TrafficRules } from "./traffic.js";
 
 export interface ResolvedOptions {
   expiry: number;
   groupExpiry: number;
   capacity: CapacityRules;
   maxMessageBytes: number;
+  /** Priorities, rate limits, overflow, dead letters: honoured by the engine backends. */
+  traffic: TrafficRules;
 }
 
 function positive(value: unknown, what: string, fallback: number): number {
@@ -25,5 +28,6 @@ export function resolveOptions(options: LayerOptions = {}): ResolvedOptions {
     groupExpiry: positive(options.groupExpiry, "groupExpiry (seconds)", DEFAULTS.groupExpiry),
     capacity: new CapacityRules(options.capacity ?? DEFAULTS.capacity, options.channelCapacity),
     maxMessageBytes,
+    traffic: resolveTraffic(options),
   };
 }

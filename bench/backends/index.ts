@@ -2,7 +2,8 @@
 import type { BenchBackend } from "../types.js";
 import { baseline } from "./baseline.js";
 import { tcp, unix } from "./broker.js";
-import { memory } from "./memory.js";
+import { memory, memoryTraffic } from "./memory.js";
 import { pythonMemory } from "./python.js";
+import { websocket } from "./websocket.js";
 
-export const BACKENDS: BenchBackend[] = [baseline, memory, pythonMemory, tcp, unix];
+export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, tcp, unix];

@@ -55,3 +55,21 @@ export const memory = layerBackend("memory", () => new InMemoryChannelLayer({ ca
   available: async () => true,
   extras: async (quick) => [...(await pipelineScaling(quick)), await reclamation(quick)],
 });
+
+/**
+ * Every traffic option set, none of them limiting (issue 7: the options may
+ * cost at most 10% against the option-free run). The priority makes every
+ * bench channel use the ten-level queue.
+ */
+export const memoryTraffic = layerBackend(
+  "memory-traffic",
+  () =>
+    new InMemoryChannelLayer({
+      capacity: Infinity,
+      channelPriority: { "bench.*": 5 },
+      rateLimits: { "bench.*": { rate: "1000000000/s", burst: 1_000_000_000 } },
+      overflow: { "bench.*": "drop-oldest" },
+      deadLetters: "bench-dead-letters",
+    }),
+  { available: async () => true, workloads: ["pingpong", "concurrent"] },
+);

@@ -1,22 +1,28 @@
 /**
- * The engine: channels, waiting receivers, groups, exact expiry, capacity and
- * flush, written once for every backend but Redis (DESIGN "one engine, many
- * doors"). Synchronous, no I/O, no timers: the clock is passed in and the
- * owner calls `sweep()` to reclaim expired state in bounded slices.
+ * The engine: channels, waiting receivers, groups, exact expiry, capacity,
+ * traffic control and flush, written once for every backend but Redis
+ * (DESIGN "one engine, many doors"). Synchronous, no I/O, no timers: the
+ * clock is passed in and the owner calls `sweep()` to reclaim expired state
+ * in bounded slices.
  *
  * Bodies are opaque (`T`): the in-memory layer stores message copies, the
  * brokers store encoded bytes.
  */
 import type { CapacityRules } from "../capacity.js";
-import { ChannelFullError } from "../errors.js";
-import { DeadlineHeap, type HeapItem } from "./heap.js";
-import { RingQueue, type MessageQueue } from "./queue.js";
+import { ChannelFullError, RateLimitedError } from "../errors.js";
+import type { DropReason, TrafficRules } from "../traffic.js";
+import { DeadlineHeap } from "./heap.js";
+import { PriorityQueue } from "./priority-queue.js";
+import { RingQueue } from "./queue.js";
+import { newCounters, type ChannelState, type EngineCounters, type EngineStats, type GroupState } from "./state.js";
+import { TokenBucket } from "./token-bucket.js";
 import { WaiterList, type WaitHandle, type Waiter } from "./waiters.js";
+
+export type { Waiter, WaitHandle } from "./waiters.js";
+export type { EngineCounters, EngineStats } from "./state.js";
 
 /** How long a channel that holds nothing is kept before a sweep drops it. */
 const IDLE_GRACE_MS = 2000;
-
-export type { Waiter, WaitHandle } from "./waiters.js";
 
 export interface EngineOptions<T> {
   /** Seconds a message may wait in a channel. */
@@ -28,56 +34,31 @@ export interface EngineOptions<T> {
   clock: () => number;
   /** The body each group member after the first gets (a copy, where bodies are mutable). */
   fanout?: (body: T) => T;
-  /** The queue a new channel gets (replaceable: priorities come later). */
-  newQueue?: (channel: string) => MessageQueue<T>;
+  /** Priorities, rate limits, overflow policies, dead letters. */
+  traffic?: TrafficRules;
+  /** Wraps a dropped message for the dead-letter channel (required with `traffic.deadLetters`). */
+  deadLetter?: (body: T, reason: DropReason, channel: string, group: string | undefined) => T;
 }
 
-export interface EngineCounters {
-  /** Messages accepted by `send`. */
-  sent: number;
-  /** Messages handed to a receiver. */
-  received: number;
-  /** Messages that expired unread. */
-  expired: number;
-  /** `groupSend` calls. */
-  groupSends: number;
-  /** Member deliveries made by `groupSend`. */
-  groupDelivered: number;
-  /** Members `groupSend` skipped because they were full. */
-  groupSkippedFull: number;
-  /** `send` calls refused because the channel was full. */
-  rejectedFull: number;
-  /** Memberships that expired without renewal. */
-  membershipsExpired: number;
+export interface EngineTop {
+  channels: Array<{ name: string; messages: number; waiting: number }>;
+  groups: Array<{ name: string; members: number }>;
 }
 
-export interface EngineStats {
-  channels: number;
-  messages: number;
-  waitingReceivers: number;
-  groups: number;
-  members: number;
-  counters: EngineCounters;
+/** Insert `item` into `list` (kept sorted by `score`, largest first) if it is among the top `n`. */
+function keepTop<I>(list: I[], item: I, n: number, score: (i: I) => number): void {
+  const s = score(item);
+  if (list.length === n && s <= score(list[n - 1]!)) return;
+  let i = list.length;
+  while (i > 0 && score(list[i - 1]!) < s) i--;
+  list.splice(i, 0, item);
+  if (list.length > n) list.pop();
 }
 
-interface ChannelState<T, W extends Waiter<T>> extends HeapItem {
-  readonly name: string;
-  readonly queue: MessageQueue<T>;
-  readonly waiters: WaiterList<T, W>;
-  readonly capacity: number;
-  /** Reverse index: the groups this channel is in, for O(groups) leaving. */
-  groups: Set<GroupState> | undefined;
-}
-
-interface GroupState extends HeapItem {
-  readonly name: string;
-  /** channel → membership deadline; re-adding moves a member to the end, so the oldest is first. */
-  readonly members: Map<string, number>;
-}
-
-/** Where `take` reports the deadline of the message it returned. */
-export interface TakenDeadline {
+/** Where `take` reports the deadline and priority of the message it returned. */
+export interface Taken {
   deadline: number;
+  priority: number;
 }
 
 export class Engine<T, W extends Waiter<T> = Waiter<T>> {
@@ -93,49 +74,59 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   private readonly expiryMs: number;
   private readonly groupExpiryMs: number;
   private readonly fanout: (body: T) => T;
-  private readonly newQueue: (channel: string) => MessageQueue<T>;
+  private readonly traffic: TrafficRules | undefined;
+  private readonly deadLetters: { channel: string; capacity: number } | undefined;
   readonly clock: () => number;
   private queued = 0;
   private memberships = 0;
-  readonly counters: EngineCounters = {
-    sent: 0,
-    received: 0,
-    expired: 0,
-    groupSends: 0,
-    groupDelivered: 0,
-    groupSkippedFull: 0,
-    rejectedFull: 0,
-    membershipsExpired: 0,
-  };
+  readonly counters: EngineCounters = newCounters();
 
   constructor(private readonly options: EngineOptions<T>) {
     this.expiryMs = options.expiry * 1000;
     this.groupExpiryMs = options.groupExpiry * 1000;
     this.clock = options.clock;
     this.fanout = options.fanout ?? ((body) => body);
-    this.newQueue = options.newQueue ?? (() => new RingQueue<T>());
+    this.traffic = options.traffic;
+    this.deadLetters = options.traffic?.deadLetters;
+    if (this.deadLetters && !options.deadLetter) throw new TypeError("an engine with dead letters needs a deadLetter wrapper");
   }
 
-  /** Store `body` in `channel` or hand it to a waiting receiver. Throws ChannelFullError. */
-  send(channel: string, body: T): void {
+  /**
+   * Store `body` in `channel` or hand it to a waiting receiver. Throws
+   * ChannelFullError (a full channel under the "reject" policy) or
+   * RateLimitedError; a refused send stores nothing and takes no token.
+   */
+  send(channel: string, body: T, priority?: number): void {
     const now = this.clock();
     const ch = this.channel(channel);
     this.expire(ch, now);
-    if (!this.offer(ch, body, now + this.expiryMs)) {
+    if (ch.overflow === "reject" && ch.waiters.size === 0 && ch.queue.size >= ch.capacity) {
       this.release(ch);
       this.counters.rejectedFull++;
       throw new ChannelFullError(channel, ch.capacity);
     }
+    if (ch.bucket) {
+      const wait = ch.bucket.take(now);
+      if (wait > 0) {
+        this.release(ch);
+        this.counters.rateLimited++;
+        throw new RateLimitedError(channel, wait);
+      }
+    }
+    this.offer(ch, body, now + this.expiryMs, priority ?? ch.priority);
     this.counters.sent++;
   }
 
-  /** The head of `channel` if it holds an unexpired message, else undefined. */
-  take(channel: string, out?: TakenDeadline): T | undefined {
+  /** The next unexpired message of `channel`, else undefined. */
+  take(channel: string, out?: Taken): T | undefined {
     const ch = this.channels.get(channel);
     if (ch === undefined) return undefined;
     this.expire(ch, this.clock());
     if (ch.queue.size === 0) return undefined;
-    if (out) out.deadline = ch.queue.headDeadline;
+    if (out) {
+      out.deadline = ch.queue.headDeadline;
+      out.priority = ch.queue.headPriority;
+    }
     const body = ch.queue.shift()!;
     this.queued--;
     this.counters.received++;
@@ -151,33 +142,30 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
 
   /**
    * Put back a message a receiver was handed but did not take (its receive
-   * was cancelled in flight): to a waiting receiver, else at the head.
+   * was cancelled in flight): to a waiting receiver, else at the head of its level.
    */
-  requeue(channel: string, body: T, deadline: number): void {
-    const now = this.clock();
-    if (deadline <= now) {
+  requeue(channel: string, body: T, deadline: number, priority = 0): void {
+    this.counters.received--;
+    if (deadline <= this.clock()) {
       this.counters.expired++;
+      this.deadLetter(body, "expired", channel, undefined);
       return;
     }
     const ch = this.channel(channel);
-    this.counters.received--;
-    for (let w = ch.waiters.shift(); w; w = ch.waiters.shift()) {
-      if (w.deliver(body, deadline)) {
-        this.counters.received++;
-        this.release(ch);
-        return;
-      }
-    }
-    ch.queue.unshift(body, deadline);
+    if (this.handOver(ch, body, deadline, priority)) return;
+    if (priority !== 0) this.prioritise(ch);
+    ch.queue.unshift(body, deadline, priority);
     this.queued++;
     if (ch.heapIndex === -1 || deadline < ch.key) this.channelDeadlines.set(ch, deadline);
   }
 
   groupAdd(group: string, channel: string): void {
-    const deadline = this.clock() + this.groupExpiryMs;
+    const now = this.clock();
+    const deadline = now + this.groupExpiryMs;
     let g = this.groups.get(group);
     if (g === undefined) {
-      g = { name: group, members: new Map(), key: 0, heapIndex: -1 };
+      const rate = this.traffic?.rate.match(group);
+      g = { name: group, members: new Map(), key: 0, heapIndex: -1, bucket: rate && new TokenBucket(rate, now) };
       this.groups.set(group, g);
     }
     if (g.members.delete(channel)) this.memberships--;
@@ -200,13 +188,18 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     if (g.members.size === 0) this.dropGroup(g);
   }
 
-  /** Deliver to every live member; full members are skipped, never raised. */
-  groupSend(group: string, body: T): { delivered: number; skipped: number } {
+  /** Deliver to every live member; members that are full or over their rate are skipped, never raised. */
+  groupSend(group: string, body: T, priority?: number): { delivered: number; skipped: number } {
     this.counters.groupSends++;
     const g = this.groups.get(group);
     if (g === undefined) return { delivered: 0, skipped: 0 };
     const now = this.clock();
     this.expireMembers(g, now, Infinity);
+    if (g.bucket && g.bucket.take(now) > 0) {
+      this.counters.rateLimited++;
+      this.deadLetter(body, "rate-limited", undefined, group);
+      return { delivered: 0, skipped: g.members.size };
+    }
     const deadline = now + this.expiryMs;
     let delivered = 0;
     let skipped = 0;
@@ -214,16 +207,23 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       const ch = this.channels.get(name)!;
       // A member that let a message expire unread is dead: it leaves its groups (SPEC §4.5).
       if (this.expire(ch, now) > 0) continue;
-      if (ch.waiters.size === 0 && ch.queue.size >= ch.capacity) {
+      if (ch.overflow === "reject" && ch.waiters.size === 0 && ch.queue.size >= ch.capacity) {
         skipped++;
+        this.counters.groupSkippedFull++;
+        this.deadLetter(body, "overflow", name, group);
         continue;
       }
-      this.offer(ch, delivered === 0 ? body : this.fanout(body), deadline);
+      if (ch.bucket && ch.bucket.take(now) > 0) {
+        skipped++;
+        this.counters.rateLimited++;
+        this.deadLetter(body, "rate-limited", name, group);
+        continue;
+      }
+      this.offer(ch, delivered === 0 ? body : this.fanout(body), deadline, priority ?? ch.priority);
       delivered++;
     }
     if (g.members.size === 0 && this.groups.get(group) === g) this.dropGroup(g);
     this.counters.groupDelivered += delivered;
-    this.counters.groupSkippedFull += skipped;
     return { delivered, skipped };
   }
 
@@ -252,8 +252,9 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     for (let ch = this.channelDeadlines.peek(); ch && ch.key <= now && work < budget; ch = this.channelDeadlines.peek()) {
       work += 1 + this.expire(ch, now, budget - work);
       if (ch.queue.size > 0) this.channelDeadlines.set(ch, ch.queue.nextDeadline);
-      else if (this.isIdle(ch)) this.drop(ch);
-      else this.channelDeadlines.remove(ch); // waiters or memberships keep it; they re-arm it when they go
+      else if (!this.isIdle(ch)) this.channelDeadlines.remove(ch); // waiters or memberships keep it; they re-arm it when they go
+      else if (ch.bucket && ch.bucket.msUntilFull(now) > 0) this.channelDeadlines.set(ch, now + ch.bucket.msUntilFull(now));
+      else this.drop(ch);
     }
     for (let g = this.groupDeadlines.peek(); g && g.key <= now && work < budget; g = this.groupDeadlines.peek()) {
       work += 1 + this.expireMembers(g, now, budget - work);
@@ -287,30 +288,48 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     };
   }
 
+  /**
+   * The `n` channels holding the most messages and the `n` largest groups, for
+   * status pages. It walks every channel and group: call it at human pace
+   * (about once a second), not per message.
+   */
+  top(n: number): EngineTop {
+    const channels: EngineTop["channels"] = [];
+    for (const ch of this.channels.values()) {
+      if (ch.queue.size === 0 && ch.waiters.size === 0) continue;
+      keepTop(channels, { name: ch.name, messages: ch.queue.size, waiting: ch.waiters.size }, n, (c) => c.messages * 1e6 + c.waiting);
+    }
+    const groups: EngineTop["groups"] = [];
+    for (const g of this.groups.values()) keepTop(groups, { name: g.name, members: g.members.size }, n, (x) => x.members);
+    return { channels, groups };
+  }
+
   /** Names of the groups `channel` is in (for cleanup of a departed client). */
   groupsOf(channel: string): string[] {
     const groups = this.channels.get(channel)?.groups;
     return groups ? [...groups].map((g) => g.name) : [];
   }
 
-  /** Whether any state is held for `channel` (messages, waiters or memberships). */
+  /** Whether any state is held for `channel` (messages, waiters, memberships, or a short idle grace). */
   hasChannel(channel: string): boolean {
     return this.channels.has(channel);
-  }
-
-  /** Capacity in force for `channel`. */
-  capacityOf(channel: string): number {
-    return this.channels.get(channel)?.capacity ?? this.options.capacity.capacityOf(channel);
   }
 
   private channel(name: string): ChannelState<T, W> {
     let ch = this.channels.get(name);
     if (ch === undefined) {
+      const traffic = this.traffic;
+      const dead = this.deadLetters?.channel === name ? this.deadLetters : undefined;
+      const rate = traffic?.rate.match(name);
       ch = {
         name,
-        queue: this.newQueue(name),
+        queue: new RingQueue<T>(),
         waiters: new WaiterList<T, W>(),
-        capacity: this.options.capacity.capacityOf(name),
+        // The dead-letter channel is bounded by its own capacity and drops its oldest.
+        capacity: dead ? dead.capacity : this.options.capacity.capacityOf(name),
+        priority: traffic?.priority.match(name) ?? 0,
+        overflow: dead ? "drop-oldest" : (traffic?.overflow.match(name) ?? "reject"),
+        bucket: rate && !dead ? new TokenBucket(rate, this.clock()) : undefined,
         groups: undefined,
         key: 0,
         heapIndex: -1,
@@ -320,27 +339,58 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     return ch;
   }
 
-  /** Hand to a waiter, else store if there is room. False when full. */
-  private offer(ch: ChannelState<T, W>, body: T, deadline: number): boolean {
+  /** Hand `body` to the longest-waiting receiver that can take it. */
+  private handOver(ch: ChannelState<T, W>, body: T, deadline: number, priority: number): boolean {
     for (let w = ch.waiters.shift(); w; w = ch.waiters.shift()) {
-      if (w.deliver(body, deadline)) {
+      if (w.deliver(body, deadline, priority)) {
         this.counters.received++;
         this.release(ch);
         return true;
       }
     }
-    if (ch.queue.size >= ch.capacity) return false;
-    ch.queue.push(body, deadline);
+    return false;
+  }
+
+  /** Hand to a waiter, else store, making room by the channel's overflow policy (callers checked "reject"). */
+  private offer(ch: ChannelState<T, W>, body: T, deadline: number, priority: number): void {
+    if (this.handOver(ch, body, deadline, priority)) return;
+    if (ch.queue.size >= ch.capacity) {
+      this.counters.droppedOverflow++;
+      if (ch.overflow === "drop-newest") {
+        this.deadLetter(body, "overflow", ch.name, undefined);
+        return;
+      }
+      const oldest = ch.queue.dropOldest()!;
+      this.queued--;
+      this.deadLetter(oldest, "overflow", ch.name, undefined);
+    }
+    if (priority !== 0) this.prioritise(ch);
+    ch.queue.push(body, deadline, priority);
     this.queued++;
     // An idle channel's key may be later than this message's deadline when expiry is short.
     if (ch.heapIndex === -1 || deadline < ch.key) this.channelDeadlines.set(ch, ch.queue.nextDeadline);
-    return true;
+  }
+
+  private prioritise(ch: ChannelState<T, W>): void {
+    if (ch.queue instanceof RingQueue) ch.queue = new PriorityQueue(ch.queue);
+  }
+
+  /** Write a dropped message to the dead-letter channel, if there is one (never the dead letters themselves). */
+  private deadLetter(body: T, reason: DropReason, channel: string | undefined, group: string | undefined): void {
+    const dl = this.deadLetters;
+    if (dl === undefined || channel === dl.channel) return;
+    const ch = this.channel(dl.channel);
+    this.counters.deadLettered++;
+    this.offer(ch, this.options.deadLetter!(body, reason, channel ?? "", group), this.clock() + this.expiryMs, 0);
   }
 
   /** Drop `ch`'s expired messages; if any, it leaves all its groups. Returns how many. */
   private expire(ch: ChannelState<T, W>, now: number, limit = Infinity): number {
     if (ch.queue.nextDeadline > now) return 0;
-    const dropped = ch.queue.dropExpired(now, limit);
+    const onDrop = this.deadLetters && ch.name !== this.deadLetters.channel
+      ? (body: T) => this.deadLetter(body, "expired", ch.name, undefined)
+      : undefined;
+    const dropped = ch.queue.dropExpired(now, limit, onDrop);
     this.queued -= dropped;
     this.counters.expired += dropped;
     if (dropped > 0 && ch.groups) {

@@ -13,15 +13,19 @@ export interface MessageQueue<T> {
   readonly size: number;
   /** Deadline (ms) of the message that expires first; Infinity when empty. */
   readonly nextDeadline: number;
-  push(body: T, deadline: number): void;
-  /** Put a message back at the head (a cancelled hand-over). */
-  unshift(body: T, deadline: number): void;
-  /** Remove and return the head (callers drop expired ones first). */
-  shift(): T | undefined;
   /** Deadline of the message `shift` would return next. */
   readonly headDeadline: number;
-  /** Drop messages whose deadline is at or before `now`, at most `limit`; returns how many. */
-  dropExpired(now: number, limit?: number): number;
+  /** Priority of the message `shift` would return next. */
+  readonly headPriority: number;
+  push(body: T, deadline: number, priority: number): void;
+  /** Put a message back at the head of its level (a cancelled hand-over). */
+  unshift(body: T, deadline: number, priority: number): void;
+  /** Remove and return the next message to deliver (callers drop expired ones first). */
+  shift(): T | undefined;
+  /** Remove and return the message an overflow should sacrifice first. */
+  dropOldest(): T | undefined;
+  /** Drop messages whose deadline is at or before `now`, at most `limit`, each handed to `onDrop`; returns how many. */
+  dropExpired(now: number, limit?: number, onDrop?: (body: T) => void): number;
   clear(): void;
 }
 
@@ -41,7 +45,12 @@ export class RingQueue<T> implements MessageQueue<T> {
     return this.headDeadline;
   }
 
-  push(body: T, deadline: number): void {
+  /** A plain queue holds priority 0 only; the engine switches to a PriorityQueue for others. */
+  get headPriority(): number {
+    return 0;
+  }
+
+  push(body: T, deadline: number, _priority = 0): void {
     if (this.size === this.bodies.length) this.resize(this.bodies.length * 2);
     const i = (this.head + this.size) & (this.bodies.length - 1);
     this.bodies[i] = body;
@@ -49,7 +58,7 @@ export class RingQueue<T> implements MessageQueue<T> {
     this.size++;
   }
 
-  unshift(body: T, deadline: number): void {
+  unshift(body: T, deadline: number, _priority = 0): void {
     if (this.size === this.bodies.length) this.resize(this.bodies.length * 2);
     this.head = (this.head - 1) & (this.bodies.length - 1);
     this.bodies[this.head] = body;
@@ -68,10 +77,15 @@ export class RingQueue<T> implements MessageQueue<T> {
     return body;
   }
 
-  dropExpired(now: number, limit = Infinity): number {
+  dropOldest(): T | undefined {
+    return this.shift();
+  }
+
+  dropExpired(now: number, limit = Infinity, onDrop?: (body: T) => void): number {
     let dropped = 0;
     while (this.size > 0 && dropped < limit && this.deadlines[this.head]! <= now) {
-      this.shift();
+      const body = this.shift()!;
+      onDrop?.(body);
       dropped++;
     }
     return dropped;

@@ -9,7 +9,7 @@ export interface Waiter<T> {
    * Hand `body` over. Returns false when this receiver can no longer take it
    * (its connection went away), and the engine offers it to the next one.
    */
-  deliver(body: T, deadline: number): boolean;
+  deliver(body: T, deadline: number, priority: number): boolean;
 }
 
 export interface WaitHandle {

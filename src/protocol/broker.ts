@@ -8,6 +8,8 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { Engine } from "../engine/engine.js";
 import { Sweeper } from "../engine/sweeper.js";
 import type { LayerOptions } from "../layer.js";
+import { deadLetterMessage } from "../message.js";
+import { decodeMessage, encodeMessage } from "../msgpack.js";
 import { nonLocalName } from "../names.js";
 import { resolveOptions, type ResolvedOptions } from "../options.js";
 import type { Link } from "./link.js";
@@ -55,7 +57,12 @@ export class Broker {
 
   constructor(options: BrokerOptions = {}) {
     this.config = resolveOptions(options);
-    this.engine = new Engine<Buffer, ReceiveWaiter>({ ...this.config, clock: () => performance.now() });
+    this.engine = new Engine<Buffer, ReceiveWaiter>({
+      ...this.config,
+      clock: () => performance.now(),
+      // Only dropped messages are decoded: wrapped for the dead-letter channel, then encoded again.
+      deadLetter: (body, reason, channel, group) => encodeMessage(deadLetterMessage(decodeMessage(body), reason, channel, group)),
+    });
     this.sweeper = new Sweeper(this.engine);
     this.maxConnections = options.maxConnections ?? 10_000;
     this.maxPendingReceives = options.maxPendingReceives ?? 10_000;

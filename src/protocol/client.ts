@@ -39,7 +39,7 @@ export interface ProtocolLayerOptions extends LayerOptions {
 }
 
 export abstract class ProtocolLayer extends BaseLayer {
-  readonly extensions = ["groups", "flush"] as const;
+  readonly extensions = ["groups", "flush", "priority"] as const;
   protected override readonly wideInts = true;
   private readonly pending = new Map<number, Call>();
   private outbox: Outgoing[] = [];
@@ -92,7 +92,8 @@ export abstract class ProtocolLayer extends BaseLayer {
             this.enqueue(new Outgoing([Op.Cancel, call.id]));
           }
         },
-        requeue: (channel, body, deadline) => this.enqueue(new Outgoing([Op.Requeue, this.newId(), channel, body, deadline])),
+        requeue: (channel, body, deadline, priority) =>
+          this.enqueue(new Outgoing([Op.Requeue, this.newId(), channel, body, deadline, priority])),
       },
       options.prefetch ?? 32,
     );
@@ -106,8 +107,9 @@ export abstract class ProtocolLayer extends BaseLayer {
     return this.call(Op.Stats, []);
   }
 
-  protected doSend(channel: string, message: Message): Promise<void> {
-    return this.call(Op.Send, [channel, encodeMessage(message)]);
+  protected doSend(channel: string, message: Message, priority: number | undefined): Promise<void> {
+    const body = encodeMessage(message);
+    return this.call(Op.Send, priority === undefined ? [channel, body] : [channel, body, priority]);
   }
 
   protected doReceive(channel: string, signal: AbortSignal | undefined): Promise<Message> {
@@ -127,8 +129,9 @@ export abstract class ProtocolLayer extends BaseLayer {
     return this.call(Op.GroupDiscard, [group, channel]);
   }
 
-  protected doGroupSend(group: string, message: Message): Promise<void> {
-    return this.call(Op.GroupSend, [group, encodeMessage(message)]);
+  protected doGroupSend(group: string, message: Message, priority: number | undefined): Promise<void> {
+    const body = encodeMessage(message);
+    return this.call(Op.GroupSend, priority === undefined ? [group, body] : [group, body, priority]);
   }
 
   protected doFlush(): Promise<void> {
@@ -205,7 +208,7 @@ export abstract class ProtocolLayer extends BaseLayer {
     if (call === undefined) return; // answers to requeues and pings
     this.pending.delete(id);
     if (call.op === Op.Receive) {
-      // [id, Ok, body, deadline, body, deadline, …]; an aborted receive's bodies go to the next in line or back.
+      // [id, Ok, body, deadline, priority, …]; an aborted receive's bodies go to the next in line or back.
       this.receives.answered(call, status === Status.Ok ? frame.slice(2) : []);
       if (status === Status.Error && !call.aborted) call.fail(errorFromWire(frame[2], frame[3], frame[4]));
     } else if (status === Status.Ok) {

@@ -13,6 +13,7 @@ import {
   LayerClosedError,
   MessageTooLargeError,
   ProtocolError,
+  RateLimitedError,
   type ErrorCode,
 } from "../errors.js";
 
@@ -22,6 +23,7 @@ export type WireError = [code: string, message: string, details?: unknown[]];
 export function errorToWire(err: unknown): WireError {
   if (err instanceof ChannelFullError) return [err.code, err.message, [err.channel, err.capacity]];
   if (err instanceof MessageTooLargeError) return [err.code, err.message, [err.size, err.limit]];
+  if (err instanceof RateLimitedError) return [err.code, err.message, [err.channel, err.retryAfterMs]];
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === "string" && code in REBUILD) return [code, (err as Error).message];
   // Anything else is the broker's own fault; say so rather than leak a stack.
@@ -33,6 +35,8 @@ const REBUILD: Record<ErrorCode, (message: string, details: unknown[]) => Error>
     typeof channel === "string" && typeof capacity === "number" ? new ChannelFullError(channel, capacity) : new ProtocolError(m),
   ERR_MESSAGE_TOO_LARGE: (m, [size, limit]) =>
     typeof size === "number" && typeof limit === "number" ? new MessageTooLargeError(size, limit) : new ProtocolError(m),
+  ERR_RATE_LIMITED: (m, [channel, retryAfterMs]) =>
+    typeof channel === "string" && typeof retryAfterMs === "number" ? new RateLimitedError(channel, retryAfterMs) : new ProtocolError(m),
   ERR_INVALID_CHANNEL_NAME: (m) => new InvalidChannelNameError(m),
   ERR_INVALID_GROUP_NAME: (m) => new InvalidGroupNameError(m),
   ERR_LAYER_CLOSED: (m) => new LayerClosedError(m),

@@ -17,22 +17,22 @@ export const PROTOCOL_VERSION = 1;
 export const Op = {
   /** [Hello, id, version, instanceId, token | null] → [id, Ok, HelloInfo] */
   Hello: 0,
-  /** [Send, id, channel, body] → [id, Ok] */
+  /** [Send, id, channel, body, priority?] → [id, Ok] */
   Send: 1,
   /**
-   * [Receive, id, channel, max?] → [id, Ok, body, deadline, …]: up to `max` (default 1) queued
-   * messages at once, or one when it arrives (a long poll)
+   * [Receive, id, channel, max?] → [id, Ok, body, deadline, priority, …]: up to `max` (default 1)
+   * queued messages at once, or one when it arrives (a long poll)
    */
   Receive: 2,
   /** [Cancel, receiveId]: no answer of its own; the receive is answered Cancelled unless already answered */
   Cancel: 3,
-  /** [Requeue, id, channel, body, deadline] → [id, Ok]: a body an aborted receive was handed goes back to the head */
+  /** [Requeue, id, channel, body, deadline, priority] → [id, Ok]: a body a receive was handed but did not take goes back to the head */
   Requeue: 4,
   /** [GroupAdd, id, group, channel] → [id, Ok] */
   GroupAdd: 5,
   /** [GroupDiscard, id, group, channel] → [id, Ok] */
   GroupDiscard: 6,
-  /** [GroupSend, id, group, body] → [id, Ok] */
+  /** [GroupSend, id, group, body, priority?] → [id, Ok] */
   GroupSend: 7,
   /** [Flush, id] → [id, Ok] */
   Flush: 8,

@@ -26,7 +26,7 @@ interface Inbox {
   inflight: Call | undefined;
   /** Receives waiting their turn, in call order. */
   held: Call[];
-  /** Bodies and deadlines fetched ahead: [body, deadline, body, deadline, …]. */
+  /** Messages fetched ahead, as the broker gave them: [body, deadline, priority, …]. */
   buffer: unknown[];
   /** Extra messages the next receive asks for. */
   window: number;
@@ -39,7 +39,7 @@ export interface ReceiveHost {
   /** Withdraw a receive: one not yet written is dropped; a written one is cancelled in the broker and marked aborted. */
   cancel(call: Call): void;
   /** Put a message back at the head of its channel in the broker. */
-  requeue(channel: string, body: unknown, deadline: unknown): void;
+  requeue(channel: string, body: unknown, deadline: unknown, priority: unknown): void;
 }
 
 export class Receives {
@@ -65,6 +65,7 @@ export class Receives {
     if (inbox.buffer.length > 0) {
       const body = inbox.buffer.shift();
       inbox.buffer.shift();
+      inbox.buffer.shift();
       return settleWith(call, body);
     }
     if (inbox.inflight !== undefined) {
@@ -86,7 +87,7 @@ export class Receives {
 
   /**
    * The broker answered the receive in flight on `call.channel`: `bodies` is
-   * [body, deadline, …] (empty when it was cancelled or failed).
+   * [body, deadline, priority, …] (empty when it was cancelled or failed).
    */
   answered(call: Call, bodies: unknown[]): void {
     const channel = call.channel;
@@ -97,12 +98,12 @@ export class Receives {
     if (bodies.length > 0) inbox.answeredAt = performance.now();
     if (!call.aborted && i < bodies.length) {
       settleWith(call, bodies[i]);
-      i += 2;
+      i += 3;
     }
-    for (; i < bodies.length; i += 2) {
+    for (; i < bodies.length; i += 3) {
       const next = inbox.held.shift();
       if (next === undefined) {
-        inbox.buffer.push(bodies[i], bodies[i + 1]);
+        inbox.buffer.push(bodies[i], bodies[i + 1], bodies[i + 2]);
       } else {
         settleWith(next, bodies[i]);
       }
@@ -157,7 +158,9 @@ export class Receives {
 
   private giveBackFrom(inbox: Inbox): void {
     if (inbox.buffer.length === 0) return;
-    for (let i = inbox.buffer.length - 2; i >= 0; i -= 2) this.host.requeue(inbox.channel, inbox.buffer[i], inbox.buffer[i + 1]);
+    for (let i = inbox.buffer.length - 3; i >= 0; i -= 3) {
+      this.host.requeue(inbox.channel, inbox.buffer[i], inbox.buffer[i + 1], inbox.buffer[i + 2]);
+    }
     inbox.buffer = [];
     inbox.window = 0; // the caller was not that hungry after all
   }

@@ -5,7 +5,7 @@
  * a client sends can throw out of here: a bad request is answered with an
  * error, a bad frame ends this connection only.
  */
-import type { TakenDeadline, Waiter, WaitHandle } from "../engine/engine.js";
+import type { Taken, Waiter, WaitHandle } from "../engine/engine.js";
 import { AuthenticationError, ConnectionLostError, InvalidChannelNameError, MessageTooLargeError, ProtocolError } from "../errors.js";
 import { assertChannelName, assertGroupName, isProcessLocal, ownsChannel } from "../names.js";
 import type { Broker } from "./broker.js";
@@ -20,13 +20,22 @@ export class ReceiveWaiter implements Waiter<Buffer> {
     readonly session: Session,
     readonly id: number,
   ) {}
-  deliver(body: Buffer, deadline: number): boolean {
-    return this.session.delivered(this, body, deadline);
+  deliver(body: Buffer, deadline: number, priority: number): boolean {
+    return this.session.delivered(this, body, deadline, priority);
   }
 }
 
 /** A receive answered with several messages stops adding more past this many bytes. */
 const BATCH_BYTES = 128 * 1024;
+
+/** An optional priority field: absent (null) or an integer 0–9. */
+function priorityArg(value: unknown): number | undefined {
+  if (value == null) return undefined;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 9) {
+    throw new ProtocolError(`a priority must be an integer from 0 to 9, got ${String(value)}`);
+  }
+  return value;
+}
 
 const isId = (x: unknown): x is number => typeof x === "number" && Number.isInteger(x) && x >= 1 && x <= 0xffff_ffff;
 
@@ -38,7 +47,7 @@ export class Session {
   private gone = false;
   private heard = true;
   private silentBeats = 0;
-  private readonly taken: TakenDeadline = { deadline: 0 };
+  private readonly taken: Taken = { deadline: 0, priority: 0 };
 
   constructor(
     private readonly broker: Broker,
@@ -107,7 +116,7 @@ export class Session {
     switch (op) {
       case Op.Send: {
         const channel = this.channelArg(frame[2]);
-        engine.send(channel, this.bodyArg(frame[3]));
+        engine.send(channel, this.bodyArg(frame[3]), priorityArg(frame[4]));
         break;
       }
       case Op.Receive: {
@@ -130,7 +139,7 @@ export class Session {
         const deadline = frame[4];
         if (typeof deadline !== "number" || Number.isNaN(deadline)) throw new ProtocolError("requeue: deadline must be a number");
         // A deadline is never later than a fresh message's would be.
-        engine.requeue(channel, body, Math.min(deadline, engine.clock() + this.broker.config.expiry * 1000));
+        engine.requeue(channel, body, Math.min(deadline, engine.clock() + this.broker.config.expiry * 1000), priorityArg(frame[5]) ?? 0);
         break;
       }
       case Op.GroupAdd:
@@ -145,7 +154,7 @@ export class Session {
       case Op.GroupSend: {
         const group = frame[2];
         assertGroupName(group);
-        engine.groupSend(group, this.bodyArg(frame[3]));
+        engine.groupSend(group, this.bodyArg(frame[3]), priorityArg(frame[4]));
         break;
       }
       case Op.Flush:
@@ -178,10 +187,10 @@ export class Session {
     const engine = this.broker.engine;
     let body = engine.take(channel, this.taken);
     if (body !== undefined) {
-      const answer: unknown[] = [id, Status.Ok, body, this.taken.deadline];
+      const answer: unknown[] = [id, Status.Ok, body, this.taken.deadline, this.taken.priority];
       let bytes = body.length;
-      while (answer.length < 2 + 2 * max && bytes < BATCH_BYTES && (body = engine.take(channel, this.taken)) !== undefined) {
-        answer.push(body, this.taken.deadline);
+      while (answer.length < 2 + 3 * max && bytes < BATCH_BYTES && (body = engine.take(channel, this.taken)) !== undefined) {
+        answer.push(body, this.taken.deadline, this.taken.priority);
         bytes += body.length;
       }
       return this.reply(answer);
@@ -192,10 +201,10 @@ export class Session {
   }
 
   /** The engine hands a message to one of this session's waiting receives. */
-  delivered(waiter: ReceiveWaiter, body: Buffer, deadline: number): boolean {
+  delivered(waiter: ReceiveWaiter, body: Buffer, deadline: number, priority: number): boolean {
     if (this.gone || this.receives.get(waiter.id) !== waiter) return false;
     this.receives.delete(waiter.id);
-    this.reply([waiter.id, Status.Ok, body, deadline]);
+    this.reply([waiter.id, Status.Ok, body, deadline, priority]);
     return true;
   }
 

@@ -1,0 +1,223 @@
+/**
+ * Consumer: what Channels' AsyncConsumer gives Django users. Each instance
+ * receives from its own channel (`newChannel()`) in a loop and dispatches
+ * every message by `type` to a handler method ("chat.message" →
+ * `chat_message`), one message at a time, in order.
+ */
+import { LayerClosedError, NoHandlerError } from "../errors.js";
+import type { ChannelLayer, Message } from "../layer.js";
+import { handlerName, InvalidMessageTypeError } from "./handler-name.js";
+
+/** What to do after a handler throws: keep consuming, or close the consumer. */
+export type ErrorPolicy = "continue" | "close";
+
+export interface ConsumerErrorContext {
+  /** The consumer that met the error; absent when a connection failed before it had one. */
+  consumer?: Consumer;
+  /** The message being handled, when the error came from one. */
+  message?: Message;
+}
+
+/** Told about every error a consumer meets; a consumer never fails silently. */
+export type ConsumerErrorHook = (error: unknown, context: ConsumerErrorContext) => void;
+
+export interface ConsumerOptions {
+  /** Called with every handler error. Default: `console.error`. */
+  onError?: ConsumerErrorHook;
+  /** After a handler error: "continue" (default) or "close" the consumer. */
+  handlerErrors?: ErrorPolicy;
+}
+
+export interface ConsumerInit extends ConsumerOptions {
+  layer: ChannelLayer;
+}
+
+/**
+ * Method names of the framework classes, by class. A message type naming one
+ * of these (say "close" or "dispatch") would let any sender call consumer
+ * internals, so it is refused rather than dispatched.
+ */
+const FRAMEWORK = new Map<object, Set<string>>([[Object.prototype, new Set(Object.getOwnPropertyNames(Object.prototype))]]);
+
+/** Reserve the methods of a framework class, except those that are handlers. */
+export function reserveMethods(proto: object, handlers: readonly string[] = []): void {
+  FRAMEWORK.set(proto, new Set(Object.getOwnPropertyNames(proto).filter((n) => !handlers.includes(n))));
+}
+
+/** Every reserved name of the framework classes `proto` inherits from, computed once per class. */
+const reservedCache = new WeakMap<object, Set<string>>();
+function reservedNames(proto: object): Set<string> {
+  let names = reservedCache.get(proto);
+  if (names === undefined) {
+    names = new Set();
+    for (let p: object | null = proto; p !== null; p = Object.getPrototypeOf(p) as object | null) {
+      for (const n of FRAMEWORK.get(p) ?? []) names.add(n);
+    }
+    reservedCache.set(proto, names);
+  }
+  return names;
+}
+
+export const defaultErrorHook: ConsumerErrorHook = (error, { consumer, message }) => {
+  const where = message ? ` handling "${message.type}"` : "";
+  console.error(`[channel-layers] ${consumer?.constructor.name ?? "serve"}${where}:`, error);
+};
+
+export class Consumer {
+  readonly layer: ChannelLayer;
+  /** This consumer's own channel; set by `start()`. */
+  channelName = "";
+  /** Groups joined by `start()` and left by `stop()`, however the consumer ends. */
+  groups: readonly string[] = [];
+  private readonly onError: ConsumerErrorHook;
+  private readonly handlerErrors: ErrorPolicy;
+  /** Every group this consumer is in, so `stop()` leaves them all. */
+  private readonly joined = new Set<string>();
+  /** Aborting it cancels the pending receive; the layer keeps the message it would have returned. */
+  private readonly abort = new AbortController();
+  /** Messages are handled one at a time: each waits for the one before. */
+  private tail: Promise<void> = Promise.resolve();
+  private stopping: Promise<void> | undefined;
+  private markDone!: () => void;
+  /** Resolves once the consumer has stopped and left its groups. */
+  readonly done: Promise<void> = new Promise((resolve) => (this.markDone = resolve));
+
+  constructor(init: ConsumerInit) {
+    this.layer = init.layer;
+    this.onError = init.onError ?? defaultErrorHook;
+    this.handlerErrors = init.handlerErrors ?? "continue";
+    if (this.handlerErrors !== "continue" && this.handlerErrors !== "close") {
+      throw new RangeError(`handlerErrors must be "continue" or "close", got ${JSON.stringify(this.handlerErrors)}`);
+    }
+  }
+
+  /** Whether `stop()` has begun. */
+  get stopped(): boolean {
+    return this.stopping !== undefined;
+  }
+
+  /** Make this consumer's channel, join `groups`, and start receiving. */
+  async start(): Promise<void> {
+    this.channelName = await this.layer.newChannel();
+    for (const group of this.groups) await this.groupAdd(group);
+    if (!this.stopped) void this.receiveLoop();
+  }
+
+  /** Join `group` now; it is left again by `stop()`. A stopped consumer joins nothing. */
+  async groupAdd(group: string): Promise<void> {
+    if (this.stopped) return;
+    this.joined.add(group);
+    await this.layer.groupAdd(group, this.channelName);
+  }
+
+  async groupDiscard(group: string): Promise<void> {
+    this.joined.delete(group);
+    await this.layer.groupDiscard(group, this.channelName);
+  }
+
+  /**
+   * The one place to act on every message before its handler (throttling,
+   * logging): override it and call `super.dispatch(message)` to go on.
+   */
+  async dispatch(message: Message): Promise<void> {
+    const name = handlerName(message.type);
+    if (reservedNames(Object.getPrototypeOf(this) as object).has(name)) {
+      throw new InvalidMessageTypeError(
+        `message type "${message.type}" names "${name}", a method of ${this.constructor.name} itself, not a handler`,
+      );
+    }
+    const handler = (this as unknown as Record<string, unknown>)[name];
+    if (typeof handler !== "function") throw new NoHandlerError(message.type, this.constructor.name, `define a method named "${name}"`);
+    await (handler as (m: Message) => unknown).call(this, message);
+  }
+
+  /** Queue `message` behind the ones being handled; resolves once it is handled (or reported). */
+  protected enqueue(message: Message): Promise<void> {
+    const run = (): Promise<void> => this.handle(message);
+    this.tail = this.tail.then(run, run);
+    return this.tail;
+  }
+
+  /** Whether a message from the layer may be dispatched (a subclass refuses its reserved types). */
+  protected checkLayerMessage(_message: Message): void {}
+
+  /** Report an error through the hook; a throwing hook is itself reported to the console, never lost. */
+  protected report(error: unknown, message?: Message): void {
+    try {
+      this.onError(error, { consumer: this, ...(message ? { message } : {}) });
+    } catch (hookError) {
+      defaultErrorHook(hookError, { consumer: this });
+    }
+  }
+
+  /** How this consumer ends after a handler error under the "close" policy. */
+  protected closeAfterError(): Promise<void> {
+    return this.stop();
+  }
+
+  private async handle(message: Message): Promise<void> {
+    try {
+      await this.dispatch(message);
+    } catch (err) {
+      this.report(err, message);
+      if (this.handlerErrors === "close" && !this.stopped) {
+        // Not awaited: closing waits on nothing queued behind this message.
+        this.closeAfterError().catch((e: unknown) => this.report(e));
+      }
+    }
+  }
+
+  private async receiveLoop(): Promise<void> {
+    const { signal } = this.abort;
+    while (!signal.aborted) {
+      let message: Message;
+      try {
+        message = await this.layer.receive(this.channelName, { signal });
+      } catch (err) {
+        if (signal.aborted) return;
+        // The layer went away under a live consumer: say so, and end it rather than spin.
+        this.report(err);
+        this.closeAfterError().catch((e: unknown) => this.report(e));
+        return;
+      }
+      try {
+        this.checkLayerMessage(message);
+      } catch (err) {
+        this.report(err, message);
+        continue;
+      }
+      await this.enqueue(message);
+    }
+  }
+
+  /**
+   * Stop receiving and leave every group joined. Idempotent. Safe to call
+   * from a handler: it waits for nothing queued.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.leave();
+    return this.stopping;
+  }
+
+  private async leave(): Promise<void> {
+    try {
+      await this.leaveGroups();
+    } finally {
+      this.markDone();
+    }
+  }
+
+  private async leaveGroups(): Promise<void> {
+    this.abort.abort(new DOMException("the consumer stopped", "AbortError"));
+    if (this.channelName === "") return;
+    const groups = [...this.joined];
+    this.joined.clear();
+    const results = await Promise.allSettled(groups.map((g) => this.layer.groupDiscard(g, this.channelName)));
+    for (const r of results) {
+      // A closed layer has already forgotten every membership.
+      if (r.status === "rejected" && !(r.reason instanceof LayerClosedError)) this.report(r.reason);
+    }
+  }
+}
+
+reserveMethods(Consumer.prototype);

@@ -1,0 +1,139 @@
+/**
+ * `serve({ server, routes, layer })`: WebSocket consumers on an existing
+ * http(s) server. `ws` runs in noServer mode on the server's "upgrade"
+ * event, so the same port keeps serving plain HTTP.
+ */
+import type { IncomingMessage, Server as HttpServer } from "node:http";
+import type { Server as HttpsServer } from "node:https";
+import type { Duplex } from "node:stream";
+import { WebSocketServer } from "ws";
+import type { ChannelLayer } from "../layer.js";
+import { CloseCode } from "./close-codes.js";
+import { defaultErrorHook, type ConsumerOptions, type ErrorPolicy } from "./consumer.js";
+import { frameCodec, type FrameFormat } from "./frames.js";
+import { Router } from "./routing.js";
+import { Throttle, type ThrottleOptions } from "./throttle.js";
+import { chosenSubprotocol, refuse, type WebSocketConsumer, type WebSocketInit } from "./websocket.js";
+
+export interface WebSocketRoute {
+  /** "/ws/chat/:room": each ":name" matches one path segment, given to the consumer as `scope.params.name`. */
+  path: string;
+  consumer: new (init: WebSocketInit) => WebSocketConsumer;
+  /** "json" text frames (default) or "msgpack" binary frames. */
+  frames?: FrameFormat;
+  throttle?: ThrottleOptions;
+  /** Overrides the server-wide `maxBufferedBytes` for this route. */
+  maxBufferedBytes?: number;
+  /** Overrides the server-wide `handlerErrors` for this route. */
+  handlerErrors?: ErrorPolicy;
+}
+
+export interface ServeOptions extends ConsumerOptions {
+  server: HttpServer | HttpsServer;
+  routes: readonly WebSocketRoute[];
+  layer: ChannelLayer;
+  /** Largest frame a client may send, in bytes; larger ones close the socket with 1009. Default 1 MiB. */
+  maxPayload?: number;
+  /** Unsent bytes a client may leave queued before it is closed with `CloseCode.slowClient`. Default 1 MiB. */
+  maxBufferedBytes?: number;
+  /** Milliseconds `close()` waits for clients to finish closing (and their handlers to return) before dropping them. Default 2000. */
+  closeTimeout?: number;
+}
+
+export interface WebSocketService {
+  /** Live connections (consumers not yet stopped). */
+  readonly connections: number;
+  /** Stop accepting, close every connection with 1001 and wait for their consumers to stop. The server and layer stay open. */
+  close(): Promise<void>;
+}
+
+export function serve(options: ServeOptions): WebSocketService {
+  const { server, layer } = options;
+  const onError = options.onError ?? defaultErrorHook;
+  const router = new Router(
+    options.routes.map((route) => {
+      frameCodec(route.frames); // a bad format fails here, not at the first connection
+      return { ...route, throttle: route.throttle && new Throttle(route.throttle) };
+    }),
+  );
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    maxPayload: options.maxPayload ?? 1024 * 1024,
+    handleProtocols: (_offered, request) => chosenSubprotocol.get(request) ?? false,
+  });
+  const consumers = new Set<WebSocketConsumer>();
+  let closing: Promise<void> | undefined;
+
+  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    // A reset before ws takes the socket over must not become an uncaught error.
+    socket.on("error", () => socket.destroy());
+    if (closing) return refuse(socket, 503, "Service Unavailable");
+    let url: URL;
+    try {
+      url = new URL(request.url ?? "/", "http://localhost");
+    } catch {
+      return refuse(socket, 400, "Bad Request");
+    }
+    const match = router.match(url.pathname);
+    if (!match) return refuse(socket, 404, "Not Found");
+    const { route, params } = match;
+    const offered = request.headers["sec-websocket-protocol"];
+    let consumer: WebSocketConsumer;
+    try {
+      consumer = new route.consumer({
+        layer,
+        onError,
+        handlerErrors: route.handlerErrors ?? options.handlerErrors,
+        scope: {
+          path: url.pathname,
+          params,
+          query: url.searchParams,
+          headers: request.headers,
+          subprotocols: offered ? offered.split(",").map((p) => p.trim()).filter(Boolean) : [],
+          request,
+        },
+        upgrade: { wss, request, socket, head },
+        frames: route.frames,
+        maxBufferedBytes: route.maxBufferedBytes ?? options.maxBufferedBytes,
+        admit: route.throttle?.forConnection(),
+        onLimit: route.throttle?.onLimit,
+      });
+    } catch (err) {
+      onError(err, {});
+      return refuse(socket, 500, "Internal Server Error");
+    }
+    consumers.add(consumer);
+    void consumer.done.then(() => consumers.delete(consumer));
+    consumer.open().catch((err: unknown) => {
+      onError(err, { consumer });
+      consumer.terminate();
+      void consumer.stop();
+    });
+  };
+  server.on("upgrade", onUpgrade);
+
+  return {
+    get connections() {
+      return consumers.size;
+    },
+    close() {
+      closing ??= (async () => {
+        server.off("upgrade", onUpgrade);
+        const live = [...consumers];
+        for (const c of live) c.close(CloseCode.goingAway, "server shutting down");
+        // Past the timeout, drop the socket and stop the consumer even if a handler never returns.
+        const timer = setTimeout(() => {
+          for (const c of live) {
+            c.terminate();
+            void c.stop();
+          }
+        }, options.closeTimeout ?? 2000);
+        await Promise.all(live.map((c) => c.done));
+        clearTimeout(timer);
+        wss.close();
+      })();
+      return closing;
+    },
+  };
+}

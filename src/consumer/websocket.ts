@@ -1,0 +1,244 @@
+/**
+ * WebSocketConsumer: one consumer per WebSocket connection, on `ws`. Socket
+ * events reach it as messages through the same `dispatch()` as layer
+ * messages ("websocket.connect" → `websocket_connect` → `connect()`), so a
+ * subclass sees every event in one place and all of them are handled in order.
+ */
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import type { RawData, WebSocket, WebSocketServer } from "ws";
+import type { Message } from "../layer.js";
+import { CloseCode } from "./close-codes.js";
+import { Consumer, reserveMethods, type ConsumerInit } from "./consumer.js";
+import { frameCodec, type FrameCodec, type FrameFormat } from "./frames.js";
+import { InvalidMessageTypeError } from "./handler-name.js";
+import type { OverLimit } from "./throttle.js";
+
+export interface WebSocketScope {
+  /** The request path, without the query string. */
+  path: string;
+  /** Parameters of the matched route ("/ws/chat/:room" → `{ room }`). */
+  params: Record<string, string>;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+  /** The subprotocols the client offered. */
+  subprotocols: string[];
+  request: IncomingMessage;
+}
+
+/** The HTTP upgrade the connection starts as; `accept()` completes it. */
+export interface Upgrade {
+  wss: WebSocketServer;
+  request: IncomingMessage;
+  socket: Duplex;
+  head: Buffer;
+}
+
+export interface WebSocketInit extends ConsumerInit {
+  scope: WebSocketScope;
+  upgrade: Upgrade;
+  /** How structured content travels: "json" text frames (default) or "msgpack" binary frames. */
+  frames?: FrameFormat;
+  /** Unsent bytes a client may leave queued before it is closed with `CloseCode.slowClient`. Default 1 MiB. */
+  maxBufferedBytes?: number;
+  /** The throttle's admit function for this connection; absent means no throttle. */
+  admit?: () => boolean;
+  onLimit?: OverLimit;
+}
+
+/** Queued client frames past which the socket stops reading until the consumer catches up. */
+const PAUSE_AT = 64;
+
+/** The subprotocol each accepted request chose; `serve()` answers the handshake with it. */
+export const chosenSubprotocol = new WeakMap<IncomingMessage, string>();
+
+type State = "connecting" | "open" | "closing" | "closed";
+
+export class WebSocketConsumer extends Consumer {
+  readonly scope: WebSocketScope;
+  protected readonly codec: FrameCodec;
+  private readonly upgrade: Upgrade;
+  private readonly maxBufferedBytes: number;
+  private readonly admit: (() => boolean) | undefined;
+  private readonly onLimit: OverLimit;
+  private ws: WebSocket | undefined;
+  private state: State = "connecting";
+  private queuedFrames = 0;
+  private disconnected = false;
+
+  constructor(init: WebSocketInit) {
+    super(init);
+    this.scope = init.scope;
+    this.upgrade = init.upgrade;
+    this.codec = frameCodec(init.frames);
+    this.maxBufferedBytes = init.maxBufferedBytes ?? 1024 * 1024;
+    this.admit = init.admit;
+    this.onLimit = init.onLimit ?? "error";
+  }
+
+  // ---- what a subclass overrides ------------------------------------------
+
+  /** A client asks to connect. Call `accept()` (the default) or `close()`; neither means refused. */
+  connect(): void | Promise<void> {
+    this.accept();
+  }
+
+  /** A frame from the client: a string for a text frame, a Buffer for a binary one. */
+  receive(_data: string | Buffer): void | Promise<void> {}
+
+  /** The connection ended, with the close code (1006 when it dropped without one). Groups are left after this. */
+  disconnect(_code: number): void | Promise<void> {}
+
+  // ---- what a subclass calls ---------------------------------------------
+
+  /** Complete the handshake, optionally choosing one of the client's subprotocols. */
+  accept(subprotocol?: string): void {
+    if (this.state === "closed" && this.ws === undefined) return; // the client left while connect() ran: nothing to accept
+    if (this.state !== "connecting") throw new Error(`accept() on a WebSocket that is already ${this.state}`);
+    const { wss, request, socket, head } = this.upgrade;
+    if (subprotocol !== undefined) {
+      if (!this.scope.subprotocols.includes(subprotocol)) {
+        throw new Error(`accept("${subprotocol}"): the client offered only ${JSON.stringify(this.scope.subprotocols)}`);
+      }
+      chosenSubprotocol.set(request, subprotocol);
+    }
+    this.state = "open";
+    // On a bad handshake ws answers 400 and never calls back; the raw socket's close then ends us.
+    wss.handleUpgrade(request, socket, head, (ws) => this.attach(ws));
+  }
+
+  /** Send a text (string) or binary frame. Dropped once the socket is closing: nobody is left to read it. */
+  send(data: string | Uint8Array): void {
+    if (this.state === "connecting") throw new Error("send() before accept(): the handshake is not complete");
+    const ws = this.ws;
+    if (this.state !== "open" || ws === undefined) return;
+    // A client that keeps up has nothing buffered here (the kernel took it), so one message of any size
+    // always goes; memory is bounded by the limit plus one message.
+    if (ws.bufferedAmount > this.maxBufferedBytes) {
+      this.close(CloseCode.slowClient, "slow client: too much unsent data");
+      return;
+    }
+    ws.send(data);
+  }
+
+  /** Close the connection; before `accept()` this refuses the handshake with HTTP 403. */
+  close(code: number = CloseCode.normal, reason = ""): void {
+    if (this.state === "connecting") {
+      this.state = "closed";
+      refuse(this.upgrade.socket, 403, "Forbidden");
+    } else if (this.state === "open") {
+      this.state = "closing";
+      this.ws?.close(code, reason);
+    }
+  }
+
+  /** Drop the connection at once, without a closing handshake. */
+  terminate(): void {
+    if (this.ws) this.ws.terminate();
+    else this.upgrade.socket.destroy();
+    this.state = "closed";
+  }
+
+  /** Tell the client something went wrong with what it sent, in the route's frame format. */
+  sendError(code: string, message: string): void {
+    this.send(this.codec.encode({ type: "error", code, message }));
+  }
+
+  // ---- socket events, dispatched like any message ----------------------------
+
+  async websocket_connect(_message: Message): Promise<void> {
+    try {
+      await this.connect();
+    } finally {
+      if (this.state === "connecting") {
+        this.state = "closed";
+        refuse(this.upgrade.socket, 403, "Forbidden");
+      }
+    }
+  }
+
+  async websocket_receive(message: Message): Promise<void> {
+    await this.receive((message.text ?? message.bytes) as string | Buffer);
+  }
+
+  async websocket_disconnect(message: Message): Promise<void> {
+    try {
+      await this.disconnect(message.code as number);
+    } finally {
+      await this.stop();
+    }
+  }
+
+  /** Socket events are this class's own: a layer message may not pose as one. */
+  protected override checkLayerMessage(message: Message): void {
+    if (message.type.startsWith("websocket.")) {
+      throw new InvalidMessageTypeError(
+        `message type "${message.type}" came through the channel layer, but "websocket.*" types are the socket's own events`,
+      );
+    }
+  }
+
+  /** The socket's close event then runs `disconnect()` and stops the consumer. */
+  protected override closeAfterError(): Promise<void> {
+    this.close(CloseCode.internalError, "internal error");
+    return Promise.resolve();
+  }
+
+  /** Run the connection: called by `serve()` once per upgrade request. */
+  async open(): Promise<void> {
+    this.upgrade.socket.on("close", this.onRawClose);
+    await this.start();
+    if (this.disconnected) return;
+    void this.enqueue({ type: "websocket.connect" });
+  }
+
+  private readonly onRawClose = (): void => {
+    this.state = "closed";
+    this.ended(1006);
+  };
+
+  private ended(code: number): void {
+    if (this.disconnected) return;
+    this.disconnected = true;
+    // Before start() finished there is no channel yet: just make sure it stops.
+    if (this.channelName === "") void this.stop();
+    else void this.enqueue({ type: "websocket.disconnect", code });
+  }
+
+  private attach(ws: WebSocket): void {
+    this.upgrade.socket.removeListener("close", this.onRawClose);
+    this.ws = ws;
+    ws.on("message", (data: RawData, isBinary: boolean) => this.onFrame(ws, data, isBinary));
+    ws.on("close", (code: number) => {
+      this.state = "closed";
+      this.ended(code);
+    });
+    ws.on("error", (err: Error) => this.report(err));
+  }
+
+  private onFrame(ws: WebSocket, data: RawData, isBinary: boolean): void {
+    if (this.state !== "open") return;
+    if (this.admit && !this.admit()) {
+      if (this.onLimit === "close") this.close(CloseCode.throttled, "throttled: too many messages");
+      else this.sendError("ERR_THROTTLED", "too many messages: this one was dropped; slow down");
+      return;
+    }
+    // The server's binaryType is "nodebuffer": every frame arrives as one Buffer.
+    const buffer = data as Buffer;
+    const event: Message = isBinary ? { type: "websocket.receive", bytes: buffer } : { type: "websocket.receive", text: buffer.toString("utf8") };
+    // Backpressure: a client that sends faster than its handlers run waits in its TCP window, not in our memory.
+    if (++this.queuedFrames === PAUSE_AT) ws.pause();
+    void this.enqueue(event).then(() => {
+      if (--this.queuedFrames === PAUSE_AT / 2 && ws.isPaused) ws.resume();
+    });
+  }
+}
+
+/** Answer an upgrade request with a plain HTTP error and drop the socket. */
+export function refuse(socket: Duplex, status: number, text: string): void {
+  if (socket.destroyed) return;
+  socket.once("finish", () => socket.destroy());
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+reserveMethods(WebSocketConsumer.prototype, ["websocket_connect", "websocket_receive", "websocket_disconnect"]);

@@ -1,0 +1,79 @@
+/** The engine's records: what it keeps per channel and per group, and what it counts. */
+import type { OverflowPolicy } from "../traffic.js";
+import type { HeapItem } from "./heap.js";
+import type { MessageQueue } from "./queue.js";
+import type { TokenBucket } from "./token-bucket.js";
+import type { Waiter, WaiterList } from "./waiters.js";
+
+export interface ChannelState<T, W extends Waiter<T>> extends HeapItem {
+  readonly name: string;
+  /** Replaced by a PriorityQueue the first time a message with a priority arrives. */
+  queue: MessageQueue<T>;
+  readonly waiters: WaiterList<T, W>;
+  readonly capacity: number;
+  /** Priority of a message sent without one (`channelPriority`). */
+  readonly priority: number;
+  readonly overflow: OverflowPolicy;
+  /** Present when a `rateLimits` pattern matches the channel. */
+  readonly bucket: TokenBucket | undefined;
+  /** Reverse index: the groups this channel is in, for O(groups) leaving. */
+  groups: Set<GroupState> | undefined;
+}
+
+export interface GroupState extends HeapItem {
+  readonly name: string;
+  /** channel → membership deadline; re-adding moves a member to the end, so the oldest is first. */
+  readonly members: Map<string, number>;
+  /** Present when a `rateLimits` pattern matches the group. */
+  readonly bucket: TokenBucket | undefined;
+}
+
+export interface EngineCounters {
+  /** Messages accepted by `send`. */
+  sent: number;
+  /** Messages handed to a receiver. */
+  received: number;
+  /** Messages that expired unread. */
+  expired: number;
+  /** `groupSend` calls. */
+  groupSends: number;
+  /** Member deliveries made by `groupSend`. */
+  groupDelivered: number;
+  /** Members `groupSend` skipped because they were full. */
+  groupSkippedFull: number;
+  /** `send` calls refused because the channel was full. */
+  rejectedFull: number;
+  /** Messages a full channel dropped under a drop-oldest or drop-newest policy. */
+  droppedOverflow: number;
+  /** Sends refused, and group deliveries skipped, by a rate limit. */
+  rateLimited: number;
+  /** Dropped messages written to the dead-letter channel. */
+  deadLettered: number;
+  /** Memberships that expired without renewal. */
+  membershipsExpired: number;
+}
+
+export interface EngineStats {
+  channels: number;
+  messages: number;
+  waitingReceivers: number;
+  groups: number;
+  members: number;
+  counters: EngineCounters;
+}
+
+export function newCounters(): EngineCounters {
+  return {
+    sent: 0,
+    received: 0,
+    expired: 0,
+    groupSends: 0,
+    groupDelivered: 0,
+    groupSkippedFull: 0,
+    rejectedFull: 0,
+    droppedOverflow: 0,
+    rateLimited: 0,
+    deadLettered: 0,
+    membershipsExpired: 0,
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * Background workers (Channels' `runworker`): N concurrent handlers on a
+ * worker channel. Every worker on the channel, in this process or another,
+ * shares its messages, each to exactly one handler.
+ */
+import { LayerClosedError, NoHandlerError } from "./errors.js";
+import type { ChannelLayer, Message } from "./layer.js";
+import { assertChannelName } from "./names.js";
+
+export interface HandlerContext {
+  layer: ChannelLayer;
+  channel: string;
+  /** Aborted when the worker is asked to stop; long handlers may honour it. */
+  signal: AbortSignal;
+}
+
+export type Handler = (message: Message, context: HandlerContext) => unknown;
+/** One handler for every message, or one per message `type`. */
+export type Handlers = Handler | Record<string, Handler>;
+
+export interface WorkerOptions {
+  /** Handlers running at once. Default 1. */
+  concurrency?: number;
+  /** Aborting it stops the worker gracefully, as `stop()` does. */
+  signal?: AbortSignal;
+  /** Told of every handler error and every message with no handler. Default: logged to stderr. */
+  onError?: (error: unknown, message: Message) => void;
+}
+
+export interface Worker {
+  /** Settles when every loop has ended (after a stop, or when the layer closes). */
+  readonly done: Promise<void>;
+  /** Stop taking messages, let in-flight handlers finish, then resolve. Messages not yet taken stay in the channel. */
+  stop(): Promise<void>;
+  /** Messages handled without error, and with one. */
+  readonly processed: number;
+  readonly failed: number;
+}
+
+function defaultOnError(error: unknown, message: Message): void {
+  console.error(`channel-layers worker: handler for "${message.type}" failed:`, error);
+}
+
+export function runWorker(layer: ChannelLayer, channel: string, handlers: Handlers, options: WorkerOptions = {}): Worker {
+  assertChannelName(channel, "worker channel");
+  const concurrency = options.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
+  const onError = options.onError ?? defaultOnError;
+  const stopping = new AbortController();
+  const context: HandlerContext = { layer, channel, signal: stopping.signal };
+  const byType = typeof handlers === "function" ? undefined : new Map(Object.entries(handlers));
+  let processed = 0;
+  let failed = 0;
+
+  const handle = async (message: Message): Promise<void> => {
+    const handler = byType ? byType.get(message.type) : (handlers as Handler);
+    try {
+      if (!handler) throw new NoHandlerError(message.type, `worker channel "${channel}"`, `handlers: ${[...byType!.keys()].join(", ") || "(none)"}`);
+      await handler(message, context);
+      processed++;
+    } catch (err) {
+      failed++;
+      onError(err, message);
+    }
+  };
+
+  const loop = async (): Promise<void> => {
+    while (!stopping.signal.aborted) {
+      let message: Message;
+      try {
+        message = await layer.receive(channel, { signal: stopping.signal });
+      } catch (err) {
+        // A stop aborts the receive (its message stays in the channel); a closed layer ends the worker.
+        if (stopping.signal.aborted || err instanceof LayerClosedError) return;
+        throw err;
+      }
+      await handle(message);
+    }
+  };
+
+  const stop = (): Promise<void> => {
+    stopping.abort();
+    return done;
+  };
+  if (options.signal) {
+    if (options.signal.aborted) stopping.abort();
+    else options.signal.addEventListener("abort", () => stopping.abort(), { once: true });
+  }
+  const done = Promise.all(Array.from({ length: concurrency }, loop)).then(() => undefined);
+
+  return {
+    done,
+    stop,
+    get processed() {
+      return processed;
+    },
+    get failed() {
+      return failed;
+    },
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * The chat example in a real browser: Debian's chromium, headless, driven by
+ * playwright-core. Two pages join one room; what one types, the other sees.
+ * Chromium is installed by .ci/run; if it is missing this test fails.
+ */
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { startChatServer, type ChatServer } from "../../examples/chat/chat.js";
+import { InMemoryChannelLayer } from "../../src/index.js";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+let layer: InMemoryChannelLayer;
+let chat: ChatServer;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  layer = new InMemoryChannelLayer();
+  chat = await startChatServer({ layer, port: 0, host: "127.0.0.1" });
+});
+
+/**
+ * Launched inside the test, so a missing chromium is a failed test, never a
+ * skipped one. playwright's launch() gives the browser a fresh temporary
+ * profile and removes it on close.
+ */
+async function launch(): Promise<void> {
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+afterAll(async () => {
+  for (const c of contexts) await c.close();
+  await browser?.close();
+  await chat?.close();
+  await layer?.close();
+});
+
+async function joinRoom(name: string, room: string): Promise<Page> {
+  const context = await browser.newContext();
+  contexts.push(context);
+  const page = await context.newPage();
+  await page.goto(chat.url);
+  await page.fill("#name", name);
+  await page.fill("#room", room);
+  await page.click("#join");
+  await page.locator("#status", { hasText: `in room ${room} as ${name}` }).waitFor();
+  return page;
+}
+
+const items = (page: Page): Promise<string[]> => page.locator("#messages li").allTextContents();
+
+it("delivers a message typed in one page to another page in the same room", async () => {
+  await launch();
+  const ann = await joinRoom("ann", "garden");
+  const bob = await joinRoom("bob", "garden");
+  await ann.locator("#messages li", { hasText: "bob joined" }).waitFor();
+
+  await ann.fill("#text", "hello from ann");
+  await ann.press("#text", "Enter");
+  await bob.locator("#messages li", { hasText: "ann: hello from ann" }).waitFor();
+  await ann.locator("#messages li", { hasText: "ann: hello from ann" }).waitFor();
+
+  await bob.fill("#text", "hi ann");
+  await bob.click("#send");
+  await ann.locator("#messages li", { hasText: "bob: hi ann" }).waitFor();
+
+  expect(await items(bob)).toEqual(["bob joined", "ann: hello from ann", "bob: hi ann"]);
+  expect(await items(ann)).toEqual(["ann joined", "bob joined", "ann: hello from ann", "bob: hi ann"]);
+
+  // A page in another room hears none of it.
+  const cy = await joinRoom("cy", "elsewhere");
+  await ann.fill("#text", "garden only");
+  await ann.press("#text", "Enter");
+  await bob.locator("#messages li", { hasText: "garden only" }).waitFor();
+  expect(await items(cy)).toEqual(["cy joined"]);
+
+  // Closing a page is a leave notice for the room, and its membership is gone.
+  await bob.close();
+  await ann.locator("#messages li", { hasText: "bob left" }).waitFor();
+  await expect.poll(() => layer.stats().members).toBe(2); // ann and cy
+}, 60_000);

@@ -1,0 +1,72 @@
+/**
+ * The chat demo as `npm run demo` runs it: a separate process on the layer
+ * CHANNEL_LAYER_URL names, printing its URL, stopping cleanly on SIGTERM.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { afterEach, expect, it } from "vitest";
+import { cleanup, Client, open } from "./helpers.js";
+
+const SERVER = fileURLToPath(new URL("../../examples/chat/server.ts", import.meta.url));
+let child: ChildProcess | undefined;
+
+afterEach(async () => {
+  await cleanup();
+  if (child && child.exitCode === null && child.signalCode === null) {
+    child.kill("SIGKILL");
+    await once(child, "exit");
+  }
+});
+
+/** Start the demo server and read the URL it prints. */
+async function startDemo(env: Record<string, string>): Promise<string> {
+  child = spawn(process.execPath, ["--import", "tsx", SERVER], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) => {
+    child!.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /chat demo on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child!.once("exit", (code) => reject(new Error(`demo exited with ${code} before printing its URL:\n${out}`)));
+  });
+}
+
+it("serves the page and the chat on the port it prints, and exits cleanly on SIGTERM", async () => {
+  const url = await startDemo({ PORT: "0", HOST: "127.0.0.1", CHANNEL_LAYER_URL: "memory://" });
+  const page = await fetch(url);
+  expect(page.status).toBe(200);
+  expect(await page.text()).toContain("channel-layers chat");
+  expect((await fetch(new URL("/app.js", url))).status).toBe(200);
+  expect((await fetch(new URL("/../../package.json", url))).status).toBe(404);
+
+  const ws = url.replace("http", "ws");
+  const ann = await open(`${ws}ws/chat/lobby?name=ann`);
+  expect(await ann.json()).toEqual({ type: "welcome", room: "lobby", user: "ann" });
+  const bob = await open(`${ws}ws/chat/lobby?name=bob`);
+  await bob.json();
+  expect(await ann.json()).toEqual({ type: "notice", text: "ann joined" });
+  expect(await ann.json()).toEqual({ type: "notice", text: "bob joined" });
+  bob.send(JSON.stringify({ type: "message", text: "hi" }));
+  expect(await ann.json()).toEqual({ type: "message", user: "bob", text: "hi" });
+  bob.send(JSON.stringify({ type: "nonsense" }));
+  expect(await bob.json()).toEqual({ type: "notice", text: "bob joined" });
+  expect(await bob.json()).toEqual({ type: "message", user: "bob", text: "hi" });
+  expect(await bob.json()).toMatchObject({ type: "error", code: "ERR_BAD_MESSAGE" });
+
+  child!.kill("SIGTERM");
+  const [code] = (await once(child!, "exit")) as [number | null];
+  expect(code).toBe(0);
+  expect((await ann.closed).code).toBe(1001);
+});
+
+it("refuses a room name that cannot be a group", async () => {
+  const url = await startDemo({ PORT: "0", HOST: "127.0.0.1" });
+  expect(await new Client(`${url.replace("http", "ws")}ws/chat/bad%20room`).refused).toBe(403);
+});
+
+it("fails with a clear message on a channel layer URL it does not know", async () => {
+  await expect(startDemo({ PORT: "0", CHANNEL_LAYER_URL: "nope://x" })).rejects.toThrow(/unknown channel layer scheme "nope:"/);
+});

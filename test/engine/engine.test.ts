@@ -1,0 +1,230 @@
+import { describe, expect, it } from "vitest";
+import { ChannelFullError } from "../../src/errors.js";
+import { FakeClock, makeEngine, Recorder } from "./fixtures.js";
+
+/** Sweep until nothing due is left; returns how many calls it took. */
+function sweepAll(engine: ReturnType<typeof makeEngine>, budget = 1024): number {
+  let calls = 1;
+  while (engine.sweep(budget)) calls++;
+  return calls;
+}
+
+describe("engine: expiry is exact and reclaimed", () => {
+  it("a message is gone at its deadline, not a millisecond later", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock, { expiry: 10 });
+    engine.send("a", 1);
+    clock.advance(9_999);
+    engine.send("a", 2);
+    expect(engine.take("a")).toBe(1);
+    clock.advance(1);
+    engine.send("b", 3);
+    clock.advance(10_000);
+    expect(engine.take("b")).toBeUndefined();
+    expect(engine.take("a")).toBeUndefined();
+    expect(engine.counters.expired).toBe(2);
+  });
+
+  it("100,000 channels filled and left to expire leave no entry behind", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock, { expiry: 5, groupExpiry: 10 });
+    for (let i = 0; i < 100_000; i++) {
+      engine.send(`chan.${i}`, i);
+      if (i % 10 === 0) engine.groupAdd(`group.${i % 1000}`, `chan.${i}`);
+    }
+    expect(engine.stats()).toMatchObject({ channels: 100_000, messages: 100_000, groups: 100, members: 10_000 });
+    clock.advance(5_000);
+    const calls = sweepAll(engine);
+    expect(calls).toBeGreaterThan(50); // bounded slices, not one long sweep
+    clock.advance(10_000); // past the idle grace and the membership expiry
+    sweepAll(engine);
+    expect(engine.stats()).toMatchObject({ channels: 0, messages: 0, waitingReceivers: 0, groups: 0, members: 0 });
+    expect(engine.counters.expired).toBe(100_000);
+  });
+
+  it("one sweep call does about `budget` units of work at most", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock, { expiry: 1 });
+    for (let i = 0; i < 10_000; i++) engine.send(`c${i}`, i);
+    clock.advance(1_000);
+    expect(engine.sweep(100)).toBe(true);
+    // Each channel costs one unit plus its one expired message: ~50 channels per 100 units.
+    expect(engine.stats().messages).toBeGreaterThanOrEqual(10_000 - 60);
+    expect(engine.stats().messages).toBeLessThan(10_000);
+  });
+
+  it("a long queue that expires is reclaimed across several bounded sweeps", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock, { expiry: 1, capacity: Infinity });
+    for (let i = 0; i < 50_000; i++) engine.send("long", i);
+    clock.advance(1_000);
+    expect(engine.sweep(1_000)).toBe(true);
+    expect(engine.stats().messages).toBe(50_000 - 1_000);
+    sweepAll(engine);
+    expect(engine.stats().messages).toBe(0);
+  });
+
+  it("memberships expire without any groupSend, and groupAdd renews them", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock, { groupExpiry: 10 });
+    engine.groupAdd("g", "old");
+    engine.groupAdd("g", "renewed");
+    clock.advance(6_000);
+    engine.groupAdd("g", "renewed");
+    clock.advance(5_000);
+    sweepAll(engine);
+    expect(engine.groupsOf("old")).toEqual([]);
+    expect(engine.groupsOf("renewed")).toEqual(["g"]);
+    expect(engine.stats().members).toBe(1);
+    expect(engine.counters.membershipsExpired).toBe(1);
+  });
+
+  it("a channel that lets a message expire unread leaves all its groups", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock, { expiry: 1 });
+    engine.groupAdd("g1", "dead");
+    engine.groupAdd("g2", "dead");
+    engine.groupAdd("g1", "alive");
+    engine.send("dead", 1);
+    clock.advance(1_000);
+    expect(engine.groupSend("g1", 2)).toEqual({ delivered: 1, skipped: 0 });
+    expect(engine.groupsOf("dead")).toEqual([]);
+    expect(engine.stats().groups).toBe(1); // g2 had only "dead": gone
+  });
+});
+
+describe("engine: receivers", () => {
+  it("hands a message straight to the longest-waiting receiver", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock);
+    const first = new Recorder();
+    const second = new Recorder();
+    engine.wait("c", first);
+    engine.wait("c", second);
+    engine.send("c", 1);
+    engine.send("c", 2);
+    expect(first.got.map(([b]) => b)).toEqual([1]);
+    expect(second.got.map(([b]) => b)).toEqual([2]);
+    expect(engine.stats().messages).toBe(0);
+  });
+
+  it("a receiver that can no longer take a message passes it on", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock);
+    const gone = new Recorder(false);
+    const live = new Recorder();
+    engine.wait("c", gone);
+    engine.wait("c", live);
+    engine.send("c", 7);
+    expect(live.got.map(([b]) => b)).toEqual([7]);
+    engine.wait("d", new Recorder(false));
+    engine.send("d", 8);
+    expect(engine.take("d")).toBe(8);
+  });
+
+  it("a cancelled wait is skipped and leaves no entry", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock);
+    const r = new Recorder();
+    const handle = engine.wait("c", r);
+    handle.cancel();
+    handle.cancel(); // harmless twice
+    engine.send("c", 1);
+    expect(r.got).toEqual([]);
+    expect(engine.take("c")).toBe(1);
+    clock.advance(5_000);
+    engine.sweep();
+    expect(engine.hasChannel("c")).toBe(false);
+  });
+
+  it("requeue puts a message back at the head with its deadline, or to a waiter", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock, { expiry: 10 });
+    engine.send("c", 1);
+    engine.send("c", 2);
+    const out = { deadline: 0, priority: 0 };
+    expect(engine.take("c", out)).toBe(1);
+    expect(out.deadline).toBe(clock.now + 10_000);
+    engine.requeue("c", 1, out.deadline);
+    expect(engine.take("c")).toBe(1);
+    expect(engine.take("c")).toBe(2);
+    const waiter = new Recorder();
+    engine.wait("c", waiter);
+    engine.requeue("c", 9, clock.now + 500);
+    expect(waiter.got).toEqual([[9, clock.now + 500]]);
+    engine.requeue("c", 10, clock.now); // already past its deadline: dropped, counted
+    expect(engine.take("c")).toBeUndefined();
+    expect(engine.counters.expired).toBe(1);
+  });
+
+  it("close returns every waiter and drops all state", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock);
+    const a = new Recorder();
+    const b = new Recorder();
+    engine.wait("x", a);
+    engine.wait("y", b);
+    engine.send("z", 1);
+    engine.groupAdd("g", "z");
+    expect(engine.close()).toEqual([a, b]);
+    expect(engine.stats()).toMatchObject({ channels: 0, messages: 0, groups: 0, members: 0 });
+  });
+});
+
+describe("engine: introspection", () => {
+  it("top lists the fullest channels and the largest groups, largest first", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock);
+    for (let c = 0; c < 20; c++) for (let i = 0; i < c; i++) engine.send(`c${c}`, i);
+    for (let g = 0; g < 10; g++) for (let m = 0; m <= g; m++) engine.groupAdd(`g${g}`, `m${m}`);
+    engine.wait("waiting", new Recorder());
+    const top = engine.top(3);
+    expect(top.channels).toEqual([
+      { name: "c19", messages: 19, waiting: 0 },
+      { name: "c18", messages: 18, waiting: 0 },
+      { name: "c17", messages: 17, waiting: 0 },
+    ]);
+    expect(top.groups).toEqual([
+      { name: "g9", members: 10 },
+      { name: "g8", members: 9 },
+      { name: "g7", members: 8 },
+    ]);
+    expect(engine.top(50).channels.at(-1)).toEqual({ name: "waiting", messages: 0, waiting: 1 });
+  });
+});
+
+describe("engine: capacity and groups", () => {
+  it("send to a full channel throws ChannelFullError and stores nothing", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock, { capacity: 2 });
+    engine.send("c", 1);
+    engine.send("c", 2);
+    expect(() => engine.send("c", 3)).toThrow(ChannelFullError);
+    expect(engine.stats().messages).toBe(2);
+    expect(engine.counters.rejectedFull).toBe(1);
+  });
+
+  it("groupSend counts deliveries and skipped full members", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock, { capacity: 1 });
+    engine.groupAdd("g", "a");
+    engine.groupAdd("g", "b");
+    engine.send("a", 0);
+    expect(engine.groupSend("g", 1)).toEqual({ delivered: 1, skipped: 1 });
+    expect(engine.groupSend("nobody", 1)).toEqual({ delivered: 0, skipped: 0 });
+    expect(engine.counters).toMatchObject({ groupSends: 2, groupDelivered: 1, groupSkippedFull: 1 });
+  });
+
+  it("flush keeps waiting receivers and drops the rest", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock);
+    const r = new Recorder();
+    engine.wait("w", r);
+    engine.send("c", 1);
+    engine.groupAdd("g", "c");
+    engine.flush();
+    expect(engine.stats()).toMatchObject({ messages: 0, groups: 0, members: 0, waitingReceivers: 1 });
+    engine.send("w", 5);
+    expect(r.got.map(([b]) => b)).toEqual([5]);
+  });
+});

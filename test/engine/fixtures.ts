@@ -1,0 +1,34 @@
+import { CapacityRules } from "../../src/capacity.js";
+import { Engine, type Waiter } from "../../src/engine/engine.js";
+
+/** A clock tests move by hand. */
+export class FakeClock {
+  now = 1_000;
+  readonly read = (): number => this.now;
+  advance(ms: number): void {
+    this.now += ms;
+  }
+}
+
+export function makeEngine(
+  clock: FakeClock,
+  options: { expiry?: number; groupExpiry?: number; capacity?: number } = {},
+): Engine<number> {
+  return new Engine<number>({
+    expiry: options.expiry ?? 60,
+    groupExpiry: options.groupExpiry ?? 86_400,
+    capacity: new CapacityRules(options.capacity ?? 100, undefined),
+    clock: clock.read,
+  });
+}
+
+/** A waiter that records what it was handed, and can refuse. */
+export class Recorder implements Waiter<number> {
+  readonly got: Array<[number, number]> = [];
+  constructor(private accept = true) {}
+  deliver(body: number, deadline: number): boolean {
+    if (!this.accept) return false;
+    this.got.push([body, deadline]);
+    return true;
+  }
+}
