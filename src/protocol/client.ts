@@ -38,6 +38,8 @@ export interface ProtocolLayerOptions extends LayerOptions {
   prefetch?: number;
 }
 
+const NO_BODIES: unknown[] = [];
+
 export abstract class ProtocolLayer extends BaseLayer {
   readonly extensions = ["groups", "flush", "priority"] as const;
   protected override readonly wideInts = true;
@@ -104,12 +106,12 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   /** Channels, queued messages, groups, members and clients of the broker. */
   stats(): Promise<BrokerStats> {
-    return this.call(Op.Stats, []);
+    return this.call([Op.Stats, 0]);
   }
 
   protected doSend(channel: string, message: Message, priority: number | undefined): Promise<void> {
     const body = encodeMessage(message);
-    return this.call(Op.Send, priority === undefined ? [channel, body] : [channel, body, priority]);
+    return this.call(priority === undefined ? [Op.Send, 0, channel, body] : [Op.Send, 0, channel, body, priority]);
   }
 
   protected doReceive(channel: string, signal: AbortSignal | undefined): Promise<Message> {
@@ -122,26 +124,28 @@ export abstract class ProtocolLayer extends BaseLayer {
   }
 
   protected doGroupAdd(group: string, channel: string): Promise<void> {
-    return this.call(Op.GroupAdd, [group, channel]);
+    return this.call([Op.GroupAdd, 0, group, channel]);
   }
 
   protected doGroupDiscard(group: string, channel: string): Promise<void> {
-    return this.call(Op.GroupDiscard, [group, channel]);
+    return this.call([Op.GroupDiscard, 0, group, channel]);
   }
 
   protected doGroupSend(group: string, message: Message, priority: number | undefined): Promise<void> {
     const body = encodeMessage(message);
-    return this.call(Op.GroupSend, priority === undefined ? [group, body] : [group, body, priority]);
+    return this.call(priority === undefined ? [Op.GroupSend, 0, group, body] : [Op.GroupSend, 0, group, body, priority]);
   }
 
   protected doFlush(): Promise<void> {
-    return this.call(Op.Flush, []);
+    return this.call([Op.Flush, 0]);
   }
 
-  private call<T>(op: number, args: unknown[]): Promise<T> {
+  /** Send a request frame (its id slot is filled in here) and await the answer. */
+  private call<T>(frame: unknown[]): Promise<T> {
     if (this.failure || this.down) return Promise.reject(this.failure ?? this.lostError());
+    frame[1] = this.newId();
     return new Promise<T>((resolve, reject) => {
-      const call = new Call([op, this.newId(), ...args], resolve as (value: never) => void, reject);
+      const call = new Call(frame, resolve as (value: never) => void, reject);
       this.pending.set(call.id, call);
       this.enqueue(call);
     });
@@ -209,7 +213,7 @@ export abstract class ProtocolLayer extends BaseLayer {
     this.pending.delete(id);
     if (call.op === Op.Receive) {
       // [id, Ok, body, deadline, priority, …]; an aborted receive's bodies go to the next in line or back.
-      this.receives.answered(call, status === Status.Ok ? frame.slice(2) : []);
+      this.receives.answered(call, status === Status.Ok ? frame : NO_BODIES);
       if (status === Status.Error && !call.aborted) call.fail(errorFromWire(frame[2], frame[3], frame[4]));
     } else if (status === Status.Ok) {
       call.fulfil(call.op === Op.Stats ? frame[2] : undefined);

@@ -86,26 +86,26 @@ export class Receives {
   }
 
   /**
-   * The broker answered the receive in flight on `call.channel`: `bodies` is
-   * [body, deadline, priority, …] (empty when it was cancelled or failed).
+   * The broker answered the receive in flight on `call.channel`: `answer` is
+   * [id, Ok, body, deadline, priority, …] (or empty when it was cancelled or failed).
    */
-  answered(call: Call, bodies: unknown[]): void {
+  answered(call: Call, answer: unknown[]): void {
     const channel = call.channel;
     const inbox = this.inboxes.get(channel);
     if (inbox === undefined || inbox.inflight !== call) return;
     inbox.inflight = undefined;
-    let i = 0;
-    if (bodies.length > 0) inbox.answeredAt = performance.now();
-    if (!call.aborted && i < bodies.length) {
-      settleWith(call, bodies[i]);
+    let i = 2;
+    if (answer.length > i) inbox.answeredAt = performance.now();
+    if (!call.aborted && i < answer.length) {
+      settleWith(call, answer[i]);
       i += 3;
     }
-    for (; i < bodies.length; i += 3) {
+    for (; i < answer.length; i += 3) {
       const next = inbox.held.shift();
       if (next === undefined) {
-        inbox.buffer.push(bodies[i], bodies[i + 1], bodies[i + 2]);
+        inbox.buffer.push(answer[i], answer[i + 1], answer[i + 2]);
       } else {
-        settleWith(next, bodies[i]);
+        settleWith(next, answer[i]);
       }
     }
     this.promote(inbox);
