@@ -294,11 +294,11 @@ export abstract class ProtocolLayer extends BaseLayer {
     );
   }
 
-  /** Reject every call, written or not. */
+  /** Reject every call, written or not. Messages on their way back to the broker stay queued for it. */
   private failAll(err: Error): void {
     const calls = [...this.pending.values()];
     this.pending.clear();
-    this.outbox = [];
+    this.outbox = this.outbox.filter((out) => out.frame[0] === Op.Requeue);
     this.receives.failAll(err);
     for (const call of calls) if (call.op !== Op.Receive) call.fail(err);
     this.onDrained?.();
