@@ -162,6 +162,19 @@ describe("cancellation races (SPEC §4.6)", () => {
     expect(await tryReceive(receiver, "race", 50)).toBeUndefined();
   });
 
+  it("aborting a receive waiting in the broker removes its waiter there", async () => {
+    const { server, url } = await broker();
+    const l = layer(url);
+    const controller = new AbortController();
+    const pending = l.receive("cancel-me", { signal: controller.signal });
+    await until(() => server.stats().waitingReceivers === 1);
+    controller.abort();
+    await expect(pending).rejects.toMatchObject({ name: "AbortError" });
+    await until(() => server.stats().waitingReceivers === 0);
+    await l.send("cancel-me", { type: "kept" });
+    expect(server.stats().messages).toBe(1);
+  });
+
   it("closing a layer hands back a message already on its way to a receive", async () => {
     const { url } = await broker();
     for (let round = 0; round < 200; round++) {
