@@ -12,7 +12,7 @@ import { encodeMessage } from "../msgpack.js";
 import { Call, Outgoing } from "./calls.js";
 import { errorFromWire } from "./errors.js";
 import type { Link, LinkHandlers } from "./link.js";
-import { CONNECTION_ID, Op, PROTOCOL_VERSION, Status, type BrokerStats } from "./ops.js";
+import { CONNECTION_ID, Op, PROTOCOL_VERSION, Status, type BrokerStats, type HelloInfo } from "./ops.js";
 import { Receives } from "./receives.js";
 
 export interface Connector {
@@ -39,6 +39,9 @@ export interface ProtocolLayerOptions extends LayerOptions {
 }
 
 const NO_BODIES: unknown[] = [];
+
+/** Layer options that are the broker's to set. */
+const SETTINGS = ["expiry", "groupExpiry", "capacity"] as const;
 
 export abstract class ProtocolLayer extends BaseLayer {
   readonly extensions = ["groups", "flush", "priority"] as const;
@@ -70,6 +73,8 @@ export abstract class ProtocolLayer extends BaseLayer {
   private readonly token: string | undefined;
   private readonly connectTimeout: number;
   private readonly maxReconnectDelay: number;
+  /** Broker settings this layer was given explicitly, compared once with the broker's. */
+  private ownSettings: Partial<Record<(typeof SETTINGS)[number], number>> | undefined;
 
   constructor(
     private readonly connector: Connector,
@@ -79,6 +84,7 @@ export abstract class ProtocolLayer extends BaseLayer {
     this.token = options.token;
     this.connectTimeout = options.connectTimeout ?? 10_000;
     this.maxReconnectDelay = options.maxReconnectDelay ?? 2000;
+    this.ownSettings = { expiry: options.expiry, groupExpiry: options.groupExpiry, capacity: options.capacity };
     this.receives = new Receives(
       {
         submit: (call) => {
@@ -227,6 +233,7 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   private hello(link: Link, status: number, frame: unknown[]): void {
     if (status === Status.Ok) {
+      this.compareSettings(frame[2]);
       this.ready = true;
       this.backoff = 0;
       this.down = false;
@@ -242,6 +249,24 @@ export abstract class ProtocolLayer extends BaseLayer {
       this.failAll(err);
     }
     link.close();
+  }
+
+  /**
+   * Expiry and capacity are the broker's. A layer given other values
+   * explicitly is told so once, rather than left to believe they apply.
+   */
+  private compareSettings(info: unknown): void {
+    const mine = this.ownSettings;
+    this.ownSettings = undefined;
+    if (mine === undefined || typeof info !== "object" || info === null) return;
+    const broker = info as Partial<HelloInfo>;
+    const differ = SETTINGS.filter((key) => mine[key] !== undefined && broker[key] !== undefined && broker[key] !== mine[key]);
+    if (differ.length === 0) return;
+    process.emitWarning(
+      `the broker at ${this.connector.address} sets ${differ.map((k) => `${k}=${broker[k]}`).join(", ")}; ` +
+        `this layer's ${differ.map((k) => `${k}=${mine[k]}`).join(", ")} has no effect (the broker's settings apply to every client)`,
+      { code: "CHANNEL_LAYERS_BROKER_SETTINGS" },
+    );
   }
 
   private onClosed(link: Link, err: Error | undefined): void {

@@ -55,8 +55,11 @@ export const CONNECTION_ID = 0;
 /** What hello answers with. */
 export interface HelloInfo {
   version: number;
-  /** Largest message body the broker accepts, in bytes. */
+  /** The broker's settings, which apply to every client's channels. */
   maxMessageBytes: number;
+  expiry: number;
+  groupExpiry: number;
+  capacity: number;
 }
 
 /** What the stats op answers with. */

@@ -107,7 +107,8 @@ export class Session {
     this.instanceId = instanceId as string;
     this.broker.attach(this.instanceId);
     this.broker.log(`client ${this.id} connected (${this.peer}, instance ${this.instanceId})`);
-    const info: HelloInfo = { version: PROTOCOL_VERSION, maxMessageBytes: this.broker.config.maxMessageBytes };
+    const { maxMessageBytes, expiry, groupExpiry, capacity } = this.broker.config;
+    const info: HelloInfo = { version: PROTOCOL_VERSION, maxMessageBytes, expiry, groupExpiry, capacity: capacity.defaultCapacity };
     this.reply([id, Status.Ok, info]);
   }
 

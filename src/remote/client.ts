@@ -3,7 +3,7 @@
  * serve` or a BrokerServer) over TCP, TLS or a Unix socket. All the protocol
  * work is ProtocolLayer's; this file only opens sockets.
  */
-import { createConnection } from "node:net";
+import { createConnection, isIP } from "node:net";
 import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
 import { FRAME_OVERHEAD } from "../protocol/frames.js";
 import { ProtocolLayer, type Connector, type ProtocolLayerOptions } from "../protocol/client.js";
@@ -39,7 +39,13 @@ export class RemoteChannelLayer extends ProtocolLayer {
             ? createConnection({ path: address.path })
             : address.kind === "tcp"
               ? createConnection({ host: address.host, port: address.port })
-              : tlsConnect({ host: address.host, port: address.port, servername: address.host, ...options.tls });
+              : tlsConnect({
+                host: address.host,
+                port: address.port,
+                // SNI carries host names only (RFC 6066); an IP address is verified against the certificate's IP SANs.
+                ...(isIP(address.host) === 0 ? { servername: address.host } : {}),
+                ...options.tls,
+              });
         return streamLink(socket, handlers, { maxFrameBytes: Math.max(maxFrameBytes, 16 * 1024 * 1024) });
       },
     };

@@ -3,6 +3,7 @@
  * worker channels and a few group messages to its group, everything received
  * exactly once.
  */
+import { setMaxListeners } from "node:events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RemoteChannelLayer, type BrokerServer } from "../../src/index.js";
 import { startBroker } from "./helpers.js";
@@ -33,6 +34,7 @@ describe("200 concurrent clients", () => {
     const groupTotal = CLIENTS * GROUP_SENDS * (CLIENTS / GROUPS);
     let groupReceived = 0;
     const stop = new AbortController();
+    setMaxListeners(2 * CLIENTS + 10, stop.signal); // every receive loop listens to this one signal
     const allIn = new Promise<void>((resolve) => {
       const check = (): void => {
         if (work.size === workTotal && groupReceived === groupTotal) resolve();

@@ -146,3 +146,25 @@ describe("the broker's answers", () => {
     await layer.close();
   });
 });
+
+describe("settings that are the broker's", () => {
+  it("a layer given another capacity or expiry than its broker's is warned once that they do not apply", async () => {
+    const { server, url } = await startBroker({ capacity: 7 });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on("warning", onWarning);
+    try {
+      const same = new RemoteChannelLayer(url, { capacity: 7 });
+      const other = new RemoteChannelLayer(url, { capacity: 50, expiry: 60 });
+      await same.send("s", { type: "t" });
+      await other.send("s", { type: "t" });
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.map((w) => w.message)).toEqual([expect.stringMatching(/sets capacity=7; this layer's capacity=50 has no effect/)]);
+      expect(warnings[0]).toMatchObject({ code: "CHANNEL_LAYERS_BROKER_SETTINGS" });
+      await Promise.all([same.close(), other.close()]);
+    } finally {
+      process.off("warning", onWarning);
+      await server.close();
+    }
+  });
+});
