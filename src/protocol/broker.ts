@@ -15,6 +15,7 @@ import { resolveOptions, type ResolvedOptions } from "../options.js";
 import type { Link } from "./link.js";
 import type { BrokerStats } from "./ops.js";
 import { Session, type ReceiveWaiter } from "./session.js";
+import { positiveOption } from "./settings.js";
 
 export interface BrokerOptions extends LayerOptions {
   /** Shared secret clients must present in hello; none when undefined. */
@@ -56,6 +57,13 @@ export class Broker {
   closed = false;
 
   constructor(options: BrokerOptions = {}) {
+    this.maxConnections = positiveOption(options.maxConnections, "maxConnections", 10_000, true);
+    this.maxPendingReceives = positiveOption(options.maxPendingReceives, "maxPendingReceives", 10_000, true);
+    this.localGrace = positiveOption(options.localGrace, "localGrace (ms)", 5000);
+    const heartbeatInterval = positiveOption(options.heartbeatInterval, "heartbeatInterval (ms)", 5000);
+    if (options.token !== undefined && (typeof options.token !== "string" || options.token === "")) {
+      throw new TypeError("token must be a non-empty string");
+    }
     this.config = resolveOptions(options);
     this.engine = new Engine<Buffer, ReceiveWaiter>({
       ...this.config,
@@ -64,12 +72,9 @@ export class Broker {
       deadLetter: (body, reason, channel, group) => encodeMessage(deadLetterMessage(decodeMessage(body), reason, channel, group)),
     });
     this.sweeper = new Sweeper(this.engine);
-    this.maxConnections = options.maxConnections ?? 10_000;
-    this.maxPendingReceives = options.maxPendingReceives ?? 10_000;
-    this.localGrace = options.localGrace ?? 5000;
     this.log = options.log ?? (() => {});
     this.tokenDigest = options.token === undefined ? undefined : digest(options.token);
-    this.heartbeat = setInterval(() => this.beat(), options.heartbeatInterval ?? 5000);
+    this.heartbeat = setInterval(() => this.beat(), heartbeatInterval);
     this.heartbeat.unref();
   }
 

@@ -12,8 +12,9 @@ import { encodeMessage } from "../msgpack.js";
 import { Call, Outgoing } from "./calls.js";
 import { errorFromWire } from "./errors.js";
 import type { Link, LinkHandlers } from "./link.js";
-import { CONNECTION_ID, Op, PROTOCOL_VERSION, Status, type BrokerStats, type HelloInfo } from "./ops.js";
+import { CONNECTION_ID, MAX_RECEIVE_BATCH, Op, PROTOCOL_VERSION, Status, type BrokerStats, type HelloInfo } from "./ops.js";
 import { Receives } from "./receives.js";
+import { positiveOption } from "./settings.js";
 
 export interface Connector {
   /** Where links go, for messages. */
@@ -81,9 +82,15 @@ export abstract class ProtocolLayer extends BaseLayer {
     options: ProtocolLayerOptions = {},
   ) {
     super(options);
+    if (options.token !== undefined && typeof options.token !== "string") throw new TypeError("token must be a string");
     this.token = options.token;
-    this.connectTimeout = options.connectTimeout ?? 10_000;
-    this.maxReconnectDelay = options.maxReconnectDelay ?? 2000;
+    this.connectTimeout = positiveOption(options.connectTimeout, "connectTimeout (ms)", 10_000);
+    this.maxReconnectDelay = positiveOption(options.maxReconnectDelay, "maxReconnectDelay (ms)", 2000);
+    const heartbeatInterval = positiveOption(options.heartbeatInterval, "heartbeatInterval (ms)", 5000);
+    const prefetch = options.prefetch ?? 32;
+    if (!Number.isInteger(prefetch) || prefetch < 0 || prefetch >= MAX_RECEIVE_BATCH) {
+      throw new RangeError(`prefetch must be an integer from 0 to ${MAX_RECEIVE_BATCH - 1}, got ${String(prefetch)}`);
+    }
     this.ownSettings = { expiry: options.expiry, groupExpiry: options.groupExpiry, capacity: options.capacity };
     this.receives = new Receives(
       {
@@ -103,9 +110,9 @@ export abstract class ProtocolLayer extends BaseLayer {
         requeue: (channel, body, deadline, priority) =>
           this.enqueue(new Outgoing([Op.Requeue, this.newId(), channel, body, deadline, priority])),
       },
-      options.prefetch ?? 32,
+      prefetch,
     );
-    this.heartbeat = setInterval(() => this.beat(), options.heartbeatInterval ?? 5000);
+    this.heartbeat = setInterval(() => this.beat(), heartbeatInterval);
     this.heartbeat.unref();
     this.connect();
   }

@@ -9,6 +9,7 @@ import { Broker, type BrokerOptions } from "../protocol/broker.js";
 import { FRAME_OVERHEAD } from "../protocol/frames.js";
 import type { BrokerStats } from "../protocol/ops.js";
 import type { Session } from "../protocol/session.js";
+import { positiveOption } from "../protocol/settings.js";
 import { DEFAULT_LISTEN, formatAddress, parseAddress, type Address } from "./address.js";
 import { streamLink } from "./stream-link.js";
 
@@ -35,8 +36,9 @@ export class BrokerServer {
     if (this.listenOn.some((a) => a.kind === "tls") && !(options.tls?.cert && options.tls.key)) {
       throw new TypeError("a tls:// listen address needs the tls option with a cert and a key");
     }
+    const maxFrameBytes = positiveOption(options.maxFrameBytes, "maxFrameBytes", 0, true) || undefined;
     this.broker = new Broker(options);
-    this.maxFrameBytes = options.maxFrameBytes ?? this.broker.config.maxMessageBytes + FRAME_OVERHEAD;
+    this.maxFrameBytes = maxFrameBytes ?? this.broker.config.maxMessageBytes + FRAME_OVERHEAD;
   }
 
   /** The addresses listened on, with ports resolved (after `listen()`). */

@@ -1,6 +1,6 @@
 /** The wire protocol: framing, error classes across the wire, and the broker's answers to bad requests. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ChannelFullError, MessageTooLargeError, ProtocolError, RemoteChannelLayer, type BrokerServer } from "../../src/index.js";
+import { BrokerServer, ChannelFullError, MessageTooLargeError, ProtocolError, RemoteChannelLayer } from "../../src/index.js";
 import { errorFromWire, errorToWire } from "../../src/protocol/errors.js";
 import { encodeFrames, FrameDecoder } from "../../src/protocol/frames.js";
 import { Op, PROTOCOL_VERSION, Status } from "../../src/protocol/ops.js";
@@ -166,5 +166,18 @@ describe("settings that are the broker's", () => {
       process.off("warning", onWarning);
       await server.close();
     }
+  });
+});
+
+describe("options", () => {
+  it("bad broker and client options are refused when made, with a RangeError or TypeError naming them", () => {
+    expect(() => new BrokerServer({ maxConnections: 0 })).toThrow(/maxConnections must be a positive integer/);
+    expect(() => new BrokerServer({ heartbeatInterval: -1 })).toThrow(RangeError);
+    expect(() => new BrokerServer({ maxFrameBytes: 1.5 })).toThrow(/maxFrameBytes/);
+    expect(() => new BrokerServer({ token: "" })).toThrow(TypeError);
+    expect(() => new BrokerServer({ listen: "http://x" })).toThrow(/unknown scheme/);
+    expect(() => new RemoteChannelLayer("tcp://127.0.0.1:1", { prefetch: -1 })).toThrow(/prefetch/);
+    expect(() => new RemoteChannelLayer("tcp://127.0.0.1:1", { connectTimeout: Number.NaN })).toThrow(/connectTimeout/);
+    expect(() => new RemoteChannelLayer("ftp://x")).toThrow(/unknown scheme/);
   });
 });
