@@ -1,5 +1,5 @@
-import { expect } from "vitest";
-import type { ChannelLayer, Message } from "../../src/index.js";
+import { afterEach, expect } from "vitest";
+import type { ChannelLayer, LayerOptions, Message } from "../../src/index.js";
 
 /** One turn of the event loop. */
 export const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -31,4 +31,19 @@ let counter = 0;
 /** A channel or group name no other test uses (shared backends keep state between tests). */
 export function fresh(base: string): string {
   return `${base}-${process.pid}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
+}
+
+/** A `make` whose layers are all closed after each test. */
+export function closedAfterEach(
+  factory: (options?: LayerOptions) => ChannelLayer | Promise<ChannelLayer>,
+): (options?: LayerOptions) => Promise<ChannelLayer> {
+  const open: ChannelLayer[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((l) => l.close()));
+  });
+  return async (options) => {
+    const layer = await factory(options);
+    open.push(layer);
+    return layer;
+  };
 }

@@ -2,7 +2,7 @@
  * The conformance suite: SPEC §2–§4 as tests, run unchanged against every
  * backend. A backend that fails a case here does not ship.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   ChannelFullError,
   InvalidChannelNameError,
@@ -13,7 +13,7 @@ import {
   type LayerOptions,
   type Message,
 } from "../../src/index.js";
-import { drain, expectEmpty, fresh, sleep, tick, tryReceive } from "./helpers.js";
+import { closedAfterEach, drain, expectEmpty, fresh, sleep, tick, tryReceive } from "./helpers.js";
 
 export interface ConformanceTarget {
   /** Shown in the test names. */
@@ -30,17 +30,9 @@ const BAD_CHANNELS: unknown[] = ["", "has space", "ünïcode", "a".repeat(100), 
 const BAD_GROUPS: unknown[] = ["", "has space", "a!b", "a".repeat(100), 42, null];
 
 export function conformance(target: ConformanceTarget): void {
-  const open: ChannelLayer[] = [];
-  async function make(options?: LayerOptions): Promise<ChannelLayer> {
-    const layer = await target.make(options);
-    open.push(layer);
-    return layer;
-  }
+  const make = closedAfterEach((options) => target.make(options));
   const slack = target.expirySlackMs ?? 0;
 
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((l) => l.close()));
-  });
 
   describe(`conformance: ${target.name}`, () => {
     describe("names and messages (SPEC §2)", () => {

@@ -2,21 +2,13 @@
  * Traffic control as tests (issue 7): priorities, rate limits, overflow
  * policies and dead letters, run unchanged against every engine backend.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ChannelFullError, RateLimitedError, type ChannelLayer, type LayerOptions, type Message } from "../../src/index.js";
-import { drain, fresh, sleep, tryReceive } from "./helpers.js";
+import { closedAfterEach, drain, fresh, sleep, tryReceive } from "./helpers.js";
 import type { ConformanceTarget } from "./suite.js";
 
 export function trafficConformance(target: ConformanceTarget): void {
-  const open: ChannelLayer[] = [];
-  async function make(options?: LayerOptions): Promise<ChannelLayer> {
-    const layer = await target.make(options);
-    open.push(layer);
-    return layer;
-  }
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((l) => l.close()));
-  });
+  const make = closedAfterEach((options) => target.make(options));
   const types = (ms: Message[]): string[] => ms.map((m) => m.type);
 
   describe(`traffic control: ${target.name}`, () => {
