@@ -65,14 +65,14 @@ describe("departed clients", () => {
   });
 
   it("a client that reconnects within the grace period keeps its process-local channels", async () => {
-    const { server, url } = await broker({ localGrace: 300 });
+    const { server, url } = await broker({ localGrace: 1000 });
     const first = await helloClient(url, "back1");
     first.send([Op.GroupAdd, 2, "room", "specific.back1!a"], [Op.Send, 3, "specific.back1!a", Buffer.from([0x80])]);
     await first.answer(3);
     first.socket.destroy();
     await first.closed;
     const second = await helloClient(url, "back1");
-    await sleep(500);
+    await sleep(1200);
     expect(server.stats()).toMatchObject({ messages: 1, members: 1 });
     second.send([Op.Receive, 4, "specific.back1!a"]);
     expect((await second.answer(4)).slice(0, 2)).toEqual([4, Status.Ok]);

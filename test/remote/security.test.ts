@@ -78,7 +78,7 @@ describe("TLS", () => {
   });
 
   it("a client that does not trust the certificate never gets through, and says why", async () => {
-    const layer = new RemoteChannelLayer(url, { token: "t", connectTimeout: 300 });
+    const layer = new RemoteChannelLayer(url, { token: "t", connectTimeout: 1000 });
     const err = await layer.send("secure", { type: "t" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConnectionLostError);
     expect((err as Error).message).toMatch(/self.signed/i);
