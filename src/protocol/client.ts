@@ -150,6 +150,7 @@ export abstract class ProtocolLayer extends BaseLayer {
   }
 
   protected doFlush(): Promise<void> {
+    this.receives.discardAhead();
     return this.call([Op.Flush, 0]);
   }
 

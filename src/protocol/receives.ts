@@ -165,6 +165,11 @@ export class Receives {
     inbox.window = 0; // the caller was not that hungry after all
   }
 
+  /** Drop every fetched-ahead message (this client is flushing the broker: they would come back after it). */
+  discardAhead(): void {
+    for (const inbox of this.inboxes.values()) inbox.buffer = [];
+  }
+
   /** Reject every receive (the broker is gone for good, or the layer closes). */
   failAll(reason: unknown): void {
     const inboxes = [...this.inboxes.values()];
