@@ -1,6 +1,7 @@
 /** The wire protocol: framing, error classes across the wire, and the broker's answers to bad requests. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BrokerServer, ChannelFullError, MessageTooLargeError, ProtocolError, RemoteChannelLayer } from "../../src/index.js";
+import { decodeMessage } from "../../src/msgpack.js";
 import { errorFromWire, errorToWire } from "../../src/protocol/errors.js";
 import { encodeFrames, FrameDecoder } from "../../src/protocol/frames.js";
 import { Op, PROTOCOL_VERSION, Status } from "../../src/protocol/ops.js";
@@ -179,5 +180,22 @@ describe("options", () => {
     expect(() => new RemoteChannelLayer("tcp://127.0.0.1:1", { prefetch: -1 })).toThrow(/prefetch/);
     expect(() => new RemoteChannelLayer("tcp://127.0.0.1:1", { connectTimeout: Number.NaN })).toThrow(/connectTimeout/);
     expect(() => new RemoteChannelLayer("ftp://x")).toThrow(/unknown scheme/);
+  });
+});
+
+describe("bodies stay opaque in the broker", () => {
+  it("a groupSend to 1,000 members stores the one buffer the client encoded, 1,000 times", async () => {
+    const { server, url } = await startBroker();
+    const layer = new RemoteChannelLayer(url);
+    const members = Array.from({ length: 1000 }, (_, i) => `member.${i}`);
+    await Promise.all(members.map((m) => layer.groupAdd("thousand", m)));
+    await layer.groupSend("thousand", { type: "news", text: "once" });
+    const engine = server.broker.engine;
+    const bodies = members.map((m) => engine.take(m));
+    expect(bodies[0]).toBeInstanceOf(Buffer);
+    expect(bodies.every((b) => b === bodies[0])).toBe(true);
+    expect(decodeMessage(bodies[0]!)).toEqual({ type: "news", text: "once" });
+    await layer.close();
+    await server.close();
   });
 });
