@@ -33,7 +33,7 @@ function queryOptions(url: URL): Partial<Record<(typeof QUERY_OPTIONS)[number], 
 }
 
 /**
-* Make a layer from a URL: `memory://`, `tcp://host:port`, `tls://host:port`,
+ * Make a layer from a URL: `memory://`, `tcp://host:port`, `tls://host:port`,
  * `unix:///path.sock`. Defaults to `$CHANNEL_LAYER_URL`,
  * then `memory://`. Options in `options` win over the URL's query string.
  */
