@@ -1,0 +1,72 @@
+/**
+ * The protocol core is transport-agnostic: the same client core and broker
+ * session, linked by a MessagePort instead of a socket, pass the whole
+ * conformance suite. (This is the seam the IPC backend plugs into.)
+ */
+import { MessageChannel, type MessagePort } from "node:worker_threads";
+import { afterAll, describe } from "vitest";
+import type { LayerOptions } from "../../src/index.js";
+import { resolveOptions } from "../../src/options.js";
+import { Broker } from "../../src/protocol/broker.js";
+import { ProtocolLayer, type ProtocolLayerOptions } from "../../src/protocol/client.js";
+import type { Link, LinkHandlers } from "../../src/protocol/link.js";
+import { conformance } from "../conformance/suite.js";
+import { trafficConformance } from "../conformance/traffic.js";
+
+/** A Link over a MessagePort: frames go as structured clones, in batches. */
+function portLink(port: MessagePort, handlers: LinkHandlers): Link {
+  let open = true;
+  port.on("message", (batch: unknown) => {
+    if (!Array.isArray(batch)) return handlers.malformed(new Error("a port message must be a batch of frames"));
+    for (const frame of batch) handlers.frame(frame);
+  });
+  port.once("close", () => {
+    open = false;
+    handlers.closed();
+  });
+  return {
+    send: (frames) => open && port.postMessage(frames),
+    close: () => port.close(),
+  };
+}
+
+class PortLayer extends ProtocolLayer {
+  constructor(broker: Broker, options?: ProtocolLayerOptions) {
+    super(
+      {
+        address: "port",
+        connect(handlers) {
+          const { port1, port2 } = new MessageChannel();
+          let session: ReturnType<Broker["open"]> | undefined;
+          const serverLink = portLink(port2, {
+            frame: (f) => session!.frame(f),
+            malformed: (err) => session!.malformed(err),
+            closed: () => session!.closed(),
+          });
+          session = broker.open(serverLink, "port");
+          return portLink(port1, handlers);
+        },
+      },
+      options,
+    );
+  }
+}
+
+describe("over a MessagePort link", () => {
+  const brokers = new Map<string, Broker>();
+  afterAll(() => {
+    for (const broker of brokers.values()) broker.close();
+  });
+  const make = (options?: LayerOptions): PortLayer => {
+    resolveOptions(options);
+    const key = JSON.stringify(options ?? {}, (_k, v: unknown) => (v instanceof RegExp ? String(v) : v === Infinity ? "inf" : v));
+    let broker = brokers.get(key);
+    if (broker === undefined) {
+      broker = new Broker(options);
+      brokers.set(key, broker);
+    }
+    return new PortLayer(broker, options);
+  };
+  conformance({ name: "protocol over MessagePort", shared: true, make });
+  trafficConformance({ name: "protocol over MessagePort", shared: true, make });
+});
