@@ -67,14 +67,15 @@ export function trafficConformance(target: ConformanceTarget): void {
       it("a cancelled receive leaves a high-priority message at the head of its level", async () => {
         const layer = await make();
         const ch = fresh("prio-cancel");
-        for (let i = 0; i < 50; i++) {
+        for (let i = 0; i < 20; i++) {
           await layer.send(ch, { type: "high", i }, { priority: 9 });
           await layer.send(ch, { type: "low", i });
           const c = new AbortController();
           const pending = layer.receive(ch, { signal: c.signal });
           c.abort();
           const got = await pending.catch(() => undefined);
-          const rest = await drain(layer, ch, 30);
+          // Roomy enough for a broker across a socket on a loaded machine.
+          const rest = await drain(layer, ch, 250);
           const all = got ? [got, ...rest] : rest;
           expect(types(all)).toEqual(["high", "low"]);
         }
