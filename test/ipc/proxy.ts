@@ -95,7 +95,7 @@ export class ProxyLayer extends BaseLayer {
     const r = await reply;
     signal?.removeEventListener("abort", onAbort);
     // As in the real layer, calls ended by close() are told once close() is done.
-    if (method !== "close" && this.closing !== undefined) await this.closing;
+    if (method !== "close" && this.closeCall !== undefined) await this.closeCall;
     if (r.error) throw signal?.aborted && r.error.name === "AbortError" ? signal.reason : rebuild(r.error);
     return r.value;
   }
@@ -118,9 +118,9 @@ export class ProxyLayer extends BaseLayer {
   protected async doFlush(): Promise<void> {
     await this.call("flush", []);
   }
-  private closing: Promise<unknown> | undefined;
+  private closeCall: Promise<unknown> | undefined;
   protected async doClose(): Promise<void> {
-    this.closing = this.call("close", []);
-    await this.closing;
+    this.closeCall = this.call("close", []);
+    await this.closeCall;
   }
 }
