@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
@@ -92,6 +93,16 @@ describe("ipc: without a serving parent", () => {
     expect(result.message).toMatch(/serveIpc\(/);
   });
 
+  it("a parent that calls serveIpc only after forking is still found: the layer keeps asking", async () => {
+    const child = forkTs("member.ts");
+    children.push(child);
+    // The child's first question goes unanswered: serveIpc comes after the child's handshakeTimeout (300 ms).
+    await new Promise<void>((resolve) => child.on("message", (m) => typeof m === "object" && m !== null && "channelLayersIpc" in m && resolve()));
+    await new Promise((r) => setTimeout(r, 400));
+    servers.push(serveIpc(child));
+    expect(await next(child)).toMatchObject({ ready: true, roundtrip: "ping" });
+  });
+
   it("a child whose parent never called serveIpc gets ConnectionLostError within connectTimeout, naming serveIpc", async () => {
     const child = forkTs("orphan.ts", ["unserved"]);
     const { error } = await next<{ error: { name: string; message: string } }>(child);
@@ -129,5 +140,22 @@ describe("ipc: when the parent dies", () => {
     } finally {
       dir.remove();
     }
+  });
+});
+
+describe("ipc: clean exit", () => {
+  it("a forked child whose layer is closed exits by itself", async () => {
+    const child = forkTs("clean-exit.ts");
+    children.push(child);
+    servers.push(serveIpc(child));
+    const [code] = (await once(child, "exit")) as [number | null];
+    expect(code).toBe(0);
+  });
+
+  it("a worker thread whose layer is closed exits by itself", async () => {
+    const worker = workerTs("clean-exit.ts");
+    servers.push(serveIpc(worker));
+    const [code] = (await once(worker, "exit")) as [number];
+    expect(code).toBe(0);
   });
 });
