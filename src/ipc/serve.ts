@@ -43,6 +43,7 @@ interface Endpoint {
 }
 
 export function serveIpc(target: IpcTarget, options: IpcServeOptions = {}): IpcServer {
+  assertServable(target);
   const dir = mkdtempSync(join(tmpdir(), "channel-layers-ipc-"));
   const token = randomBytes(24).toString("base64url");
   const server = new BrokerServer({ ...options, token, listen: `unix://${join(dir, "broker.sock")}` });
@@ -64,7 +65,8 @@ export function serveIpc(target: IpcTarget, options: IpcServeOptions = {}): IpcS
     const detach = endpoint.listen(
       (m) => {
         if (!isWhere(m)) return; // not ours: the user's own message
-        instances.add(m.instance);
+        // The broker refuses a bad instance id in hello anyway; it is never remembered here.
+        if (server.broker.validInstanceId(m.instance)) instances.add(m.instance);
         const answer = (): void => {
           if (closed) endpoint.reply({ [TAG]: "here", id: m.id, error: "the parent's IPC broker was closed (serveIpc().close())" });
           else if (failure !== undefined) endpoint.reply({ [TAG]: "here", id: m.id, error: failure });
@@ -84,6 +86,7 @@ export function serveIpc(target: IpcTarget, options: IpcServeOptions = {}): IpcS
 
   function add(t: IpcTarget): void {
     if (closed) throw new Error("serveIpc: add() after close()");
+    assertServable(t);
     if (isCluster(t)) {
       for (const worker of Object.values(t.workers ?? {})) if (worker) serve(processEndpoint(worker, worker.process));
       const onFork = (worker: ClusterWorker): void => serve(processEndpoint(worker, worker.process));
@@ -95,10 +98,8 @@ export function serveIpc(target: IpcTarget, options: IpcServeOptions = {}): IpcS
       serve(portEndpoint(t, "exit"));
     } else if (t instanceof MessagePort) {
       serve(portEndpoint(t, "close"));
-    } else if (isClusterWorker(t)) {
-      serve(processEndpoint(t, t.process));
     } else {
-      throw new TypeError("serveIpc: the target must be the node:cluster module, a cluster worker, a ChildProcess, a worker_threads Worker or a MessagePort");
+      serve(processEndpoint(t, t.process));
     }
   }
 
@@ -118,6 +119,19 @@ export function serveIpc(target: IpcTarget, options: IpcServeOptions = {}): IpcS
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Refuse, before anything is started, what cannot be served. */
+function assertServable(t: IpcTarget): void {
+  if (isCluster(t)) {
+    if (!t.isPrimary) throw new TypeError("serveIpc(cluster) belongs in the cluster primary; in a worker, use createChannelLayer(\"ipc://\")");
+  } else if (t instanceof ChildProcess) {
+    if (typeof t.send !== "function") {
+      throw new TypeError("serveIpc: this child has no IPC channel; start it with child_process.fork(), or with 'ipc' in its stdio");
+    }
+  } else if (!(t instanceof Worker) && !(t instanceof MessagePort) && !isClusterWorker(t)) {
+    throw new TypeError("serveIpc: the target must be the node:cluster module, a cluster worker, a ChildProcess, a worker_threads Worker or a MessagePort");
+  }
 }
 
 function isCluster(t: IpcTarget): t is Cluster {

@@ -82,6 +82,15 @@ describe("ipc: when a child dies", () => {
   });
 });
 
+describe("ipc: serveIpc's targets", () => {
+  it("refuses, before starting anything, a child without an IPC channel or something that is no child", () => {
+    const child = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
+    children.push(child);
+    expect(() => serveIpc(child)).toThrow(/no IPC channel.*fork\(\)/);
+    expect(() => serveIpc({} as never)).toThrow(/must be the node:cluster module/);
+  });
+});
+
 describe("ipc: without a serving parent", () => {
   it("a process with no IPC channel gets an error at once saying to call serveIpc in the parent", async () => {
     const child = spawn(process.execPath, ["--import", "tsx", fixture("orphan.ts"), "no-ipc"], { stdio: ["ignore", "pipe", "inherit"] });
