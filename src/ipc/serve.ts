@@ -27,6 +27,8 @@ export type IpcServeOptions = Omit<BrokerOptions, "token">;
 export interface IpcServer {
   /** The broker the children share. */
   readonly broker: Broker;
+  /** The Unix socket children are sent to, in a private temporary directory removed by close() or at exit. */
+  readonly socketPath: string;
   /** Resolves once the broker listens (children asking earlier are answered then). */
   readonly ready: Promise<void>;
   /** Serve one more target with the same broker. */
@@ -41,6 +43,10 @@ interface Endpoint {
   listen(onMessage: (m: unknown) => void, onGone: () => void): () => void;
   reply(m: HereMessage): void;
 }
+
+/** Socket directories of servers not yet closed. */
+const liveDirs = new Set<string>();
+let exitHook = false;
 
 export function serveIpc(target: IpcTarget, options: IpcServeOptions = {}): IpcServer {
   assertServable(target);
@@ -57,6 +63,14 @@ export function serveIpc(target: IpcTarget, options: IpcServeOptions = {}): IpcS
     },
   );
   ready.catch(() => {}); // reported to each asking child; `ready` still rejects for whoever awaits it
+  liveDirs.add(dir);
+  if (!exitHook) {
+    // A parent that exits without close() still leaves no socket file behind (one listener for every server).
+    exitHook = true;
+    process.on("exit", () => {
+      for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
+    });
+  }
   const detachers = new Set<() => void>();
   let closed = false;
 
@@ -106,6 +120,7 @@ export function serveIpc(target: IpcTarget, options: IpcServeOptions = {}): IpcS
   add(target);
   return {
     broker: server.broker,
+    socketPath: join(dir, "broker.sock"),
     ready,
     add,
     stats: () => server.stats(),
@@ -116,6 +131,7 @@ export function serveIpc(target: IpcTarget, options: IpcServeOptions = {}): IpcS
         detachers.clear();
       }
       await server.close();
+      liveDirs.delete(dir);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -146,10 +162,8 @@ function isClusterWorker(t: IpcTarget): t is ClusterWorker {
 function processEndpoint(source: ClusterWorker | ChildProcess, child: ChildProcess): Endpoint {
   return {
     listen(onMessage, onGone) {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        onGone();
-        return () => {};
-      }
+      // Already dead: it never asked, so there is nothing to clean up.
+      if (child.exitCode !== null || child.signalCode !== null) return () => {};
       source.on("message", onMessage);
       child.once("exit", onGone);
       return () => {

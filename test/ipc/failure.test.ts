@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
 import { serveIpc, type IpcServer } from "../../src/index.js";
@@ -159,6 +159,16 @@ describe("ipc: clean exit", () => {
     servers.push(serveIpc(child));
     const [code] = (await once(child, "exit")) as [number | null];
     expect(code).toBe(0);
+  });
+
+  it("a parent that exits without close() leaves no socket behind", async () => {
+    const parent = spawn(process.execPath, ["--import", "tsx", fixture("orphan.ts"), "exit"], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    parent.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    await exited(parent);
+    const socket = out.trim();
+    expect(socket).toMatch(/channel-layers-ipc-.*broker\.sock$/);
+    expect(existsSync(dirname(socket))).toBe(false);
   });
 
   it("a worker thread whose layer is closed exits by itself", async () => {
