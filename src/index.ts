@@ -43,3 +43,5 @@ export { DEFAULT_PORT as DEFAULT_BROKER_PORT } from "./remote/address.js";
 export type { BrokerOptions } from "./protocol/broker.js";
 export type { BrokerStats } from "./protocol/ops.js";
 export type { ProtocolLayerOptions } from "./protocol/client.js";
+export { IpcChannelLayer, type IpcLayerOptions } from "./ipc/layer.js";
+export { serveIpc, type IpcServer, type IpcServeOptions, type IpcTarget } from "./ipc/serve.js";

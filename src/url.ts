@@ -4,6 +4,7 @@
  */
 import type { ChannelLayer, LayerOptions } from "./layer.js";
 import { InMemoryChannelLayer } from "./memory.js";
+import { IpcChannelLayer } from "./ipc/layer.js";
 import { RemoteChannelLayer } from "./remote/client.js";
 
 type Factory = (url: URL, options: LayerOptions & Record<string, unknown>) => ChannelLayer;
@@ -13,6 +14,7 @@ const BACKENDS: Record<string, Factory> = {
   "tcp:": (url, options) => new RemoteChannelLayer(url.href, options),
   "tls:": (url, options) => new RemoteChannelLayer(url.href, options),
   "unix:": (url, options) => new RemoteChannelLayer(url.href, options),
+  "ipc:": (_url, options) => new IpcChannelLayer(options),
 };
 
 /** Numeric options given in the query string (`?capacity=500&expiry=30`). */
@@ -34,7 +36,7 @@ function queryOptions(url: URL): Partial<Record<(typeof QUERY_OPTIONS)[number], 
 
 /**
  * Make a layer from a URL: `memory://`, `tcp://host:port`, `tls://host:port`,
- * `unix:///path.sock`. Defaults to `$CHANNEL_LAYER_URL`,
+ * `unix:///path.sock`, `ipc://` (in a child of a process that called serveIpc). Defaults to `$CHANNEL_LAYER_URL`,
  * then `memory://`. Options in `options` win over the URL's query string.
  */
 export function createChannelLayer(url?: string, options: LayerOptions & Record<string, unknown> = {}): ChannelLayer {

@@ -2,8 +2,9 @@
 import type { BenchBackend } from "../types.js";
 import { baseline } from "./baseline.js";
 import { tcp, unix } from "./broker.js";
+import { ipc } from "./ipc.js";
 import { memory, memoryTraffic } from "./memory.js";
 import { pythonMemory } from "./python.js";
 import { websocket } from "./websocket.js";
 
-export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, tcp, unix];
+export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, tcp, unix, ipc];

@@ -126,6 +126,20 @@ export class Broker {
     inst.grace.unref();
   }
 
+  /**
+   * The process behind instance `id` is known to be dead (IPC: the child
+   * exited): end its sessions and remove its process-local channels and
+   * memberships now, with no reconnect grace. Unknown ids are ignored.
+   */
+  departed(id: string): void {
+    for (const session of [...this.sessions]) if (session.instanceId === id) session.end();
+    const inst = this.instances.get(id);
+    if (inst === undefined) return;
+    clearTimeout(inst.grace);
+    inst.sessions = 0;
+    this.forget(id);
+  }
+
   /** The instance did not come back: its process-local channels and memberships go. */
   private forget(id: string): void {
     const inst = this.instances.get(id);
