@@ -13,6 +13,13 @@ import { Op, type BrokerStats } from "../protocol/ops.js";
 /** Request handling takes microseconds; the buckets reach 100 ms to catch stalls. */
 const LATENCY_BUCKETS = [1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 1e-2, 0.1];
 
+/**
+ * The event-loop monitor's timer fires every this many milliseconds and
+ * records the whole gap, resolution included (measured: an idle loop reads
+ * about 10 ms at resolution 10): the lag is what exceeds it.
+ */
+const LOOP_RESOLUTION_MS = 10;
+
 const OP_NAMES = new Map<number, string>(Object.entries(Op).map(([name, code]) => [code, name.toLowerCase()]));
 
 /** Engine counters as Prometheus counters: name, help, and the labels of a shared metric. */
@@ -77,7 +84,7 @@ export class BrokerMetrics {
     const children = new Map([...OP_NAMES].map(([code, name]) => [code, latency.labels(name)]));
     broker.onRequest = (op, seconds) => children.get(op)?.observe(seconds);
 
-    this.loop = monitorEventLoopDelay({ resolution: 10 });
+    this.loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
     this.loop.enable();
     this.eventLoopGauges();
     const memory = (name: string, help: string, read: (m: NodeJS.MemoryUsage) => number): void => {
@@ -126,9 +133,18 @@ export class BrokerMetrics {
   private eventLoopGauges(): void {
     const loop = this.loop;
     const lag = (name: string, help: string, read: () => number): Gauge => {
-      return new Gauge({ name, help, registers: [this.registry], collect() { this.set(read() / 1e9); } });
+      return new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const sampled = loop.count > 0;
+          const ns = read();
+          this.set(sampled ? Math.max(0, ns - LOOP_RESOLUTION_MS * 1e6) / 1e9 : 0);
+        },
+      });
     };
-    lag("nodejs_eventloop_lag_mean_seconds", "Mean event-loop delay since the last scrape.", () => loop.mean || 0);
+    lag("nodejs_eventloop_lag_mean_seconds", "Mean event-loop delay since the last scrape.", () => loop.mean);
     lag("nodejs_eventloop_lag_p50_seconds", "Median event-loop delay since the last scrape.", () => loop.percentile(50));
     lag("nodejs_eventloop_lag_p99_seconds", "99th percentile event-loop delay since the last scrape.", () => loop.percentile(99));
     // Collected last of the four (registration order), so it resets the window after the others read it.

@@ -169,7 +169,8 @@ export class Broker {
     }
     clientList.sort((a, b) => b.pendingReceives - a.pendingReceives || a.id - b.id);
     clientList.length = Math.min(clientList.length, n);
-    const value: BrokerDetails = { ...this.engine.top(n), clientList };
+    const { channels, groups } = this.engine.top(n);
+    const value: BrokerDetails = { channelTop: channels, groupTop: groups, clientList };
     this.details = { at: now, n, value };
     return value;
   }

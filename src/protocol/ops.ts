@@ -90,7 +90,9 @@ export interface ClientInfo {
 }
 
 /** What the stats op adds when asked for the top `n`: busiest channels, largest groups, clients with the most waiting receives. */
-export interface BrokerDetails extends EngineTop {
+export interface BrokerDetails {
+  channelTop: EngineTop["channels"];
+  groupTop: EngineTop["groups"];
   clientList: ClientInfo[];
 }
 
