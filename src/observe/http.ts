@@ -23,19 +23,17 @@ export interface ObserveServerOptions extends SamplerOptions {
 
 /** Parse an HTTP listen address; a bare port binds to loopback. */
 export function parseHttpAddress(text: string): { host: string; port: number } {
-  const bare = /^\d+$/.test(text) ? `127.0.0.1:${text}` : text.replace(/^http:\/\//, "").replace(/\/$/, "");
-  let url: URL;
-  try {
-    url = new URL(`http://${bare}`);
-  } catch {
-    throw new TypeError(`"${text}" is not an HTTP listen address: use host:port, e.g. 127.0.0.1:9464`);
-  }
-  if (url.pathname !== "/" || url.search || url.username) {
-    throw new TypeError(`"${text}" is not an HTTP listen address: use host:port, e.g. 127.0.0.1:9464`);
-  }
-  const port = url.port === "" ? NaN : Number(url.port);
-  if (!Number.isInteger(port)) throw new TypeError(`"${text}" has no port: use host:port, e.g. 127.0.0.1:9464`);
-  return { host: url.hostname.replace(/^\[|\]$/g, ""), port };
+  const bare = /^\d+$/.exec(text);
+  if (bare) return { host: "127.0.0.1", port: checkPort(text, Number(text)) };
+  const m = /^(?:http:\/\/)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d+))?\/?$/.exec(text);
+  if (!m) throw new TypeError(`"${text}" is not an HTTP listen address: use host:port, e.g. 127.0.0.1:9464`);
+  if (m[2] === undefined) throw new TypeError(`"${text}" has no port: use host:port, e.g. 127.0.0.1:9464`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port: checkPort(text, Number(m[2])) };
+}
+
+function checkPort(text: string, port: number): number {
+  if (port > 65535) throw new TypeError(`"${text}": a port is at most 65535`);
+  return port;
 }
 
 export class ObserveServer {

@@ -75,7 +75,7 @@ export class BrokerMetrics {
 
     const latency = new Histogram({
       name: "channel_layers_request_duration_seconds",
-      help: "Time the broker spent handling a request, by op (a receive's wait for a message is not included).",
+      help: "Time the broker spent handling a request after hello, by op (a receive's wait for a message is not included).",
       labelNames: ["op"],
       buckets: LATENCY_BUCKETS,
       registers,
