@@ -63,7 +63,8 @@ export class Sampler {
   snapshot(history: "all" | "latest" = "all"): Snapshot {
     return {
       ...this.broker.stats(),
-      ...this.broker.top(this.top),
+      // Fresh, so that the lists agree with the figures (the sampler itself asks at human pace).
+      ...this.broker.top(this.top, 0),
       at: Date.now(),
       uptime: (Date.now() - this.started) / 1000,
       rates: history === "all" ? [...this.rates] : this.rates.slice(-1),

@@ -37,6 +37,7 @@ export const STATUS_PAGE = `<!doctype html>
   td.name { max-width: 360px; overflow: hidden; text-overflow: ellipsis; font-family: ui-monospace, Menlo, monospace; font-size: 12.5px; }
   th { color: var(--dim); font-weight: 500; font-size: 12px; }
   th.n, td.n { text-align: right; padding-right: 0; }
+  th.id, td.id { padding-right: 14px; color: var(--dim); }
   .empty { color: var(--dim); font-style: italic; }
   dl { display: grid; grid-template-columns: 1fr auto; gap: 4px 12px; margin: 0; font-variant-numeric: tabular-nums; }
   dt { color: var(--dim); } dd { margin: 0; text-align: right; }
@@ -81,7 +82,7 @@ export const STATUS_PAGE = `<!doctype html>
   </section>
   <section>
     <h2>Clients</h2>
-    <table id="client-list"><thead><tr><th class="n">#</th><th>&nbsp;address</th><th>instance</th><th class="n">waiting</th><th class="n">connected</th></tr></thead><tbody></tbody></table>
+    <table id="client-list"><thead><tr><th class="id">#</th><th>address</th><th>instance</th><th class="n">waiting</th><th class="n">connected</th></tr></thead><tbody></tbody></table>
   </section>
   <section>
     <h2>Counters</h2>
@@ -97,7 +98,8 @@ const COUNTERS = [
   ["membershipsExpired", "memberships expired"],
 ];
 const SERIES = ["sent", "received", "expired", "dropped"];
-const WINDOW_MS = 5 * 60 * 1000;
+// The chart spans the history it has, from one minute up to five.
+const MIN_WINDOW_MS = 60 * 1000, MAX_WINDOW_MS = 5 * 60 * 1000;
 const fmt = new Intl.NumberFormat("en-US");
 let rates = [];
 
@@ -143,11 +145,11 @@ function render(s) {
   });
   fill("top-groups", s.groupTop, "no groups", (row, g) => { cell(row, g.name, "name"); cell(row, num(g.members), "n"); });
   fill("client-list", s.clientList, "no clients connected", (row, c) => {
-    cell(row, String(c.id), "n"); cell(row, "\\u00a0" + c.peer); cell(row, c.instance || "(before hello)", "name");
+    cell(row, String(c.id), "id"); cell(row, c.peer); cell(row, c.instance || "(before hello)", "name");
     cell(row, num(c.pendingReceives), "n"); cell(row, ago((s.at - c.since) / 1000), "n");
   });
   for (const point of s.rates) if (rates.length === 0 || point.at > rates[rates.length - 1].at) rates.push(point);
-  const cutoff = s.at - WINDOW_MS;
+  const cutoff = s.at - MAX_WINDOW_MS;
   while (rates.length > 0 && rates[0].at < cutoff) rates.shift();
   const last = rates[rates.length - 1];
   $("now-rates").textContent = last ? "now: " + SERIES.map((k) => num(last[k]) + " " + (k === "sent" ? "stored" : k)).join(", ") + " /s" : "";
@@ -184,9 +186,14 @@ function draw(now) {
     g.textAlign = "right"; g.textBaseline = "middle";
     g.fillText(fmt.format((max * i) / 4), left - 6, y);
   }
+  const span = Math.min(MAX_WINDOW_MS, Math.max(MIN_WINDOW_MS, rates.length ? now - rates[0].at : 0));
+  const windowMs = Math.ceil(span / MIN_WINDOW_MS) * MIN_WINDOW_MS;
   g.textAlign = "center"; g.textBaseline = "top";
-  for (let m = 0; m <= 5; m++) g.fillText(m === 0 ? "now" : "-" + m + "m", left + pw - (pw * m) / 5, top + ph + 6);
-  const x = (at) => left + pw - (pw * (now - at)) / WINDOW_MS;
+  for (let i = 0; i <= 4; i++) {
+    const label = i === 0 ? "now" : "-" + ago((windowMs * i) / 4 / 1000).replace(/ 0s$/, "");
+    g.fillText(label, left + pw - (pw * i) / 4, top + ph + 6);
+  }
+  const x = (at) => left + pw - (pw * (now - at)) / windowMs;
   const y = (v) => top + ph - (ph * v) / max;
   g.lineWidth = 1.6;
   for (const k of SERIES) {

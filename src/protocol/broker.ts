@@ -157,12 +157,13 @@ export class Broker {
 
   /**
    * The `n` busiest channels, largest groups and clients with the most
-   * waiting receives. It walks everything, so it is computed at most once a
-   * second however often status pages and stats ops ask.
+   * waiting receives. It walks everything, so an answer up to `maxAge`
+   * milliseconds old is reused: however often clients ask with the stats op,
+   * the broker walks at most once a second.
    */
-  top(n: number): BrokerDetails {
+  top(n: number, maxAge = 1000): BrokerDetails {
     const now = performance.now();
-    if (this.details && this.details.n === n && now - this.details.at < 1000) return this.details.value;
+    if (this.details && this.details.n === n && now - this.details.at < maxAge) return this.details.value;
     const clientList: ClientInfo[] = [];
     for (const s of this.sessions) {
       clientList.push({ id: s.id, peer: s.peer, instance: s.instanceId ?? "", since: s.since, pendingReceives: s.pendingReceives });
