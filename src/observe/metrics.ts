@@ -2,16 +2,14 @@
  * Prometheus metrics of one broker, on a Registry of its own (never
  * prom-client's global one), so several brokers in one process, and tests,
  * do not collide. Gauges and counters are read from the engine at scrape
- * time; only request latency is observed as it happens.
+ * time; only request latency is recorded as it happens (see latency.ts).
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
 import type { EngineCounters } from "../engine/engine.js";
 import type { Broker } from "../protocol/broker.js";
-import { Op, type BrokerStats } from "../protocol/ops.js";
-
-/** Request handling takes microseconds; the buckets reach 100 ms to catch stalls. */
-const LATENCY_BUCKETS = [1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 1e-2, 0.1];
+import type { BrokerStats } from "../protocol/ops.js";
+import { RequestLatency } from "./latency.js";
 
 /**
  * The event-loop monitor's timer fires every this many milliseconds and
@@ -19,8 +17,6 @@ const LATENCY_BUCKETS = [1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-
  * about 10 ms at resolution 10): the lag is what exceeds it.
  */
 const LOOP_RESOLUTION_MS = 10;
-
-const OP_NAMES = new Map<number, string>(Object.entries(Op).map(([name, code]) => [code, name.toLowerCase()]));
 
 /** Engine counters as Prometheus counters: name, help, and the labels of a shared metric. */
 const COUNTERS: Array<[keyof EngineCounters, string, string, Record<string, string>?]> = [
@@ -73,16 +69,8 @@ export class BrokerMetrics {
       },
     });
 
-    const latency = new Histogram({
-      name: "channel_layers_request_duration_seconds",
-      help: "Time the broker spent handling a request after hello, by op (a receive's wait for a message is not included).",
-      labelNames: ["op"],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    // One child per op, made once: observing through a child skips the label lookup on the hot path.
-    const children = new Map([...OP_NAMES].map(([code, name]) => [code, latency.labels(name)]));
-    broker.onRequest = (op, seconds) => children.get(op)?.observe(seconds);
+    const latency = new RequestLatency(this.registry);
+    broker.onRequest = (op, seconds) => latency.record(op, seconds);
 
     this.loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
     this.loop.enable();

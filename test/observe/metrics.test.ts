@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ChannelFullError, RemoteChannelLayer } from "../../src/index.js";
 import { Broker } from "../../src/protocol/broker.js";
+import { Op } from "../../src/protocol/ops.js";
 import { BrokerMetrics } from "../../src/observe/metrics.js";
 import { metric, parseMetrics, scrape, startObserved, type Observed } from "./helpers.js";
 
@@ -133,6 +134,32 @@ describe("BrokerMetrics", () => {
       broker.engine.take("c");
       broker.engine.take("c");
       expect(await received()).toBe(2);
+    } finally {
+      metrics.close();
+      broker.close();
+    }
+  });
+
+  it("keeps a cumulative latency histogram per op, with sum and count", async () => {
+    const broker = new Broker();
+    const metrics = new BrokerMetrics(broker);
+    try {
+      for (const seconds of [3e-6, 3e-6, 2e-5, 0.5]) broker.onRequest!(Op.Send, seconds);
+      broker.onRequest!(Op.Flush, 1e-6);
+      broker.onRequest!(999, 1); // an unknown op: answered with an error, not counted
+      const m = parseMetrics(await metrics.metrics());
+      const bucket = (op: string, le: string) => metric(m, "channel_layers_request_duration_seconds_bucket", { op, le });
+      expect(bucket("send", "0.000001")).toBe(0);
+      expect(bucket("send", "0.000005")).toBe(2);
+      expect(bucket("send", "0.000025")).toBe(3);
+      expect(bucket("send", "0.1")).toBe(3);
+      expect(bucket("send", "+Inf")).toBe(4);
+      expect(metric(m, "channel_layers_request_duration_seconds_count", { op: "send" })).toBe(4);
+      expect(metric(m, "channel_layers_request_duration_seconds_sum", { op: "send" })).toBeCloseTo(0.500026, 9);
+      expect(bucket("flush", "0.000001")).toBe(1);
+      expect(m.some((s) => s.labels.op === "receive")).toBe(false);
+      const json = await metrics.registry.getMetricsAsJSON();
+      expect(json.find((x) => x.name === "channel_layers_request_duration_seconds")?.values).toHaveLength(2 * 15);
     } finally {
       metrics.close();
       broker.close();
