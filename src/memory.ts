@@ -58,6 +58,7 @@ export class InMemoryChannelLayer extends BaseLayer {
 
   /** Channels, queued messages, groups, members and counters of this layer: everything, exactly. */
   stats(): Promise<EngineLayerStats> {
+    if (this.closed) return Promise.reject(new LayerClosedError());
     return Promise.resolve({ backend: "memory", scope: "layer", ...this.engine.stats() });
   }
 

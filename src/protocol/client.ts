@@ -110,6 +110,7 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   /** The broker's channels, queued messages, groups, members, clients and counters, and this layer's link. */
   async stats(): Promise<BrokerLayerStats> {
+    if (this.closed) throw new LayerClosedError();
     const broker = await this.call<BrokerStats>([Op.Stats, 0]);
     return {
       backend: this.backendName,
@@ -121,6 +122,7 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   /** The broker's stats with its `top` busiest channels, largest groups and clients with the most waiting receives (1–100). */
   details(top = 10): Promise<BrokerStats & BrokerDetails> {
+    if (this.closed) return Promise.reject(new LayerClosedError());
     return this.call([Op.Stats, 0, top]);
   }
 
