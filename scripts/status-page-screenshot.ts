@@ -13,7 +13,8 @@ const seconds = Number(process.argv[2] ?? 120);
 const out = new URL("../docs/status-page.png", import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const server = new BrokerServer({ listen: "tcp://127.0.0.1:0", capacity: 5000, expiry: 30 });
+// The email queue is small, so bursts are refused (the chart's dropped line).
+const server = new BrokerServer({ listen: "tcp://127.0.0.1:0", capacity: 5000, expiry: 3600, channelCapacity: { emails: 60 } });
 const [url] = await server.listen();
 const observe = new ObserveServer(server.broker);
 const http = await observe.listen();
@@ -27,6 +28,17 @@ for (let i = 0; i < 5; i++) await chat.groupAdd("presence", `chat.user-${i}`);
 const waits = [worker.receive("jobs.pdf"), worker.receive("jobs.thumbnails"), chat.receive("chat.bot")];
 for (const w of waits) w.catch(() => {});
 
+/** Take up to `n` messages from `channel`, stopping when it is empty. */
+async function drain(channel: string, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    try {
+      await worker.receive(channel, { signal: AbortSignal.timeout(5) });
+    } catch {
+      return;
+    }
+  }
+}
+
 const start = Date.now();
 let running = true;
 const traffic = (async () => {
@@ -35,14 +47,10 @@ const traffic = (async () => {
     // A wave of orders; the worker keeps up except in the peaks, so a backlog builds and drains.
     const orders = Math.round(30 + 25 * Math.sin(t / 9));
     for (let i = 0; i < orders; i++) await web.send("orders", { type: "order.created", i });
-    for (let i = 0; i < 34; i++) {
-      try {
-        await worker.receive("orders", { signal: AbortSignal.timeout(5) });
-      } catch {
-        break;
-      }
-    }
-    if (Math.random() < 0.5) await web.send("emails", { type: "email.send" });
+    await drain("orders", 34);
+    const emails = t % 40 < 20 ? 1 : 6;
+    for (let i = 0; i < emails; i++) await web.send("emails", { type: "email.send" }).catch(() => {}); // full: refused
+    if (t % 40 >= 30) await drain("emails", 8);
     await chat.groupSend(Math.random() < 0.7 ? "chat.room-42" : "chat.lobby", { type: "chat.message", text: "hi" });
     await sleep(100);
   }

@@ -59,13 +59,15 @@ export class Sampler {
     this.timer.unref();
   }
 
-  /** The broker now, with the rate history (all of it, or the newest point). Walks every channel: at human pace only. */
-  snapshot(history: "all" | "latest" = "all"): Snapshot {
+  /**
+   * The broker now, with the rate history (all of it, or the newest point).
+   * The top lists may be up to `listsMaxAge` ms old: however often
+   * /api/stats is fetched, the broker walks its channels at most 5 times a second.
+   */
+  snapshot(history: "all" | "latest" = "all", listsMaxAge = 200): Snapshot {
     return {
       ...this.broker.stats(),
-      // Fresh enough that the lists agree with the figures, yet however often
-      // /api/stats is fetched the broker walks its channels at most 5 times a second.
-      ...this.broker.top(this.top, 200),
+      ...this.broker.top(this.top, listsMaxAge),
       at: Date.now(),
       uptime: (Date.now() - this.started) / 1000,
       rates: history === "all" ? [...this.rates] : this.rates.slice(-1),
@@ -102,7 +104,8 @@ export class Sampler {
     if (this.rates.length > this.history) this.rates.shift();
     this.last = { at: now, totals };
     if (this.watchers.size === 0) return;
-    const snapshot = this.snapshot("latest");
+    // Fresh lists, so that what watchers see agrees with itself.
+    const snapshot = this.snapshot("latest", 0);
     for (const watcher of this.watchers) watcher(snapshot);
   }
 }

@@ -191,6 +191,8 @@ function draw(now) {
   g.textAlign = "center"; g.textBaseline = "top";
   for (let i = 0; i <= 4; i++) {
     const label = i === 0 ? "now" : "-" + ago((windowMs * i) / 4 / 1000).replace(/ 0s$/, "");
+    // The end labels are aligned inwards so that neither is cut at the edge.
+    g.textAlign = i === 0 ? "right" : i === 4 ? "left" : "center";
     g.fillText(label, left + pw - (pw * i) / 4, top + ph + 6);
   }
   const x = (at) => left + pw - (pw * (now - at)) / windowMs;

@@ -127,7 +127,7 @@ it("shows the broker's figures, top lists, clients and a rate chart, updating li
   const after = brokerFigures();
   expect(after.messages).toBe(settled.messages + 25);
   await expect.poll(() => figures(page), { timeout: 5000 }).toEqual(after);
-  expect(await page.locator("#top-groups tbody tr").allTextContents()).toEqual(["chat.lobby6", "chat.room-424"]);
+  await expect.poll(() => page.locator("#top-groups tbody tr").allTextContents()).toEqual(["chat.lobby6", "chat.room-424"]);
 
   expect(pageErrors).toEqual([]);
 
