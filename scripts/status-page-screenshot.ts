@@ -1,7 +1,7 @@
 /**
  * Regenerates docs/status-page.png: a broker with its status page, a
  * couple of minutes of uneven traffic from a few clients, then a screenshot
- * in headless chromium.
+ * in headless chromium while the traffic still flows.
  *
  *   npx tsx scripts/status-page-screenshot.ts [seconds]   (default 120)
  */
@@ -57,9 +57,6 @@ const traffic = (async () => {
 })();
 
 await sleep(seconds * 1000);
-running = false;
-await traffic;
-
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -72,6 +69,8 @@ await sleep(1500);
 await page.screenshot({ path: out, fullPage: true });
 await browser.close();
 console.log(`wrote ${out}`);
+running = false;
+await traffic;
 
 await Promise.all([web.close(), worker.close(), chat.close()]);
 await observe.close();
