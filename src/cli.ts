@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ChannelLayerError } from "./errors.js";
-import { ObserveServer } from "./observe/http.js";
+import type { ObserveServer } from "./observe/http.js";
 import { renderStats, watchStats } from "./observe/terminal.js";
 import { DEFAULT_LISTEN } from "./remote/address.js";
 import { RemoteChannelLayer } from "./remote/client.js";
@@ -103,6 +103,8 @@ async function serve(args: string[]): Promise<void> {
     });
     await server.listen();
     if (values.http !== undefined) {
+      // Loaded only when asked for: prom-client takes a while to load.
+      const { ObserveServer } = await import("./observe/http.js");
       observe = new ObserveServer(server.broker, { listen: values.http });
       const url = await observe.listen();
       log(`status page on ${url}/ and metrics on ${url}/metrics (no authentication)`);

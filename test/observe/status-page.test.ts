@@ -134,6 +134,10 @@ it("shows the broker's figures, top lists, clients and a rate chart, updating li
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: new URL("status-page.png", ARTIFACTS).pathname, fullPage: true });
 
+  // The server goes away: the page says so instead of showing stale figures as live.
+  await o.observe.close();
+  await page.locator("#live.off", { hasText: "reconnecting" }).waitFor();
+
   await producer.send("notifications", { type: "done" });
   await waiting;
 });
