@@ -16,6 +16,9 @@ import { BrokerMetrics } from "./metrics.js";
 import { Sampler, type SamplerOptions, type Snapshot } from "./snapshot.js";
 import { STATUS_PAGE } from "./status-page.js";
 
+/** Unsent event-stream bytes past which a reader is dropped (about a minute of snapshots of a busy broker). */
+const MAX_UNREAD_BYTES = 1024 * 1024;
+
 export interface ObserveServerOptions extends SamplerOptions {
   /** `host:port`, `http://host:port` or a bare port (loopback). Port 0 picks a free one. Default `127.0.0.1:0`. */
   listen?: string;
@@ -44,6 +47,7 @@ export class ObserveServer {
   private readonly address: { host: string; port: number };
   private closing: Promise<void> | undefined;
   private boundUrl = "";
+  private lastEvent: { snapshot: Snapshot; text: string } | undefined;
 
   constructor(broker: Broker, options: ObserveServerOptions = {}) {
     this.address = parseHttpAddress(options.listen ?? "127.0.0.1:0");
@@ -103,14 +107,23 @@ export class ObserveServer {
 
   private events(res: ServerResponse): void {
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
-    const push = (snapshot: Snapshot): void => void res.write(`data: ${JSON.stringify(snapshot)}\n\n`);
-    push(this.sampler.snapshot());
-    const stop = this.sampler.watch(push);
+    res.write(`data: ${JSON.stringify(this.sampler.snapshot())}\n\n`);
+    const stop = this.sampler.watch((snapshot) => {
+      // A reader that stopped reading is let go rather than buffered for without end.
+      if (res.writableLength > MAX_UNREAD_BYTES) return void res.destroy();
+      res.write(this.eventText(snapshot));
+    });
     this.streams.add(res);
     res.on("close", () => {
       stop();
       this.streams.delete(res);
     });
+  }
+
+  /** Every watcher gets the same snapshot each interval: it is serialised once. */
+  private eventText(snapshot: Snapshot): string {
+    if (this.lastEvent?.snapshot !== snapshot) this.lastEvent = { snapshot, text: `data: ${JSON.stringify(snapshot)}\n\n` };
+    return this.lastEvent.text;
   }
 
   /** Stop serving: event streams end, the port is released, metrics stop timing. Idempotent. */

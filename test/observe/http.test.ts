@@ -1,5 +1,6 @@
 /** The HTTP side door: its routes, its event stream, its JSON, its address rules and its close. */
 import { request } from "node:http";
+import { createConnection } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { RemoteChannelLayer } from "../../src/index.js";
 import { ObserveServer, parseHttpAddress } from "../../src/observe/http.js";
@@ -11,6 +12,14 @@ const open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((x) => x.close()));
 });
+
+async function until(check: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 /** Read server-sent events from `url` until `count` arrived; the connection is then closed. */
 function events(url: string, count: number): Promise<Snapshot[]> {
@@ -88,6 +97,27 @@ describe("the HTTP side door", () => {
     // The stream's end is noticed: nobody is left watching.
     await new Promise((r) => setTimeout(r, 50));
     expect((o.observe.sampler as unknown as { watchers: Set<unknown> }).watchers.size).toBe(0);
+  });
+
+  it("lets go of an event-stream reader that stopped reading", async () => {
+    const o = await startObserved({}, { interval: 5, top: 100 });
+    open.push(o);
+    const layer = new RemoteChannelLayer(o.url);
+    open.push(layer);
+    // Big snapshots: 100 channels and 100 groups with long names.
+    for (let i = 0; i < 100; i++) {
+      const name = `${"x".repeat(90)}.${i}`;
+      await layer.send(name, { type: "m" });
+      await layer.groupAdd(`g${name}`, name);
+    }
+    const watchers = (o.observe.sampler as unknown as { watchers: Set<unknown> }).watchers;
+    const socket = createConnection({ host: "127.0.0.1", port: Number(new URL(o.http).port) });
+    socket.on("error", () => {});
+    socket.write("GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+    socket.pause(); // and never read
+    await until(() => watchers.size === 1, "the stream is watched");
+    await until(() => watchers.size === 0, "the unread stream was dropped", 25_000);
+    socket.destroy();
   });
 
   it("answers 404 for unknown paths and 405 for anything but GET", async () => {
