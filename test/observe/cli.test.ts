@@ -115,4 +115,21 @@ describe("channel-layers stats", () => {
     const after = (await cli("stats", url)).stdout;
     expect(figures(after).clients).toBe(2); // a, and this stats command itself
   });
+
+  it("--watch says when the broker is gone, keeps watching, and still exits 0 on Ctrl-C", async () => {
+    const { child, url } = await broker();
+    const watch = spawn(process.execPath, ["--import", "tsx", CLI, "stats", url, "--watch", "--interval", "0.2"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(watch);
+    let out = "";
+    watch.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => watch.once("exit", (code) => resolve(code)));
+    await until(() => /clients +1/.test(out), "a first frame");
+    await stopBroker(child);
+    await until(() => /ERR_CONNECTION_LOST|lost|unreachable/i.test(out), "a frame says the broker is gone");
+    expect(watch.exitCode).toBeNull();
+    watch.kill("SIGINT");
+    expect(await exited).toBe(0);
+  });
 });
