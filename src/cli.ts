@@ -6,6 +6,8 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ChannelLayerError } from "./errors.js";
+import type { ObserveServer } from "./observe/http.js";
+import { renderStats, watchStats } from "./observe/terminal.js";
 import { DEFAULT_LISTEN } from "./remote/address.js";
 import { RemoteChannelLayer } from "./remote/client.js";
 import { BrokerServer } from "./remote/server.js";
@@ -29,9 +31,15 @@ serve options:
   --expiry SECONDS        how long a message may wait in a channel (default 60)
   --group-expiry SECONDS  how long a group membership lasts (default 86400)
   --max-message-bytes N   largest message accepted (default 1048576)
+  --http HOST:PORT        serve Prometheus metrics (/metrics), a live status page (/)
+                          and JSON (/api/stats) over HTTP; off by default. It has no
+                          authentication: keep it on loopback (a bare PORT binds 127.0.0.1)
 
 stats options:
   --token-file FILE       the token the broker requires
+  --watch                 redraw every interval until Ctrl-C
+  --interval SECONDS      between redraws with --watch (default 1)
+  --top N                 entries in each list (default 10, at most 100)
 `;
 
 const log = (line: string): void => console.log(`${new Date().toISOString()} ${line}`);
@@ -72,10 +80,12 @@ async function serve(args: string[]): Promise<void> {
       expiry: { type: "string" },
       "group-expiry": { type: "string" },
       "max-message-bytes": { type: "string" },
+      http: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) return void console.log(USAGE);
+  let observe: ObserveServer | undefined;
   const cert = values["tls-cert"];
   const key = values["tls-key"];
   let server: BrokerServer;
@@ -92,12 +102,19 @@ async function serve(args: string[]): Promise<void> {
       log,
     });
     await server.listen();
+    if (values.http !== undefined) {
+      // Loaded only when asked for: prom-client takes a while to load.
+      const { ObserveServer } = await import("./observe/http.js");
+      observe = new ObserveServer(server.broker, { listen: values.http });
+      const url = await observe.listen();
+      log(`status page on ${url}/ and metrics on ${url}/metrics (no authentication)`);
+    }
   } catch (err) {
     fail((err as Error).message);
   }
   const stop = (signal: string): void => {
     log(`${signal} received`);
-    server.close().then(
+    Promise.all([observe?.close(), server.close()]).then(
       () => {
         log("stopped");
         // Everything is released, so the process ends by itself; this only guards against a stuck peer.
@@ -114,20 +131,23 @@ async function stats(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { "token-file": { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: {
+      "token-file": { type: "string" },
+      watch: { type: "boolean" },
+      interval: { type: "string" },
+      top: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
   });
   if (values.help) return void console.log(USAGE);
   const url = positionals[0] ?? DEFAULT_LISTEN;
+  const interval = number(values.interval, "--interval") ?? 1;
+  const top = number(values.top, "--top") ?? 10;
+  if (!Number.isInteger(top) || top > 100) fail(`--top must be an integer from 1 to 100, got "${values.top}"`);
   const layer = new RemoteChannelLayer(url, { token: readToken(values["token-file"]), connectTimeout: 3000 });
+  if (values.watch) return watchStats(layer, { interval, top, out: process.stdout });
   try {
-    const s = await layer.stats();
-    console.log(`broker   ${layer.url}`);
-    console.log(`channels ${s.channels}`);
-    console.log(`messages ${s.messages}`);
-    console.log(`waiting  ${s.waitingReceivers}`);
-    console.log(`groups   ${s.groups}`);
-    console.log(`members  ${s.members}`);
-    console.log(`clients  ${s.clients}`);
+    process.stdout.write(renderStats(layer.url, await layer.details(top)));
   } catch (err) {
     const code = err instanceof ChannelLayerError ? ` (${err.code})` : "";
     console.error(`channel-layers: stats: ${(err as Error).message}${code}`);

@@ -41,7 +41,8 @@ export { RemoteChannelLayer, type RemoteLayerOptions } from "./remote/client.js"
 export { BrokerServer, type BrokerServerOptions } from "./remote/server.js";
 export { DEFAULT_PORT as DEFAULT_BROKER_PORT } from "./remote/address.js";
 export type { BrokerOptions } from "./protocol/broker.js";
-export type { BrokerStats } from "./protocol/ops.js";
+export type { BrokerDetails, BrokerStats, ClientInfo } from "./protocol/ops.js";
+export type { BrokerLayerStats, ClientLinkStats, EngineLayerStats, LayerCounters, LayerStats } from "./stats.js";
 export type { ProtocolLayerOptions } from "./protocol/client.js";
 export { IpcChannelLayer, type IpcLayerOptions } from "./ipc/layer.js";
 export { serveIpc, type IpcServer, type IpcServeOptions, type IpcTarget } from "./ipc/serve.js";

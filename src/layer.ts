@@ -20,6 +20,7 @@ export interface Message {
   [key: string]: MessageValue;
 }
 
+import type { LayerStats } from "./stats.js";
 import type { TrafficOptions } from "./traffic.js";
 
 export type Extension = "groups" | "flush" | "priority";
@@ -52,6 +53,12 @@ export interface ChannelLayer {
   flush(): Promise<void>;
   /** Release every connection, timer and listener; later calls reject with LayerClosedError. */
   close(): Promise<void>;
+  /**
+   * Channels, queued messages, groups, members and counters, as far as the
+   * backend can know them (see LayerStats). Every bundled backend has it;
+   * optional so that layers written elsewhere still satisfy the interface.
+   */
+  stats?(): Promise<LayerStats>;
 }
 
 /** `channelCapacity`: glob patterns (fnmatch, whole name) or regexes; first match wins. */

@@ -4,11 +4,12 @@
  * share nothing.
  */
 import { BaseLayer, DONE } from "./base.js";
-import { Engine, type EngineStats, type Waiter } from "./engine/engine.js";
+import { Engine, type Waiter } from "./engine/engine.js";
 import { Sweeper } from "./engine/sweeper.js";
 import { LayerClosedError } from "./errors.js";
 import type { Extension, LayerOptions, Message } from "./layer.js";
 import { cloneMessage, deadLetterMessage } from "./message.js";
+import type { EngineLayerStats } from "./stats.js";
 
 export interface InMemoryLayerOptions extends LayerOptions {
   /** Milliseconds from a fixed origin (tests pass a fake one). Default `performance.now`. */
@@ -55,9 +56,10 @@ export class InMemoryChannelLayer extends BaseLayer {
     this.sweeper = new Sweeper(this.engine, { intervalMs: options.sweepInterval });
   }
 
-  /** Channels, queued messages, groups, members and counters of this layer. */
-  stats(): EngineStats {
-    return this.engine.stats();
+  /** Channels, queued messages, groups, members and counters of this layer: everything, exactly. */
+  stats(): Promise<EngineLayerStats> {
+    if (this.closed) return Promise.reject(new LayerClosedError());
+    return Promise.resolve({ backend: "memory", scope: "layer", ...this.engine.stats() });
   }
 
   protected doSend(channel: string, message: Message, priority: number | undefined): Promise<void> {

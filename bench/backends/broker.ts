@@ -60,7 +60,7 @@ async function warmUp(url: string): Promise<void> {
   }
 }
 
-function brokerBackend(name: "tcp" | "unix"): BenchBackend {
+function brokerBackend(name: "tcp" | "unix" | "tcp-metrics", extra: string[] = []): BenchBackend {
   let child: ChildProcess | undefined;
   let url = "";
   let dir = "";
@@ -68,8 +68,8 @@ function brokerBackend(name: "tcp" | "unix"): BenchBackend {
     available: async () => true,
     async start() {
       dir = mkdtempSync(join(tmpdir(), "channel-layers-bench-"));
-      const listen = name === "tcp" ? "tcp://127.0.0.1:0" : `unix://${join(dir, "broker.sock")}`;
-      ({ child, url } = await spawnBroker(listen, ["--capacity", "inf"]));
+      const listen = name !== "unix" ? "tcp://127.0.0.1:0" : `unix://${join(dir, "broker.sock")}`;
+      ({ child, url } = await spawnBroker(listen, ["--capacity", "inf", ...extra]));
       await warmUp(url);
     },
     async stop() {
@@ -81,3 +81,5 @@ function brokerBackend(name: "tcp" | "unix"): BenchBackend {
 
 export const tcp = brokerBackend("tcp");
 export const unix = brokerBackend("unix");
+/** The tcp broker with `--http` on: every request timed for the latency histogram (the cost of metrics). */
+export const tcpMetrics = brokerBackend("tcp-metrics", ["--http", "127.0.0.1:0"]);

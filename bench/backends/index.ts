@@ -1,10 +1,10 @@
 /** Every bench backend, in the order the table shows them. Later backends register here. */
 import type { BenchBackend } from "../types.js";
 import { baseline } from "./baseline.js";
-import { tcp, unix } from "./broker.js";
+import { tcp, tcpMetrics, unix } from "./broker.js";
 import { ipc } from "./ipc.js";
 import { memory, memoryTraffic } from "./memory.js";
 import { pythonMemory } from "./python.js";
 import { websocket } from "./websocket.js";
 
-export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, tcp, unix, ipc];
+export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, tcp, tcpMetrics, unix, ipc];

@@ -35,7 +35,7 @@ async function reclamation(quick: boolean): Promise<ExtraResult> {
     if (i % 1000 === 0) await layer.groupAdd(`reclaim-group.${i}`, `reclaim.${i}`);
   }
   const full = heapMB();
-  while (layer.stats().channels > 0) await sleep(100);
+  while ((await layer.stats()).channels > 0) await sleep(100);
   const seconds = (performance.now() - start) / 1000;
   const after = heapMB();
   await layer.close();

@@ -18,6 +18,7 @@ export interface IpcLayerOptions extends Omit<ProtocolLayerOptions, "token"> {
 }
 
 export class IpcChannelLayer extends ProtocolLayer {
+  protected override readonly backendName: string = "ipc";
   /**
    * Throws ConnectionLostError at once when this process has no parent to ask.
    * Calls reject with ConnectionLostError when the parent stays unreachable

@@ -13,7 +13,7 @@ import { decodeMessage, encodeMessage } from "../msgpack.js";
 import { nonLocalName } from "../names.js";
 import { resolveOptions, type ResolvedOptions } from "../options.js";
 import type { Link } from "./link.js";
-import type { BrokerStats } from "./ops.js";
+import type { BrokerDetails, BrokerStats, ClientInfo } from "./ops.js";
 import { Session, type ReceiveWaiter } from "./session.js";
 import { positiveOption } from "./settings.js";
 
@@ -54,7 +54,15 @@ export class Broker {
   private readonly tokenDigest: Buffer | undefined;
   private readonly localGrace: number;
   private nextSessionId = 1;
+  private details: { at: number; n: number; value: BrokerDetails } | undefined;
   closed = false;
+  /** Connections accepted since the broker started. */
+  connectionsOpened = 0;
+  /**
+   * Set by metrics to time requests: called with the op and the seconds the
+   * broker spent handling it. Unset, requests are not timed at all.
+   */
+  onRequest: ((op: number, seconds: number) => void) | undefined;
 
   constructor(options: BrokerOptions = {}) {
     this.maxConnections = positiveOption(options.maxConnections, "maxConnections", 10_000, true);
@@ -83,6 +91,7 @@ export class Broker {
     const full = this.sessions.size >= this.maxConnections;
     const session = new Session(this, link, this.nextSessionId++, peer, full);
     this.sessions.add(session);
+    this.connectionsOpened++;
     return session;
   }
 
@@ -161,8 +170,29 @@ export class Broker {
   }
 
   stats(): BrokerStats {
-    const { channels, messages, waitingReceivers, groups, members } = this.engine.stats();
-    return { channels, messages, waitingReceivers, groups, members, clients: this.sessions.size };
+    const { channels, messages, waitingReceivers, groups, members, counters } = this.engine.stats();
+    return { channels, messages, waitingReceivers, groups, members, clients: this.sessions.size, counters };
+  }
+
+  /**
+   * The `n` busiest channels, largest groups and clients with the most
+   * waiting receives. It walks everything, so an answer up to `maxAge`
+   * milliseconds old is reused: however often clients ask with the stats op,
+   * the broker walks at most once a second.
+   */
+  top(n: number, maxAge = 1000): BrokerDetails {
+    const now = performance.now();
+    if (this.details && this.details.n === n && now - this.details.at < maxAge) return this.details.value;
+    const clientList: ClientInfo[] = [];
+    for (const s of this.sessions) {
+      clientList.push({ id: s.id, peer: s.peer, instance: s.instanceId ?? "", since: s.since, pendingReceives: s.pendingReceives });
+    }
+    clientList.sort((a, b) => b.pendingReceives - a.pendingReceives || a.id - b.id);
+    clientList.length = Math.min(clientList.length, n);
+    const { channels, groups } = this.engine.top(n);
+    const value: BrokerDetails = { channelTop: channels, groupTop: groups, clientList };
+    this.details = { at: now, n, value };
+    return value;
   }
 
   /** End every session (their waiting receives are dropped, their links ended) and free the timers. */

@@ -12,7 +12,8 @@ import { encodeMessage } from "../msgpack.js";
 import { Call, Outgoing } from "./calls.js";
 import { errorFromWire } from "./errors.js";
 import type { Link, LinkHandlers } from "./link.js";
-import { CONNECTION_ID, MAX_RECEIVE_BATCH, Op, PROTOCOL_VERSION, Status, type BrokerStats, type HelloInfo } from "./ops.js";
+import type { BrokerLayerStats } from "../stats.js";
+import { CONNECTION_ID, MAX_RECEIVE_BATCH, Op, PROTOCOL_VERSION, Status, type BrokerDetails, type BrokerStats, type HelloInfo } from "./ops.js";
 import { Receives } from "./receives.js";
 import { positiveOption } from "./settings.js";
 
@@ -69,6 +70,9 @@ export abstract class ProtocolLayer extends BaseLayer {
   private wrote = false;
   private silentBeats = 0;
   private backoff = 0;
+  private links = 0;
+  /** What `stats()` names this backend ("broker"; the IPC layer says "ipc"). */
+  protected readonly backendName: string = "broker";
   /** Why the last link failed, for the message of ConnectionLostError. */
   private lastError: Error | undefined;
   private readonly token: string | undefined;
@@ -117,9 +121,22 @@ export abstract class ProtocolLayer extends BaseLayer {
     this.connect();
   }
 
-  /** Channels, queued messages, groups, members and clients of the broker. */
-  stats(): Promise<BrokerStats> {
-    return this.call([Op.Stats, 0]);
+  /** The broker's channels, queued messages, groups, members, clients and counters, and this layer's link. */
+  async stats(): Promise<BrokerLayerStats> {
+    if (this.closed) throw new LayerClosedError();
+    const broker = await this.call<BrokerStats>([Op.Stats, 0]);
+    return {
+      backend: this.backendName,
+      scope: "broker",
+      ...broker,
+      client: { connected: this.ready, reconnects: Math.max(0, this.links - 1), pendingRequests: this.pending.size },
+    };
+  }
+
+  /** The broker's stats with its `top` busiest channels, largest groups and clients with the most waiting receives (1–100). */
+  details(top = 10): Promise<BrokerStats & BrokerDetails> {
+    if (this.closed) return Promise.reject(new LayerClosedError());
+    return this.call([Op.Stats, 0, top]);
   }
 
   protected doSend(channel: string, message: Message, priority: number | undefined): Promise<void> {
@@ -199,6 +216,7 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   private connect(): void {
     this.reconnectTimer = undefined;
+    this.links++;
     this.helloId = this.newId();
     const link: Link = this.connector.connect({
       frame: (frame) => this.onFrame(link, frame),

@@ -10,6 +10,7 @@
  * Message bodies travel as msgpack `bin`: encoded once by the sending client,
  * kept as opaque bytes by the broker, decoded by the receiving client.
  */
+import type { EngineCounters, EngineTop } from "../engine/engine.js";
 
 /** Bumped on any incompatible change; a client of another version is refused in hello. */
 export const PROTOCOL_VERSION = 1;
@@ -38,7 +39,7 @@ export const Op = {
   Flush: 8,
   /** [Ping, id] → [id, Ok]: the heartbeat; any frame proves the peer alive */
   Ping: 9,
-  /** [Stats, id] → [id, Ok, BrokerStats] */
+  /** [Stats, id, top?] → [id, Ok, BrokerStats]; with `top` (1–100), BrokerStats & BrokerDetails */
   Stats: 10,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
@@ -70,6 +71,32 @@ export interface BrokerStats {
   groups: number;
   members: number;
   clients: number;
+  /** The engine's counters since the broker started. */
+  counters: EngineCounters;
+}
+
+/** Most entries a stats op may ask for in each top list. */
+export const MAX_STATS_TOP = 100;
+
+/** A connected client, as status pages show it. */
+export interface ClientInfo {
+  /** The broker's number for the connection (as in its log lines). */
+  id: number;
+  /** Where it connects from, e.g. "tcp 127.0.0.1:51234". */
+  peer: string;
+  /** The layer instance id it said hello with; "" before hello. */
+  instance: string;
+  /** When it connected, in milliseconds since the epoch. */
+  since: number;
+  /** Its receives waiting for a message. */
+  pendingReceives: number;
+}
+
+/** What the stats op adds when asked for the top `n`: busiest channels, largest groups, clients with the most waiting receives. */
+export interface BrokerDetails {
+  channelTop: EngineTop["channels"];
+  groupTop: EngineTop["groups"];
+  clientList: ClientInfo[];
 }
 
 export type Request = [op: number, id: number, ...args: unknown[]];

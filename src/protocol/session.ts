@@ -11,7 +11,7 @@ import { assertChannelName, assertGroupName, isProcessLocal, ownsChannel } from 
 import type { Broker } from "./broker.js";
 import { errorToWire } from "./errors.js";
 import type { Link } from "./link.js";
-import { CONNECTION_ID, MAX_RECEIVE_BATCH, Op, PROTOCOL_VERSION, Status, type HelloInfo } from "./ops.js";
+import { CONNECTION_ID, MAX_RECEIVE_BATCH, MAX_STATS_TOP, Op, PROTOCOL_VERSION, Status, type HelloInfo } from "./ops.js";
 
 /** A receive waiting in the engine for a message. */
 export class ReceiveWaiter implements Waiter<Buffer> {
@@ -41,6 +41,8 @@ const isId = (x: unknown): x is number => typeof x === "number" && Number.isInte
 
 export class Session {
   instanceId: string | undefined;
+  /** When the connection was accepted, in milliseconds since the epoch. */
+  readonly since = Date.now();
   private readonly receives = new Map<number, ReceiveWaiter>();
   private out: unknown[] = [];
   private flushQueued = false;
@@ -71,6 +73,19 @@ export class Session {
       if (op !== Op.Hello) return this.fatal("the first request on a connection must be hello");
       return this.hello(id, frame);
     }
+    const timed = this.broker.onRequest;
+    if (timed === undefined) return this.run(op, id, frame);
+    const start = performance.now();
+    this.run(op, id, frame);
+    timed(op, (performance.now() - start) / 1000);
+  }
+
+  /** Receives of this client waiting for a message. */
+  get pendingReceives(): number {
+    return this.receives.size;
+  }
+
+  private run(op: number, id: number, frame: unknown[]): void {
     try {
       this.dispatch(op, id, frame);
     } catch (err) {
@@ -163,8 +178,14 @@ export class Session {
         break;
       case Op.Ping:
         break;
-      case Op.Stats:
-        return this.reply([id, Status.Ok, this.broker.stats()]);
+      case Op.Stats: {
+        const top = frame[2];
+        if (top == null) return this.reply([id, Status.Ok, this.broker.stats()]);
+        if (typeof top !== "number" || !Number.isInteger(top) || top < 1 || top > MAX_STATS_TOP) {
+          throw new ProtocolError(`stats: top must be an integer from 1 to ${MAX_STATS_TOP}`);
+        }
+        return this.reply([id, Status.Ok, { ...this.broker.stats(), ...this.broker.top(top) }]);
+      }
       case Op.Hello:
         throw new ProtocolError("hello was already said on this connection");
       default:

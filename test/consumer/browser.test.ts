@@ -90,5 +90,5 @@ it("delivers a message typed in one page to another page in the same room", asyn
   // Closing a page is a leave notice for the room, and its membership is gone.
   await bob.close();
   await ann.locator("#messages li", { hasText: "bob left" }).waitFor();
-  await expect.poll(() => layer.stats().members).toBe(2); // ann and cy
+  await expect.poll(async () => (await layer.stats()).members).toBe(2); // ann and cy
 }, 60_000);

@@ -136,11 +136,11 @@ describe("Consumer", () => {
       override groups = ["room"];
     }
     const c = await start(new Grouped(init({ handlerErrors: "close" })));
-    expect(layer.stats().members).toBe(1);
+    expect((await layer.stats()).members).toBe(1);
     await layer.send(c.channelName, { type: "boom" });
     await c.done;
     expect(c.stopped).toBe(true);
-    expect(layer.stats().members).toBe(0);
+    expect((await layer.stats()).members).toBe(0);
     expect(errors).toHaveLength(1);
   });
 
@@ -205,12 +205,12 @@ describe("Consumer", () => {
     }
     const c = await start(new Grouped(init()));
     await c.groupAdd("gamma");
-    expect(layer.stats().members).toBe(3);
+    expect((await layer.stats()).members).toBe(3);
     await layer.groupSend("beta", { type: "chat.message", via: "beta" });
     await until(() => c.seen.length === 1, "the group message arrived");
     await c.stop();
-    expect(layer.stats().members).toBe(0);
-    expect(layer.stats().groups).toBe(0);
+    expect((await layer.stats()).members).toBe(0);
+    expect((await layer.stats()).groups).toBe(0);
   });
 
   it("cancels its receive on stop without losing the message that comes next", async () => {
@@ -230,7 +230,7 @@ describe("Consumer", () => {
     const starting = c.start();
     await c.stop();
     await starting;
-    expect(layer.stats().members).toBe(0);
+    expect((await layer.stats()).members).toBe(0);
   });
 
   it("reports a layer closed under it and stops, never dying silently", async () => {

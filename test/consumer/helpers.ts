@@ -92,9 +92,9 @@ export async function open(url: string, protocols?: string[]): Promise<Client> {
 }
 
 /** Wait until `check` holds, polling the event loop (no fixed sleeps). */
-export async function until(check: () => boolean, what: string, ms = 5000): Promise<void> {
+export async function until(check: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }

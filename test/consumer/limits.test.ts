@@ -97,11 +97,11 @@ describe("shutting down", () => {
   it("closes every connection with 1001, stops every consumer and leaves the groups empty", async () => {
     const { base, service, layer } = await startServer({ routes: [{ path: "/", consumer: Member }] });
     const clients = await Promise.all([1, 2, 3].map(() => open(`${base}/`)));
-    expect(layer.stats().members).toBe(3);
+    expect((await layer.stats()).members).toBe(3);
     await service.close();
     for (const c of clients) expect((await c.closed).code).toBe(CloseCode.goingAway);
     expect(service.connections).toBe(0);
-    expect(layer.stats().members).toBe(0);
+    expect((await layer.stats()).members).toBe(0);
     await expect(new Client(`${base}/`).opened).rejects.toThrow();
   });
 
@@ -111,7 +111,7 @@ describe("shutting down", () => {
     c.ws.pause(); // never reads the close frame, so never answers it
     await service.close();
     expect(service.connections).toBe(0);
-    expect(layer.stats().members).toBe(0);
+    expect((await layer.stats()).members).toBe(0);
   });
 
   it("stops a consumer whose handler never returns once closeTimeout has passed", async () => {
@@ -128,6 +128,6 @@ describe("shutting down", () => {
     await until(() => stuck, "the handler hung");
     await service.close();
     expect(service.connections).toBe(0);
-    expect(layer.stats().members).toBe(0);
+    expect((await layer.stats()).members).toBe(0);
   });
 });

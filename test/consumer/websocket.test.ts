@@ -76,7 +76,7 @@ describe("WebSocketConsumer", () => {
     expect(await new Client(`${base}/?close`).refused).toBe(403);
     expect(await new Client(`${base}/`).refused).toBe(403);
     await until(() => service.connections === 0, "the refused consumers stopped");
-    expect(layer.stats().members).toBe(0);
+    expect((await layer.stats()).members).toBe(0);
   });
 
   it("refuses with 403 and reports the error when connect() throws", async () => {
@@ -119,11 +119,11 @@ describe("WebSocketConsumer", () => {
     disconnects.length = 0;
     const a = await open(`${base}/ws/room/r1`);
     await a.json();
-    expect(layer.stats().members).toBe(1);
+    expect((await layer.stats()).members).toBe(1);
     a.ws.close(4321);
     await until(() => service.connections === 0, "the consumer stopped");
     expect(disconnects).toEqual([4321]);
-    expect(layer.stats().members).toBe(0);
+    expect((await layer.stats()).members).toBe(0);
   });
 
   it("leaves its groups when the client drops abruptly, and a group send then reaches nobody", async () => {
@@ -131,14 +131,14 @@ describe("WebSocketConsumer", () => {
     disconnects.length = 0;
     const clients = await Promise.all([1, 2, 3].map(() => open(`${base}/ws/room/r1`)));
     await Promise.all(clients.map((c) => c.json()));
-    expect(layer.stats().members).toBe(3);
+    expect((await layer.stats()).members).toBe(3);
     for (const c of clients) c.ws.terminate();
     await until(() => service.connections === 0, "every consumer stopped");
     expect(disconnects).toEqual([1006, 1006, 1006]);
-    expect(layer.stats().members).toBe(0);
-    const before = layer.stats().counters.groupDelivered;
+    expect((await layer.stats()).members).toBe(0);
+    const before = (await layer.stats()).counters.groupDelivered;
     await layer.groupSend("room.r1", { type: "room.say", content: "anyone?" });
-    expect(layer.stats().counters.groupDelivered).toBe(before);
+    expect((await layer.stats()).counters.groupDelivered).toBe(before);
   });
 
   it("stops a consumer whose client drops before the handshake completes", async () => {
@@ -151,10 +151,10 @@ describe("WebSocketConsumer", () => {
     }
     const { base, layer, service, errors } = await startServer({ routes: [{ path: "/", consumer: Slow }] });
     const c = new Client(`${base}/`);
-    await until(() => layer.stats().members === 1, "connect() joined its group");
+    await until(async () => (await layer.stats()).members === 1, "connect() joined its group");
     c.ws.terminate();
     await until(() => service.connections === 0, "the consumer stopped");
-    expect(layer.stats().members).toBe(0);
+    expect((await layer.stats()).members).toBe(0);
     expect(errors).toEqual([]);
   });
 

@@ -70,6 +70,24 @@ describe("the packed package", () => {
     }
   });
 
+  it("serves the status page and metrics from channel-layers/observe", () => {
+    writeFileSync(
+      join(scratch, "observe.mjs"),
+      `import { BrokerServer } from "channel-layers";
+       import { ObserveServer } from "channel-layers/observe";
+       const server = new BrokerServer({ listen: "tcp://127.0.0.1:0" });
+       await server.listen();
+       const observe = new ObserveServer(server.broker);
+       const url = await observe.listen();
+       const page = await (await fetch(url + "/")).text();
+       const metrics = await (await fetch(url + "/metrics")).text();
+       await observe.close();
+       await server.close();
+       console.log(JSON.stringify({ page: page.includes("<canvas"), metrics: metrics.includes("channel_layers_messages 0") }));`,
+    );
+    expect(JSON.parse(run("node", ["observe.mjs"], scratch))).toEqual({ page: true, metrics: true });
+  });
+
   it("installs the channel-layers command", () => {
     expect(run(join(scratch, "node_modules/.bin/channel-layers"), ["--help"], scratch)).toMatch(/usage: channel-layers/);
   });

@@ -1,0 +1,145 @@
+/**
+ * The broker's HTTP side door: Prometheus metrics, a live status page, its
+ * server-sent events and a JSON snapshot, on one node:http server.
+ *
+ *   GET /           the status page (one self-contained HTML document)
+ *   GET /events     server-sent events: a snapshot now, then one a second
+ *   GET /api/stats  the snapshot as JSON
+ *   GET /metrics    Prometheus text format
+ *
+ * It has no authentication: it binds to loopback unless told otherwise, and
+ * what it shows (channel and group names, client addresses) is for operators.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Broker } from "../protocol/broker.js";
+import { BrokerMetrics } from "./metrics.js";
+import { Sampler, type SamplerOptions, type Snapshot } from "./snapshot.js";
+import { STATUS_PAGE } from "./status-page.js";
+
+/** Unsent event-stream bytes past which a reader is dropped (about a minute of snapshots of a busy broker). */
+const MAX_UNREAD_BYTES = 1024 * 1024;
+
+export interface ObserveServerOptions extends SamplerOptions {
+  /** `host:port`, `http://host:port` or a bare port (loopback). Port 0 picks a free one. Default `127.0.0.1:0`. */
+  listen?: string;
+}
+
+/** Parse an HTTP listen address; a bare port binds to loopback. */
+export function parseHttpAddress(text: string): { host: string; port: number } {
+  const bare = /^\d+$/.exec(text);
+  if (bare) return { host: "127.0.0.1", port: checkPort(text, Number(text)) };
+  const m = /^(?:http:\/\/)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d+))?\/?$/.exec(text);
+  if (!m) throw new TypeError(`"${text}" is not an HTTP listen address: use host:port, e.g. 127.0.0.1:9464`);
+  if (m[2] === undefined) throw new TypeError(`"${text}" has no port: use host:port, e.g. 127.0.0.1:9464`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port: checkPort(text, Number(m[2])) };
+}
+
+function checkPort(text: string, port: number): number {
+  if (port > 65535) throw new TypeError(`"${text}": a port is at most 65535`);
+  return port;
+}
+
+export class ObserveServer {
+  readonly metrics: BrokerMetrics;
+  readonly sampler: Sampler;
+  private readonly server: Server;
+  private readonly streams = new Set<ServerResponse>();
+  private readonly address: { host: string; port: number };
+  private closing: Promise<void> | undefined;
+  private boundUrl = "";
+  private lastEvent: { snapshot: Snapshot; text: string } | undefined;
+
+  constructor(broker: Broker, options: ObserveServerOptions = {}) {
+    this.address = parseHttpAddress(options.listen ?? "127.0.0.1:0");
+    this.metrics = new BrokerMetrics(broker);
+    this.sampler = new Sampler(broker, options);
+    this.server = createServer((req, res) => this.route(req, res));
+  }
+
+  /** Where it listens, e.g. `http://127.0.0.1:9464` (after `listen()`). */
+  get url(): string {
+    return this.boundUrl;
+  }
+
+  /** Start serving; on failure (port taken, bad host) everything is released again. */
+  async listen(): Promise<string> {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.server.once("error", reject);
+        this.server.listen(this.address.port, this.address.host, () => {
+          this.server.off("error", reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    const bound = this.server.address();
+    if (bound === null || typeof bound === "string") throw new Error("the HTTP server has no TCP address");
+    this.boundUrl = `http://${bound.family === "IPv6" ? `[${bound.address}]` : bound.address}:${bound.port}`;
+    return this.boundUrl;
+  }
+
+  private route(req: IncomingMessage, res: ServerResponse): void {
+    const path = new URL(req.url ?? "/", "http://localhost").pathname;
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("only GET is served here\n");
+      return;
+    }
+    switch (path) {
+      case "/":
+        return send(res, 200, "text/html; charset=utf-8", STATUS_PAGE);
+      case "/api/stats":
+        return send(res, 200, "application/json", JSON.stringify(this.sampler.snapshot()));
+      case "/events":
+        return this.events(res);
+      case "/metrics":
+        this.metrics.metrics().then(
+          (text) => send(res, 200, this.metrics.contentType, text),
+          (err: Error) => send(res, 500, "text/plain", `metrics failed: ${err.message}\n`),
+        );
+        return;
+      default:
+        return send(res, 404, "text/plain", "not found: try /, /metrics, /events or /api/stats\n");
+    }
+  }
+
+  private events(res: ServerResponse): void {
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
+    res.write(`data: ${JSON.stringify(this.sampler.snapshot())}\n\n`);
+    const stop = this.sampler.watch((snapshot) => {
+      // A reader that stopped reading is let go rather than buffered for without end.
+      if (res.writableLength > MAX_UNREAD_BYTES) return void res.destroy();
+      res.write(this.eventText(snapshot));
+    });
+    this.streams.add(res);
+    res.on("close", () => {
+      stop();
+      this.streams.delete(res);
+    });
+  }
+
+  /** Every watcher gets the same snapshot each interval: it is serialised once. */
+  private eventText(snapshot: Snapshot): string {
+    if (this.lastEvent?.snapshot !== snapshot) this.lastEvent = { snapshot, text: `data: ${JSON.stringify(snapshot)}\n\n` };
+    return this.lastEvent.text;
+  }
+
+  /** Stop serving: event streams end, the port is released, metrics stop timing. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      this.sampler.close();
+      this.metrics.close();
+      for (const res of this.streams) res.end();
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+    return this.closing;
+  }
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
+  res.end(res.req.method === "HEAD" ? undefined : body);
+}
