@@ -2,40 +2,18 @@
  * The chat demo as `npm run demo` runs it: a separate process on the layer
  * CHANNEL_LAYER_URL names, printing its URL, stopping cleanly on SIGTERM.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { fileURLToPath } from "node:url";
 import { afterEach, expect, it } from "vitest";
+import { startDemo, stopDemos } from "./demo-process.js";
 import { cleanup, Client, open } from "./helpers.js";
-
-const SERVER = fileURLToPath(new URL("../../examples/chat/server.ts", import.meta.url));
-let child: ChildProcess | undefined;
 
 afterEach(async () => {
   await cleanup();
-  if (child && child.exitCode === null && child.signalCode === null) {
-    child.kill("SIGKILL");
-    await once(child, "exit");
-  }
+  await stopDemos();
 });
 
-/** Start the demo server and read the URL it prints. */
-async function startDemo(env: Record<string, string>): Promise<string> {
-  child = spawn(process.execPath, ["--import", "tsx", SERVER], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  return new Promise((resolve, reject) => {
-    child!.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /chat demo on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child!.once("exit", (code) => reject(new Error(`demo exited with ${code} before printing its URL:\n${out}`)));
-  });
-}
-
 it("serves the page and the chat on the port it prints, and exits cleanly on SIGTERM", async () => {
-  const url = await startDemo({ PORT: "0", HOST: "127.0.0.1", CHANNEL_LAYER_URL: "memory://" });
+  const { child, url } = await startDemo({ PORT: "0", HOST: "127.0.0.1", CHANNEL_LAYER_URL: "memory://" });
   const page = await fetch(url);
   expect(page.status).toBe(200);
   expect(await page.text()).toContain("channel-layers chat");
@@ -56,14 +34,14 @@ it("serves the page and the chat on the port it prints, and exits cleanly on SIG
   expect(await bob.json()).toEqual({ type: "message", user: "bob", text: "hi" });
   expect(await bob.json()).toMatchObject({ type: "error", code: "ERR_BAD_MESSAGE" });
 
-  child!.kill("SIGTERM");
-  const [code] = (await once(child!, "exit")) as [number | null];
+  child.kill("SIGTERM");
+  const [code] = (await once(child, "exit")) as [number | null];
   expect(code).toBe(0);
   expect((await ann.closed).code).toBe(1001);
 });
 
 it("refuses a room name that cannot be a group", async () => {
-  const url = await startDemo({ PORT: "0", HOST: "127.0.0.1" });
+  const { url } = await startDemo({ PORT: "0", HOST: "127.0.0.1" });
   expect(await new Client(`${url.replace("http", "ws")}ws/chat/bad%20room`).refused).toBe(403);
 });
 
