@@ -11,12 +11,14 @@ import { renderStats, watchStats } from "./observe/terminal.js";
 import { DEFAULT_LISTEN } from "./remote/address.js";
 import { RemoteChannelLayer } from "./remote/client.js";
 import { BrokerServer } from "./remote/server.js";
+import { workerCommand, WORKER_USAGE } from "./worker-command.js";
 
 const USAGE = `usage: channel-layers <command> [options]
 
 commands:
   serve [options]         run a broker
   stats [URL] [options]   print what a running broker holds (default ${DEFAULT_LISTEN})
+  worker MODULE [options] run MODULE's handlers on a worker channel (Channels' runworker)
   version                 the package version
   help                    this text
 
@@ -40,6 +42,8 @@ stats options:
   --watch                 redraw every interval until Ctrl-C
   --interval SECONDS      between redraws with --watch (default 1)
   --top N                 entries in each list (default 10, at most 100)
+
+${WORKER_USAGE}
 `;
 
 const log = (line: string): void => console.log(`${new Date().toISOString()} ${line}`);
@@ -170,6 +174,9 @@ try {
       break;
     case "stats":
       await stats(rest);
+      break;
+    case "worker":
+      await workerCommand(rest, DEFAULT_LISTEN, readToken, log);
       break;
     case "version":
     case "--version":

@@ -1,0 +1,89 @@
+/**
+ * Several `channel-layers worker` processes on one worker channel of a tcp
+ * broker: every job handled exactly once, shared between the processes, and
+ * SIGTERM stops each one cleanly.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { BrokerServer, ChannelFullError, RemoteChannelLayer } from "../../src/index.js";
+
+const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
+const MODULE = fileURLToPath(new URL("./fixtures/record-jobs.mjs", import.meta.url));
+let broker: BrokerServer;
+const workers: ChildProcess[] = [];
+
+beforeAll(async () => {
+  broker = new BrokerServer({ listen: "tcp://127.0.0.1:0", capacity: 10_000 });
+  await broker.listen();
+});
+
+afterAll(async () => {
+  for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill("SIGKILL");
+  await broker.close();
+});
+
+function startWorker(url: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, "worker", MODULE, "--url", url, "--concurrency", "4"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  workers.push(child);
+  let out = "";
+  child.stderr!.on("data", (d: Buffer) => (out += d));
+  return new Promise((resolve, reject) => {
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d;
+      if (out.includes("worker on jobs.resize")) resolve(child);
+    });
+    child.once("exit", (code) => reject(new Error(`worker exited with ${code}: ${out}`)));
+  });
+}
+
+it("worker processes share one channel: each job handled exactly once, by several of them", async () => {
+  const url = broker.addresses[0]!;
+  const procs = await Promise.all([startWorker(url), startWorker(url), startWorker(url)]);
+  const layer = new RemoteChannelLayer(url);
+  const total = 600;
+  for (let i = 0; i < total; i++) {
+    for (;;) {
+      try {
+        await layer.send("jobs.resize", { type: "job.resize", i });
+        break;
+      } catch (err) {
+        if (!(err instanceof ChannelFullError)) throw err;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+  }
+  const seen = new Map<number, number>();
+  const byPid = new Map<number, number>();
+  while (seen.size < total) {
+    const done = await layer.receive("jobs.results", { signal: AbortSignal.timeout(20_000) });
+    const i = done.i as number;
+    seen.set(i, (seen.get(i) ?? 0) + 1);
+    byPid.set(done.pid as number, (byPid.get(done.pid as number) ?? 0) + 1);
+  }
+  expect([...seen.values()].every((n) => n === 1)).toBe(true);
+  expect([...seen.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: total }, (_, i) => i));
+  expect(byPid.size).toBeGreaterThanOrEqual(2);
+  // Nothing more arrives: no job was handled twice.
+  await expect(layer.receive("jobs.results", { signal: AbortSignal.timeout(300) })).rejects.toMatchObject({ name: "TimeoutError" });
+
+  for (const p of procs) p.kill("SIGTERM");
+  const codes = await Promise.all(procs.map(async (p) => ((await once(p, "exit")) as [number | null])[0]));
+  expect(codes).toEqual([0, 0, 0]);
+  await layer.close();
+}, 90_000);
+
+it("refuses to start without handlers or a channel, saying what is missing", async () => {
+  const run = (args: string[]) => {
+    const child = spawn(process.execPath, ["--import", "tsx", CLI, "worker", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let err = "";
+    child.stderr!.on("data", (d: Buffer) => (err += d));
+    return once(child, "exit").then(([code]) => ({ code, err }));
+  };
+  expect(await run([])).toMatchObject({ code: 2, err: expect.stringContaining("worker needs a MODULE") });
+  const noChannel = fileURLToPath(new URL("./fixtures/no-channel.mjs", import.meta.url));
+  expect(await run([noChannel])).toMatchObject({ code: 2, err: expect.stringContaining("no worker channel") });
+}, 30_000);
