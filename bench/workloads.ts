@@ -105,5 +105,5 @@ export const DEFAULT_N: Record<Workload, number> = {
   pingpong: 200_000,
   pipeline: 100_000,
   fanout: FANOUT_MEMBERS * FANOUT_SENDS,
-  concurrent: 64_000,
+  concurrent: 256_000,
 };
