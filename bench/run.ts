@@ -99,6 +99,7 @@ const ratios: string[] = [];
 for (const [ours, theirs] of [
   ["memory", "python-memory"],
   ["memory", "baseline"],
+  ["redis", "python-redis"],
 ]) {
   for (const w of workloads) {
     const a = find(ours!, w);

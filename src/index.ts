@@ -16,3 +16,5 @@ export { InMemoryChannelLayer, type InMemoryLayerOptions } from "./memory.js";
 export type { EngineStats, EngineCounters } from "./engine/engine.js";
 export { createChannelLayer } from "./url.js";
 export { nonLocalName, isProcessLocal } from "./names.js";
+export { RedisChannelLayer, type RedisLayerOptions } from "./redis/layer.js";
+export type { RedisHost, PythonStyleHost, ClientFactory } from "./redis/connections.js";

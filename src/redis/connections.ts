@@ -5,7 +5,7 @@
  */
 import { Redis, type RedisOptions } from "ioredis";
 import { ConnectionLostError } from "../errors.js";
-import { installScripts, type ScriptedRedis } from "./scripts.js";
+import { fullScripting, installScripts, type ScriptedRedis } from "./scripts.js";
 
 /** channels_redis' dict form of a host: `{"address": url}` or a Sentinel description. */
 export interface PythonStyleHost {
@@ -94,6 +94,7 @@ export function mapError(err: unknown, where: string, timeoutMs: number): unknow
 export class Shard {
   readonly commands: ScriptedRedis;
   readonly where: string;
+  private scripting: Promise<boolean> | undefined;
 
   constructor(
     readonly index: number,
@@ -103,7 +104,17 @@ export class Shard {
     readonly timeoutMs: number,
   ) {
     this.where = describeHost(target);
-    this.commands = installScripts(this.connect(true));
+    this.commands = installScripts(this.connect(false));
+  }
+
+  /**
+   * Whether this server runs the full scripts (nested replies, cmsgpack). A
+   * real Redis does; ioredis-mock does not, and then the layer pipelines plain
+   * commands and polls instead of blocking.
+   */
+  full(): Promise<boolean> {
+    this.scripting ??= fullScripting(this.commands);
+    return this.scripting;
   }
 
   /** A new client to this server (the receive loop's blocking connection is one). */

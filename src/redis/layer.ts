@@ -57,6 +57,11 @@ export class RedisChannelLayer extends BaseLayer {
   private readonly serializer: Serializer;
   private readonly receiver: Receiver;
   private sendIndex = 0;
+  /**
+   * Group sends take one call (GROUP_SEND_LOCAL) when everything is on one
+   * server, members need no encryption and every channel has the same capacity.
+   */
+  private readonly oneCallGroupSend: boolean;
 
   constructor(options: RedisLayerOptions = {}) {
     super(options);
@@ -73,6 +78,9 @@ export class RedisChannelLayer extends BaseLayer {
     const factory = options.createClient ?? defaultFactory;
     this.shards = hosts.map((h, i) => new Shard(i, resolveHost(h), factory, clientOptions, timeout));
     this.serializer = new Serializer(options.symmetricEncryptionKeys, this.config.expiry + 10, prefixLength);
+    const channelCapacity = options.channelCapacity;
+    const uniformCapacity = channelCapacity === undefined || (Array.isArray(channelCapacity) ? channelCapacity.length === 0 : Object.keys(channelCapacity).length === 0);
+    this.oneCallGroupSend = this.shards.length === 1 && !this.serializer.encrypted && uniformCapacity && prefixLength >= 4;
     this.receiver = new Receiver({
       prefix,
       shards: this.shards,
@@ -155,6 +163,25 @@ export class RedisChannelLayer extends BaseLayer {
   protected async doGroupSend(group: string, message: Message): Promise<void> {
     const gshard = this.groupShard(group);
     const gkey = this.groupKey(group);
+    if (this.oneCallGroupSend && (await gshard.full())) {
+      const t = now();
+      try {
+        await gshard.commands.chlGroupSendLocal(
+          gkey,
+          score(t - this.config.groupExpiry),
+          score(t),
+          score(t - this.config.expiry),
+          this.ttlMs,
+          this.capacityArg(""),
+          this.prefix,
+          this.serializer.randomPrefix(),
+          this.serializer.encodeHead(message),
+        );
+      } catch (err) {
+        throw gshard.fail(err);
+      }
+      return;
+    }
     let members: string[];
     try {
       members = await gshard.commands.chlGroupMembers(gkey, score(now() - this.config.groupExpiry));

@@ -19,7 +19,7 @@ import type { Shard } from "./connections.js";
 import type { Serializer } from "./serializer.js";
 import { consistentHash } from "./sharding.js";
 import { keyTtlMs } from "./ttl.js";
-import { score as scoreArg } from "./scripts.js";
+import { installScripts, type ScriptedRedis } from "./scripts.js";
 
 /** Members popped from a process key at once (they fan out to local buffers). */
 const PROCESS_BATCH = 256;
@@ -73,6 +73,8 @@ interface Watch {
 export class Receiver {
   private readonly waiters = new Map<string, WaiterList<Message, PendingReceive>>();
   private readonly watch = new Map<string, Watch>();
+  /** Keys newly watched, whose `$inflight` key gets a TTL on the next pop. */
+  private readonly newKeys = new Set<string>();
   /** Bumped whenever the set of watched keys changes, so a blocked loop knows to look again. */
   version = 0;
   readonly buffers = new LocalBuffers();
@@ -129,6 +131,7 @@ export class Receiver {
         shard: local ? consistentHash(nonLocalName(channel), this.config.shards.length) : -1,
       };
       this.watch.set(key, watch);
+      this.newKeys.add(key);
       this.version++;
     }
     if (watch.channel === undefined) watch.locals++;
@@ -144,8 +147,17 @@ export class Receiver {
     const idle = watch.channel === undefined ? --watch.locals === 0 : !this.waiters.has(channel);
     if (!idle) return;
     this.watch.delete(key);
+    this.newKeys.delete(key);
     this.version++;
     for (const loop of this.loops) loop.wake();
+  }
+
+  /** Which of `keys` are newly watched (each is reported once). */
+  takeNewKeys(keys: Array<[string, number]>): string[] {
+    if (this.newKeys.size === 0) return [];
+    const out: string[] = [];
+    for (const [key] of keys) if (this.newKeys.delete(key)) out.push(key);
+    return out;
   }
 
   /** Keys to pop on `shard`, each with how many members to take. */
@@ -253,7 +265,7 @@ class ShardLoop {
 
   private connection(): Redis {
     if (!this.client) {
-      this.client = this.shard.connect();
+      this.client = installScripts(this.shard.connect());
       // A reconnect is a new server-side client with a new id.
       this.client.on("ready", () => (this.clientId = undefined));
     }
@@ -264,6 +276,7 @@ class ShardLoop {
     const r = this.receiver;
     this.state = "popping";
     try {
+      this.polling = !(await this.shard.full());
       for (;;) {
         const version = r.version;
         const keys = r.closed ? [] : r.keysFor(this.shard.index);
@@ -279,33 +292,48 @@ class ShardLoop {
     }
   }
 
-  /** One MULTI: put-backs first, then purge expired and pop from each key. Returns members popped. */
+  /**
+   * One round trip on the loop's own connection: put-backs first, then pop
+   * from each key. Expired members are dropped as they arrive (`accept`), so
+   * no purge is needed first. Returns how many members were popped.
+   */
   private async pop(keys: Array<[string, number]>): Promise<number> {
     const r = this.receiver;
-    const client = this.connection();
-    const ttl = keyTtlMs(r.config.expiry); // as the layer sets on queue keys
+    const client = this.connection() as ScriptedRedis;
     const putbacks = this.putbacks;
     this.putbacks = [];
-    const tx = client.multi();
-    for (const [key, score, member] of putbacks) tx.zadd(key, score, member).pexpire(key, ttl);
-    const cutoff = scoreArg(r.cutoff());
-    for (const [key, count] of keys) {
-      // NX: a `$inflight` key a Python receiver left behind gets a TTL; a live one keeps its own.
-      tx.zremrangebyscore(key, 0, cutoff).zpopminBuffer(key, count).pexpire(`${key}$inflight`, ttl, "NX");
-    }
-    let results: Array<[Error | null, unknown]> | null;
+    const fresh = r.takeNewKeys(keys);
+    const ttl = keyTtlMs(r.config.expiry); // as the layer sets on queue keys
+    let replies: Array<Array<Buffer | number>>;
     try {
-      results = await tx.exec();
+      if (!this.polling) {
+        const args: Array<string | number | Buffer> = [keys.length, putbacks.length, fresh.length, ttl];
+        for (const [key] of keys) args.push(key);
+        for (const [, count] of keys) args.push(count);
+        for (const putback of putbacks) args.push(...putback);
+        args.push(...fresh);
+        replies = await client.chlPopBuffer(...args);
+      } else {
+        // ioredis-mock cannot return nested script replies: the same steps as a pipeline.
+        const tx = client.pipeline();
+        for (const [key, score, member] of putbacks) tx.zadd(key, score, member).pexpire(key, ttl);
+        for (const key of fresh) tx.pexpire(`${key}$inflight`, ttl, "NX");
+        for (const [key, count] of keys) tx.zpopminBuffer(key, count);
+        const results = (await tx.exec()) ?? [];
+        const skip = putbacks.length * 2 + fresh.length;
+        replies = keys.map((_, i) => {
+          const [err, value] = results[skip + i] ?? [new Error("missing reply")];
+          if (err) throw err;
+          return value as Array<Buffer | number>;
+        });
+      }
     } catch (err) {
       this.putbacks.unshift(...putbacks);
       throw err;
     }
-    if (!results) throw new Error("the receive transaction was discarded");
     let popped = 0;
     keys.forEach(([key], i) => {
-      const [err, value] = results[putbacks.length * 2 + i * 3 + 1]!;
-      if (err) throw err;
-      const flat = value as Array<Buffer | number>;
+      const flat = replies[i]!;
       for (let j = 0; j + 1 < flat.length; j += 2) {
         popped++;
         this.route(key, flat[j] as Buffer, flat[j + 1]!);
@@ -319,39 +347,40 @@ class ShardLoop {
     if (!this.receiver.accept(key, member, score)) this.putbacks.push([key, String(rawScore), member]);
   }
 
-  /** Wait for a member on any of `keys`; CLIENT UNBLOCK cuts it short when the keys change. */
+  /**
+   * Wait for a member on any of `keys` (BZPOPMIN; CLIENT UNBLOCK cuts it short
+   * when the keys change), or, on a client without blocking commands, sleep a
+   * poll interval (a new receive wakes it).
+   */
   private async block(keys: Array<[string, number]>, version: number): Promise<void> {
     const client = this.connection();
-    if (!this.polling) {
-      try {
-        this.clientId ??= Number(await client.client("ID"));
-        // Rotate the key order: BZPOPMIN serves the first non-empty key, and a busy one must not starve a quiet one.
-        const start = this.rotation++ % keys.length;
-        const order = [...keys.slice(start), ...keys.slice(0, start)].map(([k]) => k);
-        this.state = "blocked";
-        this.blockedVersion = version;
-        if (this.receiver.version !== version) return;
-        const res = await client.bzpopminBuffer(...order, this.receiver.config.blockTimeout);
-        if (res) this.route(res[0].toString(), res[1], res[2].toString());
-        return;
-      } catch (err) {
-        if (!/Unsupported command/.test((err as Error).message)) throw err;
-        this.polling = true; // ioredis-mock: no blocking commands, so poll
-      } finally {
-        this.state = "popping";
-      }
+    if (this.polling) {
+      this.state = "sleeping";
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, this.receiver.config.pollInterval);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.wakeSleep = done;
+      });
+      this.wakeSleep = undefined;
+      this.state = "popping";
+      return;
     }
-    this.state = "sleeping";
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, this.receiver.config.pollInterval);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wakeSleep = done;
-    });
-    this.wakeSleep = undefined;
-    this.state = "popping";
+    this.clientId ??= Number(await client.client("ID"));
+    // Rotate the key order: BZPOPMIN serves the first non-empty key, and a busy one must not starve a quiet one.
+    const start = this.rotation++ % keys.length;
+    const order = [...keys.slice(start), ...keys.slice(0, start)].map(([k]) => k);
+    if (this.receiver.version !== version) return;
+    this.state = "blocked";
+    this.blockedVersion = version;
+    try {
+      const res = await client.bzpopminBuffer(...order, this.receiver.config.blockTimeout);
+      if (res) this.route(res[0].toString(), res[1], res[2].toString());
+    } finally {
+      this.state = "popping";
+    }
   }
 
   /** Cut a BZPOPMIN short; retried until it lands, since it may reach Redis before the BZPOPMIN does. */

@@ -55,6 +55,82 @@ for i = 1, n do
 end
 return out`;
 
+/**
+ * group_send on a single server, in one call: purge and list the group, bundle
+ * the members per queue key, and write each key's member, built here from the
+ * caller's msgpack head (the message's map with room for one more entry) plus
+ * `"__asgi_channel__": [names]` packed by Redis' own cmsgpack (str types, as
+ * Python's msgpack reads them). Used when there is one shard, no encryption
+ * and one capacity for every channel; otherwise the two halves above run.
+ * ARGV: group key, group cutoff, score, cutoff, ttl ms, capacity (-1: none),
+ * key prefix, random prefix, msgpack head.
+ */
+const GROUP_SEND_LOCAL = `
+local gkey = ARGV[1]
+redis.call('ZREMRANGEBYSCORE', gkey, 0, ARGV[2])
+local names = redis.call('ZRANGE', gkey, 0, -1)
+local bundles = {}
+local order = {}
+for _, name in ipairs(names) do
+  local bang = string.find(name, '!', 1, true)
+  local key = ARGV[7] .. (bang and string.sub(name, 1, bang) or name)
+  local b = bundles[key]
+  if not b then
+    b = {}
+    bundles[key] = b
+    order[#order + 1] = key
+  end
+  b[#b + 1] = name
+end
+local cap = tonumber(ARGV[6])
+local rnd = string.sub(ARGV[8], 1, #ARGV[8] - 4)
+local stale = {}
+for i, key in ipairs(order) do
+  if redis.call('ZREMRANGEBYSCORE', key, 0, ARGV[4]) > 0 then
+    for _, n in ipairs(bundles[key]) do stale[#stale + 1] = n end
+  elseif cap < 0 or redis.call('ZCARD', key) < cap then
+    local member = rnd .. struct.pack('>I4', i) .. ARGV[9] .. '\\176__asgi_channel__' .. cmsgpack.pack(bundles[key])
+    redis.call('ZADD', key, ARGV[3], member)
+    redis.call('PEXPIRE', key, ARGV[5])
+  end
+end
+for i = 1, #stale, 1000 do
+  redis.call('ZREM', gkey, unpack(stale, i, math.min(i + 999, #stale)))
+end
+return #order`;
+
+/**
+ * receive, non-blocking half, on a real Redis. ARGV: p, q, f, ttl ms, p keys,
+ * p counts, q put-backs as (key, score, member), f keys new to this receiver.
+ * Put-backs go first with their original score, so a member popped for a
+ * receive that was cancelled is back at the head before anything else is
+ * popped. A `$inflight` key some Python receiver left behind on a new key gets
+ * a TTL (NX: a live one keeps its own). Returns one ZPOPMIN reply per key.
+ */
+const POP = `
+local p = tonumber(ARGV[1])
+local q = tonumber(ARGV[2])
+local f = tonumber(ARGV[3])
+local ttl = ARGV[4]
+local base = 4 + 2 * p
+for j = 0, q - 1 do
+  local a = base + 3 * j + 1
+  redis.call('ZADD', ARGV[a], ARGV[a + 1], ARGV[a + 2])
+  redis.call('PEXPIRE', ARGV[a], ttl)
+end
+base = base + 3 * q
+for j = 1, f do
+  redis.call('PEXPIRE', ARGV[base + j] .. '$inflight', ttl, 'NX')
+end
+local out = {}
+for i = 1, p do
+  out[i] = redis.call('ZPOPMIN', ARGV[4 + i], ARGV[4 + p + i])
+end
+return out`;
+
+/** Whether a client returns nested script replies (a real Redis does; ioredis-mock does not). */
+const PROBE = "return {{1}}";
+
 type Arg = string | number | Buffer;
 
 /** A client with the layer's scripts installed. */
@@ -63,6 +139,9 @@ export interface ScriptedRedis extends Redis {
   chlGroupAdd(groupKey: string, channel: string, score: string, ttlMs: number): Promise<number>;
   chlGroupMembers(groupKey: string, cutoff: string): Promise<string[]>;
   chlGroupSend(...args: Arg[]): Promise<number[]>;
+  chlGroupSendLocal(...args: Arg[]): Promise<number>;
+  chlPopBuffer(...args: Arg[]): Promise<Array<Array<Buffer>>>;
+  chlProbe(): Promise<unknown>;
 }
 
 export function installScripts(client: Redis): ScriptedRedis {
@@ -70,7 +149,20 @@ export function installScripts(client: Redis): ScriptedRedis {
   client.defineCommand("chlGroupAdd", { numberOfKeys: 1, lua: GROUP_ADD });
   client.defineCommand("chlGroupMembers", { numberOfKeys: 1, lua: GROUP_MEMBERS });
   client.defineCommand("chlGroupSend", { numberOfKeys: 0, lua: GROUP_SEND });
+  client.defineCommand("chlGroupSendLocal", { numberOfKeys: 0, lua: GROUP_SEND_LOCAL });
+  client.defineCommand("chlPop", { numberOfKeys: 0, lua: POP });
+  client.defineCommand("chlProbe", { numberOfKeys: 0, lua: PROBE });
   return client as ScriptedRedis;
+}
+
+/** Whether `client` runs the full scripts (nested replies, cmsgpack): false on ioredis-mock. */
+export async function fullScripting(client: ScriptedRedis): Promise<boolean> {
+  try {
+    const reply = await client.chlProbe();
+    return Array.isArray(reply) && Array.isArray(reply[0]);
+  } catch {
+    return false;
+  }
 }
 
 /** A score as Redis should store it: full double precision, never exponent notation for our range. */

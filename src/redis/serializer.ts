@@ -21,7 +21,7 @@ export class Serializer {
     encryptionKeys: ReadonlyArray<string | Uint8Array> | undefined,
     /** Seconds a token stays valid when decrypting (channels_redis: `expiry + 10`). */
     private readonly tokenTtl: number,
-    private readonly prefixLength = RANDOM_PREFIX_LENGTH,
+    readonly prefixLength = RANDOM_PREFIX_LENGTH,
   ) {
     this.fernet = encryptionKeys === undefined ? undefined : new MultiFernet(encryptionKeys);
   }
@@ -36,6 +36,30 @@ export class Serializer {
     const out = Buffer.allocUnsafe(this.prefixLength + body.length);
     this.randomInto(out);
     out.set(body, this.prefixLength);
+    return out;
+  }
+
+  /**
+   * The msgpack of `message` with its map header counting one entry more, so
+   * that a script can append `"__asgi_channel__": [...]` (GROUP_SEND_LOCAL).
+   */
+  encodeHead(message: Message): Buffer {
+    const packed = encodeMessage(message);
+    const first = packed[0]!;
+    let count: number;
+    let headerLength: number;
+    if (first >= 0x80 && first <= 0x8f) [count, headerLength] = [first & 0x0f, 1];
+    else if (first === 0xde) [count, headerLength] = [packed.readUInt16BE(1), 3];
+    else throw new TypeError("a message must pack to a msgpack map of fewer than 65535 entries");
+    const n = count + 1;
+    const header = n <= 15 ? Buffer.from([0x80 | n]) : Buffer.from([0xde, n >> 8, n & 0xff]);
+    return Buffer.concat([header, packed.subarray(headerLength)]);
+  }
+
+  /** `prefixLength` random bytes (the group script varies the last four per key). */
+  randomPrefix(): Buffer {
+    const out = Buffer.allocUnsafe(this.prefixLength);
+    this.randomInto(out);
     return out;
   }
 
