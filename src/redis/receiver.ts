@@ -1,7 +1,7 @@
 /**
  * Receiving: waiting receives per channel, and one loop per shard that pops
  * for them over a dedicated connection. A loop first pops without blocking,
- * in one MULTI for every watched key (as many members as a normal channel has
+ * in one call for every watched key (as many members as a normal channel has
  * waiting receives, a batch from each process key), and only when that finds
  * nothing does it block in BZPOPMIN over the same keys. A member popped for a
  * receive that was cancelled meanwhile goes back to Redis, at the head with
@@ -68,6 +68,12 @@ interface Watch {
   locals: number;
   /** The shard of a process key; normal channels are watched on every shard. */
   shard: number;
+  /**
+   * Other shards to watch a process key on, with how many waiting receives
+   * need each: Python's send() hashes a ! channel's full name, so its direct
+   * sends land on the shard of the full name (REDIS-WIRE.md, "Sharding").
+   */
+  extra: Map<number, number>;
 }
 
 export class Receiver {
@@ -129,12 +135,20 @@ export class Receiver {
         channel: local ? undefined : channel,
         locals: 0,
         shard: local ? consistentHash(nonLocalName(channel), this.config.shards.length) : -1,
+        extra: new Map(),
       };
       this.watch.set(key, watch);
       this.newKeys.add(key);
       this.version++;
     }
-    if (watch.channel === undefined) watch.locals++;
+    if (watch.channel === undefined) {
+      watch.locals++;
+      const full = consistentHash(channel, this.config.shards.length);
+      if (full !== watch.shard) {
+        watch.extra.set(full, (watch.extra.get(full) ?? 0) + 1);
+        this.version++;
+      }
+    }
   }
 
   /** A receive on `channel` was served or cancelled. */
@@ -144,6 +158,14 @@ export class Receiver {
     const key = this.keyOf(channel);
     const watch = this.watch.get(key);
     if (!watch) return;
+    if (watch.channel === undefined) {
+      const full = consistentHash(channel, this.config.shards.length);
+      const n = watch.extra.get(full);
+      if (n !== undefined) {
+        if (n > 1) watch.extra.set(full, n - 1);
+        else watch.extra.delete(full);
+      }
+    }
     const idle = watch.channel === undefined ? --watch.locals === 0 : !this.waiters.has(channel);
     if (!idle) return;
     this.watch.delete(key);
@@ -165,7 +187,7 @@ export class Receiver {
     const out: Array<[string, number]> = [];
     for (const [key, watch] of this.watch) {
       if (watch.channel !== undefined) out.push([key, this.waiters.get(watch.channel)?.size ?? 0]);
-      else if (watch.shard === shard) out.push([key, PROCESS_BATCH]);
+      else if (watch.shard === shard || watch.extra.has(shard)) out.push([key, PROCESS_BATCH]);
     }
     return out;
   }
@@ -210,7 +232,7 @@ export class Receiver {
   /** Reject every waiting receive the loop of `shard` was serving. */
   fail(shard: number, reason: unknown): void {
     for (const [key, watch] of [...this.watch]) {
-      if (watch.channel === undefined && watch.shard !== shard) continue;
+      if (watch.channel === undefined && watch.shard !== shard && !watch.extra.has(shard)) continue;
       const channels = watch.channel !== undefined ? [watch.channel] : [...this.waiters.keys()].filter((c) => this.keyOf(c) === key);
       for (const channel of channels) {
         for (let p = this.take(channel); p; p = this.take(channel)) p.fail(reason);
