@@ -122,7 +122,7 @@ describe("interop with Python channels_redis", () => {
     for (const ch of [nodeA, nodeB, pyCh, "mixed.worker"]) await node.groupAdd(group, ch);
     await py.groupAdd(group, "mixed.worker2");
 
-    await node.groupSend(group, { type: "from.node", v: VALUES.nested });
+    await node.groupSend(group, { type: "from.node", v: VALUES.nested! });
     expect(await node.receive(nodeA)).toEqual({ type: "from.node", v: VALUES.nested });
     expect(await node.receive(nodeB)).toEqual({ type: "from.node", v: VALUES.nested });
     expect(await py.receive(pyCh)).toEqual({ type: "from.node", v: VALUES.nested });
