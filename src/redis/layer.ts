@@ -212,15 +212,15 @@ export class RedisChannelLayer extends BaseLayer {
         const payloads = keys.map((k) => this.serializer.encode({ ...message, [RESERVED_KEY]: bundles.get(k)!.channels }));
         // Capacity of a shared key is that of the first channel behind it, as in channels_redis.
         const capacities = keys.map((k) => this.capacityArg(bundles.get(k)!.channels[0]!));
-        let status: number[];
+        let status: string;
         try {
           status = await shard.commands.chlGroupSend(keys.length, ...keys, score(t), score(t - this.config.expiry), this.ttlMs, ...payloads, ...capacities);
         } catch (err) {
           throw shard.fail(err);
         }
-        status.forEach((s, i) => {
-          if (s === 2) stale.push(...bundles.get(keys[i]!)!.channels);
-        });
+        for (let i = 0; i < keys.length; i++) {
+          if (status[i] === "2") stale.push(...bundles.get(keys[i]!)!.channels);
+        }
       }),
     );
     if (stale.length > 0) {

@@ -28,7 +28,8 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)`;
 
 /**
  * group_send, second half, one call per shard. ARGV: n, n keys, score, cutoff,
- * ttl ms, then one member and one capacity per key. Per key: 0 stored, 1 full
+ * ttl ms, then one member and one capacity per key. Returns one digit per
+ * key (a string: ioredis-mock cannot return a table built in a loop): 0 stored, 1 full
  * (skipped, as Python does), 2 stale: it held a message that expired unread,
  * so the caller drops its channels from the group (SPEC §4.5) and skips it.
  * Keys travel in ARGV (fine outside Redis Cluster, which channels_redis does
@@ -53,7 +54,7 @@ for i = 1, n do
     end
   end
 end
-return out`;
+return table.concat(out)`;
 
 /**
  * group_send on a single server, in one call: purge and list the group, bundle
@@ -128,8 +129,8 @@ for i = 1, p do
 end
 return out`;
 
-/** Whether a client returns nested script replies (a real Redis does; ioredis-mock does not). */
-const PROBE = "return {{1}}";
+/** Whether a server returns nested script replies and has cmsgpack (a real Redis does). */
+const PROBE = "return {{1}, cmsgpack.pack({'a'})}";
 
 type Arg = string | number | Buffer;
 
@@ -138,7 +139,7 @@ export interface ScriptedRedis extends Redis {
   chlSend(key: string, member: Buffer, score: string, cutoff: string, capacity: number, ttlMs: number): Promise<number>;
   chlGroupAdd(groupKey: string, channel: string, score: string, ttlMs: number): Promise<number>;
   chlGroupMembers(groupKey: string, cutoff: string): Promise<string[]>;
-  chlGroupSend(...args: Arg[]): Promise<number[]>;
+  chlGroupSend(...args: Arg[]): Promise<string>;
   chlGroupSendLocal(...args: Arg[]): Promise<number>;
   chlPopBuffer(...args: Arg[]): Promise<Array<Array<Buffer>>>;
   chlProbe(): Promise<unknown>;
@@ -157,9 +158,11 @@ export function installScripts(client: Redis): ScriptedRedis {
 
 /** Whether `client` runs the full scripts (nested replies, cmsgpack): false on ioredis-mock. */
 export async function fullScripting(client: ScriptedRedis): Promise<boolean> {
+  // ioredis-mock makes no Buffer variants of defined commands, and its Lua has no cmsgpack.
+  if (typeof (client as Partial<ScriptedRedis>).chlPopBuffer !== "function") return false;
   try {
     const reply = await client.chlProbe();
-    return Array.isArray(reply) && Array.isArray(reply[0]);
+    return Array.isArray(reply) && Array.isArray(reply[0]) && reply[1] === "\x91\xa1a";
   } catch {
     return false;
   }
