@@ -113,7 +113,10 @@ export class Shard {
    * commands and polls instead of blocking.
    */
   full(): Promise<boolean> {
-    this.scripting ??= fullScripting(this.commands);
+    this.scripting ??= fullScripting(this.commands).catch((err: unknown) => {
+      this.scripting = undefined; // ask again once Redis answers
+      throw err;
+    });
     return this.scripting;
   }
 

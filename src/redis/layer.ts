@@ -12,6 +12,7 @@ import { RESERVED_KEY } from "../message.js";
 import { isProcessLocal, nonLocalName } from "../names.js";
 import { defaultFactory, outageOptions, release, resolveHost, Shard, type ClientFactory, type RedisHost } from "./connections.js";
 import { Receiver } from "./receiver.js";
+import { SendBatcher } from "./sends.js";
 import { score } from "./scripts.js";
 import { RANDOM_PREFIX_LENGTH, Serializer } from "./serializer.js";
 import { consistentHash } from "./sharding.js";
@@ -57,6 +58,8 @@ export class RedisChannelLayer extends BaseLayer {
   private readonly serializer: Serializer;
   private readonly receiver: Receiver;
   private sendIndex = 0;
+  private lastStamp = 0;
+  private readonly senders: SendBatcher[];
   /**
    * Group sends take one call (GROUP_SEND_LOCAL) when everything is on one
    * server, members need no encryption and every channel has the same capacity.
@@ -76,8 +79,13 @@ export class RedisChannelLayer extends BaseLayer {
     const prefixLength = positiveOption(options.randomPrefixLength, "randomPrefixLength", RANDOM_PREFIX_LENGTH, true);
     const clientOptions: RedisOptions = { ...options.redisOptions, ...outageOptions(timeout) };
     const factory = options.createClient ?? defaultFactory;
-    this.shards = hosts.map((h, i) => new Shard(i, resolveHost(h), factory, clientOptions, timeout));
+    // Everything that can refuse the options runs before the first connection is made.
+    const blockTimeout = positiveOption(options.blockTimeout, "blockTimeout (s)", 1);
+    const pollInterval = positiveOption(options.pollInterval, "pollInterval (ms)", 10);
     this.serializer = new Serializer(options.symmetricEncryptionKeys, this.config.expiry + 10, prefixLength);
+    const targets = hosts.map(resolveHost);
+    this.shards = targets.map((t, i) => new Shard(i, t, factory, clientOptions, timeout));
+    this.senders = this.shards.map((shard) => new SendBatcher(shard, this.config.expiry, this.ttlMs));
     const channelCapacity = options.channelCapacity;
     const uniformCapacity = channelCapacity === undefined || (Array.isArray(channelCapacity) ? channelCapacity.length === 0 : Object.keys(channelCapacity).length === 0);
     this.oneCallGroupSend = this.shards.length === 1 && !this.serializer.encrypted && uniformCapacity && prefixLength >= 4;
@@ -88,8 +96,8 @@ export class RedisChannelLayer extends BaseLayer {
       expiry: this.config.expiry,
       capacityOf: (channel) => this.config.capacity.capacityOf(channel),
       now,
-      blockTimeout: positiveOption(options.blockTimeout, "blockTimeout (s)", 1),
-      pollInterval: positiveOption(options.pollInterval, "pollInterval (ms)", 10),
+      blockTimeout,
+      pollInterval,
     });
   }
 
@@ -114,14 +122,18 @@ export class RedisChannelLayer extends BaseLayer {
     // Python hashes the full name of a ! channel here (an upstream bug); the non-local name is what receivers watch.
     const shard = this.shards[local ? consistentHash(target, this.shards.length) : this.nextSendShard()]!;
     const member = this.serializer.encode(local ? { ...message, [RESERVED_KEY]: channel } : message);
-    const t = now();
-    let stored: number;
-    try {
-      stored = await shard.commands.chlSend(this.prefix + target, member, score(t), score(t - this.config.expiry), this.capacityArg(channel), this.ttlMs);
-    } catch (err) {
-      throw shard.fail(err);
-    }
-    if (stored !== 1) throw new ChannelFullError(channel, this.config.capacity.capacityOf(channel));
+    const stored = await this.senders[shard.index]!.send(this.prefix + target, member, this.stamp(), this.capacityArg(channel));
+    if (!stored) throw new ChannelFullError(channel, this.config.capacity.capacityOf(channel));
+  }
+
+  /**
+   * A score for a message sent now: strictly increasing in this layer (at the
+   * microsecond the score carries), so a burst keeps its order in the sorted set.
+   */
+  private stamp(): number {
+    const t = Math.max(now(), this.lastStamp + 1e-6);
+    this.lastStamp = t;
+    return t;
   }
 
   private nextSendShard(): number {
@@ -163,8 +175,14 @@ export class RedisChannelLayer extends BaseLayer {
   protected async doGroupSend(group: string, message: Message): Promise<void> {
     const gshard = this.groupShard(group);
     const gkey = this.groupKey(group);
-    if (this.oneCallGroupSend && (await gshard.full())) {
-      const t = now();
+    let oneCall: boolean;
+    try {
+      oneCall = this.oneCallGroupSend && (await gshard.full());
+    } catch (err) {
+      throw gshard.fail(err);
+    }
+    if (oneCall) {
+      const t = this.stamp();
       try {
         await gshard.commands.chlGroupSendLocal(
           gkey,
@@ -204,7 +222,7 @@ export class RedisChannelLayer extends BaseLayer {
       if (keys) keys.push(key);
       else perShard.set(bundle.shard, [key]);
     }
-    const t = now();
+    const t = this.stamp();
     const stale: string[] = [];
     await Promise.all(
       [...perShard].map(async ([index, keys]) => {

@@ -6,14 +6,31 @@
  */
 import type { Redis } from "ioredis";
 
-/** send: purge expired, count (≥ capacity → refuse), add, set the key's TTL. */
+/**
+ * send, for every send a shard got in one tick (sends.ts batches them):
+ * per message, purge expired members, count (≥ capacity → refuse), add, set
+ * the key's TTL, in order, so capacity counts the batch's earlier members.
+ * ARGV: n, cutoff offset (the expiry, s), ttl ms, then (key, member, score,
+ * capacity or -1) per message. Returns one digit per message: 1 stored, 0 full.
+ */
 const SEND = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[3])
-local cap = tonumber(ARGV[4])
-if cap >= 0 and redis.call('ZCARD', KEYS[1]) >= cap then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return 1`;
+local n = tonumber(ARGV[1])
+local expiry = tonumber(ARGV[2])
+local out = {}
+for i = 0, n - 1 do
+  local a = 4 + 4 * i
+  local key = ARGV[a]
+  redis.call('ZREMRANGEBYSCORE', key, 0, tonumber(ARGV[a + 2]) - expiry)
+  local cap = tonumber(ARGV[a + 3])
+  if cap >= 0 and redis.call('ZCARD', key) >= cap then
+    out[i + 1] = '0'
+  else
+    redis.call('ZADD', key, ARGV[a + 2], ARGV[a + 1])
+    redis.call('PEXPIRE', key, ARGV[3])
+    out[i + 1] = '1'
+  end
+end
+return table.concat(out)`;
 
 /** group_add: add (or renew) a membership and the group's TTL. */
 const GROUP_ADD = `
@@ -136,7 +153,7 @@ type Arg = string | number | Buffer;
 
 /** A client with the layer's scripts installed. */
 export interface ScriptedRedis extends Redis {
-  chlSend(key: string, member: Buffer, score: string, cutoff: string, capacity: number, ttlMs: number): Promise<number>;
+  chlSend(...args: Arg[]): Promise<string>;
   chlGroupAdd(groupKey: string, channel: string, score: string, ttlMs: number): Promise<number>;
   chlGroupMembers(groupKey: string, cutoff: string): Promise<string[]>;
   chlGroupSend(...args: Arg[]): Promise<string>;
@@ -146,7 +163,7 @@ export interface ScriptedRedis extends Redis {
 }
 
 export function installScripts(client: Redis): ScriptedRedis {
-  client.defineCommand("chlSend", { numberOfKeys: 1, lua: SEND });
+  client.defineCommand("chlSend", { numberOfKeys: 0, lua: SEND });
   client.defineCommand("chlGroupAdd", { numberOfKeys: 1, lua: GROUP_ADD });
   client.defineCommand("chlGroupMembers", { numberOfKeys: 1, lua: GROUP_MEMBERS });
   client.defineCommand("chlGroupSend", { numberOfKeys: 0, lua: GROUP_SEND });
@@ -160,12 +177,15 @@ export function installScripts(client: Redis): ScriptedRedis {
 export async function fullScripting(client: ScriptedRedis): Promise<boolean> {
   // ioredis-mock makes no Buffer variants of defined commands, and its Lua has no cmsgpack.
   if (typeof (client as Partial<ScriptedRedis>).chlPopBuffer !== "function") return false;
+  let reply: unknown;
   try {
-    const reply = await client.chlProbe();
-    return Array.isArray(reply) && Array.isArray(reply[0]) && reply[1] === "\x91\xa1a";
-  } catch {
-    return false;
+    reply = await client.chlProbe();
+  } catch (err) {
+    // A script error is an answer (ioredis-mock's Lua); anything else (Redis unreachable) is not.
+    if ((err as Error).name === "ReplyError" || /lua/i.test((err as Error).message)) return false;
+    throw err;
   }
+  return Array.isArray(reply) && Array.isArray(reply[0]) && reply[1] === "\x91\xa1a";
 }
 
 /** A score as Redis should store it: full double precision, never exponent notation for our range. */
