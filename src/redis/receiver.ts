@@ -67,7 +67,7 @@ interface Watch {
    * need each: Python's send() hashes a ! channel's full name, so its direct
    * sends land on the shard of the full name (REDIS-WIRE.md, "Sharding").
    */
-  extra: Map<number, number>;
+  extra: Map<number, number> | undefined;
 }
 
 export class Receiver {
@@ -75,6 +75,8 @@ export class Receiver {
   private readonly watch = new Map<string, Watch>();
   /** Keys newly watched, whose `$inflight` key gets a TTL on the next pop. */
   private readonly newKeys = new Set<string>();
+  /** Keys whose `$inflight` key was seen to lately (bounded: cleared when large). */
+  private readonly checkedKeys = new Set<string>();
   /** Bumped whenever the set of watched keys changes, so a blocked loop knows to look again. */
   version = 0;
   readonly buffers = new LocalBuffers();
@@ -129,16 +131,17 @@ export class Receiver {
         channel: local ? undefined : channel,
         locals: 0,
         shard: local ? consistentHash(nonLocalName(channel), this.config.shards.length) : -1,
-        extra: new Map(),
+        extra: undefined,
       };
       this.watch.set(key, watch);
-      this.newKeys.add(key);
+      if (!this.checkedKeys.has(key)) this.newKeys.add(key);
       this.version++;
     }
     if (watch.channel === undefined) {
       watch.locals++;
       const full = consistentHash(channel, this.config.shards.length);
       if (full !== watch.shard) {
+        watch.extra ??= new Map();
         watch.extra.set(full, (watch.extra.get(full) ?? 0) + 1);
         this.version++;
       }
@@ -154,10 +157,10 @@ export class Receiver {
     if (!watch) return;
     if (watch.channel === undefined) {
       const full = consistentHash(channel, this.config.shards.length);
-      const n = watch.extra.get(full);
+      const n = watch.extra?.get(full);
       if (n !== undefined) {
-        if (n > 1) watch.extra.set(full, n - 1);
-        else watch.extra.delete(full);
+        if (n > 1) watch.extra!.set(full, n - 1);
+        else watch.extra!.delete(full);
       }
     }
     const idle = watch.channel === undefined ? --watch.locals === 0 : !this.waiters.has(channel);
@@ -173,6 +176,8 @@ export class Receiver {
     if (this.newKeys.size === 0) return [];
     const out: string[] = [];
     for (const [key] of keys) if (this.newKeys.delete(key)) out.push(key);
+    if (this.checkedKeys.size > 10_000) this.checkedKeys.clear();
+    for (const key of out) this.checkedKeys.add(key);
     return out;
   }
 
@@ -181,7 +186,7 @@ export class Receiver {
     const out: Array<[string, number]> = [];
     for (const [key, watch] of this.watch) {
       if (watch.channel !== undefined) out.push([key, this.waiters.get(watch.channel)?.size ?? 0]);
-      else if (watch.shard === shard || watch.extra.has(shard)) out.push([key, PROCESS_BATCH]);
+      else if (watch.shard === shard || watch.extra?.has(shard) === true) out.push([key, PROCESS_BATCH]);
     }
     return out;
   }
@@ -226,7 +231,7 @@ export class Receiver {
   /** Reject every waiting receive the loop of `shard` was serving. */
   fail(shard: number, reason: unknown): void {
     for (const [key, watch] of [...this.watch]) {
-      if (watch.channel === undefined && watch.shard !== shard && !watch.extra.has(shard)) continue;
+      if (watch.channel === undefined && watch.shard !== shard && watch.extra?.has(shard) !== true) continue;
       const channels = watch.channel !== undefined ? [watch.channel] : [...this.waiters.keys()].filter((c) => this.keyOf(c) === key);
       for (const channel of channels) {
         for (let p = this.take(channel); p; p = this.take(channel)) p.fail(reason);
