@@ -159,7 +159,7 @@ export interface ScriptedRedis extends Redis {
   chlGroupSend(...args: Arg[]): Promise<string>;
   chlGroupSendLocal(...args: Arg[]): Promise<number>;
   chlPopBuffer(...args: Arg[]): Promise<Array<Array<Buffer>>>;
-  chlProbe(): Promise<unknown>;
+  chlProbeBuffer(): Promise<unknown>;
 }
 
 export function installScripts(client: Redis): ScriptedRedis {
@@ -176,16 +176,16 @@ export function installScripts(client: Redis): ScriptedRedis {
 /** Whether `client` runs the full scripts (nested replies, cmsgpack): false on ioredis-mock. */
 export async function fullScripting(client: ScriptedRedis): Promise<boolean> {
   // ioredis-mock makes no Buffer variants of defined commands, and its Lua has no cmsgpack.
-  if (typeof (client as Partial<ScriptedRedis>).chlPopBuffer !== "function") return false;
+  if (typeof (client as Partial<ScriptedRedis>).chlProbeBuffer !== "function") return false;
   let reply: unknown;
   try {
-    reply = await client.chlProbe();
+    reply = await client.chlProbeBuffer();
   } catch (err) {
     // A script error is an answer (ioredis-mock's Lua); anything else (Redis unreachable) is not.
     if ((err as Error).name === "ReplyError" || /lua/i.test((err as Error).message)) return false;
     throw err;
   }
-  return Array.isArray(reply) && Array.isArray(reply[0]) && reply[1] === "\x91\xa1a";
+  return Array.isArray(reply) && Array.isArray(reply[0]) && Buffer.isBuffer(reply[1]) && reply[1].equals(Buffer.from([0x91, 0xa1, 0x61]));
 }
 
 /** A score as Redis should store it: full double precision, never exponent notation for our range. */

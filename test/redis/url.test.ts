@@ -50,3 +50,16 @@ describe("createChannelLayer with redis:// URLs", () => {
     expect(() => new RedisChannelLayer({ symmetricEncryptionKeys: "secret" as never })).toThrow(/non-empty array/);
   });
 });
+
+describe("the real server runs the full path", () => {
+  it("detects nested replies and cmsgpack on a real Redis (so receives block and group sends take one call)", async () => {
+    const { Redis } = await import("ioredis");
+    const { fullScripting, installScripts } = await import("../../src/redis/scripts.js");
+    const client = installScripts(new Redis(REDIS_URL));
+    try {
+      expect(await fullScripting(client)).toBe(true);
+    } finally {
+      client.disconnect();
+    }
+  });
+});
