@@ -1,8 +1,9 @@
 /**
  * RedisChannelLayer: channels and groups in Redis, laid out exactly as
  * Python's channels_redis lays them out (REDIS-WIRE.md), so Django and Node
- * processes share one Redis. Sends and group sends are one Lua call each;
- * receives are batched per shard by the receive loop (receiver.ts).
+ * processes share one Redis. Sends made in one tick share one Lua call
+ * (sends.ts), a group send on one server is one call, and receives are
+ * batched per shard by the receive loop (receiver.ts, shard-loop.ts).
  */
 import type { RedisOptions } from "ioredis";
 import { BaseLayer } from "../base.js";

@@ -63,3 +63,21 @@ describe("the real server runs the full path", () => {
     }
   });
 });
+
+describe("hosts in every form channels_redis accepts", () => {
+  it("turns URLs, pairs, address dicts and Sentinel dicts into ioredis targets", async () => {
+    const { resolveHost, describeHost } = await import("../../src/redis/connections.js");
+    expect(resolveHost("redis://:pw@h:1/2")).toBe("redis://:pw@h:1/2");
+    expect(resolveHost(["10.0.0.1", 6380])).toEqual({ host: "10.0.0.1", port: 6380 });
+    expect(resolveHost({ address: "rediss://h:6380" })).toBe("rediss://h:6380");
+    expect(resolveHost({ master_name: "mymaster", sentinels: [["s1", 26379], { host: "s2", port: 26380 }], sentinel_kwargs: { password: "sp" }, db: 3 })).toEqual({
+      name: "mymaster",
+      sentinels: [{ host: "s1", port: 26379 }, { host: "s2", port: 26380 }],
+      sentinelPassword: "sp",
+      db: 3,
+    });
+    expect(resolveHost({ sentinels: [{ host: "s", port: 1 }], name: "m" })).toEqual({ sentinels: [{ host: "s", port: 1 }], name: "m" });
+    expect(describeHost("redis://user:secret@h:1/0")).toBe("redis://***@h:1/0");
+    expect(describeHost({ sentinels: [{ host: "s", port: 1 }], name: "m" })).toBe('sentinel master "m"');
+  });
+});
