@@ -25,10 +25,12 @@ async function reachable(): Promise<true | string> {
   }
 }
 
+/** Both rows keep messages an hour: Python needs longer than the default minute to send the full pipeline. */
+const EXPIRY = 3600;
 const ours = prefix("node");
 export const redis: BenchBackend = layerBackend(
   "redis",
-  () => new RedisChannelLayer({ hosts: [REDIS_URL], prefix: ours, capacity: Infinity }),
+  () => new RedisChannelLayer({ hosts: [REDIS_URL], prefix: ours, capacity: Infinity, expiry: EXPIRY }),
   {
     available: reachable,
     // Leave nothing behind: a run's keys expire anyway, but a bench should not wait for that.
@@ -40,7 +42,7 @@ export const redis: BenchBackend = layerBackend(
   },
 );
 
-const python = pythonBackend("python-redis", "redis", () => ["--redis", REDIS_URL, "--prefix", prefix("py")]);
+const python = pythonBackend("python-redis", "redis", () => ["--redis", REDIS_URL, "--prefix", prefix("py"), "--expiry", String(EXPIRY)]);
 export const pythonRedis: BenchBackend = {
   ...python,
   available: async () => {
