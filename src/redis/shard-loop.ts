@@ -1,12 +1,12 @@
 /**
  * One shard's receive loop over its own connection. It first pops without
  * blocking, in one call for every watched key (as many members as a normal
- * channel has waiting receives, a batch from each process key), and only when
- * that finds nothing does it block in BZPOPMIN over the same keys. A member
- * popped for a receive that was cancelled meanwhile goes back to Redis, at the
- * head with its original score, in the loop's next call on the same
- * connection, before anything else is popped: nothing is lost, nothing is
- * handed out twice.
+ * channel has waiting receives plus its prefetch, a batch from each process
+ * key), and only when that finds nothing does it block in BZPOPMIN over the
+ * same keys. A member nobody took (its receive was cancelled, or it was popped
+ * ahead and not claimed in that turn) goes back to Redis, at the head with its
+ * original score, in the loop's next call on the same connection, before
+ * anything else is popped: nothing is lost, nothing is handed out twice.
  */
 import type { Redis } from "ioredis";
 import type { Shard } from "./connections.js";
