@@ -84,9 +84,10 @@ return table.concat(out)`;
  * key prefix, random prefix, msgpack head.
  */
 const GROUP_SEND_LOCAL = `
+local call = redis.call
 local gkey = ARGV[1]
-redis.call('ZREMRANGEBYSCORE', gkey, 0, ARGV[2])
-local names = redis.call('ZRANGE', gkey, 0, -1)
+call('ZREMRANGEBYSCORE', gkey, 0, ARGV[2])
+local names = call('ZRANGE', gkey, 0, -1)
 local bundles = {}
 local order = {}
 for _, name in ipairs(names) do
@@ -100,20 +101,22 @@ for _, name in ipairs(names) do
   end
   b[#b + 1] = name
 end
+local score, cutoff, ttl = ARGV[3], ARGV[4], ARGV[5]
 local cap = tonumber(ARGV[6])
 local rnd = string.sub(ARGV[8], 1, #ARGV[8] - 4)
+local body = ARGV[9] .. '\\176__asgi_channel__'
+local pack, spack = cmsgpack.pack, struct.pack
 local stale = {}
 for i, key in ipairs(order) do
-  if redis.call('ZREMRANGEBYSCORE', key, 0, ARGV[4]) > 0 then
+  if call('ZREMRANGEBYSCORE', key, 0, cutoff) > 0 then
     for _, n in ipairs(bundles[key]) do stale[#stale + 1] = n end
-  elseif cap < 0 or redis.call('ZCARD', key) < cap then
-    local member = rnd .. struct.pack('>I4', i) .. ARGV[9] .. '\\176__asgi_channel__' .. cmsgpack.pack(bundles[key])
-    redis.call('ZADD', key, ARGV[3], member)
-    redis.call('PEXPIRE', key, ARGV[5])
+  elseif cap < 0 or call('ZCARD', key) < cap then
+    call('ZADD', key, score, rnd .. spack('>I4', i) .. body .. pack(bundles[key]))
+    call('PEXPIRE', key, ttl)
   end
 end
 for i = 1, #stale, 1000 do
-  redis.call('ZREM', gkey, unpack(stale, i, math.min(i + 999, #stale)))
+  call('ZREM', gkey, unpack(stale, i, math.min(i + 999, #stale)))
 end
 return #order`;
 
