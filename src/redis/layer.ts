@@ -254,7 +254,7 @@ export class RedisChannelLayer extends BaseLayer {
 
   protected async doFlush(): Promise<void> {
     this.receiver.buffers.clear();
-    this.receiver.dropExtras();
+    this.receiver.ahead.clear();
     const pattern = this.prefix.replace(/[*?[\]\\]/g, "\\$&") + "*";
     await Promise.all(
       this.shards.map(async (shard) => {

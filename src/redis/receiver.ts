@@ -9,25 +9,15 @@ import type { Message } from "../layer.js";
 import { cloneMessage, RESERVED_KEY } from "../message.js";
 import { isProcessLocal, nonLocalName } from "../names.js";
 import { WaiterList, type WaitHandle } from "../engine/waiters.js";
-import { RingQueue } from "../engine/queue.js";
 import { LocalBuffers } from "./buffers.js";
 import type { Shard } from "./connections.js";
 import type { Serializer } from "./serializer.js";
 import { consistentHash } from "./sharding.js";
+import { Prefetch } from "./prefetch.js";
 import { ShardLoop } from "./shard-loop.js";
 
 /** Members popped from a process key at once (they fan out to local buffers). */
 const PROCESS_BATCH = 256;
-/** Most members a normal channel's receives may have popped ahead of them (see `extras`). */
-const MAX_PREFETCH = 64;
-
-/** A member popped ahead for a normal channel, kept as it came so it can go back unchanged. */
-interface Extra {
-  message: Message;
-  key: string;
-  member: Buffer;
-  rawScore: string;
-}
 
 export interface ReceiverConfig {
   prefix: string;
@@ -93,24 +83,15 @@ export class Receiver {
   readonly buffers = new LocalBuffers();
   /** Members that could not be decoded (a wrong key, garbage): dropped, counted here. */
   dropped = 0;
-  /**
-   * Prefetch for normal channels: a pop takes as many members as there are
-   * waiting receives plus the channel's prefetch level. The extra members wait
-   * here, per shard, for receives this process makes in the same turn (a
-   * consumer looping on receive takes them without a round trip); the loop
-   * puts whatever is left back at the head of its queue, with its original
-   * score, at its next call. A level doubles while its extras are taken and
-   * falls back to 1 when they go back unused.
-   */
-  private readonly extras: Array<Map<string, RingQueue<Extra>>>;
-  private readonly prefetch = new Map<string, number>();
+  /** Members popped ahead for normal channels (prefetch.ts). */
+  readonly ahead: Prefetch;
   private readonly loops: ShardLoop[];
   private readonly sweep: NodeJS.Timeout;
   closed = false;
 
   constructor(readonly config: ReceiverConfig) {
     this.loops = config.shards.map((shard) => new ShardLoop(shard, this));
-    this.extras = config.shards.map(() => new Map());
+    this.ahead = new Prefetch(config.shards.length);
     this.sweep = setInterval(() => this.buffers.sweep(this.cutoff()), Math.max(1000, config.expiry * 1000));
     this.sweep.unref();
   }
@@ -120,7 +101,7 @@ export class Receiver {
   }
 
   receive(channel: string, signal: AbortSignal | undefined): Promise<Message> {
-    const ready = isProcessLocal(channel) ? this.buffers.take(channel, this.cutoff()) : this.takeExtra(channel);
+    const ready = isProcessLocal(channel) ? this.buffers.take(channel, this.cutoff()) : this.ahead.take(channel, this.cutoff());
     if (ready !== undefined) return Promise.resolve(ready);
     return new Promise<Message>((resolve, reject) => {
       const pending = new PendingReceive(resolve, reject, signal);
@@ -207,7 +188,7 @@ export class Receiver {
     const out: Array<[string, number]> = [];
     for (const [key, watch] of this.watch) {
       if (watch.channel !== undefined) {
-        out.push([key, (this.waiters.get(watch.channel)?.size ?? 0) + (this.prefetch.get(watch.channel) ?? 1)]);
+        out.push([key, (this.waiters.get(watch.channel)?.size ?? 0) + this.ahead.level(watch.channel)]);
       }
       else if (watch.shard === shard || watch.extra?.has(shard) === true) out.push([key, PROCESS_BATCH]);
     }
@@ -241,7 +222,7 @@ export class Receiver {
     if (!name.endsWith("!")) {
       const pending = this.take(name);
       if (pending) pending.deliver(message);
-      else this.keepExtra(shard, name, { message, key, member, rawScore }, score);
+      else this.ahead.keep(shard, name, { message, key, member, rawScore }, score);
       return;
     }
     const names = Array.isArray(target) ? target : [typeof target === "string" ? target : name];
@@ -252,50 +233,6 @@ export class Receiver {
       if (pending) pending.deliver(copy);
       else this.buffers.push(channel, copy, score, this.config.capacityOf(channel));
     });
-  }
-
-  private keepExtra(shard: number, channel: string, extra: Extra, score: number): void {
-    const byChannel = this.extras[shard]!;
-    let queue = byChannel.get(channel);
-    if (!queue) byChannel.set(channel, (queue = new RingQueue<Extra>()));
-    queue.push(extra, score);
-  }
-
-  /** A member popped ahead for `channel`, if one is waiting and unexpired; raises its prefetch level. */
-  private takeExtra(channel: string): Message | undefined {
-    for (const byChannel of this.extras) {
-      const queue = byChannel.get(channel);
-      if (!queue) continue;
-      queue.dropExpired(this.cutoff());
-      const extra = queue.shift();
-      if (queue.size === 0) byChannel.delete(channel);
-      if (extra) {
-        this.prefetch.set(channel, Math.min(MAX_PREFETCH, 2 * (this.prefetch.get(channel) ?? 1)));
-        return extra.message;
-      }
-    }
-    return undefined;
-  }
-
-  hasExtras(shard: number): boolean {
-    return this.extras[shard]!.size > 0;
-  }
-
-  /** Every unclaimed extra of `shard`, as put-backs (key, score, member), oldest first per channel. */
-  reclaimExtras(shard: number): Array<[string, string, Buffer]> {
-    const out: Array<[string, string, Buffer]> = [];
-    const byChannel = this.extras[shard]!;
-    for (const [channel, queue] of byChannel) {
-      this.prefetch.delete(channel); // back to the default level: they went unused
-      for (let e = queue.shift(); e; e = queue.shift()) out.push([e.key, e.rawScore, e.member]);
-    }
-    byChannel.clear();
-    return out;
-  }
-
-  /** Forget the extras without putting them back (flush emptied their channels). */
-  dropExtras(): void {
-    for (const byChannel of this.extras) byChannel.clear();
   }
 
   /** Reject every waiting receive the loop of `shard` was serving. */

@@ -52,13 +52,13 @@ export class ShardLoop {
     try {
       this.polling = !(await this.shard.full());
       for (;;) {
-        if (r.hasExtras(this.shard.index) && !r.closed) {
+        if (r.ahead.pending(this.shard.index) && !r.closed) {
           // Let consumers that receive again in this turn take the extras before they go back.
           await new Promise((resolve) => setImmediate(resolve));
         }
         const version = r.version;
         const keys = r.closed ? [] : r.keysFor(this.shard.index);
-        if (keys.length === 0 && this.putbacks.length === 0 && !r.hasExtras(this.shard.index)) break;
+        if (keys.length === 0 && this.putbacks.length === 0 && !r.ahead.pending(this.shard.index)) break;
         const got = await this.pop(keys);
         if (got > 0 || r.closed || r.version !== version || keys.length === 0) continue;
         await this.block(keys, version);
@@ -80,7 +80,7 @@ export class ShardLoop {
     const client = this.connection() as ScriptedRedis;
     const putbacks = this.putbacks;
     this.putbacks = [];
-    putbacks.push(...r.reclaimExtras(this.shard.index));
+    putbacks.push(...r.ahead.reclaim(this.shard.index));
     const fresh = r.takeNewKeys(keys);
     const ttl = keyTtlMs(r.config.expiry); // as the layer sets on queue keys
     let replies: Array<Array<Buffer | number>>;
