@@ -85,7 +85,10 @@ export class ShardLoop {
     const ttl = keyTtlMs(r.config.expiry); // as the layer sets on queue keys
     let replies: Array<Array<Buffer | number>>;
     try {
-      if (!this.polling) {
+      if (!this.polling && keys.length === 1 && putbacks.length === 0 && fresh.length === 0) {
+        // The common case (one channel, nothing to put back) needs no script.
+        replies = [await client.zpopminBuffer(keys[0]![0], keys[0]![1])];
+      } else if (!this.polling) {
         const args: Array<string | number | Buffer> = [keys.length, putbacks.length, fresh.length, ttl];
         for (const [key] of keys) args.push(key);
         for (const [, count] of keys) args.push(count);
