@@ -100,6 +100,7 @@ for (const [ours, theirs] of [
   ["memory", "python-memory"],
   ["memory", "baseline"],
   ["memory-traffic", "memory"],
+  ["redis", "python-redis"],
 ]) {
   for (const w of workloads) {
     const a = find(ours!, w);

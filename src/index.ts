@@ -46,3 +46,5 @@ export type { BrokerLayerStats, ClientLinkStats, EngineLayerStats, LayerCounters
 export type { ProtocolLayerOptions } from "./protocol/client.js";
 export { IpcChannelLayer, type IpcLayerOptions } from "./ipc/layer.js";
 export { serveIpc, type IpcServer, type IpcServeOptions, type IpcTarget } from "./ipc/serve.js";
+export { RedisChannelLayer, type RedisLayerOptions } from "./redis/layer.js";
+export type { RedisHost, PythonStyleHost, ClientFactory } from "./redis/connections.js";

@@ -6,6 +6,7 @@ import type { ChannelLayer, LayerOptions } from "./layer.js";
 import { InMemoryChannelLayer } from "./memory.js";
 import { IpcChannelLayer } from "./ipc/layer.js";
 import { RemoteChannelLayer } from "./remote/client.js";
+import { redisFromUrl, REDIS_QUERY_OPTIONS } from "./redis/url.js";
 
 type Factory = (url: URL, options: LayerOptions & Record<string, unknown>) => ChannelLayer;
 
@@ -15,6 +16,14 @@ const BACKENDS: Record<string, Factory> = {
   "tls:": (url, options) => new RemoteChannelLayer(url.href, options),
   "unix:": (url, options) => new RemoteChannelLayer(url.href, options),
   "ipc:": (_url, options) => new IpcChannelLayer(options),
+  "redis:": redisFromUrl,
+  "rediss:": redisFromUrl,
+};
+
+/** Query keys a backend reads from its URL itself (not numeric layer options). */
+const BACKEND_QUERY: Record<string, readonly string[]> = {
+  "redis:": REDIS_QUERY_OPTIONS,
+  "rediss:": REDIS_QUERY_OPTIONS,
 };
 
 /** Numeric options given in the query string (`?capacity=500&expiry=30`). */
@@ -23,6 +32,7 @@ const QUERY_OPTIONS = ["expiry", "groupExpiry", "capacity", "maxMessageBytes"] a
 function queryOptions(url: URL): Partial<Record<(typeof QUERY_OPTIONS)[number], number>> {
   const out: Partial<Record<(typeof QUERY_OPTIONS)[number], number>> = {};
   for (const [key, value] of url.searchParams) {
+    if (BACKEND_QUERY[url.protocol]?.includes(key)) continue;
     const name = QUERY_OPTIONS.find((k) => k === key || k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) === key);
     if (name === undefined) {
       throw new TypeError(`unknown option "${key}" in channel layer URL; known: ${QUERY_OPTIONS.join(", ")}`);

@@ -21,7 +21,7 @@ def payload(i):
     return {"type": "bench.message", "i": i, "text": "hello world"}
 
 
-def make_layer(kind, n, redis_url, prefix):
+def make_layer(kind, n, redis_url, prefix, expiry):
     capacity = max(n, 1000)
     if kind == "memory":
         from channels.layers import InMemoryChannelLayer
@@ -29,7 +29,9 @@ def make_layer(kind, n, redis_url, prefix):
         return InMemoryChannelLayer(capacity=capacity)
     from channels_redis.core import RedisChannelLayer
 
-    return RedisChannelLayer(hosts=[redis_url], capacity=capacity, prefix=prefix)
+    # A long expiry: at full size Python needs more than the default 60 s to send the
+    # pipeline, and messages that expire unread would leave its receives waiting forever.
+    return RedisChannelLayer(hosts=[redis_url], capacity=capacity, prefix=prefix, expiry=expiry)
 
 
 # Every SAMPLE-th round trip is timed, as in bench/workloads.ts.
@@ -113,9 +115,10 @@ async def main():
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--prefix", default="asgibench")
+    parser.add_argument("--expiry", type=int, default=60)
     args = parser.parse_args()
     tag = f"{os.getpid()}"
-    layer = make_layer(args.layer, args.n, args.redis, args.prefix)
+    layer = make_layer(args.layer, args.n, args.redis, args.prefix, args.expiry)
     try:
         result = await WORKLOADS[args.workload](layer, args.n, tag)
     finally:

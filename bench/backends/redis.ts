@@ -1,0 +1,52 @@
+/**
+ * Redis rows: ours (`redis`) and channels_redis (`python-redis`) on the same
+ * server, each under its own key prefix, removed afterwards.
+ */
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { RedisChannelLayer } from "../../src/index.js";
+import type { BenchBackend } from "../types.js";
+import { layerBackend } from "./layer.js";
+import { pythonBackend } from "./python.js";
+
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379/0";
+const prefix = (who: string): string => `asgibench${who}${randomBytes(4).toString("hex")}`;
+
+async function reachable(): Promise<true | string> {
+  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  try {
+    await client.connect();
+    await client.ping();
+    return true;
+  } catch (err) {
+    return `no Redis at ${REDIS_URL} (${(err as Error).message}); set REDIS_URL`;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Both rows keep messages an hour: Python needs longer than the default minute to send the full pipeline. */
+const EXPIRY = 3600;
+const ours = prefix("node");
+export const redis: BenchBackend = layerBackend(
+  "redis",
+  () => new RedisChannelLayer({ hosts: [REDIS_URL], prefix: ours, capacity: Infinity, expiry: EXPIRY }),
+  {
+    available: reachable,
+    // Leave nothing behind: a run's keys expire anyway, but a bench should not wait for that.
+    stop: async () => {
+      const layer = new RedisChannelLayer({ hosts: [REDIS_URL], prefix: ours });
+      await layer.flush();
+      await layer.close();
+    },
+  },
+);
+
+const python = pythonBackend("python-redis", "redis", () => ["--redis", REDIS_URL, "--prefix", prefix("py"), "--expiry", String(EXPIRY)]);
+export const pythonRedis: BenchBackend = {
+  ...python,
+  available: async () => {
+    const redisOk = await reachable();
+    return redisOk === true ? python.available() : redisOk;
+  },
+};

@@ -1,0 +1,147 @@
+/**
+ * Where the Redis servers are and how we talk to them: the `hosts` forms
+ * channels_redis accepts (so a Django `CONFIG` can be copied over), one
+ * command client per shard, and how a long outage becomes ConnectionLostError.
+ */
+import { Redis, type RedisOptions } from "ioredis";
+import { ConnectionLostError } from "../errors.js";
+import { fullScripting, installScripts, type ScriptedRedis } from "./scripts.js";
+
+/** channels_redis' dict form of a host: `{"address": url}` or a Sentinel description. */
+export interface PythonStyleHost {
+  address?: string;
+  master_name?: string;
+  sentinels?: Array<[string, number] | { host: string; port: number }>;
+  sentinel_kwargs?: { password?: string };
+  host?: string;
+  port?: number;
+  db?: number;
+  password?: string;
+  username?: string;
+}
+
+/**
+ * One Redis server: a URL (`redis://:pw@host:6379/0`, `rediss://…`), a
+ * `[host, port]` pair, ioredis options (Sentinel: `{ sentinels, name }`), or
+ * channels_redis' dict form.
+ */
+export type RedisHost = string | [string, number] | RedisOptions | PythonStyleHost;
+
+/** Makes a client; tests pass one that returns ioredis-mock instances. */
+export type ClientFactory = (target: string | RedisOptions, options: RedisOptions) => Redis;
+
+export const defaultFactory: ClientFactory = (target, options) =>
+  typeof target === "string" ? new Redis(target, options) : new Redis({ ...target, ...options });
+
+/** Normalise a host to what ioredis takes. */
+export function resolveHost(host: RedisHost): string | RedisOptions {
+  if (typeof host === "string") return host;
+  if (Array.isArray(host)) return { host: host[0], port: host[1] };
+  const py = host as PythonStyleHost;
+  if (typeof py.address === "string") return py.address;
+  if (py.master_name !== undefined) {
+    const { master_name, sentinels = [], sentinel_kwargs, ...rest } = py;
+    return {
+      ...(rest as RedisOptions),
+      name: master_name,
+      sentinels: sentinels.map((s) => (Array.isArray(s) ? { host: s[0], port: s[1] } : s)),
+      ...(sentinel_kwargs?.password ? { sentinelPassword: sentinel_kwargs.password } : {}),
+    };
+  }
+  return host as RedisOptions;
+}
+
+/** A host for error messages, without its password. */
+export function describeHost(target: string | RedisOptions): string {
+  if (typeof target === "string") return target.replace(/\/\/[^@/]*@/, "//***@");
+  if (target.sentinels) return `sentinel master "${target.name}"`;
+  return `${target.host ?? "localhost"}:${target.port ?? 6379}`;
+}
+
+/**
+ * ioredis options that turn "Redis down for `timeoutMs`" into a rejected
+ * command: it retries every `delay` ms and, after as many attempts as fit in
+ * the timeout, flushes its queue with MaxRetriesPerRequestError, so a command
+ * given up on is never sent later behind the caller's back.
+ */
+export function outageOptions(timeoutMs: number): RedisOptions {
+  const delay = Math.max(10, Math.min(500, Math.round(timeoutMs / 20)));
+  return {
+    retryStrategy: () => delay,
+    maxRetriesPerRequest: Math.max(1, Math.ceil(timeoutMs / delay)),
+  };
+}
+
+export function isConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return (
+    err.name === "MaxRetriesPerRequestError" ||
+    err.message === "Connection is closed." ||
+    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EPIPE|Stream isn't writeable/.test(err.message)
+  );
+}
+
+/** The error a caller sees: ConnectionLostError for an outage, the error itself otherwise. */
+export function mapError(err: unknown, where: string, timeoutMs: number): unknown {
+  if (!isConnectionError(err)) return err;
+  return new ConnectionLostError(
+    `Redis at ${where} could not be reached (${(err as Error).message}); gave up after about ${timeoutMs} ms ` +
+      "(connectionLostTimeout). The layer keeps its state and reconnects by itself: retry the call.",
+  );
+}
+
+/** One Redis server of the ring: its command client, made with the layer's scripts. */
+export class Shard {
+  readonly commands: ScriptedRedis;
+  readonly where: string;
+  private scripting: Promise<boolean> | undefined;
+
+  constructor(
+    readonly index: number,
+    private readonly target: string | RedisOptions,
+    private readonly factory: ClientFactory,
+    private readonly options: RedisOptions,
+    readonly timeoutMs: number,
+  ) {
+    this.where = describeHost(target);
+    this.commands = installScripts(this.connect(false));
+  }
+
+  /**
+   * Whether this server runs the full scripts (nested replies, cmsgpack). A
+   * real Redis does; ioredis-mock does not, and then the layer pipelines plain
+   * commands and polls instead of blocking.
+   */
+  full(): Promise<boolean> {
+    this.scripting ??= fullScripting(this.commands).catch((err: unknown) => {
+      this.scripting = undefined; // ask again once Redis answers
+      throw err;
+    });
+    return this.scripting;
+  }
+
+  /** A new client to this server (the receive loop's blocking connection is one). */
+  connect(autoPipelining = false): Redis {
+    const client = this.factory(this.target, { ...this.options, enableAutoPipelining: autoPipelining });
+    // Errors surface through the commands that fail; without a listener ioredis prints them.
+    client.on("error", () => {});
+    return client;
+  }
+
+  fail(err: unknown): unknown {
+    return mapError(err, this.where, this.timeoutMs);
+  }
+}
+
+/** Close a client: politely when it is connected, at once when it is not. */
+export async function release(client: Redis): Promise<void> {
+  if (client.status === "ready") {
+    try {
+      await client.quit();
+      return;
+    } catch {
+      // fall through to a hard disconnect
+    }
+  }
+  client.disconnect();
+}

@@ -1,0 +1,308 @@
+/**
+ * RedisChannelLayer: channels and groups in Redis, laid out exactly as
+ * Python's channels_redis lays them out (REDIS-WIRE.md), so Django and Node
+ * processes share one Redis. Sends made in one tick share one Lua call
+ * (sends.ts), a group send on one server is one call, and receives are
+ * batched per shard by the receive loop (receiver.ts, shard-loop.ts).
+ */
+import type { RedisOptions } from "ioredis";
+import { BaseLayer } from "../base.js";
+import { ChannelFullError, LayerClosedError } from "../errors.js";
+import type { Extension, LayerOptions, Message } from "../layer.js";
+import type { LayerStats } from "../stats.js";
+import { RESERVED_KEY } from "../message.js";
+import { isProcessLocal, nonLocalName } from "../names.js";
+import { defaultFactory, outageOptions, release, resolveHost, Shard, type ClientFactory, type RedisHost } from "./connections.js";
+import { Receiver } from "./receiver.js";
+import { SendBatcher } from "./sends.js";
+import { score } from "./scripts.js";
+import { RANDOM_PREFIX_LENGTH, Serializer } from "./serializer.js";
+import { consistentHash } from "./sharding.js";
+import { keyTtlMs } from "./ttl.js";
+
+export interface RedisLayerOptions extends LayerOptions {
+  /** Redis servers; several shard the data as channels_redis does. Default `["redis://localhost:6379"]`. */
+  hosts?: RedisHost[];
+  /** Prefix of every key. Default `"asgi"` (channels_redis' default). */
+  prefix?: string;
+  /** Fernet secrets, newest first: the first encrypts, all decrypt (channels_redis' `symmetric_encryption_keys`). */
+  symmetricEncryptionKeys?: Array<string | Uint8Array>;
+  /** Random bytes before each member. Default 12; channels_redis reads only 12. */
+  randomPrefixLength?: number;
+  /** Milliseconds Redis may stay unreachable before calls reject with ConnectionLostError. Default 10000. */
+  connectionLostTimeout?: number;
+  /** ioredis options applied to every connection (TLS, username, password, db, …). */
+  redisOptions?: RedisOptions;
+  /** Seconds a blocking receive waits before looking again. Default 1. */
+  blockTimeout?: number;
+  /** Milliseconds between polls on a client without BZPOPMIN (ioredis-mock). Default 10. */
+  pollInterval?: number;
+  /** Makes each connection; tests pass one that returns ioredis-mock clients. */
+  createClient?: ClientFactory;
+}
+
+/** Unix time in seconds with sub-millisecond precision (REDIS-WIRE.md: ties would reorder bursts). */
+const now = (): number => (performance.timeOrigin + performance.now()) / 1000;
+
+function positiveOption(value: unknown, what: string, fallback: number, integer = false): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !(value > 0) || (integer && !Number.isInteger(value))) {
+    throw new RangeError(`${what} must be a positive ${integer ? "integer" : "number"}, got ${String(value)}`);
+  }
+  return value;
+}
+
+export class RedisChannelLayer extends BaseLayer {
+  readonly extensions: readonly Extension[] = ["groups", "flush"];
+  protected override readonly wideInts = true;
+  readonly prefix: string;
+  private readonly shards: Shard[];
+  private readonly serializer: Serializer;
+  private readonly receiver: Receiver;
+  private sendIndex = 0;
+  private sent = 0;
+  private groupSends = 0;
+  private lastStamp = 0;
+  private readonly senders: SendBatcher[];
+  /**
+   * Group sends take one call (GROUP_SEND_LOCAL) when everything is on one
+   * server, members need no encryption and every channel has the same capacity.
+   */
+  private readonly oneCallGroupSend: boolean;
+
+  constructor(options: RedisLayerOptions = {}) {
+    super(options);
+    for (const option of ["channelPriority", "rateLimits", "overflow", "deadLetters"] as const) {
+      if (options[option] !== undefined) {
+        throw new TypeError(
+          `${option} is not available on Redis: channels_redis keeps no such state, so Python peers could not honour it; ` +
+            "use it on an engine backend (memory, ipc, tcp)",
+        );
+      }
+    }
+    const prefix = options.prefix ?? "asgi";
+    if (typeof prefix !== "string") throw new TypeError(`prefix must be a string, got ${typeof prefix}`);
+    this.prefix = prefix;
+    const hosts = options.hosts ?? ["redis://localhost:6379"];
+    if (!Array.isArray(hosts) || hosts.length === 0) {
+      throw new TypeError("hosts must be a non-empty array of Redis hosts (a list, even for one host)");
+    }
+    const timeout = positiveOption(options.connectionLostTimeout, "connectionLostTimeout (ms)", 10_000);
+    const prefixLength = positiveOption(options.randomPrefixLength, "randomPrefixLength", RANDOM_PREFIX_LENGTH, true);
+    const clientOptions: RedisOptions = { ...options.redisOptions, ...outageOptions(timeout) };
+    const factory = options.createClient ?? defaultFactory;
+    // Everything that can refuse the options runs before the first connection is made.
+    const blockTimeout = positiveOption(options.blockTimeout, "blockTimeout (s)", 1);
+    const pollInterval = positiveOption(options.pollInterval, "pollInterval (ms)", 10);
+    this.serializer = new Serializer(options.symmetricEncryptionKeys, this.config.expiry + 10, prefixLength);
+    const targets = hosts.map(resolveHost);
+    this.shards = targets.map((t, i) => new Shard(i, t, factory, clientOptions, timeout));
+    this.senders = this.shards.map((shard) => new SendBatcher(shard, this.config.expiry, this.ttlMs));
+    const channelCapacity = options.channelCapacity;
+    const uniformCapacity = channelCapacity === undefined || (Array.isArray(channelCapacity) ? channelCapacity.length === 0 : Object.keys(channelCapacity).length === 0);
+    this.oneCallGroupSend = this.shards.length === 1 && !this.serializer.encrypted && uniformCapacity && prefixLength >= 4;
+    this.receiver = new Receiver({
+      prefix,
+      shards: this.shards,
+      serializer: this.serializer,
+      expiry: this.config.expiry,
+      capacityOf: (channel) => this.config.capacity.capacityOf(channel),
+      now,
+      blockTimeout,
+      pollInterval,
+    });
+  }
+
+  /**
+   * What this process knows (scope "process"): its local buffers, its waiting
+   * receives and its own counters. Channels and groups live in Redis, shared
+   * with other processes, so their totals are not counted here.
+   */
+  async stats(): Promise<LayerStats> {
+    if (this.closed) throw new LayerClosedError();
+    return {
+      backend: "redis",
+      scope: "process",
+      ...this.receiver.counts(),
+      counters: { sent: this.sent, received: this.receiver.received, groupSends: this.groupSends },
+    };
+  }
+
+  /** Members dropped at receive because they could not be decoded (wrong key, garbage). */
+  get droppedMembers(): number {
+    return this.receiver.dropped;
+  }
+
+  /** TTL of a queue key (ttl.ts says why it is longer than the expiry). */
+  private get ttlMs(): number {
+    return keyTtlMs(this.config.expiry);
+  }
+
+  private capacityArg(channel: string): number {
+    const capacity = this.config.capacity.capacityOf(channel);
+    return capacity === Infinity ? -1 : capacity;
+  }
+
+  protected async doSend(channel: string, message: Message): Promise<void> {
+    this.sent++;
+    const local = isProcessLocal(channel);
+    const target = nonLocalName(channel);
+    // Python hashes the full name of a ! channel here (an upstream bug); the non-local name is what receivers watch.
+    const shard = this.shards[local ? consistentHash(target, this.shards.length) : this.nextSendShard()]!;
+    const member = this.serializer.encode(local ? { ...message, [RESERVED_KEY]: channel } : message);
+    const stored = await this.senders[shard.index]!.send(this.prefix + target, member, this.stamp(), this.capacityArg(channel));
+    if (!stored) throw new ChannelFullError(channel, this.config.capacity.capacityOf(channel));
+  }
+
+  /**
+   * A score for a message sent now: strictly increasing in this layer (at the
+   * microsecond the score carries), so a burst keeps its order in the sorted set.
+   */
+  private stamp(): number {
+    const t = Math.max(now(), this.lastStamp + 1e-6);
+    this.lastStamp = t;
+    return t;
+  }
+
+  private nextSendShard(): number {
+    const i = this.sendIndex;
+    this.sendIndex = (i + 1) % this.shards.length;
+    return i;
+  }
+
+  protected doReceive(channel: string, signal: AbortSignal | undefined): Promise<Message> {
+    return this.receiver.receive(channel, signal);
+  }
+
+  private groupShard(group: string): Shard {
+    return this.shards[consistentHash(group, this.shards.length)]!;
+  }
+
+  private groupKey(group: string): string {
+    return `${this.prefix}:group:${group}`;
+  }
+
+  protected async doGroupAdd(group: string, channel: string): Promise<void> {
+    const shard = this.groupShard(group);
+    try {
+      await shard.commands.chlGroupAdd(this.groupKey(group), channel, score(now()), keyTtlMs(this.config.groupExpiry));
+    } catch (err) {
+      throw shard.fail(err);
+    }
+  }
+
+  protected async doGroupDiscard(group: string, channel: string): Promise<void> {
+    const shard = this.groupShard(group);
+    try {
+      await shard.commands.zrem(this.groupKey(group), channel);
+    } catch (err) {
+      throw shard.fail(err);
+    }
+  }
+
+  protected async doGroupSend(group: string, message: Message): Promise<void> {
+    this.groupSends++;
+    const gshard = this.groupShard(group);
+    const gkey = this.groupKey(group);
+    let oneCall: boolean;
+    try {
+      oneCall = this.oneCallGroupSend && (await gshard.full());
+    } catch (err) {
+      throw gshard.fail(err);
+    }
+    if (oneCall) {
+      const t = this.stamp();
+      try {
+        await gshard.commands.chlGroupSendLocal(
+          gkey,
+          score(t - this.config.groupExpiry),
+          score(t),
+          score(t - this.config.expiry),
+          this.ttlMs,
+          this.capacityArg(""),
+          this.prefix,
+          this.serializer.randomPrefix(),
+          this.serializer.encodeHead(message),
+        );
+      } catch (err) {
+        throw gshard.fail(err);
+      }
+      return;
+    }
+    let members: string[];
+    try {
+      members = await gshard.commands.chlGroupMembers(gkey, score(now() - this.config.groupExpiry));
+    } catch (err) {
+      throw gshard.fail(err);
+    }
+    if (members.length === 0) return;
+    // One member per queue key, naming every channel behind it (REDIS-WIRE.md, "Member bytes").
+    const bundles = new Map<string, { shard: number; channels: string[] }>();
+    for (const channel of members) {
+      const target = nonLocalName(channel);
+      const key = this.prefix + target;
+      const bundle = bundles.get(key);
+      if (bundle) bundle.channels.push(channel);
+      else bundles.set(key, { shard: consistentHash(target, this.shards.length), channels: [channel] });
+    }
+    const perShard = new Map<number, string[]>();
+    for (const [key, bundle] of bundles) {
+      const keys = perShard.get(bundle.shard);
+      if (keys) keys.push(key);
+      else perShard.set(bundle.shard, [key]);
+    }
+    const t = this.stamp();
+    const stale: string[] = [];
+    await Promise.all(
+      [...perShard].map(async ([index, keys]) => {
+        const shard = this.shards[index]!;
+        const payloads = keys.map((k) => this.serializer.encode({ ...message, [RESERVED_KEY]: bundles.get(k)!.channels }));
+        // Capacity of a shared key is that of the first channel behind it, as in channels_redis.
+        const capacities = keys.map((k) => this.capacityArg(bundles.get(k)!.channels[0]!));
+        let status: string;
+        try {
+          status = await shard.commands.chlGroupSend(keys.length, ...keys, score(t), score(t - this.config.expiry), this.ttlMs, ...payloads, ...capacities);
+        } catch (err) {
+          throw shard.fail(err);
+        }
+        for (let i = 0; i < keys.length; i++) {
+          if (status[i] === "2") stale.push(...bundles.get(keys[i]!)!.channels);
+        }
+      }),
+    );
+    if (stale.length > 0) {
+      // A member whose queue let a message expire unread has stopped reading: it leaves the group (SPEC §4.5).
+      try {
+        await gshard.commands.zrem(gkey, ...stale);
+      } catch (err) {
+        throw gshard.fail(err);
+      }
+    }
+  }
+
+  protected async doFlush(): Promise<void> {
+    this.receiver.buffers.clear();
+    this.receiver.ahead.clear();
+    const pattern = this.prefix.replace(/[*?[\]\\]/g, "\\$&") + "*";
+    await Promise.all(
+      this.shards.map(async (shard) => {
+        try {
+          let cursor = "0";
+          do {
+            const [next, keys] = await shard.commands.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+            cursor = next;
+            if (keys.length > 0) await shard.commands.unlink(...keys);
+          } while (cursor !== "0");
+        } catch (err) {
+          throw shard.fail(err);
+        }
+      }),
+    );
+  }
+
+  protected async doClose(): Promise<void> {
+    await this.receiver.close(1000);
+    await Promise.all(this.shards.map((s) => release(s.commands)));
+    this.receiver.rejectWaiting();
+  }
+}

@@ -1,0 +1,289 @@
+/**
+ * Receiving: waiting receives per channel, the queue keys they need watched,
+ * and where a popped member goes (a waiting receive, or the local buffer of a
+ * process-specific channel). The popping itself is one loop per shard
+ * (shard-loop.ts).
+ */
+import { LayerClosedError } from "../errors.js";
+import type { Message } from "../layer.js";
+import { cloneMessage, RESERVED_KEY } from "../message.js";
+import { isProcessLocal, nonLocalName } from "../names.js";
+import { WaiterList, type WaitHandle } from "../engine/waiters.js";
+import { LocalBuffers } from "./buffers.js";
+import type { Shard } from "./connections.js";
+import type { Serializer } from "./serializer.js";
+import { consistentHash } from "./sharding.js";
+import { Prefetch } from "./prefetch.js";
+import { ShardLoop } from "./shard-loop.js";
+
+/** Members popped from a process key at once (they fan out to local buffers). */
+const PROCESS_BATCH = 256;
+
+export interface ReceiverConfig {
+  prefix: string;
+  shards: Shard[];
+  serializer: Serializer;
+  /** Seconds a message may wait. */
+  expiry: number;
+  capacityOf(channel: string): number;
+  /** Unix time in seconds, sub-millisecond. */
+  now(): number;
+  /** Seconds a BZPOPMIN waits before the loop looks again. */
+  blockTimeout: number;
+  /** Milliseconds between polls on a client without BZPOPMIN (ioredis-mock). */
+  pollInterval: number;
+}
+
+class PendingReceive {
+  handle: WaitHandle | undefined;
+  onAbort: (() => void) | undefined;
+  constructor(
+    private readonly resolve: (message: Message) => void,
+    private readonly reject: (reason: unknown) => void,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  deliver(message: Message): boolean {
+    if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
+    this.resolve(message);
+    return true;
+  }
+
+  fail(reason: unknown): void {
+    if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
+    this.reject(reason);
+  }
+}
+
+/** A queue key some receive is waiting on. */
+interface Watch {
+  /** The normal channel behind the key; undefined for a process key. */
+  channel: string | undefined;
+  /** Waiting receives on local channels behind a process key. */
+  locals: number;
+  /** The shard of a process key; normal channels are watched on every shard. */
+  shard: number;
+  /**
+   * Other shards to watch a process key on, with how many waiting receives
+   * need each: Python's send() hashes a ! channel's full name, so its direct
+   * sends land on the shard of the full name (REDIS-WIRE.md, "Sharding").
+   */
+  extra: Map<number, number> | undefined;
+}
+
+export class Receiver {
+  private readonly waiters = new Map<string, WaiterList<Message, PendingReceive>>();
+  private readonly watch = new Map<string, Watch>();
+  /** Keys newly watched, whose `$inflight` key gets a TTL on the next pop. */
+  private readonly newKeys = new Set<string>();
+  /** Keys whose `$inflight` key was seen to lately (bounded: cleared when large). */
+  private readonly checkedKeys = new Set<string>();
+  /** Bumped whenever the set of watched keys changes, so a blocked loop knows to look again. */
+  version = 0;
+  readonly buffers = new LocalBuffers();
+  /** Members that could not be decoded (a wrong key, garbage): dropped, counted here. */
+  dropped = 0;
+  /** Messages handed to a receive of this process. */
+  received = 0;
+  /** Members popped ahead for normal channels (prefetch.ts). */
+  readonly ahead: Prefetch;
+  private readonly loops: ShardLoop[];
+  private readonly sweep: NodeJS.Timeout;
+  closed = false;
+
+  constructor(readonly config: ReceiverConfig) {
+    this.loops = config.shards.map((shard) => new ShardLoop(shard, this));
+    this.ahead = new Prefetch(config.shards.length);
+    this.sweep = setInterval(() => this.buffers.sweep(this.cutoff()), Math.max(1000, config.expiry * 1000));
+    this.sweep.unref();
+  }
+
+  cutoff(): number {
+    return this.config.now() - this.config.expiry;
+  }
+
+  receive(channel: string, signal: AbortSignal | undefined): Promise<Message> {
+    const ready = isProcessLocal(channel) ? this.buffers.take(channel, this.cutoff()) : this.ahead.take(channel, this.cutoff());
+    if (ready !== undefined) {
+      this.received++;
+      return Promise.resolve(ready);
+    }
+    return new Promise<Message>((resolve, reject) => {
+      const pending = new PendingReceive(resolve, reject, signal);
+      let list = this.waiters.get(channel);
+      if (!list) this.waiters.set(channel, (list = new WaiterList()));
+      pending.handle = list.push(pending, () => this.unwatch(channel));
+      this.watchChannel(channel);
+      if (signal) {
+        pending.onAbort = () => {
+          pending.handle!.cancel();
+          reject(signal.reason);
+        };
+        signal.addEventListener("abort", pending.onAbort, { once: true });
+      }
+      for (const loop of this.loops) loop.wake();
+    });
+  }
+
+  private keyOf(channel: string): string {
+    return this.config.prefix + nonLocalName(channel);
+  }
+
+  private watchChannel(channel: string): void {
+    const key = this.keyOf(channel);
+    let watch = this.watch.get(key);
+    if (!watch) {
+      const local = isProcessLocal(channel);
+      watch = {
+        channel: local ? undefined : channel,
+        locals: 0,
+        shard: local ? consistentHash(nonLocalName(channel), this.config.shards.length) : -1,
+        extra: undefined,
+      };
+      this.watch.set(key, watch);
+      if (!this.checkedKeys.has(key)) this.newKeys.add(key);
+      this.version++;
+    }
+    if (watch.channel === undefined) {
+      watch.locals++;
+      const full = consistentHash(channel, this.config.shards.length);
+      if (full !== watch.shard) {
+        watch.extra ??= new Map();
+        watch.extra.set(full, (watch.extra.get(full) ?? 0) + 1);
+        this.version++;
+      }
+    }
+  }
+
+  /** A receive on `channel` was served or cancelled. */
+  private unwatch(channel: string): void {
+    const list = this.waiters.get(channel);
+    if (list && list.size === 0) this.waiters.delete(channel);
+    const key = this.keyOf(channel);
+    const watch = this.watch.get(key);
+    if (!watch) return;
+    if (watch.channel === undefined) {
+      const full = consistentHash(channel, this.config.shards.length);
+      const n = watch.extra?.get(full);
+      if (n !== undefined) {
+        if (n > 1) watch.extra!.set(full, n - 1);
+        else watch.extra!.delete(full);
+      }
+    }
+    const idle = watch.channel === undefined ? --watch.locals === 0 : !this.waiters.has(channel);
+    if (!idle) return;
+    this.watch.delete(key);
+    this.newKeys.delete(key);
+    this.version++;
+    for (const loop of this.loops) loop.wake();
+  }
+
+  /** Which of `keys` are newly watched (each is reported once). */
+  takeNewKeys(keys: Array<[string, number]>): string[] {
+    if (this.newKeys.size === 0) return [];
+    const out: string[] = [];
+    for (const [key] of keys) if (this.newKeys.delete(key)) out.push(key);
+    if (this.checkedKeys.size > 10_000) this.checkedKeys.clear();
+    for (const key of out) this.checkedKeys.add(key);
+    return out;
+  }
+
+  /** Keys to pop on `shard`, each with how many members to take. */
+  keysFor(shard: number): Array<[string, number]> {
+    const out: Array<[string, number]> = [];
+    for (const [key, watch] of this.watch) {
+      if (watch.channel !== undefined) {
+        out.push([key, (this.waiters.get(watch.channel)?.size ?? 0) + this.ahead.level(watch.channel)]);
+      }
+      else if (watch.shard === shard || watch.extra?.has(shard) === true) out.push([key, PROCESS_BATCH]);
+    }
+    return out;
+  }
+
+  private take(channel: string): PendingReceive | undefined {
+    const pending = this.waiters.get(channel)?.shift();
+    if (pending) this.unwatch(channel);
+    return pending;
+  }
+
+  /**
+   * Route a member popped on `shard`: to a waiting receive, else to the
+   * extras of its normal channel (taken back by the loop if nobody claims
+   * them) or to the local buffer of its process-specific channel.
+   */
+  accept(shard: number, key: string, member: Buffer, rawScore: string): void {
+    const score = Number(rawScore);
+    if (score <= this.cutoff()) return; // expired: exact expiry at receive
+    let message: Message;
+    try {
+      message = this.config.serializer.decode(member);
+    } catch {
+      this.dropped++;
+      return;
+    }
+    const target = message[RESERVED_KEY];
+    if (target !== undefined) delete message[RESERVED_KEY];
+    const name = key.slice(this.config.prefix.length);
+    if (!name.endsWith("!")) {
+      const pending = this.take(name);
+      if (pending) this.handOver(pending, message);
+      else this.ahead.keep(shard, name, { message, key, member, rawScore }, score);
+      return;
+    }
+    const names = Array.isArray(target) ? target : [typeof target === "string" ? target : name];
+    names.forEach((channel, i) => {
+      if (typeof channel !== "string") return;
+      const copy = i === 0 ? message : cloneMessage(message);
+      const pending = this.take(channel);
+      if (pending) this.handOver(pending, copy);
+      else this.buffers.push(channel, copy, score, this.config.capacityOf(channel));
+    });
+  }
+
+  private handOver(pending: PendingReceive, message: Message): void {
+    pending.deliver(message);
+    this.received++;
+  }
+
+  /** Local channels with buffered messages or waiting receives, buffered messages, and waiting receives. */
+  counts(): { channels: number; messages: number; waitingReceivers: number } {
+    let waitingReceivers = 0;
+    const channels = new Set(this.buffers.names());
+    for (const [channel, list] of this.waiters) {
+      waitingReceivers += list.size;
+      channels.add(channel);
+    }
+    return { channels: channels.size, messages: this.buffers.messages + this.ahead.size, waitingReceivers };
+  }
+
+  /** Reject every waiting receive the loop of `shard` was serving. */
+  fail(shard: number, reason: unknown): void {
+    for (const [key, watch] of [...this.watch]) {
+      if (watch.channel === undefined && watch.shard !== shard && watch.extra?.has(shard) !== true) continue;
+      const channels = watch.channel !== undefined ? [watch.channel] : [...this.waiters.keys()].filter((c) => this.keyOf(c) === key);
+      for (const channel of channels) {
+        for (let p = this.take(channel); p; p = this.take(channel)) p.fail(reason);
+      }
+    }
+  }
+
+  /** Stop the loops and release their connections (`rejectWaiting` ends the receives still waiting). */
+  async close(graceMs: number): Promise<void> {
+    this.closed = true;
+    clearInterval(this.sweep);
+    await Promise.all(this.loops.map((loop) => loop.close(graceMs)));
+    this.buffers.clear();
+  }
+
+  /**
+   * End every waiting receive with LayerClosedError. Called as the last step
+   * of close, so the caller awaiting close() can still attach its handlers to
+   * those receives in the same turn.
+   */
+  rejectWaiting(): void {
+    const reason = new LayerClosedError("the channel layer was closed while this receive waited");
+    for (const channel of [...this.waiters.keys()]) {
+      for (let p = this.take(channel); p; p = this.take(channel)) p.fail(reason);
+    }
+  }
+}

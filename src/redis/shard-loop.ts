@@ -1,0 +1,197 @@
+/**
+ * One shard's receive loop over its own connection. It first pops without
+ * blocking, in one call for every watched key (as many members as a normal
+ * channel has waiting receives plus its prefetch, a batch from each process
+ * key), and only when that finds nothing does it block in BZPOPMIN over the
+ * same keys. A member nobody took (its receive was cancelled, or it was popped
+ * ahead and not claimed in that turn) goes back to Redis, at the head with its
+ * original score, in the loop's next call on the same connection, before
+ * anything else is popped: nothing is lost, nothing is handed out twice.
+ */
+import type { Redis } from "ioredis";
+import type { Shard } from "./connections.js";
+import type { Receiver } from "./receiver.js";
+import { installScripts, type ScriptedRedis } from "./scripts.js";
+import { keyTtlMs } from "./ttl.js";
+
+export class ShardLoop {
+  private client: Redis | undefined;
+  private clientId: number | undefined;
+  private state: "idle" | "popping" | "blocked" | "sleeping" = "idle";
+  private blockedVersion = -1;
+  private unblocking = false;
+  private polling = false;
+  private rotation = 0;
+  private wakeSleep: (() => void) | undefined;
+  private putbacks: Array<[string, string, Buffer]> = [];
+  private done: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly shard: Shard,
+    private readonly receiver: Receiver,
+  ) {}
+
+  wake(): void {
+    if (this.state === "idle") this.done = this.run();
+    else if (this.state === "blocked") this.unblock();
+    else if (this.state === "sleeping") this.wakeSleep?.();
+  }
+
+  private connection(): Redis {
+    if (!this.client) {
+      this.client = installScripts(this.shard.connect());
+      // A reconnect is a new server-side client with a new id.
+      this.client.on("ready", () => (this.clientId = undefined));
+    }
+    return this.client;
+  }
+
+  private async run(): Promise<void> {
+    const r = this.receiver;
+    this.state = "popping";
+    try {
+      this.polling = !(await this.shard.full());
+      for (;;) {
+        if (r.ahead.pending(this.shard.index) && !r.closed) {
+          // Let consumers that receive again in this turn take the extras before they go back.
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        const version = r.version;
+        const keys = r.closed ? [] : r.keysFor(this.shard.index);
+        if (keys.length === 0 && this.putbacks.length === 0 && !r.ahead.pending(this.shard.index)) break;
+        const got = await this.pop(keys);
+        if (got > 0 || r.closed || r.version !== version || keys.length === 0) continue;
+        await this.block(keys, version);
+      }
+    } catch (err) {
+      r.fail(this.shard.index, this.shard.fail(err));
+    } finally {
+      this.state = "idle";
+    }
+  }
+
+  /**
+   * One round trip on the loop's own connection: put-backs first, then pop
+   * from each key. Expired members are dropped as they arrive (`accept`), so
+   * no purge is needed first. Returns how many members were popped.
+   */
+  private async pop(keys: Array<[string, number]>): Promise<number> {
+    const r = this.receiver;
+    const client = this.connection() as ScriptedRedis;
+    const putbacks = this.putbacks;
+    this.putbacks = [];
+    putbacks.push(...r.ahead.reclaim(this.shard.index));
+    const fresh = r.takeNewKeys(keys);
+    const ttl = keyTtlMs(r.config.expiry); // as the layer sets on queue keys
+    let replies: Array<Array<Buffer | number>>;
+    try {
+      if (!this.polling && keys.length === 1 && putbacks.length === 0 && fresh.length === 0) {
+        // The common case (one channel, nothing to put back) needs no script.
+        replies = [await client.zpopminBuffer(keys[0]![0], keys[0]![1])];
+      } else if (!this.polling) {
+        const args: Array<string | number | Buffer> = [keys.length, putbacks.length, fresh.length, ttl];
+        for (const [key] of keys) args.push(key);
+        for (const [, count] of keys) args.push(count);
+        for (const putback of putbacks) args.push(...putback);
+        args.push(...fresh);
+        replies = await client.chlPopBuffer(...args);
+      } else {
+        // ioredis-mock cannot return nested script replies: the same steps as a pipeline.
+        const tx = client.pipeline();
+        for (const [key, score, member] of putbacks) tx.zadd(key, score, member).pexpire(key, ttl);
+        for (const key of fresh) tx.pexpire(`${key}$inflight`, ttl, "NX");
+        for (const [key, count] of keys) tx.zpopminBuffer(key, count);
+        const results = (await tx.exec()) ?? [];
+        const skip = putbacks.length * 2 + fresh.length;
+        replies = keys.map((_, i) => {
+          const [err, value] = results[skip + i] ?? [new Error("missing reply")];
+          if (err) throw err;
+          return value as Array<Buffer | number>;
+        });
+      }
+    } catch (err) {
+      this.putbacks.unshift(...putbacks);
+      throw err;
+    }
+    let popped = 0;
+    keys.forEach(([key], i) => {
+      const flat = replies[i]!;
+      for (let j = 0; j + 1 < flat.length; j += 2) {
+        popped++;
+        this.route(key, flat[j] as Buffer, flat[j + 1]!);
+      }
+    });
+    return popped;
+  }
+
+  private route(key: string, member: Buffer, rawScore: Buffer | number | string): void {
+    this.receiver.accept(this.shard.index, key, member, String(rawScore));
+  }
+
+  /**
+   * Wait for a member on any of `keys` (BZPOPMIN; CLIENT UNBLOCK cuts it short
+   * when the keys change), or, on a client without blocking commands, sleep a
+   * poll interval (a new receive wakes it).
+   */
+  private async block(keys: Array<[string, number]>, version: number): Promise<void> {
+    const client = this.connection();
+    if (this.polling) {
+      this.state = "sleeping";
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, this.receiver.config.pollInterval);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.wakeSleep = done;
+      });
+      this.wakeSleep = undefined;
+      this.state = "popping";
+      return;
+    }
+    this.clientId ??= Number(await client.client("ID"));
+    // Rotate the key order: BZPOPMIN serves the first non-empty key, and a busy one must not starve a quiet one.
+    const start = this.rotation++ % keys.length;
+    const order = [...keys.slice(start), ...keys.slice(0, start)].map(([k]) => k);
+    if (this.receiver.version !== version) return;
+    this.state = "blocked";
+    this.blockedVersion = version;
+    try {
+      const res = await client.bzpopminBuffer(...order, this.receiver.config.blockTimeout);
+      if (res) this.route(res[0].toString(), res[1], res[2].toString());
+    } finally {
+      this.state = "popping";
+    }
+  }
+
+  /** Cut a BZPOPMIN short; retried until it lands, since it may reach Redis before the BZPOPMIN does. */
+  private unblock(): void {
+    if (this.unblocking) return;
+    this.unblocking = true;
+    void (async () => {
+      try {
+        while (this.state === "blocked" && (this.receiver.closed || this.receiver.version !== this.blockedVersion)) {
+          const id = this.clientId;
+          if (id === undefined) break;
+          const n = await this.shard.commands.client("UNBLOCK", id);
+          if (n !== 0) break;
+          await new Promise((r) => setTimeout(r, 1));
+        }
+      } catch {
+        // Redis is away: the BZPOPMIN ends by its own timeout or with the connection.
+      } finally {
+        this.unblocking = false;
+      }
+    })();
+  }
+
+  async close(graceMs: number): Promise<void> {
+    this.wake();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.done, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+    const client = this.client;
+    this.client = undefined;
+    if (client) client.disconnect();
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * `redis://[:password@]host[:port][/db][?prefix=asgi&expiry=60…]` and
+ * `rediss://…` (TLS) for createChannelLayer. The numeric layer options come
+ * from the shared query parsing in src/url.ts; the Redis-only ones are read here.
+ */
+import type { LayerOptions } from "../layer.js";
+import { RedisChannelLayer, type RedisLayerOptions } from "./layer.js";
+
+/** Query keys only the Redis backend understands. */
+export const REDIS_QUERY_OPTIONS = ["prefix", "connectionLostTimeout"] as const;
+
+export function redisFromUrl(url: URL, options: LayerOptions & Record<string, unknown>): RedisChannelLayer {
+  const server = new URL(url.href);
+  const fromQuery: RedisLayerOptions = {};
+  const prefix = url.searchParams.get("prefix");
+  if (prefix !== null) fromQuery.prefix = prefix;
+  const timeout = url.searchParams.get("connectionLostTimeout");
+  if (timeout !== null) {
+    const n = Number(timeout);
+    if (Number.isNaN(n)) throw new TypeError(`option "connectionLostTimeout" in channel layer URL must be a number, got "${timeout}"`);
+    fromQuery.connectionLostTimeout = n;
+  }
+  server.search = "";
+  return new RedisChannelLayer({ hosts: [server.href], ...fromQuery, ...(options as RedisLayerOptions) });
+}

@@ -1,0 +1,44 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { LayerClosedError } from "../../src/index.js";
+import { cleanPrefix, makeLayer, testPrefix } from "./helpers.js";
+
+const prefix = testPrefix();
+afterAll(() => cleanPrefix(prefix));
+
+describe("redis: stats() and options it cannot honour", () => {
+  it("reports what this process knows: its buffers, waiting receives and own counters", async () => {
+    const a = makeLayer(prefix);
+    const b = makeLayer(prefix);
+    const mine = await a.newChannel();
+    await b.send(mine, { type: "one" });
+    await b.send(mine, { type: "two" });
+    await b.send("stats.plain", { type: "three" });
+    expect((await a.receive(mine)).type).toBe("one");
+    expect((await a.receive("stats.plain")).type).toBe("three");
+    const waiting = a.receive("stats.idle");
+    // "two" was popped with "one" and waits in a's local buffer for its channel.
+    await expect.poll(async () => (await a.stats()).messages).toBe(1);
+    const s = await a.stats();
+    expect(s).toMatchObject({ backend: "redis", scope: "process", waitingReceivers: 1, counters: { received: 2 } });
+    expect(s.groups).toBeUndefined(); // lives in Redis, shared: not counted here
+    expect((await b.stats()).counters).toMatchObject({ sent: 3, received: 0, groupSends: 0 });
+    await b.send("stats.idle", { type: "wake" });
+    expect((await waiting).type).toBe("wake");
+    await Promise.all([a.close(), b.close()]);
+    await expect(a.stats()).rejects.toBeInstanceOf(LayerClosedError);
+  });
+
+  it("refuses traffic options Python peers could not honour, naming them", () => {
+    expect(() => makeLayer(prefix, { rateLimits: { "a*": "5/s" } })).toThrow(/rateLimits is not available on Redis/);
+    expect(() => makeLayer(prefix, { deadLetters: "dead" })).toThrow(/deadLetters is not available on Redis/);
+    expect(() => makeLayer(prefix, { overflow: { "*": "drop-oldest" } })).toThrow(TypeError);
+    expect(() => makeLayer(prefix, { channelPriority: { "*": 3 } })).toThrow(TypeError);
+  });
+
+  it("refuses a priority on send, since channels_redis has none", async () => {
+    const layer = makeLayer(prefix);
+    expect(layer.extensions).not.toContain("priority");
+    await expect(layer.send("stats.p", { type: "t" }, { priority: 5 })).rejects.toThrow(/does not honour priorities/);
+    await layer.close();
+  });
+});

@@ -1,0 +1,83 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { ChannelFullError, createChannelLayer, RedisChannelLayer, type ChannelLayer } from "../../src/index.js";
+import { cleanPrefix, keysUnder, REDIS_URL, testPrefix } from "./helpers.js";
+
+describe("createChannelLayer with redis:// URLs", () => {
+  const open: ChannelLayer[] = [];
+  const prefixes: string[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((l) => l.close()));
+    for (const p of prefixes.splice(0)) await cleanPrefix(p);
+  });
+
+  it("makes a RedisChannelLayer from the URL, with prefix and numeric options from the query", async () => {
+    const prefix = testPrefix();
+    prefixes.push(prefix);
+    const layer = createChannelLayer(`${REDIS_URL}?prefix=${prefix}&capacity=2&group_expiry=30`);
+    open.push(layer);
+    expect(layer).toBeInstanceOf(RedisChannelLayer);
+    expect((layer as RedisChannelLayer).prefix).toBe(prefix);
+    await layer.send("via-url", { type: "a" });
+    await layer.send("via-url", { type: "b" });
+    await expect(layer.send("via-url", { type: "c" })).rejects.toBeInstanceOf(ChannelFullError);
+    expect(await keysUnder(prefix)).toEqual([`${prefix}via-url`]);
+    expect((await layer.receive("via-url")).type).toBe("a");
+  });
+
+  it("options given in code win over the query string", async () => {
+    const prefix = testPrefix();
+    prefixes.push(prefix);
+    const layer = createChannelLayer(`${REDIS_URL}?prefix=ignored&capacity=1`, { prefix, capacity: 3 }) as RedisChannelLayer;
+    open.push(layer);
+    expect(layer.prefix).toBe(prefix);
+    for (let i = 0; i < 3; i++) await layer.send("wins", { type: "n" });
+    await expect(layer.send("wins", { type: "n" })).rejects.toBeInstanceOf(ChannelFullError);
+  });
+
+  it("knows rediss:// and rejects unknown query options with a clear error", () => {
+    expect(() => createChannelLayer("redis://127.0.0.1:6379/0?colour=blue")).toThrow(/unknown option "colour"/);
+    expect(() => createChannelLayer("redis://127.0.0.1:6379/0?connectionLostTimeout=soon")).toThrow(/must be a number/);
+    const tls = createChannelLayer("rediss://127.0.0.1:1/0", { connectionLostTimeout: 100 });
+    expect(tls).toBeInstanceOf(RedisChannelLayer);
+    return tls.close();
+  });
+
+  it("refuses hosts that are not a list, and bad Redis-only options, when the layer is made", () => {
+    expect(() => new RedisChannelLayer({ hosts: "redis://x" as never })).toThrow(/list, even for one host/);
+    expect(() => new RedisChannelLayer({ hosts: [] })).toThrow(/non-empty array/);
+    expect(() => new RedisChannelLayer({ connectionLostTimeout: -1 })).toThrow(RangeError);
+    expect(() => new RedisChannelLayer({ randomPrefixLength: 2.5 })).toThrow(RangeError);
+    expect(() => new RedisChannelLayer({ symmetricEncryptionKeys: "secret" as never })).toThrow(/non-empty array/);
+  });
+});
+
+describe("the real server runs the full path", () => {
+  it("detects nested replies and cmsgpack on a real Redis (so receives block and group sends take one call)", async () => {
+    const { Redis } = await import("ioredis");
+    const { fullScripting, installScripts } = await import("../../src/redis/scripts.js");
+    const client = installScripts(new Redis(REDIS_URL));
+    try {
+      expect(await fullScripting(client)).toBe(true);
+    } finally {
+      client.disconnect();
+    }
+  });
+});
+
+describe("hosts in every form channels_redis accepts", () => {
+  it("turns URLs, pairs, address dicts and Sentinel dicts into ioredis targets", async () => {
+    const { resolveHost, describeHost } = await import("../../src/redis/connections.js");
+    expect(resolveHost("redis://:pw@h:1/2")).toBe("redis://:pw@h:1/2");
+    expect(resolveHost(["10.0.0.1", 6380])).toEqual({ host: "10.0.0.1", port: 6380 });
+    expect(resolveHost({ address: "rediss://h:6380" })).toBe("rediss://h:6380");
+    expect(resolveHost({ master_name: "mymaster", sentinels: [["s1", 26379], { host: "s2", port: 26380 }], sentinel_kwargs: { password: "sp" }, db: 3 })).toEqual({
+      name: "mymaster",
+      sentinels: [{ host: "s1", port: 26379 }, { host: "s2", port: 26380 }],
+      sentinelPassword: "sp",
+      db: 3,
+    });
+    expect(resolveHost({ sentinels: [{ host: "s", port: 1 }], name: "m" })).toEqual({ sentinels: [{ host: "s", port: 1 }], name: "m" });
+    expect(describeHost("redis://user:secret@h:1/0")).toBe("redis://***@h:1/0");
+    expect(describeHost({ sentinels: [{ host: "s", port: 1 }], name: "m" })).toBe('sentinel master "m"');
+  });
+});
