@@ -55,9 +55,9 @@ for (const backend of BACKENDS.filter((b) => backendNames.includes(b.name))) {
   await backend.start?.();
   try {
     for (const workload of workloads.filter((w) => backend.workloads?.includes(w) ?? true)) {
-      const n = sizeOf(workload);
+      const n = Math.min(sizeOf(workload), backend.maxN ?? Infinity);
       progress(`${backend.name} ${workload} n=${n} …`);
-      await backend.run(workload, Math.max(1, Math.floor(n / 5))); // warm-up: the JIT settles
+      if (backend.warmUp !== false) await backend.run(workload, Math.max(1, Math.floor(n / 5))); // the JIT settles
       const r = await backend.run(workload, n);
       rows.push({
         backend: backend.name,

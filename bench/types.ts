@@ -19,6 +19,13 @@ export interface BenchBackend {
   available(): Promise<true | string>;
   /** The workloads this backend runs; all four when absent (a backend with only extras lists none). */
   workloads?: readonly Workload[];
+  /**
+   * The largest n this backend runs (a slow rival or a socket round trip
+   * would otherwise take minutes); rows compare per-operation rates, so n may differ.
+   */
+  maxN?: number;
+  /** Whether to run each workload once before timing it (for a JIT). Default true. */
+  warmUp?: boolean;
   /** Set up once before the backend's workloads (start a broker, say). */
   start?(): Promise<void>;
   run(workload: Workload, n: number): Promise<RunResult>;

@@ -4,7 +4,8 @@
  * share nothing.
  */
 import { BaseLayer, DONE } from "./base.js";
-import { Engine, type Waiter } from "./engine/engine.js";
+import { Engine } from "./engine/engine.js";
+import { PendingReceive } from "./engine/pending.js";
 import { Sweeper } from "./engine/sweeper.js";
 import { LayerClosedError } from "./errors.js";
 import type { Extension, LayerOptions, Message } from "./layer.js";
@@ -18,35 +19,14 @@ export interface InMemoryLayerOptions extends LayerOptions {
   sweepInterval?: number;
 }
 
-/** A receive waiting on the engine: settles its promise exactly once. */
-class PendingReceive implements Waiter<Message> {
-  constructor(
-    readonly resolve: (message: Message) => void,
-    readonly reject: (reason: unknown) => void,
-    readonly signal: AbortSignal | undefined,
-  ) {}
-  onAbort: (() => void) | undefined;
-
-  deliver(message: Message): boolean {
-    if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
-    this.resolve(message);
-    return true;
-  }
-
-  fail(reason: unknown): void {
-    if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
-    this.reject(reason);
-  }
-}
-
 export class InMemoryChannelLayer extends BaseLayer {
   readonly extensions: readonly Extension[] = ["groups", "flush", "priority"];
-  private readonly engine: Engine<Message, PendingReceive>;
+  private readonly engine: Engine<Message, PendingReceive<Message>>;
   private readonly sweeper: Sweeper;
 
   constructor(options: InMemoryLayerOptions = {}) {
     super(options);
-    this.engine = new Engine<Message, PendingReceive>({
+    this.engine = new Engine<Message, PendingReceive<Message>>({
       ...this.config,
       clock: options.clock ?? (() => performance.now()),
       // Each member gets its own copy: one receiver mutating its message never touches another's.
@@ -70,17 +50,7 @@ export class InMemoryChannelLayer extends BaseLayer {
   protected doReceive(channel: string, signal: AbortSignal | undefined): Promise<Message> {
     const message = this.engine.take(channel);
     if (message !== undefined) return Promise.resolve(message);
-    return new Promise<Message>((resolve, reject) => {
-      const pending = new PendingReceive(resolve, reject, signal);
-      const handle = this.engine.wait(channel, pending);
-      if (signal) {
-        pending.onAbort = () => {
-          handle.cancel();
-          reject(signal.reason);
-        };
-        signal.addEventListener("abort", pending.onAbort, { once: true });
-      }
-    });
+    return PendingReceive.wait<Message>(signal, (pending) => this.engine.wait(channel, pending));
   }
 
   protected doGroupAdd(group: string, channel: string): Promise<void> {

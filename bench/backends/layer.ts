@@ -6,7 +6,7 @@ import { workloads } from "../workloads.js";
 export function layerBackend(
   name: string,
   make: () => ChannelLayer | Promise<ChannelLayer>,
-  hooks: Pick<BenchBackend, "available" | "start" | "stop" | "extras" | "workloads"> = { available: async () => true },
+  hooks: Pick<BenchBackend, "available" | "start" | "stop" | "extras" | "workloads" | "maxN"> = { available: async () => true },
 ): BenchBackend {
   return {
     name,

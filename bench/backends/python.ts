@@ -12,9 +12,12 @@ const run = promisify(execFile);
 const PYTHON = process.env.CHANNELS_PYTHON ?? "/usr/bin/python3";
 const SCRIPT = fileURLToPath(new URL("../python/layer_bench.py", import.meta.url));
 
-export function pythonBackend(name: string, layer: "memory" | "redis", extraArgs: () => string[] = () => []): BenchBackend {
+export function pythonBackend(name: string, layer: "memory" | "redis", extraArgs: () => string[] = () => [], maxN?: number): BenchBackend {
   return {
     name,
+    // CPython has no JIT to warm; its per-operation cost does not change with n.
+    warmUp: false,
+    maxN,
     async available() {
       const module = layer === "memory" ? "channels.layers" : "channels_redis.core";
       try {

@@ -8,7 +8,8 @@ import { LayerClosedError } from "../errors.js";
 import type { Message } from "../layer.js";
 import { cloneMessage, RESERVED_KEY } from "../message.js";
 import { isProcessLocal, nonLocalName } from "../names.js";
-import { WaiterList, type WaitHandle } from "../engine/waiters.js";
+import { PendingReceive } from "../engine/pending.js";
+import { WaiterList } from "../engine/waiters.js";
 import { LocalBuffers } from "./buffers.js";
 import type { Shard } from "./connections.js";
 import type { Serializer } from "./serializer.js";
@@ -34,27 +35,6 @@ export interface ReceiverConfig {
   pollInterval: number;
 }
 
-class PendingReceive {
-  handle: WaitHandle | undefined;
-  onAbort: (() => void) | undefined;
-  constructor(
-    private readonly resolve: (message: Message) => void,
-    private readonly reject: (reason: unknown) => void,
-    private readonly signal: AbortSignal | undefined,
-  ) {}
-
-  deliver(message: Message): boolean {
-    if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
-    this.resolve(message);
-    return true;
-  }
-
-  fail(reason: unknown): void {
-    if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
-    this.reject(reason);
-  }
-}
-
 /** A queue key some receive is waiting on. */
 interface Watch {
   /** The normal channel behind the key; undefined for a process key. */
@@ -72,7 +52,7 @@ interface Watch {
 }
 
 export class Receiver {
-  private readonly waiters = new Map<string, WaiterList<Message, PendingReceive>>();
+  private readonly waiters = new Map<string, WaiterList<Message, PendingReceive<Message>>>();
   private readonly watch = new Map<string, Watch>();
   /** Keys newly watched, whose `$inflight` key gets a TTL on the next pop. */
   private readonly newKeys = new Set<string>();
@@ -108,20 +88,13 @@ export class Receiver {
       this.received++;
       return Promise.resolve(ready);
     }
-    return new Promise<Message>((resolve, reject) => {
-      const pending = new PendingReceive(resolve, reject, signal);
+    return PendingReceive.wait<Message>(signal, (pending) => {
       let list = this.waiters.get(channel);
       if (!list) this.waiters.set(channel, (list = new WaiterList()));
-      pending.handle = list.push(pending, () => this.unwatch(channel));
+      const handle = list.push(pending, () => this.unwatch(channel));
       this.watchChannel(channel);
-      if (signal) {
-        pending.onAbort = () => {
-          pending.handle!.cancel();
-          reject(signal.reason);
-        };
-        signal.addEventListener("abort", pending.onAbort, { once: true });
-      }
       for (const loop of this.loops) loop.wake();
+      return handle;
     });
   }
 
@@ -200,7 +173,7 @@ export class Receiver {
     return out;
   }
 
-  private take(channel: string): PendingReceive | undefined {
+  private take(channel: string): PendingReceive<Message> | undefined {
     const pending = this.waiters.get(channel)?.shift();
     if (pending) this.unwatch(channel);
     return pending;
@@ -240,7 +213,7 @@ export class Receiver {
     });
   }
 
-  private handOver(pending: PendingReceive, message: Message): void {
+  private handOver(pending: PendingReceive<Message>, message: Message): void {
     pending.deliver(message);
     this.received++;
   }
