@@ -94,12 +94,16 @@ console.log(widths.map((w) => "-".repeat(w)).join("  "));
 for (const row of table) console.log(line(row));
 
 // Ratios against the rivals, where both sides ran.
-const find = (b: string, w: string): ResultRow | undefined => rows.find((r) => r.backend === b && r.workload === w && r.n === sizeOf(w as Workload));
+// The first row of a backend and workload is the timed workload; extras (other sizes) come after it.
+const find = (b: string, w: string): ResultRow | undefined => rows.find((r) => r.backend === b && r.workload === w);
 const ratios: string[] = [];
 for (const [ours, theirs] of [
   ["memory", "python-memory"],
   ["memory", "baseline"],
   ["memory-traffic", "memory"],
+  ["tcp-metrics", "tcp"],
+  ["ipc", "unix"],
+  ["tcp", "redis"],
   ["redis", "python-redis"],
 ]) {
   for (const w of workloads) {

@@ -182,15 +182,14 @@ export function copyMessage(message: unknown, options: CopyOptions): Message {
   if (typeof message.type !== "string") {
     throw new TypeError(`message.type must be a string (consumers dispatch on it), got ${kindOf(message.type)}`);
   }
-  if (Object.prototype.hasOwnProperty.call(message, RESERVED_KEY)) {
-    throw new TypeError(`message.${RESERVED_KEY} is reserved for the layer's own routing`);
-  }
   const walk = spare ?? new Walk();
   spare = undefined;
   walk.reset(options.wideInts);
   let copy: Message;
   try {
     copy = walk.copyPlain(message) as Message;
+    // Checked on the copy: `in` on an own-keys-only plain object is an inline-cache hit.
+    if (RESERVED_KEY in copy) throw new TypeError(`message.${RESERVED_KEY} is reserved for the layer's own routing`);
   } catch (err) {
     if (err instanceof BadValue) throw new TypeError(`${formatPath(err.path)}: ${err.message}`);
     throw err;
