@@ -162,6 +162,11 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   groupAdd(group: string, channel: string): void {
     const now = this.clock();
     const deadline = now + this.groupExpiryMs;
+    const ch = this.channel(channel);
+    // Messages that expired before this join are settled first, as Channels' group_add
+    // does: dropping them later would take the channel out of the group it just joined.
+    // (First, too, because leaving may drop this very group when it was the last member.)
+    this.expire(ch, now);
     let g = this.groups.get(group);
     if (g === undefined) {
       const rate = this.traffic?.rate.match(group);
@@ -171,7 +176,6 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     if (g.members.delete(channel)) this.memberships--;
     g.members.set(channel, deadline);
     this.memberships++;
-    const ch = this.channel(channel);
     (ch.groups ??= new Set()).add(g);
     if (g.heapIndex === -1) this.groupDeadlines.set(g, deadline);
   }

@@ -79,6 +79,23 @@ describe("engine: expiry is exact and reclaimed", () => {
     expect(engine.counters.membershipsExpired).toBe(1);
   });
 
+  it("a group joined after a message expired keeps the channel (the old message is settled at the join)", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock, { expiry: 1 });
+    engine.groupAdd("old", "c");
+    engine.send("c", 1);
+    clock.advance(1_000);
+    engine.groupAdd("new", "c"); // "c" let a message expire: it leaves "old", then joins "new"
+    engine.send("c", 2);
+    expect(engine.groupsOf("c")).toEqual(["new"]);
+    expect(engine.stats().groups).toBe(1);
+    // Re-joining its only group after an expiry leaves a live group behind, not an orphan.
+    engine.send("c", 3);
+    clock.advance(1_000);
+    engine.groupAdd("new", "c");
+    expect(engine.groupSend("new", 4)).toEqual({ delivered: 1, skipped: 0 });
+  });
+
   it("a channel that lets a message expire unread leaves all its groups", () => {
     const clock = new FakeClock();
     const engine = makeEngine(clock, { expiry: 1 });

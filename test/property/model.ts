@@ -57,6 +57,7 @@ export class Model {
   }
 
   groupAdd(group: string, ch: string, now: number): void {
+    this.expire(ch, now);
     let members = this.groups.get(group);
     if (!members) this.groups.set(group, (members = new Map()));
     members.delete(ch);
@@ -102,6 +103,13 @@ export class Model {
     let n = 0;
     for (const m of this.groups.values()) n += m.size;
     return n;
+  }
+
+  /** A membership the engine may already have reclaimed: expired, or its channel let a message expire. */
+  isDead(group: string, ch: string, now: number): boolean {
+    const deadline = this.groups.get(group)?.get(ch);
+    const head = this.channels.get(ch)?.[0];
+    return (deadline !== undefined && deadline <= now) || (head !== undefined && head.deadline <= now);
   }
 
   membersOf(ch: string): string[] {
