@@ -27,7 +27,16 @@ export function parentChannel(port?: MessagePort): ParentChannel {
   throw new ConnectionLostError(NO_PARENT);
 }
 
+// One channel per port: each would otherwise add a 'close' listener that outlives its layer.
+const portChannels = new WeakMap<MessagePort, ParentChannel>();
+
 function portChannel(port: MessagePort): ParentChannel {
+  let channel = portChannels.get(port);
+  if (channel === undefined) portChannels.set(port, (channel = newPortChannel(port)));
+  return channel;
+}
+
+function newPortChannel(port: MessagePort): ParentChannel {
   let closed = false;
   port.once("close", () => (closed = true));
   return {
