@@ -37,6 +37,14 @@ export interface RedisLayerOptions extends LayerOptions {
   blockTimeout?: number;
   /** Milliseconds between polls on a client without BZPOPMIN (ioredis-mock). Default 10. */
   pollInterval?: number;
+  /**
+   * Milliseconds a normal channel stays watched after a receive on it was
+   * served. A consumer that receives again within it gets its next message
+   * straight from the loop's standing BZPOPMIN, one round trip sooner; a
+   * member popped for it meanwhile waits here, at most this long, before it
+   * goes back to the head of its queue for other processes. Default 10; 0 turns it off.
+   */
+  receiveLinger?: number;
   /** Makes each connection; tests pass one that returns ioredis-mock clients. */
   createClient?: ClientFactory;
 }
@@ -94,6 +102,7 @@ export class RedisChannelLayer extends BaseLayer {
     // Everything that can refuse the options runs before the first connection is made.
     const blockTimeout = positiveOption(options.blockTimeout, "blockTimeout (s)", 1);
     const pollInterval = positiveOption(options.pollInterval, "pollInterval (ms)", 10);
+    const linger = options.receiveLinger === 0 ? 0 : positiveOption(options.receiveLinger, "receiveLinger (ms)", 10);
     this.serializer = new Serializer(options.symmetricEncryptionKeys, this.config.expiry + 10, prefixLength);
     const targets = hosts.map(resolveHost);
     this.shards = targets.map((t, i) => new Shard(i, t, factory, clientOptions, timeout));
@@ -110,6 +119,7 @@ export class RedisChannelLayer extends BaseLayer {
       now,
       blockTimeout,
       pollInterval,
+      linger,
     });
   }
 

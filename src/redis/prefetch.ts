@@ -4,7 +4,8 @@
  * shard, for receives this process makes in the same turn (a consumer looping
  * on receive takes them without a round trip); the shard's loop puts whatever
  * is left back at the head of its queue, with its original score, at its next
- * call. A level doubles while its extras are taken and falls back to 1 when
+ * call, but for one member of a lingering channel (receiver.ts), kept for its
+ * consumer's next receive until the linger ends. A level doubles while its extras are taken and falls back to 1 when
  * they go back unused, so a consumer that awaits other work between receives
  * costs at most one member popped and put back per call.
  */
@@ -62,6 +63,12 @@ export class Prefetch {
     return undefined;
   }
 
+  /** Whether a member is held ahead for `channel`, on any shard. */
+  holds(channel: string): boolean {
+    for (const byChannel of this.extras) if (byChannel.has(channel)) return true;
+    return false;
+  }
+
   /** Members held ahead, over every shard. */
   get size(): number {
     let n = 0;
@@ -69,19 +76,29 @@ export class Prefetch {
     return n;
   }
 
-  pending(shard: number): boolean {
-    return this.extras[shard]!.size > 0;
+  /** Whether `shard` holds extras that go back: all of a channel's but one when `keepOne` says so, else all. */
+  pending(shard: number, keepOne: (channel: string) => boolean): boolean {
+    for (const [channel, queue] of this.extras[shard]!) if (queue.size > 1 || !keepOne(channel)) return true;
+    return false;
   }
 
-  /** Every unclaimed extra of `shard`, as put-backs (key, score, member), oldest first per channel. */
-  reclaim(shard: number): Array<[string, string, Buffer]> {
+  /**
+   * The unclaimed extras of `shard` that go back, as put-backs (key, score,
+   * member), oldest first per channel: every extra, except the oldest of
+   * each channel that `keepOne` keeps one for.
+   */
+  reclaim(shard: number, keepOne: (channel: string) => boolean): Array<[string, string, Buffer]> {
     const out: Array<[string, string, Buffer]> = [];
     const byChannel = this.extras[shard]!;
     for (const [channel, queue] of byChannel) {
+      const keep = keepOne(channel) ? 1 : 0;
+      if (queue.size <= keep) continue;
       this.levels.delete(channel); // back to the default level: they went unused
+      const kept = keep === 1 ? queue.shift() : undefined;
       for (let e = queue.shift(); e; e = queue.shift()) out.push([e.key, e.rawScore, e.member]);
+      if (kept) queue.push(kept, Number(kept.rawScore));
+      else byChannel.delete(channel);
     }
-    byChannel.clear();
     return out;
   }
 

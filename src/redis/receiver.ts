@@ -33,6 +33,8 @@ export interface ReceiverConfig {
   blockTimeout: number;
   /** Milliseconds between polls on a client without BZPOPMIN (ioredis-mock). */
   pollInterval: number;
+  /** Milliseconds a normal channel stays watched after a receive on it was served (0: none). */
+  linger: number;
 }
 
 /** A queue key some receive is waiting on. */
@@ -49,6 +51,11 @@ interface Watch {
    * sends land on the shard of the full name (REDIS-WIRE.md, "Sharding").
    */
   extra: Map<number, number> | undefined;
+  /**
+   * When a normal channel with no waiting receive stops being watched
+   * (milliseconds, performance.now); 0 while receives wait on it.
+   */
+  lingerUntil: number;
 }
 
 export class Receiver {
@@ -69,6 +76,9 @@ export class Receiver {
   readonly ahead: Prefetch;
   private readonly loops: ShardLoop[];
   private readonly sweep: NodeJS.Timeout;
+  /** Normal channels watched only because a receive on them was served lately. */
+  private lingering = 0;
+  private lingerTimer: NodeJS.Timeout | undefined;
   closed = false;
 
   constructor(readonly config: ReceiverConfig) {
@@ -91,7 +101,7 @@ export class Receiver {
     return PendingReceive.wait<Message>(signal, (pending) => {
       let list = this.waiters.get(channel);
       if (!list) this.waiters.set(channel, (list = new WaiterList()));
-      const handle = list.push(pending, () => this.unwatch(channel));
+      const handle = list.push(pending, () => this.unwatch(channel, false));
       this.watchChannel(channel);
       for (const loop of this.loops) loop.wake();
       return handle;
@@ -112,10 +122,15 @@ export class Receiver {
         locals: 0,
         shard: local ? consistentHash(nonLocalName(channel), this.config.shards.length) : -1,
         extra: undefined,
+        lingerUntil: 0,
       };
       this.watch.set(key, watch);
       if (!this.checkedKeys.has(key)) this.newKeys.add(key);
       this.version++;
+    } else if (watch.lingerUntil !== 0) {
+      // Still watched: the loop's BZPOPMIN on it stands, nothing to cut short.
+      watch.lingerUntil = 0;
+      this.lingering--;
     }
     if (watch.channel === undefined) {
       watch.locals++;
@@ -128,8 +143,13 @@ export class Receiver {
     }
   }
 
-  /** A receive on `channel` was served or cancelled. */
-  private unwatch(channel: string): void {
+  /**
+   * A receive on `channel` was served or cancelled. A normal channel whose
+   * last receive was served stays watched for `linger` ms: a consumer that
+   * receives again within it finds its next message already on its way (the
+   * loop's BZPOPMIN never stopped), instead of paying a round trip to ask.
+   */
+  private unwatch(channel: string, served: boolean): void {
     const list = this.waiters.get(channel);
     if (list && list.size === 0) this.waiters.delete(channel);
     const key = this.keyOf(channel);
@@ -145,10 +165,54 @@ export class Receiver {
     }
     const idle = watch.channel === undefined ? --watch.locals === 0 : !this.waiters.has(channel);
     if (!idle) return;
+    if (served && watch.channel !== undefined && this.config.linger > 0 && !this.closed) {
+      if (watch.lingerUntil === 0) this.lingering++;
+      watch.lingerUntil = performance.now() + this.config.linger;
+      if (!this.lingerTimer) {
+        this.lingerTimer = setInterval(() => this.endLingers(), this.config.linger / 2);
+        this.lingerTimer.unref();
+      }
+      return;
+    }
+    this.stopWatching(key);
+  }
+
+  /** Stop watching the normal channels whose linger is over (their extras go back to Redis). */
+  private endLingers(): void {
+    const t = performance.now();
+    for (const [key, watch] of this.watch) {
+      if (watch.lingerUntil !== 0 && watch.lingerUntil <= t) {
+        this.lingering--;
+        this.stopWatching(key);
+      }
+    }
+    if (this.lingering === 0) {
+      clearInterval(this.lingerTimer);
+      this.lingerTimer = undefined;
+    }
+  }
+
+  private stopWatching(key: string): void {
     this.watch.delete(key);
     this.newKeys.delete(key);
     this.version++;
     for (const loop of this.loops) loop.wake();
+  }
+
+  /** Whether one member popped ahead for normal `channel` stays here: while it lingers. */
+  private readonly lingers = (channel: string): boolean => {
+    const watch = this.watch.get(this.keyOf(channel));
+    return !this.closed && watch?.channel === channel && watch.lingerUntil !== 0;
+  };
+
+  /** Whether `shard` holds members popped ahead that must go back to Redis. */
+  returnable(shard: number): boolean {
+    return this.ahead.pending(shard, this.lingers);
+  }
+
+  /** The members popped ahead on `shard` that go back to Redis, as put-backs (key, score, member). */
+  reclaim(shard: number): Array<[string, string, Buffer]> {
+    return this.ahead.reclaim(shard, this.lingers);
   }
 
   /** Which of `keys` are newly watched (each is reported once). */
@@ -161,21 +225,27 @@ export class Receiver {
     return out;
   }
 
-  /** Keys to pop on `shard`, each with how many members to take. */
+  /**
+   * Keys to watch on `shard`, each with how many members to pop for the
+   * receives waiting on it: 0 for a lingering channel, which the loop only
+   * blocks on, and only until it holds a member for it.
+   */
   keysFor(shard: number): Array<[string, number]> {
     const out: Array<[string, number]> = [];
     for (const [key, watch] of this.watch) {
       if (watch.channel !== undefined) {
-        out.push([key, (this.waiters.get(watch.channel)?.size ?? 0) + this.ahead.level(watch.channel)]);
-      }
-      else if (watch.shard === shard || watch.extra?.has(shard) === true) out.push([key, PROCESS_BATCH]);
+        const waiting = this.waiters.get(watch.channel)?.size ?? 0;
+        if (waiting > 0) out.push([key, waiting + this.ahead.level(watch.channel)]);
+        // One member popped ahead is all a lingering channel gets: more would only go back.
+        else if (!this.ahead.holds(watch.channel)) out.push([key, 0]);
+      } else if (watch.shard === shard || watch.extra?.has(shard) === true) out.push([key, PROCESS_BATCH]);
     }
     return out;
   }
 
   private take(channel: string): PendingReceive<Message> | undefined {
     const pending = this.waiters.get(channel)?.shift();
-    if (pending) this.unwatch(channel);
+    if (pending) this.unwatch(channel, true);
     return pending;
   }
 
@@ -244,6 +314,8 @@ export class Receiver {
   async close(graceMs: number): Promise<void> {
     this.closed = true;
     clearInterval(this.sweep);
+    clearInterval(this.lingerTimer);
+    this.lingerTimer = undefined;
     await Promise.all(this.loops.map((loop) => loop.close(graceMs)));
     this.buffers.clear();
   }

@@ -1,9 +1,9 @@
 /**
  * One shard's receive loop over its own connection. It first pops without
- * blocking, in one call for every watched key (as many members as a normal
- * channel has waiting receives plus its prefetch, a batch from each process
- * key), and only when that finds nothing does it block in BZPOPMIN over the
- * same keys. A member nobody took (its receive was cancelled, or it was popped
+ * blocking, in one call for every key with waiting receives (as many members
+ * as a normal channel has waiting receives plus its prefetch, a batch from
+ * each process key), and only when that finds nothing, or nobody waits, does
+ * it block in BZPOPMIN over every watched key, lingering ones included. A member nobody took (its receive was cancelled, or it was popped
  * ahead and not claimed in that turn) goes back to Redis, at the head with its
  * original score, in the loop's next call on the same connection, before
  * anything else is popped: nothing is lost, nothing is handed out twice.
@@ -52,15 +52,19 @@ export class ShardLoop {
     try {
       this.polling = !(await this.shard.full());
       for (;;) {
-        if (r.ahead.pending(this.shard.index) && !r.closed) {
-          // Let consumers that receive again in this turn take the extras before they go back.
-          await new Promise((resolve) => setImmediate(resolve));
-        }
+        // Yield a turn before each call: consumers served by the last reply receive and send again first, so
+        // they take their extras before those go back, and their sends reach Redis ahead of our next command.
+        await new Promise((resolve) => setImmediate(resolve));
+        const index = this.shard.index;
         const version = r.version;
-        const keys = r.closed ? [] : r.keysFor(this.shard.index);
-        if (keys.length === 0 && this.putbacks.length === 0 && !r.ahead.pending(this.shard.index)) break;
-        const got = await this.pop(keys);
-        if (got > 0 || r.closed || r.version !== version || keys.length === 0) continue;
+        const keys = r.closed ? [] : r.keysFor(index);
+        const returning = this.putbacks.length > 0 || r.returnable(index);
+        if (keys.length === 0 && !returning) break;
+        const wanted = keys.filter(([, count]) => count > 0);
+        if (wanted.length > 0 || returning) {
+          const got = await this.pop(wanted);
+          if (got > 0 || r.closed || r.version !== version || keys.length === 0) continue;
+        }
         await this.block(keys, version);
       }
     } catch (err) {
@@ -80,7 +84,7 @@ export class ShardLoop {
     const client = this.connection() as ScriptedRedis;
     const putbacks = this.putbacks;
     this.putbacks = [];
-    putbacks.push(...r.ahead.reclaim(this.shard.index));
+    putbacks.push(...r.reclaim(this.shard.index));
     const fresh = r.takeNewKeys(keys);
     const ttl = keyTtlMs(r.config.expiry); // as the layer sets on queue keys
     let replies: Array<Array<Buffer | number>>;

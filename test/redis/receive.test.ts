@@ -1,7 +1,7 @@
 /** What the receive loop does beyond the conformance suite, on the real Redis. */
 import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import type { RedisChannelLayer } from "../../src/redis/layer.js";
+import type { RedisChannelLayer, RedisLayerOptions } from "../../src/redis/layer.js";
 import { sleep } from "../conformance/helpers.js";
 import { cleanPrefix, makeLayer, REDIS_URL, testPrefix } from "./helpers.js";
 
@@ -14,8 +14,8 @@ afterAll(async () => {
 
 describe("receive loop", () => {
   const open: RedisChannelLayer[] = [];
-  const make = (): RedisChannelLayer => {
-    const layer = makeLayer(prefix, { capacity: Infinity });
+  const make = (options: RedisLayerOptions = {}): RedisChannelLayer => {
+    const layer = makeLayer(prefix, { capacity: Infinity, ...options });
     open.push(layer);
     return layer;
   };
@@ -70,5 +70,73 @@ describe("receive loop", () => {
     await raw.zadd(`${prefix}${ch}`, Date.now() / 1000 - 61, Buffer.concat([Buffer.alloc(12), Buffer.from([0x81, 0xa4, 0x74, 0x79, 0x70, 0x65, 0xa3, 0x6f, 0x6c, 0x64])]));
     await layer.send(ch, { type: "new" });
     expect((await layer.receive(ch)).type).toBe("new");
+  });
+
+  describe("linger after a served receive", () => {
+    const key = (ch: string): string => `${prefix}${ch}`;
+
+    it("keeps popping the channel for a while, then puts what nobody took back at the head for other processes", async () => {
+      const a = make({ receiveLinger: 100 });
+      const b = make();
+      const ch = `linger-${Date.now()}`;
+      await b.send(ch, { type: "n", i: 0 });
+      expect((await a.receive(ch)).i).toBe(0);
+      await b.send(ch, { type: "n", i: 1 });
+      await b.send(ch, { type: "n", i: 2 });
+      await sleep(30);
+      // a's standing BZPOPMIN took i=1 as it landed, for a's next receive.
+      expect(await raw.zcard(key(ch))).toBe(1);
+      await sleep(150);
+      expect(await raw.zcard(key(ch))).toBe(2);
+      expect((await b.receive(ch)).i).toBe(1);
+      expect((await b.receive(ch)).i).toBe(2);
+    });
+
+    it("hands a consumer that receives again within it the member already popped, in order", async () => {
+      const a = make({ receiveLinger: 200 });
+      const b = make();
+      const ch = `linger-take-${Date.now()}`;
+      await b.send(ch, { type: "n", i: 0 });
+      expect((await a.receive(ch)).i).toBe(0);
+      await b.send(ch, { type: "n", i: 1 });
+      await b.send(ch, { type: "n", i: 2 });
+      await sleep(30);
+      expect(await raw.zcard(key(ch))).toBe(1);
+      expect((await a.receive(ch)).i).toBe(1);
+      expect((await a.receive(ch)).i).toBe(2);
+      expect(await raw.exists(key(ch))).toBe(0);
+    });
+
+    it("does not linger after a cancelled receive, nor when turned off", async () => {
+      const a = make({ receiveLinger: 1000 });
+      const off = make({ receiveLinger: 0 });
+      const b = make();
+      const ch = `linger-off-${Date.now()}`;
+      await expect(a.receive(ch, { signal: AbortSignal.timeout(20) })).rejects.toThrow();
+      await b.send(ch, { type: "n", i: 0 });
+      expect((await off.receive(ch)).i).toBe(0);
+      await b.send(ch, { type: "n", i: 1 });
+      await sleep(30);
+      expect(await raw.zcard(key(ch))).toBe(1);
+    });
+
+    it("puts a held member back when the layer closes", async () => {
+      const a = make({ receiveLinger: 10_000 });
+      const b = make();
+      const ch = `linger-close-${Date.now()}`;
+      await b.send(ch, { type: "n", i: 0 });
+      await a.receive(ch);
+      await b.send(ch, { type: "n", i: 1 });
+      await sleep(30);
+      expect(await raw.zcard(key(ch))).toBe(0);
+      await a.close();
+      expect(await raw.zcard(key(ch))).toBe(1);
+      expect((await b.receive(ch)).i).toBe(1);
+    });
+
+    it("refuses a negative or non-numeric linger", () => {
+      expect(() => make({ receiveLinger: -1 })).toThrow(RangeError);
+      expect(() => make({ receiveLinger: Number.NaN })).toThrow(/receiveLinger/);
+    });
   });
 });
