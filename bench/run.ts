@@ -36,7 +36,7 @@ function pick<T extends string>(list: string | undefined, known: readonly T[], w
 const backendNames = pick(values.backends, BACKENDS.map((b) => b.name), "backend");
 const workloads = pick(values.workloads, WORKLOADS, "workload");
 const quick = values.quick ?? false;
-const sizeOf = (w: Workload): number => (w === "fanout" || !quick ? DEFAULT_N[w] : DEFAULT_N[w] / 10);
+const sizeOf = (w: Workload): number => (quick ? DEFAULT_N[w] / 10 : DEFAULT_N[w]);
 
 const progress = (text: string): void => {
   if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${text}`);

@@ -60,20 +60,24 @@ async function pipeline(layer: ChannelLayer, n: number): Promise<RunResult> {
   return { seconds: (performance.now() - start) / 1000, ops: n };
 }
 
-async function fanout(layer: ChannelLayer, _n: number): Promise<RunResult> {
+/** Rounds of FANOUT_SENDS group sends, each drained by every member: `n` deliveries in all, rounded up to whole rounds. */
+async function fanout(layer: ChannelLayer, n: number): Promise<RunResult> {
+  const rounds = Math.max(1, Math.ceil(n / (FANOUT_MEMBERS * FANOUT_SENDS)));
   const group = unique("fanout");
   const members = Array.from({ length: FANOUT_MEMBERS }, (_, i) => `${group}.member${i}`);
   await Promise.all(members.map((m) => layer.groupAdd(group, m)));
   const start = performance.now();
-  for (let i = 0; i < FANOUT_SENDS; i++) await layer.groupSend(group, payload(i));
-  await Promise.all(
-    members.map(async (m) => {
-      for (let i = 0; i < FANOUT_SENDS; i++) await layer.receive(m);
-    }),
-  );
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < FANOUT_SENDS; i++) await layer.groupSend(group, payload(i));
+    await Promise.all(
+      members.map(async (m) => {
+        for (let i = 0; i < FANOUT_SENDS; i++) await layer.receive(m);
+      }),
+    );
+  }
   const seconds = (performance.now() - start) / 1000;
   await Promise.all(members.map((m) => layer.groupDiscard(group, m)));
-  return { seconds, ops: FANOUT_MEMBERS * FANOUT_SENDS };
+  return { seconds, ops: rounds * FANOUT_MEMBERS * FANOUT_SENDS };
 }
 
 async function concurrent(layer: ChannelLayer, n: number): Promise<RunResult> {
@@ -100,10 +104,10 @@ export const workloads: Record<Workload, (layer: ChannelLayer, n: number) => Pro
   concurrent,
 };
 
-/** Default sizes; `--quick` divides them by ten. Fanout's size is fixed (members × sends). */
+/** Default sizes; `--quick` divides them by ten. Fanout runs whole rounds of members × sends deliveries. */
 export const DEFAULT_N: Record<Workload, number> = {
   pingpong: 200_000,
   pipeline: 100_000,
-  fanout: FANOUT_MEMBERS * FANOUT_SENDS,
+  fanout: 10 * FANOUT_MEMBERS * FANOUT_SENDS,
   concurrent: 256_000,
 };

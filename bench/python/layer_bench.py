@@ -67,21 +67,23 @@ async def pipeline(layer, n, tag):
 
 
 async def fanout(layer, n, tag):
+    rounds = max(1, -(-n // (FANOUT_MEMBERS * FANOUT_SENDS)))
     group = f"bench.fanout.{tag}"
     members = [f"{group}.member{i}" for i in range(FANOUT_MEMBERS)]
     await asyncio.gather(*(layer.group_add(group, m) for m in members))
-    start = time.perf_counter()
-    for i in range(FANOUT_SENDS):
-        await layer.group_send(group, payload(i))
 
     async def drain(m):
         for _ in range(FANOUT_SENDS):
             await layer.receive(m)
 
-    await asyncio.gather(*(drain(m) for m in members))
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for i in range(FANOUT_SENDS):
+            await layer.group_send(group, payload(i))
+        await asyncio.gather(*(drain(m) for m in members))
     seconds = time.perf_counter() - start
     await asyncio.gather(*(layer.group_discard(group, m) for m in members))
-    return {"seconds": seconds, "ops": FANOUT_MEMBERS * FANOUT_SENDS}
+    return {"seconds": seconds, "ops": rounds * FANOUT_MEMBERS * FANOUT_SENDS}
 
 
 async def concurrent(layer, n, tag):
