@@ -109,7 +109,7 @@ export class RedisChannelLayer extends BaseLayer {
     this.senders = this.shards.map((shard) => new SendBatcher(shard, this.config.expiry, this.ttlMs));
     const channelCapacity = options.channelCapacity;
     const uniformCapacity = channelCapacity === undefined || (Array.isArray(channelCapacity) ? channelCapacity.length === 0 : Object.keys(channelCapacity).length === 0);
-    this.oneCallGroupSend = this.shards.length === 1 && !this.serializer.encrypted && uniformCapacity && prefixLength >= 4;
+    this.oneCallGroupSend = this.shards.length === 1 && !this.serializer.encrypted && uniformCapacity;
     this.receiver = new Receiver({
       prefix,
       shards: this.shards,

@@ -7,15 +7,27 @@
 import type { Redis } from "ioredis";
 
 /**
+ * Renew a key's TTL (ttl.ts) only once a quarter of it has passed: PTTL costs
+ * half of a PEXPIRE, and a group send does this for every member's queue. A
+ * key with no TTL (-1), or the shorter one a Python sender sets, is renewed.
+ */
+const TOUCH = `
+local function touch(key, ttl)
+  if redis.call('PTTL', key) < ttl * 0.75 then redis.call('PEXPIRE', key, ttl) end
+end
+`;
+
+/**
  * send, for every send a shard got in one tick (sends.ts batches them):
  * per message, purge expired members, count (≥ capacity → refuse), add, set
  * the key's TTL, in order, so capacity counts the batch's earlier members.
  * ARGV: n, cutoff offset (the expiry, s), ttl ms, then (key, member, score,
  * capacity or -1) per message. Returns one digit per message: 1 stored, 0 full.
  */
-const SEND = `
+const SEND = `${TOUCH}
 local n = tonumber(ARGV[1])
 local expiry = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
 local out = {}
 for i = 0, n - 1 do
   local a = 4 + 4 * i
@@ -26,16 +38,16 @@ for i = 0, n - 1 do
     out[i + 1] = '0'
   else
     redis.call('ZADD', key, ARGV[a + 2], ARGV[a + 1])
-    redis.call('PEXPIRE', key, ARGV[3])
+    touch(key, ttl)
     out[i + 1] = '1'
   end
 end
 return table.concat(out)`;
 
 /** group_add: add (or renew) a membership and the group's TTL. */
-const GROUP_ADD = `
+const GROUP_ADD = `${TOUCH}
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+touch(KEYS[1], tonumber(ARGV[3]))
 return 1`;
 
 /** group_send, first half: drop memberships older than groupExpiry, list the rest. */
@@ -53,8 +65,9 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)`;
  * not support either) so that ioredis-mock, which cannot take a variable key
  * count, runs the very same script.
  */
-const GROUP_SEND = `
+const GROUP_SEND = `${TOUCH}
 local n = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[n + 4])
 local out = {}
 for i = 1, n do
   local k = ARGV[1 + i]
@@ -66,7 +79,7 @@ for i = 1, n do
       out[i] = 1
     else
       redis.call('ZADD', k, ARGV[n + 2], ARGV[n + 4 + i])
-      redis.call('PEXPIRE', k, ARGV[n + 4])
+      touch(k, ttl)
       out[i] = 0
     end
   end
@@ -81,44 +94,52 @@ return table.concat(out)`;
  * Python's msgpack reads them). Used when there is one shard, no encryption
  * and one capacity for every channel; otherwise the two halves above run.
  * ARGV: group key, group cutoff, score, cutoff, ttl ms, capacity (-1: none),
- * key prefix, random prefix, msgpack head.
+ * key prefix, random prefix, msgpack head. Every key's member starts with the
+ * same random prefix: a key gets one member per call, and each call draws anew.
  */
-const GROUP_SEND_LOCAL = `
-local call = redis.call
-local gkey = ARGV[1]
+const GROUP_SEND_LOCAL = `${TOUCH}
+local call, find, sub, char = redis.call, string.find, string.sub, string.char
+local gkey, prefix = ARGV[1], ARGV[7]
 call('ZREMRANGEBYSCORE', gkey, 0, ARGV[2])
 local names = call('ZRANGE', gkey, 0, -1)
-local bundles = {}
-local order = {}
-for _, name in ipairs(names) do
-  local bang = string.find(name, '!', 1, true)
-  local key = ARGV[7] .. (bang and string.sub(name, 1, bang) or name)
-  local b = bundles[key]
-  if not b then
-    b = {}
-    bundles[key] = b
-    order[#order + 1] = key
-  end
-  b[#b + 1] = name
-end
-local score, cutoff, ttl = ARGV[3], ARGV[4], ARGV[5]
+local score, cutoff, ttl = ARGV[3], ARGV[4], tonumber(ARGV[5])
 local cap = tonumber(ARGV[6])
-local rnd = string.sub(ARGV[8], 1, #ARGV[8] - 4)
-local body = ARGV[9] .. '\\176__asgi_channel__'
-local pack, spack = cmsgpack.pack, struct.pack
+local head = ARGV[8] .. ARGV[9] .. '\\176__asgi_channel__'
 local stale = {}
-for i, key in ipairs(order) do
+-- names: the channel name, or a list of them bundled on one process key.
+local function write(key, member, names)
   if call('ZREMRANGEBYSCORE', key, 0, cutoff) > 0 then
-    for _, n in ipairs(bundles[key]) do stale[#stale + 1] = n end
+    if type(names) == 'string' then stale[#stale + 1] = names
+    else for _, n in ipairs(names) do stale[#stale + 1] = n end end
   elseif cap < 0 or call('ZCARD', key) < cap then
-    call('ZADD', key, score, rnd .. spack('>I4', i) .. body .. pack(bundles[key]))
-    call('PEXPIRE', key, ttl)
+    call('ZADD', key, score, member)
+    touch(key, ttl)
   end
 end
+local bundles, order = {}, {}
+for _, name in ipairs(names) do
+  local bang = find(name, '!', 1, true)
+  if bang then
+    local key = prefix .. sub(name, 1, bang)
+    local b = bundles[key]
+    if not b then
+      b = {}
+      bundles[key] = b
+      order[#order + 1] = key
+    end
+    b[#b + 1] = name
+  else
+    -- A normal channel is a key of its own: its list of one name, packed here (fixarray, then str as cmsgpack writes it).
+    local n = #name
+    local str = n < 32 and char(160 + n) or n < 256 and ('\\217' .. char(n)) or ('\\218' .. char(math.floor(n / 256), n % 256))
+    write(prefix .. name, head .. '\\145' .. str .. name, name)
+  end
+end
+for _, key in ipairs(order) do write(key, head .. cmsgpack.pack(bundles[key]), bundles[key]) end
 for i = 1, #stale, 1000 do
   call('ZREM', gkey, unpack(stale, i, math.min(i + 999, #stale)))
 end
-return #order`;
+return #names`;
 
 /**
  * receive, non-blocking half, on a real Redis. ARGV: p, q, f, ttl ms, p keys,
@@ -128,16 +149,16 @@ return #order`;
  * popped. A `$inflight` key some Python receiver left behind on a new key gets
  * a TTL (NX: a live one keeps its own). Returns one ZPOPMIN reply per key.
  */
-const POP = `
+const POP = `${TOUCH}
 local p = tonumber(ARGV[1])
 local q = tonumber(ARGV[2])
 local f = tonumber(ARGV[3])
-local ttl = ARGV[4]
+local ttl = tonumber(ARGV[4])
 local base = 4 + 2 * p
 for j = 0, q - 1 do
   local a = base + 3 * j + 1
   redis.call('ZADD', ARGV[a], ARGV[a + 1], ARGV[a + 2])
-  redis.call('PEXPIRE', ARGV[a], ttl)
+  touch(ARGV[a], ttl)
 end
 base = base + 3 * q
 for j = 1, f do

@@ -56,7 +56,7 @@ export class Serializer {
     return Buffer.concat([header, packed.subarray(headerLength)]);
   }
 
-  /** `prefixLength` random bytes (the group script varies the last four per key). */
+  /** `prefixLength` random bytes, for the group script to put before each key's member. */
   randomPrefix(): Buffer {
     const out = Buffer.allocUnsafe(this.prefixLength);
     this.randomInto(out);

@@ -24,6 +24,8 @@ export class ShardLoop {
   private rotation = 0;
   private wakeSleep: (() => void) | undefined;
   private putbacks: Array<[string, string, Buffer]> = [];
+  /** The last BZPOPMIN got a member nobody was waiting for: the next call pops one for each lingering channel. */
+  private sweep = false;
   private done: Promise<void> = Promise.resolve();
 
   constructor(
@@ -57,7 +59,8 @@ export class ShardLoop {
         await new Promise((resolve) => setImmediate(resolve));
         const index = this.shard.index;
         const version = r.version;
-        const keys = r.closed ? [] : r.keysFor(index);
+        const keys = r.closed ? [] : r.keysFor(index, this.sweep);
+        this.sweep = false;
         const returning = this.putbacks.length > 0 || r.returnable(index);
         if (keys.length === 0 && !returning) break;
         const wanted = keys.filter(([, count]) => count > 0);
@@ -128,8 +131,9 @@ export class ShardLoop {
     return popped;
   }
 
-  private route(key: string, member: Buffer, rawScore: Buffer | number | string): void {
-    this.receiver.accept(this.shard.index, key, member, String(rawScore));
+  /** Hand a popped member to the receiver; true when it became an extra. */
+  private route(key: string, member: Buffer, rawScore: Buffer | number | string): boolean {
+    return this.receiver.accept(this.shard.index, key, member, String(rawScore));
   }
 
   /**
@@ -162,7 +166,7 @@ export class ShardLoop {
     this.blockedVersion = version;
     try {
       const res = await client.bzpopminBuffer(...order, this.receiver.config.blockTimeout);
-      if (res) this.route(res[0].toString(), res[1], res[2].toString());
+      if (res) this.sweep = this.route(res[0].toString(), res[1], res[2].toString());
     } finally {
       this.state = "popping";
     }

@@ -3,6 +3,7 @@ import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { RedisChannelLayer, RedisLayerOptions } from "../../src/redis/layer.js";
 import { sleep } from "../conformance/helpers.js";
+import { keyTtlMs } from "../../src/redis/ttl.js";
 import { cleanPrefix, makeLayer, REDIS_URL, testPrefix } from "./helpers.js";
 
 const prefix = testPrefix();
@@ -70,6 +71,33 @@ describe("receive loop", () => {
     await raw.zadd(`${prefix}${ch}`, Date.now() / 1000 - 61, Buffer.concat([Buffer.alloc(12), Buffer.from([0x81, 0xa4, 0x74, 0x79, 0x70, 0x65, 0xa3, 0x6f, 0x6c, 0x64])]));
     await layer.send(ch, { type: "new" });
     expect((await layer.receive(ch)).type).toBe("new");
+  });
+
+  it("gives queue and group keys a TTL of twice the expiry, renewed only once a quarter of it has passed", async () => {
+    const expiry = 60;
+    const ttl = keyTtlMs(expiry);
+    const layer = make({ expiry, groupExpiry: expiry });
+    const encrypted = make({ expiry, symmetricEncryptionKeys: ["k"] }); // group sends in two halves
+    const ch = `ttl-${Date.now()}`;
+    const group = `${ch}-g`;
+    const keys = [`${prefix}${ch}`, `${prefix}${ch}.m`, `${prefix}:group:${group}`];
+    await layer.send(ch, { type: "x" });
+    await layer.groupAdd(group, `${ch}.m`);
+    await layer.groupSend(group, { type: "x" });
+    for (const key of keys) expect(await raw.pttl(key)).toBeGreaterThan(ttl - 5000);
+    // Three quarters left: left alone. Less, or the shorter TTL a Python sender sets: renewed.
+    for (const [left, renewed] of [[0.8 * ttl, false], [expiry * 1000, true]] as const) {
+      for (const key of keys) await raw.pexpire(key, left);
+      await layer.send(ch, { type: "x" });
+      await layer.groupAdd(group, `${ch}.m`);
+      await layer.groupSend(group, { type: "x" });
+      await encrypted.groupSend(group, { type: "x" });
+      for (const key of keys) {
+        const pttl = await raw.pttl(key);
+        if (renewed) expect(pttl).toBeGreaterThan(ttl - 5000);
+        else expect(pttl).toBeLessThanOrEqual(left);
+      }
+    }
   });
 
   describe("linger after a served receive", () => {
