@@ -5,9 +5,10 @@
  * on receive takes them without a round trip); the shard's loop puts whatever
  * is left back at the head of its queue, with its original score, at its next
  * call, but for one member of a lingering channel (receiver.ts), kept for its
- * consumer's next receive until the linger ends. A level doubles while its extras are taken and falls back to 1 when
- * they go back unused, so a consumer that awaits other work between receives
- * costs at most one member popped and put back per call.
+ * consumer's next receive until the linger ends. A level doubles while its
+ * extras are taken and falls back to 1 when more than one goes back unused,
+ * so a consumer that awaits other work between receives costs a few members
+ * popped and put back per call at most.
  */
 import type { Message } from "../layer.js";
 import { RingQueue } from "../engine/queue.js";
@@ -93,7 +94,8 @@ export class Prefetch {
     for (const [channel, queue] of byChannel) {
       const keep = keepOne(channel) ? 1 : 0;
       if (queue.size <= keep) continue;
-      this.levels.delete(channel); // back to the default level: they went unused
+      // Back to the default level when its prefetch overshot; one member back (the one a linger held) says nothing.
+      if (queue.size - keep > 1) this.levels.delete(channel);
       const kept = keep === 1 ? queue.shift() : undefined;
       for (let e = queue.shift(); e; e = queue.shift()) out.push([e.key, e.rawScore, e.member]);
       if (kept) queue.push(kept, Number(kept.rawScore));

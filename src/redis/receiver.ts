@@ -252,39 +252,52 @@ export class Receiver {
   }
 
   /**
-   * Route a member popped on `shard`: to a waiting receive, else to the
+   * Route the members popped from `key` on `shard` (ZPOPMIN's flat reply:
+   * member, score, member, score…): each to a waiting receive, else to the
    * extras of its normal channel (taken back by the loop if nobody claims
-   * them) or to the local buffer of its process-specific channel. Returns
-   * whether it became an extra.
+   * them) or to the local buffer of its process-specific channel. `cutoff` is
+   * `this.cutoff()`, read once per reply by the caller: a clock read costs
+   * more than the rest of a member's check. Returns whether any became an extra.
    */
-  accept(shard: number, key: string, member: Buffer, rawScore: string): boolean {
-    const score = Number(rawScore);
-    if (score <= this.cutoff()) return false; // expired: exact expiry at receive
-    let message: Message;
-    try {
-      message = this.config.serializer.decode(member);
-    } catch {
-      this.dropped++;
-      return false;
-    }
-    const target = message[RESERVED_KEY];
-    if (target !== undefined) delete message[RESERVED_KEY];
+  accept(shard: number, key: string, popped: ReadonlyArray<Buffer | string | number>, cutoff: number): boolean {
     const name = key.slice(this.config.prefix.length);
-    if (!name.endsWith("!")) {
-      const pending = this.take(name);
-      if (pending) this.handOver(pending, message);
-      else this.ahead.keep(shard, name, { message, key, member, rawScore }, score);
-      return pending === undefined;
+    const local = name.endsWith("!");
+    let kept = false;
+    for (let j = 0; j + 1 < popped.length; j += 2) {
+      const member = popped[j] as Buffer;
+      const raw = popped[j + 1]!;
+      // A score is ASCII: latin1 reads it faster than utf8.
+      const rawScore = Buffer.isBuffer(raw) ? raw.toString("latin1") : String(raw);
+      const score = Number(rawScore);
+      if (score <= cutoff) continue; // expired: exact expiry at receive
+      let message: Message;
+      try {
+        message = this.config.serializer.decode(member);
+      } catch {
+        this.dropped++;
+        continue;
+      }
+      const target = message[RESERVED_KEY];
+      if (target !== undefined) delete message[RESERVED_KEY];
+      if (!local) {
+        const pending = this.take(name);
+        if (pending) this.handOver(pending, message);
+        else {
+          this.ahead.keep(shard, name, { message, key, member, rawScore }, score);
+          kept = true;
+        }
+        continue;
+      }
+      const names = Array.isArray(target) ? target : [typeof target === "string" ? target : name];
+      names.forEach((channel, i) => {
+        if (typeof channel !== "string") return;
+        const copy = i === 0 ? message : cloneMessage(message);
+        const pending = this.take(channel);
+        if (pending) this.handOver(pending, copy);
+        else this.buffers.push(channel, copy, score, this.config.capacityOf(channel));
+      });
     }
-    const names = Array.isArray(target) ? target : [typeof target === "string" ? target : name];
-    names.forEach((channel, i) => {
-      if (typeof channel !== "string") return;
-      const copy = i === 0 ? message : cloneMessage(message);
-      const pending = this.take(channel);
-      if (pending) this.handOver(pending, copy);
-      else this.buffers.push(channel, copy, score, this.config.capacityOf(channel));
-    });
-    return false;
+    return kept;
   }
 
   private handOver(pending: PendingReceive<Message>, message: Message): void {

@@ -121,19 +121,13 @@ export class ShardLoop {
       throw err;
     }
     let popped = 0;
+    const cutoff = r.cutoff();
     keys.forEach(([key], i) => {
       const flat = replies[i]!;
-      for (let j = 0; j + 1 < flat.length; j += 2) {
-        popped++;
-        this.route(key, flat[j] as Buffer, flat[j + 1]!);
-      }
+      popped += flat.length >> 1;
+      r.accept(this.shard.index, key, flat, cutoff);
     });
     return popped;
-  }
-
-  /** Hand a popped member to the receiver; true when it became an extra. */
-  private route(key: string, member: Buffer, rawScore: Buffer | number | string): boolean {
-    return this.receiver.accept(this.shard.index, key, member, String(rawScore));
   }
 
   /**
@@ -166,7 +160,7 @@ export class ShardLoop {
     this.blockedVersion = version;
     try {
       const res = await client.bzpopminBuffer(...order, this.receiver.config.blockTimeout);
-      if (res) this.sweep = this.route(res[0].toString(), res[1], res[2].toString());
+      if (res) this.sweep = this.receiver.accept(this.shard.index, res[0].toString(), [res[1], res[2]], this.receiver.cutoff());
     } finally {
       this.state = "popping";
     }
