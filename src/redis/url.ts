@@ -7,18 +7,22 @@ import type { LayerOptions } from "../layer.js";
 import { RedisChannelLayer, type RedisLayerOptions } from "./layer.js";
 
 /** Query keys only the Redis backend understands. */
-export const REDIS_QUERY_OPTIONS = ["prefix", "connectionLostTimeout"] as const;
+export const REDIS_QUERY_OPTIONS = ["prefix", "connectionLostTimeout", "receiveLinger"] as const;
+
+/** The numeric ones, read as numbers (the layer checks their range). */
+const NUMERIC = ["connectionLostTimeout", "receiveLinger"] as const;
 
 export function redisFromUrl(url: URL, options: LayerOptions & Record<string, unknown>): RedisChannelLayer {
   const server = new URL(url.href);
   const fromQuery: RedisLayerOptions = {};
   const prefix = url.searchParams.get("prefix");
   if (prefix !== null) fromQuery.prefix = prefix;
-  const timeout = url.searchParams.get("connectionLostTimeout");
-  if (timeout !== null) {
-    const n = Number(timeout);
-    if (Number.isNaN(n)) throw new TypeError(`option "connectionLostTimeout" in channel layer URL must be a number, got "${timeout}"`);
-    fromQuery.connectionLostTimeout = n;
+  for (const option of NUMERIC) {
+    const text = url.searchParams.get(option);
+    if (text === null) continue;
+    const n = Number(text);
+    if (text.trim() === "" || Number.isNaN(n)) throw new TypeError(`option "${option}" in channel layer URL must be a number, got "${text}"`);
+    fromQuery[option] = n;
   }
   server.search = "";
   return new RedisChannelLayer({ hosts: [server.href], ...fromQuery, ...(options as RedisLayerOptions) });

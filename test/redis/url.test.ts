@@ -37,6 +37,8 @@ describe("createChannelLayer with redis:// URLs", () => {
   it("knows rediss:// and rejects unknown query options with a clear error", () => {
     expect(() => createChannelLayer("redis://127.0.0.1:6379/0?colour=blue")).toThrow(/unknown option "colour"/);
     expect(() => createChannelLayer("redis://127.0.0.1:6379/0?connectionLostTimeout=soon")).toThrow(/must be a number/);
+    expect(() => createChannelLayer("redis://127.0.0.1:6379/0?receiveLinger=")).toThrow(/"receiveLinger" .* must be a number/);
+    expect(() => createChannelLayer("redis://127.0.0.1:6379/0?receiveLinger=-5")).toThrow(RangeError);
     const tls = createChannelLayer("rediss://127.0.0.1:1/0", { connectionLostTimeout: 100 });
     expect(tls).toBeInstanceOf(RedisChannelLayer);
     return tls.close();
