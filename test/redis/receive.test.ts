@@ -103,17 +103,22 @@ describe("receive loop", () => {
   describe("linger after a served receive", () => {
     const key = (ch: string): string => `${prefix}${ch}`;
 
-    it("keeps popping the channel for a while, then puts what nobody took back at the head for other processes", async () => {
-      const a = make({ receiveLinger: 100 });
+    /** `a` received once and lingers; `b` then sent 1 and 2, and a's standing BZPOPMIN took 1 as it landed. */
+    async function lingering(receiveLinger: number): Promise<{ a: RedisChannelLayer; b: RedisChannelLayer; ch: string }> {
+      const a = make({ receiveLinger });
       const b = make();
-      const ch = `linger-${Date.now()}`;
+      const ch = `linger-${receiveLinger}-${Date.now()}`;
       await b.send(ch, { type: "n", i: 0 });
       expect((await a.receive(ch)).i).toBe(0);
       await b.send(ch, { type: "n", i: 1 });
       await b.send(ch, { type: "n", i: 2 });
       await sleep(30);
-      // a's standing BZPOPMIN took i=1 as it landed, for a's next receive.
       expect(await raw.zcard(key(ch))).toBe(1);
+      return { a, b, ch };
+    }
+
+    it("keeps popping the channel for a while, then puts what nobody took back at the head for other processes", async () => {
+      const { b, ch } = await lingering(100);
       await sleep(150);
       expect(await raw.zcard(key(ch))).toBe(2);
       expect((await b.receive(ch)).i).toBe(1);
@@ -121,15 +126,7 @@ describe("receive loop", () => {
     });
 
     it("hands a consumer that receives again within it the member already popped, in order", async () => {
-      const a = make({ receiveLinger: 200 });
-      const b = make();
-      const ch = `linger-take-${Date.now()}`;
-      await b.send(ch, { type: "n", i: 0 });
-      expect((await a.receive(ch)).i).toBe(0);
-      await b.send(ch, { type: "n", i: 1 });
-      await b.send(ch, { type: "n", i: 2 });
-      await sleep(30);
-      expect(await raw.zcard(key(ch))).toBe(1);
+      const { a, ch } = await lingering(200);
       expect((await a.receive(ch)).i).toBe(1);
       expect((await a.receive(ch)).i).toBe(2);
       expect(await raw.exists(key(ch))).toBe(0);
