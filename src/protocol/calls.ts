@@ -1,4 +1,4 @@
-/** Requests on their way to the broker, and the calls awaiting its answers. */
+/** Requests on their way to the broker, and the callers awaiting their answers. */
 import type { Link } from "./link.js";
 
 /** A frame waiting to be written, and the link it went out on once written. */
@@ -7,15 +7,14 @@ export class Outgoing {
   /** Withdrawn before it was written: skipped when the outbox is written. */
   dropped = false;
   constructor(readonly frame: unknown[]) {}
+
+  get id(): number {
+    return this.frame[1] as number;
+  }
 }
 
 /** A request whose caller awaits the answer. */
 export class Call extends Outgoing {
-  /** A receive whose caller gave up after it was written: its answer is handed on or back. */
-  aborted = false;
-  private signal: AbortSignal | undefined = undefined;
-  private onAbort: (() => void) | undefined = undefined;
-
   constructor(
     frame: unknown[],
     readonly resolve: (value: never) => void,
@@ -28,26 +27,31 @@ export class Call extends Outgoing {
     return this.frame[0] as number;
   }
 
-  get id(): number {
-    return this.frame[1] as number;
+  fulfil(value: unknown): void {
+    (this.resolve as (v: unknown) => void)(value);
   }
 
-  /** The channel of a receive. */
-  get channel(): string {
-    return this.frame[2] as string;
+  fail(reason: unknown): void {
+    this.reject(reason);
   }
+}
 
-  /** Call `onAbort` when the caller's signal aborts, until the call settles. */
+/** A caller of `receive` on `channel`, waiting for a message its channel's poll brings (receives.ts). */
+export class Receiver {
+  private signal: AbortSignal | undefined = undefined;
+  private onAbort: (() => void) | undefined = undefined;
+
+  constructor(
+    readonly channel: string,
+    private readonly resolve: (value: never) => void,
+    private readonly reject: (reason: unknown) => void,
+  ) {}
+
+  /** Call `onAbort` when the caller's signal aborts, until the receive settles. */
   listen(signal: AbortSignal, onAbort: () => void): void {
     this.signal = signal;
     this.onAbort = onAbort;
     signal.addEventListener("abort", onAbort, { once: true });
-  }
-
-  /** Detach from the caller's signal: the promise is about to settle. */
-  settle(): void {
-    if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
-    this.onAbort = undefined;
   }
 
   fulfil(value: unknown): void {
@@ -58,5 +62,11 @@ export class Call extends Outgoing {
   fail(reason: unknown): void {
     this.settle();
     this.reject(reason);
+  }
+
+  /** Detach from the caller's signal: the promise is about to settle. */
+  private settle(): void {
+    if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
+    this.onAbort = undefined;
   }
 }

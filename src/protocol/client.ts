@@ -9,12 +9,12 @@ import { BaseLayer } from "../base.js";
 import { ConnectionLostError, LayerClosedError, ProtocolError } from "../errors.js";
 import type { LayerOptions, Message } from "../layer.js";
 import { encodeMessage } from "../msgpack.js";
-import { Call, Outgoing } from "./calls.js";
+import { Call, Outgoing, Receiver } from "./calls.js";
 import { errorFromWire } from "./errors.js";
 import type { Link, LinkHandlers } from "./link.js";
 import type { BrokerLayerStats } from "../stats.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, Op, PROTOCOL_VERSION, Status, type BrokerDetails, type BrokerStats, type HelloInfo } from "./ops.js";
-import { Receives } from "./receives.js";
+import { Poll, Receives } from "./receives.js";
 import { positiveOption } from "./settings.js";
 
 export interface Connector {
@@ -34,8 +34,9 @@ export interface ProtocolLayerOptions extends LayerOptions {
   /** Longest wait between reconnect attempts, in milliseconds. Default 2000. */
   maxReconnectDelay?: number;
   /**
-   * Most messages a receive fetches ahead while the caller receives in a tight
-   * loop; unclaimed ones go back within the tick. 0 turns it off. Default 32.
+   * Most messages a channel's standing receive brings ahead of the callers
+   * while they receive in a tight loop; unclaimed ones go back within the
+   * tick. 0 turns it off. Default 32.
    */
   prefetch?: number;
 }
@@ -48,7 +49,8 @@ const SETTINGS = ["expiry", "groupExpiry", "capacity"] as const;
 export abstract class ProtocolLayer extends BaseLayer {
   readonly extensions = ["groups", "flush", "priority"] as const;
   protected override readonly wideInts = true;
-  private readonly pending = new Map<number, Call>();
+  /** Requests awaiting answers: calls, and the polls of receives. */
+  private readonly pending = new Map<number, Call | Poll>();
   private outbox: Outgoing[] = [];
   private readonly receives: Receives;
   private link: Link | undefined;
@@ -98,17 +100,18 @@ export abstract class ProtocolLayer extends BaseLayer {
     this.ownSettings = { expiry: options.expiry, groupExpiry: options.groupExpiry, capacity: options.capacity };
     this.receives = new Receives(
       {
-        submit: (call) => {
-          this.pending.set(call.id, call);
-          this.enqueue(call);
+        newId: () => this.newId(),
+        submit: (poll) => {
+          this.pending.set(poll.id, poll);
+          this.enqueue(poll);
         },
-        cancel: (call) => {
-          if (call.link === undefined) {
-            call.dropped = true;
-            this.pending.delete(call.id);
+        cancel: (poll) => {
+          if (poll.link === undefined) {
+            poll.dropped = true;
+            this.pending.delete(poll.id);
           } else {
-            call.aborted = true;
-            this.enqueue(new Outgoing([Op.Cancel, call.id]));
+            poll.aborted = true;
+            this.enqueue(new Outgoing([Op.Cancel, poll.id]));
           }
         },
         requeue: (channel, body, deadline, priority) =>
@@ -147,9 +150,9 @@ export abstract class ProtocolLayer extends BaseLayer {
   protected doReceive(channel: string, signal: AbortSignal | undefined): Promise<Message> {
     if (this.failure || this.down) return Promise.reject(this.failure ?? this.lostError());
     return new Promise<Message>((resolve, reject) => {
-      const call = new Call([Op.Receive, this.newId(), channel, 1], resolve as (value: never) => void, reject);
-      if (signal) call.listen(signal, () => this.receives.abort(call, signal.reason));
-      this.receives.add(call);
+      const caller = new Receiver(channel, resolve as (value: never) => void, reject);
+      if (signal) caller.listen(signal, () => this.receives.abort(caller, signal.reason));
+      this.receives.add(caller);
     });
   }
 
@@ -204,8 +207,8 @@ export abstract class ProtocolLayer extends BaseLayer {
     for (const out of this.outbox) {
       if (out.dropped) continue;
       out.link = link;
-      // A receive asks for as many messages as this client has receives waiting on its channel.
-      if (out.frame[0] === Op.Receive) out.frame[3] = this.receives.batchSize(out.frame[2] as string);
+      // A poll asks for as many messages as this client has receives waiting on its channel, and its prefetch.
+      if (out instanceof Poll) out.frame[3] = this.receives.credit(out);
       frames.push(out.frame);
     }
     this.outbox = [];
@@ -242,17 +245,17 @@ export abstract class ProtocolLayer extends BaseLayer {
     }
     const call = this.pending.get(id);
     if (call === undefined) return; // answers to requeues and pings
-    this.pending.delete(id);
-    if (call.op === Op.Receive) {
-      // [id, Ok, body, deadline, priority, …]; an aborted receive's bodies go to the next in line or back.
-      this.receives.answered(call, status === Status.Ok ? frame : NO_BODIES);
-      if (status === Status.Error && !call.aborted) call.fail(errorFromWire(frame[2], frame[3], frame[4]));
-    } else if (status === Status.Ok) {
-      call.fulfil(call.op === Op.Stats ? frame[2] : undefined);
-    } else if (status === Status.Error) {
-      call.fail(errorFromWire(frame[2], frame[3], frame[4]));
+    if (call instanceof Poll) {
+      // [id, Ok | Partial, body, deadline, priority, …]; an aborted poll's bodies go to the next in line or back.
+      if (status === Status.Partial) return this.receives.answered(call, frame, false);
+      this.pending.delete(id);
+      if (status === Status.Ok) this.receives.answered(call, frame, true);
+      else if (status === Status.Cancelled) this.receives.answered(call, NO_BODIES, true);
+      else this.receives.failed(call, wireFailure(id, status, frame));
     } else {
-      call.fail(new ProtocolError(`the broker ended request ${id} unexpectedly`));
+      this.pending.delete(id);
+      if (status === Status.Ok) call.fulfil(call.op === Op.Stats ? frame[2] : undefined);
+      else call.fail(wireFailure(id, status, frame));
     }
     if (this.onDrained && this.pending.size === 0) this.onDrained();
   }
@@ -304,8 +307,8 @@ export abstract class ProtocolLayer extends BaseLayer {
     for (const call of [...this.pending.values()]) {
       if (call.link === undefined) continue; // not written yet: it waits for the next link
       call.link = undefined;
-      if (call.op === Op.Receive) {
-        // A long poll resumes on the next link; an aborted one is simply over.
+      if (call instanceof Poll) {
+        // A poll resumes on the next link; an aborted one is simply over.
         if (this.receives.lost(call)) resend.push(call);
         else this.pending.delete(call.id);
       } else {
@@ -351,7 +354,7 @@ export abstract class ProtocolLayer extends BaseLayer {
     this.pending.clear();
     this.outbox = this.outbox.filter((out) => out.frame[0] === Op.Requeue);
     this.receives.failAll(err);
-    for (const call of calls) if (call.op !== Op.Receive) call.fail(err);
+    for (const call of calls) if (call instanceof Call) call.fail(err);
     this.onDrained?.();
   }
 
@@ -378,12 +381,11 @@ export abstract class ProtocolLayer extends BaseLayer {
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.downTimer);
     const link = this.link;
-    const waiting = this.receives.waiting();
+    // Polls are cancelled in the broker; the callers hear of it once that is done.
+    const waiting = this.receives.takeWaiting();
     if (link === undefined || !this.ready) {
       this.failAll(new LayerClosedError());
     } else {
-      // Written receives are cancelled in the broker; their callers hear of it once that is done.
-      for (const call of waiting) this.receives.abort(call, undefined, false);
       if (this.pending.size > 0) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, 2000);
@@ -405,4 +407,10 @@ export abstract class ProtocolLayer extends BaseLayer {
     // Told last, so that their rejections are not left unhandled while close was still at work.
     for (const call of waiting) call.fail(new LayerClosedError("the channel layer was closed while this receive waited"));
   }
+}
+
+/** The error an answer other than Ok stands for. */
+function wireFailure(id: number, status: number, frame: unknown[]): Error {
+  if (status === Status.Error) return errorFromWire(frame[2], frame[3], frame[4]);
+  return new ProtocolError(`the broker ended request ${id} unexpectedly`);
 }
