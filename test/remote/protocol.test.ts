@@ -1,7 +1,8 @@
 /** The wire protocol: framing, error classes across the wire, and the broker's answers to bad requests. */
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { BrokerServer, ChannelFullError, MessageTooLargeError, ProtocolError, RemoteChannelLayer } from "../../src/index.js";
-import { decodeMessage } from "../../src/msgpack.js";
+import { decodeMessage, packr } from "../../src/msgpack.js";
 import { errorFromWire, errorToWire } from "../../src/protocol/errors.js";
 import { encodeFrames, FrameDecoder } from "../../src/protocol/frames.js";
 import { Op, PROTOCOL_VERSION, Status } from "../../src/protocol/ops.js";
@@ -20,6 +21,30 @@ describe("framing", () => {
       expect(out).toEqual([...frames, [Op.Flush, 4]]);
       expect(decoder.buffered).toBe(0);
     }
+  });
+
+  it("any frame reads back as msgpackr itself would round-trip it", () => {
+    const scalar = fc.oneof(
+      fc.integer(),
+      fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
+      fc.double(),
+      fc.constantFrom(0, -0, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, -32, -33, -(2 ** 31), -(2 ** 31) - 1),
+      fc.string(),
+      fc.string({ unit: "grapheme", maxLength: 300 }),
+      fc.uint8Array({ maxLength: 70_000 }),
+      fc.constantFrom(null, true, false, undefined),
+      fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+      fc.dictionary(fc.string(), fc.oneof(fc.string(), fc.integer())),
+    );
+    const frame = fc.array(fc.oneof(scalar, fc.array(scalar, { maxLength: 3 })), { maxLength: 20 });
+    fc.assert(
+      fc.property(fc.array(frame, { minLength: 1, maxLength: 8 }), (frames) => {
+        const out: unknown[] = [];
+        new FrameDecoder(1 << 24).push(encodeFrames(frames), (f) => out.push(f));
+        expect(out).toEqual(frames.map((f) => packr.unpack(packr.pack(f))));
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it("refuses a length prefix above the limit before reading the body", () => {
