@@ -8,7 +8,6 @@
 import { BaseLayer } from "../base.js";
 import { ConnectionLostError, LayerClosedError, ProtocolError } from "../errors.js";
 import type { LayerOptions, Message } from "../layer.js";
-import { encodeMessage } from "../msgpack.js";
 import { Call, Outgoing, Receiver } from "./calls.js";
 import { errorFromWire } from "./errors.js";
 import type { Link, LinkHandlers } from "./link.js";
@@ -16,6 +15,7 @@ import type { BrokerLayerStats } from "../stats.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, Op, PROTOCOL_VERSION, Status, type BrokerDetails, type BrokerStats, type HelloInfo } from "./ops.js";
 import { Poll, Receives } from "./receives.js";
 import { positiveOption } from "./settings.js";
+import { writer } from "./writer.js";
 
 export interface Connector {
   /** Where links go, for messages. */
@@ -143,7 +143,7 @@ export abstract class ProtocolLayer extends BaseLayer {
   }
 
   protected doSend(channel: string, message: Message, priority: number | undefined): Promise<void> {
-    const body = encodeMessage(message);
+    const body = writer.message(message);
     return this.call(priority === undefined ? [Op.Send, 0, channel, body] : [Op.Send, 0, channel, body, priority]);
   }
 
@@ -165,7 +165,7 @@ export abstract class ProtocolLayer extends BaseLayer {
   }
 
   protected doGroupSend(group: string, message: Message, priority: number | undefined): Promise<void> {
-    const body = encodeMessage(message);
+    const body = writer.message(message);
     return this.call(priority === undefined ? [Op.GroupSend, 0, group, body] : [Op.GroupSend, 0, group, body, priority]);
   }
 

@@ -5,15 +5,13 @@
  */
 import { ProtocolError } from "../errors.js";
 import { packr } from "../msgpack.js";
-import { FrameWriter } from "./writer.js";
+import { writer } from "./writer.js";
 
 /** Room a frame needs beyond its message body: the op, id, names and msgpack headers. */
 export const FRAME_OVERHEAD = 64 * 1024;
 
 /** A batch past this size goes in several stream frames, so that they stay well inside the peer's frame limit. */
 const BATCH_SPLIT_BYTES = 256 * 1024;
-
-const writer = new FrameWriter();
 
 /**
  * Encode a batch of frames (protocol arrays) for one write: normally one
@@ -22,7 +20,7 @@ const writer = new FrameWriter();
  * largest message.
  */
 export function encodeFrames(frames: readonly unknown[]): Buffer {
-  return writer.encode(frames, BATCH_SPLIT_BYTES);
+  return writer.frames(frames, BATCH_SPLIT_BYTES);
 }
 
 /**

@@ -20,7 +20,7 @@
  */
 import { ProtocolError } from "../errors.js";
 import type { Message } from "../layer.js";
-import { decodeMessage } from "../msgpack.js";
+import { decodeMessageView } from "../msgpack.js";
 import { Outgoing, type Receiver } from "./calls.js";
 import { MAX_RECEIVE_BATCH, Op } from "./ops.js";
 
@@ -236,7 +236,7 @@ function settleWith(caller: Receiver, body: unknown): void {
   let message: Message;
   try {
     if (!(body instanceof Uint8Array)) throw new Error("no body");
-    message = decodeMessage(body);
+    message = decodeMessageView(body);
   } catch (err) {
     return caller.fail(new ProtocolError(`the broker answered a receive with a body that is not a message: ${(err as Error).message}`));
   }

@@ -1,11 +1,13 @@
 /** The wire protocol: framing, error classes across the wire, and the broker's answers to bad requests. */
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { BrokerServer, ChannelFullError, MessageTooLargeError, ProtocolError, RemoteChannelLayer } from "../../src/index.js";
+import { BrokerServer, ChannelFullError, MessageTooLargeError, ProtocolError, RemoteChannelLayer, type Message } from "../../src/index.js";
+import { copyMessage } from "../../src/message.js";
 import { decodeMessage, packr } from "../../src/msgpack.js";
 import { errorFromWire, errorToWire } from "../../src/protocol/errors.js";
 import { encodeFrames, FrameDecoder } from "../../src/protocol/frames.js";
 import { Op, PROTOCOL_VERSION, Status } from "../../src/protocol/ops.js";
+import { writer } from "../../src/protocol/writer.js";
 import { helloClient, rawClient, startBroker } from "./helpers.js";
 
 describe("framing", () => {
@@ -44,6 +46,32 @@ describe("framing", () => {
         expect(out).toEqual(frames.map((f) => packr.unpack(packr.pack(f))));
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it("a message body is written byte for byte as msgpackr writes it", () => {
+    const { value } = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: "small" },
+        fc.constantFrom(null, true, false, 0, -0, 31, 32, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, -32, -33, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1),
+        fc.integer(),
+        fc.maxSafeInteger(),
+        fc.double(),
+        fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+        fc.string({ maxLength: 300 }),
+        fc.string({ unit: "grapheme", maxLength: 40 }),
+        fc.uint8Array({ maxLength: 300 }),
+        fc.array(tie("value"), { maxLength: 20 }),
+        fc.dictionary(fc.string({ maxLength: 40 }), tie("value"), { maxKeys: 20 }),
+      ),
+    }));
+    const copyOptions = { wideInts: true, maxBytes: Infinity, encode: (m: Message) => packr.pack(m) };
+    fc.assert(
+      fc.property(fc.string(), fc.dictionary(fc.string(), value, { maxKeys: 8 }), (type, rest) => {
+        const message = copyMessage({ ...rest, type }, copyOptions);
+        expect(writer.message(message).equals(packr.pack(message))).toBe(true);
+      }),
+      { numRuns: 500 },
     );
   });
 
