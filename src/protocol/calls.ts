@@ -1,6 +1,15 @@
 /** Requests on their way to the broker, and the callers awaiting their answers. */
 import type { Link } from "./link.js";
 
+// The resolve and reject of the promise being made. One shared executor
+// rather than a closure for each promise: two promises are made per message.
+let nextResolve: (value: never) => void = () => {};
+let nextReject: (reason: unknown) => void = () => {};
+function capture(resolve: (value: never) => void, reject: (reason: unknown) => void): void {
+  nextResolve = resolve;
+  nextReject = reject;
+}
+
 /** A frame waiting to be written, and the link it went out on once written. */
 export class Outgoing {
   link: Link | undefined = undefined;
@@ -13,15 +22,11 @@ export class Outgoing {
   }
 }
 
-/** A request whose caller awaits the answer. */
+/** A request whose caller awaits the answer: `promise`. */
 export class Call extends Outgoing {
-  constructor(
-    frame: unknown[],
-    readonly resolve: (value: never) => void,
-    readonly reject: (reason: unknown) => void,
-  ) {
-    super(frame);
-  }
+  readonly promise: Promise<unknown> = new Promise(capture);
+  private readonly resolve = nextResolve;
+  private readonly reject = nextReject;
 
   get op(): number {
     return this.frame[0] as number;
@@ -36,16 +41,15 @@ export class Call extends Outgoing {
   }
 }
 
-/** A caller of `receive` on `channel`, waiting for a message its channel's poll brings (receives.ts). */
+/** A caller of `receive` on `channel`, waiting for `promise`: a message its channel's poll brings (receives.ts). */
 export class Receiver {
+  readonly promise: Promise<unknown> = new Promise(capture);
+  private readonly resolve = nextResolve;
+  private readonly reject = nextReject;
   private signal: AbortSignal | undefined = undefined;
   private onAbort: (() => void) | undefined = undefined;
 
-  constructor(
-    readonly channel: string,
-    private readonly resolve: (value: never) => void,
-    private readonly reject: (reason: unknown) => void,
-  ) {}
+  constructor(readonly channel: string) {}
 
   /** Call `onAbort` when the caller's signal aborts, until the receive settles. */
   listen(signal: AbortSignal, onAbort: () => void): void {

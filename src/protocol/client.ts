@@ -149,11 +149,10 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   protected doReceive(channel: string, signal: AbortSignal | undefined): Promise<Message> {
     if (this.failure || this.down) return Promise.reject(this.failure ?? this.lostError());
-    return new Promise<Message>((resolve, reject) => {
-      const caller = new Receiver(channel, resolve as (value: never) => void, reject);
-      if (signal) caller.listen(signal, () => this.receives.abort(caller, signal.reason));
-      this.receives.add(caller);
-    });
+    const caller = new Receiver(channel);
+    if (signal) caller.listen(signal, () => this.receives.abort(caller, signal.reason));
+    this.receives.add(caller);
+    return caller.promise as Promise<Message>;
   }
 
   protected doGroupAdd(group: string, channel: string): Promise<void> {
@@ -178,11 +177,10 @@ export abstract class ProtocolLayer extends BaseLayer {
   private call<T>(frame: unknown[]): Promise<T> {
     if (this.failure || this.down) return Promise.reject(this.failure ?? this.lostError());
     frame[1] = this.newId();
-    return new Promise<T>((resolve, reject) => {
-      const call = new Call(frame, resolve as (value: never) => void, reject);
-      this.pending.set(call.id, call);
-      this.enqueue(call);
-    });
+    const call = new Call(frame);
+    this.pending.set(call.id, call);
+    this.enqueue(call);
+    return call.promise as Promise<T>;
   }
 
   private newId(): number {
