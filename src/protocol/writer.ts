@@ -18,8 +18,18 @@ const HEADER = 9;
 const INT64_MIN = -(2n ** 63n);
 const INT64_END = 2n ** 63n;
 
+/** Room a new output needs in the slab; otherwise a new slab is begun. */
+const SLAB_BYTES = 64 * 1024;
+
+/**
+ * Outputs are written into a slab, one after another, and handed out as
+ * views of it: no copy, and no allocation per output (a view given out is
+ * never written again; a full slab is left to the views still using it).
+ */
 export class MsgpackWriter {
-  private buf = Buffer.allocUnsafe(64 * 1024);
+  private buf = Buffer.allocUnsafe(SLAB_BYTES);
+  /** Where the output being written began. */
+  private start = 0;
   private pos = 0;
 
   /**
@@ -29,54 +39,76 @@ export class MsgpackWriter {
    * frame). Returns a buffer of its own, for the socket to keep.
    */
   frames(frames: readonly unknown[], splitBytes: number): Buffer {
-    this.pos = 0;
-    let start = this.open();
+    this.begin();
+    // Offsets from the output's start: a slab change moves the output.
+    let open = this.open();
     let count = 0;
     for (let i = 0; i < frames.length; i++) {
-      const frameStart = this.pos;
+      const frameStart = this.pos - this.start;
       this.value(frames[i]);
-      if (count > 0 && this.pos - start > splitBytes) {
+      if (count > 0 && this.pos - this.start - open > splitBytes) {
         // Close the stream frame before this frame, and move the frame into a new one.
         const frameEnd = this.pos;
-        this.close(start, frameStart, count);
+        this.close(open, frameStart, count);
         this.ensure(HEADER);
-        this.buf.copyWithin(frameStart + HEADER, frameStart, frameEnd);
-        start = frameStart;
-        this.buf[start + 4] = 0xdd;
+        const from = this.start + frameStart;
+        this.buf.copyWithin(from + HEADER, from, frameEnd);
+        this.buf[from + 4] = 0xdd;
         this.pos = frameEnd + HEADER;
+        open = frameStart;
         count = 0;
       }
       count++;
     }
-    this.close(start, this.pos, count);
-    return Buffer.from(this.buf.subarray(0, this.pos));
+    this.close(open, this.pos - this.start, count);
+    return this.end();
   }
 
-  /** A message, as msgpackr would encode it, in a buffer of its own. */
+  /** A message, as msgpackr would encode it. */
   message(message: Message): Buffer {
-    this.pos = 0;
+    this.begin();
     this.value(message);
-    return Buffer.from(this.buf.subarray(0, this.pos));
+    return this.end();
   }
 
+  private begin(): void {
+    if (this.buf.length - this.pos < SLAB_BYTES / 8) {
+      this.buf = Buffer.allocUnsafe(SLAB_BYTES);
+      this.pos = 0;
+    }
+    this.start = this.pos;
+  }
+
+  private end(): Buffer {
+    const out = this.buf.subarray(this.start, this.pos);
+    this.pos = (this.pos + 7) & ~7; // the next output starts word-aligned
+    return out;
+  }
+
+  /** Begin a stream frame; returns its offset in the output. */
   private open(): number {
     this.ensure(HEADER);
-    const start = this.pos;
-    this.buf[start + 4] = 0xdd;
+    const at = this.pos - this.start;
+    this.buf[this.pos + 4] = 0xdd;
     this.pos += HEADER;
-    return start;
+    return at;
   }
 
-  private close(start: number, end: number, count: number): void {
-    this.buf.writeUInt32BE(end - start - 4, start);
-    this.buf.writeUInt32BE(count, start + 5);
+  /** Write the length and count of the stream frame at offset `at`, which ends at offset `end`. */
+  private close(at: number, end: number, count: number): void {
+    this.buf.writeUInt32BE(end - at - 4, this.start + at);
+    this.buf.writeUInt32BE(count, this.start + at + 5);
   }
 
+  /** Room for `bytes` more; else the output so far moves to a new slab big enough. */
   private ensure(bytes: number): void {
     if (this.pos + bytes <= this.buf.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes));
-    this.buf.copy(bigger, 0, 0, this.pos);
-    this.buf = bigger;
+    const written = this.pos - this.start;
+    const slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, 2 * (written + bytes)));
+    this.buf.copy(slab, 0, this.start, this.pos);
+    this.buf = slab;
+    this.start = 0;
+    this.pos = written;
   }
 
   private value(v: unknown): void {
