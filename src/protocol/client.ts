@@ -43,6 +43,16 @@ export interface ProtocolLayerOptions extends LayerOptions {
 
 const NO_BODIES: unknown[] = [];
 
+/**
+ * Most requests one write carries. Past this many, what is queued leaves at
+ * once rather than at the end of the tick, so the broker starts on it while
+ * the client makes the rest: with client and broker on two cores they then
+ * work at the same time instead of in turn (measured on the bench's
+ * `concurrent`, 64 senders: 150k -> 250k messages/s; on one shared core the
+ * cost is a write per this many requests).
+ */
+const WRITE_BATCH = 32;
+
 /** Layer options that are the broker's to set. */
 const SETTINGS = ["expiry", "groupExpiry", "capacity"] as const;
 
@@ -189,16 +199,20 @@ export abstract class ProtocolLayer extends BaseLayer {
   }
 
   private enqueue(out: Outgoing): void {
-    this.outbox.push(out);
+    if (this.outbox.push(out) >= WRITE_BATCH) return this.write();
     if (!this.flushQueued) {
       this.flushQueued = true;
       process.nextTick(this.writeOut);
     }
   }
 
-  /** Auto-pipelining: everything queued during this tick goes out in one write. */
+  /** Auto-pipelining: what is queued during a tick goes out in one write at its end (in several past WRITE_BATCH). */
   private readonly writeOut = (): void => {
     this.flushQueued = false;
+    this.write();
+  };
+
+  private write(): void {
     const link = this.link;
     if (!this.ready || link === undefined || this.outbox.length === 0) return;
     const frames: unknown[] = [];
@@ -213,7 +227,7 @@ export abstract class ProtocolLayer extends BaseLayer {
     if (frames.length === 0) return;
     this.wrote = true;
     link.send(frames);
-  };
+  }
 
   private connect(): void {
     this.reconnectTimer = undefined;
@@ -266,7 +280,7 @@ export abstract class ProtocolLayer extends BaseLayer {
       this.down = false;
       clearTimeout(this.downTimer);
       this.downTimer = undefined;
-      this.writeOut();
+      this.write();
       return;
     }
     const err = errorFromWire(frame[2], frame[3], frame[4]);
@@ -394,7 +408,7 @@ export abstract class ProtocolLayer extends BaseLayer {
         });
       }
       this.receives.giveBack();
-      this.writeOut(); // the requeues
+      this.write(); // the requeues
     }
     if (link !== undefined) {
       const closed = new Promise<void>((resolve) => (this.onLinkClosed = resolve));
