@@ -3,16 +3,18 @@
  * msgpackr records), so Python's msgpack reads our bytes and we read its;
  * int64 decodes to a number when safe and to a bigint otherwise.
  */
-import { Packr } from "msgpackr";
+import { Packr, Unpackr } from "msgpackr";
 import type { Message } from "./layer.js";
 
-export const packr = new Packr({
+const OPTIONS = {
   useRecords: false,
   mapsAsObjects: true,
   variableMapSize: true,
   // "auto" is supported at run time but missing from msgpackr's types.
   int64AsType: "auto" as "number",
-});
+};
+
+export const packr = new Packr(OPTIONS);
 
 export function encodeMessage(message: Message): Buffer {
   return packr.pack(message);
@@ -20,4 +22,21 @@ export function encodeMessage(message: Message): Buffer {
 
 export function decodeMessage(bytes: Uint8Array): Message {
   return packr.unpack(bytes) as Message;
+}
+
+/** Reads copies of bodies (below): bins must not be views into the reused buffer. */
+const copying = new Unpackr({ ...OPTIONS, copyBuffers: true });
+const scratch = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * `decodeMessage` for a body that is a small view into a larger buffer (one
+ * taken from a socket chunk). msgpackr makes and caches a DataView on every
+ * buffer it reads, which for a fresh view cost about as much as decoding the
+ * message, so the body is copied into one reused buffer first. Bins in the
+ * message come back as buffers of their own, not views into anything.
+ */
+export function decodeMessageView(bytes: Uint8Array): Message {
+  if (bytes.length > scratch.length) return copying.unpack(bytes) as Message;
+  scratch.set(bytes);
+  return copying.unpack(scratch, bytes.length) as Message;
 }

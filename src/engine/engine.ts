@@ -136,8 +136,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
 
   /** Wait for the next message of `channel`. Call `take` first: this does not look at the queue. */
   wait(channel: string, waiter: W): WaitHandle {
-    const ch = this.channel(channel);
-    return ch.waiters.push(waiter, () => this.release(ch));
+    return this.channel(channel).waiters.push(waiter);
   }
 
   /**
@@ -338,6 +337,8 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
         key: 0,
         heapIndex: -1,
       };
+      const made = ch;
+      ch.waiters.onCancel = () => this.release(made);
       this.channels.set(name, ch);
     }
     return ch;

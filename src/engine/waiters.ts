@@ -24,12 +24,12 @@ class Node<T, W extends Waiter<T>> implements WaitHandle {
   constructor(
     readonly waiter: W,
     private readonly list: WaiterList<T, W>,
-    private readonly onCancel: () => void,
+    private readonly onCancel: (() => void) | undefined,
   ) {}
   cancel(): void {
     if (!this.linked) return;
     this.list.unlink(this);
-    this.onCancel();
+    (this.onCancel ?? this.list.onCancel)();
   }
 }
 
@@ -37,8 +37,14 @@ export class WaiterList<T, W extends Waiter<T> = Waiter<T>> {
   private head: Node<T, W> | undefined;
   private tail: Node<T, W> | undefined;
   size = 0;
+  /**
+   * Called after a waiter cancels, unless it was pushed with its own: one
+   * function for the list rather than a closure for each wait (a standing
+   * receive waits again after every message).
+   */
+  onCancel: () => void = () => {};
 
-  push(waiter: W, onCancel: () => void): WaitHandle {
+  push(waiter: W, onCancel?: () => void): WaitHandle {
     const node = new Node(waiter, this, onCancel);
     node.prev = this.tail;
     if (this.tail) this.tail.next = node;

@@ -1,5 +1,14 @@
-/** Requests on their way to the broker, and the calls awaiting its answers. */
+/** Requests on their way to the broker, and the callers awaiting their answers. */
 import type { Link } from "./link.js";
+
+// The resolve and reject of the promise being made. One shared executor
+// rather than a closure for each promise: two promises are made per message.
+let nextResolve: (value: never) => void = () => {};
+let nextReject: (reason: unknown) => void = () => {};
+function capture(resolve: (value: never) => void, reject: (reason: unknown) => void): void {
+  nextResolve = resolve;
+  nextReject = reject;
+}
 
 /** A frame waiting to be written, and the link it went out on once written. */
 export class Outgoing {
@@ -7,47 +16,46 @@ export class Outgoing {
   /** Withdrawn before it was written: skipped when the outbox is written. */
   dropped = false;
   constructor(readonly frame: unknown[]) {}
+
+  get id(): number {
+    return this.frame[1] as number;
+  }
 }
 
-/** A request whose caller awaits the answer. */
+/** A request whose caller awaits the answer: `promise`. */
 export class Call extends Outgoing {
-  /** A receive whose caller gave up after it was written: its answer is handed on or back. */
-  aborted = false;
-  private signal: AbortSignal | undefined = undefined;
-  private onAbort: (() => void) | undefined = undefined;
-
-  constructor(
-    frame: unknown[],
-    readonly resolve: (value: never) => void,
-    readonly reject: (reason: unknown) => void,
-  ) {
-    super(frame);
-  }
+  readonly promise: Promise<unknown> = new Promise(capture);
+  private readonly resolve = nextResolve;
+  private readonly reject = nextReject;
 
   get op(): number {
     return this.frame[0] as number;
   }
 
-  get id(): number {
-    return this.frame[1] as number;
+  fulfil(value: unknown): void {
+    (this.resolve as (v: unknown) => void)(value);
   }
 
-  /** The channel of a receive. */
-  get channel(): string {
-    return this.frame[2] as string;
+  fail(reason: unknown): void {
+    this.reject(reason);
   }
+}
 
-  /** Call `onAbort` when the caller's signal aborts, until the call settles. */
+/** A caller of `receive` on `channel`, waiting for `promise`: a message its channel's poll brings (receives.ts). */
+export class Receiver {
+  readonly promise: Promise<unknown> = new Promise(capture);
+  private readonly resolve = nextResolve;
+  private readonly reject = nextReject;
+  private signal: AbortSignal | undefined = undefined;
+  private onAbort: (() => void) | undefined = undefined;
+
+  constructor(readonly channel: string) {}
+
+  /** Call `onAbort` when the caller's signal aborts, until the receive settles. */
   listen(signal: AbortSignal, onAbort: () => void): void {
     this.signal = signal;
     this.onAbort = onAbort;
     signal.addEventListener("abort", onAbort, { once: true });
-  }
-
-  /** Detach from the caller's signal: the promise is about to settle. */
-  settle(): void {
-    if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
-    this.onAbort = undefined;
   }
 
   fulfil(value: unknown): void {
@@ -58,5 +66,11 @@ export class Call extends Outgoing {
   fail(reason: unknown): void {
     this.settle();
     this.reject(reason);
+  }
+
+  /** Detach from the caller's signal: the promise is about to settle. */
+  private settle(): void {
+    if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
+    this.onAbort = undefined;
   }
 }

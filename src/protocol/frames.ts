@@ -3,39 +3,24 @@
  * msgpack body (the shared `packr`) holding an array of protocol frames: the
  * batch made in one tick, which leaves in one write.
  */
-import { RESERVE_START_SPACE } from "msgpackr";
 import { ProtocolError } from "../errors.js";
 import { packr } from "../msgpack.js";
+import { writer } from "./writer.js";
 
 /** Room a frame needs beyond its message body: the op, id, names and msgpack headers. */
 export const FRAME_OVERHEAD = 64 * 1024;
 
-/** A batch encoding past this size is split, so that batches stay well inside the peer's frame limit. */
+/** A batch past this size goes in several stream frames, so that they stay well inside the peer's frame limit. */
 const BATCH_SPLIT_BYTES = 256 * 1024;
 
 /**
  * Encode a batch of frames (protocol arrays) for one write: normally one
- * stream frame holding the msgpack array of them all (one pack call, no
- * per-frame copies); a batch that encodes too large is split in halves, so a
- * stream frame is never much bigger than its largest message.
+ * stream frame holding the msgpack array of them all; a batch that encodes
+ * too large goes in several, so a stream frame is never much bigger than its
+ * largest message.
  */
 export function encodeFrames(frames: readonly unknown[]): Buffer {
-  const parts: Buffer[] = [];
-  encodeInto(frames, parts);
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-}
-
-function encodeInto(frames: readonly unknown[], parts: Buffer[]): void {
-  // msgpackr leaves the 4 bytes of the length prefix free in front of the body: no copy.
-  const frame = packr.pack(frames, RESERVE_START_SPACE | 4);
-  if (frame.length - 4 > BATCH_SPLIT_BYTES && frames.length > 1) {
-    const half = frames.length >> 1;
-    encodeInto(frames.slice(0, half), parts);
-    encodeInto(frames.slice(half), parts);
-    return;
-  }
-  frame.writeUInt32BE(frame.length - 4, 0);
-  parts.push(frame);
+  return writer.frames(frames, BATCH_SPLIT_BYTES);
 }
 
 /**

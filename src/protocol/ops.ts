@@ -4,6 +4,7 @@
  *
  *   request   [op, id, ...args]            id: a client-chosen uint32
  *   response  [id, Status.Ok, ...result]
+ *             [id, Status.Partial, ...result]   more answers follow (a standing receive)
  *             [id, Status.Error, code, message, details?]
  *             [id, Status.Cancelled]       a receive ended by a cancel op
  *
@@ -21,8 +22,12 @@ export const Op = {
   /** [Send, id, channel, body, priority?] → [id, Ok] */
   Send: 1,
   /**
-   * [Receive, id, channel, max?] → [id, Ok, body, deadline, priority, …]: up to `max` (default 1)
-   * queued messages at once, or one when it arrives (a long poll)
+   * [Receive, id, channel, max?, standing?] → [id, Ok, body, deadline, priority, …]: up to `max`
+   * (default 1) queued messages at once, or one when it arrives (a long poll).
+   * A standing receive (`standing` = 1) stays in the broker until it has handed over `max`
+   * messages: each answer but the last is [id, Partial, body, deadline, priority, …]. A client
+   * receiving in a loop thus gets its next messages without asking for each one. A broker that
+   * predates the flag answers once, with Ok, which a client takes as the end of the receive.
    */
   Receive: 2,
   /** [Cancel, receiveId]: no answer of its own; the receive is answered Cancelled unless already answered */
@@ -44,7 +49,7 @@ export const Op = {
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
-export const Status = { Ok: 0, Error: 1, Cancelled: 2 } as const;
+export const Status = { Ok: 0, Error: 1, Cancelled: 2, Partial: 3 } as const;
 export type StatusCode = (typeof Status)[keyof typeof Status];
 
 /** Most messages one receive may ask for. */

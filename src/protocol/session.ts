@@ -19,6 +19,9 @@ export class ReceiveWaiter implements Waiter<Buffer> {
   constructor(
     readonly session: Session,
     readonly id: number,
+    readonly channel: string,
+    /** Messages it still takes: a standing receive waits again after each until they are all handed over. */
+    public credit: number,
   ) {}
   deliver(body: Buffer, deadline: number, priority: number): boolean {
     return this.session.delivered(this, body, deadline, priority);
@@ -140,7 +143,7 @@ export class Session {
         if (typeof max !== "number" || !Number.isInteger(max) || max < 1 || max > MAX_RECEIVE_BATCH) {
           throw new ProtocolError(`receive: the batch size must be an integer from 1 to ${MAX_RECEIVE_BATCH}`);
         }
-        return this.receive(id, this.channelArg(frame[2]), max);
+        return this.receive(id, this.channelArg(frame[2]), max, frame[4] === 1);
       }
       case Op.Cancel: {
         const waiter = this.receives.get(id);
@@ -194,8 +197,11 @@ export class Session {
     this.reply([id, Status.Ok]);
   }
 
-  /** Answer with up to `max` queued messages at once, or wait for the next one. */
-  private receive(id: number, channel: string, max: number): void {
+  /**
+   * Answer with up to `max` queued messages at once, or wait for the next one;
+   * a `standing` receive keeps waiting until it has handed over `max`.
+   */
+  private receive(id: number, channel: string, max: number, standing: boolean): void {
     if (isProcessLocal(channel) && !ownsChannel(channel, this.instanceId!)) {
       throw new InvalidChannelNameError(
         `channel "${channel}" is process-local to another layer instance (this one is "${this.instanceId}"): ` +
@@ -208,6 +214,7 @@ export class Session {
     }
     const engine = this.broker.engine;
     let body = engine.take(channel, this.taken);
+    let credit = standing ? max : 1;
     if (body !== undefined) {
       const answer: unknown[] = [id, Status.Ok, body, this.taken.deadline, this.taken.priority];
       let bytes = body.length;
@@ -215,9 +222,13 @@ export class Session {
         answer.push(body, this.taken.deadline, this.taken.priority);
         bytes += body.length;
       }
-      return this.reply(answer);
+      credit -= (answer.length - 2) / 3;
+      // Only a receive that emptied the queue may wait: a waiter is only ever handed what arrives later.
+      if (credit <= 0 || body !== undefined || bytes >= BATCH_BYTES) return this.reply(answer);
+      answer[1] = Status.Partial;
+      this.reply(answer);
     }
-    const waiter = new ReceiveWaiter(this, id);
+    const waiter = new ReceiveWaiter(this, id, channel, credit);
     this.receives.set(id, waiter);
     waiter.handle = engine.wait(channel, waiter);
   }
@@ -225,8 +236,14 @@ export class Session {
   /** The engine hands a message to one of this session's waiting receives. */
   delivered(waiter: ReceiveWaiter, body: Buffer, deadline: number, priority: number): boolean {
     if (this.gone || this.receives.get(waiter.id) !== waiter) return false;
-    this.receives.delete(waiter.id);
-    this.reply([waiter.id, Status.Ok, body, deadline, priority]);
+    if (--waiter.credit > 0) {
+      this.reply([waiter.id, Status.Partial, body, deadline, priority]);
+      // At the back of the line again, so other receivers of a worker channel get their turn (SPEC §4.2).
+      waiter.handle = this.broker.engine.wait(waiter.channel, waiter);
+    } else {
+      this.receives.delete(waiter.id);
+      this.reply([waiter.id, Status.Ok, body, deadline, priority]);
+    }
     return true;
   }
 

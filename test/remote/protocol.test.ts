@@ -1,10 +1,13 @@
 /** The wire protocol: framing, error classes across the wire, and the broker's answers to bad requests. */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BrokerServer, ChannelFullError, MessageTooLargeError, ProtocolError, RemoteChannelLayer } from "../../src/index.js";
-import { decodeMessage } from "../../src/msgpack.js";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { BrokerServer, ChannelFullError, MessageTooLargeError, ProtocolError, RemoteChannelLayer, type Message } from "../../src/index.js";
+import { copyMessage } from "../../src/message.js";
+import { decodeMessage, packr } from "../../src/msgpack.js";
 import { errorFromWire, errorToWire } from "../../src/protocol/errors.js";
 import { encodeFrames, FrameDecoder } from "../../src/protocol/frames.js";
 import { Op, PROTOCOL_VERSION, Status } from "../../src/protocol/ops.js";
+import { writer } from "../../src/protocol/writer.js";
 import { helloClient, rawClient, startBroker } from "./helpers.js";
 
 describe("framing", () => {
@@ -20,6 +23,59 @@ describe("framing", () => {
       expect(out).toEqual([...frames, [Op.Flush, 4]]);
       expect(decoder.buffered).toBe(0);
     }
+  });
+
+  it("any frame reads back as msgpackr itself would round-trip it", () => {
+    const scalar = fc.oneof(
+      fc.integer(),
+      fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
+      fc.double(),
+      fc.constantFrom(0, -0, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, -32, -33, -(2 ** 31), -(2 ** 31) - 1),
+      fc.string(),
+      fc.string({ unit: "grapheme", maxLength: 300 }),
+      fc.uint8Array({ maxLength: 70_000 }),
+      fc.constantFrom(null, true, false, undefined),
+      fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+      fc.dictionary(fc.string(), fc.oneof(fc.string(), fc.integer())),
+    );
+    const frame = fc.array(fc.oneof(scalar, fc.array(scalar, { maxLength: 3 })), { maxLength: 20 });
+    // Every batch is read back only after all were written: a buffer handed out is never written again.
+    const written: Array<[unknown[][], Buffer]> = [];
+    fc.assert(
+      fc.property(fc.array(frame, { minLength: 1, maxLength: 8 }), (frames) => void written.push([frames, encodeFrames(frames)])),
+      { numRuns: 300 },
+    );
+    for (const [frames, bytes] of written) {
+      const out: unknown[] = [];
+      new FrameDecoder(1 << 24).push(bytes, (f) => out.push(f));
+      expect(out).toEqual(frames.map((f) => packr.unpack(packr.pack(f))));
+    }
+  });
+
+  it("a message body is written byte for byte as msgpackr writes it", () => {
+    const { value } = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: "small" },
+        fc.constantFrom(null, true, false, 0, -0, 31, 32, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, -32, -33, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1),
+        fc.integer(),
+        fc.maxSafeInteger(),
+        fc.double(),
+        fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+        fc.string({ maxLength: 300 }),
+        fc.string({ unit: "grapheme", maxLength: 40 }),
+        fc.uint8Array({ maxLength: 300 }),
+        fc.array(tie("value"), { maxLength: 20 }),
+        fc.dictionary(fc.string({ maxLength: 40 }), tie("value"), { maxKeys: 20 }),
+      ),
+    }));
+    const copyOptions = { wideInts: true, maxBytes: Infinity, encode: (m: Message) => packr.pack(m) };
+    fc.assert(
+      fc.property(fc.string(), fc.dictionary(fc.string(), value, { maxKeys: 8 }), (type, rest) => {
+        const message = copyMessage({ ...rest, type }, copyOptions);
+        expect(writer.message(message).equals(packr.pack(message))).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it("refuses a length prefix above the limit before reading the body", () => {
@@ -133,6 +189,41 @@ describe("the broker's answers", () => {
     raw.socket.destroy();
   });
 
+  it("a standing receive hands over messages as they arrive, Partial until its credit is spent, then Ok", async () => {
+    const raw = await helloClient(broker.url);
+    const body = (n: number): Buffer => Buffer.from([0x81, 0xa1, 0x6e, n]); // {n}
+    const answersTo = (id: number): unknown[][] => raw.frames.filter((f) => f[0] === id);
+    raw.send([Op.Send, 2, "standing", body(1)], [Op.Receive, 3, "standing", 3, 1]);
+    await raw.answer(3);
+    expect(answersTo(3).map((f) => [f[1], f[2]])).toEqual([[Status.Partial, body(1)]]);
+    raw.send([Op.Send, 4, "standing", body(2)]);
+    raw.send([Op.Send, 5, "standing", body(3)], [Op.Send, 6, "standing", body(4)]);
+    await raw.answer(6);
+    expect(answersTo(3).map((f) => [f[1], f[2]])).toEqual([[Status.Partial, body(1)], [Status.Partial, body(2)], [Status.Ok, body(3)]]);
+    // The credit was spent: the fourth message stays queued.
+    raw.send([Op.Receive, 7, "standing", 5, 1], [Op.Cancel, 7]);
+    await vi.waitFor(() => expect(answersTo(7)).toHaveLength(2));
+    expect(answersTo(7).map((f) => f[1])).toEqual([Status.Partial, Status.Cancelled]);
+    expect(answersTo(7)[0]![2]).toEqual(body(4));
+    raw.socket.destroy();
+  });
+
+  it("a standing receive waits behind the other receivers of its channel after each message it takes", async () => {
+    const a = await helloClient(broker.url);
+    const b = await helloClient(broker.url);
+    a.send([Op.Receive, 2, "shared", 5, 1]);
+    await new Promise((r) => setTimeout(r, 50));
+    b.send([Op.Receive, 2, "shared", 5, 1]);
+    await new Promise((r) => setTimeout(r, 50));
+    const sender = await helloClient(broker.url);
+    sender.send(...[1, 2, 3, 4].map((n) => [Op.Send, 10 + n, "shared", Buffer.from([n])]));
+    await sender.answer(14);
+    await vi.waitFor(() => expect(a.frames.length + b.frames.length).toBe(2 + 4));
+    const got = (raw: typeof a): unknown[] => raw.frames.filter((f) => f[0] === 2).map((f) => (f[2] as Buffer)[0]);
+    expect([got(a), got(b)]).toEqual([[1, 3], [2, 4]]);
+    for (const raw of [a, b, sender]) raw.socket.destroy();
+  });
+
   it("a frame over the size limit ends that connection only", async () => {
     const layer = new RemoteChannelLayer(broker.url);
     await layer.send("alive", { type: "before" });
@@ -145,6 +236,28 @@ describe("the broker's answers", () => {
     await raw.closed;
     expect((await layer.receive("alive")).type).toBe("before");
     await layer.close();
+  });
+});
+
+describe("a layer's standing receives", () => {
+  it("a consumer that stops receiving keeps nothing: what follows goes to another consumer, none lost", async () => {
+    const { server, url } = await startBroker({ capacity: 1000 });
+    const [producer, first, second] = [new RemoteChannelLayer(url), new RemoteChannelLayer(url), new RemoteChannelLayer(url)];
+    // `first` receives in a tight loop while messages arrive one by one: its poll stands in the broker.
+    const firstGot: number[] = [];
+    const looping = (async () => {
+      for (let i = 0; i < 50; i++) firstGot.push((await first.receive("handoff")).i as number);
+    })();
+    for (let i = 0; i < 50; i++) await producer.send("handoff", { type: "m", i });
+    await looping;
+    for (let i = 50; i < 100; i++) await producer.send("handoff", { type: "m", i });
+    const secondGot: number[] = [];
+    for (let i = 50; i < 100; i++) secondGot.push((await second.receive("handoff")).i as number);
+    expect(firstGot).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(secondGot).toEqual(Array.from({ length: 50 }, (_, i) => 50 + i));
+    await vi.waitFor(() => expect(server.stats().waitingReceivers).toBe(0));
+    await Promise.all([producer.close(), first.close(), second.close()]);
+    await server.close();
   });
 });
 
