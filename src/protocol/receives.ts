@@ -22,10 +22,11 @@
  * after a receive on a channel is served and nobody waits, the channel stays
  * watched by a poll with credit for one message, so that a consumer that
  * receives again soon (send, await, receive: a ping-pong) finds its message
- * already here rather than asking for it. At most one message is held for
- * nobody; it goes to the next receive on the channel, or back to the head
- * when the linger ends or the layer closes. A new receive on the channel ends
- * the linger (the channel is wanted again); an aborted one too.
+ * already here rather than asking for it. A message it brings goes to a
+ * receive made in the same tick, or back to the head at the tick's end (which
+ * ends the linger); the poll is withdrawn when the linger ends or the layer
+ * closes. A new receive on the channel ends the linger (the channel is wanted
+ * again); an aborted one too.
  */
 import { ProtocolError } from "../errors.js";
 import type { Message } from "../layer.js";
@@ -240,13 +241,13 @@ export class Receives {
     if (!poll.aborted) inbox.poll = undefined; // not written yet, so it never goes
   }
 
-  /** Newest first, so that the oldest ends at the head; the oldest `keep` stay. */
-  private giveBackFrom(inbox: Inbox, keep = 0): void {
-    if (inbox.buffer.length <= keep * 3) return;
-    for (let i = inbox.buffer.length - 3; i >= keep * 3; i -= 3) {
+  /** Newest first, so that the oldest ends at the head. */
+  private giveBackFrom(inbox: Inbox): void {
+    if (inbox.buffer.length === 0) return;
+    for (let i = inbox.buffer.length - 3; i >= 0; i -= 3) {
       this.host.requeue(inbox.channel, inbox.buffer[i], inbox.buffer[i + 1], inbox.buffer[i + 2]);
     }
-    inbox.buffer.length = keep * 3;
+    inbox.buffer = [];
     inbox.window = 0; // the caller was not that hungry after all
   }
 
@@ -309,22 +310,27 @@ export class Receives {
   };
 
   /**
-   * An inbox nobody waits on. Lingering, it keeps one message (the oldest) or
-   * else a poll with credit for one; otherwise it withdraws its poll (first,
-   * so it brings nothing more), gives back what it holds, and goes once idle.
+   * An inbox nobody waits on. Lingering with nothing brought, it keeps a poll
+   * with credit for one. Otherwise it withdraws its poll (first, so it brings
+   * nothing more), gives back what it holds, and goes once idle: a message
+   * brought for nobody is never kept past its tick, since its deadline is in
+   * the broker's clock and only the broker can hold it to exact expiry
+   * (SPEC §4.5). That is enough for a ping-pong: the broker answers the send
+   * and hands over the message in one write, read in one tick.
    */
   private idle(inbox: Inbox, now: number): void {
-    if (inbox.lingerUntil > now && !this.closing) {
-      this.giveBackFrom(inbox, 1);
+    if (inbox.lingerUntil > now && !this.closing && inbox.buffer.length === 0) {
       const poll = inbox.poll;
-      if (inbox.buffer.length > 0) {
-        this.withdraw(inbox); // one message held for nobody is enough
-      } else if (poll === undefined) {
+      if (poll === undefined) {
         this.open(inbox);
       } else if (!poll.aborted && poll.link !== undefined && (poll.frame[3] as number) - poll.brought > 1) {
         this.withdraw(inbox); // credit for more than one: its Cancelled answer brings the inbox back here, to open one that asks for one
       }
       return;
+    }
+    if (inbox.lingerUntil !== 0) {
+      inbox.lingerUntil = 0;
+      this.lingering.delete(inbox);
     }
     this.withdraw(inbox);
     this.giveBackFrom(inbox);
