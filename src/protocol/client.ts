@@ -39,6 +39,13 @@ export interface ProtocolLayerOptions extends LayerOptions {
    * tick. 0 turns it off. Default 32.
    */
   prefetch?: number;
+  /**
+   * Milliseconds a channel stays watched after a receive on it was served and
+   * nobody waits: a message that arrives meanwhile (at most one is held) goes
+   * to the next receive without a request, or back to the channel's head when
+   * the linger ends or the layer closes. 0 turns it off. Default 10.
+   */
+  receiveLinger?: number;
 }
 
 const NO_BODIES: unknown[] = [];
@@ -107,6 +114,7 @@ export abstract class ProtocolLayer extends BaseLayer {
     if (!Number.isInteger(prefetch) || prefetch < 0 || prefetch >= MAX_RECEIVE_BATCH) {
       throw new RangeError(`prefetch must be an integer from 0 to ${MAX_RECEIVE_BATCH - 1}, got ${String(prefetch)}`);
     }
+    const receiveLinger = options.receiveLinger === 0 ? 0 : positiveOption(options.receiveLinger, "receiveLinger (ms)", 10);
     this.ownSettings = { expiry: options.expiry, groupExpiry: options.groupExpiry, capacity: options.capacity };
     this.receives = new Receives(
       {
@@ -128,6 +136,7 @@ export abstract class ProtocolLayer extends BaseLayer {
           this.enqueue(new Outgoing([Op.Requeue, this.newId(), channel, body, deadline, priority])),
       },
       prefetch,
+      receiveLinger,
     );
     this.heartbeat = setInterval(() => this.beat(), heartbeatInterval);
     this.heartbeat.unref();

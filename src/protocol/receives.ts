@@ -17,6 +17,16 @@
  * caller waiting, the poll is cancelled and messages it brought that nobody
  * claimed go back to the head of the broker's channel, so another consumer
  * of a worker channel is never kept waiting behind them (SPEC §4.2, §4.6).
+ *
+ * Except for a short *linger* (`receiveLinger` ms, as the Redis backend's):
+ * after a receive on a channel is served and nobody waits, the channel stays
+ * watched by a poll with credit for one message, so that a consumer that
+ * receives again soon (send, await, receive: a ping-pong) finds its message
+ * already here rather than asking for it. A message it brings goes to a
+ * receive made in the same tick, or back to the head at the tick's end (which
+ * ends the linger); the poll is withdrawn when the linger ends or the layer
+ * closes. A new receive on the channel ends the linger (the channel is wanted
+ * again); an aborted one too.
  */
 import { ProtocolError } from "../errors.js";
 import type { Message } from "../layer.js";
@@ -41,12 +51,16 @@ export interface Inbox {
   answeredAt: number;
   /** Queued for a look once the tick is over. */
   touched: boolean;
+  /** Until when (performance.now()) the channel stays watched with nobody waiting; 0 when it is not lingering. */
+  lingerUntil: number;
 }
 
 /** A channel's standing receive in the broker: [Receive, id, channel, credit, 1]. */
 export class Poll extends Outgoing {
   /** Cancelled in the broker: it is over once the broker says so; what it still brings goes to callers or back. */
   aborted = false;
+  /** Messages it has brought so far (its credit, once written, is frame[3]). */
+  brought = 0;
 
   constructor(
     readonly inbox: Inbox,
@@ -70,11 +84,18 @@ export class Receives {
   private readonly inboxes = new Map<string, Inbox>();
   /** Inboxes to look at once the tick is over. */
   private touched: Inbox[] = [];
+  /** Inboxes lingering, looked at when `lingerTimer` fires. */
+  private readonly lingering = new Set<Inbox>();
+  private lingerTimer: NodeJS.Timeout | undefined = undefined;
+  /** Set by takeWaiting (close): no poll is opened any more. */
+  private closing = false;
 
   constructor(
     private readonly host: ReceiveHost,
     /** Largest prefetch window; 0 turns prefetching off. */
     private readonly prefetch: number,
+    /** Milliseconds a served channel stays watched with nobody waiting; 0 turns lingering off. */
+    private readonly linger = 0,
   ) {}
 
   /** A new caller: served from what was brought already, else it waits for its channel's poll (opened if there is none). */
@@ -82,23 +103,31 @@ export class Receives {
     const channel = caller.channel;
     let inbox = this.inboxes.get(channel);
     if (inbox === undefined) {
-      inbox = { channel, poll: undefined, held: [], buffer: [], window: 0, answeredAt: -Infinity, touched: false };
+      inbox = { channel, poll: undefined, held: [], buffer: [], window: 0, answeredAt: -Infinity, touched: false, lingerUntil: 0 };
       this.inboxes.set(channel, inbox);
     }
+    inbox.lingerUntil = 0; // wanted again
     if (inbox.buffer.length > 0) {
       const body = inbox.buffer.shift();
       inbox.buffer.shift();
       inbox.buffer.shift();
-      return settleWith(caller, body);
+      settleWith(caller, body);
+      if (this.linger > 0 && !this.closing) {
+        this.startLinger(inbox);
+        // Watch the channel now, so that the poll leaves with what the caller does next (a send, say).
+        if (inbox.poll === undefined && inbox.buffer.length === 0) this.open(inbox);
+      }
+      return;
     }
     inbox.held.push(caller);
     if (inbox.poll === undefined) this.open(inbox);
   }
 
-  /** How many messages a poll being written asks for. */
+  /** How many messages a poll being written asks for: one if nobody waits (it lingers). */
   credit(poll: Poll): number {
     const inbox = poll.inbox;
-    return Math.min(MAX_RECEIVE_BATCH, Math.max(1, inbox.held.length) + inbox.window);
+    if (inbox.held.length === 0) return 1;
+    return Math.min(MAX_RECEIVE_BATCH, inbox.held.length + inbox.window);
   }
 
   /**
@@ -109,11 +138,17 @@ export class Receives {
   answered(poll: Poll, answer: unknown[], final: boolean): void {
     const inbox = poll.inbox;
     if (inbox.poll !== poll) return;
+    let served = false;
     for (let i = 2; i < answer.length; i += 3) {
+      poll.brought++;
       const next = inbox.held.shift();
       if (next === undefined) inbox.buffer.push(answer[i], answer[i + 1], answer[i + 2]);
-      else settleWith(next, answer[i]);
+      else {
+        settleWith(next, answer[i]);
+        served = true;
+      }
     }
+    if (served && this.linger > 0 && inbox.held.length === 0) this.startLinger(inbox);
     if (final) {
       inbox.poll = undefined;
       if (answer.length > 2 && !poll.aborted) inbox.answeredAt = performance.now();
@@ -128,6 +163,7 @@ export class Receives {
     if (inbox.poll !== poll) return;
     inbox.poll = undefined;
     if (!poll.aborted) inbox.held.shift()?.fail(reason);
+    if (inbox.held.length === 0) inbox.lingerUntil = 0; // a refused poll is not asked again for nobody
     if (inbox.held.length > 0) this.open(inbox);
     else this.touch(inbox);
   }
@@ -140,6 +176,7 @@ export class Receives {
     if (at === -1) return;
     inbox.held.splice(at, 1);
     if (inbox.held.length === 0) {
+      inbox.lingerUntil = 0; // nothing is kept for a receive that gave up
       this.withdraw(inbox);
       this.touch(inbox);
     }
@@ -158,6 +195,8 @@ export class Receives {
 
   /** For close: take every waiting caller out (they are told by the caller of this) and withdraw every poll. */
   takeWaiting(): Receiver[] {
+    this.closing = true;
+    this.stopLingering();
     const out: Receiver[] = [];
     for (const inbox of this.inboxes.values()) {
       out.push(...inbox.held);
@@ -181,6 +220,7 @@ export class Receives {
   failAll(reason: unknown): void {
     const inboxes = [...this.inboxes.values()];
     this.inboxes.clear();
+    this.stopLingering();
     for (const inbox of inboxes) for (const caller of inbox.held) caller.fail(reason);
   }
 
@@ -211,6 +251,46 @@ export class Receives {
     inbox.window = 0; // the caller was not that hungry after all
   }
 
+  /** A receive on `inbox` was served and nobody waits: the channel stays watched for `linger` ms. */
+  private startLinger(inbox: Inbox): void {
+    if (this.closing) return;
+    inbox.lingerUntil = performance.now() + this.linger;
+    this.lingering.add(inbox);
+    if (this.lingerTimer === undefined) {
+      this.lingerTimer = setTimeout(this.endLingers, this.linger);
+      this.lingerTimer.unref();
+    }
+  }
+
+  /** The timer: inboxes whose linger is over are tidied as at the end of a tick; the timer is set again for the rest. */
+  private readonly endLingers = (): void => {
+    this.lingerTimer = undefined;
+    const now = performance.now();
+    let next = Infinity;
+    for (const inbox of this.lingering) {
+      if (inbox.held.length > 0 || inbox.lingerUntil === 0) {
+        this.lingering.delete(inbox);
+      } else if (inbox.lingerUntil <= now) {
+        this.lingering.delete(inbox);
+        inbox.lingerUntil = 0;
+        this.idle(inbox, now);
+      } else {
+        next = Math.min(next, inbox.lingerUntil);
+      }
+    }
+    if (next !== Infinity) {
+      this.lingerTimer = setTimeout(this.endLingers, Math.max(1, next - now));
+      this.lingerTimer.unref();
+    }
+  };
+
+  private stopLingering(): void {
+    clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
+    for (const inbox of this.lingering) inbox.lingerUntil = 0;
+    this.lingering.clear();
+  }
+
   private touch(inbox: Inbox): void {
     if (inbox.touched) return;
     inbox.touched = true;
@@ -221,14 +301,41 @@ export class Receives {
   private readonly tidy = (): void => {
     const touched = this.touched;
     this.touched = [];
+    const now = this.linger > 0 ? performance.now() : 0;
     for (const inbox of touched) {
       inbox.touched = false;
       if (inbox.held.length > 0) continue;
-      this.withdraw(inbox);
-      this.giveBackFrom(inbox);
-      if (inbox.poll === undefined && this.inboxes.get(inbox.channel) === inbox) this.inboxes.delete(inbox.channel);
+      this.idle(inbox, now);
     }
   };
+
+  /**
+   * An inbox nobody waits on. Lingering with nothing brought, it keeps a poll
+   * with credit for one. Otherwise it withdraws its poll (first, so it brings
+   * nothing more), gives back what it holds, and goes once idle: a message
+   * brought for nobody is never kept past its tick, since its deadline is in
+   * the broker's clock and only the broker can hold it to exact expiry
+   * (SPEC §4.5). That is enough for a ping-pong: the broker answers the send
+   * and hands over the message in one write, read in one tick.
+   */
+  private idle(inbox: Inbox, now: number): void {
+    if (inbox.lingerUntil > now && !this.closing && inbox.buffer.length === 0) {
+      const poll = inbox.poll;
+      if (poll === undefined) {
+        this.open(inbox);
+      } else if (!poll.aborted && poll.link !== undefined && (poll.frame[3] as number) - poll.brought > 1) {
+        this.withdraw(inbox); // credit for more than one: its Cancelled answer brings the inbox back here, to open one that asks for one
+      }
+      return;
+    }
+    if (inbox.lingerUntil !== 0) {
+      inbox.lingerUntil = 0;
+      this.lingering.delete(inbox);
+    }
+    this.withdraw(inbox);
+    this.giveBackFrom(inbox);
+    if (inbox.poll === undefined && this.inboxes.get(inbox.channel) === inbox) this.inboxes.delete(inbox.channel);
+  }
 }
 
 /** Resolve a receive with a body from the broker (or reject it, if the body is not a message). */

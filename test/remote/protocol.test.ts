@@ -242,7 +242,7 @@ describe("the broker's answers", () => {
 describe("a layer's standing receives", () => {
   it("a consumer that stops receiving keeps nothing: what follows goes to another consumer, none lost", async () => {
     const { server, url } = await startBroker({ capacity: 1000 });
-    const [producer, first, second] = [new RemoteChannelLayer(url), new RemoteChannelLayer(url), new RemoteChannelLayer(url)];
+    const [producer, first, second] = [new RemoteChannelLayer(url), new RemoteChannelLayer(url, { receiveLinger: 0 }), new RemoteChannelLayer(url)];
     // `first` receives in a tight loop while messages arrive one by one: its poll stands in the broker.
     const firstGot: number[] = [];
     const looping = (async () => {
@@ -258,6 +258,143 @@ describe("a layer's standing receives", () => {
     await vi.waitFor(() => expect(server.stats().waitingReceivers).toBe(0));
     await Promise.all([producer.close(), first.close(), second.close()]);
     await server.close();
+  });
+});
+
+/** Count the Receive requests `layer` writes from now on. */
+function countReceives(layer: RemoteChannelLayer): { readonly count: number } {
+  const link = (layer as unknown as { link: { send(frames: unknown[][]): void } }).link;
+  const send = link.send.bind(link);
+  const counter = { count: 0 };
+  link.send = (frames) => {
+    for (const frame of frames) if (frame[0] === Op.Receive) counter.count++;
+    send(frames);
+  };
+  return counter;
+}
+
+/**
+ * `lingering` receives message 0 on `channel`, then `producer` sends 1 to 3
+ * during the linger: the lingering poll takes one (1), the broker keeps 2 and 3.
+ */
+/** `lingering` is served once on `channel`, so it lingers there; then `producer` sends 1, 2, 3, which all end up in the broker. */
+async function sendDuringLinger(server: BrokerServer, lingering: RemoteChannelLayer, producer: RemoteChannelLayer, channel: string): Promise<void> {
+  await producer.send(channel, { type: "m", i: 0 });
+  expect((await lingering.receive(channel)).i).toBe(0);
+  await vi.waitFor(() => expect(server.stats().waitingReceivers).toBe(1));
+  for (let i = 1; i <= 3; i++) await producer.send(channel, { type: "m", i });
+  // The linger's poll took 1 for nobody; at the end of that tick it went back to the head, and the linger ended.
+  await vi.waitFor(() => expect([server.stats().waitingReceivers, server.stats().messages]).toEqual([0, 3]));
+}
+
+describe("a layer's receive linger", () => {
+  it("a message sent during the linger goes to the next receive without a Receive request", async () => {
+    const { server, url } = await startBroker();
+    const layer = new RemoteChannelLayer(url, { receiveLinger: 5000 });
+    const receives = countReceives(layer);
+    await layer.send("linger", { type: "m", i: 0 });
+    expect((await layer.receive("linger")).i).toBe(0);
+    // Served, nobody waits: the channel stays watched by a poll for one message.
+    await vi.waitFor(() => expect(server.stats().waitingReceivers).toBe(1));
+    const before = receives.count;
+    await layer.send("linger", { type: "m", i: 1 });
+    await vi.waitFor(() => expect(server.stats().waitingReceivers).toBe(0));
+    expect(server.stats().messages).toBe(0); // the message is in the client already
+    expect(receives.count).toBe(before);
+    expect((await layer.receive("linger")).i).toBe(1);
+    // In a ping-pong loop each round trip is then one exchange: the next poll leaves with the send.
+    for (let i = 2; i < 20; i++) {
+      await layer.send("linger", { type: "m", i });
+      expect((await layer.receive("linger")).i).toBe(i);
+    }
+    await layer.close();
+    await server.close();
+  });
+
+  it("keeps a message brought for nobody no longer than its tick: it goes back to the head, in order, and the linger ends", async () => {
+    const { server, url } = await startBroker();
+    const [lingering, producer, other] = [new RemoteChannelLayer(url, { receiveLinger: 60_000 }), new RemoteChannelLayer(url), new RemoteChannelLayer(url)];
+    await sendDuringLinger(server, lingering, producer, "held");
+    const got: unknown[] = [];
+    for (let i = 1; i <= 3; i++) got.push((await other.receive("held")).i);
+    expect(got).toEqual([1, 2, 3]);
+    await Promise.all([lingering.close(), producer.close(), other.close()]);
+    await server.close();
+  });
+
+  it("a consumer that stops receiving loses nothing to its linger: every message reaches another consumer once", async () => {
+    const { server, url } = await startBroker({ capacity: 1000 });
+    const [producer, first, second] = [new RemoteChannelLayer(url), new RemoteChannelLayer(url, { receiveLinger: 20 }), new RemoteChannelLayer(url)];
+    const looping = (async () => {
+      for (let i = 0; i < 50; i++) expect((await first.receive("handoff")).i).toBe(i);
+    })();
+    for (let i = 0; i < 50; i++) await producer.send("handoff", { type: "m", i });
+    await looping;
+    for (let i = 50; i < 100; i++) await producer.send("handoff", { type: "m", i });
+    const secondGot: number[] = [];
+    for (let i = 50; i < 100; i++) secondGot.push((await second.receive("handoff")).i as number);
+    // At most the one message `first` held comes later than its turn.
+    expect([...secondGot].sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => 50 + i));
+    expect(secondGot.filter((i, at) => at > 0 && i < secondGot[at - 1]!).length).toBeLessThanOrEqual(1);
+    await vi.waitFor(() => expect(server.stats().waitingReceivers).toBe(0));
+    await Promise.all([producer.close(), first.close(), second.close()]);
+    await server.close();
+  });
+
+  it("close() during a linger withdraws its poll and frees the timer; nothing is lost", async () => {
+    const { server, url } = await startBroker();
+    const [lingering, producer, other] = [new RemoteChannelLayer(url, { receiveLinger: 60_000 }), new RemoteChannelLayer(url), new RemoteChannelLayer(url)];
+    await producer.send("closing", { type: "m", i: 0 });
+    expect((await lingering.receive("closing")).i).toBe(0);
+    await vi.waitFor(() => expect(server.stats().waitingReceivers).toBe(1));
+    const started = performance.now();
+    await lingering.close();
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect((lingering as unknown as { receives: { lingerTimer: unknown } }).receives.lingerTimer).toBeUndefined();
+    await vi.waitFor(() => expect(server.stats().waitingReceivers).toBe(0));
+    for (let i = 1; i <= 3; i++) await producer.send("closing", { type: "m", i });
+    const got: unknown[] = [];
+    for (let i = 1; i <= 3; i++) got.push((await other.receive("closing")).i);
+    expect(got).toEqual([1, 2, 3]);
+    await Promise.all([producer.close(), other.close()]);
+    await server.close();
+  });
+
+  it("a receive that was aborted, not served, starts no linger: a later message stays in the broker", async () => {
+    const { server, url } = await startBroker();
+    const [layer, producer] = [new RemoteChannelLayer(url, { receiveLinger: 60_000 }), new RemoteChannelLayer(url)];
+    const controller = new AbortController();
+    const aborted = layer.receive("gave-up", { signal: controller.signal });
+    await vi.waitFor(() => expect(server.stats().waitingReceivers).toBe(1));
+    controller.abort(new Error("no longer"));
+    await expect(aborted).rejects.toThrow("no longer");
+    await vi.waitFor(() => expect(server.stats().waitingReceivers).toBe(0));
+    await producer.send("gave-up", { type: "m", i: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(server.stats().messages).toBe(1);
+    await Promise.all([layer.close(), producer.close()]);
+    await server.close();
+  });
+
+  it("receiveLinger 0 keeps nothing past the tick: the poll is withdrawn and a later message stays in the broker", async () => {
+    const { server, url } = await startBroker();
+    const [layer, producer, other] = [new RemoteChannelLayer(url, { receiveLinger: 0 }), new RemoteChannelLayer(url), new RemoteChannelLayer(url)];
+    const receives = countReceives(layer);
+    await producer.send("nolinger", { type: "m", i: 0 });
+    expect((await layer.receive("nolinger")).i).toBe(0);
+    await vi.waitFor(() => expect(server.stats().waitingReceivers).toBe(0));
+    await producer.send("nolinger", { type: "m", i: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(server.stats().messages).toBe(1);
+    expect((await other.receive("nolinger")).i).toBe(1);
+    expect(receives.count).toBe(1);
+    await Promise.all([layer.close(), producer.close(), other.close()]);
+    await server.close();
+  });
+
+  it("receiveLinger must be 0 or a positive number", () => {
+    expect(() => new RemoteChannelLayer("tcp://127.0.0.1:1", { receiveLinger: -1 })).toThrow(/receiveLinger/);
+    expect(() => new RemoteChannelLayer("tcp://127.0.0.1:1", { receiveLinger: Number.NaN })).toThrow(/receiveLinger/);
   });
 });
 
