@@ -28,6 +28,18 @@ function client(url: string): RemoteChannelLayer {
   return layer;
 }
 
+/** `channel-layers stats URL --watch` as a child process, with what it has printed so far and its exit code. */
+function watchStats(url: string): { watch: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const watch = spawn(process.execPath, ["--import", "tsx", CLI, "stats", url, "--watch", "--interval", "0.2"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(watch);
+  let out = "";
+  watch.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => watch.once("exit", (code) => resolve(code)));
+  return { watch, output: () => out, exited };
+}
+
 async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!check()) {
@@ -94,15 +106,9 @@ describe("channel-layers stats", () => {
     const { url } = await broker();
     const a = client(url);
     for (let i = 0; i < 4; i++) await a.send("jobs", { type: "m" });
-    const watch = spawn(process.execPath, ["--import", "tsx", CLI, "stats", url, "--watch", "--interval", "0.2"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    children.push(watch);
-    let out = "";
-    watch.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => watch.once("exit", (code) => resolve(code)));
+    const { watch, output, exited } = watchStats(url);
     // Piped, frames follow each other; each starts with its "broker" line.
-    const frames = (): string[] => out.split(/^(?=broker {3})/m).filter((f) => f.trim() !== "");
+    const frames = (): string[] => output().split(/^(?=broker {3})/m).filter((f) => f.trim() !== "");
     await until(() => frames().length >= 2, "two frames were printed");
     expect(figures(frames()[0]!)).toMatchObject({ channels: 1, messages: 4, clients: 2 });
 
@@ -118,16 +124,10 @@ describe("channel-layers stats", () => {
 
   it("--watch says when the broker is gone, keeps watching, and still exits 0 on Ctrl-C", async () => {
     const { child, url } = await broker();
-    const watch = spawn(process.execPath, ["--import", "tsx", CLI, "stats", url, "--watch", "--interval", "0.2"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    children.push(watch);
-    let out = "";
-    watch.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => watch.once("exit", (code) => resolve(code)));
-    await until(() => /clients +1/.test(out), "a first frame");
+    const { watch, output, exited } = watchStats(url);
+    await until(() => /clients +1/.test(output()), "a first frame");
     await stopBroker(child);
-    await until(() => /ERR_CONNECTION_LOST|lost|unreachable/i.test(out), "a frame says the broker is gone");
+    await until(() => /ERR_CONNECTION_LOST|lost|unreachable/i.test(output()), "a frame says the broker is gone");
     expect(watch.exitCode).toBeNull();
     watch.kill("SIGINT");
     expect(await exited).toBe(0);
