@@ -12,6 +12,7 @@ import { deadLetterMessage } from "../message.js";
 import { decodeMessage, encodeMessage } from "../msgpack.js";
 import { nonLocalName } from "../names.js";
 import { resolveOptions, type ResolvedOptions } from "../options.js";
+import { HELLO_TIMEOUT_MS } from "./limits.js";
 import type { Link } from "./link.js";
 import type { BrokerDetails, BrokerStats, ClientInfo } from "./ops.js";
 import { Session, type ReceiveWaiter } from "./session.js";
@@ -26,6 +27,8 @@ export interface BrokerOptions extends LayerOptions {
   maxPendingReceives?: number;
   /** Milliseconds between heartbeat checks; a client silent for 3 of them is dropped. Default 5000. */
   heartbeatInterval?: number;
+  /** Milliseconds a new connection has to say hello before it is closed. Default 5000. */
+  helloTimeout?: number;
   /** Milliseconds a departed client has to reconnect before its process-local channels are cleaned up. Default 5000. */
   localGrace?: number;
   /** Where lifecycle events are reported (client connected, disconnected). Default: nowhere. */
@@ -41,13 +44,25 @@ interface Instance {
 
 const INSTANCE_ID = /^[A-Za-z0-9]{1,64}$/;
 
+/** Connections refused at the limit that are held open until hello to be told why; past this they are closed at once. */
+const MAX_REFUSED = 64;
+
 export class Broker {
   readonly config: ResolvedOptions;
   readonly engine: Engine<Buffer, ReceiveWaiter>;
   readonly maxConnections: number;
   readonly maxPendingReceives: number;
+  readonly helloTimeout: number;
   readonly log: (line: string) => void;
   private readonly sessions = new Set<Session>();
+  /** Sessions refused at accept (over the limit), held until they hear why at hello or time out. */
+  private refused = 0;
+  /**
+   * A number that grows by one each turn of the event loop in which any
+   * session was served: a session's share of work is counted per turn.
+   */
+  turn = 0;
+  private turnQueued = false;
   private readonly instances = new Map<string, Instance>();
   private readonly sweeper: Sweeper;
   private readonly heartbeat: NodeJS.Timeout;
@@ -67,6 +82,7 @@ export class Broker {
   constructor(options: BrokerOptions = {}) {
     this.maxConnections = positiveOption(options.maxConnections, "maxConnections", 10_000, true);
     this.maxPendingReceives = positiveOption(options.maxPendingReceives, "maxPendingReceives", 10_000, true);
+    this.helloTimeout = positiveOption(options.helloTimeout, "helloTimeout (ms)", HELLO_TIMEOUT_MS);
     this.localGrace = positiveOption(options.localGrace, "localGrace (ms)", 5000);
     const heartbeatInterval = positiveOption(options.heartbeatInterval, "heartbeatInterval (ms)", 5000);
     if (options.token !== undefined && (typeof options.token !== "string" || options.token === "")) {
@@ -88,11 +104,36 @@ export class Broker {
 
   /** Serve a new connection. `peer` names it in log lines. */
   open(link: Link, peer: string): Session {
-    const full = this.sessions.size >= this.maxConnections;
-    const session = new Session(this, link, this.nextSessionId++, peer, full);
-    this.sessions.add(session);
     this.connectionsOpened++;
+    let full = this.sessions.size - this.refused >= this.maxConnections;
+    if (full) {
+      // A connection that has not said hello yet gives way to a new one: silent sockets cannot hold the slots.
+      for (const s of this.sessions) {
+        if (!s.unknown) continue;
+        this.log(`client ${s.id} (${s.peer}) closed before hello: the broker is at its connection limit`);
+        s.end();
+        full = false;
+        break;
+      }
+    }
+    const session = new Session(this, link, this.nextSessionId++, peer, full);
+    if (full && this.refused >= MAX_REFUSED) {
+      session.end(); // told nothing: a flood of refused connections is not held open to be told
+      return session;
+    }
+    if (full) this.refused++;
+    this.sessions.add(session);
     return session;
+  }
+
+  /** Count a served request in this turn of the event loop (see `turn`). */
+  nextTurn(): void {
+    if (this.turnQueued) return;
+    this.turnQueued = true;
+    setImmediate(() => {
+      this.turnQueued = false;
+      this.turn++;
+    });
   }
 
   /** Constant-time token check; hashing first makes the lengths equal. */
@@ -126,7 +167,7 @@ export class Broker {
 
   /** A session ended (close, drop or missed heartbeats). */
   detach(session: Session): void {
-    this.sessions.delete(session);
+    if (this.sessions.delete(session) && session.refused) this.refused--;
     if (session.instanceId === undefined) return;
     const inst = this.instances.get(session.instanceId);
     if (inst === undefined || --inst.sessions > 0) return;

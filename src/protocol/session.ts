@@ -10,6 +10,7 @@ import { AuthenticationError, ConnectionLostError, InvalidChannelNameError, Mess
 import { assertChannelName, assertGroupName, isProcessLocal, ownsChannel } from "../names.js";
 import type { Broker } from "./broker.js";
 import { errorToWire } from "./errors.js";
+import { BYTES_PER_TURN, OUTPUT_BUDGET, REQUESTS_PER_TURN, WRITE_SLICE_BYTES, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, MAX_STATS_TOP, Op, PROTOCOL_VERSION, Status, type HelloInfo } from "./ops.js";
 
@@ -48,7 +49,21 @@ export class Session {
   readonly since = Date.now();
   private readonly receives = new Map<number, ReceiveWaiter>();
   private out: unknown[] = [];
+  /** Estimated encoded bytes of `out`, counted as each answer is queued. */
+  private outBytes = 0;
   private flushQueued = false;
+  /** Requests received and not yet served: they wait while the client is owed too much, or has had its turn. */
+  private inbox: unknown[] = [];
+  private inboxAt = 0;
+  /** A pump of the inbox is scheduled for the next turn of the event loop. */
+  private pumpQueued = false;
+  /** Waiting for the client to read what it is owed before serving more of its requests. */
+  private blocked = false;
+  /** The broker turn in which `turnRequests` and `turnBytes` were counted. */
+  private turn = -1;
+  private turnRequests = 0;
+  private turnBytes = 0;
+  private helloTimer: NodeJS.Timeout | undefined;
   private gone = false;
   private heard = true;
   private silentBeats = 0;
@@ -60,13 +75,95 @@ export class Session {
     readonly id: number,
     readonly peer: string,
     /** Set when the broker is at its connection limit: hello is refused. */
-    private readonly refuse: boolean,
-  ) {}
+    readonly refused: boolean,
+  ) {
+    this.helloTimer = setTimeout(() => {
+      this.broker.log(`client ${this.id} (${this.peer}) did not say hello within ${broker.helloTimeout} ms`);
+      this.end();
+    }, broker.helloTimeout);
+    this.helloTimer.unref();
+  }
 
-  /** A decoded frame from the client. */
+  /** Not yet said hello (and not refused). */
+  get unknown(): boolean {
+    return this.instanceId === undefined && !this.refused && !this.gone;
+  }
+
+  /**
+   * A decoded frame from the client. It is served now if the client has had
+   * less than its share of this turn and is owed less than its budget;
+   * otherwise it waits in the inbox, and the link stops reading until the
+   * inbox is served.
+   */
   frame(frame: unknown): void {
     this.heard = true;
     if (this.gone) return;
+    if (this.inboxAt === this.inbox.length && !this.blocked && this.mayServe()) return this.serve(frame);
+    this.inbox.push(frame);
+    this.link.pause?.();
+    if (!this.blocked) this.queuePump();
+  }
+
+  /** Whether one more request may be served now: budget owed and share of the turn. */
+  private mayServe(): boolean {
+    if (this.turn !== this.broker.turn) {
+      this.turn = this.broker.turn;
+      this.turnRequests = 0;
+      this.turnBytes = 0;
+    }
+    if (this.turnRequests >= REQUESTS_PER_TURN || this.turnBytes >= BYTES_PER_TURN) return false;
+    if (this.outBytes + (this.link.buffered ?? 0) > OUTPUT_BUDGET) {
+      this.blocked = true;
+      this.link.pause?.();
+      return false;
+    }
+    this.turnRequests++;
+    this.broker.nextTurn();
+    return true;
+  }
+
+  private queuePump(): void {
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    setImmediate(this.pump);
+  }
+
+  /** Serve what waits in the inbox, as far as budget and turn allow. */
+  private readonly pump = (): void => {
+    this.pumpQueued = false;
+    while (this.inboxAt < this.inbox.length && !this.gone) {
+      if (!this.mayServe()) {
+        if (!this.blocked) this.queuePump();
+        return;
+      }
+      const frame = this.inbox[this.inboxAt];
+      this.inbox[this.inboxAt++] = undefined;
+      this.serve(frame);
+    }
+    this.inbox = [];
+    this.inboxAt = 0;
+    if (!this.gone) this.link.resume?.();
+  };
+
+  /** The link wrote what it held: a client blocked on its budget may be served again. */
+  drained(): void {
+    if (!this.blocked || this.gone) return;
+    if (this.outBytes + (this.link.buffered ?? 0) > OUTPUT_BUDGET) return;
+    this.blocked = false;
+    this.pump();
+  }
+
+  private serve(frame: unknown): void {
+    try {
+      this.request(frame);
+    } catch (err) {
+      // Requests answer their own errors; anything reaching here is a fault of this session's, and ends it only.
+      this.broker.log(`client ${this.id} (${this.peer}) closed: ${(err as Error).message}`);
+      this.end();
+    }
+  }
+
+  private request(frame: unknown): void {
     if (!Array.isArray(frame) || frame.length < 2 || typeof frame[0] !== "number" || !isId(frame[1])) {
       return this.fatal("a request must be an array [op, id, ...args] with a uint32 id of at least 1");
     }
@@ -103,7 +200,7 @@ export class Session {
 
   private hello(id: number, [, , version, instanceId, token]: unknown[]): void {
     let refusal: Error | undefined;
-    if (this.refuse) {
+    if (this.refused) {
       refusal = new ConnectionLostError(`the broker is at its connection limit (${this.broker.maxConnections}); retry later`);
     } else if (version !== PROTOCOL_VERSION) {
       refusal = new ProtocolError(
@@ -122,6 +219,8 @@ export class Session {
       this.reply([id, Status.Error, ...errorToWire(refusal)]);
       return this.end();
     }
+    clearTimeout(this.helloTimer);
+    this.link.admit?.();
     this.instanceId = instanceId as string;
     this.broker.attach(this.instanceId);
     this.broker.log(`client ${this.id} connected (${this.peer}, instance ${this.instanceId})`);
@@ -262,6 +361,9 @@ export class Session {
   }
 
   private reply(frame: unknown[]): void {
+    const bytes = wireEstimate(frame);
+    this.outBytes += bytes;
+    this.turnBytes += bytes;
     this.out.push(frame);
     if (!this.flushQueued) {
       this.flushQueued = true;
@@ -269,14 +371,42 @@ export class Session {
     }
   }
 
-  /** Everything answered in one tick leaves in one write. */
+  /**
+   * Everything answered in one tick leaves in one write, encoded a slice of
+   * about WRITE_SLICE_BYTES at a time. A failure to encode or write ends
+   * this session, never the broker.
+   */
   private readonly flush = (): void => {
     this.flushQueued = false;
     if (this.out.length === 0 || this.gone) return;
     const frames = this.out;
+    const estimated = this.outBytes;
     this.out = [];
-    this.link.send(frames);
+    this.outBytes = 0;
+    try {
+      if (estimated <= WRITE_SLICE_BYTES) this.link.send(frames);
+      else this.sendSliced(frames);
+    } catch (err) {
+      this.broker.log(`client ${this.id} (${this.peer}) closed: its answers could not be written: ${(err as Error).message}`);
+      this.cleanup();
+      this.link.close();
+      return;
+    }
+    if (this.blocked) setImmediate(() => this.drained());
   };
+
+  private sendSliced(frames: unknown[]): void {
+    let from = 0;
+    let bytes = 0;
+    for (let i = 0; i < frames.length; i++) {
+      bytes += wireEstimate(frames[i]);
+      if (bytes >= WRITE_SLICE_BYTES || i === frames.length - 1) {
+        this.link.send(frames.slice(from, i + 1));
+        from = i + 1;
+        bytes = 0;
+      }
+    }
+  }
 
   /** Heartbeat check: a client silent for three beats is gone. */
   beat(): void {
@@ -284,7 +414,11 @@ export class Session {
       this.heard = false;
       this.silentBeats = 0;
     } else if (++this.silentBeats >= 3) {
-      this.broker.log(`client ${this.id} (${this.peer}) missed its heartbeats`);
+      this.broker.log(
+        this.blocked
+          ? `client ${this.id} (${this.peer}) has not read its answers for three heartbeats`
+          : `client ${this.id} (${this.peer}) missed its heartbeats`,
+      );
       this.end();
     }
   }
@@ -310,9 +444,12 @@ export class Session {
 
   private cleanup(): void {
     this.gone = true;
+    clearTimeout(this.helloTimer);
+    this.inbox = [];
     for (const waiter of this.receives.values()) waiter.handle!.cancel();
     this.receives.clear();
     this.out = [];
+    this.outBytes = 0;
     this.broker.detach(this);
     if (this.instanceId !== undefined) this.broker.log(`client ${this.id} disconnected (${this.peer})`);
   }
