@@ -73,6 +73,8 @@ export abstract class ProtocolLayer extends BaseLayer {
   private link: Link | undefined;
   private ready = false;
   private helloId = 0;
+  /** The session secret the broker gave this instance; presented when saying hello again. */
+  private secret: string | null = null;
   private lastId = 0;
   private flushQueued = false;
   /** Set when the broker stayed unreachable past connectTimeout: calls fail fast until it is back. */
@@ -249,7 +251,7 @@ export abstract class ProtocolLayer extends BaseLayer {
     });
     this.link = link;
     this.heard = true;
-    link.send([[Op.Hello, this.helloId, PROTOCOL_VERSION, this.instanceId, this.token ?? null]]);
+    link.send([[Op.Hello, this.helloId, PROTOCOL_VERSION, this.instanceId, this.token ?? null, this.secret]]);
     this.startDownTimer();
   }
 
@@ -283,6 +285,8 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   private hello(link: Link, status: number, frame: unknown[]): void {
     if (status === Status.Ok) {
+      const secret = (frame[2] as Partial<HelloInfo> | null)?.secret;
+      if (typeof secret === "string") this.secret = secret;
       this.compareSettings(frame[2]);
       this.ready = true;
       this.backoff = 0;

@@ -8,6 +8,7 @@
 import type { Taken, Waiter, WaitHandle } from "../engine/engine.js";
 import { AuthenticationError, ConnectionLostError, InvalidChannelNameError, MessageTooLargeError, ProtocolError } from "../errors.js";
 import { assertChannelName, assertGroupName, isProcessLocal, ownsChannel } from "../names.js";
+import { EVERYTHING, type Grant } from "./auth.js";
 import type { Broker } from "./broker.js";
 import { errorToWire } from "./errors.js";
 import { BYTES_PER_TURN, OUTPUT_BUDGET, REQUESTS_PER_TURN, WRITE_SLICE_BYTES, wireEstimate } from "./limits.js";
@@ -64,6 +65,8 @@ export class Session {
   private turnRequests = 0;
   private turnBytes = 0;
   private helloTimer: NodeJS.Timeout | undefined;
+  /** What this client's token lets it do. */
+  private grant: Grant = EVERYTHING;
   private gone = false;
   private heard = true;
   private silentBeats = 0;
@@ -198,8 +201,10 @@ export class Session {
     this.fatal(err.message);
   }
 
-  private hello(id: number, [, , version, instanceId, token]: unknown[]): void {
+  private hello(id: number, [, , version, instanceId, token, secret]: unknown[]): void {
     let refusal: Error | undefined;
+    let grant: Grant | undefined;
+    let given: string | undefined;
     if (this.refused) {
       refusal = new ConnectionLostError(`the broker is at its connection limit (${this.broker.maxConnections}); retry later`);
     } else if (version !== PROTOCOL_VERSION) {
@@ -207,12 +212,16 @@ export class Session {
         `protocol version ${String(version)} is not supported: this broker speaks version ${PROTOCOL_VERSION}; ` +
           "use the same channel-layers version on client and broker",
       );
-    } else if (!this.broker.tokenAccepted(token)) {
+    } else if ((grant = this.broker.grantFor(token)) === undefined) {
       refusal = new AuthenticationError(
         token == null ? "the broker requires a token: pass { token } to the layer" : "the broker refused the token",
       );
     } else if (!this.broker.validInstanceId(instanceId)) {
       refusal = new ProtocolError("hello: instanceId must be 1 to 64 ASCII letters and digits");
+    } else if ((given = this.broker.attach(instanceId, secret)) === undefined) {
+      refusal = new AuthenticationError(
+        `instance id "${instanceId}" belongs to another client: a layer saying hello again as an instance presents the session secret it was given`,
+      );
     }
     if (refusal !== undefined) {
       this.broker.log(`client ${this.id} (${this.peer}) refused: ${refusal.message}`);
@@ -222,10 +231,17 @@ export class Session {
     clearTimeout(this.helloTimer);
     this.link.admit?.();
     this.instanceId = instanceId as string;
-    this.broker.attach(this.instanceId);
+    this.grant = grant!;
     this.broker.log(`client ${this.id} connected (${this.peer}, instance ${this.instanceId})`);
     const { maxMessageBytes, expiry, groupExpiry, capacity } = this.broker.config;
-    const info: HelloInfo = { version: PROTOCOL_VERSION, maxMessageBytes, expiry, groupExpiry, capacity: capacity.defaultCapacity };
+    const info: HelloInfo = {
+      version: PROTOCOL_VERSION,
+      maxMessageBytes,
+      expiry,
+      groupExpiry,
+      capacity: capacity.defaultCapacity,
+      secret: given!,
+    };
     this.reply([id, Status.Ok, info]);
   }
 
@@ -234,6 +250,7 @@ export class Session {
     switch (op) {
       case Op.Send: {
         const channel = this.channelArg(frame[2]);
+        this.allowed(this.grant.send(channel), `send to channel "${channel}"`);
         engine.send(channel, this.bodyArg(frame[3]), priorityArg(frame[4]));
         break;
       }
@@ -253,6 +270,7 @@ export class Session {
       }
       case Op.Requeue: {
         const channel = this.channelArg(frame[2]);
+        this.allowed(this.mayReceive(channel), `receive from channel "${channel}"`);
         const body = this.bodyArg(frame[3]);
         const deadline = frame[4];
         if (typeof deadline !== "number" || Number.isNaN(deadline)) throw new ProtocolError("requeue: deadline must be a number");
@@ -265,6 +283,7 @@ export class Session {
         const group = frame[2];
         assertGroupName(group);
         const channel = this.channelArg(frame[3]);
+        this.allowed(this.grant.group(group) && this.mayReceive(channel), `change group "${group}" for channel "${channel}"`);
         if (op === Op.GroupAdd) engine.groupAdd(group, channel);
         else engine.groupDiscard(group, channel);
         break;
@@ -272,21 +291,26 @@ export class Session {
       case Op.GroupSend: {
         const group = frame[2];
         assertGroupName(group);
+        this.allowed(this.grant.group(group), `send to group "${group}"`);
         engine.groupSend(group, this.bodyArg(frame[3]), priorityArg(frame[4]));
         break;
       }
       case Op.Flush:
+        this.allowed(this.grant.admin, "flush the broker (an admin right)");
         engine.flush();
         break;
       case Op.Ping:
         break;
       case Op.Stats: {
         const top = frame[2];
-        if (top == null) return this.reply([id, Status.Ok, this.broker.stats()]);
+        if (top == null) return this.reply([id, Status.Ok, this.broker.statsForClients()]);
         if (typeof top !== "number" || !Number.isInteger(top) || top < 1 || top > MAX_STATS_TOP) {
           throw new ProtocolError(`stats: top must be an integer from 1 to ${MAX_STATS_TOP}`);
         }
-        return this.reply([id, Status.Ok, { ...this.broker.stats(), ...this.broker.top(top) }]);
+        const details = this.broker.top(top);
+        // Other clients' connections are an admin's to see.
+        const clientList = this.grant.admin ? details.clientList : details.clientList.filter((c) => c.instance === this.instanceId);
+        return this.reply([id, Status.Ok, { ...this.broker.statsForClients(), ...details, clientList }]);
       }
       case Op.Hello:
         throw new ProtocolError("hello was already said on this connection");
@@ -307,6 +331,7 @@ export class Session {
           "only the instance that made it with newChannel() can receive from it",
       );
     }
+    this.allowed(this.mayReceive(channel), `receive from channel "${channel}"`);
     if (this.receives.has(id)) throw new ProtocolError(`request id ${id} already names a waiting receive`);
     if (this.receives.size >= this.broker.maxPendingReceives) {
       throw new ProtocolError(`too many waiting receives on one connection (limit ${this.broker.maxPendingReceives})`);
@@ -344,6 +369,15 @@ export class Session {
       this.reply([waiter.id, Status.Ok, body, deadline, priority]);
     }
     return true;
+  }
+
+  /** Its own process-local channels are every client's; other channels as its token grants. */
+  private mayReceive(channel: string): boolean {
+    return (isProcessLocal(channel) && ownsChannel(channel, this.instanceId!)) || this.grant.receive(channel);
+  }
+
+  private allowed(ok: boolean, what: string): void {
+    if (!ok) throw new AuthenticationError(`this client's token does not allow it to ${what}`);
   }
 
   private channelArg(value: unknown): string {
