@@ -12,7 +12,8 @@ export type ErrorCode =
   | "ERR_CONNECTION_LOST"
   | "ERR_AUTHENTICATION"
   | "ERR_PROTOCOL"
-  | "ERR_RATE_LIMITED";
+  | "ERR_RATE_LIMITED"
+  | "ERR_BROKER_FULL";
 
 /** Base of the package's own non-TypeError errors. */
 export class ChannelLayerError extends Error {
@@ -50,6 +51,19 @@ export class RateLimitedError extends ChannelLayerError {
     );
     this.channel = channel;
     this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** The broker holds `maxStoredBytes` of messages already; nothing was stored. Retry when receivers catch up. */
+export class BrokerFullError extends ChannelLayerError {
+  readonly limit: number;
+  constructor(limit: number) {
+    super(
+      "ERR_BROKER_FULL",
+      `the broker is full: its stored messages reached maxStoredBytes (${limit} bytes); nothing was stored; ` +
+        "retry when receivers have caught up, or raise --max-stored-bytes",
+    );
+    this.limit = limit;
   }
 }
 

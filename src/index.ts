@@ -13,6 +13,7 @@ export {
   MessageTooLargeError,
   ProtocolError,
   RateLimitedError,
+  BrokerFullError,
   NoHandlerError,
   type ErrorCode,
 } from "./errors.js";

@@ -9,7 +9,7 @@
  * brokers store encoded bytes.
  */
 import type { CapacityRules } from "../capacity.js";
-import { ChannelFullError, RateLimitedError } from "../errors.js";
+import { BrokerFullError, ChannelFullError, RateLimitedError } from "../errors.js";
 import type { DropReason, TrafficRules } from "../traffic.js";
 import { DeadlineHeap } from "./heap.js";
 import { PriorityQueue } from "./priority-queue.js";
@@ -38,6 +38,10 @@ export interface EngineOptions<T> {
   traffic?: TrafficRules;
   /** Wraps a dropped message for the dead-letter channel (required with `traffic.deadLetters`). */
   deadLetter?: (body: T, reason: DropReason, channel: string, group: string | undefined) => T;
+  /** Bytes a stored message counts toward `maxStoredBytes`. Unset, messages are not counted. */
+  size?: (body: T) => number;
+  /** Total `size` of stored messages past which a send that would store is refused (BrokerFullError) and group members are skipped. */
+  maxStoredBytes?: number;
 }
 
 export interface EngineTop {
@@ -78,6 +82,10 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   private readonly deadLetters: { channel: string; capacity: number } | undefined;
   readonly clock: () => number;
   private queued = 0;
+  /** Total `size` of the stored messages. */
+  private stored = 0;
+  private readonly size: ((body: T) => number) | undefined;
+  private readonly maxStored: number;
   private memberships = 0;
   readonly counters: EngineCounters = newCounters();
 
@@ -87,6 +95,8 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     this.clock = options.clock;
     this.fanout = options.fanout ?? ((body) => body);
     this.traffic = options.traffic;
+    this.size = options.size;
+    this.maxStored = options.maxStoredBytes ?? Infinity;
     this.deadLetters = options.traffic?.deadLetters;
     if (this.deadLetters && !options.deadLetter) throw new TypeError("an engine with dead letters needs a deadLetter wrapper");
   }
@@ -104,6 +114,11 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       this.release(ch);
       this.counters.rejectedFull++;
       throw new ChannelFullError(channel, ch.capacity);
+    }
+    if (ch.waiters.size === 0 && this.full(body)) {
+      this.release(ch);
+      this.counters.rejectedFull++;
+      throw new BrokerFullError(this.maxStored);
     }
     if (ch.bucket) {
       const wait = ch.bucket.take(now);
@@ -129,6 +144,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     }
     const body = ch.queue.shift()!;
     this.queued--;
+    if (this.size) this.stored -= this.size(body);
     this.counters.received++;
     this.release(ch);
     return body;
@@ -155,6 +171,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     if (priority !== 0) this.prioritise(ch);
     ch.queue.unshift(body, deadline, priority);
     this.queued++;
+    if (this.size) this.stored += this.size(body);
     if (ch.heapIndex === -1 || deadline < ch.key) this.channelDeadlines.set(ch, deadline);
   }
 
@@ -210,7 +227,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       const ch = this.channels.get(name)!;
       // A member that let a message expire unread is dead: it leaves its groups (SPEC §4.5).
       if (this.expire(ch, now) > 0) continue;
-      if (ch.overflow === "reject" && ch.waiters.size === 0 && ch.queue.size >= ch.capacity) {
+      if (ch.waiters.size === 0 && ((ch.overflow === "reject" && ch.queue.size >= ch.capacity) || this.full(body))) {
         skipped++;
         this.counters.groupSkippedFull++;
         this.deadLetter(body, "overflow", name, group);
@@ -241,6 +258,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     }
     this.groups.clear();
     this.queued = 0;
+    this.stored = 0;
     this.memberships = 0;
   }
 
@@ -367,13 +385,25 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       }
       const oldest = ch.queue.dropOldest()!;
       this.queued--;
+      if (this.size) this.stored -= this.size(oldest);
       this.deadLetter(oldest, "overflow", ch.name, undefined);
     }
     if (priority !== 0) this.prioritise(ch);
     ch.queue.push(body, deadline, priority);
     this.queued++;
+    if (this.size) this.stored += this.size(body);
     // An idle channel's key may be later than this message's deadline when expiry is short.
     if (ch.heapIndex === -1 || deadline < ch.key) this.channelDeadlines.set(ch, ch.queue.nextDeadline);
+  }
+
+  /** Storing `body` would take the stored messages past `maxStoredBytes`. */
+  private full(body: T): boolean {
+    return this.size !== undefined && this.stored + this.size(body) > this.maxStored;
+  }
+
+  /** Total size of the stored messages (0 unless the engine was given `size`). */
+  get storedBytes(): number {
+    return this.stored;
   }
 
   private prioritise(ch: ChannelState<T, W>): void {
@@ -392,8 +422,13 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   /** Drop `ch`'s expired messages; if any, it leaves all its groups. Returns how many. */
   private expire(ch: ChannelState<T, W>, now: number, limit = Infinity): number {
     if (ch.queue.nextDeadline > now) return 0;
-    const onDrop = this.deadLetters && ch.name !== this.deadLetters.channel
-      ? (body: T) => this.deadLetter(body, "expired", ch.name, undefined)
+    const letters = this.deadLetters !== undefined && ch.name !== this.deadLetters.channel;
+    const size = this.size;
+    const onDrop = letters || size
+      ? (body: T) => {
+          if (size) this.stored -= size(body);
+          if (letters) this.deadLetter(body, "expired", ch.name, undefined);
+        }
       : undefined;
     const dropped = ch.queue.dropExpired(now, limit, onDrop);
     this.queued -= dropped;

@@ -23,6 +23,11 @@ export interface TokenGrant {
   admin?: boolean;
 }
 
+/** Whether `t` grants admin rights (a bare token grants everything). */
+export function grantsAdmin(t: TokenGrant): boolean {
+  return t.admin === true || (t.send === undefined && t.receive === undefined && t.group === undefined && t.admin === undefined);
+}
+
 /** What a client that presented a token may do. */
 export interface Grant {
   send(channel: string): boolean;

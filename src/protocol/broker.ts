@@ -4,6 +4,7 @@
  * cleanup of departed clients' process-local channels. BrokerServer (sockets)
  * and the IPC server feed it links; nothing here knows how bytes travel.
  */
+import { getHeapStatistics } from "node:v8";
 import { Engine } from "../engine/engine.js";
 import { Sweeper } from "../engine/sweeper.js";
 import type { LayerOptions } from "../layer.js";
@@ -29,6 +30,13 @@ export interface BrokerOptions extends LayerOptions {
   maxPendingReceives?: number;
   /** Milliseconds between heartbeat checks; a client silent for 3 of them is dropped. Default 5000. */
   heartbeatInterval?: number;
+  /**
+   * Bytes of messages the broker may hold in all (each counts its body and
+   * 64 bytes of bookkeeping); past it a send that would store is refused with
+   * BrokerFullError and a group send skips the members it would store for.
+   * Default a quarter of the JavaScript heap limit.
+   */
+  maxStoredBytes?: number;
   /** Milliseconds a new connection has to say hello before it is closed. Default 5000. */
   helloTimeout?: number;
   /** Milliseconds a departed client has to reconnect before its process-local channels are cleaned up. Default 5000. */
@@ -48,6 +56,14 @@ interface Instance {
 
 const INSTANCE_ID = /^[A-Za-z0-9]{1,64}$/;
 
+/** What a stored message costs beyond its body, as counted toward maxStoredBytes: its queue entry, deadline and priority. */
+const MESSAGE_BOOKKEEPING = 64;
+
+/** A quarter of the heap limit: stored messages may not crowd out everything else the process needs. */
+function defaultStoredBytes(): number {
+  return Math.floor(getHeapStatistics().heap_size_limit / 4);
+}
+
 /** Connections refused at the limit that are held open until hello to be told why; past this they are closed at once. */
 const MAX_REFUSED = 64;
 
@@ -57,6 +73,7 @@ export class Broker {
   readonly maxConnections: number;
   readonly maxPendingReceives: number;
   readonly helloTimeout: number;
+  readonly maxStoredBytes: number;
   readonly log: (line: string) => void;
   private readonly sessions = new Set<Session>();
   /** Sessions refused at accept (over the limit), held until they hear why at hello or time out. */
@@ -99,8 +116,11 @@ export class Broker {
     }
     this.access = new Access(options.token !== undefined ? [{ token: options.token }] : options.tokens);
     this.config = resolveOptions(options);
+    this.maxStoredBytes = positiveOption(options.maxStoredBytes, "maxStoredBytes", defaultStoredBytes(), true);
     this.engine = new Engine<Buffer, ReceiveWaiter>({
       ...this.config,
+      size: (body) => body.length + MESSAGE_BOOKKEEPING,
+      maxStoredBytes: this.maxStoredBytes,
       clock: () => performance.now(),
       // Only dropped messages are decoded: wrapped for the dead-letter channel, then encoded again.
       deadLetter: (body, reason, channel, group) => encodeMessage(deadLetterMessage(decodeMessage(body), reason, channel, group)),

@@ -6,6 +6,7 @@
  */
 import {
   AuthenticationError,
+  BrokerFullError,
   ChannelFullError,
   ConnectionLostError,
   InvalidChannelNameError,
@@ -24,6 +25,7 @@ export function errorToWire(err: unknown): WireError {
   if (err instanceof ChannelFullError) return [err.code, err.message, [err.channel, err.capacity]];
   if (err instanceof MessageTooLargeError) return [err.code, err.message, [err.size, err.limit]];
   if (err instanceof RateLimitedError) return [err.code, err.message, [err.channel, err.retryAfterMs]];
+  if (err instanceof BrokerFullError) return [err.code, err.message, [err.limit]];
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === "string" && code in REBUILD) return [code, (err as Error).message];
   // Anything else is the broker's own fault; say so rather than leak a stack.
@@ -37,6 +39,7 @@ const REBUILD: Record<ErrorCode, (message: string, details: unknown[]) => Error>
     typeof size === "number" && typeof limit === "number" ? new MessageTooLargeError(size, limit) : new ProtocolError(m),
   ERR_RATE_LIMITED: (m, [channel, retryAfterMs]) =>
     typeof channel === "string" && typeof retryAfterMs === "number" ? new RateLimitedError(channel, retryAfterMs) : new ProtocolError(m),
+  ERR_BROKER_FULL: (m, [limit]) => (typeof limit === "number" ? new BrokerFullError(limit) : new ProtocolError(m)),
   ERR_INVALID_CHANNEL_NAME: (m) => new InvalidChannelNameError(m),
   ERR_INVALID_GROUP_NAME: (m) => new InvalidGroupNameError(m),
   ERR_LAYER_CLOSED: (m) => new LayerClosedError(m),
