@@ -12,7 +12,7 @@ import { deadLetterMessage } from "../message.js";
 import { decodeMessage, encodeMessage } from "../msgpack.js";
 import { nonLocalName } from "../names.js";
 import { resolveOptions, type ResolvedOptions } from "../options.js";
-import { HELLO_TIMEOUT_MS } from "./limits.js";
+import { HELLO_TIMEOUT_MS, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
 import { Access, newSecret, secretMatches, type Grant, type TokenGrant } from "./auth.js";
 import { MAX_STATS_TOP, type BrokerDetails, type BrokerStats, type ClientInfo } from "./ops.js";
@@ -92,6 +92,7 @@ export class Broker {
   private nextSessionId = 1;
   private details: { at: number; maxAge: number; value: BrokerDetails } | undefined;
   private counted: { at: number; maxAge: number; value: BrokerStats } | undefined;
+  private answer: { stats: BrokerStats; details: BrokerDetails; top: number; value: BrokerStats & BrokerDetails; bytes: number } | undefined;
   closed = false;
   /** Connections accepted since the broker started. */
   connectionsOpened = 0;
@@ -269,6 +270,26 @@ export class Broker {
     const took = performance.now() - now;
     this.counted = { at: now, maxAge: 50 * took, value };
     return value;
+  }
+
+  /**
+   * The answer to a stats op asking for `top`, and its estimated wire size:
+   * the same object while the counts and lists it is made of are reused, so
+   * that a client asking a thousand times costs a thousand small writes, not
+   * a thousand walks and copies. With `only`, the client list holds only
+   * that instance's connections (what a client without admin rights sees).
+   */
+  statsAnswer(top: number, only?: string): { value: BrokerStats & BrokerDetails; bytes: number } {
+    const stats = this.statsForClients();
+    const full = this.top(MAX_STATS_TOP);
+    const cached = this.answer;
+    if (only === undefined && cached && cached.stats === stats && cached.details === full && cached.top === top) return cached;
+    const details = top >= MAX_STATS_TOP ? full : this.top(top);
+    const clientList = only === undefined ? details.clientList : details.clientList.filter((c) => c.instance === only);
+    const value = { ...stats, ...details, clientList };
+    const answer = { stats, details: full, top, value, bytes: wireEstimate(value) };
+    if (only === undefined) this.answer = answer;
+    return answer;
   }
 
   /**

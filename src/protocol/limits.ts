@@ -13,7 +13,7 @@ export const OUTPUT_BUDGET = 4 * 1024 * 1024;
 export const REQUESTS_PER_TURN = 256;
 
 /** Answer bytes one connection may be given per turn of the event loop. */
-export const BYTES_PER_TURN = 256 * 1024;
+export const BYTES_PER_TURN = 64 * 1024;
 
 /** Largest frame accepted before hello: a hello is a few hundred bytes. */
 export const HELLO_FRAME_BYTES = 4 * 1024;

@@ -307,10 +307,9 @@ export class Session {
         if (typeof top !== "number" || !Number.isInteger(top) || top < 1 || top > MAX_STATS_TOP) {
           throw new ProtocolError(`stats: top must be an integer from 1 to ${MAX_STATS_TOP}`);
         }
-        const details = this.broker.top(top);
         // Other clients' connections are an admin's to see.
-        const clientList = this.grant.admin ? details.clientList : details.clientList.filter((c) => c.instance === this.instanceId);
-        return this.reply([id, Status.Ok, { ...this.broker.statsForClients(), ...details, clientList }]);
+        const answer = this.broker.statsAnswer(top, this.grant.admin ? undefined : this.instanceId);
+        return this.reply([id, Status.Ok, answer.value], answer.bytes + 16);
       }
       case Op.Hello:
         throw new ProtocolError("hello was already said on this connection");
@@ -394,8 +393,8 @@ export class Session {
     return Buffer.from(value);
   }
 
-  private reply(frame: unknown[]): void {
-    const bytes = wireEstimate(frame);
+  /** Queue an answer; `bytes`, its estimated size when the caller knows it. */
+  private reply(frame: unknown[], bytes = wireEstimate(frame)): void {
     this.outBytes += bytes;
     this.turnBytes += bytes;
     this.out.push(frame);

@@ -4,7 +4,7 @@
  * protocol by hand, and a good client whose round trips must keep going.
  * Every loop here is bounded in count and in time; everything is on loopback.
  */
-import type { ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { spawnBroker, stopBroker } from "../../../bench/backends/broker.js";
@@ -44,6 +44,7 @@ export function rawSocket(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = createConnection({ host: "127.0.0.1", port });
     socket.on("error", () => {});
+    socket.resume(); // what the broker says is read and dropped; a test that means not to read pauses it
     socket.once("connect", () => resolve(socket));
     socket.once("error", reject);
   });
@@ -71,10 +72,16 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 
 /**
  * The good client: send-then-receive round trips on its own channel for
- * `ms`, each bounded by a timeout. Returns how many completed and the
+ * `ms`, each bounded by a 5 s timeout. Returns how many completed and the
  * slowest, in ms; a round trip that times out counts as a failure.
  */
-export async function goodClient(url: string, ms: number, token?: string): Promise<{ ops: number; failures: number; maxMs: number }> {
+export async function goodClient(
+  url: string,
+  ms: number,
+  token?: string,
+  /** Receive first, then send: the message is handed over, never stored (for a broker at maxStoredBytes). */
+  receiveFirst = false,
+): Promise<{ ops: number; failures: number; maxMs: number }> {
   const layer = new RemoteChannelLayer(url, { token, connectTimeout: 3000 });
   const channel = `good.${process.pid}.${Math.random().toString(36).slice(2)}`;
   const end = Date.now() + ms;
@@ -87,10 +94,16 @@ export async function goodClient(url: string, ms: number, token?: string): Promi
       try {
         await withTimeout(
           (async () => {
-            await layer.send(channel, { type: "ping", n: ops });
-            await layer.receive(channel);
+            if (receiveFirst) {
+              const got = layer.receive(channel);
+              await layer.send(channel, { type: "ping", n: ops });
+              await got;
+            } else {
+              await layer.send(channel, { type: "ping", n: ops });
+              await layer.receive(channel);
+            }
           })(),
-          3000,
+          5000,
         );
         ops++;
       } catch {
@@ -112,4 +125,37 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
       timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
     }),
   ]);
+}
+
+const HELPERS = new URL("./helpers.ts", import.meta.url).pathname;
+const OPS = new URL("../../../src/protocol/ops.ts", import.meta.url).pathname;
+
+/**
+ * Run an attack in its own process, so that its loops do not slow the good
+ * client's process: `body` is module code with the helpers, `Op` and `port`
+ * in scope. Resolves once it prints "ready"; `stop` kills it.
+ */
+export async function attacker(port: number, body: string): Promise<{ stop(): Promise<void> }> {
+  const code = `import { frameBytes, helloFrame, rawSocket, sleep } from ${JSON.stringify(HELPERS)};
+import { Op } from ${JSON.stringify(OPS)};
+const port = ${port};
+${body}
+console.log("ready");`;
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (c: Buffer) => {
+      out += c.toString();
+      if (out.includes("ready")) resolve();
+    });
+    child.once("exit", (c) => reject(new Error(`attacker exited with ${c} before it was ready`)));
+  });
+  return {
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGKILL");
+      }),
+  };
 }
