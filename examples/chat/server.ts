@@ -1,14 +1,16 @@
 /**
  * `npm run demo`: the chat on the layer named by CHANNEL_LAYER_URL (default
- * memory://), on PORT (default 8000; 0 picks a free one). Start two of these
- * on one shared layer (tcp://, redis://) and rooms span both.
+ * memory://), on PORT (default 8000; 0 picks a free one) and HOST (default
+ * 127.0.0.1). Start two of these on one shared layer (tcp://, redis://) and
+ * rooms span both.
  */
 import { createChannelLayer } from "../../src/index.js";
 import { startChatServer } from "./chat.js";
 
 const layerUrl = process.env.CHANNEL_LAYER_URL ?? "memory://";
 const layer = createChannelLayer(layerUrl);
-const chat = await startChatServer({ layer, port: Number(process.env.PORT ?? 8000), host: process.env.HOST });
+// Loopback unless HOST says otherwise: a demo is not meant to face the network.
+const chat = await startChatServer({ layer, port: Number(process.env.PORT ?? 8000), host: process.env.HOST ?? "127.0.0.1" });
 console.log(`chat demo on ${chat.url} (channel layer: ${layerUrl})`);
 
 let stopping = false;
