@@ -1,5 +1,6 @@
 /** Every bench backend, in the order the table shows them. Later backends register here. */
 import type { BenchBackend } from "../types.js";
+import { abuse } from "./abuse.js";
 import { baseline } from "./baseline.js";
 import { tcp, tcpMetrics, unix } from "./broker.js";
 import { ipc } from "./ipc.js";
@@ -8,4 +9,4 @@ import { pythonMemory } from "./python.js";
 import { pythonRedis, redis } from "./redis.js";
 import { websocket } from "./websocket.js";
 
-export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, tcp, tcpMetrics, unix, ipc, redis, pythonRedis];
+export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, tcp, tcpMetrics, unix, ipc, redis, pythonRedis, abuse];
