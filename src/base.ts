@@ -153,7 +153,12 @@ export abstract class BaseLayer implements ChannelLayer {
     }
   }
 
-  private requester: Requester | undefined;
+  private ownRequester: Requester | undefined;
+
+  /** What serves `request()` for this layer: made on first use. */
+  get requester(): Requester {
+    return (this.ownRequester ??= new Requester(this, this.makeReplyCache()));
+  }
 
   /** Where `request(…, { cacheFor })` keeps replies: in this process unless a backend shares one. */
   protected makeReplyCache(): ReplyCache {
@@ -163,13 +168,12 @@ export abstract class BaseLayer implements ChannelLayer {
   /** Send `message` with a fresh `reply_channel` to a worker channel and resolve with its reply (docs/request.md). */
   request(channel: string, message: Message, options?: RequestOptions): Promise<Message> {
     if (this.closing) return Promise.reject(new LayerClosedError());
-    this.requester ??= new Requester(this, this.makeReplyCache());
     return this.requester.request(channel, message, options);
   }
 
   /** What `request()` counted: replies, timeouts, late replies, cache hits and misses, coalesced calls. */
-  get requestCounters(): Readonly<RequestCounters> | undefined {
-    return this.requester?.counters;
+  get requestCounters(): Readonly<RequestCounters> {
+    return this.requester.counters;
   }
 
   flush(): Promise<void> {
@@ -179,7 +183,7 @@ export abstract class BaseLayer implements ChannelLayer {
 
   /** Idempotent: a second call returns the first call's promise. */
   close(): Promise<void> {
-    if (this.closing === undefined) this.requester?.close();
+    if (this.closing === undefined) this.ownRequester?.close();
     this.closing ??= this.doClose();
     return this.closing;
   }

@@ -7,8 +7,14 @@ import { createHash } from "node:crypto";
 import type { Message, MessageValue } from "../layer.js";
 import { decodeMessage, encodeMessage } from "../msgpack.js";
 
+/** A cached reply and when it was stored (ms since the epoch), for HTTP's `Age`. */
+export interface CachedReply {
+  reply: Message;
+  storedAt: number;
+}
+
 export interface ReplyCache {
-  get(key: string): Promise<Message | undefined>;
+  get(key: string): Promise<CachedReply | undefined>;
   set(key: string, reply: Message, seconds: number): Promise<void>;
 }
 
@@ -40,6 +46,7 @@ export function cacheKey(channel: string, message: Message): string {
 
 interface Entry {
   bytes: Buffer;
+  storedAt: number;
   expiresAt: number;
 }
 
@@ -60,8 +67,9 @@ export class MemoryReplyCache implements ReplyCache {
     if (!(maxBytes > 0)) throw new RangeError(`the reply cache's byte bound must be positive, got ${maxBytes}`);
   }
 
-  get(key: string): Promise<Message | undefined> {
-    return Promise.resolve(this.getSync(key));
+  get(key: string): Promise<CachedReply | undefined> {
+    const entry = this.lookup(key);
+    return Promise.resolve(entry && { reply: decodeMessage(entry.bytes), storedAt: entry.storedAt });
   }
 
   set(key: string, reply: Message, seconds: number): Promise<void> {
@@ -69,12 +77,8 @@ export class MemoryReplyCache implements ReplyCache {
     return Promise.resolve();
   }
 
-  getSync(key: string): Message | undefined {
-    const bytes = this.getEncoded(key);
-    return bytes === undefined ? undefined : decodeMessage(bytes);
-  }
-
-  getEncoded(key: string): Buffer | undefined {
+  /** The live entry under `key`, moved to the young end; an expired one is dropped. */
+  lookup(key: string): Entry | undefined {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
     this.entries.delete(key);
@@ -83,7 +87,7 @@ export class MemoryReplyCache implements ReplyCache {
       return undefined;
     }
     this.entries.set(key, entry);
-    return entry.bytes;
+    return entry;
   }
 
   setEncoded(key: string, bytes: Buffer, seconds: number): void {
@@ -95,7 +99,8 @@ export class MemoryReplyCache implements ReplyCache {
       this.bytes -= old.bytes.length + key.length;
     }
     while (this.bytes + size > this.maxBytes) this.evictOldest();
-    this.entries.set(key, { bytes, expiresAt: this.now() + seconds * 1000 });
+    const now = this.now();
+    this.entries.set(key, { bytes, storedAt: now, expiresAt: now + seconds * 1000 });
     this.bytes += size;
   }
 

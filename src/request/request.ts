@@ -77,24 +77,29 @@ export class Requester {
   ) {}
 
   async request(channel: string, message: Message, options: RequestOptions = {}): Promise<Message> {
+    return (await this.exchange(channel, message, options)).reply;
+  }
+
+  /** `request`, also saying how old a cached reply is (seconds; 0 when a worker just made it). */
+  async exchange(channel: string, message: Message, options: RequestOptions = {}): Promise<{ reply: Message; age: number }> {
     const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT_MS;
     assertTimeout(timeout);
     const cacheFor = options.cacheFor ?? 0;
     assertCacheFor(cacheFor);
     options.signal?.throwIfAborted();
-    if (cacheFor === 0) return this.unwrap(await this.call(channel, message, timeout, options));
+    if (cacheFor === 0) return { reply: this.unwrap(await this.call(channel, message, timeout, options)), age: 0 };
 
     const key = cacheKey(channel, message);
     const cached = await this.cache.get(key);
     if (cached !== undefined) {
       this.counters.cacheHits++;
-      return this.unwrap(cached);
+      return { reply: this.unwrap(cached.reply), age: Math.max(0, Math.floor((Date.now() - cached.storedAt) / 1000)) };
     }
     this.counters.cacheMisses++;
     const running = this.inFlight.get(key);
     if (running !== undefined) {
       this.counters.coalesced++;
-      return this.unwrap(await withSignal(running, options.signal));
+      return { reply: this.unwrap(await withSignal(running, options.signal)), age: 0 };
     }
     // The shared call is not tied to the first caller's signal: one caller
     // giving up must not fail the others that joined it.
@@ -107,7 +112,7 @@ export class Requester {
       },
       () => this.inFlight.delete(key),
     );
-    return this.unwrap(await withSignal(shared, options.signal));
+    return { reply: this.unwrap(await withSignal(shared, options.signal)), age: 0 };
   }
 
   /** Ends every late-reply watch (the layer is closing). */
@@ -192,13 +197,16 @@ function withSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pr
 
 const requesters = new WeakMap<ChannelLayer, Requester>();
 
-/**
- * `layer.request(…)` for any ChannelLayer: the layer's own method where it has
- * one (every bundled backend), else a Requester kept for that layer.
- */
-export function request(layer: ChannelLayer, channel: string, message: Message, options?: RequestOptions): Promise<Message> {
-  if (layer.request !== undefined) return layer.request(channel, message, options);
+/** The layer's own Requester (every bundled backend has one), else one kept for that layer. */
+export function requesterOf(layer: ChannelLayer): Requester {
+  const own = (layer as { requester?: unknown }).requester;
+  if (own instanceof Requester) return own;
   let requester = requesters.get(layer);
   if (requester === undefined) requesters.set(layer, (requester = new Requester(layer, new MemoryReplyCache())));
-  return requester.request(channel, message, options);
+  return requester;
+}
+
+/** `layer.request(…)` for any ChannelLayer, one written elsewhere included. */
+export function request(layer: ChannelLayer, channel: string, message: Message, options?: RequestOptions): Promise<Message> {
+  return requesterOf(layer).request(channel, message, options);
 }
