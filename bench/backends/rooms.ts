@@ -31,10 +31,15 @@ export async function roomsRow(server: Server, protocol: RoomsProtocol, quick: b
   const child = fork(CLIENT_SCRIPT, { execArgv: ["--import", "tsx"], stdio: "inherit" });
   try {
     child.send({ port: (server.address() as AddressInfo).port, protocol, clients: CLIENTS, rooms: ROOMS, warmup: 10, rounds });
+    let cpu = process.cpuUsage();
     const result = await new Promise<ClientResult>((resolve, reject) => {
-      child.once("message", (m) => resolve(m as ClientResult));
+      child.on("message", (m: ClientResult | { timing: "start" }) => {
+        if ("timing" in m) cpu = process.cpuUsage();
+        else resolve(m);
+      });
       child.once("exit", (code) => reject(new Error(`${protocol} bench clients exited with ${code} before reporting`)));
     });
+    const used = process.cpuUsage(cpu);
     if (result.error) throw new Error(`${protocol} bench clients failed: ${result.error}`);
     return {
       workload: "ws-rooms",
@@ -45,6 +50,8 @@ export async function roomsRow(server: Server, protocol: RoomsProtocol, quick: b
       p99Ms: result.p99Ms,
       clients: CLIENTS,
       rooms: ROOMS,
+      // The server's CPU time per delivery: what the machine's load moves least.
+      serverCpuUs: +((used.user + used.system) / result.deliveries).toFixed(2),
       roomMessagesPerSec: Math.round((rounds * ROOMS) / result.seconds),
     };
   } finally {

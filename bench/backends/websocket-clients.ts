@@ -13,7 +13,8 @@
  *               per-packet client-side machinery.
  *
  *   IPC in:  { port, protocol, clients, rooms, warmup, rounds }
- *   IPC out: { deliveries, seconds, p50Ms, p99Ms } or { error }
+ *   IPC out: { timing: "start" } as the timed rounds begin, then
+ *            { deliveries, seconds, p50Ms, p99Ms } or { error }
  */
 import WebSocket from "ws";
 
@@ -104,6 +105,7 @@ async function run({ port, protocol, clients: count, rooms, warmup, rounds }: Jo
     for (let r = 0; r < warmup; r++) await round();
     latencies = new Float64Array(count * rounds);
     got = 0;
+    process.send!({ timing: "start" }); // the server's CPU clock starts here
     const start = performance.now();
     for (let r = 0; r < rounds; r++) await round();
     const seconds = (performance.now() - start) / 1000;
