@@ -22,6 +22,23 @@ describe("receives waiting on one AbortSignal", () => {
     await layer.close();
   });
 
+  it("a signal nobody waits on any more loses its listener by the end of the turn", async () => {
+    const layer = new InMemoryChannelLayer();
+    const signal = AbortSignal.timeout(60_000); // Node holds a timeout signal while it has listeners
+    const got = layer.receive("pending.d", { signal });
+    expect(getEventListeners(signal, "abort")).toHaveLength(1);
+    await layer.send("pending.d", { type: "t" });
+    await got;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(getEventListeners(signal, "abort")).toHaveLength(0);
+    // And it can be used again.
+    const again = layer.receive("pending.d", { signal });
+    expect(getEventListeners(signal, "abort")).toHaveLength(1);
+    await layer.send("pending.d", { type: "u" });
+    await expect(again).resolves.toEqual({ type: "u" });
+    await layer.close();
+  });
+
   it("a receive that was served is not ended by a later abort of its signal", async () => {
     const layer = new InMemoryChannelLayer();
     const controller = new AbortController();
