@@ -8,5 +8,6 @@ import { pythonMemory } from "./python.js";
 import { pythonRedis, redis } from "./redis.js";
 import { socketio } from "./socketio.js";
 import { websocket } from "./websocket.js";
+import { gateway } from "./gateway.js";
 
-export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, socketio, tcp, tcpMetrics, unix, ipc, redis, pythonRedis];
+export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, socketio, tcp, tcpMetrics, unix, ipc, redis, pythonRedis, gateway];
