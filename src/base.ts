@@ -55,6 +55,30 @@ export abstract class BaseLayer extends EventEmitter<LayerEvents> implements Cha
     this.emit("state", next, previous);
   }
 
+  /**
+   * Resolves once the layer is "ready"; rejects with why it is not when it
+   * goes "failed" (its backend unreachable past its connect timeout, or a
+   * refusal such as a wrong token) or "closed".
+   */
+  whenReady(): Promise<void> {
+    if (this.current === "ready") return DONE;
+    if (this.current === "failed" || this.current === "closed") return Promise.reject(this.unavailable());
+    return new Promise((resolve, reject) => {
+      const onState = (state: LayerState): void => {
+        if (state === "connecting" || state === "reconnecting") return;
+        this.off("state", onState);
+        if (state === "ready") resolve();
+        else reject(this.unavailable());
+      };
+      this.on("state", onState);
+    });
+  }
+
+  /** Why calls fail now; a remote backend names its address and what went wrong. */
+  protected unavailable(): Error {
+    return new LayerClosedError();
+  }
+
   /** Tell the app it may have missed messages; call it once what the layer owns is restored. */
   protected reportGap(reason: GapReason): void {
     if (this.current !== "closed") this.emit("gap", { reason, at: Date.now() });

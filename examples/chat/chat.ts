@@ -84,6 +84,12 @@ export async function startChatServer(options: { layer: ChannelLayer; port?: num
     layer: options.layer,
     routes: [{ path: "/ws/chat/:room", consumer: ChatConsumer, throttle: { connection: { rate: "5/s", burst: 10 } } }],
   });
+  try {
+    await websockets.ready; // a layer that cannot connect fails here, with its address, not at every handshake
+  } catch (err) {
+    await websockets.close();
+    throw err;
+  }
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 0, options.host, () => resolve());

@@ -365,6 +365,10 @@ export abstract class ProtocolLayer extends BaseLayer {
     this.startDownTimer();
   }
 
+  protected override unavailable(): Error {
+    return this.closed ? new LayerClosedError() : (this.failure ?? this.lostError());
+  }
+
   private startDownTimer(): void {
     if (this.downTimer !== undefined || this.down) return;
     this.downTimer = setTimeout(() => {

@@ -148,6 +148,10 @@ export class RedisChannelLayer extends BaseLayer {
     };
   }
 
+  protected override unavailable(): Error {
+    return this.closed ? new LayerClosedError() : this.watch.unavailable();
+  }
+
   /** Members dropped at receive because they could not be decoded (wrong key, garbage). */
   get droppedMembers(): number {
     return this.receiver.dropped;

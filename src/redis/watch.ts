@@ -10,6 +10,7 @@
  * process deletes `prefix*`, and must not make every other layer restore the
  * memberships that flush was meant to end.
  */
+import { ConnectionLostError } from "../errors.js";
 import type { GapReason, LayerState } from "../layer.js";
 import { Memberships } from "../memberships.js";
 import type { Shard } from "./connections.js";
@@ -38,9 +39,11 @@ export class RedisWatch {
   readonly memberships = new Memberships();
   private readonly watches: ShardWatch[];
   private readonly timer: NodeJS.Timeout;
+  /** Ends the first connect: past connectionLostTimeout without Redis, the layer is "failed". */
+  private readonly firstTimer: NodeJS.Timeout;
   private readonly marker: string;
   private everReady = false;
-  private lostSince: number | undefined;
+  private lostSince: number | undefined = Date.now();
   private closed = false;
 
   constructor(
@@ -59,11 +62,22 @@ export class RedisWatch {
     }
     this.timer = setInterval(() => this.check(), CHECK_MS);
     this.timer.unref();
+    this.firstTimer = setTimeout(() => this.updateState(), timeoutMs + 10);
+    this.firstTimer.unref();
   }
 
   close(): void {
     this.closed = true;
     clearInterval(this.timer);
+    clearTimeout(this.firstTimer);
+  }
+
+  /** Why the layer is not ready: the shards that are down. */
+  unavailable(): Error {
+    const down = this.shards.filter((s) => !this.watches[s.index]!.ready).map((s) => s.where);
+    return new ConnectionLostError(
+      `Redis at ${down.join(", ") || "?"} could not be reached within ${this.timeoutMs} ms (connectionLostTimeout); still retrying in the background`,
+    );
   }
 
   private async onReady(shard: Shard): Promise<void> {
@@ -99,9 +113,10 @@ export class RedisWatch {
       this.everReady = true;
       this.lostSince = undefined;
       this.hooks.setState("ready");
-    } else if (this.everReady) {
-      const failed = this.lostSince !== undefined && Date.now() - this.lostSince > this.timeoutMs;
-      this.hooks.setState(failed ? "failed" : "reconnecting");
+    } else {
+      const failed = this.lostSince !== undefined && Date.now() - this.lostSince >= this.timeoutMs;
+      if (failed) this.hooks.setState("failed");
+      else if (this.everReady) this.hooks.setState("reconnecting");
     }
   }
 
