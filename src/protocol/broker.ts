@@ -88,6 +88,11 @@ export class Broker {
     this.heartbeat.unref();
   }
 
+  /** Whether a new client would be served: not shutting down, below maxConnections (the broker's /readyz). */
+  get accepting(): boolean {
+    return !this.closed && this.sessions.size < this.maxConnections;
+  }
+
   /** Serve a new connection. `peer` names it in log lines. */
   open(link: Link, peer: string): Session {
     const full = this.sessions.size >= this.maxConnections;
