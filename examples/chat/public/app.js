@@ -62,6 +62,7 @@ $("join-form").addEventListener("submit", (event) => {
   const name = $("name").value.trim();
   connection = connect(`/ws/chat/${encodeURIComponent(joined)}?name=${encodeURIComponent(name)}`, {
     onState,
+    maxDelay: 5000,
     onMessage,
     // A new socket is a new consumer: its welcome brings the history again, so there is nothing more to ask.
     resync: () => {},
