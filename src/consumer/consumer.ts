@@ -4,8 +4,8 @@
  * every message by `type` to a handler method ("chat.message" →
  * `chat_message`), one message at a time, in order.
  */
-import { LayerClosedError, NoHandlerError } from "../errors.js";
-import type { ChannelLayer, Message } from "../layer.js";
+import { ConnectionLostError, LayerClosedError, NoHandlerError } from "../errors.js";
+import type { ChannelLayer, LayerGap, Message } from "../layer.js";
 import { handlerName, InvalidMessageTypeError } from "./handler-name.js";
 
 /** What to do after a handler throws: keep consuming, or close the consumer. */
@@ -60,7 +60,9 @@ function reservedNames(proto: object): Set<string> {
 
 export const defaultErrorHook: ConsumerErrorHook = (error, { consumer, message }) => {
   const where = message ? ` handling "${message.type}"` : "";
-  console.error(`[channel-layers] ${consumer?.constructor.name ?? "serve"}${where}:`, error);
+  // An unreachable backend is an outage, not a bug in the app: one line, no stack.
+  if (error instanceof ConnectionLostError) console.error(`[channel-layers] ${consumer?.constructor.name ?? "serve"}${where}: ${error.message}`);
+  else console.error(`[channel-layers] ${consumer?.constructor.name ?? "serve"}${where}:`, error);
 };
 
 export class Consumer {
@@ -77,6 +79,8 @@ export class Consumer {
   private readonly abort = new AbortController();
   /** Messages are handled one at a time: each waits for the one before. */
   private tail: Promise<void> = Promise.resolve();
+  /** Messages queued or being handled; at 0 a layer message starts at once instead of behind `tail`. */
+  private busy = 0;
   private stopping: Promise<void> | undefined;
   private markDone!: () => void;
   /** Resolves once the consumer has stopped and left its groups. */
@@ -91,6 +95,15 @@ export class Consumer {
     }
   }
 
+  /**
+   * The layer may have lost messages meant for this consumer (SPEC §5): a
+   * "layer.gap" message goes through dispatch like any other, to a
+   * `layer_gap` handler if there is one (resync: reload history, re-announce).
+   */
+  private readonly onGap = (gap: LayerGap): void => {
+    if (!this.stopped) void this.enqueue({ type: "layer.gap", reason: gap.reason, at: gap.at });
+  };
+
   /** Whether `stop()` has begun. */
   get stopped(): boolean {
     return this.stopping !== undefined;
@@ -99,6 +112,7 @@ export class Consumer {
   /** Make this consumer's channel, join `groups`, and start receiving. */
   async start(): Promise<void> {
     this.channelName = await this.layer.newChannel();
+    this.layer.on?.("gap", this.onGap);
     for (const group of this.groups) await this.groupAdd(group);
     if (!this.stopped) void this.receiveLoop();
   }
@@ -127,12 +141,18 @@ export class Consumer {
       );
     }
     const handler = (this as unknown as Record<string, unknown>)[name];
-    if (typeof handler !== "function") throw new NoHandlerError(message.type, this.constructor.name, `define a method named "${name}"`);
-    await (handler as (m: Message) => unknown).call(this, message);
+    if (typeof handler !== "function") {
+      if (message.type === "layer.gap") return; // optional: a consumer with nothing to resync ignores it
+      throw new NoHandlerError(message.type, this.constructor.name, `define a method named "${name}"`);
+    }
+    const result: unknown = (handler as (m: Message) => unknown).call(this, message);
+    // A synchronous handler (forwarding to the socket, say) costs no extra turn of the microtask queue.
+    if (result instanceof Promise) await result;
   }
 
   /** Queue `message` behind the ones being handled; resolves once it is handled (or reported). */
   protected enqueue(message: Message): Promise<void> {
+    this.busy++;
     const run = (): Promise<void> => this.handle(message);
     this.tail = this.tail.then(run, run);
     return this.tail;
@@ -164,12 +184,15 @@ export class Consumer {
         // Not awaited: closing waits on nothing queued behind this message.
         this.closeAfterError().catch((e: unknown) => this.report(e));
       }
+    } finally {
+      this.busy--;
     }
   }
 
   private async receiveLoop(): Promise<void> {
     const { signal } = this.abort;
-    while (!signal.aborted) {
+    // stop() sets `stopping` in the same step as it aborts; reading signal.aborted per message cost more than a delivery's engine work.
+    while (this.stopping === undefined) {
       let message: Message;
       try {
         message = await this.layer.receive(this.channelName, { signal });
@@ -186,7 +209,13 @@ export class Consumer {
         this.report(err, message);
         continue;
       }
-      await this.enqueue(message);
+      if (this.busy === 0) {
+        // Nothing queued: handle it now. Most layer messages find the consumer idle, and a hop
+        // through `tail` would cost a promise and a turn. (Socket events and gaps always queue:
+        // their handlers must not run inside the emitter that reported them.)
+        this.busy++;
+        await (this.tail = this.handle(message));
+      } else await this.enqueue(message);
     }
   }
 
@@ -209,6 +238,7 @@ export class Consumer {
 
   private async leaveGroups(): Promise<void> {
     this.abort.abort(new DOMException("the consumer stopped", "AbortError"));
+    this.layer.off?.("gap", this.onGap);
     if (this.channelName === "") return;
     const groups = [...this.joined];
     this.joined.clear();

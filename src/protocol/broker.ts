@@ -4,6 +4,7 @@
  * cleanup of departed clients' process-local channels. BrokerServer (sockets)
  * and the IPC server feed it links; nothing here knows how bytes travel.
  */
+import { randomBytes } from "node:crypto";
 import { getHeapStatistics } from "node:v8";
 import { Engine } from "../engine/engine.js";
 import { Sweeper } from "../engine/sweeper.js";
@@ -75,6 +76,8 @@ export class Broker {
   readonly helloTimeout: number;
   readonly maxStoredBytes: number;
   readonly log: (line: string) => void;
+  /** Told to clients in hello: a new value means a new broker, which holds none of their state. */
+  readonly epoch: string = randomBytes(9).toString("base64url");
   private readonly sessions = new Set<Session>();
   /** Sessions refused at accept (over the limit), held until they hear why at hello or time out. */
   private refused = 0;
@@ -132,6 +135,11 @@ export class Broker {
     this.heartbeat.unref();
   }
 
+  /** Whether a new client would be served: not shutting down, below maxConnections (the broker's /readyz). */
+  get accepting(): boolean {
+    return !this.closed && this.sessions.size < this.maxConnections;
+  }
+
   /** Serve a new connection. `peer` names it in log lines. */
   open(link: Link, peer: string): Session {
     this.connectionsOpened++;
@@ -183,11 +191,13 @@ export class Broker {
   /**
    * A session says hello as layer instance `id`, presenting `secret`. An
    * instance the broker knows (connected, or within its reconnect grace) is
-   * only joined with the secret it was given; returns that secret, or
-   * undefined when the hello must be refused.
+   * only joined with the secret it was given. Returns that secret and whether
+   * the broker still held the instance's state, or undefined when the hello
+   * must be refused.
    */
-  attach(id: string, secret: unknown): string | undefined {
+  attach(id: string, secret: unknown): { secret: string; resumed: boolean } | undefined {
     let inst = this.instances.get(id);
+    const resumed = inst !== undefined;
     if (inst === undefined) {
       inst = { sessions: 0, secret: newSecret(), channels: new Set(), grace: undefined };
       this.instances.set(id, inst);
@@ -197,7 +207,7 @@ export class Broker {
     inst.sessions++;
     clearTimeout(inst.grace);
     inst.grace = undefined;
-    return inst.secret;
+    return { secret: inst.secret, resumed };
   }
 
   /** Remember a process-local channel of a known instance, to clean it up when the instance goes. */

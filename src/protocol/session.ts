@@ -42,6 +42,15 @@ function priorityArg(value: unknown): number | undefined {
   return value;
 }
 
+/** A GroupAdd's optional expiry: absent (null) or positive seconds; the engine caps it at groupExpiry. */
+function expiryArg(value: unknown): number | undefined {
+  if (value == null) return undefined;
+  if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
+    throw new ProtocolError(`a group expiry must be a positive number of seconds, got ${String(value)}`);
+  }
+  return value * 1000;
+}
+
 const isId = (x: unknown): x is number => typeof x === "number" && Number.isInteger(x) && x >= 1 && x <= 0xffff_ffff;
 
 export class Session {
@@ -204,7 +213,7 @@ export class Session {
   private hello(id: number, [, , version, instanceId, token, secret]: unknown[]): void {
     let refusal: Error | undefined;
     let grant: Grant | undefined;
-    let given: string | undefined;
+    let attached: { secret: string; resumed: boolean } | undefined;
     if (this.refused) {
       refusal = new ConnectionLostError(`the broker is at its connection limit (${this.broker.maxConnections}); retry later`);
     } else if (version !== PROTOCOL_VERSION) {
@@ -218,7 +227,7 @@ export class Session {
       );
     } else if (!this.broker.validInstanceId(instanceId)) {
       refusal = new ProtocolError("hello: instanceId must be 1 to 64 ASCII letters and digits");
-    } else if ((given = this.broker.attach(instanceId, secret)) === undefined) {
+    } else if ((attached = this.broker.attach(instanceId, secret)) === undefined) {
       refusal = new AuthenticationError(
         `instance id "${instanceId}" belongs to another client: a layer saying hello again as an instance presents the session secret it was given`,
       );
@@ -232,6 +241,7 @@ export class Session {
     this.link.admit?.();
     this.instanceId = instanceId as string;
     this.grant = grant!;
+    const { secret: given, resumed } = attached!;
     this.broker.log(`client ${this.id} connected (${this.peer}, instance ${this.instanceId})`);
     const { maxMessageBytes, expiry, groupExpiry, capacity } = this.broker.config;
     const info: HelloInfo = {
@@ -240,7 +250,9 @@ export class Session {
       expiry,
       groupExpiry,
       capacity: capacity.defaultCapacity,
-      secret: given!,
+      secret: given,
+      epoch: this.broker.epoch,
+      resumed,
     };
     this.reply([id, Status.Ok, info]);
   }
@@ -284,7 +296,7 @@ export class Session {
         assertGroupName(group);
         const channel = this.channelArg(frame[3]);
         this.allowed(this.grant.group(group) && this.mayReceive(channel), `change group "${group}" for channel "${channel}"`);
-        if (op === Op.GroupAdd) engine.groupAdd(group, channel);
+        if (op === Op.GroupAdd) engine.groupAdd(group, channel, expiryArg(frame[4]));
         else engine.groupDiscard(group, channel);
         break;
       }
