@@ -27,6 +27,8 @@ export class ShardLoop {
   /** The last BZPOPMIN got a member nobody was waiting for: the next call pops one for each lingering channel. */
   private sweep = false;
   private done: Promise<void> = Promise.resolve();
+  /** Cancelled receives waiting for this loop to have nothing of theirs outside Redis (drained()). */
+  private drainers: Array<() => void> = [];
 
   constructor(
     private readonly shard: Shard,
@@ -37,6 +39,21 @@ export class ShardLoop {
     if (this.state === "idle") this.done = this.run();
     else if (this.state === "blocked") this.unblock();
     else if (this.state === "sleeping") this.wakeSleep?.();
+  }
+
+  /**
+   * Resolves once the call in flight (if any) has returned and every member
+   * it brought that nobody took is back in Redis.
+   */
+  drained(): Promise<void> {
+    if (this.state === "idle") return Promise.resolve();
+    return new Promise((resolve) => this.drainers.push(resolve));
+  }
+
+  private releaseDrainers(): void {
+    const drainers = this.drainers;
+    this.drainers = [];
+    for (const resolve of drainers) resolve();
   }
 
   private connection(): Redis {
@@ -62,8 +79,14 @@ export class ShardLoop {
         const keys = r.closed ? [] : r.keysFor(index, this.sweep);
         this.sweep = false;
         const returning = this.putbacks.length > 0 || r.returnable(index);
+        if (!returning && this.drainers.length > 0) this.releaseDrainers();
         if (keys.length === 0 && !returning) break;
         const wanted = keys.filter(([, count]) => count > 0);
+        if (!returning && !this.polling && keys.length === 1 && wanted.length === 1 && wanted[0]![1] === 1 && !r.isNewKey(keys[0]![0])) {
+          // One receive on one key: BZPOPMIN pops at once when the key holds a member, else waits, in one round trip.
+          await this.block(keys, version);
+          continue;
+        }
         if (wanted.length > 0 || returning) {
           const got = await this.pop(wanted);
           if (got > 0 || r.closed || r.version !== version || keys.length === 0) continue;
@@ -74,6 +97,7 @@ export class ShardLoop {
       r.fail(this.shard.index, this.shard.fail(err));
     } finally {
       this.state = "idle";
+      this.releaseDrainers();
     }
   }
 
