@@ -5,7 +5,7 @@ import { tcp, tcpMetrics, unix } from "./broker.js";
 import { ipc } from "./ipc.js";
 import { memory, memoryTraffic } from "./memory.js";
 import { pythonMemory } from "./python.js";
-import { pythonRedis, redis } from "./redis.js";
+import { pythonRedis, redis, redisReadAhead } from "./redis.js";
 import { websocket } from "./websocket.js";
 
-export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, tcp, tcpMetrics, unix, ipc, redis, pythonRedis];
+export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, tcp, tcpMetrics, unix, ipc, redis, redisReadAhead, pythonRedis];

@@ -69,11 +69,12 @@ export class ShardLoop {
     const r = this.receiver;
     this.state = "popping";
     try {
+      // Awaiting this (a settled promise after the first run) lets the receives made in the same run as the one that woke us join the first call.
       this.polling = !(await this.shard.full());
-      for (;;) {
-        // Yield a turn before each call: consumers served by the last reply receive and send again first, so
-        // they take their extras before those go back, and their sends reach Redis ahead of our next command.
-        await new Promise((resolve) => setImmediate(resolve));
+      for (let first = true; ; first = false) {
+        // Yield a turn before each later call: consumers served by the last reply receive again first, so one
+        // call serves them all (and, with read-ahead, they take their extras before those go back).
+        if (!first) await new Promise((resolve) => setImmediate(resolve));
         const index = this.shard.index;
         const version = r.version;
         const keys = r.closed ? [] : r.keysFor(index, this.sweep);

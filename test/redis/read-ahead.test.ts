@@ -1,6 +1,6 @@
 /**
  * SPEC §4.10 on Redis, with the default options: nothing a receive fetches
- * ahead may be observed by another client. Capacity counted in Redis plus what
+ * ahead may be observed by another client, ours or Python's channels_redis. Capacity counted in Redis plus what
  * this process holds never exceeds the limit, order holds across two layers,
  * a cancelled receive leaves nothing outside Redis, and a consumer killed
  * mid-stream loses at most the message in hand.
@@ -14,6 +14,7 @@ import { ChannelFullError, type Message } from "../../src/index.js";
 import type { RedisChannelLayer, RedisLayerOptions } from "../../src/redis/layer.js";
 import { sleep, tryReceive } from "../conformance/helpers.js";
 import { cleanPrefix, makeLayer, REDIS_URL, testPrefix } from "./helpers.js";
+import { PythonPeer } from "./python-peer.js";
 
 const prefix = testPrefix();
 const raw = new Redis(REDIS_URL);
@@ -28,8 +29,9 @@ const make = (options: RedisLayerOptions = {}): RedisChannelLayer => {
   open.push(layer);
   return layer;
 };
+const peers: PythonPeer[] = [];
 afterEach(async () => {
-  await Promise.all(open.splice(0).map((l) => l.close()));
+  await Promise.all([...open.splice(0), ...peers.splice(0)].map((l) => l.close()));
 });
 
 let n = 0;
@@ -42,20 +44,34 @@ describe("redis: read-ahead is invisible (SPEC §4.10)", () => {
    * (stats().messages: members popped and not yet handed to a receive).
    * Returns the largest sum seen and how many messages the reader took.
    */
-  async function squeeze(read: (layer: RedisChannelLayer, ch: string, until: () => boolean) => Promise<number>): Promise<{ most: number; taken: number; samples: number }> {
+  async function squeeze(
+    read: (layer: RedisChannelLayer, ch: string, until: () => boolean) => Promise<number>,
+    python = false,
+  ): Promise<{ most: number; taken: number; samples: number }> {
     const C = 10;
-    const sender = make({ capacity: C });
     const reader = make({ capacity: C });
     const ch = fresh("cap");
+    let send: (message: Message) => Promise<unknown>;
+    let isFull: (err: unknown) => boolean;
+    if (python) {
+      const peer = await PythonPeer.start({ hosts: [REDIS_URL], prefix, capacity: C });
+      peers.push(peer);
+      send = (message) => peer.send(ch, message);
+      isFull = (err) => (err as { python?: string }).python === "ChannelFull";
+    } else {
+      const sender = make({ capacity: C });
+      send = (message) => sender.send(ch, message);
+      isFull = (err) => err instanceof ChannelFullError;
+    }
     let stop = false;
     const sending = (async () => {
       let i = 0;
       while (!stop) {
         try {
-          await sender.send(ch, { type: "n", i });
+          await send({ type: "n", i });
           i++;
         } catch (err) {
-          if (!(err instanceof ChannelFullError)) throw err;
+          if (!isFull(err)) throw err;
         }
       }
     })();
@@ -90,6 +106,20 @@ describe("redis: read-ahead is invisible (SPEC §4.10)", () => {
     expect(samples).toBeGreaterThan(100);
     expect(most).toBeLessThanOrEqual(10);
     expect(most).toBe(10); // the sender did keep it full
+  });
+
+  it("a Python channels_redis sender against a slow Node reader: never over capacity", async () => {
+    const { most, taken } = await squeeze(async (layer, ch, done) => {
+      let got = 0;
+      while (!done()) {
+        await layer.receive(ch);
+        got++;
+        await sleep(2);
+      }
+      return got;
+    }, true);
+    expect(taken).toBeGreaterThan(20);
+    expect(most).toBeLessThanOrEqual(10);
   });
 
   it("a bursty reader (50 receives, then 20 ms idle) against a fast sender: never over capacity", async () => {
