@@ -1,10 +1,12 @@
 /**
  * One shard's receive loop over its own connection. It first pops without
  * blocking, in one call for every key with waiting receives (as many members
- * as a normal channel has waiting receives plus its prefetch, a batch from
- * each process key), and only when that finds nothing, or nobody waits, does
- * it block in BZPOPMIN over every watched key, lingering ones included. A member nobody took (its receive was cancelled, or it was popped
- * ahead and not claimed in that turn) goes back to Redis, at the head with its
+ * as a normal channel has waiting receives, one per waiting receive from a
+ * process key; more with readAheadOutsideRedis), and only when that finds
+ * nothing does it block in BZPOPMIN over every watched key (with the opt-in
+ * linger, lingering ones too). A member nobody took (its receive was
+ * cancelled while the pop was on its way, or, opted in, it was popped ahead
+ * and not claimed in that turn) goes back to Redis, at the head with its
  * original score, in the loop's next call on the same connection, before
  * anything else is popped: nothing is lost, nothing is handed out twice.
  */
