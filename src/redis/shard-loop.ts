@@ -185,12 +185,14 @@ export class ShardLoop {
     if (this.receiver.version !== version) return;
     this.state = "blocked";
     this.blockedVersion = version;
+    let res: [Buffer, Buffer, Buffer] | null;
     try {
-      const res = await client.bzpopminBuffer(...order, this.receiver.config.blockTimeout);
-      if (res) this.sweep = this.receiver.accept(this.shard.index, res[0].toString(), [res[1], res[2]], this.receiver.cutoff());
+      res = await client.bzpopminBuffer(...order, this.receiver.config.blockTimeout);
     } finally {
+      // Before accept: the receive it serves changes the watched keys, and a loop still "blocked" would send a CLIENT UNBLOCK for nothing.
       this.state = "popping";
     }
+    if (res) this.sweep = this.receiver.accept(this.shard.index, res[0].toString(), [res[1], res[2]], this.receiver.cutoff());
   }
 
   /** Cut a BZPOPMIN short; retried until it lands, since it may reach Redis before the BZPOPMIN does. */
