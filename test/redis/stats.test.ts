@@ -36,8 +36,8 @@ describe("redis: stats() and options it cannot honour", () => {
   });
 
   it("counts what a full local buffer of a ! channel drops (droppedOverflow): the loss is never silent", async () => {
-    const a = makeLayer(prefix, { capacity: 2 });
-    const b = makeLayer(prefix, { capacity: 2 });
+    const a = makeLayer(prefix, { capacity: 2 }); // the receiver: y's local buffer holds 2
+    const b = makeLayer(prefix, { capacity: 3 }); // the sender: a's shared key may hold 3
     const [x, y] = [await a.newChannel(), await a.newChannel()];
     // Every ! channel of `a` shares one key in Redis (as in channels_redis): a receive on x
     // pops what stands before x's message, and y's messages wait in a's local buffer.
