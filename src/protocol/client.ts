@@ -235,7 +235,8 @@ export abstract class ProtocolLayer extends BaseLayer {
     if (!this.ready || link === undefined) return;
     const frames: unknown[] = [];
     // Messages taken are reported first: anything this client does after taking one comes after (SPEC §4.10).
-    for (const [channel, took] of this.receives.takeReports()) frames.push([Op.Requeue, this.newId(), channel, took, 0]);
+    const reports = this.receives.takeReports();
+    if (reports.length > 0) frames.push([Op.Requeue, this.newId(), ...reports]);
     for (const out of this.outbox) {
       if (out.dropped) continue;
       out.link = link;

@@ -34,7 +34,7 @@ export const Op = {
   /** [Cancel, receiveId]: no answer of its own; the receive is answered Cancelled unless already answered */
   Cancel: 3,
   /**
-   * [Requeue, id, channel, took, rest]: no answer. Everything the broker hands a client stays
+   * [Requeue, id, channel, took, rest, …] (one or more such triples): no answer. Everything the broker hands a client stays
    * counted against its channel's capacity until the client settles it (SPEC §4.10): the oldest
    * `took` it holds on `channel` reached application code; with `rest` = 1, all others it holds
    * there go back to the head, in their order, with their deadlines. Settling more than it holds

@@ -255,12 +255,12 @@ export class Receives {
     };
   }
 
-  /** The reports for the next write, [channel, took] each; called by the writer. */
-  takeReports(): Array<[string, number]> {
-    const out: Array<[string, number]> = [];
+  /** The reports for the next write, channel, took, 0 for each channel (one Requeue frame carries them all); called by the writer. */
+  takeReports(): unknown[] {
+    const out: unknown[] = [];
     for (const inbox of this.reporting) {
       inbox.reporting = false;
-      if (inbox.taken > 0) out.push([inbox.channel, inbox.taken]);
+      if (inbox.taken > 0) out.push(inbox.channel, inbox.taken, 0);
       inbox.taken = 0;
     }
     this.reporting = [];

@@ -159,15 +159,19 @@ export class Session {
       }
       case Op.Requeue: {
         // Not answered: the client does not wait for it. A wrong one ends the session.
-        const channel = frame[2];
-        const took = frame[3];
-        if (typeof channel !== "string" || typeof took !== "number" || !Number.isInteger(took) || took < 0 || (frame[4] !== 0 && frame[4] !== 1)) {
-          return this.fatal("requeue must be [op, id, channel, took, rest (0 or 1)]");
-        }
-        try {
-          this.ahead.settle(channel, took, frame[4] === 1);
-        } catch (err) {
-          this.fatal((err as Error).message);
+        if (frame.length < 5 || (frame.length - 2) % 3 !== 0) return this.fatal("requeue must be [op, id, (channel, took, rest (0 or 1))…]");
+        for (let i = 2; i < frame.length; i += 3) {
+          const channel = frame[i];
+          const took = frame[i + 1];
+          const rest = frame[i + 2];
+          if (typeof channel !== "string" || typeof took !== "number" || !Number.isInteger(took) || took < 0 || (rest !== 0 && rest !== 1)) {
+            return this.fatal("requeue must be [op, id, (channel, took, rest (0 or 1))…]");
+          }
+          try {
+            this.ahead.settle(channel, took, rest === 1);
+          } catch (err) {
+            return this.fatal((err as Error).message);
+          }
         }
         return;
       }
