@@ -41,7 +41,10 @@ export const Op = {
    * is a protocol error that ends the connection. A client that goes gives back all it held.
    */
   Requeue: 4,
-  /** [GroupAdd, id, group, channel] → [id, Ok] */
+  /**
+   * [GroupAdd, id, group, channel, expiry?] → [id, Ok]; `expiry`, seconds the membership
+   * lasts (at most the broker's groupExpiry), is sent by a client restoring its memberships.
+   */
   GroupAdd: 5,
   /** [GroupDiscard, id, group, channel] → [id, Ok] */
   GroupDiscard: 6,
@@ -75,6 +78,10 @@ export interface HelloInfo {
   expiry: number;
   groupExpiry: number;
   capacity: number;
+  /** This broker process's random id: a client that sees it change knows the broker restarted (SPEC §5). */
+  epoch: string;
+  /** Whether the broker still held this instance's state (its reconnect grace had not run out). */
+  resumed: boolean;
 }
 
 /** What the stats op answers with. */
