@@ -13,6 +13,7 @@ import { deadLetterMessage } from "../message.js";
 import { decodeMessage, encodeMessage } from "../msgpack.js";
 import { nonLocalName } from "../names.js";
 import { resolveOptions, type ResolvedOptions } from "../options.js";
+import { FRAME_OVERHEAD } from "./frames.js";
 import { HELLO_TIMEOUT_MS, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
 import { Access, newSecret, secretMatches, type Grant, type TokenGrant } from "./auth.js";
@@ -97,6 +98,8 @@ export class Broker {
   private counted: { at: number; maxAge: number; value: BrokerStats } | undefined;
   private answer: { stats: BrokerStats; details: BrokerDetails; top: number; value: BrokerStats & BrokerDetails; bytes: number } | undefined;
   closed = false;
+  /** Largest frame the transport accepts from a client (told to clients in hello); set by the server that feeds the links. */
+  maxFrameBytes: number;
   /** Connections accepted since the broker started. */
   connectionsOpened = 0;
   /**
@@ -121,11 +124,13 @@ export class Broker {
     this.access = new Access(options.token !== undefined ? [{ token: options.token }] : options.tokens);
     this.config = resolveOptions(options);
     this.maxStoredBytes = positiveOption(options.maxStoredBytes, "maxStoredBytes", defaultStoredBytes(), true);
+    this.maxFrameBytes = this.config.maxMessageBytes + FRAME_OVERHEAD;
     this.engine = new Engine<Buffer, ReceiveWaiter>({
       ...this.config,
       size: (body) => body.length + MESSAGE_BOOKKEEPING,
       maxStoredBytes: this.maxStoredBytes,
       clock: () => performance.now(),
+      holdAhead: true,
       // Only dropped messages are decoded: wrapped for the dead-letter channel, then encoded again.
       deadLetter: (body, reason, channel, group) => encodeMessage(deadLetterMessage(decodeMessage(body), reason, channel, group)),
     });
@@ -249,7 +254,7 @@ export class Broker {
     this.instances.delete(id);
     for (const channel of inst.channels) {
       for (const group of this.engine.groupsOf(channel)) this.engine.groupDiscard(group, channel);
-      while (this.engine.take(channel) !== undefined);
+      this.engine.discard(channel);
     }
   }
 
@@ -264,7 +269,7 @@ export class Broker {
 
   stats(): BrokerStats {
     const { channels, messages, waitingReceivers, groups, members, counters } = this.engine.stats();
-    return { channels, messages, waitingReceivers, groups, members, clients: this.sessions.size, counters };
+    return { channels, messages, waitingReceivers, groups, members, clients: this.sessions.size, heldAhead: this.engine.heldAhead(), counters };
   }
 
   /**

@@ -76,6 +76,8 @@ export abstract class ProtocolLayer extends BaseLayer {
   private helloId = 0;
   /** The session secret the broker gave this instance; presented when saying hello again. */
   private secret: string | null = null;
+  /** Largest stream frame the broker accepts, from its hello (older brokers: their fixed margin over maxMessageBytes). */
+  private splitBytes: number | undefined;
   private lastId = 0;
   private flushQueued = false;
   /** Set when the broker stayed unreachable past connectTimeout: calls fail fast until it is back. */
@@ -137,8 +139,13 @@ export abstract class ProtocolLayer extends BaseLayer {
             this.enqueue(new Outgoing([Op.Cancel, poll.id]));
           }
         },
-        requeue: (channel, body, deadline, priority) =>
-          this.enqueue(new Outgoing([Op.Requeue, this.newId(), channel, body, deadline, priority])),
+        giveBack: (channel, took) => this.enqueue(new Outgoing([Op.Requeue, this.newId(), channel, took, 1])),
+        report: () => {
+          if (!this.flushQueued) {
+            this.flushQueued = true;
+            process.nextTick(this.writeOut);
+          }
+        },
       },
       prefetch,
       receiveLinger,
@@ -195,9 +202,11 @@ export abstract class ProtocolLayer extends BaseLayer {
   }
 
   protected doFlush(): Promise<void> {
-    this.receives.discardAhead();
+    const giveBack = this.receives.discardAhead();
     this.restorer.memberships.clear();
-    return this.call([Op.Flush, 0]);
+    const flushed = this.call<void>([Op.Flush, 0]);
+    giveBack();
+    return flushed;
   }
 
   /** Send a request frame (its id slot is filled in here) and await the answer. */
@@ -231,19 +240,22 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   private write(): void {
     const link = this.link;
-    if (!this.ready || link === undefined || this.outbox.length === 0) return;
+    if (!this.ready || link === undefined) return;
     const frames: unknown[] = [];
+    // Messages taken are reported first: anything this client does after taking one comes after (SPEC §4.10).
+    const reports = this.receives.takeReports();
+    if (reports.length > 0) frames.push([Op.Requeue, this.newId(), ...reports]);
     for (const out of this.outbox) {
       if (out.dropped) continue;
       out.link = link;
       // A poll asks for as many messages as this client has receives waiting on its channel, and its prefetch.
-      if (out instanceof Poll) out.frame[3] = this.receives.credit(out);
+      if (out instanceof Poll) this.receives.credit(out);
       frames.push(out.frame);
     }
     this.outbox = [];
     if (frames.length === 0) return;
     this.wrote = true;
-    link.send(frames);
+    link.send(frames, this.splitBytes);
   }
 
   private connect(): void {
@@ -293,6 +305,7 @@ export abstract class ProtocolLayer extends BaseLayer {
     if (status === Status.Ok) {
       const secret = (frame[2] as Partial<HelloInfo> | null)?.secret;
       if (typeof secret === "string") this.secret = secret;
+      this.splitBytes = frameLimit(frame[2]);
       this.compareSettings(frame[2]);
       this.ready = true;
       this.backoff = 0;
@@ -341,6 +354,9 @@ export abstract class ProtocolLayer extends BaseLayer {
     if (err) this.lastError = err;
     this.link = undefined;
     this.ready = false;
+    // The broker gave back everything it had handed us: nothing brought is ours any more.
+    this.receives.linkLost();
+    this.outbox = this.outbox.filter((out) => out.frame[0] !== Op.Requeue);
     const resend: Outgoing[] = [];
     for (const call of [...this.pending.values()]) {
       if (call.link === undefined) continue; // not written yet: it waits for the next link
@@ -392,11 +408,11 @@ export abstract class ProtocolLayer extends BaseLayer {
     );
   }
 
-  /** Reject every call, written or not. Messages on their way back to the broker stay queued for it. */
+  /** Reject every call, written or not. */
   private failAll(err: Error): void {
     const calls = [...this.pending.values()];
     this.pending.clear();
-    this.outbox = this.outbox.filter((out) => out.frame[0] === Op.Requeue);
+    this.outbox = [];
     this.receives.failAll(err);
     for (const call of calls) if (call instanceof Call) call.fail(err);
     this.onDrained?.();
@@ -451,6 +467,12 @@ export abstract class ProtocolLayer extends BaseLayer {
     // Told last, so that their rejections are not left unhandled while close was still at work.
     for (const call of waiting) call.fail(new LayerClosedError("the channel layer was closed while this receive waited"));
   }
+}
+
+/** The largest stream frame a broker's hello says it accepts (a positive integer), if it says. */
+function frameLimit(info: unknown): number | undefined {
+  const limit = (info as Partial<HelloInfo> | null)?.maxFrameBytes;
+  return typeof limit === "number" && Number.isInteger(limit) && limit > 0 ? limit : undefined;
 }
 
 /** The error an answer other than Ok stands for. */
