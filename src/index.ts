@@ -30,7 +30,7 @@ export {
   type ErrorPolicy,
 } from "./consumer/consumer.js";
 export { handlerName, InvalidMessageTypeError } from "./consumer/handler-name.js";
-export { WebSocketConsumer, type WebSocketInit, type WebSocketScope, type Upgrade } from "./consumer/websocket.js";
+export { WebSocketConsumer, type WebSocketInit, type WebSocketScope, type Upgrade, type WebSocketLike } from "./consumer/websocket.js";
 export { JsonWebSocketConsumer } from "./consumer/json.js";
 export { CloseCode } from "./consumer/close-codes.js";
 export { BadFrameError, type FrameFormat } from "./consumer/frames.js";
