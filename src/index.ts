@@ -34,7 +34,7 @@ export { WebSocketConsumer, type WebSocketInit, type WebSocketScope, type Upgrad
 export { JsonWebSocketConsumer } from "./consumer/json.js";
 export { CloseCode } from "./consumer/close-codes.js";
 export { BadFrameError, type FrameFormat } from "./consumer/frames.js";
-export { serve, type ServeOptions, type WebSocketRoute, type WebSocketService } from "./consumer/serve.js";
+export { serve, type ServeOptions, type WebSocketApp, type WebSocketRoute, type WebSocketService } from "./consumer/serve.js";
 export { Throttle, type ThrottleOptions, type OverLimit } from "./consumer/throttle.js";
 export { compilePath } from "./consumer/routing.js";
 export { RemoteChannelLayer, type RemoteLayerOptions } from "./remote/client.js";

@@ -13,8 +13,8 @@ import { cloneMessage, deadLetterMessage } from "./message.js";
 import type { EngineLayerStats } from "./stats.js";
 
 export interface InMemoryLayerOptions extends LayerOptions {
-  /** Milliseconds from a fixed origin (tests pass a fake one). Default `performance.now`. */
-  clock?: () => number;
+  /** Milliseconds from a fixed origin, or an object with `now()` (tests pass a `TestClock`). Default `performance.now`. */
+  clock?: (() => number) | { now(): number };
   /** Milliseconds between sweeps that reclaim expired state. Default 1000. */
   sweepInterval?: number;
 }
@@ -26,9 +26,10 @@ export class InMemoryChannelLayer extends BaseLayer {
 
   constructor(options: InMemoryLayerOptions = {}) {
     super(options);
+    const clock = options.clock;
     this.engine = new Engine<Message, PendingReceive<Message>>({
       ...this.config,
-      clock: options.clock ?? (() => performance.now()),
+      clock: typeof clock === "object" ? () => clock.now() : (clock ?? (() => performance.now())),
       // Each member gets its own copy: one receiver mutating its message never touches another's.
       fanout: cloneMessage,
       deadLetter: deadLetterMessage,
