@@ -82,7 +82,7 @@ export class MemoryConnection {
     this.settle(result);
     this.inbox.end("the connection was refused");
     this.markClosed({ code: 1006, reason: "" });
-    setImmediate(() => {
+    queueMicrotask(() => {
       for (const listener of [...this.drops]) listener();
     });
   }
@@ -132,7 +132,7 @@ export class MemoryConnection {
     this.incoming.length = 0;
     this.inbox.end(`the connection closed (code ${clientCode}${reason ? `, "${reason}"` : ""})`);
     this.markClosed({ code: clientCode, reason });
-    setImmediate(() => {
+    queueMicrotask(() => {
       for (const listener of this.listeners.close) listener(serverCode);
     });
   }
@@ -170,11 +170,11 @@ export class MemoryConnection {
     this.schedule();
   }
 
-  /** Events reach the server on a later turn, as a socket's data would: never inside the caller. */
+  /** Events reach the server after the caller returns, as a socket's data would: never inside it. */
   private schedule(): void {
     if (!this.draining) {
       this.draining = true;
-      setImmediate(() => {
+      queueMicrotask(() => {
         this.draining = false;
         this.drain();
       });
