@@ -3,7 +3,7 @@
  * scratch project, import it from ESM and typecheck against its declarations.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -86,6 +86,75 @@ describe("the packed package", () => {
        console.log(JSON.stringify({ page: page.includes("<canvas"), metrics: metrics.includes("channel_layers_messages 0") }));`,
     );
     expect(JSON.parse(run("node", ["observe.mjs"], scratch))).toEqual({ page: true, metrics: true });
+  });
+
+  it("channel-layers/testing tests a consumer under plain node, with no vitest installed", () => {
+    expect(existsSync(join(scratch, "node_modules/vitest"))).toBe(false);
+    writeFileSync(
+      join(scratch, "communicator.mjs"),
+      `import { InMemoryChannelLayer, JsonWebSocketConsumer } from "channel-layers";
+       import { WebSocketCommunicator } from "channel-layers/testing";
+       class Echo extends JsonWebSocketConsumer { receiveJson(content) { this.sendJson({ echo: content, room: this.scope.params.room }); } }
+       const layer = new InMemoryChannelLayer();
+       const app = { layer, routes: [{ path: "/ws/:room", consumer: Echo }] };
+       const c = new WebSocketCommunicator(app, "/ws/lobby");
+       const connected = await c.connect();
+       c.sendJson({ hi: 1 });
+       const reply = await c.receiveJson();
+       const nothing = await c.receiveNothing(20);
+       await c.disconnect();
+       const missing = await new WebSocketCommunicator(app, "/nowhere").connect();
+       await layer.close();
+       console.log(JSON.stringify({ connected, reply, nothing, missing }));`,
+    );
+    expect(JSON.parse(run("node", ["communicator.mjs"], scratch))).toEqual({
+      connected: { accepted: true },
+      reply: { echo: { hi: 1 }, room: "lobby" },
+      nothing: true,
+      missing: { accepted: false, status: 404 },
+    });
+  });
+
+  it("runs a user's vitest file that tests a chat consumer with WebSocketCommunicator", () => {
+    // The user's own vitest: this project's, linked in as an app would have installed it.
+    symlinkSync(join(root, "node_modules/vitest"), join(scratch, "node_modules/vitest"), "dir");
+    writeFileSync(
+      join(scratch, "chat.test.mjs"),
+      `import { afterAll, expect, it } from "vitest";
+       import { InMemoryChannelLayer, JsonWebSocketConsumer } from "channel-layers";
+       import { WebSocketCommunicator } from "channel-layers/testing";
+       class Chat extends JsonWebSocketConsumer {
+         connect() {
+           if (this.scope.headers.origin !== "https://chat.example") return this.close();
+           this.groups = ["room-" + this.scope.params.room];
+           this.accept();
+           return this.groupAdd(this.groups[0]);
+         }
+         receiveJson(content) { return this.layer.groupSend(this.groups[0], { type: "chat.message", text: content.text }); }
+         chat_message(m) { this.sendJson({ text: m.text }); }
+       }
+       const layer = new InMemoryChannelLayer();
+       afterAll(() => layer.close());
+       const app = { layer, routes: [{ path: "/chat/:room", consumer: Chat }] };
+       const join = (room, origin = "https://chat.example") => new WebSocketCommunicator(app, "/chat/" + room, { origin });
+       it("two people in a room hear each other; another room hears nothing", async () => {
+         const [ann, bob, cat] = [join("a"), join("a"), join("b")];
+         for (const c of [ann, bob, cat]) expect(await c.connect()).toEqual({ accepted: true });
+         ann.sendJson({ text: "hi bob" });
+         expect(await bob.receiveJson()).toEqual({ text: "hi bob" });
+         expect(await ann.receiveJson()).toEqual({ text: "hi bob" });
+         bob.sendJson({ text: "hi ann" });
+         expect(await ann.receiveJson()).toEqual({ text: "hi ann" });
+         expect(await bob.receiveJson()).toEqual({ text: "hi ann" });
+         expect(await cat.receiveNothing()).toBe(true);
+         for (const c of [ann, bob, cat]) await c.disconnect();
+       });
+       it("refuses another origin", async () => {
+         expect(await join("a", "https://evil.example").connect()).toEqual({ accepted: false, status: 403 });
+       });`,
+    );
+    const out = run(process.execPath, [join(scratch, "node_modules/vitest/vitest.mjs"), "run", "chat.test.mjs"], scratch);
+    expect(out.replace(/\x1b\[[0-9;]*m/g, "")).toMatch(/Tests\s+2 passed \(2\)/);
   });
 
   it("installs the channel-layers command", () => {
