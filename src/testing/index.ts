@@ -5,3 +5,4 @@
 export { WebSocketCommunicator, type CommunicatorOptions, type CloseEvent, type ConnectResult, type TimeoutOption } from "./websocket.js";
 export { ConsumerCommunicator, type ConsumerCommunicatorOptions } from "./consumer.js";
 export { TestClock } from "./clock.js";
+export { describeChannelLayer, type Capability, type ChannelLayerSuiteOptions } from "./describe.js";
