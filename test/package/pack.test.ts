@@ -116,8 +116,7 @@ describe("the packed package", () => {
   });
 
   it("runs a user's vitest file that tests a chat consumer with WebSocketCommunicator", () => {
-    // The user's own vitest: this project's, linked in as an app would have installed it.
-    symlinkSync(join(root, "node_modules/vitest"), join(scratch, "node_modules/vitest"), "dir");
+    linkVitest();
     writeFileSync(
       join(scratch, "chat.test.mjs"),
       `import { afterAll, expect, it } from "vitest";
@@ -153,9 +152,68 @@ describe("the packed package", () => {
          expect(await join("a", "https://evil.example").connect()).toEqual({ accepted: false, status: 403 });
        });`,
     );
-    const out = run(process.execPath, [join(scratch, "node_modules/vitest/vitest.mjs"), "run", "chat.test.mjs"], scratch);
-    expect(out.replace(/\x1b\[[0-9;]*m/g, "")).toMatch(/Tests\s+2 passed \(2\)/);
-  });
+    expect(vitest("chat.test.mjs").out).toMatch(/Tests\s+2 passed \(2\)/);
+  }, 120_000);
+
+  it("runs describeChannelLayer on a third-party layer: a wrapper of the memory layer passes, one that drops every 10th send fails", () => {
+    linkVitest();
+    writeFileSync(
+      join(scratch, "wrapped.mjs"),
+      `import { InMemoryChannelLayer } from "channel-layers";
+       /** A third-party layer: every call goes to an in-memory layer, except every dropEvery-th send, which it loses. */
+       export class Wrapped {
+         constructor(options, dropEvery = 0) { this.inner = new InMemoryChannelLayer(options); this.dropEvery = dropEvery; this.sends = 0; }
+         get extensions() { return this.inner.extensions; }
+         send(channel, message, options) {
+           if (this.dropEvery > 0 && ++this.sends % this.dropEvery === 0) return Promise.resolve();
+           return this.inner.send(channel, message, options);
+         }
+         receive(channel, options) { return this.inner.receive(channel, options); }
+         messages(channel, options) { return this.inner.messages(channel, options); }
+         newChannel(prefix) { return this.inner.newChannel(prefix); }
+         groupAdd(group, channel) { return this.inner.groupAdd(group, channel); }
+         groupDiscard(group, channel) { return this.inner.groupDiscard(group, channel); }
+         groupSend(group, message, options) { return this.inner.groupSend(group, message, options); }
+         flush() { return this.inner.flush(); }
+         close() { return this.inner.close(); }
+       }`,
+    );
+    writeFileSync(
+      join(scratch, "wrapped.test.mjs"),
+      `import { describeChannelLayer } from "channel-layers/testing";
+       import { Wrapped } from "./wrapped.mjs";
+       describeChannelLayer("wrapped memory", { make: (options) => new Wrapped(options) });`,
+    );
+    writeFileSync(
+      join(scratch, "lossy.test.mjs"),
+      `import { describeChannelLayer } from "channel-layers/testing";
+       import { Wrapped } from "./wrapped.mjs";
+       describeChannelLayer("lossy memory", { make: (options) => new Wrapped(options, 10) });`,
+    );
+    const good = vitest("wrapped.test.mjs");
+    expect(good.ok, good.out.split("\n").filter((l) => /×|FAIL|Error/.test(l)).join("\n")).toBe(true);
+    expect(good.out).toMatch(/Tests\s+\d+ passed/);
+    const lossy = vitest("lossy.test.mjs", "--bail=1"); // one failure is the verdict; the rest would wait out their timeouts
+    expect(lossy.ok).toBe(false);
+    expect(lossy.out).toMatch(/Tests\s+\d+ failed/);
+    expect(lossy.out).toMatch(/FAIL .*lossy memory/);
+  }, 240_000);
+
+  /** The user's own vitest: this project's, linked in as an app would have installed it. */
+  function linkVitest(): void {
+    if (!existsSync(join(scratch, "node_modules/vitest"))) symlinkSync(join(root, "node_modules/vitest"), join(scratch, "node_modules/vitest"), "dir");
+  }
+
+  /** `vitest run file` in the scratch project: whether it passed, and its output without colours. */
+  function vitest(file: string, ...args: string[]): { ok: boolean; out: string } {
+    const plain = (s: string): string => s.replace(/\x1b\[[0-9;]*m/g, "");
+    try {
+      return { ok: true, out: plain(run(process.execPath, [join(scratch, "node_modules/vitest/vitest.mjs"), "run", file, ...args], scratch)) };
+    } catch (err) {
+      const { stdout = "", stderr = "" } = err as { stdout?: string; stderr?: string };
+      return { ok: false, out: plain(stdout + stderr) };
+    }
+  }
 
   it("installs the channel-layers command", () => {
     expect(run(join(scratch, "node_modules/.bin/channel-layers"), ["--help"], scratch)).toMatch(/usage: channel-layers/);

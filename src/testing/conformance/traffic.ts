@@ -12,7 +12,7 @@ export function trafficConformance(target: ConformanceTarget): void {
   const make = closedAfterEach((options) => target.make(options));
   const types = (ms: Message[]): string[] => ms.map((m) => m.type);
 
-  describe(`traffic control: ${target.name}`, () => {
+  describe(`traffic control: ${target.name}`, { timeout: 30_000 }, () => {
     describe("priority", () => {
       it("delivers higher priorities first and keeps FIFO within a level", async () => {
         const layer = await make();
