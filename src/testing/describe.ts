@@ -5,6 +5,7 @@
  */
 import type { ChannelLayer, LayerOptions } from "../layer.js";
 import { conformance } from "./conformance/suite.js";
+import { requestConformance } from "./conformance/request.js";
 import { trafficConformance } from "./conformance/traffic.js";
 import { vitest } from "./vitest.js";
 
@@ -33,4 +34,5 @@ export function describeChannelLayer(name: string, options: ChannelLayerSuiteOpt
   conformance(target);
   if (lacks.trafficControl === undefined) trafficConformance(target);
   else describe.skip(`traffic control: ${name} [skipped, lacks trafficControl: ${lacks.trafficControl}]`, () => trafficConformance(target));
+  requestConformance(target);
 }
