@@ -7,7 +7,8 @@ import type { IncomingMessage, Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
-import type { ChannelLayer } from "../layer.js";
+import { BaseLayer } from "../base.js";
+import type { ChannelLayer, LayerState } from "../layer.js";
 import { CloseCode } from "./close-codes.js";
 import { defaultErrorHook, type ConsumerOptions, type ErrorPolicy } from "./consumer.js";
 import { frameCodec, type FrameFormat } from "./frames.js";
@@ -42,6 +43,13 @@ export interface ServeOptions extends ConsumerOptions {
 }
 
 export interface WebSocketService {
+  /**
+   * Resolves once the layer is ready; rejects with one line naming the
+   * layer's address when it cannot connect within its connect timeout (or
+   * refuses us). Await it before listening: a wrong URL then fails at start,
+   * not at every browser's handshake.
+   */
+  readonly ready: Promise<void>;
   /** Live connections (consumers not yet stopped). */
   readonly connections: number;
   /** Stop accepting, close every connection with 1001 and wait for their consumers to stop. The server and layer stay open. */
@@ -57,6 +65,8 @@ export type WebSocketApp = Omit<ServeOptions, "server">;
  * same routing, rules and consumers.
  */
 export interface ConnectionHandler {
+  /** See `WebSocketService.ready`. */
+  readonly ready: Promise<void>;
   /** Largest frame a client may send, in bytes; the transport closes with 1009 past it. */
   readonly maxPayload: number;
   readonly connections: number;
@@ -83,6 +93,7 @@ export function serve(options: ServeOptions): WebSocketService {
   server.on("upgrade", onUpgrade);
   let closing: Promise<void> | undefined;
   return {
+    ready: handler.ready,
     get connections() {
       return handler.connections;
     },
@@ -110,7 +121,7 @@ export function connectionHandler(options: WebSocketApp): ConnectionHandler {
   let closing: Promise<void> | undefined;
 
   const handle = async (request: IncomingMessage, upgrade: Upgrade): Promise<WebSocketConsumer | void> => {
-    if (closing) return upgrade.refuse(503, "Service Unavailable");
+    if (closing || layer.state === "failed") return upgrade.refuse(503, "Service Unavailable");
     let url: URL;
     try {
       url = new URL(request.url ?? "/", "http://localhost");
@@ -154,8 +165,17 @@ export function connectionHandler(options: WebSocketApp): ConnectionHandler {
     });
     return consumer;
   };
+  // A failed layer leaves every socket deaf: close them so browsers reconnect (to a healthy server, or here once it is back).
+  const onState = (state: LayerState): void => {
+    if (state !== "failed") return;
+    for (const c of consumers) c.close(CloseCode.serviceRestart, "channel layer unavailable");
+  };
+  layer.on?.("state", onState);
+  const ready = layer instanceof BaseLayer ? layer.whenReady() : Promise.resolve();
+  ready.catch(() => {}); // whoever awaits `ready` hears of it; nobody else must
 
   return {
+    ready,
     maxPayload: options.maxPayload ?? 1024 * 1024,
     get connections() {
       return consumers.size;
@@ -163,6 +183,7 @@ export function connectionHandler(options: WebSocketApp): ConnectionHandler {
     handle,
     close() {
       closing ??= (async () => {
+        layer.off?.("state", onState);
         const live = [...consumers];
         for (const c of live) c.close(CloseCode.goingAway, "server shutting down");
         // Past the timeout, drop the socket and stop the consumer even if a handler never returns.

@@ -12,7 +12,7 @@ afterAll(() => layer.close());
 async function join(room: string, name: string): Promise<WebSocketCommunicator> {
   const c = new WebSocketCommunicator(app, `/ws/chat/${room}?name=${name}`);
   expect(await c.connect()).toEqual({ accepted: true });
-  expect(await c.receiveJson()).toEqual({ type: "welcome", room, user: name });
+  expect(await c.receiveJson()).toMatchObject({ type: "welcome", room, user: name });
   return c;
 }
 
@@ -24,11 +24,23 @@ it("two people in a room hear each other, and who joins and leaves", async () =>
   expect(await bob.receiveJson()).toEqual({ type: "notice", text: "bob joined" });
 
   bob.sendJson({ type: "message", text: " hi ann " });
-  expect(await ann.receiveJson()).toEqual({ type: "message", user: "bob", text: "hi ann" });
-  expect(await bob.receiveJson()).toEqual({ type: "message", user: "bob", text: "hi ann" });
+  expect(await ann.receiveJson()).toMatchObject({ type: "message", user: "bob", text: "hi ann" });
+  expect(await bob.receiveJson()).toMatchObject({ type: "message", user: "bob", text: "hi ann" });
   ann.sendJson({ type: "message", text: "hi bob" });
-  expect(await bob.receiveJson()).toEqual({ type: "message", user: "ann", text: "hi bob" });
-  expect(await ann.receiveJson()).toEqual({ type: "message", user: "ann", text: "hi bob" });
+  expect(await bob.receiveJson()).toMatchObject({ type: "message", user: "ann", text: "hi bob" });
+  expect(await ann.receiveJson()).toMatchObject({ type: "message", user: "ann", text: "hi bob" });
+
+  // A newcomer is welcomed with what was said.
+  const cat = new WebSocketCommunicator(app, "/ws/chat/lobby?name=cat");
+  await cat.connect();
+  const welcome = await cat.receiveJson<{ history: Array<{ user: string; text: string }> }>();
+  expect(welcome.history.slice(-2).map(({ user, text }) => ({ user, text }))).toEqual([
+    { user: "bob", text: "hi ann" },
+    { user: "ann", text: "hi bob" },
+  ]);
+  await cat.disconnect();
+  for (const c of [ann, bob]) expect(await c.receiveJson()).toEqual({ type: "notice", text: "cat joined" });
+  for (const c of [ann, bob]) expect(await c.receiveJson()).toEqual({ type: "notice", text: "cat left" });
 
   await bob.disconnect();
   expect(await ann.receiveJson()).toEqual({ type: "notice", text: "bob left" });
