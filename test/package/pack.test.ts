@@ -57,7 +57,11 @@ describe("the packed package", () => {
        import { WebSocketConsumer } from "channel-layers";
        const m: Message = { type: "chat.message", text: "hi", n: 1, big: 2n, bytes: new Uint8Array(1) };
        export class Echo extends WebSocketConsumer { override receive(data: string | Buffer): void { this.send(String(data)); } }
-       export async function go(): Promise<string> { await layer.send("c", m); return (await layer.receive("c")).type; }`,
+       export async function go(): Promise<string> { await layer.send("c", m); return (await layer.receive("c")).type; }
+       import { WebSocketCommunicator, TestClock, type ChannelLayerSuiteOptions } from "channel-layers/testing";
+       export const communicator = new WebSocketCommunicator({ layer, routes: [{ path: "/", consumer: Echo }] }, "/", { origin: "https://x.example" });
+       export const clock = new TestClock();
+       export const suite: ChannelLayerSuiteOptions = { make: () => layer, shared: false, capabilities: { trafficControl: "none" } };`,
     );
     writeFileSync(
       join(scratch, "tsconfig.json"),
@@ -68,7 +72,7 @@ describe("the packed package", () => {
     } catch (err) {
       throw new Error(`the declarations do not typecheck for a consumer:\n${(err as { stdout?: string }).stdout ?? err}`);
     }
-  });
+  }, 120_000); // tsc over the whole declaration graph: tens of seconds on a loaded 2-core machine
 
   it("serves the status page and metrics from channel-layers/observe", () => {
     writeFileSync(
