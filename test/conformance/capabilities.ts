@@ -46,7 +46,7 @@ export const NEEDS: Record<Capability, readonly string[]> = {
   bareNewChannelNames: ["newChannel makes unique process-local names from a prefix"],
 };
 
-type CaseFn = Parameters<typeof vitestIt>[1];
+type CaseFn = () => Promise<void> | void;
 export interface CaseRegistrar {
   (title: string, fn: CaseFn): void;
   runIf(condition: boolean): (title: string, fn: CaseFn) => void;
