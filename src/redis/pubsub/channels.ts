@@ -19,8 +19,20 @@ export class LocalChannel {
   readonly groups = new Set<string>();
   /** Last newChannel, receive or delivery (ms, performance.now): idle channels are released. */
   lastUsed = performance.now();
+  /**
+   * Milliseconds without use after which an idle channel is released: the
+   * expiry for a normal channel (what arrives later would be for a receive
+   * that stopped), the group expiry for a `!` channel from newChannel, whose
+   * owner may well receive from it after a quiet spell.
+   */
+  releaseAfter: number;
 
-  constructor(readonly capacity: number) {}
+  constructor(
+    readonly capacity: number,
+    releaseAfter: number,
+  ) {
+    this.releaseAfter = releaseAfter;
+  }
 
   /** Whether nothing keeps this channel: no waiting receive, no message, no membership. */
   get idle(): boolean {
@@ -37,7 +49,7 @@ export class LocalChannels {
   expired = 0;
 
   constructor(
-    /** Milliseconds a message may wait in a queue. */
+    /** Milliseconds a message may wait in a queue; a normal channel idle this long is released. */
     private readonly expiryMs: number,
     private readonly capacityOf: (channel: string) => number,
   ) {}
@@ -49,7 +61,7 @@ export class LocalChannels {
   /** The channel, made if new. */
   open(name: string): LocalChannel {
     let channel = this.channels.get(name);
-    if (!channel) this.channels.set(name, (channel = new LocalChannel(this.capacityOf(name))));
+    if (!channel) this.channels.set(name, (channel = new LocalChannel(this.capacityOf(name), this.expiryMs)));
     return channel;
   }
 

@@ -112,7 +112,7 @@ export class RedisPubSubChannelLayer extends StatefulLayer {
   override newChannel(prefix = "specific"): Promise<string> {
     return super.newChannel(this.prefix + prefix).then(async (name) => {
       const channel = this.local.open(name);
-      channel.lastUsed = performance.now();
+      channel.releaseAfter = this.groupExpiryMs;
       await this.subscribers[this.shardOf(name)]!.subscribe(name);
       return name;
     });
@@ -235,7 +235,11 @@ export class RedisPubSubChannelLayer extends StatefulLayer {
     }
   }
 
-  /** Expire queued messages and memberships; stop listening on channels idle for longer than the expiry. */
+  /**
+   * Expire queued messages and memberships; stop listening on channels idle
+   * for longer than their releaseAfter (channels.ts), so short-lived channels
+   * cost no subscription for ever.
+   */
   private sweep(): void {
     const now = performance.now();
     for (const [name, members] of this.groups) {
@@ -249,7 +253,7 @@ export class RedisPubSubChannelLayer extends StatefulLayer {
     for (const [name, channel] of this.local.entries()) {
       // A channel that let a message expire unread has stopped reading: it leaves its groups (SPEC §4.5).
       if (this.local.dropExpired(channel, now)) for (const group of [...channel.groups]) this.leave(group, name);
-      if (channel.idle && now - channel.lastUsed >= this.expiryMs) {
+      if (channel.idle && now - channel.lastUsed >= channel.releaseAfter) {
         this.local.delete(name);
         this.subscribers[this.shardOf(name)]!.unsubscribe(name);
       }
