@@ -6,6 +6,7 @@ import { ipc } from "./ipc.js";
 import { memory, memoryTraffic } from "./memory.js";
 import { pythonMemory } from "./python.js";
 import { pythonRedis, redis } from "./redis.js";
+import { pythonRedisPubsub, redisPubsub } from "./redis-pubsub.js";
 import { websocket } from "./websocket.js";
 
-export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, tcp, tcpMetrics, unix, ipc, redis, pythonRedis];
+export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, tcp, tcpMetrics, unix, ipc, redis, pythonRedis, redisPubsub, pythonRedisPubsub];

@@ -10,7 +10,7 @@ import type { RedisOptions } from "ioredis";
 import { InvalidChannelNameError, LayerClosedError } from "../../errors.js";
 import type { Extension, LayerOptions, Message } from "../../layer.js";
 import { cloneMessage } from "../../message.js";
-import { isProcessLocal, ownsChannel } from "../../names.js";
+import { assertChannelName, isProcessLocal, ownsChannel } from "../../names.js";
 import type { LayerStats } from "../../stats.js";
 import { defaultFactory, outageOptions, release, resolveHost, Shard, type ClientFactory, type RedisHost } from "../connections.js";
 import { Serializer } from "../serializer.js";
@@ -150,14 +150,32 @@ export class RedisPubSubChannelLayer extends StatefulLayer {
     return this.publish(this.groupChannel(group), message);
   }
 
+  /**
+   * Start listening on a normal channel now: messages published to it from
+   * when this resolves are kept (within capacity and expiry) for its
+   * receives. Without it a normal channel is listened on from its first
+   * receive or groupAdd, as in channels_redis; pub/sub keeps nothing for a
+   * channel before that. Released like any channel once idle for the expiry.
+   */
+  async listen(channel: string): Promise<void> {
+    if (this.closed) throw new LayerClosedError();
+    assertChannelName(channel);
+    if (isProcessLocal(channel) && !ownsChannel(channel, this.instanceId)) {
+      throw new InvalidChannelNameError(`channel "${channel}" is process-local to another layer instance: only its maker can listen on it`);
+    }
+    const { channel: local, subscribed } = this.listenOn(channel);
+    local.lastUsed = performance.now();
+    await subscribed;
+  }
+
   /** Listen on `name` (normal channels: from their first receive or groupAdd on, as Python does). */
-  private listen(name: string): { channel: LocalChannel; subscribed: Promise<void> } {
+  private listenOn(name: string): { channel: LocalChannel; subscribed: Promise<void> } {
     const channel = this.local.open(name);
     return { channel, subscribed: this.subscribers[this.shardOf(name)]!.subscribe(name) };
   }
 
   protected doReceive(channel: string, signal: AbortSignal | undefined): Promise<Message> {
-    const { channel: local, subscribed } = this.listen(channel);
+    const { channel: local, subscribed } = this.listenOn(channel);
     // A failed SUBSCRIBE stays wanted and is retried on reconnect; the receive keeps waiting (state says why).
     subscribed.catch(() => {});
     return this.local.take(local, signal).then((message) => {
@@ -174,7 +192,7 @@ export class RedisPubSubChannelLayer extends StatefulLayer {
       );
     }
     const name = this.groupChannel(group);
-    const { channel: local, subscribed } = this.listen(channel);
+    const { channel: local, subscribed } = this.listenOn(channel);
     let members = this.groups.get(name);
     if (!members) this.groups.set(name, (members = new Map()));
     members.set(channel, performance.now());
