@@ -101,4 +101,26 @@ describe("pub/sub layer across a Redis restart", () => {
     await expect(layer.send("somewhere", { type: "t" })).rejects.toMatchObject({ code: "ERR_CONNECTION_LOST" });
     expect(Date.now() - started).toBeLessThan(6000);
   });
+  it("over two shards, one restarted: it resubscribes there and reports the gap once", async () => {
+    const servers = [await OwnRedis.start(), await OwnRedis.start()];
+    for (const s of servers) cleanups.push(() => s.kill());
+    const layer = new RedisPubSubChannelLayer({ hosts: servers.map((s) => s.url), prefix: "t", connectionLostTimeout: 2000 });
+    cleanups.push(() => layer.close());
+    const gaps: LayerGap[] = [];
+    layer.on("gap", (g) => gaps.push(g));
+    const names: string[] = [];
+    while (new Set(names.map((n) => layer.shardOf(n))).size < 2) names.push(await layer.newChannel());
+    await until("ready", () => layer.state === "ready");
+    await servers[1]!.kill();
+    await until("reconnecting", () => layer.state === "reconnecting");
+    await servers[1]!.start();
+    await until("gap", () => gaps.length === 1);
+    expect(layer.state).toBe("ready");
+    const sender = new RedisPubSubChannelLayer({ hosts: servers.map((s) => s.url), prefix: "t" });
+    cleanups.push(() => sender.close());
+    for (const name of names) await sender.send(name, { type: "after", name });
+    for (const name of names) expect(await layer.receive(name)).toEqual({ type: "after", name });
+    await sleep(50);
+    expect(gaps).toHaveLength(1);
+  });
 });

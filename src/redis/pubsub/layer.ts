@@ -113,15 +113,30 @@ export class RedisPubSubChannelLayer extends StatefulLayer {
     return super.newChannel(this.prefix + prefix).then(async (name) => {
       const channel = this.local.open(name);
       channel.releaseAfter = this.groupExpiryMs;
-      await this.subscribers[this.shardOf(name)]!.subscribe(name);
+      const subscriber = this.subscribers[this.shardOf(name)]!;
+      try {
+        await subscriber.subscribe(name);
+      } catch (err) {
+        // Nobody will ever hold this name: forget it rather than keep it subscribed for groupExpiry.
+        this.local.delete(name);
+        subscriber.unsubscribe(name);
+        throw err;
+      }
       return name;
     });
   }
 
+  /** A shard lost its connection since the last gap was reported. */
+  private gapPending = false;
+
   private shardUp(restored: boolean): void {
+    this.gapPending ||= restored;
     if (!this.subscribers.every((s) => s.isUp)) return;
     this.setState("ready");
-    if (restored) this.reportGap("redis-restarted");
+    if (this.gapPending) {
+      this.gapPending = false;
+      this.reportGap("redis-restarted");
+    }
   }
 
   private publish(name: string, message: Message): Promise<void> {
