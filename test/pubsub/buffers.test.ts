@@ -62,10 +62,10 @@ describe("pub/sub layer buffers", () => {
     const ch = await receiver.newChannel();
     for (let i = 0; i < 5; i++) await sender.send(ch, { type: "n", i });
     const wide = `wide.${fresh("w")}`;
-    await tryReceive(receiver, wide, 20); // subscribes
-    await receiver.send(wide, { type: "warm" }); // waits for the subscription, so it is heard
+    await receiver.listen(wide);
+    await receiver.send(wide, { type: "warm" });
     for (let i = 0; i < 6; i++) await sender.send(wide, { type: "n", i });
-    await sleep(50);
+    await until(async () => (await receiver.stats()).counters.droppedOverflow === 2 + 2);
     expect((await drain(receiver, ch)).map((m) => m.i)).toEqual([0, 1, 2]);
     expect((await drain(receiver, wide)).map((m) => m.i ?? m.type)).toEqual(["warm", 0, 1, 2, 3]);
     const stats = await receiver.stats();
@@ -118,7 +118,8 @@ describe("pub/sub layer buffers", () => {
     const [a, b, sender] = [make(), make(), make()];
     const ch = fresh("everyone");
     const got = [a.receive(ch), b.receive(ch)];
-    await sleep(50);
+    const admin = raw();
+    await until(async () => ((await admin.pubsub("NUMSUB", ch)) as [string, number])[1] === 2);
     await sender.send(ch, { type: "both" });
     expect((await Promise.all(got)).map((m) => m.type)).toEqual(["both", "both"]);
   });
@@ -171,5 +172,20 @@ describe("pub/sub layer buffers", () => {
     expect(tls).toBeInstanceOf(RedisPubSubChannelLayer);
     expect(() => createChannelLayer("redis+pubsub://127.0.0.1:6379?colour=blue")).toThrow(/unknown option "colour"/);
     expect(() => createChannelLayer("redis+pubsub://127.0.0.1:6379?connectionLostTimeout=soon")).toThrow(/must be a number/);
+  });
+  it("flush empties buffers and memberships but keeps newChannel channels listening", async () => {
+    const layer = make();
+    const admin = raw();
+    const mine = await layer.newChannel();
+    const plain = fresh("flushed");
+    await layer.groupAdd("flushroom", mine);
+    await layer.listen(plain);
+    await layer.send(mine, { type: "gone" });
+    await until(async () => (await layer.stats()).messages === 1);
+    await layer.flush();
+    expect(await layer.stats()).toMatchObject({ messages: 0, groups: 0, members: 0 });
+    expect(await admin.pubsub("NUMSUB", mine, plain, `${prefix}__group__flushroom`)).toEqual([mine, 1, plain, 0, `${prefix}__group__flushroom`, 0]);
+    await layer.send(mine, { type: "after" });
+    expect((await layer.receive(mine)).type).toBe("after");
   });
 });

@@ -26,6 +26,8 @@ export class LocalChannel {
    * owner may well receive from it after a quiet spell.
    */
   releaseAfter: number;
+  /** Made by this layer's newChannel: kept subscribed across a flush (its name is still in use). */
+  owned = false;
 
   constructor(
     readonly capacity: number,

@@ -113,6 +113,7 @@ export class RedisPubSubChannelLayer extends StatefulLayer {
     return super.newChannel(this.prefix + prefix).then(async (name) => {
       const channel = this.local.open(name);
       channel.releaseAfter = this.groupExpiryMs;
+      channel.owned = true;
       const subscriber = this.subscribers[this.shardOf(name)]!;
       try {
         await subscriber.subscribe(name);
@@ -320,9 +321,10 @@ export class RedisPubSubChannelLayer extends StatefulLayer {
       for (const member of [...this.groups.get(name)!.keys()]) this.leave(name, member);
     }
     this.local.clearQueues();
-    // A receive waiting across a flush keeps waiting (SPEC §4.8): its channel stays subscribed.
+    // A receive waiting across a flush keeps waiting (SPEC §4.8), and a ! channel's owner still holds
+    // its name: those stay subscribed, emptied.
     for (const [name, channel] of this.local.entries()) {
-      if (channel.waiters.size > 0) continue;
+      if (channel.waiters.size > 0 || channel.owned) continue;
       this.local.delete(name);
       this.subscribers[this.shardOf(name)]!.unsubscribe(name);
     }
