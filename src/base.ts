@@ -11,6 +11,8 @@ import { encodeMessage } from "./msgpack.js";
 import { assertChannelName, assertGroupName, isProcessLocal, makeChannelName, ownsChannel, uniqueId } from "./names.js";
 import { resolveOptions, type ResolvedOptions } from "./options.js";
 import { assertPriority } from "./traffic.js";
+import { MemoryReplyCache, type ReplyCache } from "./request/cache.js";
+import { Requester, type RequestCounters, type RequestOptions } from "./request/request.js";
 
 export const DONE: Promise<void> = Promise.resolve();
 
@@ -151,6 +153,29 @@ export abstract class BaseLayer implements ChannelLayer {
     }
   }
 
+  private ownRequester: Requester | undefined;
+
+  /** What serves `request()` for this layer: made on first use. */
+  get requester(): Requester {
+    return (this.ownRequester ??= new Requester(this, this.makeReplyCache()));
+  }
+
+  /** Where `request(…, { cacheFor })` keeps replies: in this process unless a backend shares one. */
+  protected makeReplyCache(): ReplyCache {
+    return new MemoryReplyCache();
+  }
+
+  /** Send `message` with a fresh `reply_channel` to a worker channel and resolve with its reply (docs/request.md). */
+  request(channel: string, message: Message, options?: RequestOptions): Promise<Message> {
+    if (this.closing) return Promise.reject(new LayerClosedError());
+    return this.requester.request(channel, message, options);
+  }
+
+  /** What `request()` counted: replies, timeouts, late replies, cache hits and misses, coalesced calls. */
+  get requestCounters(): Readonly<RequestCounters> {
+    return this.requester.counters;
+  }
+
   flush(): Promise<void> {
     if (this.closing) return Promise.reject(new LayerClosedError());
     return this.doFlush();
@@ -158,6 +183,7 @@ export abstract class BaseLayer implements ChannelLayer {
 
   /** Idempotent: a second call returns the first call's promise. */
   close(): Promise<void> {
+    if (this.closing === undefined) this.ownRequester?.close();
     this.closing ??= this.doClose();
     return this.closing;
   }

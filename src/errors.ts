@@ -12,7 +12,9 @@ export type ErrorCode =
   | "ERR_CONNECTION_LOST"
   | "ERR_AUTHENTICATION"
   | "ERR_PROTOCOL"
-  | "ERR_RATE_LIMITED";
+  | "ERR_RATE_LIMITED"
+  | "ERR_REQUEST_TIMEOUT"
+  | "ERR_REQUEST_FAILED";
 
 /** Base of the package's own non-TypeError errors. */
 export class ChannelLayerError extends Error {
@@ -111,6 +113,30 @@ export class AuthenticationError extends ChannelLayerError {
 export class ProtocolError extends ChannelLayerError {
   constructor(message: string) {
     super("ERR_PROTOCOL", message);
+  }
+}
+
+/** `request()` got no reply in time (no worker listening, or the worker died or is too slow). */
+export class RequestTimeoutError extends ChannelLayerError {
+  constructor(
+    readonly channel: string,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      "ERR_REQUEST_TIMEOUT",
+      `no reply from channel "${channel}" within ${timeoutMs} ms: is a worker receiving from it? (raise \`timeout\` for slow handlers)`,
+    );
+  }
+}
+
+/** The worker's handler failed: it replied `{ type: "error", code, message }`. */
+export class RequestFailedError extends ChannelLayerError {
+  constructor(
+    /** The code the worker gave (its error's `code`, or "ERR_HANDLER"). */
+    readonly remoteCode: string,
+    readonly remoteMessage: string,
+  ) {
+    super("ERR_REQUEST_FAILED", `the worker's handler failed (${remoteCode}): ${remoteMessage}`);
   }
 }
 

@@ -13,6 +13,8 @@ export {
   MessageTooLargeError,
   ProtocolError,
   RateLimitedError,
+  RequestFailedError,
+  RequestTimeoutError,
   NoHandlerError,
   type ErrorCode,
 } from "./errors.js";
@@ -20,6 +22,9 @@ export { InMemoryChannelLayer, type InMemoryLayerOptions } from "./memory.js";
 export type { EngineStats, EngineCounters, EngineTop } from "./engine/engine.js";
 export { createChannelLayer } from "./url.js";
 export { nonLocalName, isProcessLocal } from "./names.js";
+export { request, type RequestCounters, type RequestOptions } from "./request/request.js";
+export { createGateway, type Gateway, type GatewayCounters, type GatewayOptions } from "./gateway/gateway.js";
+export type { GatewayRoute } from "./gateway/routes.js";
 export { runWorker, type Handler, type Handlers, type HandlerContext, type Worker, type WorkerOptions } from "./worker.js";
 export {
   Consumer,

@@ -22,6 +22,7 @@ export interface Message {
 
 import type { LayerStats } from "./stats.js";
 import type { TrafficOptions } from "./traffic.js";
+import type { RequestOptions } from "./request/request.js";
 
 export type Extension = "groups" | "flush" | "priority";
 
@@ -59,6 +60,12 @@ export interface ChannelLayer {
    * optional so that layers written elsewhere still satisfy the interface.
    */
   stats?(): Promise<LayerStats>;
+  /**
+   * Request/reply: send `message` with a fresh `reply_channel` to a worker
+   * channel and resolve with the first reply (docs/request.md). Every bundled
+   * backend has it; `request()` from the package serves any other layer.
+   */
+  request?(channel: string, message: Message, options?: RequestOptions): Promise<Message>;
 }
 
 /** `channelCapacity`: glob patterns (fnmatch, whole name) or regexes; first match wins. */

@@ -8,5 +8,6 @@ import { pythonMemory } from "./python.js";
 import { pythonRedis, redis } from "./redis.js";
 import { pythonRedisPubsub, redisPubsub } from "./redis-pubsub.js";
 import { websocket } from "./websocket.js";
+import { gateway } from "./gateway.js";
 
-export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, tcp, tcpMetrics, unix, ipc, redis, pythonRedis, redisPubsub, pythonRedisPubsub];
+export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, tcp, tcpMetrics, unix, ipc, redis, pythonRedis, redisPubsub, pythonRedisPubsub, gateway];

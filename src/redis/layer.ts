@@ -19,6 +19,8 @@ import { score } from "./scripts.js";
 import { RANDOM_PREFIX_LENGTH, Serializer } from "./serializer.js";
 import { consistentHash } from "./sharding.js";
 import { keyTtlMs } from "./ttl.js";
+import { RedisReplyCache } from "./reply-cache.js";
+import type { ReplyCache } from "../request/cache.js";
 
 export interface RedisLayerOptions extends LayerOptions {
   /** Redis servers; several shard the data as channels_redis does. Default `["redis://localhost:6379"]`. */
@@ -121,6 +123,11 @@ export class RedisChannelLayer extends BaseLayer {
       pollInterval,
       linger,
     });
+  }
+
+  /** Cached replies live in Redis, shared by every Node process on it (docs/request.md). */
+  protected override makeReplyCache(): ReplyCache {
+    return new RedisReplyCache(this.prefix, this.shards, this.serializer);
   }
 
   /**
