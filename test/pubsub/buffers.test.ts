@@ -75,9 +75,13 @@ describe("pub/sub layer buffers", () => {
   it("a message not received within expiry is gone, exactly, and counted", async () => {
     const layer = make({ expiry: 0.2 });
     const ch = await layer.newChannel();
+    const waiting = layer.receive(ch); // keeps the channel listened on (an idle one is released after the expiry)
+    await layer.send(ch, { type: "first" });
+    expect((await waiting).type).toBe("first");
     await layer.send(ch, { type: "old" });
-    await sleep(300);
+    await sleep(150);
     await layer.send(ch, { type: "new" });
+    await sleep(100); // "old" is 250 ms old, "new" 100 ms
     expect((await layer.receive(ch)).type).toBe("new");
     await expectEmpty(layer, ch);
     expect((await layer.stats()).counters.expired).toBe(1);
@@ -134,9 +138,15 @@ describe("pub/sub layer buffers", () => {
     const since = Date.now();
     await until(async () => ((await admin.pubsub("NUMSUB", ch)) as [string, number])[1] === 0);
     expect(Date.now() - since).toBeGreaterThanOrEqual(50);
-    // A ! channel made by newChannel stays until groupExpiry: its owner may receive after a quiet spell.
-    expect(await admin.pubsub("NUMSUB", mine)).toEqual([mine, 1]);
+    // A ! channel too, unless a receive waits on it: a consumer's loop keeps its channel.
+    const kept = await layer.newChannel();
+    const waiting = layer.receive(kept);
+    await until(async () => ((await admin.pubsub("NUMSUB", mine)) as [string, number])[1] === 0);
+    await sleep(150);
+    expect(await admin.pubsub("NUMSUB", kept)).toEqual([kept, 1]);
     expect((await layer.stats()).channels).toBe(1);
+    await layer.send(kept, { type: "still" });
+    expect((await waiting).type).toBe("still");
   });
 
   it("drops and counts published garbage and oversized messages, and keeps working", async () => {

@@ -17,24 +17,12 @@ export class LocalChannel {
   readonly waiters = new WaiterList<Message, PendingReceive<Message>>();
   /** Groups (their pub/sub channel names) this channel is a member of here. */
   readonly groups = new Set<string>();
-  /** Last newChannel, receive or delivery (ms, performance.now): idle channels are released. */
+  /** Last newChannel, receive or delivery (ms, performance.now): a channel idle for the expiry is released. */
   lastUsed = performance.now();
-  /**
-   * Milliseconds without use after which an idle channel is released: the
-   * expiry for a normal channel (what arrives later would be for a receive
-   * that stopped), the group expiry for a `!` channel from newChannel, whose
-   * owner may well receive from it after a quiet spell.
-   */
-  releaseAfter: number;
   /** Made by this layer's newChannel: kept subscribed across a flush (its name is still in use). */
   owned = false;
 
-  constructor(
-    readonly capacity: number,
-    releaseAfter: number,
-  ) {
-    this.releaseAfter = releaseAfter;
-  }
+  constructor(readonly capacity: number) {}
 
   /** Whether nothing keeps this channel: no waiting receive, no message, no membership. */
   get idle(): boolean {
@@ -63,7 +51,7 @@ export class LocalChannels {
   /** The channel, made if new. */
   open(name: string): LocalChannel {
     let channel = this.channels.get(name);
-    if (!channel) this.channels.set(name, (channel = new LocalChannel(this.capacityOf(name), this.expiryMs)));
+    if (!channel) this.channels.set(name, (channel = new LocalChannel(this.capacityOf(name))));
     return channel;
   }
 

@@ -112,7 +112,6 @@ export class RedisPubSubChannelLayer extends StatefulLayer {
   override newChannel(prefix = "specific"): Promise<string> {
     return super.newChannel(this.prefix + prefix).then(async (name) => {
       const channel = this.local.open(name);
-      channel.releaseAfter = this.groupExpiryMs;
       channel.owned = true;
       const subscriber = this.subscribers[this.shardOf(name)]!;
       try {
@@ -271,8 +270,10 @@ export class RedisPubSubChannelLayer extends StatefulLayer {
 
   /**
    * Expire queued messages and memberships; stop listening on channels idle
-   * for longer than their releaseAfter (channels.ts), so short-lived channels
-   * cost no subscription for ever.
+   * (no waiting receive, nothing queued, no membership) for the expiry, so
+   * short-lived channels (a request()'s reply channel, a consumer gone)
+   * cost no subscription for ever. A message published to a channel after
+   * that is not heard; a receive on it listens again.
    */
   private sweep(): void {
     const now = performance.now();
@@ -287,7 +288,7 @@ export class RedisPubSubChannelLayer extends StatefulLayer {
     for (const [name, channel] of this.local.entries()) {
       // A channel that let a message expire unread has stopped reading: it leaves its groups (SPEC §4.5).
       if (this.local.dropExpired(channel, now)) for (const group of [...channel.groups]) this.leave(group, name);
-      if (channel.idle && now - channel.lastUsed >= channel.releaseAfter) {
+      if (channel.idle && now - channel.lastUsed >= this.expiryMs) {
         this.local.delete(name);
         this.subscribers[this.shardOf(name)]!.unsubscribe(name);
       }
