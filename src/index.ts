@@ -2,6 +2,7 @@ export type { ChannelLayer, ChannelCapacity, Extension, LayerOptions, Message, M
 export type { DeadLetterOptions, DropReason, OverflowPolicy, RateLimit, TrafficOptions } from "./traffic.js";
 export type { PatternMap } from "./patterns.js";
 export { DEFAULTS } from "./layer.js";
+export type { GapReason, LayerEvents, LayerGap, LayerState } from "./layer.js";
 export {
   AuthenticationError,
   ChannelFullError,

@@ -20,6 +20,7 @@ export interface Message {
   [key: string]: MessageValue;
 }
 
+import type { EventEmitter } from "eventemitter3";
 import type { LayerStats } from "./stats.js";
 import type { TrafficOptions } from "./traffic.js";
 import type { RequestOptions } from "./request/request.js";
@@ -36,8 +37,41 @@ export interface ReceiveOptions {
   signal?: AbortSignal;
 }
 
+/** Where a layer stands with its backend (SPEC §5). In-memory layers are "ready" until "closed". */
+export type LayerState = "connecting" | "ready" | "reconnecting" | "failed" | "closed";
+
+/** Why a layer may have missed messages (SPEC §5). */
+export type GapReason = "broker-restarted" | "redis-restarted" | "grace-expired";
+
+/**
+ * Messages may have been lost while the layer was away from its backend; by
+ * the time this is emitted it has restored what it owns (its group
+ * memberships, its `!` channels). The app should resync: reload history,
+ * re-announce presence.
+ */
+export interface LayerGap {
+  reason: GapReason;
+  /** When the layer found out, in milliseconds since the epoch. */
+  at: number;
+}
+
+/** The events of a layer's emitter (eventemitter3). */
+export interface LayerEvents {
+  /** Every change of `state`. */
+  state: (state: LayerState, previous: LayerState) => void;
+  gap: (gap: LayerGap) => void;
+}
+
 export interface ChannelLayer {
   readonly extensions: readonly Extension[];
+  /**
+   * Connection state (SPEC §5). Every bundled backend has it and the
+   * `on`/`off` of its emitter; optional so that layers written elsewhere
+   * still satisfy the interface.
+   */
+  readonly state?: LayerState;
+  on?<E extends keyof LayerEvents>(event: E, listener: EventEmitter.EventListener<LayerEvents, E>): unknown;
+  off?<E extends keyof LayerEvents>(event: E, listener: EventEmitter.EventListener<LayerEvents, E>): unknown;
   /** Store `message` in `channel`; resolves once stored, never waits for a reader. */
   send(channel: string, message: Message, options?: SendOptions): Promise<void>;
   /** The next message of `channel`, waiting for one if it is empty. */
