@@ -6,7 +6,7 @@
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { RedisPubSubChannelLayer } from "../../src/redis/pubsub/layer.js";
-import type { LayerGap, LayerState } from "../../src/redis/pubsub/state.js";
+import type { LayerGap, LayerState } from "../../src/layer.js";
 import { sleep } from "../conformance/helpers.js";
 import { OwnRedis } from "../redis/own-redis.js";
 

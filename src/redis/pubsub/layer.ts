@@ -7,6 +7,7 @@
  * by the receiving layer (channels.ts); what it cannot is in docs/pubsub.md.
  */
 import type { RedisOptions } from "ioredis";
+import { BaseLayer } from "../../base.js";
 import { InvalidChannelNameError, LayerClosedError } from "../../errors.js";
 import type { Extension, LayerOptions, Message } from "../../layer.js";
 import { cloneMessage } from "../../message.js";
@@ -16,7 +17,6 @@ import { defaultFactory, outageOptions, release, resolveHost, Shard, type Client
 import { Serializer } from "../serializer.js";
 import { consistentHash } from "../sharding.js";
 import { LocalChannels, type LocalChannel } from "./channels.js";
-import { StatefulLayer } from "./state.js";
 import { ShardSubscriber } from "./subscriber.js";
 
 export interface RedisPubSubLayerOptions extends LayerOptions {
@@ -37,7 +37,7 @@ export interface RedisPubSubLayerOptions extends LayerOptions {
   createClient?: ClientFactory;
 }
 
-export class RedisPubSubChannelLayer extends StatefulLayer {
+export class RedisPubSubChannelLayer extends BaseLayer {
   readonly extensions: readonly Extension[] = ["groups", "flush"];
   protected override readonly wideInts = true;
   readonly prefix: string;
