@@ -127,7 +127,7 @@ describe("HTTP gateway", () => {
     expect(all[0]!.headers.get("cache-control")).toBe("max-age=60");
     await Promise.all(all.map((r) => r.json()));
     const later = await fetch(`${base}/popular?x=1`);
-    expect(later.headers.get("age")).toBe("0");
+    expect(Number(later.headers.get("age"))).toBeLessThan(5); // whole seconds since the reply was cached
     expect(await later.json()).toEqual({ n: 1 });
     expect(calls).toBe(1);
     expect((await fetch(`${base}/popular?x=2`)).status).toBe(200);

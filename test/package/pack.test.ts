@@ -68,7 +68,7 @@ describe("the packed package", () => {
     } catch (err) {
       throw new Error(`the declarations do not typecheck for a consumer:\n${(err as { stdout?: string }).stdout ?? err}`);
     }
-  });
+  }, 120_000); // tsc over the packed declarations: ~11 s of CPU, far more wall time on a loaded machine
 
   it("serves the status page and metrics from channel-layers/observe", () => {
     writeFileSync(
