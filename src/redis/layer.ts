@@ -168,7 +168,7 @@ export class RedisChannelLayer extends BaseLayer {
       backend: "redis",
       scope: "process",
       ...this.receiver.counts(),
-      counters: { sent: this.sent, received: this.receiver.received, groupSends: this.groupSends },
+      counters: { sent: this.sent, received: this.receiver.received, groupSends: this.groupSends, droppedOverflow: this.receiver.buffers.dropped },
     };
   }
 

@@ -35,6 +35,26 @@ describe("redis: stats() and options it cannot honour", () => {
     await expect(a.stats()).rejects.toBeInstanceOf(LayerClosedError);
   });
 
+  it("counts what a full local buffer of a ! channel drops (droppedOverflow): the loss is never silent", async () => {
+    const a = makeLayer(prefix, { capacity: 2 }); // the receiver: y's local buffer holds 2
+    const b = makeLayer(prefix, { capacity: 3 }); // the sender: a's shared key may hold 3
+    const [x, y] = [await a.newChannel(), await a.newChannel()];
+    // Every ! channel of `a` shares one key in Redis (as in channels_redis): a receive on x
+    // pops what stands before x's message, and y's messages wait in a's local buffer.
+    for (let round = 0; round < 2; round++) {
+      await b.send(y, { type: "y", round, n: 1 });
+      await b.send(y, { type: "y", round, n: 2 });
+      await b.send(x, { type: "x" });
+      expect((await a.receive(x)).type).toBe("x"); // y's two go to the local buffer on the way
+    }
+    const { counters } = await a.stats();
+    expect(counters.droppedOverflow).toBe(2);
+    // What is kept is the newest: y's buffer never holds more than its capacity.
+    const kept = [await a.receive(y), await a.receive(y)];
+    expect(kept.map((m) => m.round)).toEqual([1, 1]);
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it("refuses traffic options Python peers could not honour, naming them", () => {
     expect(() => makeLayer(prefix, { rateLimits: { "a*": "5/s" } })).toThrow(/rateLimits is not available on Redis/);
     expect(() => makeLayer(prefix, { deadLetters: "dead" })).toThrow(/deadLetters is not available on Redis/);
