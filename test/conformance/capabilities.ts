@@ -6,6 +6,7 @@
  * backend does not keep is declared in one place and read in the test report.
  */
 import { it as vitestIt } from "vitest";
+import { modelTitle } from "./model.js";
 
 export type Capability =
   /** A message sent to a channel nobody listens on yet waits there (pub/sub delivers only to current subscribers). */
@@ -34,6 +35,7 @@ export const NEEDS: Record<Capability, readonly string[]> = {
     "receive never returns a message older than expiry, even one waiting alone",
     "a receive with an already aborted signal rejects and takes nothing",
     "receives cancelled at random moments lose and duplicate nothing",
+    modelTitle(),
   ],
   balancesAcrossInstances: ["receivers in a loop share a stream without loss or duplicates"],
   sharedGroups: ["another instance can send to a ! channel and to its groups"],
@@ -48,7 +50,7 @@ export const NEEDS: Record<Capability, readonly string[]> = {
 
 type CaseFn = () => Promise<void> | void;
 export interface CaseRegistrar {
-  (title: string, fn: CaseFn): void;
+  (title: string, fn: CaseFn, timeout?: number): void;
   runIf(condition: boolean): (title: string, fn: CaseFn) => void;
   /** A case that fails when a declared capability names a case the suite does not have (register it last). */
   checkAllFound(): void;
@@ -61,10 +63,10 @@ export function casesFor(lacks: Partial<Record<Capability, string>> | undefined)
     for (const title of NEEDS[capability]) skipped.set(title, `${capability}: ${reason}`);
   }
   const unseen = new Set(skipped.keys());
-  const register = (title: string, fn: CaseFn): void => {
+  const register = (title: string, fn: CaseFn, timeout?: number): void => {
     unseen.delete(title);
     const why = skipped.get(title);
-    if (why === undefined) vitestIt(title, fn);
+    if (why === undefined) vitestIt(title, fn, timeout);
     else vitestIt.skip(`${title} [skipped, lacks ${why}]`, fn);
   };
   return Object.assign(register, {

@@ -44,7 +44,7 @@ export function conformance(target: ConformanceTarget): void {
 
 
   describe(`conformance: ${target.name}`, () => {
-    describe("random operations against a reference model (SPEC §4.1, §4.4, §4.10)", () => modelTest(target, fresh));
+    describe("random operations against a reference model (SPEC §4.1, §4.4, §4.10)", () => modelTest(target, fresh, it));
 
     describe("names and messages (SPEC §2)", () => {
       it("rejects bad channel names with InvalidChannelNameError before storing anything", async () => {
