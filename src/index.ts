@@ -53,4 +53,5 @@ export type { ProtocolLayerOptions } from "./protocol/client.js";
 export { IpcChannelLayer, type IpcLayerOptions } from "./ipc/layer.js";
 export { serveIpc, type IpcServer, type IpcServeOptions, type IpcTarget } from "./ipc/serve.js";
 export { RedisChannelLayer, type RedisLayerOptions } from "./redis/layer.js";
+export { RedisPubSubChannelLayer, type RedisPubSubLayerOptions } from "./redis/pubsub/layer.js";
 export type { RedisHost, PythonStyleHost, ClientFactory } from "./redis/connections.js";

@@ -4,6 +4,7 @@
  * through it, so a third-party backend meets exactly the cases ours do.
  */
 import type { ChannelLayer, LayerOptions } from "../layer.js";
+import type { Capability as ContractCapability } from "./conformance/capabilities.js";
 import { conformance } from "./conformance/suite.js";
 import { requestConformance } from "./conformance/request.js";
 import { trafficConformance } from "./conformance/traffic.js";
@@ -12,7 +13,9 @@ import { vitest } from "./vitest.js";
 /** Parts of the contract a backend may declare it cannot keep; the cases that need one are skipped with the reason. */
 export type Capability =
   /** Priorities, rate limits, overflow policies and dead letters (the "priority" extension and its traffic options). */
-  "trafficControl";
+  | "trafficControl"
+  /** The contract's own capabilities a backend such as pub/sub cannot keep (see conformance/capabilities.ts). */
+  | ContractCapability;
 
 export interface ChannelLayerSuiteOptions {
   /** A new layer instance on the backend under test, honouring `options`. Every layer made is closed after its test. */
@@ -29,10 +32,10 @@ export interface ChannelLayerSuiteOptions {
 export function describeChannelLayer(name: string, options: ChannelLayerSuiteOptions): void {
   const { describe } = vitest("describeChannelLayer()");
   if (typeof options?.make !== "function") throw new TypeError(`describeChannelLayer("${name}"): options.make must be a function that returns a new layer`);
-  const target = { name, make: options.make, shared: options.shared ?? false, expirySlackMs: options.expirySlackMs };
-  const lacks = options.capabilities ?? {};
+  const { trafficControl, ...lacks } = options.capabilities ?? {};
+  const target = { name, make: options.make, shared: options.shared ?? false, expirySlackMs: options.expirySlackMs, lacks };
   conformance(target);
-  if (lacks.trafficControl === undefined) trafficConformance(target);
-  else describe.skip(`traffic control: ${name} [skipped, lacks trafficControl: ${lacks.trafficControl}]`, () => trafficConformance(target));
+  if (trafficControl === undefined) trafficConformance(target);
+  else describe.skip(`traffic control: ${name} [skipped, lacks trafficControl: ${trafficControl}]`, () => trafficConformance(target));
   requestConformance(target);
 }

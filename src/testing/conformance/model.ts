@@ -127,16 +127,18 @@ export function modelRuns(fallback: number): number {
   return Number.isInteger(runs) && runs > 0 ? runs : fallback;
 }
 
-export function modelTest(target: ModelTarget, fresh: (base: string) => string): void {
+export const modelTitle = (): string => `random operations agree with a reference model (${modelRuns(8)} runs; MODEL_RUNS sets more)`;
+
+/** `test`: the suite's case registrar (it skips the case for a backend lacking a capability it needs). */
+export function modelTest(target: ModelTarget, fresh: (base: string) => string, test: (title: string, fn: () => Promise<void>, timeout?: number) => void): void {
   const runs = modelRuns(8);
   const layers = target.shared ? 2 : 1;
-  const { it } = vitest("describeChannelLayer");
   const fc = fastCheck();
   if (fc === undefined) {
-    it.skip("random operations agree with a reference model [skipped: install fast-check (npm install --save-dev fast-check) to run it]", () => undefined);
+    vitest("describeChannelLayer").it.skip(`${modelTitle()} [skipped: install fast-check (npm install --save-dev fast-check) to run it]`, () => undefined);
     return;
   }
-  it(`random operations agree with a reference model (${runs} runs; MODEL_RUNS sets more)`, async () => {
+  test(modelTitle(), async () => {
     const layer = fc.integer({ min: 0, max: layers - 1 });
     const ch = fc.integer({ min: 0, max: CHANNELS - 1 });
     const group = fc.integer({ min: 0, max: GROUPS - 1 });

@@ -15,11 +15,22 @@ import type { BaseLayer } from "../../base.js";
 import type { ConformanceTarget } from "./suite.js";
 import { closedAfterEach, fresh, sleep, tryReceive } from "./helpers.js";
 import { vitest } from "../vitest.js";
+import { casesFor, type Capability } from "./capabilities.js";
+
+/** Request cases that need a capability (a request sent before the worker's receive is under way must wait for it). */
+const REQUEST_NEEDS: Partial<Record<Capability, readonly string[]>> = {
+  storesForAbsentReceivers: [
+    "resolves with the worker's returned reply, sent to a fresh process-local reply_channel",
+    "times out with RequestTimeoutError when no worker listens, and counts the reply that comes late",
+    "a worker that dies holding the request ends in a timeout, not a hang",
+  ],
+};
 
 type Requesting = ChannelLayer & Pick<BaseLayer, "request" | "requestCounters">;
 
 export function requestConformance(target: ConformanceTarget): void {
-  const { beforeAll, beforeEach, describe, expect, it } = vitest("describeChannelLayer");
+  const { beforeAll, beforeEach, describe, expect } = vitest("describeChannelLayer");
+  const it = casesFor(target.lacks, REQUEST_NEEDS);
   const make = closedAfterEach((options?: LayerOptions) => target.make(options));
   /** The caller's layer and the worker's: two instances where the backend is shared, as in production. */
   const pair = async (): Promise<[Requesting, ChannelLayer]> => {
