@@ -42,7 +42,7 @@ export class InMemoryChannelLayer extends BaseLayer {
   /** Channels, queued messages, groups, members and counters of this layer: everything, exactly. */
   stats(): Promise<EngineLayerStats> {
     if (this.closed) return Promise.reject(new LayerClosedError());
-    return Promise.resolve({ backend: "memory", scope: "layer", ...this.engine.stats() });
+    return Promise.resolve({ backend: "memory", scope: "layer", ...this.engine.stats(), requests: this.requester.stats() });
   }
 
   protected doSend(channel: string, message: Message, priority: number | undefined): Promise<void> {

@@ -314,6 +314,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
       groups: this.groups.size,
       members,
       counters: { ...this.counters, expired: this.local.expired },
+      requests: this.requester.stats(),
     };
   }
 

@@ -148,6 +148,8 @@ export function requestConformance(target: ConformanceTarget): void {
       await caller.request(channel, { type: "q", q: "y" }, { cacheFor: 5, timeout: 5000 });
       expect(calls).toBe(2);
       expect(caller.requestCounters).toMatchObject({ coalesced: 99, cacheHits: 1, cacheMisses: 101 });
+      // stats() reports the same, where the layer has stats.
+      if (caller.stats) expect((await caller.stats()).requests).toMatchObject({ coalesced: 99, cacheHits: 1, cacheMisses: 101 });
       await worker.stop();
     });
 
