@@ -11,6 +11,7 @@
  *   counting them would mean scanning keys. Counts it cannot see are absent.
  */
 import type { EngineCounters } from "./engine/state.js";
+import type { RequestStats } from "./request/request.js";
 
 /** Counters since the layer (or broker) started; see EngineCounters for each one's meaning. */
 export type LayerCounters = EngineCounters;
@@ -34,6 +35,8 @@ export interface LayerStats {
   clients?: number;
   /** The counters the backend keeps; those it cannot observe are absent. */
   counters: Partial<LayerCounters>;
+  /** What this layer's `request()` did, and its reply cache where that lives in this process (docs/request.md). */
+  requests?: RequestStats;
 }
 
 /** An engine backend's stats: every figure is known. */

@@ -7,6 +7,7 @@ import { InMemoryChannelLayer } from "./memory.js";
 import { IpcChannelLayer } from "./ipc/layer.js";
 import { RemoteChannelLayer } from "./remote/client.js";
 import { redisFromUrl, REDIS_QUERY_OPTIONS } from "./redis/url.js";
+import { pubsubFromUrl, PUBSUB_QUERY_OPTIONS } from "./redis/pubsub/url.js";
 
 type Factory = (url: URL, options: LayerOptions & Record<string, unknown>) => ChannelLayer;
 
@@ -18,12 +19,16 @@ const BACKENDS: Record<string, Factory> = {
   "ipc:": (_url, options) => new IpcChannelLayer(options),
   "redis:": redisFromUrl,
   "rediss:": redisFromUrl,
+  "redis+pubsub:": pubsubFromUrl,
+  "rediss+pubsub:": pubsubFromUrl,
 };
 
 /** Query keys a backend reads from its URL itself (not numeric layer options). */
 const BACKEND_QUERY: Record<string, readonly string[]> = {
   "redis:": REDIS_QUERY_OPTIONS,
   "rediss:": REDIS_QUERY_OPTIONS,
+  "redis+pubsub:": PUBSUB_QUERY_OPTIONS,
+  "rediss+pubsub:": PUBSUB_QUERY_OPTIONS,
 };
 
 /** Numeric options given in the query string (`?capacity=500&expiry=30`). */

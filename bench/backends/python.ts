@@ -12,7 +12,7 @@ const run = promisify(execFile);
 const PYTHON = process.env.CHANNELS_PYTHON ?? "/usr/bin/python3";
 const SCRIPT = fileURLToPath(new URL("../python/layer_bench.py", import.meta.url));
 
-export function pythonBackend(name: string, layer: "memory" | "redis", extraArgs: () => string[] = () => [], maxN?: number): BenchBackend {
+export function pythonBackend(name: string, layer: "memory" | "redis" | "pubsub", extraArgs: () => string[] = () => [], maxN?: number): BenchBackend {
   return {
     name,
     // CPython has no JIT to warm; its per-operation cost does not change with n.
@@ -20,7 +20,7 @@ export function pythonBackend(name: string, layer: "memory" | "redis", extraArgs
     maxN,
     workloads: CHANNELS_WORKLOADS,
     async available() {
-      const module = layer === "memory" ? "channels.layers" : "channels_redis.core";
+      const module = layer === "memory" ? "channels.layers" : layer === "pubsub" ? "channels_redis.pubsub" : "channels_redis.core";
       try {
         await run(PYTHON, ["-c", `import ${module}`]);
         return true;

@@ -23,6 +23,10 @@ def payload(i):
 
 def make_layer(kind, n, redis_url, prefix, expiry):
     capacity = max(n, 1000)
+    if kind == "pubsub":
+        from channels_redis.pubsub import RedisPubSubChannelLayer
+
+        return RedisPubSubChannelLayer(hosts=[redis_url], prefix=prefix)
     if kind == "memory":
         from channels.layers import InMemoryChannelLayer
 
@@ -34,12 +38,21 @@ def make_layer(kind, n, redis_url, prefix, expiry):
     return RedisChannelLayer(hosts=[redis_url], capacity=capacity, prefix=prefix, expiry=expiry)
 
 
+async def listen(layer, channel):
+    """Pub/sub keeps nothing for a channel nobody listens on: subscribe before the first send
+    (what the layer's own receive would do; bench/backends/redis-pubsub.ts does the same)."""
+    inner = getattr(layer, "_get_layer", None)
+    if inner is not None and channel not in inner().channels:
+        await inner()._subscribe_to_channel(channel)
+
+
 # Every SAMPLE-th round trip is timed, as in bench/workloads.ts.
 SAMPLE = 16
 
 
 async def pingpong(layer, n, tag):
     ch = f"bench.pingpong.{tag}"
+    await listen(layer, ch)
     rtt = []
     start = time.perf_counter()
     for i in range(n):
@@ -58,6 +71,7 @@ async def pingpong(layer, n, tag):
 
 async def pipeline(layer, n, tag):
     ch = f"bench.pipeline.{tag}"
+    await listen(layer, ch)
     start = time.perf_counter()
     for i in range(0, n, BATCH):
         await asyncio.gather(*(layer.send(ch, payload(j)) for j in range(i, min(n, i + BATCH))))
@@ -70,6 +84,8 @@ async def fanout(layer, n, tag):
     rounds = max(1, -(-n // (FANOUT_MEMBERS * FANOUT_SENDS)))
     group = f"bench.fanout.{tag}"
     members = [f"{group}.member{i}" for i in range(FANOUT_MEMBERS)]
+    for m in members:
+        await listen(layer, m)  # the pubsub layer's group_add wants channels it listens on
     await asyncio.gather(*(layer.group_add(group, m) for m in members))
 
     async def drain(m):
@@ -89,6 +105,9 @@ async def fanout(layer, n, tag):
 async def concurrent(layer, n, tag):
     per_pair = -(-n // CONCURRENT_PAIRS)
     base = f"bench.concurrent.{tag}"
+
+    for p in range(CONCURRENT_PAIRS):
+        await listen(layer, f"{base}.{p}")
 
     async def pair(p):
         ch = f"{base}.{p}"
@@ -112,7 +131,7 @@ WORKLOADS = {"pingpong": pingpong, "pipeline": pipeline, "fanout": fanout, "conc
 
 async def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--layer", choices=["memory", "redis"], required=True)
+    parser.add_argument("--layer", choices=["memory", "redis", "pubsub"], required=True)
     parser.add_argument("--workload", choices=sorted(WORKLOADS), required=True)
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
@@ -127,6 +146,8 @@ async def main():
         if args.layer == "redis":
             await layer.flush()
             await layer.close_pools()
+        elif args.layer == "pubsub":
+            await layer.flush()
     print(json.dumps(result))
 
 

@@ -165,6 +165,7 @@ export abstract class ProtocolLayer extends BaseLayer {
       scope: "broker",
       ...broker,
       client: { connected: this.ready, reconnects: Math.max(0, this.links - 1), pendingRequests: this.pending.size },
+      requests: this.requester.stats(),
     };
   }
 

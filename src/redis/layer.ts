@@ -169,6 +169,7 @@ export class RedisChannelLayer extends BaseLayer {
       scope: "process",
       ...this.receiver.counts(),
       counters: { sent: this.sent, received: this.receiver.received, groupSends: this.groupSends, droppedOverflow: this.receiver.buffers.dropped },
+      requests: this.requester.stats(),
     };
   }
 

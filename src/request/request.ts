@@ -10,7 +10,7 @@
  */
 import { LayerClosedError, RequestFailedError, RequestTimeoutError } from "../errors.js";
 import type { ChannelLayer, Message, SendOptions } from "../layer.js";
-import { cacheKey, MemoryReplyCache, type ReplyCache } from "./cache.js";
+import { cacheKey, MemoryReplyCache, type ReplyCache, type ReplyCacheStats } from "./cache.js";
 
 export interface RequestOptions extends SendOptions {
   /** Milliseconds to wait for the reply. Default 30,000; `Infinity` waits for as long as the layer is open. */
@@ -39,6 +39,11 @@ export interface RequestCounters {
   cacheMisses: number;
   /** Requests that joined an equal request already under way instead of calling a worker. */
   coalesced: number;
+}
+
+/** What `stats().requests` reports: the counters, and the reply cache where it lives in this process. */
+export interface RequestStats extends RequestCounters {
+  cache?: ReplyCacheStats;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -113,6 +118,12 @@ export class Requester {
       () => this.inFlight.delete(key),
     );
     return { reply: this.unwrap(await withSignal(shared, options.signal)), age: 0 };
+  }
+
+  /** The counters, with the cache's own figures where it keeps them in this process. */
+  stats(): RequestStats {
+    const cache = (this.cache as { stats?: () => ReplyCacheStats }).stats?.();
+    return cache === undefined ? { ...this.counters } : { ...this.counters, cache };
   }
 
   /** Ends every late-reply watch (the layer is closing). */

@@ -53,8 +53,9 @@ export class PythonPeer {
     readonly clientPrefix: string,
   ) {}
 
-  static start(config: PeerConfig): Promise<PythonPeer> {
-    const child = spawn(PYTHON, [SCRIPT, JSON.stringify(config)], { stdio: ["pipe", "pipe", "pipe"] });
+  /** `script`: another driver with the same line protocol (test/pubsub/peer.py drives the pubsub layer). */
+  static start(config: PeerConfig, script = SCRIPT): Promise<PythonPeer> {
+    const child = spawn(PYTHON, [script, JSON.stringify(config)], { stdio: ["pipe", "pipe", "pipe"] });
     return new Promise((resolve, reject) => {
       let peer: PythonPeer | undefined;
       let stderr = "";

@@ -1,0 +1,342 @@
+/**
+ * RedisPubSubChannelLayer: channels and groups over Redis PUBLISH/SUBSCRIBE,
+ * on the wire exactly as channels_redis' RedisPubSubChannelLayer: a message
+ * is PUBLISHed as plain msgpack to the channel's own name, a group's messages
+ * to `{prefix}__group__{group}`, each on the shard that crc32 of that name
+ * picks. Pub/sub stores nothing, so what the contract can still keep is kept
+ * by the receiving layer (channels.ts); what it cannot is in docs/pubsub.md.
+ */
+import type { RedisOptions } from "ioredis";
+import { BaseLayer } from "../../base.js";
+import { InvalidChannelNameError, LayerClosedError } from "../../errors.js";
+import type { Extension, LayerOptions, Message } from "../../layer.js";
+import { cloneMessage } from "../../message.js";
+import { assertChannelName, isProcessLocal, ownsChannel } from "../../names.js";
+import type { LayerStats } from "../../stats.js";
+import { defaultFactory, outageOptions, release, resolveHost, Shard, type ClientFactory, type RedisHost } from "../connections.js";
+import { Serializer } from "../serializer.js";
+import { consistentHash } from "../sharding.js";
+import { LocalChannels, type LocalChannel } from "./channels.js";
+import { ShardSubscriber } from "./subscriber.js";
+
+export interface RedisPubSubLayerOptions extends LayerOptions {
+  /** Redis servers; several shard channels and groups by crc32 of the name, as channels_redis does. Default `["redis://localhost:6379"]`. */
+  hosts?: RedisHost[];
+  /** Starts group channel names (`{prefix}__group__{group}`) and newChannel names. Default `"asgi"`. */
+  prefix?: string;
+  /**
+   * Fernet secrets, newest first (channels_redis 4.2+'s pubsub
+   * `symmetric_encryption_keys`; Debian's 4.0 pubsub layer cannot read them).
+   */
+  symmetricEncryptionKeys?: Array<string | Uint8Array>;
+  /** Milliseconds Redis may stay unreachable before calls reject with ConnectionLostError. Default 10000. */
+  connectionLostTimeout?: number;
+  /** ioredis options applied to every connection (TLS, username, password, …). */
+  redisOptions?: RedisOptions;
+  /** Makes each connection (tests). */
+  createClient?: ClientFactory;
+}
+
+export class RedisPubSubChannelLayer extends BaseLayer {
+  readonly extensions: readonly Extension[] = ["groups", "flush"];
+  protected override readonly wideInts = true;
+  readonly prefix: string;
+  private readonly shards: Shard[];
+  private readonly subscribers: ShardSubscriber[];
+  private readonly serializer: Serializer;
+  private readonly local: LocalChannels;
+  /** Group channel name → member channel → when it was added (ms, performance.now). */
+  private readonly groups = new Map<string, Map<string, number>>();
+  private readonly groupExpiryMs: number;
+  private readonly expiryMs: number;
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly counters = {
+    sent: 0,
+    received: 0,
+    groupSends: 0,
+    groupDelivered: 0,
+    groupSkippedFull: 0,
+    droppedOverflow: 0,
+    membershipsExpired: 0,
+  };
+  /** Published messages that could not be decoded (garbage, a wrong key), or were too large: dropped. */
+  droppedMessages = 0;
+
+  constructor(options: RedisPubSubLayerOptions = {}) {
+    super(options, "connecting");
+    for (const option of ["channelPriority", "rateLimits", "overflow", "deadLetters"] as const) {
+      if (options[option] !== undefined) {
+        throw new TypeError(`${option} is not available on Redis pub/sub: channels_redis keeps no such state; use an engine backend (memory, ipc, tcp)`);
+      }
+    }
+    const prefix = options.prefix ?? "asgi";
+    if (typeof prefix !== "string") throw new TypeError(`prefix must be a string, got ${typeof prefix}`);
+    this.prefix = prefix;
+    const hosts = options.hosts ?? ["redis://localhost:6379"];
+    if (!Array.isArray(hosts) || hosts.length === 0) {
+      throw new TypeError("hosts must be a non-empty array of Redis hosts (a list, even for one host)");
+    }
+    const timeout = options.connectionLostTimeout ?? 10_000;
+    if (typeof timeout !== "number" || !(timeout > 0)) throw new RangeError(`connectionLostTimeout (ms) must be a positive number, got ${String(timeout)}`);
+    // No random prefix and no token lifetime: the pubsub layer's serializer has neither.
+    this.serializer = new Serializer(options.symmetricEncryptionKeys, Infinity, 0);
+    this.expiryMs = this.config.expiry * 1000;
+    this.groupExpiryMs = this.config.groupExpiry * 1000;
+    this.local = new LocalChannels(this.expiryMs, (channel) => this.config.capacity.capacityOf(channel));
+    const clientOptions: RedisOptions = { ...options.redisOptions, ...outageOptions(timeout), autoResubscribe: false };
+    const factory = options.createClient ?? defaultFactory;
+    this.shards = hosts.map((h, i) => new Shard(i, resolveHost(h), factory, clientOptions, timeout));
+    this.subscribers = this.shards.map(
+      (shard) =>
+        new ShardSubscriber(shard, {
+          message: (channel, data) => this.arrived(channel, data),
+          up: (restored) => this.shardUp(restored),
+          down: () => this.setState("reconnecting"),
+        }),
+    );
+    this.sweeper = setInterval(() => this.sweep(), Math.min(1000, Math.max(20, this.expiryMs / 4)));
+    this.sweeper.unref();
+  }
+
+  /** The shard index channels_redis picks for a channel or group channel name. */
+  shardOf(name: string): number {
+    return consistentHash(name, this.shards.length);
+  }
+
+  /** The pub/sub channel a group's messages go to. */
+  groupChannel(group: string): string {
+    return `${this.prefix}__group__${group}`;
+  }
+
+  /** Python names them `{prefix}{"specific."}{uuid hex}`; ours keep the contract's `.{instance}!{id}` inside the same shape. */
+  override newChannel(prefix = "specific"): Promise<string> {
+    return super.newChannel(this.prefix + prefix).then(async (name) => {
+      const channel = this.local.open(name);
+      channel.owned = true;
+      const subscriber = this.subscribers[this.shardOf(name)]!;
+      try {
+        await subscriber.subscribe(name);
+      } catch (err) {
+        // Nobody will ever hold this name: forget it rather than keep it subscribed for groupExpiry.
+        this.local.delete(name);
+        subscriber.unsubscribe(name);
+        throw err;
+      }
+      return name;
+    });
+  }
+
+  /** A shard lost its connection since the last gap was reported. */
+  private gapPending = false;
+
+  private shardUp(restored: boolean): void {
+    this.gapPending ||= restored;
+    if (!this.subscribers.every((s) => s.isUp)) return;
+    this.setState("ready");
+    if (this.gapPending) {
+      this.gapPending = false;
+      this.reportGap("redis-restarted");
+    }
+  }
+
+  private publish(name: string, message: Message): Promise<void> {
+    const index = this.shardOf(name);
+    const shard = this.shards[index]!;
+    const data = this.serializer.encode(message);
+    const publish = (): Promise<void> =>
+      shard.commands.publish(name, data).then(
+        () => undefined,
+        (err: unknown) => {
+          throw shard.fail(err);
+        },
+      );
+    // A receive this layer started before this send subscribes first: its own send must reach it.
+    const subscribing = this.subscribers[index]!.subscribing(name);
+    return subscribing ? subscribing.then(publish, publish) : publish();
+  }
+
+  protected doSend(channel: string, message: Message): Promise<void> {
+    this.counters.sent++;
+    return this.publish(channel, message);
+  }
+
+  protected doGroupSend(group: string, message: Message): Promise<void> {
+    this.counters.groupSends++;
+    return this.publish(this.groupChannel(group), message);
+  }
+
+  /**
+   * Start listening on a normal channel now: messages published to it from
+   * when this resolves are kept (within capacity and expiry) for its
+   * receives. Without it a normal channel is listened on from its first
+   * receive or groupAdd, as in channels_redis; pub/sub keeps nothing for a
+   * channel before that. Released like any channel once idle for the expiry.
+   */
+  async listen(channel: string): Promise<void> {
+    if (this.closed) throw new LayerClosedError();
+    assertChannelName(channel);
+    if (isProcessLocal(channel) && !ownsChannel(channel, this.instanceId)) {
+      throw new InvalidChannelNameError(`channel "${channel}" is process-local to another layer instance: only its maker can listen on it`);
+    }
+    const { channel: local, subscribed } = this.listenOn(channel);
+    local.lastUsed = performance.now();
+    await subscribed;
+  }
+
+  /** Listen on `name` (normal channels: from their first receive or groupAdd on, as Python does). */
+  private listenOn(name: string): { channel: LocalChannel; subscribed: Promise<void> } {
+    const channel = this.local.open(name);
+    return { channel, subscribed: this.subscribers[this.shardOf(name)]!.subscribe(name) };
+  }
+
+  protected doReceive(channel: string, signal: AbortSignal | undefined): Promise<Message> {
+    const { channel: local, subscribed } = this.listenOn(channel);
+    // A failed SUBSCRIBE stays wanted and is retried on reconnect; the receive keeps waiting (state says why).
+    subscribed.catch(() => {});
+    return this.local.take(local, signal).then((message) => {
+      this.counters.received++;
+      return message;
+    });
+  }
+
+  protected async doGroupAdd(group: string, channel: string): Promise<void> {
+    if (isProcessLocal(channel) && !ownsChannel(channel, this.instanceId)) {
+      throw new InvalidChannelNameError(
+        `channel "${channel}" belongs to another layer instance: on Redis pub/sub a group membership lives in the layer ` +
+          "that receives, so call groupAdd on the layer that made the channel",
+      );
+    }
+    const name = this.groupChannel(group);
+    const { channel: local, subscribed } = this.listenOn(channel);
+    let members = this.groups.get(name);
+    if (!members) this.groups.set(name, (members = new Map()));
+    members.set(channel, performance.now());
+    local.groups.add(name);
+    await Promise.all([subscribed, this.subscribers[this.shardOf(name)]!.subscribe(name)]);
+  }
+
+  protected async doGroupDiscard(group: string, channel: string): Promise<void> {
+    this.leave(this.groupChannel(group), channel);
+  }
+
+  private leave(name: string, channel: string): void {
+    const members = this.groups.get(name);
+    if (!members?.delete(channel)) return;
+    this.local.get(channel)?.groups.delete(name);
+    if (members.size === 0) {
+      this.groups.delete(name);
+      this.subscribers[this.shardOf(name)]!.unsubscribe(name);
+    }
+  }
+
+  /** A published message: to the channel's queue or waiting receive, or to every local member of a group. */
+  private arrived(name: string, data: Buffer): void {
+    if (this.closed) return;
+    const channel = this.local.get(name);
+    const members = channel ? undefined : this.groups.get(name);
+    if (!channel && !members) return; // unsubscribed a moment ago
+    let message: Message;
+    try {
+      if (data.length > this.config.maxMessageBytes) throw new RangeError("too large");
+      message = this.serializer.decode(data);
+    } catch {
+      this.droppedMessages++;
+      return;
+    }
+    if (channel) {
+      if (this.local.arrive(channel, message) === "full") this.counters.droppedOverflow++;
+      return;
+    }
+    const now = performance.now();
+    let first = true;
+    for (const [member, added] of members!) {
+      const local = this.local.get(member);
+      if (!local || now - added >= this.groupExpiryMs) {
+        this.counters.membershipsExpired++;
+        this.leave(name, member);
+        continue;
+      }
+      // A member that let a message expire unread has stopped reading: it leaves (SPEC §4.5).
+      if (this.local.dropExpired(local, now)) {
+        this.leave(name, member);
+        continue;
+      }
+      const copy = first ? message : cloneMessage(message);
+      first = false;
+      if (this.local.arrive(local, copy, now) === "full") this.counters.groupSkippedFull++;
+      else this.counters.groupDelivered++;
+    }
+  }
+
+  /**
+   * Expire queued messages and memberships; stop listening on channels idle
+   * (no waiting receive, nothing queued, no membership) for the expiry, so
+   * short-lived channels (a request()'s reply channel, a consumer gone)
+   * cost no subscription for ever. A message published to a channel after
+   * that is not heard; a receive on it listens again.
+   */
+  private sweep(): void {
+    const now = performance.now();
+    for (const [name, members] of this.groups) {
+      for (const [member, added] of members) {
+        if (now - added >= this.groupExpiryMs) {
+          this.counters.membershipsExpired++;
+          this.leave(name, member);
+        }
+      }
+    }
+    for (const [name, channel] of this.local.entries()) {
+      // A channel that let a message expire unread has stopped reading: it leaves its groups (SPEC §4.5).
+      if (this.local.dropExpired(channel, now)) for (const group of [...channel.groups]) this.leave(group, name);
+      if (channel.idle && now - channel.lastUsed >= this.expiryMs) {
+        this.local.delete(name);
+        this.subscribers[this.shardOf(name)]!.unsubscribe(name);
+      }
+    }
+  }
+
+  async stats(): Promise<LayerStats> {
+    if (this.closed) throw new LayerClosedError();
+    let messages = 0;
+    let waiting = 0;
+    let members = 0;
+    for (const [, channel] of this.local.entries()) {
+      messages += channel.queue.size;
+      waiting += channel.waiters.size;
+    }
+    for (const group of this.groups.values()) members += group.size;
+    return {
+      backend: "redis-pubsub",
+      scope: "process",
+      channels: this.local.size,
+      messages,
+      waitingReceivers: waiting,
+      groups: this.groups.size,
+      members,
+      counters: { ...this.counters, expired: this.local.expired },
+      requests: this.requester.stats(),
+    };
+  }
+
+  protected async doFlush(): Promise<void> {
+    for (const name of [...this.groups.keys()]) {
+      for (const member of [...this.groups.get(name)!.keys()]) this.leave(name, member);
+    }
+    this.local.clearQueues();
+    // A receive waiting across a flush keeps waiting (SPEC §4.8), and a ! channel's owner still holds
+    // its name: those stay subscribed, emptied.
+    for (const [name, channel] of this.local.entries()) {
+      if (channel.waiters.size > 0 || channel.owned) continue;
+      this.local.delete(name);
+      this.subscribers[this.shardOf(name)]!.unsubscribe(name);
+    }
+  }
+
+  protected async doClose(): Promise<void> {
+    clearInterval(this.sweeper);
+    await Promise.all([...this.subscribers.map((s) => s.close()), ...this.shards.map((s) => release(s.commands))]);
+    // Last, as the other layers do: the caller holding a pending receive sees it fail once close() is done.
+    this.local.close();
+  }
+}
+

@@ -1,0 +1,13 @@
+import { describeChannelLayer } from "../../src/testing/index.js";
+import { makePubSub, PUBSUB_LACKS, testPrefix } from "./helpers.js";
+
+const prefix = testPrefix();
+
+describeChannelLayer("redis pub/sub (real server)", {
+  make: (options) => makePubSub(prefix, options),
+  shared: true,
+  capabilities: {
+    ...PUBSUB_LACKS,
+    trafficControl: "channels_redis' pub/sub layer keeps no such state, so Python peers could not honour it",
+  },
+});
