@@ -1,7 +1,7 @@
 /**
  * What every backend shares: argument checks, the closed state, and the rule
  * that every method reports problems by rejecting, never by throwing
- * synchronously (SPEC §3). A backend implements the protected `do*` methods,
+ * synchronously (docs/semantics.md §3.2). A backend implements the protected `do*` methods,
  * which see only valid names and an already copied, size-checked message.
  */
 import { InvalidChannelNameError, LayerClosedError } from "./errors.js";

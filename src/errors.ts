@@ -68,7 +68,7 @@ export class MessageTooLargeError extends ChannelLayerError {
   }
 }
 
-/** A channel name that breaks the naming rule (SPEC §2). A TypeError. */
+/** A channel name that breaks the naming rule (docs/semantics.md §2.5). A TypeError. */
 export class InvalidChannelNameError extends TypeError {
   readonly code = "ERR_INVALID_CHANNEL_NAME" as const;
   constructor(message: string) {
@@ -77,7 +77,7 @@ export class InvalidChannelNameError extends TypeError {
   }
 }
 
-/** A group name that breaks the naming rule (SPEC §2). A TypeError. */
+/** A group name that breaks the naming rule (docs/semantics.md §2.5). A TypeError. */
 export class InvalidGroupNameError extends TypeError {
   readonly code = "ERR_INVALID_GROUP_NAME" as const;
   constructor(message: string) {

@@ -1,9 +1,9 @@
 /**
- * The public contract (SPEC §3): what every backend implements and what
+ * The public contract (docs/semantics.md §3): what every backend implements and what
  * users hold. This file reads like the spec on purpose.
  */
 
-/** A value a message may carry (SPEC §2). */
+/** A value a message may carry (docs/semantics.md §2). */
 export type MessageValue =
   | null
   | boolean

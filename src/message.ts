@@ -1,5 +1,5 @@
 /**
- * Validate and copy a message in one walk (SPEC §2). The copy is what gets
+ * Validate and copy a message in one walk (docs/semantics.md §2). The copy is what gets
  * stored, so mutating the sender's object afterwards changes nothing, and the
  * walk adds up an upper bound of the msgpack size so that the exact size is
  * only computed for messages near the limit.

@@ -394,7 +394,7 @@ export abstract class ProtocolLayer extends BaseLayer {
   /**
    * Pending receives end with LayerClosedError: the broker is told to cancel
    * them, and any message it had already handed over goes back before the
-   * link ends (SPEC §4.6, §4.8).
+   * link ends (docs/semantics.md §4.6, §4.8).
    */
   protected async doClose(): Promise<void> {
     this.shuttingDown = true;

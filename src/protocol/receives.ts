@@ -16,7 +16,7 @@
  * Nothing is kept from a channel nobody waits on: once a tick ends with no
  * caller waiting, the poll is cancelled and messages it brought that nobody
  * claimed go back to the head of the broker's channel, so another consumer
- * of a worker channel is never kept waiting behind them (SPEC §4.2, §4.6).
+ * of a worker channel is never kept waiting behind them (docs/semantics.md §4.2, §4.6).
  *
  * Except for a short *linger* (`receiveLinger` ms, as the Redis backend's):
  * after a receive on a channel is served and nobody waits, the channel stays
@@ -315,7 +315,7 @@ export class Receives {
    * nothing more), gives back what it holds, and goes once idle: a message
    * brought for nobody is never kept past its tick, since its deadline is in
    * the broker's clock and only the broker can hold it to exact expiry
-   * (SPEC §4.5). That is enough for a ping-pong: the broker answers the send
+   * (docs/semantics.md §4.5). That is enough for a ping-pong: the broker answers the send
    * and hands over the message in one write, read in one tick.
    */
   private idle(inbox: Inbox, now: number): void {

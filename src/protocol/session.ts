@@ -238,7 +238,7 @@ export class Session {
     if (this.gone || this.receives.get(waiter.id) !== waiter) return false;
     if (--waiter.credit > 0) {
       this.reply([waiter.id, Status.Partial, body, deadline, priority]);
-      // At the back of the line again, so other receivers of a worker channel get their turn (SPEC §4.2).
+      // At the back of the line again, so other receivers of a worker channel get their turn (docs/semantics.md §4.2).
       waiter.handle = this.broker.engine.wait(waiter.channel, waiter);
     } else {
       this.receives.delete(waiter.id);
