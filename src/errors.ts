@@ -12,7 +12,11 @@ export type ErrorCode =
   | "ERR_CONNECTION_LOST"
   | "ERR_AUTHENTICATION"
   | "ERR_PROTOCOL"
-  | "ERR_RATE_LIMITED";
+  | "ERR_RATE_LIMITED"
+  | "ERR_INVALID_MESSAGE"
+  | "ERR_INVALID_MESSAGE_TYPE"
+  | "ERR_NO_HANDLER"
+  | "ERR_BAD_FRAME";
 
 /** Base of the package's own non-TypeError errors. */
 export class ChannelLayerError extends Error {
@@ -114,16 +118,43 @@ export class ProtocolError extends ChannelLayerError {
   }
 }
 
+/**
+ * A message that is not allowed (docs/semantics.md §2.6, §2.7): not a plain
+ * object with a string `type`, the reserved key, or a value a message cannot
+ * carry. The text names the path of the bad value. A TypeError.
+ */
+export class InvalidMessageError extends TypeError {
+  readonly code = "ERR_INVALID_MESSAGE" as const;
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidMessageError";
+  }
+}
+
+/** A message type that cannot name a handler (empty, or one that would name a private method). A TypeError. */
+export class InvalidMessageTypeError extends TypeError {
+  readonly code = "ERR_INVALID_MESSAGE_TYPE" as const;
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidMessageTypeError";
+  }
+}
+
 /** A message whose `type` has no handler (a consumer's method, a worker's handler). */
-export class NoHandlerError extends Error {
-  readonly code = "ERR_NO_HANDLER" as const;
+export class NoHandlerError extends ChannelLayerError {
   constructor(
     readonly type: string,
     /** Who was asked: a consumer class, or a worker channel. */
     readonly owner: string,
     hint: string,
   ) {
-    super(`${owner} has no handler for message type "${type}": ${hint}`);
-    this.name = "NoHandlerError";
+    super("ERR_NO_HANDLER", `${owner} has no handler for message type "${type}": ${hint}`);
+  }
+}
+
+/** A WebSocket frame that does not hold what its route expects (wrong frame kind, bad JSON or msgpack). */
+export class BadFrameError extends ChannelLayerError {
+  constructor(message: string) {
+    super("ERR_BAD_FRAME", message);
   }
 }

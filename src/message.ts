@@ -8,14 +8,14 @@
  * value throws, and each frame on the way out adds its key (try/catch costs
  * nothing until something throws).
  */
-import { MessageTooLargeError } from "./errors.js";
+import { InvalidMessageError, MessageTooLargeError } from "./errors.js";
 import type { Message, MessageValue } from "./layer.js";
 
 export const RESERVED_KEY = "__asgi_channel__";
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-/** A bad value deep in a message; becomes a TypeError naming its path at the top. */
+/** A bad value deep in a message; becomes an InvalidMessageError naming its path at the top. */
 class BadValue extends Error {
   readonly path: Array<string | number> = [];
 }
@@ -172,15 +172,15 @@ let spare: Walk | undefined = new Walk();
 
 /**
  * Validate `message` and return an independent copy no larger than
- * `options.maxBytes` encoded. Throws a TypeError naming the path of the first
- * bad value, or MessageTooLargeError.
+ * `options.maxBytes` encoded. Throws an InvalidMessageError (a TypeError) naming
+ * the path of the first bad value, or MessageTooLargeError.
  */
 export function copyMessage(message: unknown, options: CopyOptions): Message {
   if (typeof message !== "object" || message === null || Array.isArray(message) || !isPlainObject(message)) {
-    throw new TypeError(`message must be a plain object with a string "type", got ${kindOf(message)}`);
+    throw new InvalidMessageError(`message must be a plain object with a string "type", got ${kindOf(message)}`);
   }
   if (typeof message.type !== "string") {
-    throw new TypeError(`message.type must be a string (consumers dispatch on it), got ${kindOf(message.type)}`);
+    throw new InvalidMessageError(`message.type must be a string (consumers dispatch on it), got ${kindOf(message.type)}`);
   }
   const walk = spare ?? new Walk();
   spare = undefined;
@@ -189,9 +189,9 @@ export function copyMessage(message: unknown, options: CopyOptions): Message {
   try {
     copy = walk.copyPlain(message) as Message;
     // Checked on the copy: `in` on an own-keys-only plain object is an inline-cache hit.
-    if (RESERVED_KEY in copy) throw new TypeError(`message.${RESERVED_KEY} is reserved for the layer's own routing`);
+    if (RESERVED_KEY in copy) throw new InvalidMessageError(`message.${RESERVED_KEY} is reserved for the layer's own routing`);
   } catch (err) {
-    if (err instanceof BadValue) throw new TypeError(`${formatPath(err.path)}: ${err.message}`);
+    if (err instanceof BadValue) throw new InvalidMessageError(`${formatPath(err.path)}: ${err.message}`);
     throw err;
   } finally {
     spare = walk;
