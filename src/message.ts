@@ -38,14 +38,14 @@ function kindOf(value: unknown): string {
   if (typeof value === "function") return "a function";
   if (typeof value === "symbol") return "a symbol";
   if (typeof value === "object" && value !== null) {
-    const name = (value as object).constructor?.name;
+    const name = (value.constructor as { name?: string } | undefined)?.name;
     return name ? name : "an object with a foreign prototype";
   }
   return typeof value;
 }
 
 function isPlainObject(value: object): value is Record<string, unknown> {
-  const proto = Object.getPrototypeOf(value);
+  const proto: unknown = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }
 

@@ -38,7 +38,7 @@ export async function workerCommand(args: string[], defaultUrl: string, readToke
   try {
     module = (await import(pathToFileURL(resolve(file)).href)) as typeof module;
   } catch (err) {
-    throw new Error(moduleLoadMessage(err, file));
+    throw new Error(moduleLoadMessage(err, file), { cause: err });
   }
   const handlers = module.default;
   if (typeof handlers !== "function" && (typeof handlers !== "object" || handlers === null)) {

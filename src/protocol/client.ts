@@ -3,7 +3,7 @@
  * the calls awaiting answers, auto-pipelining (every request made in one tick
  * leaves in one write), receives as long polls, cancellation that loses
  * nothing, heartbeats, and reconnecting with backoff. RemoteChannelLayer gives
- * it socket links; the IPC layer gives it process or port links.
+ * it socket links; the IPC layer a socket link to its parent's broker.
  */
 import { BaseLayer } from "../base.js";
 import { ConnectionLostError, LayerClosedError, ProtocolError } from "../errors.js";

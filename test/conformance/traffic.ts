@@ -3,7 +3,7 @@
  * policies and dead letters, run unchanged against every engine backend.
  */
 import { describe, expect, it } from "vitest";
-import { ChannelFullError, RateLimitedError, type ChannelLayer, type LayerOptions, type Message } from "../../src/index.js";
+import { ChannelFullError, RateLimitedError, type Message } from "../../src/index.js";
 import { closedAfterEach, drain, fresh, sleep, tryReceive } from "./helpers.js";
 import type { ConformanceTarget } from "./suite.js";
 
