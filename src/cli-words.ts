@@ -7,12 +7,10 @@ import { AuthenticationError, ChannelLayerError } from "./errors.js";
 
 /** The one-line message for `err`; `tokenFile` is the --token-file given, if any. */
 export function cliMessage(err: unknown, tokenFile: string | undefined): string {
+  let message = err instanceof Error ? err.message : String(err);
   if (err instanceof AuthenticationError) {
-    return tokenFile === undefined
-      ? "the broker requires a token: pass --token-file FILE"
-      : `the broker refused the token in ${tokenFile} (--token-file)`;
+    message = tokenFile === undefined ? "the broker requires a token: pass --token-file FILE" : `the broker refused the token in ${tokenFile}`;
   }
-  const message = err instanceof Error ? err.message : String(err);
   return err instanceof ChannelLayerError ? `${message} (${err.code})` : message;
 }
 

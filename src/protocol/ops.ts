@@ -47,10 +47,8 @@ export const Op = {
   /** [Stats, id, top?] → [id, Ok, BrokerStats]; with `top` (1–100), BrokerStats & BrokerDetails */
   Stats: 10,
 } as const;
-export type OpCode = (typeof Op)[keyof typeof Op];
 
 export const Status = { Ok: 0, Error: 1, Cancelled: 2, Partial: 3 } as const;
-export type StatusCode = (typeof Status)[keyof typeof Status];
 
 /** Most messages one receive may ask for. */
 export const MAX_RECEIVE_BATCH = 1024;
@@ -103,6 +101,3 @@ export interface BrokerDetails {
   groupTop: EngineTop["groups"];
   clientList: ClientInfo[];
 }
-
-export type Request = [op: number, id: number, ...args: unknown[]];
-export type Response = [id: number, status: number, ...rest: unknown[]];

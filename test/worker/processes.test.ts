@@ -109,7 +109,7 @@ it("speaks in flags: a missing token says --token-file, a bad --concurrency name
   try {
     const noToken = await runCli(["worker", MODULE, "--url", url!]);
     expect(noToken.code).toBe(2);
-    expect(noToken.err.trim()).toBe("channel-layers: the broker requires a token: pass --token-file FILE");
+    expect(noToken.err.trim()).toBe("channel-layers: the broker requires a token: pass --token-file FILE (ERR_AUTHENTICATION)");
   } finally {
     await guarded.close();
   }
