@@ -9,7 +9,8 @@ import { AuthenticationError, ChannelLayerError } from "./errors.js";
 export function cliMessage(err: unknown, tokenFile: string | undefined): string {
   let message = err instanceof Error ? err.message : String(err);
   if (err instanceof AuthenticationError) {
-    message = tokenFile === undefined ? "the broker requires a token: pass --token-file FILE" : `the broker refused the token in ${tokenFile}`;
+    message =
+      tokenFile === undefined ? "the broker requires a token: pass --token-file FILE" : `the broker refused the token in ${tokenFile}`;
   }
   return err instanceof ChannelLayerError ? `${message} (${err.code})` : message;
 }
@@ -18,8 +19,10 @@ export function cliMessage(err: unknown, tokenFile: string | undefined): string 
 export function moduleLoadMessage(err: unknown, file: string): string {
   const code = (err as { code?: unknown } | null)?.code;
   if (code === "ERR_UNKNOWN_FILE_EXTENSION" && /\.[cm]?tsx?$/.test(file)) {
-    return `cannot load ${file}: Node does not run TypeScript by itself; run it through tsx ` +
-      `(NODE_OPTIONS="--import tsx" channel-layers worker ${file}) or compile it to .js`;
+    return (
+      `cannot load ${file}: Node does not run TypeScript by itself; run it through tsx ` +
+      `(NODE_OPTIONS="--import tsx" channel-layers worker ${file}) or compile it to .js`
+    );
   }
   return `cannot load ${file}: ${err instanceof Error ? err.message : String(err)}`;
 }

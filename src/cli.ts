@@ -104,13 +104,18 @@ async function serve(args: string[]): Promise<void> {
   const listen = values.listen ?? [DEFAULT_LISTEN];
   if (cert === undefined && key !== undefined) fail("--tls-key was given without --tls-cert: TLS needs both");
   if (cert !== undefined && key === undefined) fail("--tls-cert was given without --tls-key: TLS needs both");
-  if (cert === undefined && listen.some((url) => url.startsWith("tls:"))) fail("a tls:// --listen address needs --tls-cert FILE and --tls-key FILE");
+  if (cert === undefined && listen.some((url) => url.startsWith("tls:"))) {
+    fail("a tls:// --listen address needs --tls-cert FILE and --tls-key FILE");
+  }
   let server: BrokerServer;
   try {
     server = new BrokerServer({
       listen,
       token: readToken(values["token-file"]),
-      tls: cert !== undefined && key !== undefined ? { cert: readFlagFile(cert, "--tls-cert"), key: readFlagFile(key, "--tls-key") } : undefined,
+      tls:
+        cert !== undefined && key !== undefined
+          ? { cert: readFlagFile(cert, "--tls-cert"), key: readFlagFile(key, "--tls-key") }
+          : undefined,
       maxConnections: number(values["max-connections"], "--max-connections"),
       capacity: number(values.capacity, "--capacity"),
       expiry: number(values.expiry, "--expiry"),

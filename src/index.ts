@@ -1,4 +1,13 @@
-export type { ChannelLayer, ChannelCapacity, Extension, LayerOptions, Message, MessageValue, ReceiveOptions, SendOptions } from "./layer.js";
+export type {
+  ChannelLayer,
+  ChannelCapacity,
+  Extension,
+  LayerOptions,
+  Message,
+  MessageValue,
+  ReceiveOptions,
+  SendOptions,
+} from "./layer.js";
 export type { DeadLetterOptions, DropReason, OverflowPolicy, RateLimit, TrafficOptions } from "./traffic.js";
 export type { PatternMap } from "./patterns.js";
 export { DEFAULTS } from "./layer.js";

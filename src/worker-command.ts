@@ -19,7 +19,12 @@ export const WORKER_USAGE = `worker options (channel-layers worker MODULE [optio
   --token-file FILE       the token the broker requires
   --help                  this text`;
 
-export async function workerCommand(args: string[], defaultUrl: string, readToken: (file: string | undefined) => string | undefined, log: (line: string) => void): Promise<void> {
+export async function workerCommand(
+  args: string[],
+  defaultUrl: string,
+  readToken: (file: string | undefined) => string | undefined,
+  log: (line: string) => void,
+): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -47,7 +52,9 @@ export async function workerCommand(args: string[], defaultUrl: string, readToke
   const channel = values.channel ?? module.channel;
   if (channel === undefined) throw new Error(`no worker channel: pass --channel NAME or export \`channel\` from ${file}`);
   const concurrency = values.concurrency === undefined ? 1 : Number(values.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`--concurrency must be a positive integer, got "${values.concurrency}"`);
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new Error(`--concurrency must be a positive integer, got "${values.concurrency}"`);
+  }
   const url = values.url ?? process.env.CHANNEL_LAYER_URL ?? defaultUrl;
   const token = readToken(values["token-file"]);
   const layer = createChannelLayer(url, token === undefined ? {} : { token });

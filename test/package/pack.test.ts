@@ -85,7 +85,10 @@ describe("the packed package", () => {
     );
     writeFileSync(
       join(scratch, "tsconfig.json"),
-      JSON.stringify({ compilerOptions: { strict: true, module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", noEmit: true, types: ["node"] }, files: ["use.ts"] }),
+      JSON.stringify({
+        compilerOptions: { strict: true, module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", noEmit: true, types: ["node"] },
+        files: ["use.ts"],
+      }),
     );
     try {
       run(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", scratch], scratch);
@@ -119,7 +122,8 @@ describe("the packed package", () => {
   // Node versions that strip types themselves load the module; the hint is for those that do not.
   it.skipIf((process.features as { typescript?: unknown }).typescript)("a .ts worker module gets a one-line hint, not a stack", () => {
     writeFileSync(join(scratch, "handlers.ts"), `export const channel: string = "jobs";\nexport default { "job.run": async () => {} };\n`);
-    const result = spawnSync(join(scratch, "node_modules/.bin/channel-layers"), ["worker", "handlers.ts"], { cwd: scratch, encoding: "utf8" });
+    const bin = join(scratch, "node_modules/.bin/channel-layers");
+    const result = spawnSync(bin, ["worker", "handlers.ts"], { cwd: scratch, encoding: "utf8" });
     expect(result.status).toBe(2);
     expect(result.stderr.trim().split("\n")).toHaveLength(1);
     expect(result.stderr).toMatch(/Node does not run TypeScript by itself; run it through tsx \(NODE_OPTIONS="--import tsx"/);

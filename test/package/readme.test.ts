@@ -3,9 +3,9 @@
  * under "## Quick start", with the package import pointed at the sources.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { expect, it } from "vitest";
@@ -34,4 +34,18 @@ it("the README quick start runs, prints what its comments say and exits 0", asyn
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+it("every relative link in README.md and docs/ points at a file that exists", () => {
+  const pages = ["README.md", ...readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+  const broken: string[] = [];
+  for (const page of pages) {
+    const text = readFileSync(join(root, page), "utf8").replace(/```[\s\S]*?```/g, "");
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/.test(target!) || target!.startsWith("#")) continue;
+      const path = resolve(dirname(join(root, page)), target!.split("#")[0]!);
+      if (!existsSync(path)) broken.push(`${page} → ${target}`);
+    }
+  }
+  expect(broken).toEqual([]);
 });

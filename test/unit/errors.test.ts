@@ -38,12 +38,18 @@ describe("errors (docs/semantics.md §3.6)", () => {
     const layer = new InMemoryChannelLayer();
     try {
       const bad = { type: "t", items: [1, new Date(0)] } as unknown as Message;
-      const err = await layer.send("c", bad).then(() => undefined, (e: unknown) => e);
+      const err = await layer.send("c", bad).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(InvalidMessageError);
       expect(err).toBeInstanceOf(TypeError);
       expect((err as InvalidMessageError).code).toBe("ERR_INVALID_MESSAGE");
       expect((err as Error).message).toMatch(/^message\.items\[1\]: /);
-      const noType = await layer.send("c", { kind: "x" } as unknown as Message).then(() => undefined, (e: unknown) => e);
+      const noType = await layer.send("c", { kind: "x" } as unknown as Message).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect((noType as InvalidMessageError).code).toBe("ERR_INVALID_MESSAGE");
     } finally {
       await layer.close();
