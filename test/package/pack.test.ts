@@ -73,7 +73,7 @@ describe("the packed package", () => {
     expect(JSON.parse(run("node", ["use.mjs"], scratch))).toEqual({ text: "from the tarball", full: true });
   });
 
-  it("typechecks a consumer under strict TypeScript with NodeNext resolution", { timeout: 120_000 }, () => {
+  it("typechecks a consumer under strict TypeScript with NodeNext resolution", { timeout: 240_000 }, () => {
     writeFileSync(
       join(scratch, "use.ts"),
       `import { createChannelLayer, type ChannelLayer, type Message } from "channel-layers";
