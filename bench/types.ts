@@ -1,6 +1,8 @@
 /** The shapes the benchmark runner and its backends share. */
 
-export const WORKLOADS = ["pingpong", "pipeline", "fanout", "concurrent"] as const;
+export const WORKLOADS = ["pingpong", "pipeline", "fanout", "concurrent", "request"] as const;
+/** The workloads bench/python/layer_bench.py mirrors for Channels' own layers. */
+export const CHANNELS_WORKLOADS = ["pingpong", "pipeline", "fanout", "concurrent"] as const;
 export type Workload = (typeof WORKLOADS)[number];
 
 export interface RunResult {

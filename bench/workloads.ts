@@ -3,7 +3,7 @@
  * backend runs exactly the same code. `bench/python/layer_bench.py` mirrors
  * them for Channels' own layers.
  */
-import type { ChannelLayer, Message } from "../src/index.js";
+import { request as requestOn, runWorker, type ChannelLayer, type Message } from "../src/index.js";
 import type { RunResult, Workload } from "./types.js";
 
 /** Largest number of requests a workload has in flight at once. */
@@ -97,11 +97,31 @@ async function concurrent(layer: ChannelLayer, n: number): Promise<RunResult> {
   return { seconds: (performance.now() - start) / 1000, ops: perPair * CONCURRENT_PAIRS };
 }
 
+/** `request()` round trips to a worker on the same layer: send, the worker's receive and reply, the caller's receive. */
+async function request(layer: ChannelLayer, n: number): Promise<RunResult> {
+  const ch = unique("request");
+  const worker = runWorker(layer, ch, (m) => ({ type: "bench.reply", i: m.i! }));
+  const rtt = new Float64Array(Math.ceil(n / SAMPLE));
+  const start = performance.now();
+  for (let i = 0; i < n; i++) {
+    if (i % SAMPLE === 0) {
+      const t = performance.now();
+      await requestOn(layer, ch, payload(i));
+      rtt[i / SAMPLE] = performance.now() - t;
+    } else await requestOn(layer, ch, payload(i));
+  }
+  const seconds = (performance.now() - start) / 1000;
+  await worker.stop();
+  rtt.sort();
+  return { seconds, ops: n, p50Ms: percentile(rtt, 0.5), p99Ms: percentile(rtt, 0.99) };
+}
+
 export const workloads: Record<Workload, (layer: ChannelLayer, n: number) => Promise<RunResult>> = {
   pingpong,
   pipeline,
   fanout,
   concurrent,
+  request,
 };
 
 /** Default sizes; `--quick` divides them by ten. Fanout runs whole rounds of members × sends deliveries. */
@@ -110,4 +130,5 @@ export const DEFAULT_N: Record<Workload, number> = {
   pipeline: 100_000,
   fanout: 10 * FANOUT_MEMBERS * FANOUT_SENDS,
   concurrent: 256_000,
+  request: 20_000,
 };

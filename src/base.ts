@@ -4,18 +4,32 @@
  * synchronously (docs/semantics.md §3.2). A backend implements the protected `do*` methods,
  * which see only valid names and an already copied, size-checked message.
  */
+import { EventEmitter } from "eventemitter3";
 import { InvalidChannelNameError, LayerClosedError } from "./errors.js";
-import type { ChannelLayer, Extension, LayerOptions, Message, ReceiveOptions, SendOptions } from "./layer.js";
+import type {
+  ChannelLayer,
+  Extension,
+  GapReason,
+  LayerEvents,
+  LayerOptions,
+  LayerState,
+  Message,
+  ReceiveOptions,
+  SendOptions,
+} from "./layer.js";
 import { copyMessage, type CopyOptions } from "./message.js";
 import { encodeMessage } from "./msgpack.js";
 import { assertChannelName, assertGroupName, isProcessLocal, makeChannelName, ownsChannel, uniqueId } from "./names.js";
 import { resolveOptions, type ResolvedOptions } from "./options.js";
 import { assertPriority } from "./traffic.js";
+import { MemoryReplyCache, type ReplyCache } from "./request/cache.js";
+import { Requester, type RequestCounters, type RequestOptions } from "./request/request.js";
 
 export const DONE: Promise<void> = Promise.resolve();
 
-export abstract class BaseLayer implements ChannelLayer {
+export abstract class BaseLayer extends EventEmitter<LayerEvents> implements ChannelLayer {
   abstract readonly extensions: readonly Extension[];
+  private current: LayerState;
   /** Fixed for the life of this instance; the middle part of its `newChannel` names. */
   readonly instanceId: string = uniqueId();
   protected readonly config: ResolvedOptions;
@@ -23,8 +37,53 @@ export abstract class BaseLayer implements ChannelLayer {
   /** Whether integers past 32 bits are copied as bigints (backends that encode to msgpack). */
   protected readonly wideInts: boolean = false;
 
-  constructor(options: LayerOptions = {}) {
+  /** @param initial "connecting" for remote backends; in-memory ones start "ready". */
+  constructor(options: LayerOptions = {}, initial: LayerState = "ready") {
+    super();
     this.config = resolveOptions(options);
+    this.current = initial;
+  }
+
+  /** Where this layer stands with its backend (docs/semantics.md §5); every change is a "state" event. */
+  get state(): LayerState {
+    return this.current;
+  }
+
+  /** Move to `next` and say so; "closed" is final. */
+  protected setState(next: LayerState): void {
+    const previous = this.current;
+    if (previous === next || previous === "closed") return;
+    this.current = next;
+    this.emit("state", next, previous);
+  }
+
+  /**
+   * Resolves once the layer is "ready"; rejects with why it is not when it
+   * goes "failed" (its backend unreachable past its connect timeout, or a
+   * refusal such as a wrong token) or "closed".
+   */
+  whenReady(): Promise<void> {
+    if (this.current === "ready") return DONE;
+    if (this.current === "failed" || this.current === "closed") return Promise.reject(this.unavailable());
+    return new Promise((resolve, reject) => {
+      const onState = (state: LayerState): void => {
+        if (state === "connecting" || state === "reconnecting") return;
+        this.off("state", onState);
+        if (state === "ready") resolve();
+        else reject(this.unavailable());
+      };
+      this.on("state", onState);
+    });
+  }
+
+  /** Why calls fail now; a remote backend names its address and what went wrong. */
+  protected unavailable(): Error {
+    return new LayerClosedError();
+  }
+
+  /** Tell the app it may have missed messages; call it once what the layer owns is restored. */
+  protected reportGap(reason: GapReason): void {
+    if (this.current !== "closed") this.emit("gap", { reason, at: Date.now() });
   }
 
   protected get closed(): boolean {
@@ -151,6 +210,29 @@ export abstract class BaseLayer implements ChannelLayer {
     }
   }
 
+  private ownRequester: Requester | undefined;
+
+  /** What serves `request()` for this layer: made on first use. */
+  get requester(): Requester {
+    return (this.ownRequester ??= new Requester(this, this.makeReplyCache()));
+  }
+
+  /** Where `request(…, { cacheFor })` keeps replies: in this process unless a backend shares one. */
+  protected makeReplyCache(): ReplyCache {
+    return new MemoryReplyCache();
+  }
+
+  /** Send `message` with a fresh `reply_channel` to a worker channel and resolve with its reply (docs/request.md). */
+  request(channel: string, message: Message, options?: RequestOptions): Promise<Message> {
+    if (this.closing) return Promise.reject(new LayerClosedError());
+    return this.requester.request(channel, message, options);
+  }
+
+  /** What `request()` counted: replies, timeouts, late replies, cache hits and misses, coalesced calls. */
+  get requestCounters(): Readonly<RequestCounters> {
+    return this.requester.counters;
+  }
+
   flush(): Promise<void> {
     if (this.closing) return Promise.reject(new LayerClosedError());
     return this.doFlush();
@@ -158,7 +240,11 @@ export abstract class BaseLayer implements ChannelLayer {
 
   /** Idempotent: a second call returns the first call's promise. */
   close(): Promise<void> {
-    this.closing ??= this.doClose();
+    if (this.closing === undefined) {
+      this.ownRequester?.close();
+      this.closing = this.doClose();
+      this.setState("closed");
+    }
     return this.closing;
   }
 }

@@ -11,6 +11,7 @@ import { DEFAULT_LISTEN } from "./remote/address.js";
 import { RemoteChannelLayer } from "./remote/client.js";
 import { BrokerServer } from "./remote/server.js";
 import { workerCommand, WORKER_USAGE } from "./worker-command.js";
+import { gatewayCommand, GATEWAY_USAGE } from "./gateway-command.js";
 import { cliMessage } from "./cli-words.js";
 
 const USAGE = `usage: channel-layers <command> [options]
@@ -19,6 +20,7 @@ commands:
   serve [options]         run a broker
   stats [URL] [options]   print what a running broker holds (default ${DEFAULT_LISTEN})
   worker MODULE [options] run MODULE's handlers on a worker channel (Channels' runworker)
+  gateway [options]       translate HTTP requests into requests to worker channels
   version                 the package version
   help                    this text
 
@@ -44,6 +46,8 @@ stats options:
   --top N                 entries in each list (default 10, at most 100)
 
 ${WORKER_USAGE}
+
+${GATEWAY_USAGE}
 `;
 
 const log = (line: string): void => console.log(`${new Date().toISOString()} ${line}`);
@@ -194,6 +198,9 @@ try {
       break;
     case "worker":
       await workerCommand(rest, DEFAULT_LISTEN, readToken, log);
+      break;
+    case "gateway":
+      await gatewayCommand(rest, DEFAULT_LISTEN, readToken, log);
       break;
     case "version":
     case "--version":

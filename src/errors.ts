@@ -13,6 +13,8 @@ export type ErrorCode =
   | "ERR_AUTHENTICATION"
   | "ERR_PROTOCOL"
   | "ERR_RATE_LIMITED"
+  | "ERR_REQUEST_TIMEOUT"
+  | "ERR_REQUEST_FAILED"
   | "ERR_INVALID_MESSAGE"
   | "ERR_INVALID_MESSAGE_TYPE"
   | "ERR_NO_HANDLER"
@@ -137,6 +139,30 @@ export class InvalidMessageTypeError extends TypeError {
   constructor(message: string) {
     super(message);
     this.name = "InvalidMessageTypeError";
+  }
+}
+
+/** `request()` got no reply in time (no worker listening, or the worker died or is too slow). */
+export class RequestTimeoutError extends ChannelLayerError {
+  constructor(
+    readonly channel: string,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      "ERR_REQUEST_TIMEOUT",
+      `no reply from channel "${channel}" within ${timeoutMs} ms: is a worker receiving from it? (raise \`timeout\` for slow handlers)`,
+    );
+  }
+}
+
+/** The worker's handler failed: it replied `{ type: "error", code, message }`. */
+export class RequestFailedError extends ChannelLayerError {
+  constructor(
+    /** The code the worker gave (its error's `code`, or "ERR_HANDLER"). */
+    readonly remoteCode: string,
+    readonly remoteMessage: string,
+  ) {
+    super("ERR_REQUEST_FAILED", `the worker's handler failed (${remoteCode}): ${remoteMessage}`);
   }
 }
 

@@ -11,6 +11,7 @@ export type {
 export type { DeadLetterOptions, DropReason, OverflowPolicy, RateLimit, TrafficOptions } from "./traffic.js";
 export type { PatternMap } from "./patterns.js";
 export { DEFAULTS } from "./layer.js";
+export type { GapReason, LayerEvents, LayerGap, LayerState } from "./layer.js";
 export {
   AuthenticationError,
   ChannelFullError,
@@ -22,6 +23,8 @@ export {
   MessageTooLargeError,
   ProtocolError,
   RateLimitedError,
+  RequestFailedError,
+  RequestTimeoutError,
   NoHandlerError,
   InvalidMessageError,
   InvalidMessageTypeError,
@@ -32,6 +35,9 @@ export { InMemoryChannelLayer, type InMemoryLayerOptions } from "./memory.js";
 export type { EngineStats, EngineCounters, EngineTop } from "./engine/engine.js";
 export { createChannelLayer } from "./url.js";
 export { nonLocalName, isProcessLocal } from "./names.js";
+export { request, type RequestCounters, type RequestOptions } from "./request/request.js";
+export { createGateway, type Gateway, type GatewayCounters, type GatewayOptions } from "./gateway/gateway.js";
+export type { GatewayRoute } from "./gateway/routes.js";
 export { runWorker, type Handler, type Handlers, type HandlerContext, type Worker, type WorkerOptions } from "./worker.js";
 export {
   Consumer,

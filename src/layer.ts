@@ -20,8 +20,10 @@ export interface Message {
   [key: string]: MessageValue;
 }
 
+import type { EventEmitter } from "eventemitter3";
 import type { LayerStats } from "./stats.js";
 import type { TrafficOptions } from "./traffic.js";
+import type { RequestOptions } from "./request/request.js";
 
 export type Extension = "groups" | "flush" | "priority";
 
@@ -35,8 +37,41 @@ export interface ReceiveOptions {
   signal?: AbortSignal;
 }
 
+/** Where a layer stands with its backend (docs/semantics.md §5). In-memory layers are "ready" until "closed". */
+export type LayerState = "connecting" | "ready" | "reconnecting" | "failed" | "closed";
+
+/** Why a layer may have missed messages (docs/semantics.md §5). */
+export type GapReason = "broker-restarted" | "redis-restarted" | "grace-expired";
+
+/**
+ * Messages may have been lost while the layer was away from its backend; by
+ * the time this is emitted it has restored what it owns (its group
+ * memberships, its `!` channels). The app should resync: reload history,
+ * re-announce presence.
+ */
+export interface LayerGap {
+  reason: GapReason;
+  /** When the layer found out, in milliseconds since the epoch. */
+  at: number;
+}
+
+/** The events of a layer's emitter (eventemitter3). */
+export interface LayerEvents {
+  /** Every change of `state`. */
+  state: (state: LayerState, previous: LayerState) => void;
+  gap: (gap: LayerGap) => void;
+}
+
 export interface ChannelLayer {
   readonly extensions: readonly Extension[];
+  /**
+   * Connection state (docs/semantics.md §5). Every bundled backend has it and the
+   * `on`/`off` of its emitter; optional so that layers written elsewhere
+   * still satisfy the interface.
+   */
+  readonly state?: LayerState;
+  on?<E extends keyof LayerEvents>(event: E, listener: EventEmitter.EventListener<LayerEvents, E>): unknown;
+  off?<E extends keyof LayerEvents>(event: E, listener: EventEmitter.EventListener<LayerEvents, E>): unknown;
   /** Store `message` in `channel`; resolves once stored, never waits for a reader. */
   send(channel: string, message: Message, options?: SendOptions): Promise<void>;
   /** The next message of `channel`, waiting for one if it is empty. */
@@ -59,6 +94,12 @@ export interface ChannelLayer {
    * optional so that layers written elsewhere still satisfy the interface.
    */
   stats?(): Promise<LayerStats>;
+  /**
+   * Request/reply: send `message` with a fresh `reply_channel` to a worker
+   * channel and resolve with the first reply (docs/request.md). Every bundled
+   * backend has it; `request()` from the package serves any other layer.
+   */
+  request?(channel: string, message: Message, options?: RequestOptions): Promise<Message>;
 }
 
 /** `channelCapacity`: glob patterns (fnmatch, whole name) or regexes; first match wins. */

@@ -28,14 +28,18 @@ const BACKEND_QUERY: Record<string, readonly string[]> = {
 
 /** Numeric options given in the query string (`?capacity=500&expiry=30`). */
 const QUERY_OPTIONS = ["expiry", "groupExpiry", "capacity", "maxMessageBytes"] as const;
+/** Broker clients also read how long to wait for the broker (`tcp://host:port?connectTimeout=3000`). */
+const BROKER_QUERY = [...QUERY_OPTIONS, "connectTimeout"] as const;
+const BROKER_SCHEMES = ["tcp:", "tls:", "unix:", "ipc:"];
 
-function queryOptions(url: URL): Partial<Record<(typeof QUERY_OPTIONS)[number], number>> {
-  const out: Partial<Record<(typeof QUERY_OPTIONS)[number], number>> = {};
+function queryOptions(url: URL): Partial<Record<(typeof BROKER_QUERY)[number], number>> {
+  const out: Partial<Record<(typeof BROKER_QUERY)[number], number>> = {};
+  const known = BROKER_SCHEMES.includes(url.protocol) ? BROKER_QUERY : QUERY_OPTIONS;
   for (const [key, value] of url.searchParams) {
     if (BACKEND_QUERY[url.protocol]?.includes(key)) continue;
-    const name = QUERY_OPTIONS.find((k) => k === key || k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) === key);
+    const name = known.find((k) => k === key || k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) === key);
     if (name === undefined) {
-      throw new TypeError(`unknown option "${key}" in channel layer URL; known: ${QUERY_OPTIONS.join(", ")}`);
+      throw new TypeError(`unknown option "${key}" in channel layer URL; known: ${known.join(", ")}`);
     }
     const n = value === "inf" || value === "Infinity" ? Infinity : Number(value);
     if (Number.isNaN(n)) throw new TypeError(`option "${key}" in channel layer URL must be a number, got "${value}"`);

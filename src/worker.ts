@@ -12,6 +12,12 @@ export interface HandlerContext {
   channel: string;
   /** Aborted when the worker is asked to stop; long handlers may honour it. */
   signal: AbortSignal;
+  /**
+   * Answer a `request()` now (docs/request.md): sends to the message's
+   * `reply_channel`. A handler may instead return its reply. Without a
+   * `reply_channel` (a plain send) it rejects with a TypeError.
+   */
+  reply(reply: Message): Promise<void>;
 }
 
 export type Handler = (message: Message, context: HandlerContext) => unknown;
@@ -37,6 +43,20 @@ export interface Worker {
   readonly failed: number;
 }
 
+function isMessage(value: unknown): value is Message {
+  return typeof value === "object" && value !== null && typeof (value as { type?: unknown }).type === "string";
+}
+
+/** What a caller of `request()` gets when the handler failed: it rejects with RequestFailedError. */
+function errorReply(err: unknown): Message {
+  const code = (err as { code?: unknown } | null)?.code;
+  return {
+    type: "error",
+    code: typeof code === "string" ? code : "ERR_HANDLER",
+    message: err instanceof Error ? err.message : String(err),
+  };
+}
+
 function defaultOnError(error: unknown, message: Message): void {
   console.error(`channel-layers worker: handler for "${message.type}" failed:`, error);
 }
@@ -47,20 +67,32 @@ export function runWorker(layer: ChannelLayer, channel: string, handlers: Handle
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
   const onError = options.onError ?? defaultOnError;
   const stopping = new AbortController();
-  const context: HandlerContext = { layer, channel, signal: stopping.signal };
   const byType = typeof handlers === "function" ? undefined : new Map(Object.entries(handlers));
   let processed = 0;
   let failed = 0;
 
   const handle = async (message: Message): Promise<void> => {
     const handler = byType ? byType.get(message.type) : (handlers as Handler);
+    const replyTo = typeof message.reply_channel === "string" ? message.reply_channel : undefined;
+    let replied = false;
+    const reply = (answer: Message): Promise<void> => {
+      if (replyTo === undefined) return Promise.reject(new TypeError(`message "${message.type}" has no reply_channel: it was sent, not requested`));
+      if (replied) return Promise.reject(new TypeError(`message "${message.type}" was already answered: a request gets one reply`));
+      replied = true;
+      return layer.send(replyTo, answer);
+    };
     try {
       if (!handler) throw new NoHandlerError(message.type, `worker channel "${channel}"`, `handlers: ${[...byType!.keys()].join(", ") || "(none)"}`);
-      await handler(message, context);
+      const result = await handler(message, { layer, channel, signal: stopping.signal, reply });
+      if (replyTo !== undefined && !replied && result !== undefined) {
+        if (!isMessage(result)) throw new TypeError(`the handler for "${message.type}" returned ${typeof result}, not a message with a string \`type\`: return the reply, or nothing`);
+        await reply(result);
+      }
       processed++;
     } catch (err) {
       failed++;
       onError(err, message);
+      if (replyTo !== undefined && !replied) await reply(errorReply(err)).catch((sendErr: unknown) => onError(sendErr, message));
     }
   };
 

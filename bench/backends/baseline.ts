@@ -4,6 +4,7 @@
  * this is what the layer costs.
  */
 import type { ChannelLayer, Message } from "../../src/index.js";
+import { CHANNELS_WORKLOADS } from "../types.js";
 import { layerBackend } from "./layer.js";
 
 class BareQueue {
@@ -70,4 +71,4 @@ function bareLayer(): ChannelLayer {
   return layer;
 }
 
-export const baseline = layerBackend("baseline", bareLayer);
+export const baseline = layerBackend("baseline", bareLayer, { available: async () => true, workloads: CHANNELS_WORKLOADS });

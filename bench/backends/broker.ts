@@ -53,7 +53,7 @@ async function warmUp(url: string): Promise<void> {
   const layer = new RemoteChannelLayer(url, { capacity: Infinity });
   try {
     for (let round = 0; round < 5; round++) {
-      for (const workload of WORKLOADS) await workloads[workload](layer, workload === "pingpong" ? 2000 : 10_000);
+      for (const workload of WORKLOADS) await workloads[workload](layer, workload === "pingpong" || workload === "request" ? 2000 : 10_000);
     }
   } finally {
     await layer.close();

@@ -7,5 +7,6 @@ import { memory, memoryTraffic } from "./memory.js";
 import { pythonMemory } from "./python.js";
 import { pythonRedis, redis } from "./redis.js";
 import { websocket } from "./websocket.js";
+import { gateway } from "./gateway.js";
 
-export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, tcp, tcpMetrics, unix, ipc, redis, pythonRedis];
+export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, tcp, tcpMetrics, unix, ipc, redis, pythonRedis, gateway];

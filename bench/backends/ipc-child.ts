@@ -29,7 +29,7 @@ process.on("message", (m: Partial<Command>) => {
     m.cmd === "warmup"
       ? (async () => {
           // As the unix row warms its broker process up: a few rounds of every workload.
-          for (let round = 0; round < 5; round++) for (const w of WORKLOADS) await run(w, w === "pingpong" ? 2000 : 10_000);
+          for (let round = 0; round < 5; round++) for (const w of WORKLOADS) await run(w, w === "pingpong" || w === "request" ? 2000 : 10_000);
         })()
       : run(m.workload!, m.n!);
   work.then(

@@ -6,7 +6,7 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import type { BenchBackend, RunResult, Workload } from "../types.js";
+import { CHANNELS_WORKLOADS, type BenchBackend, type RunResult, type Workload } from "../types.js";
 
 const run = promisify(execFile);
 const PYTHON = process.env.CHANNELS_PYTHON ?? "/usr/bin/python3";
@@ -18,6 +18,7 @@ export function pythonBackend(name: string, layer: "memory" | "redis", extraArgs
     // CPython has no JIT to warm; its per-operation cost does not change with n.
     warmUp: false,
     maxN,
+    workloads: CHANNELS_WORKLOADS,
     async available() {
       const module = layer === "memory" ? "channels.layers" : "channels_redis.core";
       try {

@@ -10,9 +10,46 @@ import { JsonWebSocketConsumer, serve, type ChannelLayer, type Message, type Mes
 
 const ROOM = /^[a-zA-Z0-9_-]{1,40}$/;
 const MAX_TEXT = 2000;
+/** Messages of a room this server keeps, for pages that join or come back. */
+const HISTORY = 50;
+/** Rooms with history; the oldest is forgotten past this many (a demo bound, not a database). */
+const MAX_ROOMS = 1000;
+
+interface Said {
+  id: string;
+  user: string;
+  text: string;
+}
+
+/**
+ * The last messages of each room this server has seen, in the order they
+ * arrived. Every consumer of a room in this process gets each message, so
+ * the first to see one records it and the rest find its id.
+ */
+class History {
+  private readonly rooms = new Map<string, Said[]>();
+
+  add(room: string, said: Said): void {
+    let list = this.rooms.get(room);
+    if (list === undefined) {
+      if (this.rooms.size >= MAX_ROOMS) this.rooms.delete(this.rooms.keys().next().value!);
+      this.rooms.set(room, (list = []));
+    }
+    if (list.some((m) => m.id === said.id)) return;
+    list.push(said);
+    if (list.length > HISTORY) list.shift();
+  }
+
+  of(room: string): Said[] {
+    return this.rooms.get(room) ?? [];
+  }
+}
 
 export class ChatConsumer extends JsonWebSocketConsumer {
+  /** Set by startChatServer: the history of the server this consumer runs in. */
+  static history = new History();
   private group = "";
+  private room = "";
   private user = "";
 
   override async connect(): Promise<void> {
@@ -20,20 +57,35 @@ export class ChatConsumer extends JsonWebSocketConsumer {
     if (!ROOM.test(room)) return this.close(); // refused: HTTP 403
     this.user = (this.scope.query.get("name") ?? "").trim().slice(0, 32) || `guest-${Math.floor(Math.random() * 10000)}`;
     this.group = `chat.room.${room}`;
+    this.room = room;
     this.accept();
     await this.groupAdd(this.group);
-    this.sendJson({ type: "welcome", room, user: this.user });
+    this.sendJson({ type: "welcome", room, user: this.user, history: this.history() });
     await this.layer.groupSend(this.group, { type: "chat.notice", text: `${this.user} joined` });
   }
 
   override async receiveJson(content: MessageValue): Promise<void> {
+    // The page asks again after it reconnected, or after the server told it the layer had a gap.
+    if (isObject(content) && content.type === "history") return this.sendJson({ type: "history", messages: this.history() });
     const text = isObject(content) && content.type === "message" && typeof content.text === "string" ? content.text.trim() : "";
     if (text === "") return this.sendError("ERR_BAD_MESSAGE", 'send {"type": "message", "text": "..."} with some text');
-    await this.layer.groupSend(this.group, { type: "chat.message", user: this.user, text: text.slice(0, MAX_TEXT) });
+    const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+    await this.layer.groupSend(this.group, { type: "chat.message", id, user: this.user, text: text.slice(0, MAX_TEXT) });
   }
 
   chat_message(event: Message): void {
-    this.sendJson({ type: "message", user: event.user as string, text: event.text as string });
+    const said = { id: String(event.id), user: event.user as string, text: event.text as string };
+    ChatConsumer.history.add(this.room, said);
+    this.sendJson({ type: "message", ...said });
+  }
+
+  /** The channel layer was away and may have lost messages (a broker or Redis restart): tell the page, which reloads. */
+  layer_gap(event: Message): void {
+    this.sendJson({ type: "resync", reason: event.reason as string });
+  }
+
+  private history(): MessageValue {
+    return ChatConsumer.history.of(this.room).map((m) => ({ ...m }));
   }
 
   chat_notice(event: Message): void {
@@ -57,6 +109,8 @@ const FILES: Record<string, [file: string, contentType: string]> = {
   "/": ["index.html", "text/html; charset=utf-8"],
   "/app.js": ["app.js", "text/javascript; charset=utf-8"],
   "/style.css": ["style.css", "text/css; charset=utf-8"],
+  // The package's browser client, as the page imports it: `channel-layers/browser` (dist/browser) when installed.
+  "/channel-layers/browser.js": ["../../../src/browser/index.js", "text/javascript; charset=utf-8"],
 };
 
 export interface ChatServer {
@@ -84,6 +138,12 @@ export async function startChatServer(options: { layer: ChannelLayer; port?: num
     layer: options.layer,
     routes: [{ path: "/ws/chat/:room", consumer: ChatConsumer, throttle: { connection: { rate: "5/s", burst: 10 } } }],
   });
+  try {
+    await websockets.ready; // a layer that cannot connect fails here, with its address, not at every handshake
+  } catch (err) {
+    await websockets.close();
+    throw err;
+  }
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 0, options.host, () => resolve());

@@ -8,7 +8,14 @@ import { startChatServer } from "./chat.js";
 
 const layerUrl = process.env.CHANNEL_LAYER_URL ?? "memory://";
 const layer = createChannelLayer(layerUrl);
-const chat = await startChatServer({ layer, port: Number(process.env.PORT ?? 8000), host: process.env.HOST });
+let chat: Awaited<ReturnType<typeof startChatServer>>;
+try {
+  chat = await startChatServer({ layer, port: Number(process.env.PORT ?? 8000), host: process.env.HOST });
+} catch (err) {
+  console.error(`chat demo: cannot start: ${(err as Error).message}`);
+  await layer.close();
+  process.exit(1);
+}
 console.log(`chat demo on ${chat.url} (channel layer: ${layerUrl})`);
 
 let stopping = false;

@@ -10,6 +10,8 @@ export const CloseCode = {
   goingAway: 1001,
   /** A handler failed and the route closes on handler errors. */
   internalError: 1011,
+  /** The server's channel layer failed (its backend unreachable): reconnect, perhaps to another server. */
+  serviceRestart: 1012,
   /** The client read too slowly: its unsent data passed `maxBufferedBytes`. */
   slowClient: 4008,
   /** The client sent faster than the route's throttle allows (with `onLimit: "close"`). */

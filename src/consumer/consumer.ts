@@ -4,8 +4,8 @@
  * every message by `type` to a handler method ("chat.message" →
  * `chat_message`), one message at a time, in order.
  */
-import { LayerClosedError, NoHandlerError } from "../errors.js";
-import type { ChannelLayer, Message } from "../layer.js";
+import { ConnectionLostError, LayerClosedError, NoHandlerError } from "../errors.js";
+import type { ChannelLayer, LayerGap, Message } from "../layer.js";
 import { handlerName, InvalidMessageTypeError } from "./handler-name.js";
 
 /** What to do after a handler throws: keep consuming, or close the consumer. */
@@ -60,7 +60,9 @@ function reservedNames(proto: object): Set<string> {
 
 export const defaultErrorHook: ConsumerErrorHook = (error, { consumer, message }) => {
   const where = message ? ` handling "${message.type}"` : "";
-  console.error(`[channel-layers] ${consumer?.constructor.name ?? "serve"}${where}:`, error);
+  // An unreachable backend is an outage, not a bug in the app: one line, no stack.
+  if (error instanceof ConnectionLostError) console.error(`[channel-layers] ${consumer?.constructor.name ?? "serve"}${where}: ${error.message}`);
+  else console.error(`[channel-layers] ${consumer?.constructor.name ?? "serve"}${where}:`, error);
 };
 
 export class Consumer {
@@ -91,6 +93,15 @@ export class Consumer {
     }
   }
 
+  /**
+   * The layer may have lost messages meant for this consumer (docs/semantics.md §5): a
+   * "layer.gap" message goes through dispatch like any other, to a
+   * `layer_gap` handler if there is one (resync: reload history, re-announce).
+   */
+  private readonly onGap = (gap: LayerGap): void => {
+    if (!this.stopped) void this.enqueue({ type: "layer.gap", reason: gap.reason, at: gap.at });
+  };
+
   /** Whether `stop()` has begun. */
   get stopped(): boolean {
     return this.stopping !== undefined;
@@ -99,6 +110,7 @@ export class Consumer {
   /** Make this consumer's channel, join `groups`, and start receiving. */
   async start(): Promise<void> {
     this.channelName = await this.layer.newChannel();
+    this.layer.on?.("gap", this.onGap);
     for (const group of this.groups) await this.groupAdd(group);
     if (!this.stopped) void this.receiveLoop();
   }
@@ -127,7 +139,10 @@ export class Consumer {
       );
     }
     const handler = (this as unknown as Record<string, unknown>)[name];
-    if (typeof handler !== "function") throw new NoHandlerError(message.type, this.constructor.name, `define a method named "${name}"`);
+    if (typeof handler !== "function") {
+      if (message.type === "layer.gap") return; // optional: a consumer with nothing to resync ignores it
+      throw new NoHandlerError(message.type, this.constructor.name, `define a method named "${name}"`);
+    }
     await (handler as (m: Message) => unknown).call(this, message);
   }
 
@@ -209,6 +224,7 @@ export class Consumer {
 
   private async leaveGroups(): Promise<void> {
     this.abort.abort(new DOMException("the consumer stopped", "AbortError"));
+    this.layer.off?.("gap", this.onGap);
     if (this.channelName === "") return;
     const groups = [...this.joined];
     this.joined.clear();

@@ -7,7 +7,8 @@ import type { IncomingMessage, Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
-import type { ChannelLayer } from "../layer.js";
+import { BaseLayer } from "../base.js";
+import type { ChannelLayer, LayerState } from "../layer.js";
 import { CloseCode } from "./close-codes.js";
 import { defaultErrorHook, type ConsumerOptions, type ErrorPolicy } from "./consumer.js";
 import { frameCodec, type FrameFormat } from "./frames.js";
@@ -41,6 +42,13 @@ export interface ServeOptions extends ConsumerOptions {
 }
 
 export interface WebSocketService {
+  /**
+   * Resolves once the layer is ready; rejects with one line naming the
+   * layer's address when it cannot connect within its connect timeout (or
+   * refuses us). Await it before listening: a wrong URL then fails at start,
+   * not at every browser's handshake.
+   */
+  readonly ready: Promise<void>;
   /** Live connections (consumers not yet stopped). */
   readonly connections: number;
   /** Stop accepting, close every connection with 1001 and wait for their consumers to stop. The server and layer stay open. */
@@ -68,7 +76,7 @@ export function serve(options: ServeOptions): WebSocketService {
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // A reset before ws takes the socket over must not become an uncaught error.
     socket.on("error", () => socket.destroy());
-    if (closing) return refuse(socket, 503, "Service Unavailable");
+    if (closing || layer.state === "failed") return refuse(socket, 503, "Service Unavailable");
     let url: URL;
     try {
       url = new URL(request.url ?? "/", "http://localhost");
@@ -112,14 +120,24 @@ export function serve(options: ServeOptions): WebSocketService {
     });
   };
   server.on("upgrade", onUpgrade);
+  // A failed layer leaves every socket deaf: close them so browsers reconnect (to a healthy server, or here once it is back).
+  const onState = (state: LayerState): void => {
+    if (state !== "failed") return;
+    for (const c of consumers) c.close(CloseCode.serviceRestart, "channel layer unavailable");
+  };
+  layer.on?.("state", onState);
+  const ready = layer instanceof BaseLayer ? layer.whenReady() : Promise.resolve();
+  ready.catch(() => {}); // whoever awaits `ready` hears of it; nobody else must
 
   return {
+    ready,
     get connections() {
       return consumers.size;
     },
     close() {
       closing ??= (async () => {
         server.off("upgrade", onUpgrade);
+        layer.off?.("state", onState);
         const live = [...consumers];
         for (const c of live) c.close(CloseCode.goingAway, "server shutting down");
         // Past the timeout, drop the socket and stop the consumer even if a handler never returns.

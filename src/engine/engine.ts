@@ -158,9 +158,10 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     if (ch.heapIndex === -1 || deadline < ch.key) this.channelDeadlines.set(ch, deadline);
   }
 
-  groupAdd(group: string, channel: string): void {
+  /** `expiryMs`: how long this membership lasts, at most groupExpiry (a restored membership keeps what it had left). */
+  groupAdd(group: string, channel: string, expiryMs = this.groupExpiryMs): void {
     const now = this.clock();
-    const deadline = now + this.groupExpiryMs;
+    const deadline = now + Math.min(expiryMs, this.groupExpiryMs);
     const ch = this.channel(channel);
     // Messages that expired before this join are settled first, as Channels' group_add
     // does: dropping them later would take the channel out of the group it just joined.

@@ -6,6 +6,8 @@
  *   GET /events     server-sent events: a snapshot now, then one a second
  *   GET /api/stats  the snapshot as JSON
  *   GET /metrics    Prometheus text format
+ *   GET /healthz    200 while the process is up
+ *   GET /readyz     200 while the broker accepts clients, else 503
  *
  * It has no authentication: it binds to loopback unless told otherwise, and
  * what it shows (channel and group names, client addresses) is for operators.
@@ -49,7 +51,7 @@ export class ObserveServer {
   private boundUrl = "";
   private lastEvent: { snapshot: Snapshot; text: string } | undefined;
 
-  constructor(broker: Broker, options: ObserveServerOptions = {}) {
+  constructor(private readonly broker: Broker, options: ObserveServerOptions = {}) {
     this.address = parseHttpAddress(options.listen ?? "127.0.0.1:0");
     this.metrics = new BrokerMetrics(broker);
     this.sampler = new Sampler(broker, options);
@@ -94,6 +96,12 @@ export class ObserveServer {
         return send(res, 200, "application/json", JSON.stringify(this.sampler.snapshot()));
       case "/events":
         return this.events(res);
+      case "/healthz":
+        return send(res, 200, "text/plain", "ok\n");
+      case "/readyz":
+        return this.broker.accepting
+          ? send(res, 200, "text/plain", "ready\n")
+          : send(res, 503, "text/plain", this.broker.closed ? "shutting down\n" : "at the connection limit\n");
       case "/metrics":
         this.metrics.metrics().then(
           (text) => send(res, 200, this.metrics.contentType, text),
@@ -101,7 +109,7 @@ export class ObserveServer {
         );
         return;
       default:
-        return send(res, 404, "text/plain", "not found: try /, /metrics, /events or /api/stats\n");
+        return send(res, 404, "text/plain", "not found: try /, /metrics, /events, /api/stats, /healthz or /readyz\n");
     }
   }
 

@@ -4,7 +4,7 @@
  * cleanup of departed clients' process-local channels. BrokerServer (sockets)
  * and the IPC server feed it links; nothing here knows how bytes travel.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Engine } from "../engine/engine.js";
 import { Sweeper } from "../engine/sweeper.js";
 import type { LayerOptions } from "../layer.js";
@@ -47,6 +47,8 @@ export class Broker {
   readonly maxConnections: number;
   readonly maxPendingReceives: number;
   readonly log: (line: string) => void;
+  /** Told to clients in hello: a new value means a new broker, which holds none of their state. */
+  readonly epoch: string = randomBytes(9).toString("base64url");
   private readonly sessions = new Set<Session>();
   private readonly instances = new Map<string, Instance>();
   private readonly sweeper: Sweeper;
@@ -86,6 +88,11 @@ export class Broker {
     this.heartbeat.unref();
   }
 
+  /** Whether a new client would be served: not shutting down, below maxConnections (the broker's /readyz). */
+  get accepting(): boolean {
+    return !this.closed && this.sessions.size < this.maxConnections;
+  }
+
   /** Serve a new connection. `peer` names it in log lines. */
   open(link: Link, peer: string): Session {
     const full = this.sessions.size >= this.maxConnections;
@@ -105,9 +112,10 @@ export class Broker {
     return typeof id === "string" && INSTANCE_ID.test(id);
   }
 
-  /** A session said hello as layer instance `id`. */
-  attach(id: string): void {
+  /** A session said hello as layer instance `id`; true when the broker still held its state. */
+  attach(id: string): boolean {
     let inst = this.instances.get(id);
+    const resumed = inst !== undefined;
     if (inst === undefined) {
       inst = { sessions: 0, channels: new Set(), grace: undefined };
       this.instances.set(id, inst);
@@ -115,6 +123,7 @@ export class Broker {
     inst.sessions++;
     clearTimeout(inst.grace);
     inst.grace = undefined;
+    return resumed;
   }
 
   /** Remember a process-local channel of a known instance, to clean it up when the instance goes. */

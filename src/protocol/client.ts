@@ -14,6 +14,7 @@ import type { Link, LinkHandlers } from "./link.js";
 import type { BrokerLayerStats } from "../stats.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, Op, PROTOCOL_VERSION, Status, type BrokerDetails, type BrokerStats, type HelloInfo } from "./ops.js";
 import { Poll, Receives } from "./receives.js";
+import { Restorer } from "./restore.js";
 import { positiveOption } from "./settings.js";
 import { writer } from "./writer.js";
 
@@ -97,6 +98,8 @@ export abstract class ProtocolLayer extends BaseLayer {
   private readonly token: string | undefined;
   private readonly connectTimeout: number;
   private readonly maxReconnectDelay: number;
+  /** What this layer joined, and bringing it back on a broker that lost it (docs/semantics.md §5). */
+  private readonly restorer: Restorer;
   /** Broker settings this layer was given explicitly, compared once with the broker's. */
   private ownSettings: Partial<Record<(typeof SETTINGS)[number], number>> | undefined;
 
@@ -104,7 +107,7 @@ export abstract class ProtocolLayer extends BaseLayer {
     private readonly connector: Connector,
     options: ProtocolLayerOptions = {},
   ) {
-    super(options);
+    super(options, "connecting");
     if (options.token !== undefined && typeof options.token !== "string") throw new TypeError("token must be a string");
     this.token = options.token;
     this.connectTimeout = positiveOption(options.connectTimeout, "connectTimeout (ms)", 10_000);
@@ -138,6 +141,7 @@ export abstract class ProtocolLayer extends BaseLayer {
       prefetch,
       receiveLinger,
     );
+    this.restorer = new Restorer(this.config.groupExpiry, (frame) => this.call(frame), (reason) => this.reportGap(reason));
     this.heartbeat = setInterval(() => this.beat(), heartbeatInterval);
     this.heartbeat.unref();
     this.connect();
@@ -175,10 +179,11 @@ export abstract class ProtocolLayer extends BaseLayer {
   }
 
   protected doGroupAdd(group: string, channel: string): Promise<void> {
-    return this.call([Op.GroupAdd, 0, group, channel]);
+    return this.restorer.added(group, channel, this.call([Op.GroupAdd, 0, group, channel]));
   }
 
   protected doGroupDiscard(group: string, channel: string): Promise<void> {
+    this.restorer.memberships.discarded(group, channel);
     return this.call([Op.GroupDiscard, 0, group, channel]);
   }
 
@@ -189,6 +194,7 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   protected doFlush(): Promise<void> {
     this.receives.discardAhead();
+    this.restorer.memberships.clear();
     return this.call([Op.Flush, 0]);
   }
 
@@ -289,6 +295,12 @@ export abstract class ProtocolLayer extends BaseLayer {
       this.down = false;
       clearTimeout(this.downTimer);
       this.downTimer = undefined;
+      // What the broker lost is asked for again ahead of every call made meanwhile (outbox order is wire order).
+      const queued = this.outbox;
+      this.outbox = [];
+      this.restorer.hello(frame[2]);
+      this.outbox.push(...queued);
+      this.setState("ready");
       this.write();
       return;
     }
@@ -297,6 +309,7 @@ export abstract class ProtocolLayer extends BaseLayer {
       // A wrong token or protocol version does not get better by retrying.
       this.failure = err;
       this.failAll(err);
+      this.setState("failed");
     }
     link.close();
   }
@@ -346,9 +359,14 @@ export abstract class ProtocolLayer extends BaseLayer {
       return;
     }
     if (this.failure) return;
+    if (this.state === "ready") this.setState("reconnecting");
     const delay = Math.min(this.maxReconnectDelay, 50 * 2 ** this.backoff++);
     this.reconnectTimer = setTimeout(() => this.connect(), delay * (0.5 + Math.random() / 2));
     this.startDownTimer();
+  }
+
+  protected override unavailable(): Error {
+    return this.closed ? new LayerClosedError() : (this.failure ?? this.lostError());
   }
 
   private startDownTimer(): void {
@@ -358,6 +376,7 @@ export abstract class ProtocolLayer extends BaseLayer {
       if (this.ready) return;
       this.down = true;
       this.failAll(this.lostError());
+      this.setState("failed");
     }, this.connectTimeout);
   }
 

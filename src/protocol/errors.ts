@@ -15,6 +15,8 @@ import {
   MessageTooLargeError,
   ProtocolError,
   RateLimitedError,
+  RequestFailedError,
+  RequestTimeoutError,
   type ErrorCode,
 } from "../errors.js";
 
@@ -25,6 +27,8 @@ export function errorToWire(err: unknown): WireError {
   if (err instanceof ChannelFullError) return [err.code, err.message, [err.channel, err.capacity]];
   if (err instanceof MessageTooLargeError) return [err.code, err.message, [err.size, err.limit]];
   if (err instanceof RateLimitedError) return [err.code, err.message, [err.channel, err.retryAfterMs]];
+  if (err instanceof RequestTimeoutError) return [err.code, err.message, [err.channel, err.timeoutMs]];
+  if (err instanceof RequestFailedError) return [err.code, err.message, [err.remoteCode, err.remoteMessage]];
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === "string" && code in REBUILD) return [code, (err as Error).message];
   // Anything else is the broker's own fault; say so rather than leak a stack.
@@ -38,6 +42,10 @@ const REBUILD: Record<ErrorCode, (message: string, details: unknown[]) => Error>
     typeof size === "number" && typeof limit === "number" ? new MessageTooLargeError(size, limit) : new ProtocolError(m),
   ERR_RATE_LIMITED: (m, [channel, retryAfterMs]) =>
     typeof channel === "string" && typeof retryAfterMs === "number" ? new RateLimitedError(channel, retryAfterMs) : new ProtocolError(m),
+  ERR_REQUEST_TIMEOUT: (m, [channel, timeoutMs]) =>
+    typeof channel === "string" && typeof timeoutMs === "number" ? new RequestTimeoutError(channel, timeoutMs) : new ProtocolError(m),
+  ERR_REQUEST_FAILED: (m, [code, message]) =>
+    typeof code === "string" && typeof message === "string" ? new RequestFailedError(code, message) : new ProtocolError(m),
   ERR_INVALID_CHANNEL_NAME: (m) => new InvalidChannelNameError(m),
   ERR_INVALID_GROUP_NAME: (m) => new InvalidGroupNameError(m),
   ERR_LAYER_CLOSED: (m) => new LayerClosedError(m),

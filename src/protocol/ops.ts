@@ -34,7 +34,10 @@ export const Op = {
   Cancel: 3,
   /** [Requeue, id, channel, body, deadline, priority] → [id, Ok]: a body a receive was handed but did not take goes back to the head */
   Requeue: 4,
-  /** [GroupAdd, id, group, channel] → [id, Ok] */
+  /**
+   * [GroupAdd, id, group, channel, expiry?] → [id, Ok]; `expiry`, seconds the membership
+   * lasts (at most the broker's groupExpiry), is sent by a client restoring its memberships.
+   */
   GroupAdd: 5,
   /** [GroupDiscard, id, group, channel] → [id, Ok] */
   GroupDiscard: 6,
@@ -64,6 +67,10 @@ export interface HelloInfo {
   expiry: number;
   groupExpiry: number;
   capacity: number;
+  /** This broker process's random id: a client that sees it change knows the broker restarted (docs/semantics.md §5). */
+  epoch: string;
+  /** Whether the broker still held this instance's state (its reconnect grace had not run out). */
+  resumed: boolean;
 }
 
 /** What the stats op answers with. */

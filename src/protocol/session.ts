@@ -40,6 +40,15 @@ function priorityArg(value: unknown): number | undefined {
   return value;
 }
 
+/** A GroupAdd's optional expiry: absent (null) or positive seconds; the engine caps it at groupExpiry. */
+function expiryArg(value: unknown): number | undefined {
+  if (value == null) return undefined;
+  if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
+    throw new ProtocolError(`a group expiry must be a positive number of seconds, got ${String(value)}`);
+  }
+  return value * 1000;
+}
+
 const isId = (x: unknown): x is number => typeof x === "number" && Number.isInteger(x) && x >= 1 && x <= 0xffff_ffff;
 
 export class Session {
@@ -123,10 +132,18 @@ export class Session {
       return this.end();
     }
     this.instanceId = instanceId as string;
-    this.broker.attach(this.instanceId);
+    const resumed = this.broker.attach(this.instanceId);
     this.broker.log(`client ${this.id} connected (${this.peer}, instance ${this.instanceId})`);
     const { maxMessageBytes, expiry, groupExpiry, capacity } = this.broker.config;
-    const info: HelloInfo = { version: PROTOCOL_VERSION, maxMessageBytes, expiry, groupExpiry, capacity: capacity.defaultCapacity };
+    const info: HelloInfo = {
+      version: PROTOCOL_VERSION,
+      maxMessageBytes,
+      expiry,
+      groupExpiry,
+      capacity: capacity.defaultCapacity,
+      epoch: this.broker.epoch,
+      resumed,
+    };
     this.reply([id, Status.Ok, info]);
   }
 
@@ -166,7 +183,7 @@ export class Session {
         const group = frame[2];
         assertGroupName(group);
         const channel = this.channelArg(frame[3]);
-        if (op === Op.GroupAdd) engine.groupAdd(group, channel);
+        if (op === Op.GroupAdd) engine.groupAdd(group, channel, expiryArg(frame[4]));
         else engine.groupDiscard(group, channel);
         break;
       }

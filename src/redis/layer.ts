@@ -19,6 +19,9 @@ import { score } from "./scripts.js";
 import { RANDOM_PREFIX_LENGTH, Serializer } from "./serializer.js";
 import { consistentHash } from "./sharding.js";
 import { keyTtlMs } from "./ttl.js";
+import { RedisWatch } from "./watch.js";
+import { RedisReplyCache } from "./reply-cache.js";
+import type { ReplyCache } from "../request/cache.js";
 
 export interface RedisLayerOptions extends LayerOptions {
   /** Redis servers; several shard the data as channels_redis does. Default `["redis://localhost:6379"]`. */
@@ -77,9 +80,11 @@ export class RedisChannelLayer extends BaseLayer {
    * server, members need no encryption and every channel has the same capacity.
    */
   private readonly oneCallGroupSend: boolean;
+  /** Connection state, and the memberships this layer made, to restore on a Redis that lost them. */
+  private readonly watch: RedisWatch;
 
   constructor(options: RedisLayerOptions = {}) {
-    super(options);
+    super(options, "connecting");
     for (const option of ["channelPriority", "rateLimits", "overflow", "deadLetters"] as const) {
       if (options[option] !== undefined) {
         throw new TypeError(
@@ -110,6 +115,13 @@ export class RedisChannelLayer extends BaseLayer {
     const channelCapacity = options.channelCapacity;
     const uniformCapacity = channelCapacity === undefined || (Array.isArray(channelCapacity) ? channelCapacity.length === 0 : Object.keys(channelCapacity).length === 0);
     this.oneCallGroupSend = this.shards.length === 1 && !this.serializer.encrypted && uniformCapacity;
+    this.watch = new RedisWatch(this.shards, this.instanceId, this.config.groupExpiry * 1000, timeout, {
+      setState: (state) => this.setState(state),
+      gap: (reason) => this.reportGap(reason),
+      shardOf: (group) => this.groupShard(group),
+      restore: (shard, group, channel, leftMs) =>
+        shard.commands.chlGroupAdd(this.groupKey(group), channel, score(now() - this.config.groupExpiry + leftMs / 1000), keyTtlMs(this.config.groupExpiry)),
+    });
     this.receiver = new Receiver({
       prefix,
       shards: this.shards,
@@ -121,6 +133,11 @@ export class RedisChannelLayer extends BaseLayer {
       pollInterval,
       linger,
     });
+  }
+
+  /** Cached replies live in Redis, shared by every Node process on it (docs/request.md). */
+  protected override makeReplyCache(): ReplyCache {
+    return new RedisReplyCache(this.prefix, this.shards, this.serializer);
   }
 
   /**
@@ -136,6 +153,10 @@ export class RedisChannelLayer extends BaseLayer {
       ...this.receiver.counts(),
       counters: { sent: this.sent, received: this.receiver.received, groupSends: this.groupSends },
     };
+  }
+
+  protected override unavailable(): Error {
+    return this.closed ? new LayerClosedError() : this.watch.unavailable();
   }
 
   /** Members dropped at receive because they could not be decoded (wrong key, garbage). */
@@ -194,15 +215,18 @@ export class RedisChannelLayer extends BaseLayer {
 
   protected async doGroupAdd(group: string, channel: string): Promise<void> {
     const shard = this.groupShard(group);
+    const at = this.watch.memberships.added(group, channel);
     try {
       await shard.commands.chlGroupAdd(this.groupKey(group), channel, score(now()), keyTtlMs(this.config.groupExpiry));
     } catch (err) {
+      this.watch.memberships.failed(group, channel, at);
       throw shard.fail(err);
     }
   }
 
   protected async doGroupDiscard(group: string, channel: string): Promise<void> {
     const shard = this.groupShard(group);
+    this.watch.memberships.discarded(group, channel);
     try {
       await shard.commands.zrem(this.groupKey(group), channel);
     } catch (err) {
@@ -293,6 +317,7 @@ export class RedisChannelLayer extends BaseLayer {
   protected async doFlush(): Promise<void> {
     this.receiver.buffers.clear();
     this.receiver.ahead.clear();
+    this.watch.memberships.clear();
     const pattern = this.prefix.replace(/[*?[\]\\]/g, "\\$&") + "*";
     await Promise.all(
       this.shards.map(async (shard) => {
@@ -311,6 +336,7 @@ export class RedisChannelLayer extends BaseLayer {
   }
 
   protected async doClose(): Promise<void> {
+    this.watch.close();
     await this.receiver.close(1000);
     await Promise.all(this.shards.map((s) => release(s.commands)));
     this.receiver.rejectWaiting();

@@ -18,20 +18,21 @@ it("serves the page and the chat on the port it prints, and exits cleanly on SIG
   expect(page.status).toBe(200);
   expect(await page.text()).toContain("channel-layers chat");
   expect((await fetch(new URL("/app.js", url))).status).toBe(200);
+  expect((await fetch(new URL("/channel-layers/browser.js", url))).status).toBe(200);
   expect((await fetch(new URL("/../../package.json", url))).status).toBe(404);
 
   const ws = url.replace("http", "ws");
   const ann = await open(`${ws}ws/chat/lobby?name=ann`);
-  expect(await ann.json()).toEqual({ type: "welcome", room: "lobby", user: "ann" });
+  expect(await ann.json()).toEqual({ type: "welcome", room: "lobby", user: "ann", history: [] });
   const bob = await open(`${ws}ws/chat/lobby?name=bob`);
   await bob.json();
   expect(await ann.json()).toEqual({ type: "notice", text: "ann joined" });
   expect(await ann.json()).toEqual({ type: "notice", text: "bob joined" });
   bob.send(JSON.stringify({ type: "message", text: "hi" }));
-  expect(await ann.json()).toEqual({ type: "message", user: "bob", text: "hi" });
+  expect(await ann.json()).toEqual({ type: "message", id: expect.any(String), user: "bob", text: "hi" });
   bob.send(JSON.stringify({ type: "nonsense" }));
   expect(await bob.json()).toEqual({ type: "notice", text: "bob joined" });
-  expect(await bob.json()).toEqual({ type: "message", user: "bob", text: "hi" });
+  expect(await bob.json()).toEqual({ type: "message", id: expect.any(String), user: "bob", text: "hi" });
   expect(await bob.json()).toMatchObject({ type: "error", code: "ERR_BAD_MESSAGE" });
 
   child.kill("SIGTERM");

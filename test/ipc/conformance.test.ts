@@ -1,6 +1,7 @@
 import { afterAll, describe } from "vitest";
 import { conformance } from "../conformance/suite.js";
 import { trafficConformance } from "../conformance/traffic.js";
+import { requestConformance } from "../conformance/request.js";
 import { proxyPool } from "./helpers.js";
 
 for (const kind of ["fork", "thread"] as const) {
@@ -9,5 +10,6 @@ for (const kind of ["fork", "thread"] as const) {
     afterAll(() => pool.close());
     conformance({ name: `ipc ${kind}`, shared: true, make: (options) => pool.make(options) });
     trafficConformance({ name: `ipc ${kind}`, shared: true, make: (options) => pool.make(options) });
+    requestConformance({ name: `ipc ${kind}`, shared: true, make: (options) => pool.make(options) });
   });
 }

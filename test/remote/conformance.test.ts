@@ -3,6 +3,7 @@ import { RemoteChannelLayer, type LayerOptions } from "../../src/index.js";
 import { resolveOptions } from "../../src/options.js";
 import { conformance } from "../conformance/suite.js";
 import { trafficConformance } from "../conformance/traffic.js";
+import { requestConformance } from "../conformance/request.js";
 import { brokerPool, type Kind } from "./helpers.js";
 
 for (const kind of ["tcp", "unix"] as const satisfies Kind[]) {
@@ -16,5 +17,6 @@ for (const kind of ["tcp", "unix"] as const satisfies Kind[]) {
     };
     conformance({ name: `remote ${kind}`, shared: true, make });
     trafficConformance({ name: `remote ${kind}`, shared: true, make });
+    requestConformance({ name: `remote ${kind}`, shared: true, make });
   });
 }

@@ -1,7 +1,13 @@
-// The chat page: join a room over a WebSocket, show what the room says.
+// The chat page: join a room with channel-layers' browser client, show what
+// the room says and where the connection stands. After a reconnect (this
+// page's socket dropped) or a gap (the server's channel layer was away) it
+// reloads the room's recent messages from the server.
+import { connect } from "/channel-layers/browser.js";
+
 const $ = (id) => document.getElementById(id);
 const messages = $("messages");
-let socket = null;
+let connection = null;
+let joined = "";
 
 function show(text, kind, user) {
   const li = document.createElement("li");
@@ -16,38 +22,56 @@ function show(text, kind, user) {
   li.scrollIntoView({ block: "end" });
 }
 
-function setConnected(connected, status) {
-  $("status").textContent = status;
+function showHistory(list) {
+  messages.replaceChildren();
+  for (const m of list) show(m.text, "message", m.user);
+}
+
+function setStatus(text, connected) {
+  $("status").textContent = text;
   $("text").disabled = !connected;
   $("send").disabled = !connected;
 }
 
+function onState(state, info) {
+  if (state === "open") setStatus(info.reconnected ? `reconnected to ${joined}` : `joining ${joined}…`, info.reconnected);
+  else if (state === "reconnecting") setStatus(`reconnecting in ${(info.delay / 1000).toFixed(1)} s (attempt ${info.attempt}, code ${info.code})…`, false);
+  else if (state === "closed" && info.code) setStatus(`disconnected (code ${info.code})`, false);
+}
+
+function onMessage(m) {
+  if (m.type === "welcome") {
+    setStatus(`in room ${m.room} as ${m.user}`, true);
+    showHistory(m.history ?? []);
+  } else if (m.type === "history") showHistory(m.messages);
+  else if (m.type === "message") show(m.text, "message", m.user);
+  else if (m.type === "notice") show(m.text, "notice");
+  else if (m.type === "error") show(m.message, "error");
+  else if (m.type === "resync") {
+    // The server's channel layer was away: messages may be missing here. Reload them.
+    $("status").textContent = `in room ${joined} (reconnected after ${m.reason})`;
+    connection.send({ type: "history" });
+  }
+}
+
 $("join-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  if (socket) socket.close(1000);
+  connection?.close();
   messages.replaceChildren();
-  const room = $("room").value.trim();
+  joined = $("room").value.trim();
   const name = $("name").value.trim();
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/ws/chat/${encodeURIComponent(room)}?name=${encodeURIComponent(name)}`);
-  socket = ws;
-  setConnected(false, `joining ${room}…`);
-  ws.addEventListener("message", (e) => {
-    const m = JSON.parse(e.data);
-    if (m.type === "welcome") setConnected(true, `in room ${m.room} as ${m.user}`);
-    else if (m.type === "message") show(m.text, "message", m.user);
-    else if (m.type === "notice") show(m.text, "notice");
-    else if (m.type === "error") show(m.message, "error");
-  });
-  ws.addEventListener("close", (e) => {
-    if (socket === ws) setConnected(false, `disconnected (code ${e.code})`);
+  connection = connect(`/ws/chat/${encodeURIComponent(joined)}?name=${encodeURIComponent(name)}`, {
+    onState,
+    maxDelay: 5000,
+    onMessage,
+    // A new socket is a new consumer: its welcome brings the history again, so there is nothing more to ask.
+    resync: () => {},
   });
 });
 
 $("send-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const text = $("text").value.trim();
-  if (!text || !socket || socket.readyState !== WebSocket.OPEN) return;
-  socket.send(JSON.stringify({ type: "message", text }));
+  if (!text || !connection?.send({ type: "message", text })) return;
   $("text").value = "";
 });

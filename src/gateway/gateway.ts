@@ -1,0 +1,191 @@
+/**
+ * The HTTP gateway (docs/request.md): protocol translation in front of
+ * workers. Each HTTP request becomes an `http.request` message, sent with
+ * `request()` to its route's worker channel; the worker's reply
+ * `{ status, headers, body }` becomes the response. Node or Django workers
+ * alike: they only see channel messages.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { ChannelLayer, Message, MessageValue } from "../layer.js";
+import { requesterOf, DEFAULT_REQUEST_TIMEOUT_MS } from "../request/request.js";
+import { compileRoute, type CompiledRoute, type GatewayRoute } from "./routes.js";
+import { httpStatusOf, replyToResponse, type HttpAnswer } from "./responses.js";
+
+export interface GatewayOptions {
+  layer: ChannelLayer;
+  routes: GatewayRoute[];
+  /** Largest request body accepted, in bytes; larger ones get 413. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Milliseconds to wait for a worker's reply (504 after). Default 30,000; a route may set its own. */
+  timeout?: number;
+  /** When set, every request must carry `Authorization: Bearer <token>` (401 otherwise). */
+  token?: string;
+  /** Connections served at once; past it new ones wait in the kernel's backlog. Default 1024. */
+  maxConnections?: number;
+}
+
+export interface GatewayCounters {
+  requests: number;
+  /** Responses by status class: "2xx", "4xx", "5xx"… */
+  responses: Record<string, number>;
+}
+
+export interface Gateway {
+  readonly server: Server;
+  readonly counters: GatewayCounters;
+  /** Listen on `host:port` (port 0 picks one); resolves with the gateway's base URL. */
+  listen(port?: number, host?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Headers a cached route forwards: its reply may depend on nothing else (as a shared HTTP cache without Vary). */
+const CACHED_ROUTE_HEADERS = ["accept", "content-type"];
+/** Never forwarded to workers: the gateway's own credentials and the caller's. */
+const PRIVATE_HEADERS = new Set(["authorization", "cookie", "proxy-authorization"]);
+
+const digest = (s: string): Buffer => createHash("sha256").update(s).digest();
+
+export function createGateway(options: GatewayOptions): Gateway {
+  const routes = options.routes.map(compileRoute);
+  if (routes.length === 0) throw new TypeError("the gateway needs at least one route");
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  if (!(maxBodyBytes > 0)) throw new RangeError(`maxBodyBytes must be positive, got ${maxBodyBytes}`);
+  const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const tokenDigest = options.token === undefined ? undefined : digest(options.token);
+  const requester = requesterOf(options.layer);
+  const counters: GatewayCounters = { requests: 0, responses: {} };
+
+  const authorized = (req: IncomingMessage): boolean => {
+    if (tokenDigest === undefined) return true;
+    const header = req.headers.authorization ?? "";
+    return header.startsWith("Bearer ") && timingSafeEqual(digest(header.slice(7)), tokenDigest);
+  };
+
+  const send = (res: ServerResponse, answer: HttpAnswer): void => {
+    counters.responses[`${Math.floor(answer.status / 100)}xx`] = (counters.responses[`${Math.floor(answer.status / 100)}xx`] ?? 0) + 1;
+    res.writeHead(answer.status, answer.headers);
+    res.end(answer.body);
+  };
+  const problem = (status: number, error: string, headers: Record<string, string> = {}): HttpAnswer => ({
+    status,
+    headers: { "content-type": "application/json", ...headers },
+    body: Buffer.from(JSON.stringify({ error })),
+  });
+
+  const route = (method: string, pathname: string): HttpAnswer | { route: CompiledRoute; params: Record<string, string> } => {
+    const allowed: string[] = [];
+    for (const candidate of routes) {
+      const params = candidate.compiled.match(pathname);
+      if (params === undefined) continue;
+      if (candidate.method === "*" || candidate.method === method) return { route: candidate, params };
+      allowed.push(candidate.method);
+    }
+    if (allowed.length > 0) return problem(405, `${method} is not routed for ${pathname}`, { allow: allowed.join(", ") });
+    return problem(404, `no route for ${pathname}`);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    counters.requests++;
+    if (!authorized(req)) return send(res, problem(401, "this gateway requires a bearer token", { "www-authenticate": "Bearer" }));
+    const url = new URL(req.url ?? "/", "http://gateway.invalid");
+    const method = (req.method ?? "GET").toUpperCase();
+    const found = route(method, url.pathname);
+    if ("status" in found) return send(res, found);
+    const body = await readBody(req, maxBodyBytes);
+    if (body === undefined) return send(res, problem(413, `the request body is over ${maxBodyBytes} bytes`, { connection: "close" }));
+    const message = toMessage(req, method, url, found.params, body, found.route.cacheFor !== undefined && found.route.cacheFor > 0);
+    if (message instanceof Error) return send(res, problem(400, message.message));
+    const cacheFor = found.route.cacheFor ?? 0;
+    try {
+      const { reply, age } = await requester.exchange(found.route.channel, message, { timeout: found.route.timeout ?? timeout, cacheFor });
+      send(res, replyToResponse(reply, cacheFor, age));
+    } catch (err) {
+      const status = httpStatusOf(err);
+      const retryAfter = (err as { retryAfterMs?: unknown }).retryAfterMs;
+      send(res, problem(status, (err as Error).message, typeof retryAfter === "number" ? { "retry-after": String(Math.max(1, Math.ceil(retryAfter / 1000))) } : {}));
+    }
+  };
+
+  const server = createServer({ requestTimeout: 60_000, headersTimeout: 10_000 }, (req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) send(res, problem(500, `gateway error: ${(err as Error).message}`));
+      else res.destroy();
+    });
+  });
+  server.maxConnections = options.maxConnections ?? 1024;
+
+  return {
+    server,
+    counters,
+    listen(port = 0, host = "127.0.0.1") {
+      return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          server.off("error", reject);
+          const address = server.address() as AddressInfo;
+          resolve(`http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`);
+        });
+      });
+    },
+    close() {
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
+/** The body, or undefined once it passes `limit` (the rest is not read). */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"]);
+    if (declared > limit) {
+      req.resume();
+      return resolve(undefined);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners("data");
+        req.resume();
+        resolve(undefined);
+      } else chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks, size)));
+    req.on("error", reject);
+  });
+}
+
+/** The `http.request` message for a request, or why its body cannot be read (a 400). */
+function toMessage(req: IncomingMessage, method: string, url: URL, params: Record<string, string>, body: Buffer, cached: boolean): Message | SyntaxError {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || PRIVATE_HEADERS.has(name)) continue;
+    if (cached && !CACHED_ROUTE_HEADERS.includes(name)) continue;
+    headers[name] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  const query: Record<string, MessageValue> = {};
+  for (const key of new Set(url.searchParams.keys())) {
+    const values = url.searchParams.getAll(key);
+    query[key] = values.length === 1 ? values[0]! : values;
+  }
+  const message: Message = { type: "http.request", method, path: url.pathname, query, params, headers };
+  if (body.length === 0) return message;
+  const contentType = req.headers["content-type"] ?? "application/octet-stream";
+  if (/^application\/(.+\+)?json\b/i.test(contentType)) {
+    try {
+      message.body = JSON.parse(body.toString("utf8")) as MessageValue;
+    } catch (err) {
+      return new SyntaxError(`the body is not valid JSON: ${(err as Error).message}`);
+    }
+  } else {
+    message.body = body;
+    message.content_type = contentType;
+  }
+  return message;
+}

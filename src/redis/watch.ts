@@ -1,0 +1,158 @@
+/**
+ * The Redis layer's connection state and its memberships across a restart
+ * (docs/semantics.md §5). Each shard's command client says when it is ready or lost; a
+ * shard that comes back as another Redis process (its `run_id` changed), or
+ * that lost this layer's marker key, lost our memberships too: they are added
+ * again with the score they were made with (so they keep the expiry they had
+ * left) and the layer emits "gap" with reason "redis-restarted".
+ *
+ * The marker lives outside the layer's prefix on purpose: a flush by any
+ * process deletes `prefix*`, and must not make every other layer restore the
+ * memberships that flush was meant to end.
+ */
+import { ConnectionLostError } from "../errors.js";
+import type { GapReason, LayerState } from "../layer.js";
+import { Memberships } from "../memberships.js";
+import type { Shard } from "./connections.js";
+
+export interface WatchHooks {
+  setState(state: LayerState): void;
+  gap(reason: GapReason): void;
+  /** Which shard holds `group`'s key. */
+  shardOf(group: string): Shard;
+  /** Add `channel` to `group` again with `leftMs` of its expiry left. */
+  restore(shard: Shard, group: string, channel: string, leftMs: number): Promise<unknown>;
+}
+
+/** Milliseconds between marker checks; the marker lives six times as long. */
+const CHECK_MS = 5000;
+
+interface ShardWatch {
+  ready: boolean;
+  runId: string | undefined;
+  marked: boolean;
+  /** A restore of this shard that has not completed. */
+  restoring: boolean;
+}
+
+export class RedisWatch {
+  readonly memberships = new Memberships();
+  private readonly watches: ShardWatch[];
+  private readonly timer: NodeJS.Timeout;
+  /** Ends the first connect: past connectionLostTimeout without Redis, the layer is "failed". */
+  private readonly firstTimer: NodeJS.Timeout;
+  private readonly marker: string;
+  private everReady = false;
+  private lostSince: number | undefined = Date.now();
+  private closed = false;
+
+  constructor(
+    private readonly shards: Shard[],
+    instanceId: string,
+    private readonly groupExpiryMs: number,
+    private readonly timeoutMs: number,
+    private readonly hooks: WatchHooks,
+  ) {
+    this.marker = `channel-layers:alive:${instanceId}`;
+    this.watches = shards.map(() => ({ ready: false, runId: undefined, marked: false, restoring: false }));
+    for (const shard of shards) {
+      const client = shard.commands;
+      client.on("ready", () => void this.onReady(shard));
+      client.on("close", () => this.onLost(shard));
+    }
+    this.timer = setInterval(() => this.check(), CHECK_MS);
+    this.timer.unref();
+    this.firstTimer = setTimeout(() => this.updateState(), timeoutMs + 10);
+    this.firstTimer.unref();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.timer);
+    clearTimeout(this.firstTimer);
+  }
+
+  /** Why the layer is not ready: the shards that are down. */
+  unavailable(): Error {
+    const down = this.shards.filter((s) => !this.watches[s.index]!.ready).map((s) => s.where);
+    return new ConnectionLostError(
+      `Redis at ${down.join(", ") || "?"} could not be reached within ${this.timeoutMs} ms (connectionLostTimeout); still retrying in the background`,
+    );
+  }
+
+  private async onReady(shard: Shard): Promise<void> {
+    const watch = this.watches[shard.index]!;
+    let runId: string | undefined;
+    try {
+      const info = await shard.commands.info("server");
+      runId = /run_id:(\w+)/.exec(info)?.[1];
+    } catch {
+      // ioredis-mock, or a Redis that hides INFO: the marker alone tells
+    }
+    if (this.closed) return;
+    const restarted = watch.runId !== undefined && runId !== undefined && runId !== watch.runId;
+    if (runId !== undefined) watch.runId = runId;
+    watch.ready = true;
+    this.updateState();
+    if (restarted || watch.restoring) await this.restore(shard);
+    else await this.mark(shard);
+  }
+
+  private onLost(shard: Shard): void {
+    const watch = this.watches[shard.index]!;
+    if (!watch.ready) return;
+    watch.ready = false;
+    this.lostSince ??= Date.now();
+    this.updateState();
+  }
+
+  /** Every shard ready: "ready"; one lost for longer than connectionLostTimeout: "failed"; else "reconnecting". */
+  private updateState(): void {
+    if (this.closed) return;
+    if (this.watches.every((w) => w.ready)) {
+      this.everReady = true;
+      this.lostSince = undefined;
+      this.hooks.setState("ready");
+    } else {
+      const failed = this.lostSince !== undefined && Date.now() - this.lostSince >= this.timeoutMs;
+      if (failed) this.hooks.setState("failed");
+      else if (this.everReady) this.hooks.setState("reconnecting");
+    }
+  }
+
+  /** Refresh the marker of every ready shard; one that lost it lost our memberships. */
+  private check(): void {
+    this.updateState();
+    for (const shard of this.shards) if (this.watches[shard.index]!.ready) void this.mark(shard);
+  }
+
+  private async mark(shard: Shard): Promise<void> {
+    const watch = this.watches[shard.index]!;
+    let previous: unknown;
+    try {
+      previous = await shard.commands.set(this.marker, "1", "PX", CHECK_MS * 6, "GET");
+    } catch {
+      return; // down again, or a server without SET … GET: the next ready tells
+    }
+    if (this.closed) return;
+    const lost = watch.marked && previous === null;
+    watch.marked = true;
+    if (lost) await this.restore(shard);
+  }
+
+  /** Add this shard's memberships again, then tell the app. */
+  private async restore(shard: Shard): Promise<void> {
+    const watch = this.watches[shard.index]!;
+    watch.restoring = true;
+    try {
+      const mine = this.memberships.live(this.groupExpiryMs).filter(([group]) => this.hooks.shardOf(group) === shard);
+      await Promise.all(mine.map(([group, channel, left]) => this.hooks.restore(shard, group, channel, left)));
+      await shard.commands.set(this.marker, "1", "PX", CHECK_MS * 6);
+    } catch {
+      return; // lost again: the next ready restores
+    }
+    watch.restoring = false;
+    watch.marked = true;
+    if (!this.closed) this.hooks.gap("redis-restarted");
+  }
+}

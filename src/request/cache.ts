@@ -1,0 +1,122 @@
+/**
+ * The reply cache behind `request(…, { cacheFor })` (docs/request.md): equal
+ * requests — same channel, same message after canonical encoding, without
+ * its `reply_channel` — are answered from here for `cacheFor` seconds.
+ */
+import { createHash } from "node:crypto";
+import type { Message, MessageValue } from "../layer.js";
+import { decodeMessage, encodeMessage } from "../msgpack.js";
+
+/** A cached reply and when it was stored (ms since the epoch), for HTTP's `Age`. */
+export interface CachedReply {
+  reply: Message;
+  storedAt: number;
+}
+
+export interface ReplyCache {
+  get(key: string): Promise<CachedReply | undefined>;
+  set(key: string, reply: Message, seconds: number): Promise<void>;
+}
+
+export interface ReplyCacheStats {
+  entries: number;
+  bytes: number;
+  maxBytes: number;
+  evictions: number;
+}
+
+/** Default byte bound of an in-process reply cache. */
+export const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
+
+/** Keys sorted at every depth, so `{a, b}` and `{b, a}` encode alike. */
+function canonical(value: MessageValue): MessageValue {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value === null || typeof value !== "object" || value instanceof Uint8Array) return value;
+  const out: Record<string, MessageValue> = {};
+  for (const key of Object.keys(value).sort()) out[key] = canonical(value[key]!);
+  return out;
+}
+
+/** `channel` plus a digest of the canonical message less its `reply_channel`. */
+export function cacheKey(channel: string, message: Message): string {
+  const { reply_channel: _replyChannel, ...rest } = message;
+  const digest = createHash("sha256").update(encodeMessage(canonical(rest) as Message)).digest("base64url");
+  return `${channel}:${digest}`;
+}
+
+interface Entry {
+  bytes: Buffer;
+  storedAt: number;
+  expiresAt: number;
+}
+
+/**
+ * An LRU bounded in bytes (a Map keeps insertion order: a hit moves its entry
+ * to the end, eviction takes from the front). Replies are stored encoded, so
+ * every hit hands out a fresh copy that its caller may mutate.
+ */
+export class MemoryReplyCache implements ReplyCache {
+  private readonly entries = new Map<string, Entry>();
+  private bytes = 0;
+  evictions = 0;
+
+  constructor(
+    readonly maxBytes: number = DEFAULT_CACHE_BYTES,
+    private readonly now: () => number = Date.now,
+  ) {
+    if (!(maxBytes > 0)) throw new RangeError(`the reply cache's byte bound must be positive, got ${maxBytes}`);
+  }
+
+  get(key: string): Promise<CachedReply | undefined> {
+    const entry = this.lookup(key);
+    return Promise.resolve(entry && { reply: decodeMessage(entry.bytes), storedAt: entry.storedAt });
+  }
+
+  set(key: string, reply: Message, seconds: number): Promise<void> {
+    this.setEncoded(key, encodeMessage(reply), seconds);
+    return Promise.resolve();
+  }
+
+  /** The live entry under `key`, moved to the young end; an expired one is dropped. */
+  lookup(key: string): Entry | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    this.entries.delete(key);
+    if (entry.expiresAt <= this.now()) {
+      this.bytes -= entry.bytes.length + key.length;
+      return undefined;
+    }
+    this.entries.set(key, entry);
+    return entry;
+  }
+
+  setEncoded(key: string, bytes: Buffer, seconds: number): void {
+    const size = bytes.length + key.length;
+    if (size > this.maxBytes) return; // larger than the whole cache: never stored
+    const old = this.entries.get(key);
+    if (old !== undefined) {
+      this.entries.delete(key);
+      this.bytes -= old.bytes.length + key.length;
+    }
+    while (this.bytes + size > this.maxBytes) this.evictOldest();
+    const now = this.now();
+    this.entries.set(key, { bytes, storedAt: now, expiresAt: now + seconds * 1000 });
+    this.bytes += size;
+  }
+
+  stats(): ReplyCacheStats {
+    return { entries: this.entries.size, bytes: this.bytes, maxBytes: this.maxBytes, evictions: this.evictions };
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.bytes = 0;
+  }
+
+  private evictOldest(): void {
+    const [key, entry] = this.entries.entries().next().value as [string, Entry];
+    this.entries.delete(key);
+    this.bytes -= entry.bytes.length + key.length;
+    if (entry.expiresAt > this.now()) this.evictions++;
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * "grace-expired": the same broker, but the client was away longer than the
+ * broker's localGrace, so the broker dropped its `!` channels and their
+ * memberships. The client reaches the broker through a TCP relay this test
+ * cuts and, after the grace, opens again.
+ */
+import { createServer, connect as tcpConnect, type Server, type Socket } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { BrokerServer, RemoteChannelLayer } from "../../src/index.js";
+import { sleep } from "../conformance/helpers.js";
+import { groupSendsArrive, until, watch } from "./helpers.js";
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** A relay on `port` (0: any) to `target`; `cut()` drops every connection and stops listening. */
+async function relay(target: number, port = 0): Promise<{ port: number; cut(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = tcpConnect(target, "127.0.0.1");
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("error", () => {});
+      s.on("close", () => (sockets.delete(s), client.destroy(), upstream.destroy()));
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+  const cut = async (): Promise<void> => {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(r));
+  };
+  return { port: (server.address() as { port: number }).port, cut };
+}
+
+describe("a client away longer than the broker's localGrace", () => {
+  it("joins its groups again and emits gap with reason grace-expired", { timeout: 20_000 }, async () => {
+    const broker = new BrokerServer({ listen: "tcp://127.0.0.1:0", localGrace: 200 });
+    const [url] = await broker.listen();
+    cleanups.push(() => broker.close());
+    const brokerPort = Number(new URL(url!).port);
+    let hop = await relay(brokerPort);
+    const member = new RemoteChannelLayer(`tcp://127.0.0.1:${hop.port}`);
+    const sender = new RemoteChannelLayer(url!);
+    cleanups.push(() => member.close(), () => sender.close());
+    const seen = watch(member);
+    const me = await member.newChannel();
+    await member.groupAdd("room", me);
+    await groupSendsArrive(sender, member, "room", me, 2000);
+
+    await hop.cut();
+    await until("reconnecting", () => member.state === "reconnecting", 5000);
+    await until("the broker forgot the member", () => broker.broker.stats().members === 0, 5000);
+    await sleep(100);
+    hop = await relay(brokerPort, hop.port);
+    cleanups.push(() => hop.cut());
+
+    await groupSendsArrive(sender, member, "room", me, 5000);
+    await until("gap", () => seen.gaps.length > 0, 5000);
+    expect(seen.states).toEqual(["connecting", "ready", "reconnecting", "ready"]);
+    expect(seen.gaps.map((g) => g.reason)).toEqual(["grace-expired"]);
+  });
+});
