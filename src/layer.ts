@@ -23,13 +23,22 @@ export interface Message {
 import type { EventEmitter } from "eventemitter3";
 import type { LayerStats } from "./stats.js";
 import type { TrafficOptions } from "./traffic.js";
-import type { RequestOptions } from "./request/request.js";
 
 export type Extension = "groups" | "flush" | "priority";
 
 export interface SendOptions {
   /** 0–9, higher first, FIFO within a level (needs the "priority" extension). Default 0, or `channelPriority`. */
   priority?: number;
+}
+
+/** Options of `request()` (docs/request.md). */
+export interface RequestOptions extends SendOptions {
+  /** Milliseconds to wait for the reply. Default 30,000; `Infinity` waits for as long as the layer is open. */
+  timeout?: number;
+  /** Aborting rejects with the signal's reason and cleans up the reply channel. */
+  signal?: AbortSignal;
+  /** Seconds an equal request may be answered from the cache (0 or absent: never cached). */
+  cacheFor?: number;
 }
 
 export interface ReceiveOptions {
