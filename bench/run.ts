@@ -112,6 +112,11 @@ for (const [ours, theirs] of [
     if (a && b) ratios.push(`${ours}/${theirs} ${w}: ${(a.opsPerSec / b.opsPerSec).toFixed(2)}x`);
   }
 }
+// Extra rows compared by name (the rivals' rows are extras too).
+const rooms = [find("websocket", "ws-rooms"), find("socketio", "ws-rooms")] as const;
+if (rooms[0] && rooms[1]) {
+  ratios.push(`websocket/socketio ws-rooms: ${(rooms[0].opsPerSec / rooms[1].opsPerSec).toFixed(2)}x, p99 ${rooms[0].p99Ms!.toFixed(1)} vs ${rooms[1].p99Ms!.toFixed(1)} ms`);
+}
 if (ratios.length) console.log(`\n${ratios.join("\n")}`);
 for (const s of skipped) console.log(`skipped ${s}`);
 

@@ -4,6 +4,7 @@
  * share nothing.
  */
 import { BaseLayer, DONE } from "./base.js";
+import { CachedClock } from "./engine/clock.js";
 import { Engine } from "./engine/engine.js";
 import { PendingReceive } from "./engine/pending.js";
 import { Sweeper } from "./engine/sweeper.js";
@@ -13,7 +14,7 @@ import { cloneMessage, deadLetterMessage } from "./message.js";
 import type { EngineLayerStats } from "./stats.js";
 
 export interface InMemoryLayerOptions extends LayerOptions {
-  /** Milliseconds from a fixed origin (tests pass a fake one). Default `performance.now`. */
+  /** Milliseconds from a fixed origin (tests pass a fake one). Default `performance.now`, cached per SPEC §4.5. */
   clock?: () => number;
   /** Milliseconds between sweeps that reclaim expired state. Default 1000. */
   sweepInterval?: number;
@@ -28,7 +29,8 @@ export class InMemoryChannelLayer extends BaseLayer {
     super(options);
     this.engine = new Engine<Message, PendingReceive<Message>>({
       ...this.config,
-      clock: options.clock ?? (() => performance.now()),
+      // Cached per SPEC §4.5: fresh each turn of the event loop and every 64 reads.
+      clock: options.clock ?? new CachedClock().now,
       // Each member gets its own copy: one receiver mutating its message never touches another's.
       fanout: cloneMessage,
       deadLetter: deadLetterMessage,

@@ -1,29 +1,11 @@
 /**
- * WebSocket fan-out: 1,000 `ws` clients in 10 rooms on one server (serve() +
- * JsonWebSocketConsumer on the in-memory layer). Each round, one client per
- * room says something; a round ends when all 1,000 members have it. Rows:
- * deliveries per second and the delivery latency (client send → each member's
- * receive) percentiles. The clients run in a child process
- * (websocket-clients.ts), so the server has its own event loop.
+ * WebSocket rooms on our stack: serve() + JsonWebSocketConsumer on the
+ * in-memory layer (the workload: rooms.ts).
  */
-import { fork } from "node:child_process";
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
 import { InMemoryChannelLayer, JsonWebSocketConsumer, serve, type Message, type MessageValue } from "../../src/index.js";
 import type { BenchBackend, ExtraResult } from "../types.js";
-
-const CLIENTS = 1000;
-const ROOMS = 10;
-const CLIENT_SCRIPT = fileURLToPath(new URL("./websocket-clients.ts", import.meta.url));
-
-interface ClientResult {
-  deliveries: number;
-  seconds: number;
-  p50Ms: number;
-  p99Ms: number;
-  error?: string;
-}
+import { listen, roomsRow, shut } from "./rooms.js";
 
 class BenchRoom extends JsonWebSocketConsumer {
   private get group(): string {
@@ -43,35 +25,15 @@ class BenchRoom extends JsonWebSocketConsumer {
 }
 
 async function rooms(quick: boolean): Promise<ExtraResult> {
-  const rounds = quick ? 20 : 200;
   const layer = new InMemoryChannelLayer();
   const server = createServer();
   const service = serve({ server, layer, routes: [{ path: "/bench/:room", consumer: BenchRoom }] });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const child = fork(CLIENT_SCRIPT, { execArgv: ["--import", "tsx"], stdio: "inherit" });
+  await listen(server);
   try {
-    child.send({ port: (server.address() as AddressInfo).port, clients: CLIENTS, rooms: ROOMS, warmup: 10, rounds });
-    const result = await new Promise<ClientResult>((resolve, reject) => {
-      child.once("message", (m) => resolve(m as ClientResult));
-      child.once("exit", (code) => reject(new Error(`websocket bench clients exited with ${code} before reporting`)));
-    });
-    if (result.error) throw new Error(`websocket bench clients failed: ${result.error}`);
-    return {
-      workload: "ws-rooms",
-      n: result.deliveries,
-      seconds: result.seconds,
-      opsPerSec: result.deliveries / result.seconds,
-      p50Ms: result.p50Ms,
-      p99Ms: result.p99Ms,
-      clients: CLIENTS,
-      rooms: ROOMS,
-      roomMessagesPerSec: Math.round((rounds * ROOMS) / result.seconds),
-    };
+    return await roomsRow(server, "ws", quick);
   } finally {
-    if (child.exitCode === null) child.kill();
     await service.close();
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await shut(server);
     await layer.close();
   }
 }

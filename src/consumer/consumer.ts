@@ -79,6 +79,8 @@ export class Consumer {
   private readonly abort = new AbortController();
   /** Messages are handled one at a time: each waits for the one before. */
   private tail: Promise<void> = Promise.resolve();
+  /** Messages queued or being handled; at 0 a layer message starts at once instead of behind `tail`. */
+  private busy = 0;
   private stopping: Promise<void> | undefined;
   private markDone!: () => void;
   /** Resolves once the consumer has stopped and left its groups. */
@@ -143,11 +145,14 @@ export class Consumer {
       if (message.type === "layer.gap") return; // optional: a consumer with nothing to resync ignores it
       throw new NoHandlerError(message.type, this.constructor.name, `define a method named "${name}"`);
     }
-    await (handler as (m: Message) => unknown).call(this, message);
+    const result: unknown = (handler as (m: Message) => unknown).call(this, message);
+    // A synchronous handler (forwarding to the socket, say) costs no extra turn of the microtask queue.
+    if (result instanceof Promise) await result;
   }
 
   /** Queue `message` behind the ones being handled; resolves once it is handled (or reported). */
   protected enqueue(message: Message): Promise<void> {
+    this.busy++;
     const run = (): Promise<void> => this.handle(message);
     this.tail = this.tail.then(run, run);
     return this.tail;
@@ -179,12 +184,15 @@ export class Consumer {
         // Not awaited: closing waits on nothing queued behind this message.
         this.closeAfterError().catch((e: unknown) => this.report(e));
       }
+    } finally {
+      this.busy--;
     }
   }
 
   private async receiveLoop(): Promise<void> {
     const { signal } = this.abort;
-    while (!signal.aborted) {
+    // stop() sets `stopping` in the same step as it aborts; reading signal.aborted per message cost more than a delivery's engine work.
+    while (this.stopping === undefined) {
       let message: Message;
       try {
         message = await this.layer.receive(this.channelName, { signal });
@@ -201,7 +209,13 @@ export class Consumer {
         this.report(err, message);
         continue;
       }
-      await this.enqueue(message);
+      if (this.busy === 0) {
+        // Nothing queued: handle it now. Most layer messages find the consumer idle, and a hop
+        // through `tail` would cost a promise and a turn. (Socket events and gaps always queue:
+        // their handlers must not run inside the emitter that reported them.)
+        this.busy++;
+        await (this.tail = this.handle(message));
+      } else await this.enqueue(message);
     }
   }
 

@@ -17,6 +17,8 @@ export interface FrameCodec {
   encode(content: MessageValue): string | Buffer;
 }
 
+const bigintAsString = (_key: string, value: unknown): unknown => (typeof value === "bigint" ? value.toString() : value);
+
 const json: FrameCodec = {
   format: "json",
   decode(data) {
@@ -28,7 +30,13 @@ const json: FrameCodec = {
     }
   },
   encode(content) {
-    return JSON.stringify(content, (_key, value: unknown) => (typeof value === "bigint" ? value.toString() : value));
+    // Without a replacer JSON.stringify takes V8's fast path (a replacer is a call per value); only
+    // content holding a bigint throws here, and takes the slow way that writes it as a string.
+    try {
+      return JSON.stringify(content);
+    } catch {
+      return JSON.stringify(content, bigintAsString);
+    }
   },
 };
 

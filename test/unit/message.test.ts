@@ -65,6 +65,11 @@ describe("message copy (SPEC §2)", () => {
     expect(Object.keys(copy)).toContain("__proto__");
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    const clone = cloneMessage(copy);
+    expect(Object.keys(clone)).toContain("__proto__");
+    expect(Object.getPrototypeOf(clone)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(clone, "__proto__")!.value).not.toBe(Object.getOwnPropertyDescriptor(copy, "__proto__")!.value);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
   it("refuses symbol keys instead of dropping them", () => {
