@@ -105,6 +105,7 @@ for (const [ours, theirs] of [
   ["ipc", "unix"],
   ["tcp", "redis"],
   ["redis", "python-redis"],
+  ["redis-read-ahead", "redis"],
 ]) {
   for (const w of workloads) {
     const a = find(ours!, w);

@@ -150,7 +150,13 @@ export abstract class BaseLayer extends EventEmitter<LayerEvents> implements Cha
     }
   }
 
+  /**
+   * Receive in a loop (docs/semantics.md §4.11): ends (done) when the layer closes while
+   * it waits; an iteration started after close() rejects with
+   * LayerClosedError, like every other call.
+   */
   async *messages(channel: string, options?: ReceiveOptions): AsyncIterableIterator<Message> {
+    if (this.closing) throw new LayerClosedError();
     for (;;) {
       let message: Message;
       try {

@@ -85,7 +85,7 @@ export interface ChannelLayer {
   send(channel: string, message: Message, options?: SendOptions): Promise<void>;
   /** The next message of `channel`, waiting for one if it is empty. */
   receive(channel: string, options?: ReceiveOptions): Promise<Message>;
-  /** `receive` in a loop; ends when the layer closes, throws when the signal aborts. */
+  /** `receive` in a loop; ends when the layer closes while it waits, throws when the signal aborts; started after close() it rejects with LayerClosedError. */
   messages(channel: string, options?: ReceiveOptions): AsyncIterableIterator<Message>;
   /** A new process-local channel name: `<prefix>.<instance id>!<unique id>`. */
   newChannel(prefix?: string): Promise<string>;

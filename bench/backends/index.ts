@@ -5,9 +5,9 @@ import { tcp, tcpMetrics, unix } from "./broker.js";
 import { ipc } from "./ipc.js";
 import { memory, memoryTraffic } from "./memory.js";
 import { pythonMemory } from "./python.js";
-import { pythonRedis, redis } from "./redis.js";
+import { pythonRedis, redis, redisReadAhead } from "./redis.js";
 import { socketio } from "./socketio.js";
 import { websocket } from "./websocket.js";
 import { gateway } from "./gateway.js";
 
-export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, socketio, tcp, tcpMetrics, unix, ipc, redis, pythonRedis, gateway];
+export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, socketio, tcp, tcpMetrics, unix, ipc, redis, redisReadAhead, pythonRedis, gateway];

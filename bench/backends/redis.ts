@@ -44,6 +44,22 @@ export const redis: BenchBackend = layerBackend(
   },
 );
 
+/** The opt-in trade (docs/redis.md, "Read-ahead"): members popped ahead and held outside Redis, uncounted. */
+const oursAhead = prefix("ahead");
+export const redisReadAhead: BenchBackend = layerBackend(
+  "redis-read-ahead",
+  () => new RedisChannelLayer({ hosts: [REDIS_URL], prefix: oursAhead, capacity: Infinity, expiry: EXPIRY, readAheadOutsideRedis: true }),
+  {
+    available: reachable,
+    maxN: 50_000,
+    stop: async () => {
+      const layer = new RedisChannelLayer({ hosts: [REDIS_URL], prefix: oursAhead });
+      await layer.flush();
+      await layer.close();
+    },
+  },
+);
+
 // channels_redis does about a thousand operations a second: 20k of each is enough to measure it.
 const python = pythonBackend("python-redis", "redis", () => ["--redis", REDIS_URL, "--prefix", prefix("py"), "--expiry", String(EXPIRY)], 20_000);
 export const pythonRedis: BenchBackend = {

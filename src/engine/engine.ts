@@ -38,6 +38,12 @@ export interface EngineOptions<T> {
   traffic?: TrafficRules;
   /** Wraps a dropped message for the dead-letter channel (required with `traffic.deadLetters`). */
   deadLetter?: (body: T, reason: DropReason, channel: string, group: string | undefined) => T;
+  /**
+   * Receivers hold what they are handed ahead of application code (the
+   * broker's clients): a message taken or handed over stays counted against
+   * its channel's capacity until `settle` says it was taken or gives it back.
+   */
+  holdAhead?: boolean;
 }
 
 export interface EngineTop {
@@ -79,6 +85,9 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   readonly clock: () => number;
   private queued = 0;
   private memberships = 0;
+  private readonly holdAhead: boolean;
+  /** Bumped by flush: what receivers held ahead before it is gone, whatever they say of it later. */
+  epoch = 0;
   readonly counters: EngineCounters = newCounters();
 
   constructor(private readonly options: EngineOptions<T>) {
@@ -88,6 +97,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     this.fanout = options.fanout ?? ((body) => body);
     this.traffic = options.traffic;
     this.deadLetters = options.traffic?.deadLetters;
+    this.holdAhead = options.holdAhead === true;
     if (this.deadLetters && !options.deadLetter) throw new TypeError("an engine with dead letters needs a deadLetter wrapper");
   }
 
@@ -100,7 +110,8 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     const now = this.clock();
     const ch = this.channel(channel);
     this.expire(ch, now);
-    if (ch.overflow === "reject" && ch.waiters.size === 0 && ch.queue.size >= ch.capacity) {
+    // What receivers hold ahead counts: a waiting standing receive is no room of its own (docs/semantics.md §4.10).
+    if (ch.overflow === "reject" && ch.queue.size + ch.ahead >= ch.capacity) {
       this.release(ch);
       this.counters.rejectedFull++;
       throw new ChannelFullError(channel, ch.capacity);
@@ -129,9 +140,26 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     }
     const body = ch.queue.shift()!;
     this.queued--;
-    this.counters.received++;
+    if (this.holdAhead) ch.ahead++;
+    else this.counters.received++;
     this.release(ch);
     return body;
+  }
+
+  /** Messages queued in `channel` (expired ones may still be counted). */
+  size(channel: string): number {
+    return this.channels.get(channel)?.queue.size ?? 0;
+  }
+
+  /** Drop every message queued in `channel` (its owner is gone); returns how many. */
+  discard(channel: string): number {
+    const ch = this.channels.get(channel);
+    if (ch === undefined) return 0;
+    const n = ch.queue.size;
+    ch.queue.clear();
+    this.queued -= n;
+    this.release(ch);
+    return n;
   }
 
   /** Wait for the next message of `channel`. Call `take` first: this does not look at the queue. */
@@ -140,22 +168,39 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   }
 
   /**
-   * Put back a message a receiver was handed but did not take (its receive
-   * was cancelled in flight): to a waiting receiver, else at the head of its level.
+   * A receiver that holds ahead (`holdAhead`) settles what it was handed on
+   * `channel`: `took` of them reached application code; `back` (bodies,
+   * deadlines, priorities, oldest first) go back to the head in their order
+   * with their deadlines, or to waiting receivers first (the queue is empty
+   * while any wait). Each counts against the capacity no more.
    */
-  requeue(channel: string, body: T, deadline: number, priority = 0): void {
-    this.counters.received--;
-    if (deadline <= this.clock()) {
-      this.counters.expired++;
-      this.deadLetter(body, "expired", channel, undefined);
-      return;
+  settle(channel: string, took: number, back: readonly T[] = [], deadlines: readonly number[] = [], priorities: readonly number[] = []): void {
+    this.counters.received += took;
+    const ch = this.channels.get(channel);
+    if (ch === undefined) return; // flushed and dropped since
+    ch.ahead = Math.max(0, ch.ahead - took - back.length);
+    const now = this.clock();
+    let i = 0;
+    for (; i < back.length && ch.waiters.size > 0; i++) {
+      if (deadlines[i]! <= now) this.expiredAhead(back[i]!, channel);
+      else if (!this.handOver(ch, back[i]!, deadlines[i]!, priorities[i]!)) break;
     }
-    const ch = this.channel(channel);
-    if (this.handOver(ch, body, deadline, priority)) return;
-    if (priority !== 0) this.prioritise(ch);
-    ch.queue.unshift(body, deadline, priority);
-    this.queued++;
-    if (ch.heapIndex === -1 || deadline < ch.key) this.channelDeadlines.set(ch, deadline);
+    for (let j = back.length - 1; j >= i; j--) {
+      if (deadlines[j]! <= now) {
+        this.expiredAhead(back[j]!, channel);
+        continue;
+      }
+      if (priorities[j] !== 0) this.prioritise(ch);
+      ch.queue.unshift(back[j]!, deadlines[j]!, priorities[j]!);
+      this.queued++;
+      if (ch.heapIndex === -1 || deadlines[j]! < ch.key) this.channelDeadlines.set(ch, deadlines[j]!);
+    }
+    this.release(ch);
+  }
+
+  private expiredAhead(body: T, channel: string): void {
+    this.counters.expired++;
+    this.deadLetter(body, "expired", channel, undefined);
   }
 
   /** `expiryMs`: how long this membership lasts, at most groupExpiry (a restored membership keeps what it had left). */
@@ -211,7 +256,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       const ch = this.channels.get(name)!;
       // A member that let a message expire unread is dead: it leaves its groups (docs/semantics.md §4.5).
       if (this.expire(ch, now) > 0) continue;
-      if (ch.overflow === "reject" && ch.waiters.size === 0 && ch.queue.size >= ch.capacity) {
+      if (ch.overflow === "reject" && ch.queue.size + ch.ahead >= ch.capacity) {
         skipped++;
         this.counters.groupSkippedFull++;
         this.deadLetter(body, "overflow", name, group);
@@ -233,11 +278,13 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
 
   /** Empty every channel and group; waiting receivers keep waiting. */
   flush(): void {
+    this.epoch++;
     this.channelDeadlines.clear();
     this.groupDeadlines.clear();
     for (const ch of this.channels.values()) {
       ch.queue.clear();
       ch.groups = undefined;
+      ch.ahead = 0;
       if (ch.waiters.size === 0) this.channels.delete(ch.name);
     }
     this.groups.clear();
@@ -292,6 +339,13 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     };
   }
 
+  /** Messages receivers hold ahead (`holdAhead`), counted against their channels' capacity. */
+  heldAhead(): number {
+    let n = 0;
+    for (const ch of this.channels.values()) n += ch.ahead;
+    return n;
+  }
+
   /**
    * The `n` channels holding the most messages and the `n` largest groups, for
    * status pages. It walks every channel and group: call it at human pace
@@ -335,6 +389,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
         overflow: dead ? "drop-oldest" : (traffic?.overflow.match(name) ?? "reject"),
         bucket: rate && !dead ? new TokenBucket(rate, this.clock()) : undefined,
         groups: undefined,
+        ahead: 0,
         key: 0,
         heapIndex: -1,
       };
@@ -349,7 +404,8 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   private handOver(ch: ChannelState<T, W>, body: T, deadline: number, priority: number): boolean {
     for (let w = ch.waiters.shift(); w; w = ch.waiters.shift()) {
       if (w.deliver(body, deadline, priority)) {
-        this.counters.received++;
+        if (this.holdAhead) ch.ahead++;
+        else this.counters.received++;
         this.release(ch);
         return true;
       }
@@ -360,7 +416,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   /** Hand to a waiter, else store, making room by the channel's overflow policy (callers checked "reject"). */
   private offer(ch: ChannelState<T, W>, body: T, deadline: number, priority: number): void {
     if (this.handOver(ch, body, deadline, priority)) return;
-    if (ch.queue.size >= ch.capacity) {
+    if (ch.queue.size + ch.ahead >= ch.capacity && (ch.queue.size > 0 || ch.overflow === "drop-newest")) {
       this.counters.droppedOverflow++;
       if (ch.overflow === "drop-newest") {
         this.deadLetter(body, "overflow", ch.name, undefined);
@@ -433,7 +489,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   }
 
   private isIdle(ch: ChannelState<T, W>): boolean {
-    return ch.queue.size === 0 && ch.waiters.size === 0 && (ch.groups === undefined || ch.groups.size === 0);
+    return ch.queue.size === 0 && ch.waiters.size === 0 && ch.ahead === 0 && (ch.groups === undefined || ch.groups.size === 0);
   }
 
   /**

@@ -18,6 +18,12 @@ export interface ChannelState<T, W extends Waiter<T>> extends HeapItem {
   readonly bucket: TokenBucket | undefined;
   /** Reverse index: the groups this channel is in, for O(groups) leaving. */
   groups: Set<GroupState> | undefined;
+  /**
+   * Messages handed to receivers that hold them ahead (a broker's clients),
+   * not yet taken by application code nor given back: they count against
+   * the capacity (docs/semantics.md §4.10).
+   */
+  ahead: number;
 }
 
 export interface GroupState extends HeapItem {
@@ -31,7 +37,7 @@ export interface GroupState extends HeapItem {
 export interface EngineCounters {
   /** Messages accepted by `send`. */
   sent: number;
-  /** Messages handed to a receiver. */
+  /** Messages handed to application code (with read-ahead: once the client says it took them). */
   received: number;
   /** Messages that expired unread. */
   expired: number;

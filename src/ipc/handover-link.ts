@@ -64,8 +64,8 @@ export function handoverLink(parent: ParentChannel, handlers: LinkHandlers, opti
   };
 
   return {
-    send(frames) {
-      if (inner !== undefined) return inner.send(frames);
+    send(frames, splitBytes) {
+      if (inner !== undefined) return inner.send(frames, splitBytes);
       if (over) return;
       const first = queued.length === 0 && stopListening === undefined;
       for (const frame of frames) queued.push(frame);

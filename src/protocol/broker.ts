@@ -12,6 +12,7 @@ import { deadLetterMessage } from "../message.js";
 import { decodeMessage, encodeMessage } from "../msgpack.js";
 import { nonLocalName } from "../names.js";
 import { resolveOptions, type ResolvedOptions } from "../options.js";
+import { FRAME_OVERHEAD } from "./frames.js";
 import type { Link } from "./link.js";
 import type { BrokerDetails, BrokerStats, ClientInfo } from "./ops.js";
 import { Session, type ReceiveWaiter } from "./session.js";
@@ -58,6 +59,8 @@ export class Broker {
   private nextSessionId = 1;
   private details: { at: number; n: number; value: BrokerDetails } | undefined;
   closed = false;
+  /** Largest frame the transport accepts from a client (told to clients in hello); set by the server that feeds the links. */
+  maxFrameBytes: number;
   /** Connections accepted since the broker started. */
   connectionsOpened = 0;
   /**
@@ -75,9 +78,11 @@ export class Broker {
       throw new TypeError("token must be a non-empty string");
     }
     this.config = resolveOptions(options);
+    this.maxFrameBytes = this.config.maxMessageBytes + FRAME_OVERHEAD;
     this.engine = new Engine<Buffer, ReceiveWaiter>({
       ...this.config,
       clock: () => performance.now(),
+      holdAhead: true,
       // Only dropped messages are decoded: wrapped for the dead-letter channel, then encoded again.
       deadLetter: (body, reason, channel, group) => encodeMessage(deadLetterMessage(decodeMessage(body), reason, channel, group)),
     });
@@ -165,7 +170,7 @@ export class Broker {
     this.instances.delete(id);
     for (const channel of inst.channels) {
       for (const group of this.engine.groupsOf(channel)) this.engine.groupDiscard(group, channel);
-      while (this.engine.take(channel) !== undefined);
+      this.engine.discard(channel);
     }
   }
 
@@ -180,7 +185,7 @@ export class Broker {
 
   stats(): BrokerStats {
     const { channels, messages, waitingReceivers, groups, members, counters } = this.engine.stats();
-    return { channels, messages, waitingReceivers, groups, members, clients: this.sessions.size, counters };
+    return { channels, messages, waitingReceivers, groups, members, clients: this.sessions.size, heldAhead: this.engine.heldAhead(), counters };
   }
 
   /**

@@ -74,6 +74,8 @@ export abstract class ProtocolLayer extends BaseLayer {
   private link: Link | undefined;
   private ready = false;
   private helloId = 0;
+  /** Largest stream frame the broker accepts, from its hello (older brokers: their fixed margin over maxMessageBytes). */
+  private splitBytes: number | undefined;
   private lastId = 0;
   private flushQueued = false;
   /** Set when the broker stayed unreachable past connectTimeout: calls fail fast until it is back. */
@@ -135,8 +137,13 @@ export abstract class ProtocolLayer extends BaseLayer {
             this.enqueue(new Outgoing([Op.Cancel, poll.id]));
           }
         },
-        requeue: (channel, body, deadline, priority) =>
-          this.enqueue(new Outgoing([Op.Requeue, this.newId(), channel, body, deadline, priority])),
+        giveBack: (channel, took) => this.enqueue(new Outgoing([Op.Requeue, this.newId(), channel, took, 1])),
+        report: () => {
+          if (!this.flushQueued) {
+            this.flushQueued = true;
+            process.nextTick(this.writeOut);
+          }
+        },
       },
       prefetch,
       receiveLinger,
@@ -193,9 +200,11 @@ export abstract class ProtocolLayer extends BaseLayer {
   }
 
   protected doFlush(): Promise<void> {
-    this.receives.discardAhead();
+    const giveBack = this.receives.discardAhead();
     this.restorer.memberships.clear();
-    return this.call([Op.Flush, 0]);
+    const flushed = this.call<void>([Op.Flush, 0]);
+    giveBack();
+    return flushed;
   }
 
   /** Send a request frame (its id slot is filled in here) and await the answer. */
@@ -229,19 +238,22 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   private write(): void {
     const link = this.link;
-    if (!this.ready || link === undefined || this.outbox.length === 0) return;
+    if (!this.ready || link === undefined) return;
     const frames: unknown[] = [];
+    // Messages taken are reported first: anything this client does after taking one comes after (docs/semantics.md §4.10).
+    const reports = this.receives.takeReports();
+    if (reports.length > 0) frames.push([Op.Requeue, this.newId(), ...reports]);
     for (const out of this.outbox) {
       if (out.dropped) continue;
       out.link = link;
       // A poll asks for as many messages as this client has receives waiting on its channel, and its prefetch.
-      if (out instanceof Poll) out.frame[3] = this.receives.credit(out);
+      if (out instanceof Poll) this.receives.credit(out);
       frames.push(out.frame);
     }
     this.outbox = [];
     if (frames.length === 0) return;
     this.wrote = true;
-    link.send(frames);
+    link.send(frames, this.splitBytes);
   }
 
   private connect(): void {
@@ -289,6 +301,7 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   private hello(link: Link, status: number, frame: unknown[]): void {
     if (status === Status.Ok) {
+      this.splitBytes = frameLimit(frame[2]);
       this.compareSettings(frame[2]);
       this.ready = true;
       this.backoff = 0;
@@ -337,6 +350,9 @@ export abstract class ProtocolLayer extends BaseLayer {
     if (err) this.lastError = err;
     this.link = undefined;
     this.ready = false;
+    // The broker gave back everything it had handed us: nothing brought is ours any more.
+    this.receives.linkLost();
+    this.outbox = this.outbox.filter((out) => out.frame[0] !== Op.Requeue);
     const resend: Outgoing[] = [];
     for (const call of [...this.pending.values()]) {
       if (call.link === undefined) continue; // not written yet: it waits for the next link
@@ -388,11 +404,11 @@ export abstract class ProtocolLayer extends BaseLayer {
     );
   }
 
-  /** Reject every call, written or not. Messages on their way back to the broker stay queued for it. */
+  /** Reject every call, written or not. */
   private failAll(err: Error): void {
     const calls = [...this.pending.values()];
     this.pending.clear();
-    this.outbox = this.outbox.filter((out) => out.frame[0] === Op.Requeue);
+    this.outbox = [];
     this.receives.failAll(err);
     for (const call of calls) if (call instanceof Call) call.fail(err);
     this.onDrained?.();
@@ -447,6 +463,12 @@ export abstract class ProtocolLayer extends BaseLayer {
     // Told last, so that their rejections are not left unhandled while close was still at work.
     for (const call of waiting) call.fail(new LayerClosedError("the channel layer was closed while this receive waited"));
   }
+}
+
+/** The largest stream frame a broker's hello says it accepts (a positive integer), if it says. */
+function frameLimit(info: unknown): number | undefined {
+  const limit = (info as Partial<HelloInfo> | null)?.maxFrameBytes;
+  return typeof limit === "number" && Number.isInteger(limit) && limit > 0 ? limit : undefined;
 }
 
 /** The error an answer other than Ok stands for. */

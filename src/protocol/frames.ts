@@ -10,8 +10,8 @@ import { writer } from "./writer.js";
 /** Room a frame needs beyond its message body: the op, id, names and msgpack headers. */
 export const FRAME_OVERHEAD = 64 * 1024;
 
-/** A batch past this size goes in several stream frames, so that they stay well inside the peer's frame limit. */
-const BATCH_SPLIT_BYTES = 256 * 1024;
+/** A batch past this size goes in several stream frames (fewer when the peer's frame limit is smaller). */
+export const BATCH_SPLIT_BYTES = 256 * 1024;
 
 /**
  * Encode a batch of frames (protocol arrays) for one write: normally one
@@ -19,8 +19,8 @@ const BATCH_SPLIT_BYTES = 256 * 1024;
  * too large goes in several, so a stream frame is never much bigger than its
  * largest message.
  */
-export function encodeFrames(frames: readonly unknown[]): Buffer {
-  return writer.frames(frames, BATCH_SPLIT_BYTES);
+export function encodeFrames(frames: readonly unknown[], splitBytes = BATCH_SPLIT_BYTES): Buffer {
+  return writer.frames(frames, Math.min(splitBytes, BATCH_SPLIT_BYTES));
 }
 
 /**

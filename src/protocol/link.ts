@@ -6,8 +6,12 @@
  * transport is a new Link and nothing else.
  */
 export interface Link {
-  /** Send decoded frames (protocol arrays), all made in one tick, as one write. */
-  send(frames: readonly unknown[]): void;
+  /**
+   * Send decoded frames (protocol arrays), all made in one tick, as one write.
+   * A byte stream splits them into stream frames of at most `splitBytes`
+   * (the peer's limit) where it can; a frame alone may be larger.
+   */
+  send(frames: readonly unknown[], splitBytes?: number): void;
   /** End the connection after what was sent; `closed` follows. */
   close(): void;
 }

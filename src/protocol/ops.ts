@@ -14,7 +14,7 @@
 import type { EngineCounters, EngineTop } from "../engine/engine.js";
 
 /** Bumped on any incompatible change; a client of another version is refused in hello. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export const Op = {
   /** [Hello, id, version, instanceId, token | null] → [id, Ok, HelloInfo] */
@@ -26,13 +26,20 @@ export const Op = {
    * (default 1) queued messages at once, or one when it arrives (a long poll).
    * A standing receive (`standing` = 1) stays in the broker until it has handed over `max`
    * messages: each answer but the last is [id, Partial, body, deadline, priority, …]. A client
-   * receiving in a loop thus gets its next messages without asking for each one. A broker that
-   * predates the flag answers once, with Ok, which a client takes as the end of the receive.
+   * receiving in a loop thus gets its next messages without asking for each one. A *watch*
+   * (`standing` = 2, a receive nobody waits for yet) takes nothing queued: with messages queued it
+   * is answered at once with Ok and none; otherwise it stands, for what arrives.
    */
   Receive: 2,
   /** [Cancel, receiveId]: no answer of its own; the receive is answered Cancelled unless already answered */
   Cancel: 3,
-  /** [Requeue, id, channel, body, deadline, priority] → [id, Ok]: a body a receive was handed but did not take goes back to the head */
+  /**
+   * [Requeue, id, channel, took, rest, …] (one or more such triples): no answer. Everything the broker hands a client stays
+   * counted against its channel's capacity until the client settles it (docs/semantics.md §4.10): the oldest
+   * `took` it holds on `channel` reached application code; with `rest` = 1, all others it holds
+   * there go back to the head, in their order, with their deadlines. Settling more than it holds
+   * is a protocol error that ends the connection. A client that goes gives back all it held.
+   */
   Requeue: 4,
   /**
    * [GroupAdd, id, group, channel, expiry?] → [id, Ok]; `expiry`, seconds the membership
@@ -64,6 +71,8 @@ export interface HelloInfo {
   version: number;
   /** The broker's settings, which apply to every client's channels. */
   maxMessageBytes: number;
+  /** Largest stream frame (or message) the broker accepts from a client, in bytes. */
+  maxFrameBytes: number;
   expiry: number;
   groupExpiry: number;
   capacity: number;
@@ -81,6 +90,8 @@ export interface BrokerStats {
   groups: number;
   members: number;
   clients: number;
+  /** Messages handed to clients ahead of application code, still counted against their channels' capacity. */
+  heldAhead: number;
   /** The engine's counters since the broker started. */
   counters: EngineCounters;
 }

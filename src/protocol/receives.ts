@@ -18,6 +18,16 @@
  * claimed go back to the head of the broker's channel, so another consumer
  * of a worker channel is never kept waiting behind them (docs/semantics.md §4.2, §4.6).
  *
+ * The broker counts every message it hands over against its channel's
+ * capacity until this client settles it (docs/semantics.md §4.10): messages handed to
+ * callers are reported taken in the next write, ahead of any other request;
+ * a give-back returns *everything* the broker handed on the channel and this
+ * client did not take, in order, so bodies of the withdrawn poll still on
+ * their way are dropped here (the broker has them back). A message served
+ * from what was brought reaches its caller only after the write that says
+ * it was taken, so a client killed after application code saw a message
+ * never has it handed to another consumer too.
+ *
  * Except for a short *linger* (`receiveLinger` ms, as the Redis backend's):
  * after a receive on a channel is served and nobody waits, the channel stays
  * watched by a poll with credit for one message, so that a consumer that
@@ -53,6 +63,10 @@ export interface Inbox {
   touched: boolean;
   /** Until when (performance.now()) the channel stays watched with nobody waiting; 0 when it is not lingering. */
   lingerUntil: number;
+  /** Messages handed to callers that the broker has not been told of yet. */
+  taken: number;
+  /** In the list of inboxes to report in the next write. */
+  reporting: boolean;
 }
 
 /** A channel's standing receive in the broker: [Receive, id, channel, credit, 1]. */
@@ -61,6 +75,8 @@ export class Poll extends Outgoing {
   aborted = false;
   /** Messages it has brought so far (its credit, once written, is frame[3]). */
   brought = 0;
+  /** What it still brings was given back already (the broker has it): dropped on arrival. */
+  returned = false;
 
   constructor(
     readonly inbox: Inbox,
@@ -76,8 +92,10 @@ export interface ReceiveHost {
   submit(poll: Poll): void;
   /** Withdraw a poll: one not yet written is dropped; a written one is cancelled in the broker and marked aborted. */
   cancel(poll: Poll): void;
-  /** Put a message back at the head of its channel in the broker. */
-  requeue(channel: string, body: unknown, deadline: unknown, priority: unknown): void;
+  /** Tell the broker `took` messages of `channel` were taken and all others it handed there come back. */
+  giveBack(channel: string, took: number): void;
+  /** Some messages were taken: make sure a write goes out soon (it takes the reports first). */
+  report(): void;
 }
 
 export class Receives {
@@ -89,6 +107,8 @@ export class Receives {
   private lingerTimer: NodeJS.Timeout | undefined = undefined;
   /** Set by takeWaiting (close): no poll is opened any more. */
   private closing = false;
+  /** Inboxes with messages taken and not yet reported. */
+  private reporting: Inbox[] = [];
 
   constructor(
     private readonly host: ReceiveHost,
@@ -103,7 +123,9 @@ export class Receives {
     const channel = caller.channel;
     let inbox = this.inboxes.get(channel);
     if (inbox === undefined) {
-      inbox = { channel, poll: undefined, held: [], buffer: [], window: 0, answeredAt: -Infinity, touched: false, lingerUntil: 0 };
+      inbox = {
+        channel, poll: undefined, held: [], buffer: [], window: 0, answeredAt: -Infinity, touched: false, lingerUntil: 0, taken: 0, reporting: false,
+      };
       this.inboxes.set(channel, inbox);
     }
     inbox.lingerUntil = 0; // wanted again
@@ -111,7 +133,9 @@ export class Receives {
       const body = inbox.buffer.shift();
       inbox.buffer.shift();
       inbox.buffer.shift();
-      settleWith(caller, body);
+      this.took(inbox);
+      // After the write that reports it (queued first), so the broker knows before application code does.
+      process.nextTick(settleWith, caller, body);
       if (this.linger > 0 && !this.closing) {
         this.startLinger(inbox);
         // Watch the channel now, so that the poll leaves with what the caller does next (a send, say).
@@ -123,11 +147,11 @@ export class Receives {
     if (inbox.poll === undefined) this.open(inbox);
   }
 
-  /** How many messages a poll being written asks for: one if nobody waits (it lingers). */
-  credit(poll: Poll): number {
+  /** Fills in a poll being written: its credit, and whether it is a watch (nobody waits: it lingers, for one message that arrives). */
+  credit(poll: Poll): void {
     const inbox = poll.inbox;
-    if (inbox.held.length === 0) return 1;
-    return Math.min(MAX_RECEIVE_BATCH, inbox.held.length + inbox.window);
+    poll.frame[3] = inbox.held.length === 0 ? 1 : Math.min(MAX_RECEIVE_BATCH, inbox.held.length + inbox.window);
+    poll.frame[4] = inbox.held.length === 0 ? 2 : 1;
   }
 
   /**
@@ -139,11 +163,12 @@ export class Receives {
     const inbox = poll.inbox;
     if (inbox.poll !== poll) return;
     let served = false;
-    for (let i = 2; i < answer.length; i += 3) {
+    for (let i = 2; i < answer.length && !poll.returned; i += 3) {
       poll.brought++;
       const next = inbox.held.shift();
       if (next === undefined) inbox.buffer.push(answer[i], answer[i + 1], answer[i + 2]);
       else {
+        this.took(inbox);
         settleWith(next, answer[i]);
         served = true;
       }
@@ -152,6 +177,8 @@ export class Receives {
     if (final) {
       inbox.poll = undefined;
       if (answer.length > 2 && !poll.aborted) inbox.answeredAt = performance.now();
+      // A watch answered with nothing: the channel holds messages, so lingering would take them ahead of others.
+      else if (!poll.aborted && inbox.held.length === 0) inbox.lingerUntil = 0;
       if (inbox.held.length > 0) this.open(inbox);
     }
     if (inbox.held.length === 0) this.touch(inbox);
@@ -211,9 +238,44 @@ export class Receives {
     for (const inbox of this.inboxes.values()) this.giveBackFrom(inbox);
   }
 
-  /** Drop every message brought but not taken (this client is flushing the broker: they would come back after it). */
-  discardAhead(): void {
-    for (const inbox of this.inboxes.values()) inbox.buffer = [];
+  /**
+   * This client is flushing the broker: polls bringing messages nobody took
+   * are withdrawn now (before the flush), and `afterFlush` hands those
+   * messages back once the flush is on its way (the broker drops them: they
+   * were flushed).
+   */
+  discardAhead(): () => void {
+    const inboxes = [...this.inboxes.values()].filter((inbox) => inbox.buffer.length > 0);
+    for (const inbox of inboxes) if (inbox.held.length === 0) this.withdraw(inbox);
+    return () => {
+      for (const inbox of inboxes) {
+        this.giveBackFrom(inbox);
+        this.touch(inbox);
+      }
+    };
+  }
+
+  /** The reports for the next write, channel, took, 0 for each channel (one Requeue frame carries them all); called by the writer. */
+  takeReports(): unknown[] {
+    const out: unknown[] = [];
+    for (const inbox of this.reporting) {
+      inbox.reporting = false;
+      if (inbox.taken > 0) out.push(inbox.channel, inbox.taken, 0);
+      inbox.taken = 0;
+    }
+    this.reporting = [];
+    return out;
+  }
+
+  /** The link went down: the broker took back all it had handed this client, so nothing brought may be served or reported. */
+  linkLost(): void {
+    for (const inbox of this.inboxes.values()) {
+      inbox.buffer = [];
+      inbox.taken = 0;
+      inbox.reporting = false;
+      this.touch(inbox);
+    }
+    this.reporting = [];
   }
 
   /** Reject every waiting caller (the broker is gone for good, or the layer closes). */
@@ -241,12 +303,24 @@ export class Receives {
     if (!poll.aborted) inbox.poll = undefined; // not written yet, so it never goes
   }
 
-  /** Newest first, so that the oldest ends at the head. */
+  /** A message was handed to a caller: the broker is told in the next write. */
+  private took(inbox: Inbox): void {
+    inbox.taken++;
+    if (inbox.reporting) return;
+    inbox.reporting = true;
+    if (this.reporting.push(inbox) === 1) this.host.report();
+  }
+
+  /**
+   * Everything the broker handed on the channel and no caller took goes back,
+   * in order; what the withdrawn poll still brings is part of it, so it is
+   * dropped when it arrives.
+   */
   private giveBackFrom(inbox: Inbox): void {
     if (inbox.buffer.length === 0) return;
-    for (let i = inbox.buffer.length - 3; i >= 0; i -= 3) {
-      this.host.requeue(inbox.channel, inbox.buffer[i], inbox.buffer[i + 1], inbox.buffer[i + 2]);
-    }
+    this.host.giveBack(inbox.channel, inbox.taken);
+    inbox.taken = 0;
+    if (inbox.poll !== undefined) inbox.poll.returned = true;
     inbox.buffer = [];
     inbox.window = 0; // the caller was not that hungry after all
   }

@@ -8,6 +8,7 @@
 import type { Taken, Waiter, WaitHandle } from "../engine/engine.js";
 import { AuthenticationError, ConnectionLostError, InvalidChannelNameError, MessageTooLargeError, ProtocolError } from "../errors.js";
 import { assertChannelName, assertGroupName, isProcessLocal, ownsChannel } from "../names.js";
+import { HeldAhead } from "./ahead.js";
 import type { Broker } from "./broker.js";
 import { errorToWire } from "./errors.js";
 import type { Link } from "./link.js";
@@ -62,6 +63,8 @@ export class Session {
   private heard = true;
   private silentBeats = 0;
   private readonly taken: Taken = { deadline: 0, priority: 0 };
+  /** What this client was handed and has not yet said it took or gave back (docs/semantics.md §4.10). */
+  private readonly ahead: HeldAhead;
 
   constructor(
     private readonly broker: Broker,
@@ -70,7 +73,9 @@ export class Session {
     readonly peer: string,
     /** Set when the broker is at its connection limit: hello is refused. */
     private readonly refuse: boolean,
-  ) {}
+  ) {
+    this.ahead = new HeldAhead(broker.engine);
+  }
 
   /** A decoded frame from the client. */
   frame(frame: unknown): void {
@@ -138,6 +143,7 @@ export class Session {
     const info: HelloInfo = {
       version: PROTOCOL_VERSION,
       maxMessageBytes,
+      maxFrameBytes: this.broker.maxFrameBytes,
       expiry,
       groupExpiry,
       capacity: capacity.defaultCapacity,
@@ -160,7 +166,7 @@ export class Session {
         if (typeof max !== "number" || !Number.isInteger(max) || max < 1 || max > MAX_RECEIVE_BATCH) {
           throw new ProtocolError(`receive: the batch size must be an integer from 1 to ${MAX_RECEIVE_BATCH}`);
         }
-        return this.receive(id, this.channelArg(frame[2]), max, frame[4] === 1);
+        return this.receive(id, this.channelArg(frame[2]), max, frame[4] === 1 || frame[4] === 2, frame[4] === 2);
       }
       case Op.Cancel: {
         const waiter = this.receives.get(id);
@@ -170,13 +176,22 @@ export class Session {
         return this.reply([id, Status.Cancelled]);
       }
       case Op.Requeue: {
-        const channel = this.channelArg(frame[2]);
-        const body = this.bodyArg(frame[3]);
-        const deadline = frame[4];
-        if (typeof deadline !== "number" || Number.isNaN(deadline)) throw new ProtocolError("requeue: deadline must be a number");
-        // A deadline is never later than a fresh message's would be.
-        engine.requeue(channel, body, Math.min(deadline, engine.clock() + this.broker.config.expiry * 1000), priorityArg(frame[5]) ?? 0);
-        break;
+        // Not answered: the client does not wait for it. A wrong one ends the session.
+        if (frame.length < 5 || (frame.length - 2) % 3 !== 0) return this.fatal("requeue must be [op, id, (channel, took, rest (0 or 1))…]");
+        for (let i = 2; i < frame.length; i += 3) {
+          const channel = frame[i];
+          const took = frame[i + 1];
+          const rest = frame[i + 2];
+          if (typeof channel !== "string" || typeof took !== "number" || !Number.isInteger(took) || took < 0 || (rest !== 0 && rest !== 1)) {
+            return this.fatal("requeue must be [op, id, (channel, took, rest (0 or 1))…]");
+          }
+          try {
+            this.ahead.settle(channel, took, rest === 1);
+          } catch (err) {
+            return this.fatal((err as Error).message);
+          }
+        }
+        return;
       }
       case Op.GroupAdd:
       case Op.GroupDiscard: {
@@ -218,7 +233,7 @@ export class Session {
    * Answer with up to `max` queued messages at once, or wait for the next one;
    * a `standing` receive keeps waiting until it has handed over `max`.
    */
-  private receive(id: number, channel: string, max: number, standing: boolean): void {
+  private receive(id: number, channel: string, max: number, standing: boolean, watch = false): void {
     if (isProcessLocal(channel) && !ownsChannel(channel, this.instanceId!)) {
       throw new InvalidChannelNameError(
         `channel "${channel}" is process-local to another layer instance (this one is "${this.instanceId}"): ` +
@@ -230,13 +245,17 @@ export class Session {
       throw new ProtocolError(`too many waiting receives on one connection (limit ${this.broker.maxPendingReceives})`);
     }
     const engine = this.broker.engine;
+    // A watch takes nothing queued: a message held ahead of others still queued would let another client's receive pass it.
+    if (watch && engine.size(channel) > 0) return this.reply([id, Status.Ok]);
     let body = engine.take(channel, this.taken);
     let credit = standing ? max : 1;
     if (body !== undefined) {
       const answer: unknown[] = [id, Status.Ok, body, this.taken.deadline, this.taken.priority];
+      this.ahead.handed(channel, body, this.taken.deadline, this.taken.priority);
       let bytes = body.length;
       while (answer.length < 2 + 3 * max && bytes < BATCH_BYTES && (body = engine.take(channel, this.taken)) !== undefined) {
         answer.push(body, this.taken.deadline, this.taken.priority);
+        this.ahead.handed(channel, body, this.taken.deadline, this.taken.priority);
         bytes += body.length;
       }
       credit -= (answer.length - 2) / 3;
@@ -253,6 +272,7 @@ export class Session {
   /** The engine hands a message to one of this session's waiting receives. */
   delivered(waiter: ReceiveWaiter, body: Buffer, deadline: number, priority: number): boolean {
     if (this.gone || this.receives.get(waiter.id) !== waiter) return false;
+    this.ahead.handed(waiter.channel, body, deadline, priority);
     if (--waiter.credit > 0) {
       this.reply([waiter.id, Status.Partial, body, deadline, priority]);
       // At the back of the line again, so other receivers of a worker channel get their turn (docs/semantics.md §4.2).
@@ -329,6 +349,8 @@ export class Session {
     this.gone = true;
     for (const waiter of this.receives.values()) waiter.handle!.cancel();
     this.receives.clear();
+    // Gone or dead: what it held ahead goes back now, not after a grace (docs/semantics.md §4.10).
+    if (!this.broker.closed) this.ahead.giveBackAll();
     this.out = [];
     this.broker.detach(this);
     if (this.instanceId !== undefined) this.broker.log(`client ${this.id} disconnected (${this.peer})`);

@@ -2,14 +2,17 @@
  * Messages popped from a process key for local channels nobody is receiving
  * from yet. Python keeps an unbounded-per-channel dict of these that is never
  * swept; ours are bounded by the channel's capacity (the oldest is dropped,
- * as channels_redis' BoundedQueue does) and expire exactly like messages in
- * Redis, and a sweep drops channels that only hold expired messages.
+ * as channels_redis' BoundedQueue does, and counted: `droppedOverflow` in the
+ * layer's stats, so the loss is never silent) and expire exactly like
+ * messages in Redis, and a sweep drops channels that only hold expired messages.
  */
 import type { Message } from "../layer.js";
 import { RingQueue } from "../engine/queue.js";
 
 export class LocalBuffers {
   private readonly queues = new Map<string, RingQueue<Message>>();
+  /** Messages dropped because their channel's buffer was at capacity. */
+  dropped = 0;
 
   get channels(): number {
     return this.queues.size;
@@ -30,7 +33,10 @@ export class LocalBuffers {
   push(channel: string, message: Message, score: number, capacity: number): void {
     let queue = this.queues.get(channel);
     if (!queue) this.queues.set(channel, (queue = new RingQueue<Message>()));
-    if (queue.size >= capacity) queue.shift();
+    if (queue.size >= capacity) {
+      queue.shift();
+      this.dropped++;
+    }
     queue.push(message, score);
   }
 

@@ -41,11 +41,19 @@ export interface RedisLayerOptions extends LayerOptions {
   /** Milliseconds between polls on a client without BZPOPMIN (ioredis-mock). Default 10. */
   pollInterval?: number;
   /**
-   * Milliseconds a normal channel stays watched after a receive on it was
-   * served. A consumer that receives again within it gets its next message
-   * straight from the loop's standing BZPOPMIN, one round trip sooner; a
-   * member popped for it meanwhile waits here, at most this long, before it
-   * goes back to the head of its queue for other processes. Default 10; 0 turns it off.
+   * Faster receives that bend docs/semantics.md §4.10 (docs/redis.md, "Read-ahead"): pop
+   * members before receives ask for them and hold them in this process, where
+   * senders do not count them against capacity (a channel may hold capacity
+   * plus what is held here), a second consumer may get a later message first,
+   * and a process that dies loses them. Default false: a pop takes only as
+   * many members as receives are waiting for.
+   */
+  readAheadOutsideRedis?: boolean;
+  /**
+   * With `readAheadOutsideRedis` only: milliseconds a normal channel stays
+   * watched after a receive on it was served, so the next message comes
+   * straight from the loop's standing BZPOPMIN; a member popped for nobody
+   * waits here at most this long. Default 10 with `readAheadOutsideRedis`, else 0.
    */
   receiveLinger?: number;
   /** Makes each connection; tests pass one that returns ioredis-mock clients. */
@@ -107,7 +115,15 @@ export class RedisChannelLayer extends BaseLayer {
     // Everything that can refuse the options runs before the first connection is made.
     const blockTimeout = positiveOption(options.blockTimeout, "blockTimeout (s)", 1);
     const pollInterval = positiveOption(options.pollInterval, "pollInterval (ms)", 10);
-    const linger = options.receiveLinger === 0 ? 0 : positiveOption(options.receiveLinger, "receiveLinger (ms)", 10);
+    const readAhead = options.readAheadOutsideRedis ?? false;
+    if (typeof readAhead !== "boolean") throw new TypeError(`readAheadOutsideRedis must be true or false, got ${String(readAhead)}`);
+    const linger = options.receiveLinger === 0 ? 0 : positiveOption(options.receiveLinger, "receiveLinger (ms)", readAhead ? 10 : 0);
+    if (linger > 0 && !readAhead) {
+      throw new TypeError(
+        "receiveLinger holds popped messages outside Redis, where senders do not count them: " +
+          "it needs readAheadOutsideRedis: true (docs/redis.md, \"Read-ahead\")",
+      );
+    }
     this.serializer = new Serializer(options.symmetricEncryptionKeys, this.config.expiry + 10, prefixLength);
     const targets = hosts.map(resolveHost);
     this.shards = targets.map((t, i) => new Shard(i, t, factory, clientOptions, timeout));
@@ -131,6 +147,7 @@ export class RedisChannelLayer extends BaseLayer {
       now,
       blockTimeout,
       pollInterval,
+      readAhead,
       linger,
     });
   }
@@ -151,7 +168,7 @@ export class RedisChannelLayer extends BaseLayer {
       backend: "redis",
       scope: "process",
       ...this.receiver.counts(),
-      counters: { sent: this.sent, received: this.receiver.received, groupSends: this.groupSends },
+      counters: { sent: this.sent, received: this.receiver.received, groupSends: this.groupSends, droppedOverflow: this.receiver.buffers.dropped },
     };
   }
 
@@ -175,7 +192,6 @@ export class RedisChannelLayer extends BaseLayer {
   }
 
   protected async doSend(channel: string, message: Message): Promise<void> {
-    this.sent++;
     const local = isProcessLocal(channel);
     const target = nonLocalName(channel);
     // Python hashes the full name of a ! channel here (an upstream bug); the non-local name is what receivers watch.
@@ -183,6 +199,7 @@ export class RedisChannelLayer extends BaseLayer {
     const member = this.serializer.encode(local ? { ...message, [RESERVED_KEY]: channel } : message);
     const stored = await this.senders[shard.index]!.send(this.prefix + target, member, this.stamp(), this.capacityArg(channel));
     if (!stored) throw new ChannelFullError(channel, this.config.capacity.capacityOf(channel));
+    this.sent++;
   }
 
   /**
@@ -235,7 +252,11 @@ export class RedisChannelLayer extends BaseLayer {
   }
 
   protected async doGroupSend(group: string, message: Message): Promise<void> {
-    this.groupSends++;
+    await this.writeGroupSend(group, message);
+    this.groupSends++; // counted once done: a send that failed was not made
+  }
+
+  private async writeGroupSend(group: string, message: Message): Promise<void> {
     const gshard = this.groupShard(group);
     const gkey = this.groupKey(group);
     let oneCall: boolean;

@@ -1,6 +1,9 @@
 /**
- * Prefetch for normal channels: a pop takes as many members as there are
- * waiting receives plus the channel's level. The extra members wait here, per
+ * Members of normal channels popped and not (yet) handed to a receive. By
+ * default only those of a receive cancelled while its pop was on its way,
+ * which the loop puts back at once. With readAheadOutsideRedis, prefetch: a
+ * pop takes as many members as there are waiting receives plus the channel's
+ * level. The extra members wait here, per
  * shard, for receives this process makes in the same turn (a consumer looping
  * on receive takes them without a round trip); the shard's loop puts whatever
  * is left back at the head of its queue, with its original score, at its next

@@ -8,7 +8,6 @@ import { LayerClosedError } from "../errors.js";
 import type { Message } from "../layer.js";
 import { cloneMessage, RESERVED_KEY } from "../message.js";
 import { isProcessLocal, nonLocalName } from "../names.js";
-import { PendingReceive } from "../engine/pending.js";
 import { WaiterList } from "../engine/waiters.js";
 import { LocalBuffers } from "./buffers.js";
 import type { Shard } from "./connections.js";
@@ -33,7 +32,14 @@ export interface ReceiverConfig {
   blockTimeout: number;
   /** Milliseconds between polls on a client without BZPOPMIN (ioredis-mock). */
   pollInterval: number;
-  /** Milliseconds a normal channel stays watched after a receive on it was served (0: none). */
+  /**
+   * Pop members ahead of receives and hold them here (readAheadOutsideRedis):
+   * a normal channel's prefetch level, a batch from each process key, and one
+   * member per lingering channel. Off: a pop takes only as many members as
+   * receives wait for, so nothing sits outside Redis uncounted.
+   */
+  readAhead: boolean;
+  /** Milliseconds a normal channel stays watched after a receive on it was served (0: none; only with readAhead). */
   linger: number;
 }
 
@@ -58,8 +64,14 @@ interface Watch {
   lingerUntil: number;
 }
 
+/** A receive waiting for a member. */
+interface Waiting {
+  deliver(message: Message): boolean;
+  fail(reason: unknown): void;
+}
+
 export class Receiver {
-  private readonly waiters = new Map<string, WaiterList<Message, PendingReceive<Message>>>();
+  private readonly waiters = new Map<string, WaiterList<Message, Waiting>>();
   private readonly watch = new Map<string, Watch>();
   /** Keys newly watched, whose `$inflight` key gets a TTL on the next pop. */
   private readonly newKeys = new Set<string>();
@@ -98,14 +110,45 @@ export class Receiver {
       this.received++;
       return Promise.resolve(ready);
     }
-    return PendingReceive.wait<Message>(signal, (pending) => {
+    return new Promise<Message>((resolve, reject) => {
+      let onAbort: (() => void) | undefined;
+      const pending: Waiting = {
+        deliver(message: Message): boolean {
+          if (onAbort) signal!.removeEventListener("abort", onAbort);
+          resolve(message);
+          return true;
+        },
+        fail(reason: unknown): void {
+          if (onAbort) signal!.removeEventListener("abort", onAbort);
+          reject(reason);
+        },
+      };
       let list = this.waiters.get(channel);
       if (!list) this.waiters.set(channel, (list = new WaiterList()));
       const handle = list.push(pending, () => this.unwatch(channel, false));
       this.watchChannel(channel);
       for (const loop of this.loops) loop.wake();
-      return handle;
+      if (signal) {
+        onAbort = () => {
+          handle.cancel();
+          // A pop already on its way may bring a member for this receive: it rejects once that member is back in Redis.
+          this.settled(channel).then(() => reject(signal.reason), reject);
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+      }
     });
+  }
+
+  /**
+   * Resolves once no member popped for a receive on `channel` that was just
+   * cancelled can still be outside Redis: at once when another receive waits
+   * on it (a member popped for the channel goes to that one) or for a
+   * process-specific channel (its members are buffered here anyway); else
+   * when every loop has finished the call in flight and put back what nobody took.
+   */
+  private settled(channel: string): Promise<void> {
+    if (isProcessLocal(channel) || this.waiters.has(channel)) return Promise.resolve();
+    return Promise.all(this.loops.map((loop) => loop.drained())).then(() => undefined);
   }
 
   private keyOf(channel: string): string {
@@ -215,6 +258,11 @@ export class Receiver {
     return this.ahead.reclaim(shard, this.lingers);
   }
 
+  /** Whether `key` is newly watched: its first pop also sees to its `$inflight` key (takeNewKeys). */
+  isNewKey(key: string): boolean {
+    return this.newKeys.has(key);
+  }
+
   /** Which of `keys` are newly watched (each is reported once). */
   takeNewKeys(keys: Array<[string, number]>): string[] {
     if (this.newKeys.size === 0) return [];
@@ -237,15 +285,18 @@ export class Receiver {
     for (const [key, watch] of this.watch) {
       if (watch.channel !== undefined) {
         const waiting = this.waiters.get(watch.channel)?.size ?? 0;
-        if (waiting > 0) out.push([key, waiting + this.ahead.level(watch.channel)]);
+        if (waiting > 0) out.push([key, this.config.readAhead ? waiting + this.ahead.level(watch.channel) : waiting]);
         // One member popped ahead is all a lingering channel gets: more would only go back.
         else if (!this.ahead.holds(watch.channel)) out.push([key, sweep ? 1 : 0]);
-      } else if (watch.shard === shard || watch.extra?.has(shard) === true) out.push([key, PROCESS_BATCH]);
+      } else if (watch.shard === shard || watch.extra?.has(shard) === true) {
+        // Without read-ahead, one member per waiting receive: members for other local channels are buffered (as Python does).
+        out.push([key, this.config.readAhead ? PROCESS_BATCH : watch.locals]);
+      }
     }
     return out;
   }
 
-  private take(channel: string): PendingReceive<Message> | undefined {
+  private take(channel: string): Waiting | undefined {
     const pending = this.waiters.get(channel)?.shift();
     if (pending) this.unwatch(channel, true);
     return pending;
@@ -300,7 +351,7 @@ export class Receiver {
     return kept;
   }
 
-  private handOver(pending: PendingReceive<Message>, message: Message): void {
+  private handOver(pending: Waiting, message: Message): void {
     pending.deliver(message);
     this.received++;
   }

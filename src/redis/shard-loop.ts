@@ -1,10 +1,12 @@
 /**
  * One shard's receive loop over its own connection. It first pops without
  * blocking, in one call for every key with waiting receives (as many members
- * as a normal channel has waiting receives plus its prefetch, a batch from
- * each process key), and only when that finds nothing, or nobody waits, does
- * it block in BZPOPMIN over every watched key, lingering ones included. A member nobody took (its receive was cancelled, or it was popped
- * ahead and not claimed in that turn) goes back to Redis, at the head with its
+ * as a normal channel has waiting receives, one per waiting receive from a
+ * process key; more with readAheadOutsideRedis), and only when that finds
+ * nothing does it block in BZPOPMIN over every watched key (with the opt-in
+ * linger, lingering ones too). A member nobody took (its receive was
+ * cancelled while the pop was on its way, or, opted in, it was popped ahead
+ * and not claimed in that turn) goes back to Redis, at the head with its
  * original score, in the loop's next call on the same connection, before
  * anything else is popped: nothing is lost, nothing is handed out twice.
  */
@@ -27,6 +29,8 @@ export class ShardLoop {
   /** The last BZPOPMIN got a member nobody was waiting for: the next call pops one for each lingering channel. */
   private sweep = false;
   private done: Promise<void> = Promise.resolve();
+  /** Cancelled receives waiting for this loop to have nothing of theirs outside Redis (drained()). */
+  private drainers: Array<() => void> = [];
 
   constructor(
     private readonly shard: Shard,
@@ -37,6 +41,21 @@ export class ShardLoop {
     if (this.state === "idle") this.done = this.run();
     else if (this.state === "blocked") this.unblock();
     else if (this.state === "sleeping") this.wakeSleep?.();
+  }
+
+  /**
+   * Resolves once the call in flight (if any) has returned and every member
+   * it brought that nobody took is back in Redis.
+   */
+  drained(): Promise<void> {
+    if (this.state === "idle") return Promise.resolve();
+    return new Promise((resolve) => this.drainers.push(resolve));
+  }
+
+  private releaseDrainers(): void {
+    const drainers = this.drainers;
+    this.drainers = [];
+    for (const resolve of drainers) resolve();
   }
 
   private connection(): Redis {
@@ -52,18 +71,25 @@ export class ShardLoop {
     const r = this.receiver;
     this.state = "popping";
     try {
+      // Awaiting this (a settled promise after the first run) lets the receives made in the same run as the one that woke us join the first call.
       this.polling = !(await this.shard.full());
-      for (;;) {
-        // Yield a turn before each call: consumers served by the last reply receive and send again first, so
-        // they take their extras before those go back, and their sends reach Redis ahead of our next command.
-        await new Promise((resolve) => setImmediate(resolve));
+      for (let first = true; ; first = false) {
+        // Yield a turn before each later call: consumers served by the last reply receive again first, so one
+        // call serves them all (and, with read-ahead, they take their extras before those go back).
+        if (!first) await new Promise((resolve) => setImmediate(resolve));
         const index = this.shard.index;
         const version = r.version;
         const keys = r.closed ? [] : r.keysFor(index, this.sweep);
         this.sweep = false;
         const returning = this.putbacks.length > 0 || r.returnable(index);
+        if (!returning && this.drainers.length > 0) this.releaseDrainers();
         if (keys.length === 0 && !returning) break;
         const wanted = keys.filter(([, count]) => count > 0);
+        if (!returning && !this.polling && keys.length === 1 && wanted.length === 1 && wanted[0]![1] === 1 && !r.isNewKey(keys[0]![0])) {
+          // One receive on one key: BZPOPMIN pops at once when the key holds a member, else waits, in one round trip.
+          await this.block(keys, version);
+          continue;
+        }
         if (wanted.length > 0 || returning) {
           const got = await this.pop(wanted);
           if (got > 0 || r.closed || r.version !== version || keys.length === 0) continue;
@@ -74,6 +100,7 @@ export class ShardLoop {
       r.fail(this.shard.index, this.shard.fail(err));
     } finally {
       this.state = "idle";
+      this.releaseDrainers();
     }
   }
 
@@ -158,12 +185,14 @@ export class ShardLoop {
     if (this.receiver.version !== version) return;
     this.state = "blocked";
     this.blockedVersion = version;
+    let res: [Buffer, Buffer, Buffer] | null;
     try {
-      const res = await client.bzpopminBuffer(...order, this.receiver.config.blockTimeout);
-      if (res) this.sweep = this.receiver.accept(this.shard.index, res[0].toString(), [res[1], res[2]], this.receiver.cutoff());
+      res = await client.bzpopminBuffer(...order, this.receiver.config.blockTimeout);
     } finally {
+      // Before accept: the receive it serves changes the watched keys, and a loop still "blocked" would send a CLIENT UNBLOCK for nothing.
       this.state = "popping";
     }
+    if (res) this.sweep = this.receiver.accept(this.shard.index, res[0].toString(), [res[1], res[2]], this.receiver.cutoff());
   }
 
   /** Cut a BZPOPMIN short; retried until it lands, since it may reach Redis before the BZPOPMIN does. */

@@ -7,7 +7,7 @@ import type { LayerOptions } from "../layer.js";
 import { RedisChannelLayer, type RedisLayerOptions } from "./layer.js";
 
 /** Query keys only the Redis backend understands. */
-export const REDIS_QUERY_OPTIONS = ["prefix", "connectionLostTimeout", "receiveLinger"] as const;
+export const REDIS_QUERY_OPTIONS = ["prefix", "connectionLostTimeout", "receiveLinger", "readAheadOutsideRedis"] as const;
 
 /** The numeric ones, read as numbers (the layer checks their range). */
 const NUMERIC = ["connectionLostTimeout", "receiveLinger"] as const;
@@ -23,6 +23,13 @@ export function redisFromUrl(url: URL, options: LayerOptions & Record<string, un
     const n = Number(text);
     if (text.trim() === "" || Number.isNaN(n)) throw new TypeError(`option "${option}" in channel layer URL must be a number, got "${text}"`);
     fromQuery[option] = n;
+  }
+  const readAhead = url.searchParams.get("readAheadOutsideRedis");
+  if (readAhead !== null) {
+    if (readAhead !== "true" && readAhead !== "false") {
+      throw new TypeError(`option "readAheadOutsideRedis" in channel layer URL must be true or false, got "${readAhead}"`);
+    }
+    fromQuery.readAheadOutsideRedis = readAhead === "true";
   }
   server.search = "";
   return new RedisChannelLayer({ hosts: [server.href], ...fromQuery, ...(options as RedisLayerOptions) });

@@ -39,6 +39,7 @@ export class BrokerServer {
     const maxFrameBytes = positiveOption(options.maxFrameBytes, "maxFrameBytes", 0, true) || undefined;
     this.broker = new Broker(options);
     this.maxFrameBytes = maxFrameBytes ?? this.broker.config.maxMessageBytes + FRAME_OVERHEAD;
+    this.broker.maxFrameBytes = this.maxFrameBytes;
   }
 
   /** The addresses listened on, with ports resolved (after `listen()`). */

@@ -40,9 +40,9 @@ export function streamLink(socket: Socket, handlers: LinkHandlers, options: Stre
     handlers.closed(lastError);
   });
   return {
-    send(frames) {
+    send(frames, splitBytes) {
       if (socket.destroyed || socket.writableEnded) return;
-      socket.write(encodeFrames(frames));
+      socket.write(encodeFrames(frames, splitBytes));
       if (socket.writableLength > maxBuffered) {
         socket.destroy(new Error(`peer is not reading: over ${maxBuffered} bytes waiting to be written`));
       }

@@ -14,6 +14,7 @@ import {
   type Message,
 } from "../../src/index.js";
 import { closedAfterEach, drain, expectEmpty, fresh, sleep, tick, tryReceive } from "./helpers.js";
+import { modelTest } from "./model.js";
 
 export interface ConformanceTarget {
   /** Shown in the test names. */
@@ -35,6 +36,8 @@ export function conformance(target: ConformanceTarget): void {
 
 
   describe(`conformance: ${target.name}`, () => {
+    describe("random operations against a reference model (SPEC §4.1, §4.4, §4.10)", () => modelTest(target, fresh));
+
     describe("names and messages (SPEC §2)", () => {
       it("rejects bad channel names with InvalidChannelNameError before storing anything", async () => {
         const layer = await make();
@@ -251,6 +254,14 @@ export function conformance(target: ConformanceTarget): void {
         await layer.close();
         await loop;
         expect(seen).toEqual([0, 1, 2]);
+      });
+
+      it("messages() started after close() rejects with LayerClosedError (SPEC §4.11)", async () => {
+        const layer = await make();
+        const made = layer.messages(fresh("iter")); // made before close, iterated after: still after
+        await layer.close();
+        await expect(made.next()).rejects.toBeInstanceOf(LayerClosedError);
+        await expect(layer.messages(fresh("iter")).next()).rejects.toBeInstanceOf(LayerClosedError);
       });
     });
 

@@ -154,7 +154,7 @@ describe("engine: receivers", () => {
     expect(engine.hasChannel("c")).toBe(false);
   });
 
-  it("requeue puts a message back at the head with its deadline, or to a waiter", () => {
+  it("settle gives messages back at the head with their deadlines, in order, or to a waiter", () => {
     const clock = new FakeClock();
     const engine = makeEngine(clock, { expiry: 10 });
     engine.send("c", 1);
@@ -162,14 +162,16 @@ describe("engine: receivers", () => {
     const out = { deadline: 0, priority: 0 };
     expect(engine.take("c", out)).toBe(1);
     expect(out.deadline).toBe(clock.now + 10_000);
-    engine.requeue("c", 1, out.deadline);
+    const first = out.deadline;
+    expect(engine.take("c", out)).toBe(2);
+    engine.settle("c", 0, [1, 2], [first, out.deadline], [0, 0]);
     expect(engine.take("c")).toBe(1);
     expect(engine.take("c")).toBe(2);
     const waiter = new Recorder();
     engine.wait("c", waiter);
-    engine.requeue("c", 9, clock.now + 500);
+    engine.settle("c", 0, [9], [clock.now + 500], [0]);
     expect(waiter.got).toEqual([[9, clock.now + 500]]);
-    engine.requeue("c", 10, clock.now); // already past its deadline: dropped, counted
+    engine.settle("c", 0, [10], [clock.now], [0]); // already past its deadline: dropped, counted
     expect(engine.take("c")).toBeUndefined();
     expect(engine.counters.expired).toBe(1);
   });

@@ -23,6 +23,7 @@ it("turns counter growth into messages per second, per interval", async () => {
   const body = Buffer.from([0x80]);
   for (let i = 0; i < 50; i++) broker.engine.send("c", body);
   for (let i = 0; i < 20; i++) broker.engine.take("c");
+  broker.engine.settle("c", 20); // the client says it took them
   await sleep(250);
   const rates = sampler.snapshot().rates;
   // Per-second rates times each interval's length add up to the counts (the traffic came after the first point).

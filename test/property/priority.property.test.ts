@@ -34,7 +34,7 @@ describe("priority and expiry together (property)", () => {
               expect(out).toEqual({ deadline: best.deadline, priority: best.priority });
               if (o.kind === "take") model = model.filter((m) => m !== best);
               // A cancelled hand-over puts it back where it was.
-              else engine.requeue("c", got!, out.deadline, out.priority);
+              else engine.settle("c", 0, [got!], [out.deadline], [out.priority]);
             }
           } else if (o.kind === "advance") clock.advance(o.ms);
           else while (engine.sweep(7));

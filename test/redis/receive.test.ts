@@ -24,10 +24,22 @@ describe("receive loop", () => {
     await Promise.all(open.splice(0).map((l) => l.close()));
   });
 
-  it("members popped ahead for a receive go back to the head when nobody takes them", async () => {
+  it("a receive pops only the member it returns: the rest stay in Redis, counted, for any consumer", async () => {
     const a = make();
     const b = make();
     const ch = `ahead-${Date.now()}`;
+    for (let i = 0; i < 5; i++) await a.send(ch, { type: "n", i });
+    expect((await a.receive(ch)).i).toBe(0);
+    expect(await raw.zcard(`${prefix}${ch}`)).toBe(4);
+    expect((await b.receive(ch)).i).toBe(1);
+    expect((await a.receive(ch)).i).toBe(2);
+    expect((await a.stats()).messages).toBe(0);
+  });
+
+  it("with readAheadOutsideRedis, members popped ahead go back to the head when nobody takes them", async () => {
+    const a = make({ readAheadOutsideRedis: true, receiveLinger: 0 });
+    const b = make();
+    const ch = `ahead-out-${Date.now()}`;
     for (let i = 0; i < 5; i++) await a.send(ch, { type: "n", i });
     expect((await a.receive(ch)).i).toBe(0);
     await sleep(50); // a's loop puts its unclaimed extra back
@@ -100,12 +112,12 @@ describe("receive loop", () => {
     }
   });
 
-  describe("linger after a served receive", () => {
+  describe("linger after a served receive (readAheadOutsideRedis)", () => {
     const key = (ch: string): string => `${prefix}${ch}`;
 
     /** `a` received once and lingers; `b` then sent 1 and 2, and a's standing BZPOPMIN took 1 as it landed. */
     async function lingering(receiveLinger: number): Promise<{ a: RedisChannelLayer; b: RedisChannelLayer; ch: string }> {
-      const a = make({ receiveLinger });
+      const a = make({ readAheadOutsideRedis: true, receiveLinger });
       const b = make();
       const ch = `linger-${receiveLinger}-${Date.now()}`;
       await b.send(ch, { type: "n", i: 0 });
@@ -133,8 +145,8 @@ describe("receive loop", () => {
     });
 
     it("does not linger after a cancelled receive, nor when turned off", async () => {
-      const a = make({ receiveLinger: 1000 });
-      const off = make({ receiveLinger: 0 });
+      const a = make({ readAheadOutsideRedis: true, receiveLinger: 1000 });
+      const off = make({ readAheadOutsideRedis: true, receiveLinger: 0 });
       const b = make();
       const ch = `linger-off-${Date.now()}`;
       await expect(a.receive(ch, { signal: AbortSignal.timeout(20) })).rejects.toThrow();
@@ -146,7 +158,7 @@ describe("receive loop", () => {
     });
 
     it("puts a held member back when the layer closes", async () => {
-      const a = make({ receiveLinger: 10_000 });
+      const a = make({ readAheadOutsideRedis: true, receiveLinger: 10_000 });
       const b = make();
       const ch = `linger-close-${Date.now()}`;
       await b.send(ch, { type: "n", i: 0 });
@@ -159,9 +171,12 @@ describe("receive loop", () => {
       expect((await b.receive(ch)).i).toBe(1);
     });
 
-    it("refuses a negative or non-numeric linger", () => {
-      expect(() => make({ receiveLinger: -1 })).toThrow(RangeError);
-      expect(() => make({ receiveLinger: Number.NaN })).toThrow(/receiveLinger/);
+    it("refuses a negative or non-numeric linger, and any linger without readAheadOutsideRedis", () => {
+      expect(() => make({ readAheadOutsideRedis: true, receiveLinger: -1 })).toThrow(RangeError);
+      expect(() => make({ readAheadOutsideRedis: true, receiveLinger: Number.NaN })).toThrow(/receiveLinger/);
+      expect(() => make({ receiveLinger: 10 })).toThrow(/receiveLinger .* needs readAheadOutsideRedis: true/);
+      expect(() => make({ readAheadOutsideRedis: "yes" as unknown as boolean })).toThrow(/readAheadOutsideRedis must be true or false/);
+      make({ receiveLinger: 0 });
     });
   });
 });

@@ -39,6 +39,11 @@ describe("createChannelLayer with redis:// URLs", () => {
     expect(() => createChannelLayer("redis://127.0.0.1:6379/0?connectionLostTimeout=soon")).toThrow(/must be a number/);
     expect(() => createChannelLayer("redis://127.0.0.1:6379/0?receiveLinger=")).toThrow(/"receiveLinger" .* must be a number/);
     expect(() => createChannelLayer("redis://127.0.0.1:6379/0?receiveLinger=-5")).toThrow(RangeError);
+    expect(() => createChannelLayer("redis://127.0.0.1:6379/0?receiveLinger=5")).toThrow(/needs readAheadOutsideRedis: true/);
+    expect(() => createChannelLayer("redis://127.0.0.1:6379/0?readAheadOutsideRedis=yes")).toThrow(/"readAheadOutsideRedis" .* must be true or false/);
+    const ahead = createChannelLayer("redis://127.0.0.1:6379/0?readAheadOutsideRedis=true&receiveLinger=5");
+    expect(ahead).toBeInstanceOf(RedisChannelLayer);
+    void ahead.close();
     const tls = createChannelLayer("rediss://127.0.0.1:1/0", { connectionLostTimeout: 100 });
     expect(tls).toBeInstanceOf(RedisChannelLayer);
     return tls.close();

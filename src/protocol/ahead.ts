@@ -1,0 +1,93 @@
+/**
+ * What the broker handed one client ahead of application code, per channel,
+ * in the order handed (docs/semantics.md §4.10). Each message stays counted against its
+ * channel's capacity until the client says it took it (to application code)
+ * or gives it back; a client that goes gives back all it held, at once.
+ */
+import type { Engine } from "../engine/engine.js";
+import { ProtocolError } from "../errors.js";
+
+/** One channel's messages held by a client: parallel arrays, oldest at `head`. */
+class Held {
+  bodies: Buffer[] = [];
+  deadlines: number[] = [];
+  priorities: number[] = [];
+  /** The engine's flush epoch when each was handed: a flush since makes it gone. */
+  epochs: number[] = [];
+  head = 0;
+
+  get size(): number {
+    return this.bodies.length - this.head;
+  }
+}
+
+export class HeldAhead {
+  private readonly channels = new Map<string, Held>();
+
+  constructor(private readonly engine: Pick<Engine<Buffer>, "epoch" | "settle">) {}
+
+  /** The engine handed `body` to this client. */
+  handed(channel: string, body: Buffer, deadline: number, priority: number): void {
+    let held = this.channels.get(channel);
+    if (held === undefined) {
+      held = new Held();
+      this.channels.set(channel, held);
+    }
+    held.bodies.push(body);
+    held.deadlines.push(deadline);
+    held.priorities.push(priority);
+    held.epochs.push(this.engine.epoch);
+  }
+
+  /**
+   * The client took the oldest `took` held on `channel`; with `rest`, every
+   * other one held there goes back to the head, in order. Asking to settle
+   * more than it holds is a protocol error (the caller ends the session).
+   */
+  settle(channel: string, took: number, rest: boolean): void {
+    const held = this.channels.get(channel);
+    const size = held?.size ?? 0;
+    if (took > size) {
+      throw new ProtocolError(`requeue: the client says it took ${took} messages of "${channel}" but holds ${size}`);
+    }
+    if (held === undefined) return;
+    const epoch = this.engine.epoch;
+    const from = held.head;
+    const to = rest ? held.bodies.length : from + took;
+    // Only what was handed since the last flush still counts; the rest was flushed.
+    let current = 0;
+    for (let i = from; i < from + took; i++) if (held.epochs[i] === epoch) current++;
+    if (rest && to > from + took) {
+      const bodies: Buffer[] = [];
+      const deadlines: number[] = [];
+      const priorities: number[] = [];
+      for (let i = from + took; i < to; i++) {
+        if (held.epochs[i] !== epoch) continue;
+        bodies.push(held.bodies[i]!);
+        deadlines.push(held.deadlines[i]!);
+        priorities.push(held.priorities[i]!);
+      }
+      this.engine.settle(channel, current, bodies, deadlines, priorities);
+    } else if (current > 0) {
+      this.engine.settle(channel, current);
+    }
+    if (to === held.bodies.length) {
+      this.channels.delete(channel);
+      return;
+    }
+    for (let i = from; i < to; i++) held.bodies[i] = undefined as unknown as Buffer; // let them be collected
+    held.head = to;
+    if (held.head > 64 && held.head * 2 > held.bodies.length) {
+      held.bodies = held.bodies.slice(held.head);
+      held.deadlines = held.deadlines.slice(held.head);
+      held.priorities = held.priorities.slice(held.head);
+      held.epochs = held.epochs.slice(held.head);
+      held.head = 0;
+    }
+  }
+
+  /** The client is gone: everything it held goes back, at once. */
+  giveBackAll(): void {
+    for (const channel of [...this.channels.keys()]) this.settle(channel, 0, true);
+  }
+}

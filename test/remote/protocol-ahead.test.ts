@@ -1,0 +1,199 @@
+/**
+ * Read-ahead is invisible (SPEC §4.10) on the broker's transports: what the
+ * broker hands a client ahead of application code counts against the
+ * channel's capacity until the client settles it, a client gives back only
+ * what it holds, a client that goes gives back what it held at once, and a
+ * consumer killed mid-stream loses at most the message in hand. Also frames
+ * sized from the broker's announced limits.
+ */
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { BrokerServer, ChannelFullError, RemoteChannelLayer } from "../../src/index.js";
+import { Op, Status } from "../../src/protocol/ops.js";
+import { sleep } from "../conformance/helpers.js";
+import { helloClient, listenUrl, tempDir, type Kind } from "./helpers.js";
+
+const dir = tempDir();
+const servers: BrokerServer[] = [];
+const layers: RemoteChannelLayer[] = [];
+afterEach(async () => {
+  await Promise.all(layers.splice(0).map((l) => l.close()));
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+afterAll(() => dir.remove());
+
+async function broker(kind: Kind, options: ConstructorParameters<typeof BrokerServer>[0] = {}): Promise<{ server: BrokerServer; url: string }> {
+  const server = new BrokerServer({ ...options, listen: listenUrl(kind, dir.path) });
+  servers.push(server);
+  const [url] = await server.listen();
+  return { server, url: url! };
+}
+
+function layer(url: string, options: ConstructorParameters<typeof RemoteChannelLayer>[1] = {}): RemoteChannelLayer {
+  const made = new RemoteChannelLayer(url, options);
+  layers.push(made);
+  return made;
+}
+
+/** Messages in the broker's channels plus those held ahead by its clients. */
+function held(server: BrokerServer): number {
+  const { messages, heldAhead } = server.broker.stats();
+  return messages + (heldAhead ?? 0); // (a broker before 2 counted no read-ahead)
+}
+
+describe("the broker's give-back rules", () => {
+  it("a client that settles more than it holds is told why and its connection ends; nothing is stored", async () => {
+    const { server, url } = await broker("tcp", { capacity: 10, maxMessageBytes: 65536 });
+    const raw = await helloClient(url);
+    raw.send([Op.Send, 2, "held", Buffer.from([0x80])], [Op.Receive, 3, "held", 1, 1]);
+    await raw.answer(3);
+    // It holds one: giving back more (the old protocol let a client store any body this way) is refused.
+    raw.send([Op.Requeue, 4, "held", 2, 1]);
+    const [, status, code, message] = await raw.answer(0);
+    expect([status, code]).toEqual([Status.Error, "ERR_PROTOCOL"]);
+    expect(message).toMatch(/took 2 messages of "held" but holds 1/);
+    await raw.closed;
+    // Its connection ended, so the one it held went back, once.
+    await sleep(20);
+    expect(server.broker.stats()).toMatchObject({ messages: 1, heldAhead: 0 });
+  });
+
+  it("a client that disconnects gives back what it held at once, in order, with nothing lost", async () => {
+    const { server, url } = await broker("tcp", { capacity: 10 });
+    const sender = layer(url);
+    for (let i = 0; i < 5; i++) await sender.send("back", { type: "n", i });
+    const raw = await helloClient(url);
+    raw.send([Op.Receive, 2, "back", 3, 1]);
+    await raw.answer(2);
+    expect(server.broker.stats()).toMatchObject({ messages: 2, heldAhead: 3 });
+    raw.socket.destroy();
+    await raw.closed;
+    await sleep(20);
+    expect(server.broker.stats()).toMatchObject({ messages: 5, heldAhead: 0 });
+    const got = [];
+    for (let i = 0; i < 5; i++) got.push((await sender.receive("back")).i);
+    expect(got).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it("two slow workers on one channel each get a fair part", async () => {
+    const { url } = await broker("tcp", { capacity: 1000 });
+    const sender = layer(url);
+    const [a, b] = [layer(url), layer(url)];
+    for (let i = 0; i < 40; i++) await sender.send("fair", { type: "n", i });
+    const counts = [0, 0];
+    const work = [a, b].map(async (w, k) => {
+      for (let n = 0; n < 1000; n++) {
+        const m = await w.receive("fair", { signal: AbortSignal.timeout(300) }).catch(() => undefined);
+        if (m === undefined) return;
+        counts[k]!++;
+        await sleep(5); // slow handling
+      }
+    });
+    await Promise.all(work);
+    expect(counts[0]! + counts[1]!).toBe(40);
+    expect(Math.min(...counts)).toBeGreaterThanOrEqual(12);
+  });
+});
+
+describe("frames sized from the broker's announced limits", () => {
+  it("32 pipelined sends of the largest message a broker with maxMessageBytes 65536 accepts all succeed", async () => {
+    const { url } = await broker("tcp", { maxMessageBytes: 65536, capacity: 100 });
+    const client = layer(url, { maxMessageBytes: 65536 });
+    const message = { type: "big", pad: "x".repeat(65536 - 32) };
+    const sends = Array.from({ length: 32 }, () => client.send("big", message));
+    await Promise.all(sends);
+    for (let i = 0; i < 32; i++) expect((await client.receive("big")).type).toBe("big");
+  });
+});
+
+for (const kind of ["tcp", "unix"] as const satisfies Kind[]) {
+  describe(`capacity counts what clients hold ahead (${kind})`, () => {
+    /** A fast sender against `reader`, sampling what the broker and its clients hold on every turn. */
+    async function sampled(reader: (l: RemoteChannelLayer, stop: () => boolean) => Promise<void>): Promise<{ max: number; refused: number; got: number }> {
+      const capacity = 10;
+      const { server, url } = await broker(kind, { capacity });
+      const sender = layer(url);
+      const consumer = layer(url);
+      let max = 0;
+      let refused = 0;
+      let stopped = false;
+      const sampler = setInterval(() => (max = Math.max(max, held(server))), 0);
+      const reading = reader(consumer, () => stopped);
+      const until = Date.now() + 600;
+      let i = 0;
+      while (Date.now() < until) {
+        const batch = Array.from({ length: 16 }, () => sender.send("cap", { type: "n", i: i++ }).catch((err: unknown) => {
+          if (!(err instanceof ChannelFullError)) throw err;
+          refused++;
+        }));
+        await Promise.all(batch);
+        max = Math.max(max, held(server));
+      }
+      stopped = true;
+      await reading;
+      clearInterval(sampler);
+      expect(max).toBeLessThanOrEqual(capacity);
+      return { max, refused, got: i - refused };
+    }
+
+    it("a slow reader (2 ms per receive): the broker plus what clients hold ahead never exceeds the capacity", async () => {
+      const { refused } = await sampled(async (l, stop) => {
+        while (!stop()) {
+          await l.receive("cap", { signal: AbortSignal.timeout(50) }).catch(() => undefined);
+          await sleep(2);
+        }
+      });
+      expect(refused).toBeGreaterThan(0);
+    });
+
+    it("a bursty reader (50 receives, then a 20 ms pause): the broker plus what clients hold ahead never exceeds the capacity", async () => {
+      const { refused } = await sampled(async (l, stop) => {
+        while (!stop()) {
+          for (let n = 0; n < 50 && !stop(); n++) await l.receive("cap", { signal: AbortSignal.timeout(50) }).catch(() => undefined);
+          await sleep(20);
+        }
+      });
+      expect(refused).toBeGreaterThan(0);
+    });
+  });
+
+  describe(`a consumer killed mid-stream (${kind})`, () => {
+    it("a consumer holding read-ahead is SIGKILLed: a fresh consumer drains the rest, at most the message in hand lost, none twice", async () => {
+      const total = 1000;
+      const { url } = await broker(kind, { capacity: total });
+      const sender = layer(url);
+      for (let i = 0; i < total; i++) await sender.send("work", { type: "n", i });
+      const fixture = fileURLToPath(new URL("./fixtures/consumer.ts", import.meta.url));
+      const child = spawn(process.execPath, ["--import", "tsx", fixture, url, "work"], { stdio: ["ignore", "pipe", "inherit"] });
+      let out = "";
+      child.stdout.setEncoding("utf8");
+      const killed = new Promise<void>((resolve) => {
+        child.stdout.on("data", (chunk: string) => {
+          out += chunk;
+          if (out.split("\n").length > 100 && child.exitCode === null && !child.killed) child.kill("SIGKILL");
+        });
+        child.on("exit", () => resolve());
+      });
+      await killed;
+      const first = out.split("\n").filter(Boolean).map(Number);
+      expect(first.length).toBeGreaterThan(50);
+      expect(first.length).toBeLessThan(total);
+      // A fresh consumer: what the dead one held ahead is back at once (no grace period to wait out).
+      const fresh = layer(url);
+      const second: number[] = [];
+      for (;;) {
+        const m = await fresh.receive("work", { signal: AbortSignal.timeout(200) }).catch(() => undefined);
+        if (m === undefined) break;
+        second.push(m.i as number);
+      }
+      const seen = new Set([...first, ...second]);
+      const twice = first.length + second.length - seen.size;
+      const lost = total - seen.size;
+      expect(twice).toBe(0);
+      expect(lost).toBeLessThanOrEqual(1);
+      // And the rest came in order.
+      expect(second).toEqual([...second].sort((x, y) => x - y));
+    });
+  });
+}
