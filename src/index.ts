@@ -47,11 +47,11 @@ export {
   type ConsumerOptions,
   type ErrorPolicy,
 } from "./consumer/consumer.js";
-export { WebSocketConsumer, type WebSocketInit, type WebSocketScope, type Upgrade } from "./consumer/websocket.js";
+export { WebSocketConsumer, type WebSocketInit, type WebSocketScope, type Upgrade, type WebSocketLike } from "./consumer/websocket.js";
 export { JsonWebSocketConsumer } from "./consumer/json.js";
 export { CloseCode } from "./consumer/close-codes.js";
 export type { FrameFormat } from "./consumer/frames.js";
-export { serve, type ServeOptions, type WebSocketRoute, type WebSocketService } from "./consumer/serve.js";
+export { serve, type ServeOptions, type WebSocketApp, type WebSocketRoute, type WebSocketService } from "./consumer/serve.js";
 export { Throttle, type ThrottleOptions, type OverLimit } from "./consumer/throttle.js";
 export { RemoteChannelLayer, type RemoteLayerOptions } from "./remote/client.js";
 export { BrokerServer, type BrokerServerOptions } from "./remote/server.js";

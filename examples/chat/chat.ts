@@ -6,7 +6,15 @@
 import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { JsonWebSocketConsumer, serve, type ChannelLayer, type Message, type MessageValue, type WebSocketService } from "../../src/index.js";
+import {
+  JsonWebSocketConsumer,
+  serve,
+  type ChannelLayer,
+  type Message,
+  type MessageValue,
+  type WebSocketRoute,
+  type WebSocketService,
+} from "../../src/index.js";
 
 const ROOM = /^[a-zA-Z0-9_-]{1,40}$/;
 const MAX_TEXT = 2000;
@@ -104,6 +112,9 @@ function isObject(v: MessageValue): v is { [key: string]: MessageValue } {
   return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
 }
 
+/** The chat's WebSocket routes, for `serve()` and for tests. */
+export const chatRoutes: WebSocketRoute[] = [{ path: "/ws/chat/:room", consumer: ChatConsumer, throttle: { connection: { rate: "5/s", burst: 10 } } }];
+
 const PUBLIC = new URL("./public/", import.meta.url);
 const FILES: Record<string, [file: string, contentType: string]> = {
   "/": ["index.html", "text/html; charset=utf-8"],
@@ -136,7 +147,7 @@ export async function startChatServer(options: { layer: ChannelLayer; port?: num
   const websockets = serve({
     server,
     layer: options.layer,
-    routes: [{ path: "/ws/chat/:room", consumer: ChatConsumer, throttle: { connection: { rate: "5/s", burst: 10 } } }],
+    routes: chatRoutes,
   });
   try {
     await websockets.ready; // a layer that cannot connect fails here, with its address, not at every handshake

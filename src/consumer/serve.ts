@@ -14,7 +14,8 @@ import { defaultErrorHook, type ConsumerOptions, type ErrorPolicy } from "./cons
 import { frameCodec, type FrameFormat } from "./frames.js";
 import { Router } from "./routing.js";
 import { Throttle, type ThrottleOptions } from "./throttle.js";
-import { chosenSubprotocol, refuse, type WebSocketConsumer, type WebSocketInit } from "./websocket.js";
+import { chosenSubprotocol, httpUpgrade } from "./upgrade.js";
+import type { Upgrade, WebSocketConsumer, WebSocketInit } from "./websocket.js";
 
 export interface WebSocketRoute {
   /** "/ws/chat/:room": each ":name" matches one path segment, given to the consumer as `scope.params.name`. */
@@ -55,8 +56,60 @@ export interface WebSocketService {
   close(): Promise<void>;
 }
 
+/** What `serve()` takes, less the server: the routes, the layer and every rule a connection meets. */
+export type WebSocketApp = Omit<ServeOptions, "server">;
+
+/**
+ * One app's connections, whatever carries them: `serve()` feeds it HTTP
+ * upgrades, the testing kit's communicator in-memory ones, so both meet the
+ * same routing, rules and consumers.
+ */
+export interface ConnectionHandler {
+  /** See `WebSocketService.ready`. */
+  readonly ready: Promise<void>;
+  /** Largest frame a client may send, in bytes; the transport closes with 1009 past it. */
+  readonly maxPayload: number;
+  readonly connections: number;
+  /** Take one connection through the handshake: refuse it, or make and open its consumer. Never rejects. */
+  handle(request: IncomingMessage, upgrade: Upgrade): Promise<WebSocketConsumer | void>;
+  /** Refuse new connections, close every live one with 1001 and wait for their consumers to stop. */
+  close(): Promise<void>;
+}
+
 export function serve(options: ServeOptions): WebSocketService {
-  const { server, layer } = options;
+  const { server } = options;
+  const handler = connectionHandler(options);
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    maxPayload: handler.maxPayload,
+    handleProtocols: (_offered, request) => chosenSubprotocol.get(request) ?? false,
+  });
+  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    // A reset before ws takes the socket over must not become an uncaught error.
+    socket.on("error", () => socket.destroy());
+    void handler.handle(request, httpUpgrade(wss, request, socket, head));
+  };
+  server.on("upgrade", onUpgrade);
+  let closing: Promise<void> | undefined;
+  return {
+    ready: handler.ready,
+    get connections() {
+      return handler.connections;
+    },
+    close() {
+      closing ??= (async () => {
+        server.off("upgrade", onUpgrade);
+        await handler.close();
+        wss.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+export function connectionHandler(options: WebSocketApp): ConnectionHandler {
+  const { layer } = options;
   const onError = options.onError ?? defaultErrorHook;
   const router = new Router(
     options.routes.map((route) => {
@@ -64,27 +117,19 @@ export function serve(options: ServeOptions): WebSocketService {
       return { ...route, throttle: route.throttle && new Throttle(route.throttle) };
     }),
   );
-  const wss = new WebSocketServer({
-    noServer: true,
-    clientTracking: false,
-    maxPayload: options.maxPayload ?? 1024 * 1024,
-    handleProtocols: (_offered, request) => chosenSubprotocol.get(request) ?? false,
-  });
   const consumers = new Set<WebSocketConsumer>();
   let closing: Promise<void> | undefined;
 
-  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    // A reset before ws takes the socket over must not become an uncaught error.
-    socket.on("error", () => socket.destroy());
-    if (closing || layer.state === "failed") return refuse(socket, 503, "Service Unavailable");
+  const handle = async (request: IncomingMessage, upgrade: Upgrade): Promise<WebSocketConsumer | void> => {
+    if (closing || layer.state === "failed") return upgrade.refuse(503, "Service Unavailable");
     let url: URL;
     try {
       url = new URL(request.url ?? "/", "http://localhost");
     } catch {
-      return refuse(socket, 400, "Bad Request");
+      return upgrade.refuse(400, "Bad Request");
     }
     const match = router.match(url.pathname);
-    if (!match) return refuse(socket, 404, "Not Found");
+    if (!match) return upgrade.refuse(404, "Not Found");
     const { route, params } = match;
     const offered = request.headers["sec-websocket-protocol"];
     let consumer: WebSocketConsumer;
@@ -101,7 +146,7 @@ export function serve(options: ServeOptions): WebSocketService {
           subprotocols: offered ? offered.split(",").map((p) => p.trim()).filter(Boolean) : [],
           request,
         },
-        upgrade: { wss, request, socket, head },
+        upgrade,
         frames: route.frames,
         maxBufferedBytes: route.maxBufferedBytes ?? options.maxBufferedBytes,
         admit: route.throttle?.forConnection(),
@@ -109,7 +154,7 @@ export function serve(options: ServeOptions): WebSocketService {
       });
     } catch (err) {
       onError(err, {});
-      return refuse(socket, 500, "Internal Server Error");
+      return upgrade.refuse(500, "Internal Server Error");
     }
     consumers.add(consumer);
     void consumer.done.then(() => consumers.delete(consumer));
@@ -118,8 +163,8 @@ export function serve(options: ServeOptions): WebSocketService {
       consumer.terminate();
       void consumer.stop();
     });
+    return consumer;
   };
-  server.on("upgrade", onUpgrade);
   // A failed layer leaves every socket deaf: close them so browsers reconnect (to a healthy server, or here once it is back).
   const onState = (state: LayerState): void => {
     if (state !== "failed") return;
@@ -131,12 +176,13 @@ export function serve(options: ServeOptions): WebSocketService {
 
   return {
     ready,
+    maxPayload: options.maxPayload ?? 1024 * 1024,
     get connections() {
       return consumers.size;
     },
+    handle,
     close() {
       closing ??= (async () => {
-        server.off("upgrade", onUpgrade);
         layer.off?.("state", onState);
         const live = [...consumers];
         for (const c of live) c.close(CloseCode.goingAway, "server shutting down");
@@ -149,7 +195,6 @@ export function serve(options: ServeOptions): WebSocketService {
         }, options.closeTimeout ?? 2000);
         await Promise.all(live.map((c) => c.done));
         clearTimeout(timer);
-        wss.close();
       })();
       return closing;
     },

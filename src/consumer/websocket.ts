@@ -5,8 +5,6 @@
  * subclass sees every event in one place and all of them are handled in order.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
-import type { Duplex } from "node:stream";
-import type { RawData, WebSocket, WebSocketServer } from "ws";
 import type { Message } from "../layer.js";
 import { CloseCode } from "./close-codes.js";
 import { Consumer, reserveMethods, type ConsumerInit } from "./consumer.js";
@@ -26,12 +24,39 @@ export interface WebSocketScope {
   request: IncomingMessage;
 }
 
-/** The HTTP upgrade the connection starts as; `accept()` completes it. */
+/**
+ * The open socket as a consumer uses it: a `ws` WebSocket under `serve()`,
+ * an in-memory one under the testing kit's communicator.
+ */
+export interface WebSocketLike {
+  /** Bytes sent but not yet taken by the client. */
+  readonly bufferedAmount: number;
+  readonly isPaused: boolean;
+  send(data: string | Uint8Array): void;
+  close(code: number, reason: string): void;
+  terminate(): void;
+  /** Stop taking client frames until `resume()`: backpressure on a client that outruns its handlers. */
+  pause(): void;
+  resume(): void;
+  /** A frame arrives as one Buffer, with whether it was binary. */
+  on(event: "message", listener: (data: Buffer, isBinary: boolean) => void): unknown;
+  on(event: "close", listener: (code: number) => void): unknown;
+  on(event: "error", listener: (error: Error) => void): unknown;
+}
+
+/**
+ * The handshake the connection starts as; `accept()` completes it. `serve()`
+ * makes one from an HTTP upgrade request, the testing kit one in memory.
+ */
 export interface Upgrade {
-  wss: WebSocketServer;
-  request: IncomingMessage;
-  socket: Duplex;
-  head: Buffer;
+  /** Complete the handshake, answering with `subprotocol` when given; `attach` gets the open socket. */
+  accept(subprotocol: string | undefined, attach: (socket: WebSocketLike) => void): void;
+  /** Answer with an HTTP error instead and drop the connection. */
+  refuse(status: number, text: string): void;
+  /** Drop the connection at once, without an answer. */
+  destroy(): void;
+  /** Call `listener` once if the connection drops before `attach`; returns a function that stops listening. */
+  onDrop(listener: () => void): () => void;
 }
 
 export interface WebSocketInit extends ConsumerInit {
@@ -49,9 +74,6 @@ export interface WebSocketInit extends ConsumerInit {
 /** Queued client frames past which the socket stops reading until the consumer catches up. */
 const PAUSE_AT = 64;
 
-/** The subprotocol each accepted request chose; `serve()` answers the handshake with it. */
-export const chosenSubprotocol = new WeakMap<IncomingMessage, string>();
-
 type State = "connecting" | "open" | "closing" | "closed";
 
 export class WebSocketConsumer extends Consumer {
@@ -61,7 +83,8 @@ export class WebSocketConsumer extends Consumer {
   private readonly maxBufferedBytes: number;
   private readonly admit: (() => boolean) | undefined;
   private readonly onLimit: OverLimit;
-  private ws: WebSocket | undefined;
+  private ws: WebSocketLike | undefined;
+  private stopWatchingDrop: (() => void) | undefined;
   private state: State = "connecting";
   private queuedFrames = 0;
   private disconnected = false;
@@ -95,16 +118,12 @@ export class WebSocketConsumer extends Consumer {
   accept(subprotocol?: string): void {
     if (this.state === "closed" && this.ws === undefined) return; // the client left while connect() ran: nothing to accept
     if (this.state !== "connecting") throw new Error(`accept() on a WebSocket that is already ${this.state}`);
-    const { wss, request, socket, head } = this.upgrade;
-    if (subprotocol !== undefined) {
-      if (!this.scope.subprotocols.includes(subprotocol)) {
-        throw new Error(`accept("${subprotocol}"): the client offered only ${JSON.stringify(this.scope.subprotocols)}`);
-      }
-      chosenSubprotocol.set(request, subprotocol);
+    if (subprotocol !== undefined && !this.scope.subprotocols.includes(subprotocol)) {
+      throw new Error(`accept("${subprotocol}"): the client offered only ${JSON.stringify(this.scope.subprotocols)}`);
     }
     this.state = "open";
-    // On a bad handshake ws answers 400 and never calls back; the raw socket's close then ends us.
-    wss.handleUpgrade(request, socket, head, (ws) => this.attach(ws));
+    // On a bad handshake ws answers 400 and never calls back; the dropped connection then ends us.
+    this.upgrade.accept(subprotocol, (ws) => this.attach(ws));
   }
 
   /** Send a text (string) or binary frame. Dropped once the socket is closing: nobody is left to read it. */
@@ -125,7 +144,7 @@ export class WebSocketConsumer extends Consumer {
   close(code: number = CloseCode.normal, reason = ""): void {
     if (this.state === "connecting") {
       this.state = "closed";
-      refuse(this.upgrade.socket, 403, "Forbidden");
+      this.upgrade.refuse(403, "Forbidden");
     } else if (this.state === "open") {
       this.state = "closing";
       this.ws?.close(code, reason);
@@ -135,7 +154,7 @@ export class WebSocketConsumer extends Consumer {
   /** Drop the connection at once, without a closing handshake. */
   terminate(): void {
     if (this.ws) this.ws.terminate();
-    else this.upgrade.socket.destroy();
+    else this.upgrade.destroy();
     this.state = "closed";
   }
 
@@ -152,7 +171,7 @@ export class WebSocketConsumer extends Consumer {
     } finally {
       if (this.state === "connecting") {
         this.state = "closed";
-        refuse(this.upgrade.socket, 403, "Forbidden");
+        this.upgrade.refuse(403, "Forbidden");
       }
     }
   }
@@ -186,7 +205,7 @@ export class WebSocketConsumer extends Consumer {
 
   /** Run the connection: called by `serve()` once per upgrade request. */
   async open(): Promise<void> {
-    this.upgrade.socket.on("close", this.onRawClose);
+    this.stopWatchingDrop = this.upgrade.onDrop(this.onRawClose);
     await this.start();
     if (this.disconnected) return;
     void this.enqueue({ type: "websocket.connect" });
@@ -205,10 +224,10 @@ export class WebSocketConsumer extends Consumer {
     else void this.enqueue({ type: "websocket.disconnect", code });
   }
 
-  private attach(ws: WebSocket): void {
-    this.upgrade.socket.removeListener("close", this.onRawClose);
+  private attach(ws: WebSocketLike): void {
+    this.stopWatchingDrop?.();
     this.ws = ws;
-    ws.on("message", (data: RawData, isBinary: boolean) => this.onFrame(ws, data, isBinary));
+    ws.on("message", (data: Buffer, isBinary: boolean) => this.onFrame(ws, data, isBinary));
     ws.on("close", (code: number) => {
       this.state = "closed";
       this.ended(code);
@@ -216,29 +235,20 @@ export class WebSocketConsumer extends Consumer {
     ws.on("error", (err: Error) => this.report(err));
   }
 
-  private onFrame(ws: WebSocket, data: RawData, isBinary: boolean): void {
+  private onFrame(ws: WebSocketLike, data: Buffer, isBinary: boolean): void {
     if (this.state !== "open") return;
     if (this.admit && !this.admit()) {
       if (this.onLimit === "close") this.close(CloseCode.throttled, "throttled: too many messages");
       else this.sendError("ERR_THROTTLED", "too many messages: this one was dropped; slow down");
       return;
     }
-    // The server's binaryType is "nodebuffer": every frame arrives as one Buffer.
-    const buffer = data as Buffer;
-    const event: Message = isBinary ? { type: "websocket.receive", bytes: buffer } : { type: "websocket.receive", text: buffer.toString("utf8") };
+    const event: Message = isBinary ? { type: "websocket.receive", bytes: data } : { type: "websocket.receive", text: data.toString("utf8") };
     // Backpressure: a client that sends faster than its handlers run waits in its TCP window, not in our memory.
     if (++this.queuedFrames === PAUSE_AT) ws.pause();
     void this.enqueue(event).then(() => {
       if (--this.queuedFrames === PAUSE_AT / 2 && ws.isPaused) ws.resume();
     });
   }
-}
-
-/** Answer an upgrade request with a plain HTTP error and drop the socket. */
-export function refuse(socket: Duplex, status: number, text: string): void {
-  if (socket.destroyed) return;
-  socket.once("finish", () => socket.destroy());
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
 reserveMethods(WebSocketConsumer.prototype, ["websocket_connect", "websocket_receive", "websocket_disconnect"]);

@@ -39,18 +39,20 @@ export class Client {
   readonly ws: WebSocket;
   private readonly frames: Array<string | Buffer> = [];
   private readonly waiting: Array<(frame: string | Buffer) => void> = [];
+  private readonly watchers: Array<() => void> = [];
   readonly opened: Promise<void>;
   readonly closed: Promise<{ code: number; reason: string }>;
   /** The HTTP status when the server refused the handshake. */
   readonly refused: Promise<number>;
 
-  constructor(url: string, protocols?: string[]) {
-    this.ws = new WebSocket(url, protocols);
+  constructor(url: string, protocols?: string[], options?: WebSocket.ClientOptions) {
+    this.ws = new WebSocket(url, protocols, options);
     this.ws.on("message", (data: Buffer, isBinary: boolean) => {
       const frame = isBinary ? data : data.toString("utf8");
       const w = this.waiting.shift();
       if (w) w(frame);
       else this.frames.push(frame);
+      for (const watch of this.watchers.splice(0)) watch();
     });
     this.opened = new Promise((resolve, reject) => {
       this.ws.once("open", () => resolve());
@@ -72,6 +74,12 @@ export class Client {
     const f = this.frames.shift();
     if (f !== undefined) return Promise.resolve(f);
     return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Resolves once a frame is queued, without taking it. */
+  peek(): Promise<void> {
+    if (this.frames.length > 0) return Promise.resolve();
+    return new Promise((resolve) => this.watchers.push(resolve));
   }
 
   async json(): Promise<Record<string, unknown>> {

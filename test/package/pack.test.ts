@@ -3,7 +3,7 @@
  * scratch project, import it from ESM and typecheck against its declarations.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -81,7 +81,11 @@ describe("the packed package", () => {
        import { WebSocketConsumer } from "channel-layers";
        const m: Message = { type: "chat.message", text: "hi", n: 1, big: 2n, bytes: new Uint8Array(1) };
        export class Echo extends WebSocketConsumer { override receive(data: string | Buffer): void { this.send(String(data)); } }
-       export async function go(): Promise<string> { await layer.send("c", m); return (await layer.receive("c")).type; }`,
+       export async function go(): Promise<string> { await layer.send("c", m); return (await layer.receive("c")).type; }
+       import { WebSocketCommunicator, TestClock, type ChannelLayerSuiteOptions } from "channel-layers/testing";
+       export const communicator = new WebSocketCommunicator({ layer, routes: [{ path: "/", consumer: Echo }] }, "/", { origin: "https://x.example" });
+       export const clock = new TestClock();
+       export const suite: ChannelLayerSuiteOptions = { make: () => layer, shared: false, capabilities: { trafficControl: "none" } };`,
     );
     writeFileSync(
       join(scratch, "tsconfig.json"),
@@ -114,6 +118,134 @@ describe("the packed package", () => {
     );
     expect(JSON.parse(run("node", ["observe.mjs"], scratch))).toEqual({ page: true, metrics: true });
   });
+
+  it("channel-layers/testing tests a consumer under plain node, with no vitest installed", () => {
+    expect(existsSync(join(scratch, "node_modules/vitest"))).toBe(false);
+    writeFileSync(
+      join(scratch, "communicator.mjs"),
+      `import { InMemoryChannelLayer, JsonWebSocketConsumer } from "channel-layers";
+       import { WebSocketCommunicator } from "channel-layers/testing";
+       class Echo extends JsonWebSocketConsumer { receiveJson(content) { this.sendJson({ echo: content, room: this.scope.params.room }); } }
+       const layer = new InMemoryChannelLayer();
+       const app = { layer, routes: [{ path: "/ws/:room", consumer: Echo }] };
+       const c = new WebSocketCommunicator(app, "/ws/lobby");
+       const connected = await c.connect();
+       c.sendJson({ hi: 1 });
+       const reply = await c.receiveJson();
+       const nothing = await c.receiveNothing(20);
+       await c.disconnect();
+       const missing = await new WebSocketCommunicator(app, "/nowhere").connect();
+       await layer.close();
+       console.log(JSON.stringify({ connected, reply, nothing, missing }));`,
+    );
+    expect(JSON.parse(run("node", ["communicator.mjs"], scratch))).toEqual({
+      connected: { accepted: true },
+      reply: { echo: { hi: 1 }, room: "lobby" },
+      nothing: true,
+      missing: { accepted: false, status: 404 },
+    });
+  });
+
+  it("runs a user's vitest file that tests a chat consumer with WebSocketCommunicator", () => {
+    linkVitest();
+    writeFileSync(
+      join(scratch, "chat.test.mjs"),
+      `import { afterAll, expect, it } from "vitest";
+       import { InMemoryChannelLayer, JsonWebSocketConsumer } from "channel-layers";
+       import { WebSocketCommunicator } from "channel-layers/testing";
+       class Chat extends JsonWebSocketConsumer {
+         connect() {
+           if (this.scope.headers.origin !== "https://chat.example") return this.close();
+           this.groups = ["room-" + this.scope.params.room];
+           this.accept();
+           return this.groupAdd(this.groups[0]);
+         }
+         receiveJson(content) { return this.layer.groupSend(this.groups[0], { type: "chat.message", text: content.text }); }
+         chat_message(m) { this.sendJson({ text: m.text }); }
+       }
+       const layer = new InMemoryChannelLayer();
+       afterAll(() => layer.close());
+       const app = { layer, routes: [{ path: "/chat/:room", consumer: Chat }] };
+       const join = (room, origin = "https://chat.example") => new WebSocketCommunicator(app, "/chat/" + room, { origin });
+       it("two people in a room hear each other; another room hears nothing", async () => {
+         const [ann, bob, cat] = [join("a"), join("a"), join("b")];
+         for (const c of [ann, bob, cat]) expect(await c.connect()).toEqual({ accepted: true });
+         ann.sendJson({ text: "hi bob" });
+         expect(await bob.receiveJson()).toEqual({ text: "hi bob" });
+         expect(await ann.receiveJson()).toEqual({ text: "hi bob" });
+         bob.sendJson({ text: "hi ann" });
+         expect(await ann.receiveJson()).toEqual({ text: "hi ann" });
+         expect(await bob.receiveJson()).toEqual({ text: "hi ann" });
+         expect(await cat.receiveNothing()).toBe(true);
+         for (const c of [ann, bob, cat]) await c.disconnect();
+       });
+       it("refuses another origin", async () => {
+         expect(await join("a", "https://evil.example").connect()).toEqual({ accepted: false, status: 403 });
+       });`,
+    );
+    expect(vitest("chat.test.mjs").out).toMatch(/Tests\s+2 passed \(2\)/);
+  }, 120_000);
+
+  it("runs describeChannelLayer on a third-party layer: a wrapper of the memory layer passes, one that drops every 10th send fails", () => {
+    linkVitest();
+    writeFileSync(
+      join(scratch, "wrapped.mjs"),
+      `import { InMemoryChannelLayer } from "channel-layers";
+       /** A third-party layer: every call goes to an in-memory layer, except every dropEvery-th send, which it loses. */
+       export class Wrapped {
+         constructor(options, dropEvery = 0) { this.inner = new InMemoryChannelLayer(options); this.dropEvery = dropEvery; this.sends = 0; }
+         get extensions() { return this.inner.extensions; }
+         send(channel, message, options) {
+           if (this.dropEvery > 0 && ++this.sends % this.dropEvery === 0) return Promise.resolve();
+           return this.inner.send(channel, message, options);
+         }
+         receive(channel, options) { return this.inner.receive(channel, options); }
+         messages(channel, options) { return this.inner.messages(channel, options); }
+         newChannel(prefix) { return this.inner.newChannel(prefix); }
+         groupAdd(group, channel) { return this.inner.groupAdd(group, channel); }
+         groupDiscard(group, channel) { return this.inner.groupDiscard(group, channel); }
+         groupSend(group, message, options) { return this.inner.groupSend(group, message, options); }
+         flush() { return this.inner.flush(); }
+         close() { return this.inner.close(); }
+       }`,
+    );
+    writeFileSync(
+      join(scratch, "wrapped.test.mjs"),
+      `import { describeChannelLayer } from "channel-layers/testing";
+       import { Wrapped } from "./wrapped.mjs";
+       describeChannelLayer("wrapped memory", { make: (options) => new Wrapped(options) });`,
+    );
+    writeFileSync(
+      join(scratch, "lossy.test.mjs"),
+      `import { describeChannelLayer } from "channel-layers/testing";
+       import { Wrapped } from "./wrapped.mjs";
+       describeChannelLayer("lossy memory", { make: (options) => new Wrapped(options, 10) });`,
+    );
+    const good = vitest("wrapped.test.mjs");
+    expect(good.ok, good.out.split("\n").filter((l) => /×|FAIL|Error/.test(l)).join("\n")).toBe(true);
+    expect(good.out).toMatch(/Tests\s+\d+ passed/);
+    const lossy = vitest("lossy.test.mjs", "--bail=1"); // one failure is the verdict; the rest would wait out their timeouts
+    expect(lossy.ok).toBe(false);
+    expect(lossy.out).toMatch(/Tests\s+\d+ failed/);
+    expect(lossy.out).toMatch(/FAIL .*lossy memory/);
+  }, 240_000);
+
+  /** The user's own vitest: this project's, linked in as an app would have installed it. */
+  function linkVitest(): void {
+    if (!existsSync(join(scratch, "node_modules/vitest"))) symlinkSync(join(root, "node_modules/vitest"), join(scratch, "node_modules/vitest"), "dir");
+  }
+
+  /** `vitest run file` in the scratch project: whether it passed, and its output without colours. */
+  function vitest(file: string, ...args: string[]): { ok: boolean; out: string } {
+    // eslint-disable-next-line no-control-regex -- ANSI colour codes start with ESC
+    const plain = (s: string): string => s.replace(/\x1b\[[0-9;]*m/g, "");
+    try {
+      return { ok: true, out: plain(run(process.execPath, [join(scratch, "node_modules/vitest/vitest.mjs"), "run", file, ...args], scratch)) };
+    } catch (err) {
+      const { stdout = "", stderr = "" } = err as { stdout?: string; stderr?: string };
+      return { ok: false, out: plain(stdout + stderr) };
+    }
+  }
 
   it("installs the channel-layers command", () => {
     expect(run(join(scratch, "node_modules/.bin/channel-layers"), ["--help"], scratch)).toMatch(/usage: channel-layers/);

@@ -1,11 +1,12 @@
 import { afterAll } from "vitest";
-import { conformance } from "../conformance/suite.js";
-import { requestConformance } from "../conformance/request.js";
+import { describeChannelLayer } from "../../src/testing/index.js";
 import { cleanPrefix, makeLayer, testPrefix } from "./helpers.js";
 
 const prefix = testPrefix();
 afterAll(() => cleanPrefix(prefix));
 
-conformance({ name: "redis (real server)", make: (options) => makeLayer(prefix, options), shared: true });
-
-requestConformance({ name: "redis (real server)", make: (options) => makeLayer(prefix, options), shared: true });
+describeChannelLayer("redis (real server)", {
+  make: (options) => makeLayer(prefix, options),
+  shared: true,
+  capabilities: { trafficControl: "channels_redis' Redis layout has no priorities, rate limits, overflow policies or dead letters" },
+});

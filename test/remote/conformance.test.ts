@@ -1,9 +1,7 @@
 import { afterAll, describe } from "vitest";
 import { RemoteChannelLayer, type LayerOptions } from "../../src/index.js";
 import { resolveOptions } from "../../src/options.js";
-import { conformance } from "../conformance/suite.js";
-import { trafficConformance } from "../conformance/traffic.js";
-import { requestConformance } from "../conformance/request.js";
+import { describeChannelLayer } from "../../src/testing/index.js";
 import { brokerPool, type Kind } from "./helpers.js";
 
 for (const kind of ["tcp", "unix"] as const satisfies Kind[]) {
@@ -15,8 +13,6 @@ for (const kind of ["tcp", "unix"] as const satisfies Kind[]) {
       resolveOptions(options);
       return pool.urlFor(options).then((url) => new RemoteChannelLayer(url, options));
     };
-    conformance({ name: `remote ${kind}`, shared: true, make });
-    trafficConformance({ name: `remote ${kind}`, shared: true, make });
-    requestConformance({ name: `remote ${kind}`, shared: true, make });
+    describeChannelLayer(`remote ${kind}`, { shared: true, make });
   });
 }

@@ -10,8 +10,7 @@ import { resolveOptions } from "../../src/options.js";
 import { Broker } from "../../src/protocol/broker.js";
 import { ProtocolLayer, type ProtocolLayerOptions } from "../../src/protocol/client.js";
 import type { Link, LinkHandlers } from "../../src/protocol/link.js";
-import { conformance } from "../conformance/suite.js";
-import { trafficConformance } from "../conformance/traffic.js";
+import { describeChannelLayer } from "../../src/testing/index.js";
 
 /** A Link over a MessagePort: frames go as structured clones, in batches. */
 function portLink(port: MessagePort, handlers: LinkHandlers): Link {
@@ -66,6 +65,5 @@ describe("over a MessagePort link", () => {
     }
     return new PortLayer(broker, options);
   };
-  conformance({ name: "protocol over MessagePort", shared: true, make });
-  trafficConformance({ name: "protocol over MessagePort", shared: true, make });
+  describeChannelLayer("protocol over MessagePort", { shared: true, make });
 });

@@ -1,17 +1,18 @@
 /**
- * Traffic control as tests (issue 7): priorities, rate limits, overflow
+ * Traffic control as tests (docs/traffic.md): priorities, rate limits, overflow
  * policies and dead letters, run unchanged against every engine backend.
  */
-import { describe, expect, it } from "vitest";
-import { ChannelFullError, RateLimitedError, type Message } from "../../src/index.js";
+import { vitest } from "../vitest.js";
+import { ChannelFullError, RateLimitedError, type Message } from "../../index.js";
 import { closedAfterEach, drain, fresh, sleep, tryReceive } from "./helpers.js";
 import type { ConformanceTarget } from "./suite.js";
 
 export function trafficConformance(target: ConformanceTarget): void {
+  const { describe, expect, it } = vitest("describeChannelLayer");
   const make = closedAfterEach((options) => target.make(options));
   const types = (ms: Message[]): string[] => ms.map((m) => m.type);
 
-  describe(`traffic control: ${target.name}`, () => {
+  describe(`traffic control: ${target.name}`, { timeout: 30_000 }, () => {
     describe("priority", () => {
       it("delivers higher priorities first and keeps FIFO within a level", async () => {
         const layer = await make();

@@ -1,0 +1,40 @@
+/**
+ * `describeChannelLayer`: the project's conformance suite, as one call for
+ * any layer factory. The project's own backends run their conformance
+ * through it, so a third-party backend meets exactly the cases ours do.
+ */
+import type { ChannelLayer, LayerOptions } from "../layer.js";
+import { conformance } from "./conformance/suite.js";
+import { requestConformance } from "./conformance/request.js";
+import { trafficConformance } from "./conformance/traffic.js";
+import { vitest } from "./vitest.js";
+
+/** Parts of the contract a backend may declare it cannot keep; the cases that need one are skipped with the reason. */
+export type Capability =
+  /** Priorities, rate limits, overflow policies and dead letters (the "priority" extension and its traffic options). */
+  "trafficControl";
+
+export interface ChannelLayerSuiteOptions {
+  /** A new layer instance on the backend under test, honouring `options`. Every layer made is closed after its test. */
+  make(options?: LayerOptions): ChannelLayer | Promise<ChannelLayer>;
+  /** Whether two instances share channels and groups (a networked backend); false for an in-process one. Default false. */
+  shared?: boolean;
+  /** Extra milliseconds for expiry cases, for a backend whose clock is coarse (Redis TTLs). Default 0. */
+  expirySlackMs?: number;
+  /** What the backend cannot keep, each with the reason the test report shows; every other case must pass. */
+  capabilities?: Partial<Record<Capability, string>>;
+}
+
+/** Register the conformance suite for `name` with vitest's `describe` and `it`; call it at the top level of a test file. */
+export function describeChannelLayer(name: string, options: ChannelLayerSuiteOptions): void {
+  const { describe } = vitest("describeChannelLayer()");
+  if (typeof options?.make !== "function") throw new TypeError(`describeChannelLayer("${name}"): options.make must be a function that returns a new layer`);
+  // make() is called as a plain function by the suite, as documented.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
+  const target = { name, make: options.make, shared: options.shared ?? false, expirySlackMs: options.expirySlackMs };
+  const lacks = options.capabilities ?? {};
+  conformance(target);
+  if (lacks.trafficControl === undefined) trafficConformance(target);
+  else describe.skip(`traffic control: ${name} [skipped, lacks trafficControl: ${lacks.trafficControl}]`, () => trafficConformance(target));
+  requestConformance(target);
+}

@@ -1,0 +1,176 @@
+/**
+ * WebSocketCommunicator: talk to a `serve()` app as a client would, with no
+ * server, port or socket. The connection goes through the same handshake
+ * function as `serve()` (routing, origin and auth rules, refusals), and the
+ * consumer runs over an in-memory socket that keeps the rules of a real one.
+ */
+import { IncomingMessage } from "node:http";
+import { Socket } from "node:net";
+import type { MessageValue } from "../layer.js";
+import { connectionHandler, type ConnectionHandler, type WebSocketApp } from "../consumer/serve.js";
+import type { WebSocketConsumer } from "../consumer/websocket.js";
+import { MemoryConnection, type CloseEvent, type ConnectResult } from "./memory-socket.js";
+
+export type { CloseEvent, ConnectResult } from "./memory-socket.js";
+
+export interface CommunicatorOptions {
+  /** Request headers, as a client would send them (names are case-insensitive). */
+  headers?: Record<string, string | string[]>;
+  /** The subprotocols the client offers (the Sec-WebSocket-Protocol header). */
+  subprotocols?: string[];
+  /** The page origin a browser would send (the Origin header). */
+  origin?: string;
+}
+
+export interface TimeoutOption {
+  /** Milliseconds to wait. Default 1000. */
+  timeout?: number;
+}
+
+const DEFAULT_TIMEOUT = 1000;
+
+/** One handler per app object, so connections of one app share what `serve()` shares (route throttles, the connection count). */
+const handlers = new WeakMap<WebSocketApp, ConnectionHandler>();
+
+function handlerFor(app: WebSocketApp): ConnectionHandler {
+  let handler = handlers.get(app);
+  if (handler === undefined) {
+    handler = connectionHandler(app);
+    handlers.set(app, handler);
+  }
+  return handler;
+}
+
+export class WebSocketCommunicator {
+  private readonly handler: ConnectionHandler;
+  private connection: MemoryConnection | undefined;
+  private consumer: Promise<WebSocketConsumer | void> | undefined;
+
+  /** `app` is what `serve()` takes, without `server`; communicators given the same object share its route throttles. */
+  constructor(
+    app: WebSocketApp,
+    readonly path: string,
+    private readonly options: CommunicatorOptions = {},
+  ) {
+    if (!path.startsWith("/")) throw new TypeError(`a communicator's path must start with "/", got ${JSON.stringify(path)}`);
+    this.handler = handlerFor(app);
+  }
+
+  /** Open the connection: the consumer's `connect()` accepts it or refuses it. */
+  async connect({ timeout = DEFAULT_TIMEOUT }: TimeoutOption = {}): Promise<ConnectResult> {
+    if (this.connection) throw new Error(`connect() was already called on this communicator for ${this.path}`);
+    const connection = new MemoryConnection(this.handler.maxPayload);
+    this.connection = connection;
+    this.consumer = this.handler.handle(this.request(), connection.upgrade);
+    const result = await deadline(connection.outcome, timeout);
+    if (result === undefined) {
+      connection.clientClose(1000, "");
+      throw new Error(`connect() to ${this.path}: the consumer neither accepted nor refused within ${timeout} ms`);
+    }
+    return result;
+  }
+
+  sendText(text: string): void {
+    this.open("sendText()").sendFrame(Buffer.from(text, "utf8"), false);
+  }
+
+  sendBytes(bytes: Uint8Array): void {
+    this.open("sendBytes()").sendFrame(Buffer.from(bytes), true);
+  }
+
+  sendJson(value: MessageValue): void {
+    this.sendText(JSON.stringify(value));
+  }
+
+  /** The next frame, which must be a text frame. */
+  async receiveText({ timeout = DEFAULT_TIMEOUT }: TimeoutOption = {}): Promise<string> {
+    const frame = await this.opened("receiveText()").inbox.take(`receiveText() on ${this.path}`, timeout);
+    if (typeof frame !== "string") throw new Error(`receiveText() on ${this.path}: the next frame is binary (${frame.length} bytes), not text`);
+    return frame;
+  }
+
+  /** The next frame, which must be a binary frame. */
+  async receiveBytes({ timeout = DEFAULT_TIMEOUT }: TimeoutOption = {}): Promise<Buffer> {
+    const frame = await this.opened("receiveBytes()").inbox.take(`receiveBytes() on ${this.path}`, timeout);
+    if (typeof frame === "string") throw new Error(`receiveBytes() on ${this.path}: the next frame is text (${JSON.stringify(frame.slice(0, 80))}), not binary`);
+    return frame;
+  }
+
+  /** The next frame, which must be a text frame holding JSON. */
+  async receiveJson<T = unknown>({ timeout = DEFAULT_TIMEOUT }: TimeoutOption = {}): Promise<T> {
+    const frame = await this.opened("receiveJson()").inbox.take(`receiveJson() on ${this.path}`, timeout);
+    if (typeof frame !== "string") {
+      throw new Error(`receiveJson() on ${this.path}: the next frame is binary (${frame.length} bytes); JSON comes in text frames (a msgpack route sends binary: use receiveBytes())`);
+    }
+    try {
+      return JSON.parse(frame) as T;
+    } catch {
+      throw new Error(`receiveJson() on ${this.path}: the next frame is not JSON: ${JSON.stringify(frame.slice(0, 80))}`);
+    }
+  }
+
+  /** Whether no frame arrives within `timeoutMs`; a frame that does stays to be received. */
+  receiveNothing(timeoutMs = 100): Promise<boolean> {
+    return this.opened("receiveNothing()").inbox.nothingWithin(timeoutMs);
+  }
+
+  /** How the connection closed: by the server, by `disconnect()`, or 1006 when it dropped. */
+  get closed(): Promise<CloseEvent> {
+    return this.opened("closed").closed;
+  }
+
+  /**
+   * Close from the client's side with `code`; resolves once the consumer has
+   * run `disconnect()` and left its groups.
+   */
+  async disconnect(code = 1000, { timeout = DEFAULT_TIMEOUT }: TimeoutOption = {}): Promise<void> {
+    const connection = this.opened("disconnect()");
+    connection.clientClose(code, "");
+    const consumer = await this.consumer;
+    if (!consumer) return;
+    const stopped = await deadline(consumer.done.then(() => true), timeout);
+    if (stopped === undefined) throw new Error(`disconnect() on ${this.path}: the consumer did not stop within ${timeout} ms (a handler that never returns?)`);
+  }
+
+  private opened(what: string): MemoryConnection {
+    if (!this.connection) throw new Error(`${what} on ${this.path} before connect()`);
+    return this.connection;
+  }
+
+  private open(what: string): MemoryConnection {
+    const connection = this.opened(what);
+    if (connection.state !== "open") {
+      throw new Error(`${what} on ${this.path}: the connection is ${connection.state === "handshake" ? "not accepted yet" : "closed"}`);
+    }
+    return connection;
+  }
+
+  /** The upgrade request a client would send, as `serve()` receives it. */
+  private request(): IncomingMessage {
+    const request = new IncomingMessage(new Socket());
+    request.method = "GET";
+    request.url = this.path;
+    request.httpVersion = "1.1";
+    const headers: Record<string, string | string[]> = {
+      host: "localhost",
+      connection: "Upgrade",
+      upgrade: "websocket",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+    };
+    const { subprotocols, origin } = this.options;
+    if (subprotocols && subprotocols.length > 0) headers["sec-websocket-protocol"] = subprotocols.join(", ");
+    if (origin !== undefined) headers.origin = origin;
+    for (const [name, value] of Object.entries(this.options.headers ?? {})) headers[name.toLowerCase()] = value;
+    request.headers = headers;
+    request.rawHeaders = Object.entries(headers).flatMap(([name, value]) => (Array.isArray(value) ? value.flatMap((v) => [name, v]) : [name, value]));
+    return request;
+  }
+}
+
+/** `promise`'s value, or `undefined` once `ms` have passed. */
+function deadline<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
