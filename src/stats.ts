@@ -1,5 +1,5 @@
 /**
- * What `layer.stats()` answers (issue 8). Every backend reports the same
+ * What `layer.stats()` answers (docs/observability.md). Every backend reports the same
  * shape; `scope` says what the figures cover, because backends know
  * different things:
  *

@@ -9,17 +9,10 @@
  * and counted instead of sitting unseen until it expires.
  */
 import { LayerClosedError, RequestFailedError, RequestTimeoutError } from "../errors.js";
-import type { ChannelLayer, Message, SendOptions } from "../layer.js";
+import type { ChannelLayer, Message, RequestOptions } from "../layer.js";
 import { cacheKey, MemoryReplyCache, type ReplyCache, type ReplyCacheStats } from "./cache.js";
 
-export interface RequestOptions extends SendOptions {
-  /** Milliseconds to wait for the reply. Default 30,000; `Infinity` waits for as long as the layer is open. */
-  timeout?: number;
-  /** Aborting rejects with the signal's reason and cleans up the reply channel. */
-  signal?: AbortSignal;
-  /** Seconds an equal request may be answered from the cache (0 or absent: never cached). */
-  cacheFor?: number;
-}
+export type { RequestOptions };
 
 /** What `request()` counted since the layer was made. */
 export interface RequestCounters {

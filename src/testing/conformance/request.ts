@@ -88,7 +88,7 @@ export function requestConformance(target: ConformanceTarget): void {
       // The request is still in the worker channel: a worker that starts now replies too late.
       const request = await workerLayer.receive(channel);
       await workerLayer.send(request.reply_channel as string, { type: "late" });
-      for (let i = 0; i < 100 && caller.requestCounters!.late === 0; i++) await sleep(10);
+      for (let i = 0; i < 100 && caller.requestCounters.late === 0; i++) await sleep(10);
       expect(caller.requestCounters).toMatchObject({ timedOut: 1, late: 1, replied: 0 });
     });
 
