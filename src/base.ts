@@ -15,6 +15,7 @@ import type {
   LayerState,
   Message,
   ReceiveOptions,
+  RequestOptions,
   SendOptions,
 } from "./layer.js";
 import { copyMessage, type CopyOptions } from "./message.js";
@@ -23,7 +24,8 @@ import { assertChannelName, assertGroupName, isProcessLocal, makeChannelName, ow
 import { resolveOptions, type ResolvedOptions } from "./options.js";
 import { assertPriority } from "./traffic.js";
 import { MemoryReplyCache, type ReplyCache } from "./request/cache.js";
-import { Requester, type RequestCounters, type RequestOptions } from "./request/request.js";
+import { Requester } from "./request/request.js";
+import type { RequestCounters } from "./stats.js";
 
 export const DONE: Promise<void> = Promise.resolve();
 

@@ -11,7 +11,7 @@ export type {
 export type { DeadLetterOptions, DropReason, OverflowPolicy, RateLimit, TrafficOptions } from "./traffic.js";
 export type { PatternMap } from "./patterns.js";
 export { DEFAULTS } from "./layer.js";
-export type { GapReason, LayerEvents, LayerGap, LayerState } from "./layer.js";
+export type { GapReason, LayerEvents, LayerGap, LayerState, RequestOptions } from "./layer.js";
 export {
   AuthenticationError,
   ChannelFullError,
@@ -35,8 +35,8 @@ export { InMemoryChannelLayer, type InMemoryLayerOptions } from "./memory.js";
 export type { EngineStats, EngineCounters, EngineTop } from "./engine/engine.js";
 export { createChannelLayer } from "./url.js";
 export { nonLocalName, isProcessLocal } from "./names.js";
-export { request, type RequestCounters, type RequestOptions, type RequestStats } from "./request/request.js";
-export type { ReplyCacheStats } from "./request/cache.js";
+export { request } from "./request/request.js";
+export type { ReplyCacheStats, RequestCounters, RequestStats } from "./stats.js";
 export { createGateway, type Gateway, type GatewayCounters, type GatewayOptions } from "./gateway/gateway.js";
 export type { GatewayRoute } from "./gateway/routes.js";
 export { runWorker, type Handler, type Handlers, type HandlerContext, type Worker, type WorkerOptions } from "./worker.js";
