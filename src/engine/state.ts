@@ -21,7 +21,7 @@ export interface ChannelState<T, W extends Waiter<T>> extends HeapItem {
   /**
    * Messages handed to receivers that hold them ahead (a broker's clients),
    * not yet taken by application code nor given back: they count against
-   * the capacity (SPEC §4.10).
+   * the capacity (docs/semantics.md §4.10).
    */
   ahead: number;
 }

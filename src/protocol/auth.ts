@@ -104,7 +104,7 @@ export class Access {
 export function parseTokenFile(text: string, file: string): TokenGrant[] {
   const lines = text.split(/\r?\n/).map((l) => l.trim());
   const meaningful = lines.filter((l) => l !== "" && !l.startsWith("#"));
-  if (meaningful.length === 0) throw new Error(`token file ${file} is empty`);
+  if (meaningful.length === 0) throw new Error(`--token-file ${file} is empty`);
   const grants: TokenGrant[] = [];
   lines.forEach((line, i) => {
     if (line === "" || line.startsWith("#")) return;
@@ -114,7 +114,7 @@ export function parseTokenFile(text: string, file: string): TokenGrant[] {
       if (word === "admin") grant.admin = true;
       else {
         const m = /^(send|receive|group)=(.+)$/.exec(word);
-        if (m === null) throw new Error(`token file ${file} line ${i + 1}: "${word}" is not admin, send=, receive= or group=PATTERNS`);
+        if (m === null) throw new Error(`--token-file ${file} line ${i + 1}: "${word}" is not admin, send=, receive= or group=PATTERNS`);
         (grant[m[1] as "send" | "receive" | "group"] ??= []).push(...m[2]!.split(",").filter((p) => p !== ""));
       }
     }

@@ -140,6 +140,6 @@ describe("per-token permissions", () => {
   });
 
   it("a token file with a bad word says which line", () => {
-    expect(() => parseTokenFile("a send=x\nb write=y\n", "t.txt")).toThrow(/^token file t\.txt line 2: "write=y" is not admin/);
+    expect(() => parseTokenFile("a send=x\nb write=y\n", "t.txt")).toThrow(/^--token-file t\.txt line 2: "write=y" is not admin/);
   });
 });
