@@ -376,6 +376,8 @@ export abstract class ProtocolLayer extends BaseLayer {
     this.outbox = [...resend, ...this.outbox];
     if (this.shuttingDown) {
       this.failAll(new LayerClosedError());
+      // close() may be waiting for answers this link will never bring, or for this very close.
+      this.onDrained?.();
       this.onLinkClosed?.();
       return;
     }
@@ -459,7 +461,8 @@ export abstract class ProtocolLayer extends BaseLayer {
       this.receives.giveBack();
       this.write(); // the requeues
     }
-    if (link !== undefined) {
+    // The link may have gone while close() waited (the broker closing at the same time): then there is nothing to wait for.
+    if (link !== undefined && this.link === link) {
       const closed = new Promise<void>((resolve) => (this.onLinkClosed = resolve));
       link.close();
       await closed;
