@@ -38,6 +38,7 @@ serve options:
   --max-connections N     connections served at once (default 10000)
   --max-stored-bytes N    bytes of messages held in all; past it sends are refused
                           with ERR_BROKER_FULL (default a quarter of the heap limit)
+  --max-cache-bytes N     bytes of replies the shared request cache may hold (default 16777216)
   --capacity N            messages a channel may hold (default 100)
   --expiry SECONDS        how long a message may wait in a channel (default 60)
   --group-expiry SECONDS  how long a group membership lasts (default 86400)
@@ -130,6 +131,7 @@ async function serve(args: string[]): Promise<void> {
       "tls-key": { type: "string" },
       "max-connections": { type: "string" },
       "max-stored-bytes": { type: "string" },
+      "max-cache-bytes": { type: "string" },
       "http-token-file": { type: "string" },
       capacity: { type: "string" },
       expiry: { type: "string" },
@@ -166,6 +168,7 @@ async function serve(args: string[]): Promise<void> {
           : undefined,
       maxConnections: number(values["max-connections"], "--max-connections"),
       maxStoredBytes: number(values["max-stored-bytes"], "--max-stored-bytes"),
+      maxCacheBytes: number(values["max-cache-bytes"], "--max-cache-bytes"),
       capacity: number(values.capacity, "--capacity"),
       expiry: number(values.expiry, "--expiry"),
       groupExpiry: number(values["group-expiry"], "--group-expiry"),

@@ -61,6 +61,8 @@ export interface BrokerLayerStats extends EngineLayerStats {
   scope: "broker";
   clients: number;
   client: ClientLinkStats;
+  /** The broker's reply cache for `request(…, { cacheFor })`, shared by every client (docs/request.md). */
+  replyCache: ReplyCacheStats & { hits: number; misses: number };
 }
 
 /** A reply cache kept in this process (docs/request.md). */

@@ -57,6 +57,15 @@ export class BrokerMetrics {
     gauge("channel_layers_groups", "Groups with at least one member.", (s) => s.groups);
     gauge("channel_layers_group_members", "Group memberships.", (s) => s.members);
     gauge("channel_layers_connections", "Client connections open.", (s) => s.clients);
+    gauge("channel_layers_reply_cache_entries", "Replies in the shared cache of request(…, { cacheFor }).", (s) => s.replyCache.entries);
+    gauge("channel_layers_reply_cache_bytes", "Bytes the reply cache holds (bounded by maxCacheBytes).", (s) => s.replyCache.bytes);
+    const grows = (name: string, help: string, read: () => number): void => {
+      let last = 0;
+      new Counter({ name, help, registers, collect() { const now = read(); this.inc(now - last); last = now; } });
+    };
+    grows("channel_layers_reply_cache_hits_total", "Requests answered from the reply cache.", () => broker.replyHits);
+    grows("channel_layers_reply_cache_misses_total", "Reply cache look-ups that found nothing.", () => broker.replyMisses);
+    grows("channel_layers_reply_cache_evictions_total", "Live replies the reply cache evicted to stay within its bytes.", () => broker.replies.evictions);
     this.engineCounters();
     let opened = 0;
     new Counter({

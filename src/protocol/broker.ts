@@ -4,6 +4,7 @@
  * cleanup of departed clients' process-local channels. BrokerServer (sockets)
  * and the IPC server feed it links; nothing here knows how bytes travel.
  */
+import { DEFAULT_CACHE_BYTES, MemoryReplyCache } from "../request/cache.js";
 import { randomBytes } from "node:crypto";
 import { getHeapStatistics } from "node:v8";
 import { Engine } from "../engine/engine.js";
@@ -41,6 +42,8 @@ export interface BrokerOptions extends LayerOptions {
   maxStoredBytes?: number;
   /** Milliseconds a new connection has to say hello before it is closed. Default 5000. */
   helloTimeout?: number;
+  /** Bytes of replies the shared reply cache of `request(…, { cacheFor })` may hold (LRU). Default 16 MiB. */
+  maxCacheBytes?: number;
   /** Milliseconds a departed client has to reconnect before its process-local channels are cleaned up. Default 5000. */
   localGrace?: number;
   /** Where lifecycle events are reported (client connected, disconnected). Default: nowhere. */
@@ -76,6 +79,10 @@ export class Broker {
   readonly maxPendingReceives: number;
   readonly helloTimeout: number;
   readonly maxStoredBytes: number;
+  /** Replies cached by `request(…, { cacheFor })`, shared by every client (docs/request.md); hits and misses counted. */
+  readonly replies: MemoryReplyCache;
+  replyHits = 0;
+  replyMisses = 0;
   readonly log: (line: string) => void;
   /** Told to clients in hello: a new value means a new broker, which holds none of their state. */
   readonly epoch: string = randomBytes(9).toString("base64url");
@@ -125,6 +132,7 @@ export class Broker {
     this.config = resolveOptions(options);
     this.maxStoredBytes = positiveOption(options.maxStoredBytes, "maxStoredBytes", defaultStoredBytes(), true);
     this.maxFrameBytes = this.config.maxMessageBytes + FRAME_OVERHEAD;
+    this.replies = new MemoryReplyCache(positiveOption(options.maxCacheBytes, "maxCacheBytes", DEFAULT_CACHE_BYTES, true));
     this.engine = new Engine<Buffer, ReceiveWaiter>({
       ...this.config,
       size: (body) => body.length + MESSAGE_BOOKKEEPING,
@@ -269,7 +277,8 @@ export class Broker {
 
   stats(): BrokerStats {
     const { channels, messages, waitingReceivers, groups, members, counters } = this.engine.stats();
-    return { channels, messages, waitingReceivers, groups, members, clients: this.sessions.size, heldAhead: this.engine.heldAhead(), counters };
+    const replyCache = { ...this.replies.stats(), hits: this.replyHits, misses: this.replyMisses };
+    return { channels, messages, waitingReceivers, groups, members, clients: this.sessions.size, heldAhead: this.engine.heldAhead(), counters, replyCache };
   }
 
   /**

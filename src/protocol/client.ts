@@ -5,6 +5,8 @@
  * nothing, heartbeats, and reconnecting with backoff. RemoteChannelLayer gives
  * it socket links; the IPC layer a socket link to its parent's broker.
  */
+import { decodeMessage, encodeMessage } from "../msgpack.js";
+import type { ReplyCache } from "../request/cache.js";
 import { BaseLayer } from "../base.js";
 import { ConnectionLostError, LayerClosedError, ProtocolError } from "../errors.js";
 import type { LayerOptions, Message } from "../layer.js";
@@ -169,6 +171,17 @@ export abstract class ProtocolLayer extends BaseLayer {
     };
   }
 
+  /** Cached replies live in the broker, shared by every client (docs/request.md). */
+  protected override makeReplyCache(): ReplyCache {
+    return {
+      get: async (key) => {
+        const [body, storedAt] = await this.call<[Uint8Array | null, number]>([Op.CacheGet, 0, key]);
+        return body === null ? undefined : { reply: decodeMessage(body), storedAt };
+      },
+      set: (key, reply, seconds) => this.call<undefined>([Op.CacheSet, 0, key, encodeMessage(reply), Math.min(86_400_000, Math.max(1, Math.round(seconds * 1000)))]),
+    };
+  }
+
   /** The broker's stats with its `top` busiest channels, largest groups and clients with the most waiting receives (1–100). */
   details(top = 10): Promise<BrokerStats & BrokerDetails> {
     if (this.closed) return Promise.reject(new LayerClosedError());
@@ -296,7 +309,7 @@ export abstract class ProtocolLayer extends BaseLayer {
       else this.receives.failed(call, wireFailure(id, status, frame));
     } else {
       this.pending.delete(id);
-      if (status === Status.Ok) call.fulfil(call.op === Op.Stats ? frame[2] : undefined);
+      if (status === Status.Ok) call.fulfil(call.op === Op.Stats ? frame[2] : call.op === Op.CacheGet ? frame.slice(2, 4) : undefined);
       else call.fail(wireFailure(id, status, frame));
     }
     if (this.onDrained && this.pending.size === 0) this.onDrained();

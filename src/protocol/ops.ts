@@ -12,9 +12,10 @@
  * kept as opaque bytes by the broker, decoded by the receiving client.
  */
 import type { EngineCounters, EngineTop } from "../engine/engine.js";
+import type { ReplyCacheStats } from "../stats.js";
 
 /** Bumped on any incompatible change; a client of another version is refused in hello. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export const Op = {
   /** [Hello, id, version, instanceId, token | null, secret?] → [id, Ok, HelloInfo] (secret: the one a former hello was given) */
@@ -56,6 +57,14 @@ export const Op = {
   Ping: 9,
   /** [Stats, id, top?] → [id, Ok, BrokerStats]; with `top` (1–100), BrokerStats & BrokerDetails */
   Stats: 10,
+  /**
+   * [CacheGet, id, key] → [id, Ok, body | null, storedAt]: a reply cached by `request(…, { cacheFor })`
+   * (docs/request.md), shared by every client; `key` is `<channel>:<digest>`, and asking needs the
+   * right to send to that channel.
+   */
+  CacheGet: 11,
+  /** [CacheSet, id, key, body, ttlMs] → [id, Ok]: cache a reply for ttlMs (at most a day); needs the right to send to the key's channel */
+  CacheSet: 12,
 } as const;
 
 export const Status = { Ok: 0, Error: 1, Cancelled: 2, Partial: 3 } as const;
@@ -100,6 +109,8 @@ export interface BrokerStats {
   heldAhead: number;
   /** The engine's counters since the broker started. */
   counters: EngineCounters;
+  /** The reply cache `request(…, { cacheFor })` shares through this broker (docs/request.md). */
+  replyCache: ReplyCacheStats & { hits: number; misses: number };
 }
 
 /** Most entries a stats op may ask for in each top list. */

@@ -337,6 +337,20 @@ export class Session {
         const answer = this.broker.statsAnswer(top, this.grant.admin ? undefined : this.instanceId);
         return this.reply([id, Status.Ok, answer.value], answer.bytes + 16);
       }
+      case Op.CacheGet: {
+        this.cacheKeyArg(frame[2]);
+        const entry = this.broker.replies.lookup(frame[2] as string);
+        if (entry === undefined) this.broker.replyMisses++;
+        else this.broker.replyHits++;
+        return this.reply([id, Status.Ok, entry?.bytes ?? null, entry?.storedAt ?? 0], (entry?.bytes.length ?? 0) + 32);
+      }
+      case Op.CacheSet: {
+        const key = this.cacheKeyArg(frame[2]);
+        const ttl = frame[4];
+        if (typeof ttl !== "number" || !(ttl > 0 && ttl <= 86_400_000)) throw new ProtocolError("cache set: the ttl must be milliseconds from 1 to a day");
+        this.broker.replies.setEncoded(key, this.bodyArg(frame[3]), ttl / 1000);
+        break;
+      }
       case Op.Hello:
         throw new ProtocolError("hello was already said on this connection");
       default:
@@ -413,6 +427,17 @@ export class Session {
   private channelArg(value: unknown): string {
     assertChannelName(value);
     if (isProcessLocal(value)) this.broker.track(value);
+    return value;
+  }
+
+  /** A reply cache key, `<channel>:<digest>`: asking or storing needs the right to send to that channel. */
+  private cacheKeyArg(value: unknown): string {
+    if (typeof value !== "string" || value.length > 200) throw new ProtocolError("a cache key must be a string of at most 200 characters");
+    const colon = value.lastIndexOf(":");
+    if (colon < 1) throw new ProtocolError("a cache key must be <channel>:<digest>");
+    const channel = value.slice(0, colon);
+    assertChannelName(channel, "cache key channel");
+    this.allowed(this.grant.send(channel), `use the reply cache of channel "${channel}"`);
     return value;
   }
 
