@@ -24,8 +24,8 @@ export class ReceiveWaiter implements Waiter<Buffer> {
     /** Messages it still takes: a standing receive waits again after each until they are all handed over. */
     public credit: number,
   ) {}
-  deliver(body: Buffer, deadline: number, priority: number): boolean {
-    return this.session.delivered(this, body, deadline, priority);
+  deliver(body: Buffer, deadline: number, priority: number, seq: number): boolean {
+    return this.session.delivered(this, body, deadline, priority, seq);
   }
 }
 
@@ -62,7 +62,7 @@ export class Session {
   private gone = false;
   private heard = true;
   private silentBeats = 0;
-  private readonly taken: Taken = { deadline: 0, priority: 0 };
+  private readonly taken: Taken = { deadline: 0, priority: 0, seq: 0 };
   /** What this client was handed and has not yet said it took or gave back (SPEC §4.10). */
   private readonly ahead: HeldAhead;
 
@@ -251,11 +251,11 @@ export class Session {
     let credit = standing ? max : 1;
     if (body !== undefined) {
       const answer: unknown[] = [id, Status.Ok, body, this.taken.deadline, this.taken.priority];
-      this.ahead.handed(channel, body, this.taken.deadline, this.taken.priority);
+      this.ahead.handed(channel, body, this.taken.deadline, this.taken.priority, this.taken.seq!);
       let bytes = body.length;
       while (answer.length < 2 + 3 * max && bytes < BATCH_BYTES && (body = engine.take(channel, this.taken)) !== undefined) {
         answer.push(body, this.taken.deadline, this.taken.priority);
-        this.ahead.handed(channel, body, this.taken.deadline, this.taken.priority);
+        this.ahead.handed(channel, body, this.taken.deadline, this.taken.priority, this.taken.seq!);
         bytes += body.length;
       }
       credit -= (answer.length - 2) / 3;
@@ -270,9 +270,9 @@ export class Session {
   }
 
   /** The engine hands a message to one of this session's waiting receives. */
-  delivered(waiter: ReceiveWaiter, body: Buffer, deadline: number, priority: number): boolean {
+  delivered(waiter: ReceiveWaiter, body: Buffer, deadline: number, priority: number, seq: number): boolean {
     if (this.gone || this.receives.get(waiter.id) !== waiter) return false;
-    this.ahead.handed(waiter.channel, body, deadline, priority);
+    this.ahead.handed(waiter.channel, body, deadline, priority, seq);
     if (--waiter.credit > 0) {
       this.reply([waiter.id, Status.Partial, body, deadline, priority]);
       // At the back of the line again, so other receivers of a worker channel get their turn (SPEC §4.2).

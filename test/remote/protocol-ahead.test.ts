@@ -76,6 +76,31 @@ describe("the broker's give-back rules", () => {
     expect(got).toEqual([0, 1, 2, 3, 4]);
   });
 
+  it("two clients give back what they were handed, oldest first: the channel keeps its order", async () => {
+    const { url } = await broker("tcp", { capacity: 10 });
+    const sender = layer(url);
+    const [a, b] = [await helloClient(url), await helloClient(url)];
+    // a, then b, waits; m0 goes to a, m1 to b (the queue is empty while they wait).
+    a.send([Op.Receive, 2, "order", 1, 1]);
+    await sleep(20);
+    b.send([Op.Receive, 2, "order", 1, 1]);
+    await sleep(20);
+    await sender.send("order", { type: "n", i: 0 });
+    await sender.send("order", { type: "n", i: 1 });
+    await sender.send("order", { type: "n", i: 2 });
+    await Promise.all([a.answer(2), b.answer(2)]);
+    // Neither was taken by application code (the callers went away): a gives its one back first, then b.
+    a.send([Op.Requeue, 3, "order", 0, 1]);
+    await sleep(20);
+    b.send([Op.Requeue, 3, "order", 0, 1]);
+    await sleep(20);
+    const got = [];
+    for (let i = 0; i < 3; i++) got.push((await sender.receive("order", { signal: AbortSignal.timeout(1000) })).i);
+    expect(got).toEqual([0, 1, 2]);
+    a.socket.destroy();
+    b.socket.destroy();
+  });
+
   it("two slow workers on one channel each get a fair part", async () => {
     const { url } = await broker("tcp", { capacity: 1000 });
     const sender = layer(url);
