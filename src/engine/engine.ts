@@ -151,6 +151,11 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     return body;
   }
 
+  /** Messages of `channel` receivers hold ahead (`holdAhead`). */
+  aheadOf(channel: string): number {
+    return this.channels.get(channel)?.ahead ?? 0;
+  }
+
   /** Messages queued in `channel` (expired ones may still be counted). */
   size(channel: string): number {
     return this.channels.get(channel)?.queue.size ?? 0;

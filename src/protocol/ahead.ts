@@ -28,6 +28,11 @@ export class HeldAhead {
 
   constructor(private readonly engine: Pick<Engine<Buffer>, "epoch" | "settle">) {}
 
+  /** Messages of `channel` this client holds. */
+  holds(channel: string): number {
+    return this.channels.get(channel)?.size ?? 0;
+  }
+
   /** The engine handed `body` to this client. */
   handed(channel: string, body: Buffer, deadline: number, priority: number, seq: number): void {
     let held = this.channels.get(channel);

@@ -101,6 +101,31 @@ describe("the broker's give-back rules", () => {
     b.socket.destroy();
   });
 
+  it("no client is handed read-ahead past a message another client holds ahead", async () => {
+    const { server, url } = await broker("tcp", { capacity: 10 });
+    const sender = layer(url);
+    const [a, b] = [await helloClient(url), await helloClient(url)];
+    // a watches the channel (nobody waits on a yet) and is handed m0.
+    a.send([Op.Receive, 2, "past", 1, 2]);
+    await sleep(20);
+    await sender.send("past", { type: "n", i: 0 });
+    await a.answer(2);
+    // b watches too: m1 is newer than m0, which a may give back, so b must not hold it ahead of m0
+    // (a layer would serve it from there to its next receive).
+    b.send([Op.Receive, 2, "past", 1, 2]);
+    await sleep(20);
+    await sender.send("past", { type: "n", i: 1 });
+    expect(await b.answer(2)).toEqual([2, Status.Ok]);
+    expect(server.broker.stats()).toMatchObject({ messages: 1, heldAhead: 1 });
+    a.send([Op.Requeue, 3, "past", 0, 1]);
+    await sleep(20);
+    const got = [];
+    for (let i = 0; i < 2; i++) got.push((await sender.receive("past", { signal: AbortSignal.timeout(1000) })).i);
+    expect(got).toEqual([0, 1]);
+    a.socket.destroy();
+    b.socket.destroy();
+  });
+
   it("two slow workers on one channel each get a fair part", async () => {
     const { url } = await broker("tcp", { capacity: 1000 });
     const sender = layer(url);
