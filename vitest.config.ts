@@ -5,7 +5,7 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    // Fail the run, not just warn, when a test leaves a handle that keeps the process alive.
+    // How long vitest waits for its workers to close at the end of a run (it does not detect open handles).
     teardownTimeout: 10_000,
   },
 });

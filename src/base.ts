@@ -1,7 +1,7 @@
 /**
  * What every backend shares: argument checks, the closed state, and the rule
  * that every method reports problems by rejecting, never by throwing
- * synchronously (SPEC §3). A backend implements the protected `do*` methods,
+ * synchronously (docs/semantics.md §3.2). A backend implements the protected `do*` methods,
  * which see only valid names and an already copied, size-checked message.
  */
 import { EventEmitter } from "eventemitter3";
@@ -15,6 +15,7 @@ import type {
   LayerState,
   Message,
   ReceiveOptions,
+  RequestOptions,
   SendOptions,
 } from "./layer.js";
 import { copyMessage, type CopyOptions } from "./message.js";
@@ -23,7 +24,8 @@ import { assertChannelName, assertGroupName, isProcessLocal, makeChannelName, ow
 import { resolveOptions, type ResolvedOptions } from "./options.js";
 import { assertPriority } from "./traffic.js";
 import { MemoryReplyCache, type ReplyCache } from "./request/cache.js";
-import { Requester, type RequestCounters, type RequestOptions } from "./request/request.js";
+import { Requester } from "./request/request.js";
+import type { RequestCounters } from "./stats.js";
 
 export const DONE: Promise<void> = Promise.resolve();
 
@@ -44,7 +46,7 @@ export abstract class BaseLayer extends EventEmitter<LayerEvents> implements Cha
     this.current = initial;
   }
 
-  /** Where this layer stands with its backend (SPEC §5); every change is a "state" event. */
+  /** Where this layer stands with its backend (docs/semantics.md §5); every change is a "state" event. */
   get state(): LayerState {
     return this.current;
   }
@@ -151,7 +153,7 @@ export abstract class BaseLayer extends EventEmitter<LayerEvents> implements Cha
   }
 
   /**
-   * Receive in a loop (SPEC §4.11): ends (done) when the layer closes while
+   * Receive in a loop (docs/semantics.md §4.11): ends (done) when the layer closes while
    * it waits; an iteration started after close() rejects with
    * LayerClosedError, like every other call.
    */

@@ -1,4 +1,4 @@
-/** Capacity (SPEC §4.4): a default, and `channelCapacity` patterns over it. */
+/** Capacity (docs/semantics.md §4.4): a default, and `channelCapacity` patterns over it. */
 import type { ChannelCapacity } from "./layer.js";
 import { PatternRules } from "./patterns.js";
 

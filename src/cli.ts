@@ -5,7 +5,6 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { ChannelLayerError } from "./errors.js";
 import type { ObserveServer } from "./observe/http.js";
 import { renderStats, watchStats } from "./observe/terminal.js";
 import { DEFAULT_LISTEN } from "./remote/address.js";
@@ -13,6 +12,7 @@ import { RemoteChannelLayer } from "./remote/client.js";
 import { BrokerServer } from "./remote/server.js";
 import { workerCommand, WORKER_USAGE } from "./worker-command.js";
 import { gatewayCommand, GATEWAY_USAGE } from "./gateway-command.js";
+import { cliMessage } from "./cli-words.js";
 
 const USAGE = `usage: channel-layers <command> [options]
 
@@ -64,14 +64,23 @@ function number(value: string | undefined, what: string): number | undefined {
   return n;
 }
 
+/** The contents of the file a flag names, or a one-line error naming the flag. */
+function readFlagFile(file: string, flag: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    fail(`cannot read ${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
 function readToken(file: string | undefined): string | undefined {
   if (file === undefined) return undefined;
   try {
     const token = readFileSync(file, "utf8").trim();
-    if (token === "") fail(`token file ${file} is empty`);
+    if (token === "") fail(`--token-file ${file} is empty`);
     return token;
   } catch (err) {
-    fail(`cannot read token file: ${(err as Error).message}`);
+    fail(`cannot read --token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }
 
@@ -96,12 +105,21 @@ async function serve(args: string[]): Promise<void> {
   let observe: ObserveServer | undefined;
   const cert = values["tls-cert"];
   const key = values["tls-key"];
+  const listen = values.listen ?? [DEFAULT_LISTEN];
+  if (cert === undefined && key !== undefined) fail("--tls-key was given without --tls-cert: TLS needs both");
+  if (cert !== undefined && key === undefined) fail("--tls-cert was given without --tls-key: TLS needs both");
+  if (cert === undefined && listen.some((url) => url.startsWith("tls:"))) {
+    fail("a tls:// --listen address needs --tls-cert FILE and --tls-key FILE");
+  }
   let server: BrokerServer;
   try {
     server = new BrokerServer({
-      listen: values.listen ?? DEFAULT_LISTEN,
+      listen,
       token: readToken(values["token-file"]),
-      tls: cert && key ? { cert: readFileSync(cert), key: readFileSync(key) } : undefined,
+      tls:
+        cert !== undefined && key !== undefined
+          ? { cert: readFlagFile(cert, "--tls-cert"), key: readFlagFile(key, "--tls-key") }
+          : undefined,
       maxConnections: number(values["max-connections"], "--max-connections"),
       capacity: number(values.capacity, "--capacity"),
       expiry: number(values.expiry, "--expiry"),
@@ -157,8 +175,7 @@ async function stats(args: string[]): Promise<void> {
   try {
     process.stdout.write(renderStats(layer.url, await layer.details(top)));
   } catch (err) {
-    const code = err instanceof ChannelLayerError ? ` (${err.code})` : "";
-    console.error(`channel-layers: stats: ${(err as Error).message}${code}`);
+    console.error(`channel-layers: stats: ${cliMessage(err, values["token-file"])}`);
     process.exitCode = 1;
   } finally {
     await layer.close();

@@ -14,7 +14,11 @@ export type ErrorCode =
   | "ERR_PROTOCOL"
   | "ERR_RATE_LIMITED"
   | "ERR_REQUEST_TIMEOUT"
-  | "ERR_REQUEST_FAILED";
+  | "ERR_REQUEST_FAILED"
+  | "ERR_INVALID_MESSAGE"
+  | "ERR_INVALID_MESSAGE_TYPE"
+  | "ERR_NO_HANDLER"
+  | "ERR_BAD_FRAME";
 
 /** Base of the package's own non-TypeError errors. */
 export class ChannelLayerError extends Error {
@@ -70,7 +74,7 @@ export class MessageTooLargeError extends ChannelLayerError {
   }
 }
 
-/** A channel name that breaks the naming rule (SPEC §2). A TypeError. */
+/** A channel name that breaks the naming rule (docs/semantics.md §2.5). A TypeError. */
 export class InvalidChannelNameError extends TypeError {
   readonly code = "ERR_INVALID_CHANNEL_NAME" as const;
   constructor(message: string) {
@@ -79,7 +83,7 @@ export class InvalidChannelNameError extends TypeError {
   }
 }
 
-/** A group name that breaks the naming rule (SPEC §2). A TypeError. */
+/** A group name that breaks the naming rule (docs/semantics.md §2.5). A TypeError. */
 export class InvalidGroupNameError extends TypeError {
   readonly code = "ERR_INVALID_GROUP_NAME" as const;
   constructor(message: string) {
@@ -116,6 +120,28 @@ export class ProtocolError extends ChannelLayerError {
   }
 }
 
+/**
+ * A message that is not allowed (docs/semantics.md §2.6, §2.7): not a plain
+ * object with a string `type`, the reserved key, or a value a message cannot
+ * carry. The text names the path of the bad value. A TypeError.
+ */
+export class InvalidMessageError extends TypeError {
+  readonly code = "ERR_INVALID_MESSAGE" as const;
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidMessageError";
+  }
+}
+
+/** A message type that cannot name a handler (empty, or one that would name a private method). A TypeError. */
+export class InvalidMessageTypeError extends TypeError {
+  readonly code = "ERR_INVALID_MESSAGE_TYPE" as const;
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidMessageTypeError";
+  }
+}
+
 /** `request()` got no reply in time (no worker listening, or the worker died or is too slow). */
 export class RequestTimeoutError extends ChannelLayerError {
   constructor(
@@ -141,15 +167,20 @@ export class RequestFailedError extends ChannelLayerError {
 }
 
 /** A message whose `type` has no handler (a consumer's method, a worker's handler). */
-export class NoHandlerError extends Error {
-  readonly code = "ERR_NO_HANDLER" as const;
+export class NoHandlerError extends ChannelLayerError {
   constructor(
     readonly type: string,
     /** Who was asked: a consumer class, or a worker channel. */
     readonly owner: string,
     hint: string,
   ) {
-    super(`${owner} has no handler for message type "${type}": ${hint}`);
-    this.name = "NoHandlerError";
+    super("ERR_NO_HANDLER", `${owner} has no handler for message type "${type}": ${hint}`);
+  }
+}
+
+/** A WebSocket frame that does not hold what its route expects (wrong frame kind, bad JSON or msgpack). */
+export class BadFrameError extends ChannelLayerError {
+  constructor(message: string) {
+    super("ERR_BAD_FRAME", message);
   }
 }

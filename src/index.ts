@@ -1,8 +1,17 @@
-export type { ChannelLayer, ChannelCapacity, Extension, LayerOptions, Message, MessageValue, ReceiveOptions, SendOptions } from "./layer.js";
+export type {
+  ChannelLayer,
+  ChannelCapacity,
+  Extension,
+  LayerOptions,
+  Message,
+  MessageValue,
+  ReceiveOptions,
+  SendOptions,
+} from "./layer.js";
 export type { DeadLetterOptions, DropReason, OverflowPolicy, RateLimit, TrafficOptions } from "./traffic.js";
 export type { PatternMap } from "./patterns.js";
 export { DEFAULTS } from "./layer.js";
-export type { GapReason, LayerEvents, LayerGap, LayerState } from "./layer.js";
+export type { GapReason, LayerEvents, LayerGap, LayerState, RequestOptions } from "./layer.js";
 export {
   AuthenticationError,
   ChannelFullError,
@@ -17,13 +26,17 @@ export {
   RequestFailedError,
   RequestTimeoutError,
   NoHandlerError,
+  InvalidMessageError,
+  InvalidMessageTypeError,
+  BadFrameError,
   type ErrorCode,
 } from "./errors.js";
 export { InMemoryChannelLayer, type InMemoryLayerOptions } from "./memory.js";
 export type { EngineStats, EngineCounters, EngineTop } from "./engine/engine.js";
 export { createChannelLayer } from "./url.js";
 export { nonLocalName, isProcessLocal } from "./names.js";
-export { request, type RequestCounters, type RequestOptions } from "./request/request.js";
+export { request } from "./request/request.js";
+export type { ReplyCacheStats, RequestCounters, RequestStats } from "./stats.js";
 export { createGateway, type Gateway, type GatewayCounters, type GatewayOptions } from "./gateway/gateway.js";
 export type { GatewayRoute } from "./gateway/routes.js";
 export { runWorker, type Handler, type Handlers, type HandlerContext, type Worker, type WorkerOptions } from "./worker.js";
@@ -35,18 +48,16 @@ export {
   type ConsumerOptions,
   type ErrorPolicy,
 } from "./consumer/consumer.js";
-export { handlerName, InvalidMessageTypeError } from "./consumer/handler-name.js";
 export { WebSocketConsumer, type WebSocketInit, type WebSocketScope, type Upgrade, type WebSocketLike } from "./consumer/websocket.js";
 export { JsonWebSocketConsumer } from "./consumer/json.js";
 export { CloseCode } from "./consumer/close-codes.js";
-export { BadFrameError, type FrameFormat } from "./consumer/frames.js";
+export type { FrameFormat } from "./consumer/frames.js";
 export { serve, type ServeOptions, type WebSocketApp, type WebSocketRoute, type WebSocketService } from "./consumer/serve.js";
 export { Throttle, type ThrottleOptions, type OverLimit } from "./consumer/throttle.js";
-export { compilePath } from "./consumer/routing.js";
 export { RemoteChannelLayer, type RemoteLayerOptions } from "./remote/client.js";
 export { BrokerServer, type BrokerServerOptions } from "./remote/server.js";
 export { DEFAULT_PORT as DEFAULT_BROKER_PORT } from "./remote/address.js";
-export type { BrokerOptions } from "./protocol/broker.js";
+export type { Broker, BrokerOptions } from "./protocol/broker.js";
 export type { BrokerDetails, BrokerStats, ClientInfo } from "./protocol/ops.js";
 export type { BrokerLayerStats, ClientLinkStats, EngineLayerStats, LayerCounters, LayerStats } from "./stats.js";
 export type { ProtocolLayerOptions } from "./protocol/client.js";

@@ -1,9 +1,9 @@
 /**
- * The public contract (SPEC §3): what every backend implements and what
+ * The public contract (docs/semantics.md §3): what every backend implements and what
  * users hold. This file reads like the spec on purpose.
  */
 
-/** A value a message may carry (SPEC §2). */
+/** A value a message may carry (docs/semantics.md §2). */
 export type MessageValue =
   | null
   | boolean
@@ -23,7 +23,6 @@ export interface Message {
 import type { EventEmitter } from "eventemitter3";
 import type { LayerStats } from "./stats.js";
 import type { TrafficOptions } from "./traffic.js";
-import type { RequestOptions } from "./request/request.js";
 
 export type Extension = "groups" | "flush" | "priority";
 
@@ -32,15 +31,25 @@ export interface SendOptions {
   priority?: number;
 }
 
+/** Options of `request()` (docs/request.md). */
+export interface RequestOptions extends SendOptions {
+  /** Milliseconds to wait for the reply. Default 30,000; `Infinity` waits for as long as the layer is open. */
+  timeout?: number;
+  /** Aborting rejects with the signal's reason and cleans up the reply channel. */
+  signal?: AbortSignal;
+  /** Seconds an equal request may be answered from the cache (0 or absent: never cached). */
+  cacheFor?: number;
+}
+
 export interface ReceiveOptions {
   /** Aborting ends the receive with the signal's reason and takes nothing from the channel. */
   signal?: AbortSignal;
 }
 
-/** Where a layer stands with its backend (SPEC §5). In-memory layers are "ready" until "closed". */
+/** Where a layer stands with its backend (docs/semantics.md §5). In-memory layers are "ready" until "closed". */
 export type LayerState = "connecting" | "ready" | "reconnecting" | "failed" | "closed";
 
-/** Why a layer may have missed messages (SPEC §5). */
+/** Why a layer may have missed messages (docs/semantics.md §5). */
 export type GapReason = "broker-restarted" | "redis-restarted" | "grace-expired";
 
 /**
@@ -65,7 +74,7 @@ export interface LayerEvents {
 export interface ChannelLayer {
   readonly extensions: readonly Extension[];
   /**
-   * Connection state (SPEC §5). Every bundled backend has it and the
+   * Connection state (docs/semantics.md §5). Every bundled backend has it and the
    * `on`/`off` of its emitter; optional so that layers written elsewhere
    * still satisfy the interface.
    */

@@ -1,6 +1,6 @@
 /**
  * The group memberships a remote layer made, so that it can make them again
- * on a backend that lost them (a restarted broker or Redis, SPEC §5). Only
+ * on a backend that lost them (a restarted broker or Redis, docs/semantics.md §5). Only
  * what this layer joined is kept: a groupAdd that failed, a groupDiscard and
  * a flush take entries out, and an entry older than groupExpiry is dropped,
  * as the backend would have dropped the membership itself.
@@ -16,7 +16,7 @@ export class Memberships {
   /** A groupAdd was made; returns its time, which `failed` needs to undo exactly this add. */
   added(group: string, channel: string): number {
     let members = this.joined.get(group);
-    if (members === undefined) this.joined.set(group, (members = new Map()));
+    if (members === undefined) this.joined.set(group, (members = new Map<string, number>()));
     const at = performance.now();
     members.set(channel, at);
     return at;

@@ -14,7 +14,7 @@ import { cloneMessage, deadLetterMessage } from "./message.js";
 import type { EngineLayerStats } from "./stats.js";
 
 export interface InMemoryLayerOptions extends LayerOptions {
-  /** Milliseconds from a fixed origin, or an object with `now()` (tests pass a `TestClock`). Default `performance.now`, cached per SPEC §4.5. */
+  /** Milliseconds from a fixed origin, or an object with `now()` (tests pass a `TestClock`). Default `performance.now`, cached per docs/semantics.md §4.5. */
   clock?: (() => number) | { now(): number };
   /** Milliseconds between sweeps that reclaim expired state. Default 1000. */
   sweepInterval?: number;
@@ -30,7 +30,7 @@ export class InMemoryChannelLayer extends BaseLayer {
     const clock = options.clock;
     this.engine = new Engine<Message, PendingReceive<Message>>({
       ...this.config,
-      // Cached per SPEC §4.5: fresh each turn of the event loop and every 64 reads.
+      // Cached per docs/semantics.md §4.5: fresh each turn of the event loop and every 64 reads.
       clock: typeof clock === "object" ? () => clock.now() : (clock ?? new CachedClock().now),
       // Each member gets its own copy: one receiver mutating its message never touches another's.
       fanout: cloneMessage,
@@ -42,7 +42,7 @@ export class InMemoryChannelLayer extends BaseLayer {
   /** Channels, queued messages, groups, members and counters of this layer: everything, exactly. */
   stats(): Promise<EngineLayerStats> {
     if (this.closed) return Promise.reject(new LayerClosedError());
-    return Promise.resolve({ backend: "memory", scope: "layer", ...this.engine.stats() });
+    return Promise.resolve({ backend: "memory", scope: "layer", ...this.engine.stats(), requests: this.requester.stats() });
   }
 
   protected doSend(channel: string, message: Message, priority: number | undefined): Promise<void> {

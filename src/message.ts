@@ -1,5 +1,5 @@
 /**
- * Validate and copy a message in one walk (SPEC §2). The copy is what gets
+ * Validate and copy a message in one walk (docs/semantics.md §2). The copy is what gets
  * stored, so mutating the sender's object afterwards changes nothing, and the
  * walk adds up an upper bound of the msgpack size so that the exact size is
  * only computed for messages near the limit.
@@ -8,14 +8,14 @@
  * value throws, and each frame on the way out adds its key (try/catch costs
  * nothing until something throws).
  */
-import { MessageTooLargeError } from "./errors.js";
+import { InvalidMessageError, MessageTooLargeError } from "./errors.js";
 import type { Message, MessageValue } from "./layer.js";
 
 export const RESERVED_KEY = "__asgi_channel__";
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-/** A bad value deep in a message; becomes a TypeError naming its path at the top. */
+/** A bad value deep in a message; becomes an InvalidMessageError naming its path at the top. */
 class BadValue extends Error {
   readonly path: Array<string | number> = [];
 }
@@ -38,14 +38,14 @@ function kindOf(value: unknown): string {
   if (typeof value === "function") return "a function";
   if (typeof value === "symbol") return "a symbol";
   if (typeof value === "object" && value !== null) {
-    const name = (value as object).constructor?.name;
+    const name = (value.constructor as { name?: string } | undefined)?.name;
     return name ? name : "an object with a foreign prototype";
   }
   return typeof value;
 }
 
 function isPlainObject(value: object): value is Record<string, unknown> {
-  const proto = Object.getPrototypeOf(value);
+  const proto: unknown = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }
 
@@ -166,15 +166,15 @@ let spare: Walk | undefined = new Walk();
 
 /**
  * Validate `message` and return an independent copy no larger than
- * `options.maxBytes` encoded. Throws a TypeError naming the path of the first
- * bad value, or MessageTooLargeError.
+ * `options.maxBytes` encoded. Throws an InvalidMessageError (a TypeError) naming
+ * the path of the first bad value, or MessageTooLargeError.
  */
 export function copyMessage(message: unknown, options: CopyOptions): Message {
   if (typeof message !== "object" || message === null || Array.isArray(message) || !isPlainObject(message)) {
-    throw new TypeError(`message must be a plain object with a string "type", got ${kindOf(message)}`);
+    throw new InvalidMessageError(`message must be a plain object with a string "type", got ${kindOf(message)}`);
   }
   if (typeof message.type !== "string") {
-    throw new TypeError(`message.type must be a string (consumers dispatch on it), got ${kindOf(message.type)}`);
+    throw new InvalidMessageError(`message.type must be a string (consumers dispatch on it), got ${kindOf(message.type)}`);
   }
   const walk = spare ?? new Walk();
   spare = undefined;
@@ -183,9 +183,9 @@ export function copyMessage(message: unknown, options: CopyOptions): Message {
   try {
     copy = walk.copyPlain(message) as Message;
     // Checked on the copy: `in` on an own-keys-only plain object is an inline-cache hit.
-    if (RESERVED_KEY in copy) throw new TypeError(`message.${RESERVED_KEY} is reserved for the layer's own routing`);
+    if (RESERVED_KEY in copy) throw new InvalidMessageError(`message.${RESERVED_KEY} is reserved for the layer's own routing`);
   } catch (err) {
-    if (err instanceof BadValue) throw new TypeError(`${formatPath(err.path)}: ${err.message}`);
+    if (err instanceof BadValue) throw new InvalidMessageError(`${formatPath(err.path)}: ${err.message}`);
     throw err;
   } finally {
     spare = walk;

@@ -1,5 +1,5 @@
 /**
- * Channel and group name rules (SPEC §2), the non-local part of a
+ * Channel and group name rules (docs/semantics.md §2), the non-local part of a
  * process-local name, and how `newChannel` names are made.
  */
 import { customAlphabet } from "nanoid";

@@ -1,4 +1,4 @@
-/** Checking `LayerOptions` once, when a layer is made (SPEC §3, §4.4). */
+/** Checking `LayerOptions` once, when a layer is made (docs/semantics.md §3.3, §4.4). */
 import { CapacityRules } from "./capacity.js";
 import { DEFAULTS, type LayerOptions } from "./layer.js";
 import { resolveTraffic, type TrafficRules } from "./traffic.js";

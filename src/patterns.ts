@@ -1,5 +1,5 @@
 /**
- * Per-name settings by pattern, as `channelCapacity` introduced them (SPEC §3)
+ * Per-name settings by pattern, as `channelCapacity` introduced them (docs/semantics.md §3.4)
  * and the traffic options reuse: fnmatch-style globs matched against the whole
  * name, or regexes used as given; first match wins.
  */

@@ -1,5 +1,5 @@
 /**
- * What `layer.stats()` answers (issue 8). Every backend reports the same
+ * What `layer.stats()` answers (docs/observability.md). Every backend reports the same
  * shape; `scope` says what the figures cover, because backends know
  * different things:
  *
@@ -34,6 +34,8 @@ export interface LayerStats {
   clients?: number;
   /** The counters the backend keeps; those it cannot observe are absent. */
   counters: Partial<LayerCounters>;
+  /** What this layer's `request()` did, and its reply cache where that lives in this process (docs/request.md). */
+  requests?: RequestStats;
 }
 
 /** An engine backend's stats: every figure is known. */
@@ -59,4 +61,37 @@ export interface BrokerLayerStats extends EngineLayerStats {
   scope: "broker";
   clients: number;
   client: ClientLinkStats;
+}
+
+/** A reply cache kept in this process (docs/request.md). */
+export interface ReplyCacheStats {
+  entries: number;
+  bytes: number;
+  maxBytes: number;
+  evictions: number;
+}
+
+/** What `request()` counted since the layer was made. */
+export interface RequestCounters {
+  /** Requests sent to a worker channel. */
+  sent: number;
+  /** Replies handed to a caller (error replies included). */
+  replied: number;
+  /** Error replies (`type: "error"`). */
+  failed: number;
+  /** Requests that ran out of time. */
+  timedOut: number;
+  /** Replies that came after their caller had given up: taken out of the reply channel and dropped. */
+  late: number;
+  /** Requests answered from the cache, without a worker. */
+  cacheHits: number;
+  /** Cacheable requests the cache could not answer. */
+  cacheMisses: number;
+  /** Requests that joined an equal request already under way instead of calling a worker. */
+  coalesced: number;
+}
+
+/** What `stats().requests` reports: the counters, and the reply cache where it lives in this process. */
+export interface RequestStats extends RequestCounters {
+  cache?: ReplyCacheStats;
 }

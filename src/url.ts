@@ -1,6 +1,6 @@
 /**
  * `createChannelLayer(url)`: one URL picks the backend, so users swap
- * backends without touching code (SPEC §3).
+ * backends without touching code (docs/semantics.md §3.5).
  */
 import type { ChannelLayer, LayerOptions } from "./layer.js";
 import { InMemoryChannelLayer } from "./memory.js";

@@ -10,14 +10,21 @@ import { parseArgs } from "node:util";
 import type { Handlers } from "./worker.js";
 import { runWorker } from "./worker.js";
 import { createChannelLayer } from "./url.js";
+import { cliMessage, moduleLoadMessage } from "./cli-words.js";
 
-export const WORKER_USAGE = `worker options (channel-layers worker MODULE [options]):
+export const WORKER_USAGE = `worker options (channel-layers worker MODULE [options]; a .ts MODULE needs NODE_OPTIONS="--import tsx"):
   --url URL               the channel layer (default $CHANNEL_LAYER_URL, else the local broker)
   --channel NAME          the worker channel (default: the module's exported \`channel\`)
   --concurrency N         handlers running at once (default 1)
-  --token-file FILE       the token the broker requires`;
+  --token-file FILE       the token the broker requires
+  --help                  this text`;
 
-export async function workerCommand(args: string[], defaultUrl: string, readToken: (file: string | undefined) => string | undefined, log: (line: string) => void): Promise<void> {
+export async function workerCommand(
+  args: string[],
+  defaultUrl: string,
+  readToken: (file: string | undefined) => string | undefined,
+  log: (line: string) => void,
+): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -26,11 +33,18 @@ export async function workerCommand(args: string[], defaultUrl: string, readToke
       channel: { type: "string" },
       concurrency: { type: "string" },
       "token-file": { type: "string" },
+      help: { type: "boolean", short: "h" },
     },
   });
+  if (values.help) return void console.log(WORKER_USAGE);
   const file = positionals[0];
   if (file === undefined) throw new Error(`worker needs a MODULE whose default export is its handlers\n\n${WORKER_USAGE}`);
-  const module = (await import(pathToFileURL(resolve(file)).href)) as { default?: Handlers; channel?: string };
+  let module: { default?: Handlers; channel?: string };
+  try {
+    module = (await import(pathToFileURL(resolve(file)).href)) as typeof module;
+  } catch (err) {
+    throw new Error(moduleLoadMessage(err, file), { cause: err });
+  }
   const handlers = module.default;
   if (typeof handlers !== "function" && (typeof handlers !== "object" || handlers === null)) {
     throw new Error(`${file} must export its handlers as default: a function, or an object of functions by message type`);
@@ -38,6 +52,9 @@ export async function workerCommand(args: string[], defaultUrl: string, readToke
   const channel = values.channel ?? module.channel;
   if (channel === undefined) throw new Error(`no worker channel: pass --channel NAME or export \`channel\` from ${file}`);
   const concurrency = values.concurrency === undefined ? 1 : Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new Error(`--concurrency must be a positive integer, got "${values.concurrency}"`);
+  }
   const url = values.url ?? process.env.CHANNEL_LAYER_URL ?? defaultUrl;
   const token = readToken(values["token-file"]);
   const layer = createChannelLayer(url, token === undefined ? {} : { token });
@@ -52,12 +69,12 @@ export async function workerCommand(args: string[], defaultUrl: string, readToke
     await layer.close();
     log(`stopped after ${worker.processed} handled, ${worker.failed} failed`);
   };
-  await new Promise<void>((done) => {
-    for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => void stop(signal).then(done));
-    // A layer that closes under the worker (the broker went away for good) ends it too.
-    void worker.done.then(async () => {
-      await layer.close();
-      done();
-    });
+  await new Promise<void>((done, fail) => {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => void stop(signal).then(done, fail));
+    // A layer that closes under the worker (the broker went away for good) ends it too; a refused token ends it with an error.
+    worker.done.then(
+      () => layer.close().then(done, fail),
+      (err: unknown) => void layer.close().finally(() => fail(new Error(cliMessage(err, values["token-file"])))),
+    );
   });
 }

@@ -24,7 +24,7 @@ function one(agent: Agent, job: Job): Promise<number> {
   });
 }
 
-process.once("message", async (job: Job) => {
+async function run(job: Job): Promise<void> {
   const agent = new Agent({ keepAlive: true, maxSockets: job.concurrency });
   let next = 0;
   let failed = 0;
@@ -46,4 +46,12 @@ process.once("message", async (job: Job) => {
   latencies.sort((a, b) => a - b);
   const at = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
   process.send!({ seconds, requests: job.requests, failed, p50Ms: at(0.5), p99Ms: at(0.99) }, () => process.exit(0));
+}
+
+// A failed run ends the child with its error rather than an unhandled rejection nobody sees.
+process.once("message", (job: Job) => {
+  run(job).catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
 });

@@ -35,13 +35,13 @@ export function startDaphne(layerUrl: string, port = 0, host = "127.0.0.1"): Pro
       log += d.toString();
       const m = /Listening on TCP address ([\d.]+):(\d+)/.exec(log);
       if (m) {
-        child.stderr!.off("data", onData);
-        child.stderr!.resume();
+        child.stderr.off("data", onData);
+        child.stderr.resume();
         resolve({ child, url: `http://${m[1]}:${m[2]}/`, stop });
       }
     };
-    child.stderr!.on("data", onData);
-    child.stdout!.resume();
+    child.stderr.on("data", onData);
+    child.stdout.resume();
     child.once("error", reject);
     child.once("exit", (code) => reject(new Error(`daphne exited with ${code} before listening:\n${log}`)));
   });

@@ -96,7 +96,7 @@ export class Consumer {
   }
 
   /**
-   * The layer may have lost messages meant for this consumer (SPEC §5): a
+   * The layer may have lost messages meant for this consumer (docs/semantics.md §5): a
    * "layer.gap" message goes through dispatch like any other, to a
    * `layer_gap` handler if there is one (resync: reload history, re-announce).
    */

@@ -4,18 +4,12 @@
  * binary frames encoded with the package's one msgpack configuration.
  */
 import type { MessageValue } from "../layer.js";
+import { BadFrameError } from "../errors.js";
 import { packr } from "../msgpack.js";
 
 export type FrameFormat = "json" | "msgpack";
 
-/** A frame that does not hold what its route expects. */
-export class BadFrameError extends Error {
-  readonly code = "ERR_BAD_FRAME" as const;
-  constructor(message: string) {
-    super(message);
-    this.name = "BadFrameError";
-  }
-}
+export { BadFrameError };
 
 export interface FrameCodec {
   readonly format: FrameFormat;

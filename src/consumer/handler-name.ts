@@ -3,14 +3,9 @@
  * handler reads the same in both languages: "chat.message" → `chat_message`.
  */
 
-/** A message type that cannot name a handler (empty, or one that would name a private method). */
-export class InvalidMessageTypeError extends TypeError {
-  readonly code = "ERR_INVALID_MESSAGE_TYPE" as const;
-  constructor(message: string) {
-    super(message);
-    this.name = "InvalidMessageTypeError";
-  }
-}
+import { InvalidMessageTypeError } from "../errors.js";
+
+export { InvalidMessageTypeError };
 
 /**
  * The handler name for `type`: every "." becomes "_". A name that would

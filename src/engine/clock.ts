@@ -1,5 +1,5 @@
 /**
- * The engine's default clock, cached as SPEC §4.5 allows: a reading serves
+ * The engine's default clock, cached as docs/semantics.md §4.5 allows: a reading serves
  * until the current turn of the event loop ends (the next process.nextTick
  * boundary) or 64 reads, whichever comes first. A loop that sends and
  * receives without yielding re-reads every 64 calls; a callback from the

@@ -1,7 +1,7 @@
 /**
  * The engine: channels, waiting receivers, groups, exact expiry, capacity,
  * traffic control and flush, written once for every backend but Redis
- * (DESIGN "one engine, many doors"). Synchronous, no I/O, no timers: the
+ * (docs/architecture.md, "One engine, several doors"). Synchronous, no I/O, no timers: the
  * clock is passed in and the owner calls `sweep()` to reclaim expired state
  * in bounded slices.
  *
@@ -112,7 +112,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     const now = this.clock();
     const ch = this.channel(channel);
     this.expire(ch, now);
-    // What receivers hold ahead counts: a waiting standing receive is no room of its own (SPEC §4.10).
+    // What receivers hold ahead counts: a waiting standing receive is no room of its own (docs/semantics.md §4.10).
     if (ch.overflow === "reject" && ch.queue.size + ch.ahead >= ch.capacity) {
       this.release(ch);
       this.counters.rejectedFull++;
@@ -319,7 +319,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     let skipped = 0;
     for (const name of g.members.keys()) {
       const ch = this.channels.get(name)!;
-      // A member that let a message expire unread is dead: it leaves its groups (SPEC §4.5).
+      // A member that let a message expire unread is dead: it leaves its groups (docs/semantics.md §4.5).
       if (this.expire(ch, now) > 0) continue;
       if (ch.overflow === "reject" && ch.queue.size + ch.ahead >= ch.capacity) {
         skipped++;

@@ -9,7 +9,7 @@
 import { RingQueue, type MessageQueue } from "./queue.js";
 
 export class PriorityQueue<T> implements MessageQueue<T> {
-  private readonly levels: Array<RingQueue<T> | undefined> = new Array(10);
+  private readonly levels: Array<RingQueue<T> | undefined> = new Array<RingQueue<T> | undefined>(10);
   /** Bit p set when level p holds messages. */
   private mask = 0;
   size = 0;

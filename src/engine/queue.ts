@@ -32,7 +32,7 @@ export interface MessageQueue<T> {
 const MIN_CAPACITY = 8;
 
 export class RingQueue<T> implements MessageQueue<T> {
-  private bodies: (T | undefined)[] = new Array(MIN_CAPACITY);
+  private bodies: (T | undefined)[] = new Array<T | undefined>(MIN_CAPACITY);
   private deadlines = new Float64Array(MIN_CAPACITY);
   private head = 0;
   size = 0;
@@ -92,14 +92,14 @@ export class RingQueue<T> implements MessageQueue<T> {
   }
 
   clear(): void {
-    this.bodies = new Array(MIN_CAPACITY);
+    this.bodies = new Array<T | undefined>(MIN_CAPACITY);
     this.deadlines = new Float64Array(MIN_CAPACITY);
     this.head = 0;
     this.size = 0;
   }
 
   private resize(capacity: number): void {
-    const bodies: (T | undefined)[] = new Array(capacity);
+    const bodies: (T | undefined)[] = new Array<T | undefined>(capacity);
     const deadlines = new Float64Array(capacity);
     const mask = this.bodies.length - 1;
     for (let k = 0; k < this.size; k++) {

@@ -21,7 +21,7 @@ export interface ChannelState<T, W extends Waiter<T>> extends HeapItem {
   /**
    * Messages handed to receivers that hold them ahead (a broker's clients),
    * not yet taken by application code nor given back: they count against
-   * the capacity (SPEC §4.10).
+   * the capacity (docs/semantics.md §4.10).
    */
   ahead: number;
   /**
@@ -29,7 +29,7 @@ export interface ChannelState<T, W extends Waiter<T>> extends HeapItem {
    * messages back in it: the next number a message handed out for the first
    * time gets, and the numbers of the given-back messages at the head of the
    * queue (oldest first). Clients give back independently of each other, so
-   * only these numbers keep the order (SPEC §4.1, §4.10).
+   * only these numbers keep the order (docs/semantics.md §4.1, §4.10).
    */
   handed: number;
   backSeqs: number[];

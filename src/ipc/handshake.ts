@@ -4,7 +4,7 @@
  * the parent answers with a Unix socket path and a one-time token. Every
  * message carries the TAG key, so anything else on the channel (the user's
  * own messages) is left alone. The protocol itself then runs over the socket:
- * measured faster than Node's IPC serialization for processes (see docs/ipc.md).
+ * measured faster than Node's IPC serialization for processes (the IPC page under docs/, "How it works, and why this wire").
  */
 
 /** The key that marks a message as ours. */

@@ -1,6 +1,6 @@
 /**
  * What the broker handed one client ahead of application code, per channel,
- * in the order handed (SPEC §4.10). Each message stays counted against its
+ * in the order handed (docs/semantics.md §4.10). Each message stays counted against its
  * channel's capacity until the client says it took it (to application code)
  * or gives it back; a client that goes gives back all it held, at once.
  */

@@ -1,13 +1,21 @@
 /** Requests on their way to the broker, and the callers awaiting their answers. */
 import type { Link } from "./link.js";
 
-// The resolve and reject of the promise being made. One shared executor
-// rather than a closure for each promise: two promises are made per message.
-let nextResolve: (value: never) => void = () => {};
+// One shared executor rather than a closure for each promise (two promises are made per message):
+// it leaves the resolve and reject here, and settlers() takes them at once, in the same constructor.
+let nextResolve: (value: unknown) => void = () => {};
 let nextReject: (reason: unknown) => void = () => {};
-function capture(resolve: (value: never) => void, reject: (reason: unknown) => void): void {
+function capture(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
   nextResolve = resolve;
   nextReject = reject;
+}
+
+/** A new promise and its settlers, taken together so no other promise can come between. */
+function settlers(target: { resolve: (value: unknown) => void; reject: (reason: unknown) => void }): Promise<unknown> {
+  const promise = new Promise<unknown>(capture);
+  target.resolve = nextResolve;
+  target.reject = nextReject;
+  return promise;
 }
 
 /** A frame waiting to be written, and the link it went out on once written. */
@@ -24,16 +32,17 @@ export class Outgoing {
 
 /** A request whose caller awaits the answer: `promise`. */
 export class Call extends Outgoing {
-  readonly promise: Promise<unknown> = new Promise(capture);
-  private readonly resolve = nextResolve;
-  private readonly reject = nextReject;
+  // Set by settlers(); initialised to the last captured pair so that fields in any order end the same.
+  resolve: (value: unknown) => void = nextResolve;
+  reject: (reason: unknown) => void = nextReject;
+  readonly promise: Promise<unknown> = settlers(this);
 
   get op(): number {
     return this.frame[0] as number;
   }
 
   fulfil(value: unknown): void {
-    (this.resolve as (v: unknown) => void)(value);
+    this.resolve(value);
   }
 
   fail(reason: unknown): void {
@@ -43,9 +52,10 @@ export class Call extends Outgoing {
 
 /** A caller of `receive` on `channel`, waiting for `promise`: a message its channel's poll brings (receives.ts). */
 export class Receiver {
-  readonly promise: Promise<unknown> = new Promise(capture);
-  private readonly resolve = nextResolve;
-  private readonly reject = nextReject;
+  // Set by settlers(), as in Call.
+  resolve: (value: unknown) => void = nextResolve;
+  reject: (reason: unknown) => void = nextReject;
+  readonly promise: Promise<unknown> = settlers(this);
   private signal: AbortSignal | undefined = undefined;
   private onAbort: (() => void) | undefined = undefined;
 
@@ -60,7 +70,7 @@ export class Receiver {
 
   fulfil(value: unknown): void {
     this.settle();
-    (this.resolve as (v: unknown) => void)(value);
+    this.resolve(value);
   }
 
   fail(reason: unknown): void {

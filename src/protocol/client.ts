@@ -3,7 +3,7 @@
  * the calls awaiting answers, auto-pipelining (every request made in one tick
  * leaves in one write), receives as long polls, cancellation that loses
  * nothing, heartbeats, and reconnecting with backoff. RemoteChannelLayer gives
- * it socket links; the IPC layer gives it process or port links.
+ * it socket links; the IPC layer a socket link to its parent's broker.
  */
 import { BaseLayer } from "../base.js";
 import { ConnectionLostError, LayerClosedError, ProtocolError } from "../errors.js";
@@ -100,7 +100,7 @@ export abstract class ProtocolLayer extends BaseLayer {
   private readonly token: string | undefined;
   private readonly connectTimeout: number;
   private readonly maxReconnectDelay: number;
-  /** What this layer joined, and bringing it back on a broker that lost it (SPEC §5). */
+  /** What this layer joined, and bringing it back on a broker that lost it (docs/semantics.md §5). */
   private readonly restorer: Restorer;
   /** Broker settings this layer was given explicitly, compared once with the broker's. */
   private ownSettings: Partial<Record<(typeof SETTINGS)[number], number>> | undefined;
@@ -163,6 +163,7 @@ export abstract class ProtocolLayer extends BaseLayer {
       scope: "broker",
       ...broker,
       client: { connected: this.ready, reconnects: Math.max(0, this.links - 1), pendingRequests: this.pending.size },
+      requests: this.requester.stats(),
     };
   }
 
@@ -240,7 +241,7 @@ export abstract class ProtocolLayer extends BaseLayer {
     const link = this.link;
     if (!this.ready || link === undefined) return;
     const frames: unknown[] = [];
-    // Messages taken are reported first: anything this client does after taking one comes after (SPEC §4.10).
+    // Messages taken are reported first: anything this client does after taking one comes after (docs/semantics.md §4.10).
     const reports = this.receives.takeReports();
     if (reports.length > 0) frames.push([Op.Requeue, this.newId(), ...reports]);
     for (const out of this.outbox) {
@@ -429,7 +430,7 @@ export abstract class ProtocolLayer extends BaseLayer {
   /**
    * Pending receives end with LayerClosedError: the broker is told to cancel
    * them, and any message it had already handed over goes back before the
-   * link ends (SPEC §4.6, §4.8).
+   * link ends (docs/semantics.md §4.6, §4.8).
    */
   protected async doClose(): Promise<void> {
     this.shuttingDown = true;

@@ -10,6 +10,7 @@ import {
   ConnectionLostError,
   InvalidChannelNameError,
   InvalidGroupNameError,
+  InvalidMessageError,
   LayerClosedError,
   MessageTooLargeError,
   ProtocolError,
@@ -51,6 +52,11 @@ const REBUILD: Record<ErrorCode, (message: string, details: unknown[]) => Error>
   ERR_CONNECTION_LOST: (m) => new ConnectionLostError(m),
   ERR_AUTHENTICATION: (m) => new AuthenticationError(m),
   ERR_PROTOCOL: (m) => new ProtocolError(m),
+  ERR_INVALID_MESSAGE: (m) => new InvalidMessageError(m),
+  // Consumer-side errors: never sent by a broker; one arriving is the peer's mistake.
+  ERR_INVALID_MESSAGE_TYPE: (m) => new ProtocolError(m),
+  ERR_NO_HANDLER: (m) => new ProtocolError(m),
+  ERR_BAD_FRAME: (m) => new ProtocolError(m),
 };
 
 /** The error class a wire error stands for; an unknown code becomes a ProtocolError. */

@@ -1,6 +1,7 @@
 /**
- * A link is one live connection to the peer, whatever carries it (a TCP,
- * TLS or Unix socket here; a process channel or MessagePort for IPC). The
+ * A link is one live connection to the peer, whatever carries it: a TCP, TLS
+ * or Unix socket (the IPC backend too: its children reach the parent's broker
+ * over a Unix socket whose path they learn through Node's IPC channel). The
  * client core and the broker session speak only to this interface, so a new
  * transport is a new Link and nothing else.
  */
@@ -17,9 +18,9 @@ export interface Link {
 
 export interface LinkHandlers {
   /** A decoded frame arrived (not yet validated: the receiver checks every field). */
-  frame(frame: unknown): void;
+  frame: (frame: unknown) => void;
   /** The peer sent bytes that are not frames; the link is ended next. */
-  malformed(err: Error): void;
+  malformed: (err: Error) => void;
   /** The link is gone (ended, reset, or failed to open). Called once. */
-  closed(err?: Error): void;
+  closed: (err?: Error) => void;
 }

@@ -31,7 +31,7 @@ export const Op = {
    * is answered at once with Ok and none; otherwise it stands, for what arrives.
    * `callers` (default `max`; 0 for a watch) says how many of them receives wait for; the rest
    * are read-ahead, which the broker hands over only while no other client holds messages of the
-   * channel ahead: one that does may give them back, and they are older (SPEC §4.1, §4.10). A
+   * channel ahead: one that does may give them back, and they are older (docs/semantics.md §4.1, §4.10). A
    * receive stopped for that is answered Ok with what it has (possibly none).
    */
   Receive: 2,
@@ -39,7 +39,7 @@ export const Op = {
   Cancel: 3,
   /**
    * [Requeue, id, channel, took, rest, …] (one or more such triples): no answer. Everything the broker hands a client stays
-   * counted against its channel's capacity until the client settles it (SPEC §4.10): the oldest
+   * counted against its channel's capacity until the client settles it (docs/semantics.md §4.10): the oldest
    * `took` it holds on `channel` reached application code; with `rest` = 1, all others it holds
    * there go back to the head, in their order, with their deadlines. Settling more than it holds
    * is a protocol error that ends the connection. A client that goes gives back all it held.
@@ -61,10 +61,8 @@ export const Op = {
   /** [Stats, id, top?] → [id, Ok, BrokerStats]; with `top` (1–100), BrokerStats & BrokerDetails */
   Stats: 10,
 } as const;
-export type OpCode = (typeof Op)[keyof typeof Op];
 
 export const Status = { Ok: 0, Error: 1, Cancelled: 2, Partial: 3 } as const;
-export type StatusCode = (typeof Status)[keyof typeof Status];
 
 /** Most messages one receive may ask for. */
 export const MAX_RECEIVE_BATCH = 1024;
@@ -82,7 +80,7 @@ export interface HelloInfo {
   expiry: number;
   groupExpiry: number;
   capacity: number;
-  /** This broker process's random id: a client that sees it change knows the broker restarted (SPEC §5). */
+  /** This broker process's random id: a client that sees it change knows the broker restarted (docs/semantics.md §5). */
   epoch: string;
   /** Whether the broker still held this instance's state (its reconnect grace had not run out). */
   resumed: boolean;
@@ -125,6 +123,3 @@ export interface BrokerDetails {
   groupTop: EngineTop["groups"];
   clientList: ClientInfo[];
 }
-
-export type Request = [op: number, id: number, ...args: unknown[]];
-export type Response = [id: number, status: number, ...rest: unknown[]];

@@ -16,10 +16,10 @@
  * Nothing is kept from a channel nobody waits on: once a tick ends with no
  * caller waiting, the poll is cancelled and messages it brought that nobody
  * claimed go back to the head of the broker's channel, so another consumer
- * of a worker channel is never kept waiting behind them (SPEC §4.2, §4.6).
+ * of a worker channel is never kept waiting behind them (docs/semantics.md §4.2, §4.6).
  *
  * The broker counts every message it hands over against its channel's
- * capacity until this client settles it (SPEC §4.10): messages handed to
+ * capacity until this client settles it (docs/semantics.md §4.10): messages handed to
  * callers are reported taken in the next write, ahead of any other request;
  * a give-back returns *everything* the broker handed on the channel and this
  * client did not take, in order, so bodies of the withdrawn poll still on
@@ -390,7 +390,7 @@ export class Receives {
    * nothing more), gives back what it holds, and goes once idle: a message
    * brought for nobody is never kept past its tick, since its deadline is in
    * the broker's clock and only the broker can hold it to exact expiry
-   * (SPEC §4.5). That is enough for a ping-pong: the broker answers the send
+   * (docs/semantics.md §4.5). That is enough for a ping-pong: the broker answers the send
    * and hands over the message in one write, read in one tick.
    */
   private idle(inbox: Inbox, now: number): void {

@@ -1,5 +1,5 @@
 /**
- * Restoring a broker client's state after a reconnect (SPEC §5). The broker
+ * Restoring a broker client's state after a reconnect (docs/semantics.md §5). The broker
  * says in hello which broker process answers (its epoch) and whether it still
  * held this instance's state. A new epoch, or a broker that dropped us (our
  * reconnect grace ran out), lost our memberships: they are added again, each

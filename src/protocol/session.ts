@@ -65,7 +65,7 @@ export class Session {
   private heard = true;
   private silentBeats = 0;
   private readonly taken: Taken = { deadline: 0, priority: 0, seq: 0 };
-  /** What this client was handed and has not yet said it took or gave back (SPEC §4.10). */
+  /** What this client was handed and has not yet said it took or gave back (docs/semantics.md §4.10). */
   private readonly ahead: HeldAhead;
 
   constructor(
@@ -295,7 +295,7 @@ export class Session {
     this.ahead.handed(waiter.channel, body, deadline, priority, seq);
     if (--waiter.credit > 0) {
       this.reply([waiter.id, Status.Partial, body, deadline, priority]);
-      // At the back of the line again, so other receivers of a worker channel get their turn (SPEC §4.2).
+      // At the back of the line again, so other receivers of a worker channel get their turn (docs/semantics.md §4.2).
       waiter.handle = this.broker.engine.wait(waiter.channel, waiter);
     } else {
       this.receives.delete(waiter.id);
@@ -374,7 +374,7 @@ export class Session {
     this.gone = true;
     for (const waiter of this.receives.values()) waiter.handle!.cancel();
     this.receives.clear();
-    // Gone or dead: what it held ahead goes back now, not after a grace (SPEC §4.10).
+    // Gone or dead: what it held ahead goes back now, not after a grace (docs/semantics.md §4.10).
     if (!this.broker.closed) this.ahead.giveBackAll();
     this.out = [];
     this.broker.detach(this);

@@ -1,6 +1,6 @@
 /**
  * RedisChannelLayer: channels and groups in Redis, laid out exactly as
- * Python's channels_redis lays them out (REDIS-WIRE.md), so Django and Node
+ * Python's channels_redis lays them out (docs/redis-wire.md), so Django and Node
  * processes share one Redis. Sends made in one tick share one Lua call
  * (sends.ts), a group send on one server is one call, and receives are
  * batched per shard by the receive loop (receiver.ts, shard-loop.ts).
@@ -41,7 +41,7 @@ export interface RedisLayerOptions extends LayerOptions {
   /** Milliseconds between polls on a client without BZPOPMIN (ioredis-mock). Default 10. */
   pollInterval?: number;
   /**
-   * Faster receives that bend SPEC §4.10 (docs/redis.md, "Read-ahead"): pop
+   * Faster receives that bend docs/semantics.md §4.10 (docs/redis.md, "Read-ahead"): pop
    * members before receives ask for them and hold them in this process, where
    * senders do not count them against capacity (a channel may hold capacity
    * plus what is held here), a second consumer may get a later message first,
@@ -60,7 +60,7 @@ export interface RedisLayerOptions extends LayerOptions {
   createClient?: ClientFactory;
 }
 
-/** Unix time in seconds with sub-millisecond precision (REDIS-WIRE.md: ties would reorder bursts). */
+/** Unix time in seconds with sub-millisecond precision (docs/redis-wire.md, "Keys": ties would reorder bursts). */
 const now = (): number => (performance.timeOrigin + performance.now()) / 1000;
 
 function positiveOption(value: unknown, what: string, fallback: number, integer = false): number {
@@ -169,6 +169,7 @@ export class RedisChannelLayer extends BaseLayer {
       scope: "process",
       ...this.receiver.counts(),
       counters: { sent: this.sent, received: this.receiver.received, groupSends: this.groupSends, droppedOverflow: this.receiver.buffers.dropped },
+      requests: this.requester.stats(),
     };
   }
 
@@ -291,7 +292,7 @@ export class RedisChannelLayer extends BaseLayer {
       throw gshard.fail(err);
     }
     if (members.length === 0) return;
-    // One member per queue key, naming every channel behind it (REDIS-WIRE.md, "Member bytes").
+    // One member per queue key, naming every channel behind it (docs/redis-wire.md, "Member bytes").
     const bundles = new Map<string, { shard: number; channels: string[] }>();
     for (const channel of members) {
       const target = nonLocalName(channel);
@@ -326,7 +327,7 @@ export class RedisChannelLayer extends BaseLayer {
       }),
     );
     if (stale.length > 0) {
-      // A member whose queue let a message expire unread has stopped reading: it leaves the group (SPEC §4.5).
+      // A member whose queue let a message expire unread has stopped reading: it leaves the group (docs/semantics.md §4.5).
       try {
         await gshard.commands.zrem(gkey, ...stale);
       } catch (err) {

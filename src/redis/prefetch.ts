@@ -34,7 +34,7 @@ export class Prefetch {
   private readonly levels = new Map<string, number>();
 
   constructor(shards: number) {
-    this.extras = Array.from({ length: shards }, () => new Map());
+    this.extras = Array.from({ length: shards }, () => new Map<string, RingQueue<Extra>>());
   }
 
   /** How many members to pop ahead for `channel`. */

@@ -54,7 +54,7 @@ interface Watch {
   /**
    * Other shards to watch a process key on, with how many waiting receives
    * need each: Python's send() hashes a ! channel's full name, so its direct
-   * sends land on the shard of the full name (REDIS-WIRE.md, "Sharding").
+   * sends land on the shard of the full name (docs/redis-wire.md, "Sharding over several servers").
    */
   extra: Map<number, number> | undefined;
   /**

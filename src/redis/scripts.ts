@@ -1,6 +1,6 @@
 /**
  * The Lua scripts that give us fewer round trips than channels_redis over the
- * same data layout (REDIS-WIRE.md, "Operations"): each does in one atomic call
+ * same data layout (docs/redis-wire.md, "What Python does per operation"): each does in one atomic call
  * what Python does in several. Registered with ioredis `defineCommand`, which
  * runs EVALSHA and falls back to EVAL after a Redis restart empties the cache.
  */
@@ -60,7 +60,7 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)`;
  * ttl ms, then one member and one capacity per key. Returns one digit per
  * key (a string: ioredis-mock cannot return a table built in a loop): 0 stored, 1 full
  * (skipped, as Python does), 2 stale: it held a message that expired unread,
- * so the caller drops its channels from the group (SPEC §4.5) and skips it.
+ * so the caller drops its channels from the group (docs/semantics.md §4.5) and skips it.
  * Keys travel in ARGV (fine outside Redis Cluster, which channels_redis does
  * not support either) so that ioredis-mock, which cannot take a variable key
  * count, runs the very same script.

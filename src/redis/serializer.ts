@@ -4,6 +4,7 @@
  * Fernet token of the msgpack when encryption is on.
  */
 import { randomFillSync } from "node:crypto";
+import { InvalidMessageError } from "../errors.js";
 import type { Message } from "../layer.js";
 import { decodeMessage, encodeMessage } from "../msgpack.js";
 import { MultiFernet } from "./fernet.js";
@@ -50,7 +51,7 @@ export class Serializer {
     let headerLength: number;
     if (first >= 0x80 && first <= 0x8f) [count, headerLength] = [first & 0x0f, 1];
     else if (first === 0xde) [count, headerLength] = [packed.readUInt16BE(1), 3];
-    else throw new TypeError("a message must pack to a msgpack map of fewer than 65535 entries");
+    else throw new InvalidMessageError("a message must pack to a msgpack map of fewer than 65535 entries");
     const n = count + 1;
     const header = n <= 15 ? Buffer.from([0x80 | n]) : Buffer.from([0xde, n >> 8, n & 0xff]);
     return Buffer.concat([header, packed.subarray(headerLength)]);

@@ -3,7 +3,7 @@
  * (at least 10 s more); channels_redis uses `seconds` alone. Receives and group
  * sends drop expired entries exactly, so the extra time only keeps the
  * evidence that a member expired unread until a group send can see it
- * (SPEC §4.5), and keeps a group key from vanishing just as a renewal lands.
+ * (docs/semantics.md §4.5), and keeps a group key from vanishing just as a renewal lands.
  */
 export function keyTtlMs(seconds: number): number {
   const ms = Math.ceil(seconds * 1000);

@@ -1,6 +1,6 @@
 /**
  * The Redis layer's connection state and its memberships across a restart
- * (SPEC §5). Each shard's command client says when it is ready or lost; a
+ * (docs/semantics.md §5). Each shard's command client says when it is ready or lost; a
  * shard that comes back as another Redis process (its `run_id` changed), or
  * that lost this layer's marker key, lost our memberships too: they are added
  * again with the score they were made with (so they keep the expiry they had

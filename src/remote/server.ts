@@ -63,7 +63,7 @@ export class BrokerServer {
     const onSocket = (socket: Socket): void => this.accept(socket, address.kind);
     const server =
       address.kind === "tls" ? createTlsServer(this.options.tls!, onSocket) : createServer(onSocket);
-    server.on("error", (err) => this.broker.log(`listener error: ${err.message}`));
+    server.on("error", (err: Error) => this.broker.log(`listener error: ${err.message}`));
     server.on("tlsClientError", (err: Error) => this.broker.log(`TLS handshake failed: ${err.message}`));
     if (address.kind === "unix") await removeStaleSocket(address.path);
     await new Promise<void>((resolve, reject) => {
@@ -77,22 +77,22 @@ export class BrokerServer {
     });
     this.servers.push(server);
     const bound = server.address()!;
-    return formatAddress(address.kind, typeof bound === "string" ? bound : bound);
+    return formatAddress(address.kind, bound);
   }
 
   private accept(socket: Socket, kind: Address["kind"]): void {
     const peer = kind === "unix" ? "unix socket" : `${kind} ${socket.remoteAddress}:${socket.remotePort}`;
-    let session: Session | undefined;
+    // The handlers run on socket events, never before open() returns.
     const link = streamLink(
       socket,
       {
-        frame: (frame) => session!.frame(frame),
-        malformed: (err) => session!.malformed(err),
-        closed: () => session!.closed(),
+        frame: (frame) => session.frame(frame),
+        malformed: (err) => session.malformed(err),
+        closed: () => session.closed(),
       },
       { maxFrameBytes: this.maxFrameBytes },
     );
-    session = this.broker.open(link, peer);
+    const session: Session = this.broker.open(link, peer);
   }
 
   stats(): BrokerStats {

@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import type { Message, MessageValue } from "../layer.js";
 import { decodeMessage, encodeMessage } from "../msgpack.js";
+import type { ReplyCacheStats } from "../stats.js";
 
 /** A cached reply and when it was stored (ms since the epoch), for HTTP's `Age`. */
 export interface CachedReply {
@@ -18,12 +19,6 @@ export interface ReplyCache {
   set(key: string, reply: Message, seconds: number): Promise<void>;
 }
 
-export interface ReplyCacheStats {
-  entries: number;
-  bytes: number;
-  maxBytes: number;
-  evictions: number;
-}
 
 /** Default byte bound of an in-process reply cache. */
 export const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;

@@ -9,37 +9,11 @@
  * and counted instead of sitting unseen until it expires.
  */
 import { LayerClosedError, RequestFailedError, RequestTimeoutError } from "../errors.js";
-import type { ChannelLayer, Message, SendOptions } from "../layer.js";
+import type { ChannelLayer, Message, RequestOptions } from "../layer.js";
+import type { ReplyCacheStats, RequestCounters, RequestStats } from "../stats.js";
 import { cacheKey, MemoryReplyCache, type ReplyCache } from "./cache.js";
 
-export interface RequestOptions extends SendOptions {
-  /** Milliseconds to wait for the reply. Default 30,000; `Infinity` waits for as long as the layer is open. */
-  timeout?: number;
-  /** Aborting rejects with the signal's reason and cleans up the reply channel. */
-  signal?: AbortSignal;
-  /** Seconds an equal request may be answered from the cache (0 or absent: never cached). */
-  cacheFor?: number;
-}
-
-/** What `request()` counted since the layer was made. */
-export interface RequestCounters {
-  /** Requests sent to a worker channel. */
-  sent: number;
-  /** Replies handed to a caller (error replies included). */
-  replied: number;
-  /** Error replies (`type: "error"`). */
-  failed: number;
-  /** Requests that ran out of time. */
-  timedOut: number;
-  /** Replies that came after their caller had given up: taken out of the reply channel and dropped. */
-  late: number;
-  /** Requests answered from the cache, without a worker. */
-  cacheHits: number;
-  /** Cacheable requests the cache could not answer. */
-  cacheMisses: number;
-  /** Requests that joined an equal request already under way instead of calling a worker. */
-  coalesced: number;
-}
+export type { RequestOptions };
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** How long a reply channel stays watched after its caller gave up, and how many may be at once. */
@@ -113,6 +87,12 @@ export class Requester {
       () => this.inFlight.delete(key),
     );
     return { reply: this.unwrap(await withSignal(shared, options.signal)), age: 0 };
+  }
+
+  /** The counters, with the cache's own figures where it keeps them in this process. */
+  stats(): RequestStats {
+    const cache = (this.cache as { stats?: () => ReplyCacheStats }).stats?.();
+    return cache === undefined ? { ...this.counters } : { ...this.counters, cache };
   }
 
   /** Ends every late-reply watch (the layer is closing). */

@@ -33,6 +33,8 @@ export function describeChannelLayer(name: string, options: ChannelLayerSuiteOpt
   const { describe } = vitest("describeChannelLayer()");
   if (typeof options?.make !== "function") throw new TypeError(`describeChannelLayer("${name}"): options.make must be a function that returns a new layer`);
   const { trafficControl, ...lacks } = options.capabilities ?? {};
+  // make() is called as a plain function by the suite, as documented.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
   const target = { name, make: options.make, shared: options.shared ?? false, expirySlackMs: options.expirySlackMs, lacks };
   conformance(target);
   if (trafficControl === undefined) trafficConformance(target);

@@ -92,6 +92,8 @@ export class MemoryConnection {
   private readonly socket: WebSocketLike = this.serverSocket();
 
   private serverSocket(): WebSocketLike {
+    // The socket object has getters of its own, so `this` inside them is the socket, not the connection.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const connection = this;
     return {
       get bufferedAmount(): number {
@@ -121,7 +123,7 @@ export class MemoryConnection {
       },
       on: ((event: "message" | "close" | "error", listener: never) => {
         (this.listeners[event] as unknown[]).push(listener);
-      }) as WebSocketLike["on"],
+      }),
     };
   }
 

@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
   Consumer,
-  handlerName,
   InMemoryChannelLayer,
   InvalidMessageTypeError,
   LayerClosedError,
@@ -10,6 +9,7 @@ import {
   type ConsumerInit,
   type Message,
 } from "../../src/index.js";
+import { handlerName } from "../../src/consumer/handler-name.js";
 import { until } from "./helpers.js";
 
 let layer: InMemoryChannelLayer;

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compilePath } from "../../src/index.js";
-import { Router } from "../../src/consumer/routing.js";
+import { compilePath, Router } from "../../src/consumer/routing.js";
 
 describe("routing by path", () => {
   it("matches literal paths, with or without a trailing slash", () => {

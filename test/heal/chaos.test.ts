@@ -70,7 +70,7 @@ it("two chat servers on one broker: the broker restarted, then a chat server res
   const [p1, p2] = [await freePort(), await freePort()];
   const env = (port: number) => ({ CHANNEL_LAYER_URL: layerUrl, PORT: String(port), HOST: "127.0.0.1" });
   const one = await startDemo(env(p1));
-  let two = await startDemo(env(p2));
+  const two = await startDemo(env(p2));
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"] });
   const ann = await join(one.url, "ann", "chaos");
   const bob = await join(two.url, "bob", "chaos");
@@ -91,7 +91,7 @@ it("two chat servers on one broker: the broker restarted, then a chat server res
   // Bob's chat server dies and comes back on the same port: his page reconnects by itself.
   two.child.kill("SIGKILL");
   await bob.locator("#status", { hasText: "reconnecting" }).waitFor({ timeout: 10_000 });
-  two = await startDemo(env(p2));
+  await startDemo(env(p2)); // the new one is stopped by stopDemos() after the test
   await bob.locator("#status", { hasText: "in room chaos as bob" }).waitFor({ timeout: 20_000 });
   await getsThrough(ann, bob, "ann after bob's server", 10_000);
   await getsThrough(bob, ann, "bob after his server", 10_000);

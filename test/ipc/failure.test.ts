@@ -13,7 +13,10 @@ const children: Array<ChildProcess | Worker> = [];
 afterEach(async () => {
   for (const child of children.splice(0)) {
     if (child instanceof Worker) await child.terminate();
-    else if (child.exitCode === null && child.signalCode === null) (child.kill(), await exited(child));
+    else if (child.exitCode === null && child.signalCode === null) {
+      child.kill();
+      await exited(child);
+    }
   }
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });

@@ -2,11 +2,11 @@
  * The built package, as a user gets it: `npm pack`, install the tarball in a
  * scratch project, import it from ESM and typecheck against its declarations.
  */
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dirname, join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 
 const root = resolve(import.meta.dirname, "../..");
 const run = (cmd: string, args: string[], cwd: string): string =>
@@ -23,15 +23,39 @@ describe("the packed package", () => {
     writeFileSync(join(scratch, "package.json"), JSON.stringify({ name: "scratch", private: true, type: "module" }));
     // A TypeScript project on Node has @types/node; the package brings the rest of what its types need.
     run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(scratch, tarball), "@types/node@20"], scratch);
-  }, 180_000);
+  }, 300_000); // build, pack and install: over 180 s of wall time measured under a full parallel test run
 
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-  it("ships dist with type declarations and no sources or tests", () => {
+  it("ships dist with type declarations and no tests", () => {
     const files = readdirSync(join(scratch, "node_modules/channel-layers/dist"));
     expect(files).toContain("index.js");
     expect(files).toContain("index.d.ts");
     expect(readdirSync(join(scratch, "node_modules/channel-layers"))).not.toContain("test");
+  });
+
+  it("ships every source file its source maps name, so stack traces point at files that exist", () => {
+    const pkg = join(scratch, "node_modules/channel-layers");
+    const maps = (readdirSync(join(pkg, "dist"), { recursive: true }) as string[]).filter((f) => f.endsWith(".js.map"));
+    expect(maps.length).toBeGreaterThan(20);
+    for (const map of maps) {
+      const { sources } = JSON.parse(readFileSync(join(pkg, "dist", map), "utf8")) as { sources: string[] };
+      for (const source of sources) expect(existsSync(join(pkg, "dist", dirname(map), source)), `${map} names ${source}`).toBe(true);
+    }
+  });
+
+  it("can be require()d from CommonJS (Node 20.19+ loads ESM through the default condition)", () => {
+    writeFileSync(
+      join(scratch, "use.cjs"),
+      `const { createChannelLayer } = require("channel-layers");
+       const { ObserveServer } = require("channel-layers/observe");
+       const layer = createChannelLayer("memory://");
+       layer.send("c", { type: "hi" }).then(() => layer.receive("c")).then(async (m) => {
+         await layer.close();
+         console.log(JSON.stringify({ type: m.type, observe: typeof ObserveServer }));
+       });`,
+    );
+    expect(JSON.parse(run("node", ["use.cjs"], scratch))).toEqual({ type: "hi", observe: "function" });
   });
 
   it("imports cleanly from ESM and works", () => {
@@ -65,14 +89,17 @@ describe("the packed package", () => {
     );
     writeFileSync(
       join(scratch, "tsconfig.json"),
-      JSON.stringify({ compilerOptions: { strict: true, module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", noEmit: true, types: ["node"] }, files: ["use.ts"] }),
+      JSON.stringify({
+        compilerOptions: { strict: true, module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", noEmit: true, types: ["node"] },
+        files: ["use.ts"],
+      }),
     );
     try {
       run(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", scratch], scratch);
     } catch (err) {
       throw new Error(`the declarations do not typecheck for a consumer:\n${(err as { stdout?: string }).stdout ?? err}`);
     }
-  }, 120_000); // tsc over the packed declarations: ~11 s of CPU, far more wall time on a loaded machine
+  }, 240_000); // tsc over the packed declarations: ~11 s of CPU, far more wall time on a loaded machine
 
   it("serves the status page and metrics from channel-layers/observe", () => {
     writeFileSync(
@@ -210,6 +237,7 @@ describe("the packed package", () => {
 
   /** `vitest run file` in the scratch project: whether it passed, and its output without colours. */
   function vitest(file: string, ...args: string[]): { ok: boolean; out: string } {
+    // eslint-disable-next-line no-control-regex -- ANSI colour codes start with ESC
     const plain = (s: string): string => s.replace(/\x1b\[[0-9;]*m/g, "");
     try {
       return { ok: true, out: plain(run(process.execPath, [join(scratch, "node_modules/vitest/vitest.mjs"), "run", file, ...args], scratch)) };
@@ -222,4 +250,51 @@ describe("the packed package", () => {
   it("installs the channel-layers command", () => {
     expect(run(join(scratch, "node_modules/.bin/channel-layers"), ["--help"], scratch)).toMatch(/usage: channel-layers/);
   });
+
+  // Node versions that strip types themselves load the module; the hint is for those that do not.
+  it.skipIf((process.features as { typescript?: unknown }).typescript)("a .ts worker module gets a one-line hint, not a stack", () => {
+    writeFileSync(join(scratch, "handlers.ts"), `export const channel: string = "jobs";\nexport default { "job.run": async () => {} };\n`);
+    const bin = join(scratch, "node_modules/.bin/channel-layers");
+    const result = spawnSync(bin, ["worker", "handlers.ts"], { cwd: scratch, encoding: "utf8" });
+    expect(result.status).toBe(2);
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    expect(result.stderr).toMatch(/Node does not run TypeScript by itself; run it through tsx \(NODE_OPTIONS="--import tsx"/);
+  });
+});
+
+/** Processes whose command line contains `marker`, from /proc (Linux), other than this one. */
+function processesWith(marker: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(marker)) found.push(Number(entry));
+    } catch {
+      // gone while we looked
+    }
+  }
+  return found;
+}
+
+describe("npm start", () => {
+  it("SIGTERM to npm stops the broker it started: no process is left behind", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "channel-layers-start-"));
+    const socket = join(dir, "broker.sock");
+    const npm = spawn("npm", ["start", "--", "--listen", `unix://${socket}`], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      let out = "";
+      npm.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+      npm.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
+      await vi.waitFor(() => expect(out).toMatch(/listening on unix:/), { timeout: 150_000, interval: 100 });
+      expect(processesWith(socket).length).toBeGreaterThan(0);
+      const exited = new Promise<number | null>((done) => npm.once("exit", (code) => done(code)));
+      npm.kill("SIGTERM");
+      await exited;
+      await vi.waitFor(() => expect(processesWith(socket)).toEqual([]), { timeout: 5_000, interval: 50 });
+      expect(out).toMatch(/SIGTERM received/);
+    } finally {
+      for (const pid of processesWith(socket)) process.kill(pid, "SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

@@ -2,15 +2,18 @@ import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { RedisChannelLayer, type RedisLayerOptions } from "../../src/redis/layer.js";
 
-/** The shared Redis the tests run against (CI starts it; tests fail, not skip, without it). */
-export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379/0";
+/**
+ * The shared Redis the tests run against (CI starts it; tests fail, not skip, without it). Database 9 by
+ * default, so a developer's own data in database 0 never meets test keys; sharding tests use 10-15.
+ */
+export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379/9";
 
 /** A key prefix no other test run uses; every key a test makes starts with it. */
 export function testPrefix(): string {
   return `asgitest${randomBytes(6).toString("hex")}`;
 }
 
-/** The URL of database `db` on the shared server (sharding tests use 10-15, never 0's other keys). */
+/** The URL of database `db` on the shared server (sharding tests use 10-15). */
 export function dbUrl(db: number): string {
   const url = new URL(REDIS_URL);
   url.pathname = `/${db}`;

@@ -36,13 +36,12 @@ class PortLayer extends ProtocolLayer {
         address: "port",
         connect(handlers) {
           const { port1, port2 } = new MessageChannel();
-          let session: ReturnType<Broker["open"]> | undefined;
           const serverLink = portLink(port2, {
-            frame: (f) => session!.frame(f),
-            malformed: (err) => session!.malformed(err),
-            closed: () => session!.closed(),
+            frame: (f) => session.frame(f),
+            malformed: (err) => session.malformed(err),
+            closed: () => session.closed(),
           });
-          session = broker.open(serverLink, "port");
+          const session: ReturnType<Broker["open"]> = broker.open(serverLink, "port");
           return portLink(port1, handlers);
         },
       },

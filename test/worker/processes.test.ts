@@ -87,3 +87,39 @@ it("refuses to start without handlers or a channel, saying what is missing", asy
   const noChannel = fileURLToPath(new URL("./fixtures/no-channel.mjs", import.meta.url));
   expect(await run([noChannel])).toMatchObject({ code: 2, err: expect.stringContaining("no worker channel") });
 }, 30_000);
+
+function runCli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d));
+  child.stderr!.on("data", (d: Buffer) => (err += d));
+  return once(child, "exit").then(([code]) => ({ code: code as number | null, out, err }));
+}
+
+it("worker --help prints the worker's usage and exits 0", async () => {
+  const { code, out, err } = await runCli(["worker", "--help"]);
+  expect({ code, err }).toEqual({ code: 0, err: "" });
+  expect(out).toMatch(/--concurrency N/);
+}, 30_000);
+
+it("speaks in flags: a missing token says --token-file, a bad --concurrency names the flag", async () => {
+  const guarded = new BrokerServer({ listen: "tcp://127.0.0.1:0", token: "s3cret" });
+  const [url] = await guarded.listen();
+  try {
+    const noToken = await runCli(["worker", MODULE, "--url", url!]);
+    expect(noToken.code).toBe(2);
+    expect(noToken.err.trim()).toBe("channel-layers: the broker requires a token: pass --token-file FILE (ERR_AUTHENTICATION)");
+  } finally {
+    await guarded.close();
+  }
+  const bad = await runCli(["worker", MODULE, "--concurrency", "0"]);
+  expect(bad).toMatchObject({ code: 2, err: expect.stringContaining('--concurrency must be a positive integer, got "0"') });
+}, 30_000);
+
+it("serve names the missing TLS flag", async () => {
+  const onlyKey = await runCli(["serve", "--listen", "tls://127.0.0.1:0", "--tls-key", "key.pem"]);
+  expect(onlyKey).toMatchObject({ code: 2, err: "channel-layers: --tls-key was given without --tls-cert: TLS needs both\n" });
+  const neither = await runCli(["serve", "--listen", "tls://127.0.0.1:0"]);
+  expect(neither).toMatchObject({ code: 2, err: expect.stringContaining("needs --tls-cert FILE and --tls-key FILE") });
+}, 30_000);

@@ -209,7 +209,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
     const name = this.groupChannel(group);
     const { channel: local, subscribed } = this.listenOn(channel);
     let members = this.groups.get(name);
-    if (!members) this.groups.set(name, (members = new Map()));
+    if (!members) this.groups.set(name, (members = new Map<string, number>()));
     members.set(channel, performance.now());
     local.groups.add(name);
     await Promise.all([subscribed, this.subscribers[this.shardOf(name)]!.subscribe(name)]);
@@ -256,7 +256,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
         this.leave(name, member);
         continue;
       }
-      // A member that let a message expire unread has stopped reading: it leaves (SPEC §4.5).
+      // A member that let a message expire unread has stopped reading: it leaves (docs/semantics.md §4.5).
       if (this.local.dropExpired(local, now)) {
         this.leave(name, member);
         continue;
@@ -286,7 +286,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
       }
     }
     for (const [name, channel] of this.local.entries()) {
-      // A channel that let a message expire unread has stopped reading: it leaves its groups (SPEC §4.5).
+      // A channel that let a message expire unread has stopped reading: it leaves its groups (docs/semantics.md §4.5).
       if (this.local.dropExpired(channel, now)) for (const group of [...channel.groups]) this.leave(group, name);
       if (channel.idle && now - channel.lastUsed >= this.expiryMs) {
         this.local.delete(name);
@@ -314,6 +314,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
       groups: this.groups.size,
       members,
       counters: { ...this.counters, expired: this.local.expired },
+      requests: this.requester.stats(),
     };
   }
 
@@ -322,7 +323,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
       for (const member of [...this.groups.get(name)!.keys()]) this.leave(name, member);
     }
     this.local.clearQueues();
-    // A receive waiting across a flush keeps waiting (SPEC §4.8), and a ! channel's owner still holds
+    // A receive waiting across a flush keeps waiting (docs/semantics.md §4.8), and a ! channel's owner still holds
     // its name: those stay subscribed, emptied.
     for (const [name, channel] of this.local.entries()) {
       if (channel.waiters.size > 0 || channel.owned) continue;

@@ -3,7 +3,7 @@
  * SUBSCRIBE/UNSUBSCRIBE for them, and what happens when the connection
  * drops. ioredis' own resubscription is off (autoResubscribe: false) so the
  * layer knows the moment every wanted channel is subscribed again, and only
- * then reports the gap (SPEC §5) — Python's layer finds out by polling.
+ * then reports the gap (docs/semantics.md §5) — Python's layer finds out by polling.
  */
 import type { Redis } from "ioredis";
 import { release, type Shard } from "../connections.js";

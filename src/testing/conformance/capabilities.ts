@@ -28,7 +28,7 @@ export const NEEDS: Record<Capability, readonly string[]> = {
     "gives the receiver a copy: changing the sent object afterwards changes nothing",
     "delivers messages in the order they were sent",
     "keeps order for sends issued without awaiting",
-    "send never blocks waiting for a reader (SPEC §4.9)",
+    "send never blocks waiting for a reader (docs/semantics.md §4.9)",
     "messages() iterates receives in order and ends when the layer closes",
     "instances share normal channels",
     "a message not received within expiry is gone",

@@ -1,5 +1,5 @@
 /**
- * The random-operation model test (SPEC §4.1, §4.3, §4.4, §4.6, §4.10): random
+ * The random-operation model test (docs/semantics.md §4.1, §4.3, §4.4, §4.6, §4.10): random
  * sends, receives, group adds, discards and sends over a few channels (one of
  * them process-local) and groups of a small capacity, on one layer and, where
  * the backend is shared, a second layer on the same backend. After every
@@ -115,7 +115,7 @@ class GroupSend implements Cmd {
   async run(m: Model, r: Real): Promise<void> {
     const n = r.next++;
     await r.layers[this.layer]!.groupSend(r.groups[this.group]!, { type: "model", n });
-    // Full members are skipped (SPEC §4.4).
+    // Full members are skipped (docs/semantics.md §4.4).
     for (const ch of m.groups[this.group]!) if (m.queues[ch]!.length < CAPACITY) m.queues[ch]!.push(n);
   }
   toString = (): string => `L${this.layer}.groupSend(g${this.group})`;

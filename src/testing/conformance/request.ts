@@ -17,12 +17,16 @@ import { closedAfterEach, fresh, sleep, tryReceive } from "./helpers.js";
 import { vitest } from "../vitest.js";
 import { casesFor, type Capability } from "./capabilities.js";
 
-/** Request cases that need a capability (a request sent before the worker's receive is under way must wait for it). */
+/** Request cases that need a capability: a request sent before the worker's receive is under way must wait for it. */
 const REQUEST_NEEDS: Partial<Record<Capability, readonly string[]>> = {
   storesForAbsentReceivers: [
     "resolves with the worker's returned reply, sent to a fresh process-local reply_channel",
     "times out with RequestTimeoutError when no worker listens, and counts the reply that comes late",
     "a worker that dies holding the request ends in a timeout, not a hang",
+    "ctx.reply answers once; a second reply is refused",
+    "turns a handler error into an error reply that rejects with RequestFailedError",
+    "answers equal requests from the cache for cacheFor seconds, and coalesces concurrent ones into one worker call",
+    "never caches an uncacheable reply (cacheable: false) or an error reply",
   ],
 };
 
@@ -88,7 +92,7 @@ export function requestConformance(target: ConformanceTarget): void {
       // The request is still in the worker channel: a worker that starts now replies too late.
       const request = await workerLayer.receive(channel);
       await workerLayer.send(request.reply_channel as string, { type: "late" });
-      for (let i = 0; i < 100 && caller.requestCounters!.late === 0; i++) await sleep(10);
+      for (let i = 0; i < 100 && caller.requestCounters.late === 0; i++) await sleep(10);
       expect(caller.requestCounters).toMatchObject({ timedOut: 1, late: 1, replied: 0 });
     });
 
@@ -148,6 +152,8 @@ export function requestConformance(target: ConformanceTarget): void {
       await caller.request(channel, { type: "q", q: "y" }, { cacheFor: 5, timeout: 5000 });
       expect(calls).toBe(2);
       expect(caller.requestCounters).toMatchObject({ coalesced: 99, cacheHits: 1, cacheMisses: 101 });
+      // stats() reports the same, where the layer has stats.
+      if (caller.stats) expect((await caller.stats()).requests).toMatchObject({ coalesced: 99, cacheHits: 1, cacheMisses: 101 });
       await worker.stop();
     });
 

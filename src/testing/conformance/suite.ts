@@ -1,5 +1,5 @@
 /**
- * The conformance suite: SPEC §2–§4 as tests, run unchanged against every
+ * The conformance suite: docs/semantics.md §2–§4 as tests, run unchanged against every
  * backend. A backend that fails a case here does not ship.
  */
 import { vitest } from "../vitest.js";
@@ -46,9 +46,9 @@ export function conformance(target: ConformanceTarget): void {
 
   // Cases wait on real expiry and timers: give them the time a loaded CI machine needs, whatever the caller's config says.
   describe(`conformance: ${target.name}`, { timeout: 30_000 }, () => {
-    describe("random operations against a reference model (SPEC §4.1, §4.4, §4.10)", () => modelTest(target, fresh, it));
+    describe("random operations against a reference model (docs/semantics.md §4.1, §4.4, §4.10)", () => modelTest(target, fresh, it));
 
-    describe("names and messages (SPEC §2)", () => {
+    describe("names and messages (docs/semantics.md §2)", () => {
       it("rejects bad channel names with InvalidChannelNameError before storing anything", async () => {
         const layer = await make();
         for (const name of BAD_CHANNELS) {
@@ -218,7 +218,7 @@ export function conformance(target: ConformanceTarget): void {
       });
     });
 
-    describe("at-most-once and FIFO (SPEC §4.1)", () => {
+    describe("at-most-once and FIFO (docs/semantics.md §4.1)", () => {
       it("delivers messages in the order they were sent", async () => {
         const layer = await make({ capacity: 1000 });
         const ch = fresh("fifo");
@@ -244,7 +244,7 @@ export function conformance(target: ConformanceTarget): void {
         expect((await pending).type).toBe("later");
       });
 
-      it("send never blocks waiting for a reader (SPEC §4.9)", async () => {
+      it("send never blocks waiting for a reader (docs/semantics.md §4.9)", async () => {
         const layer = await make();
         const ch = fresh("noreader");
         await layer.send(ch, { type: "a" });
@@ -266,7 +266,7 @@ export function conformance(target: ConformanceTarget): void {
         expect(seen).toEqual([0, 1, 2]);
       });
 
-      it("messages() started after close() rejects with LayerClosedError (SPEC §4.11)", async () => {
+      it("messages() started after close() rejects with LayerClosedError (docs/semantics.md §4.11)", async () => {
         const layer = await make();
         const made = layer.messages(fresh("iter")); // made before close, iterated after: still after
         await layer.close();
@@ -275,7 +275,7 @@ export function conformance(target: ConformanceTarget): void {
       });
     });
 
-    describe("worker channels (SPEC §4.2)", () => {
+    describe("worker channels (docs/semantics.md §4.2)", () => {
       it("concurrent receives on one channel share its messages, each to exactly one", async () => {
         const layer = await make();
         const ch = fresh("workers");
@@ -319,7 +319,7 @@ export function conformance(target: ConformanceTarget): void {
       });
     });
 
-    describe("process-local channels (SPEC §4.3)", () => {
+    describe("process-local channels (docs/semantics.md §4.3)", () => {
       it("the instance that made a ! channel receives from it", async () => {
         const layer = await make();
         const ch = await layer.newChannel();
@@ -358,7 +358,7 @@ export function conformance(target: ConformanceTarget): void {
       });
     });
 
-    describe("capacity (SPEC §4.4)", () => {
+    describe("capacity (docs/semantics.md §4.4)", () => {
       it("send to a full channel rejects with ChannelFullError and stores nothing", async () => {
         const layer = await make({ capacity: 3 });
         const ch = fresh("full");
@@ -448,7 +448,7 @@ export function conformance(target: ConformanceTarget): void {
       });
     });
 
-    describe("expiry (SPEC §4.5)", () => {
+    describe("expiry (docs/semantics.md §4.5)", () => {
       it("a message not received within expiry is gone", async () => {
         const layer = await make({ expiry: 0.2 });
         const ch = fresh("expire");
@@ -498,7 +498,7 @@ export function conformance(target: ConformanceTarget): void {
       });
     });
 
-    describe("cancellation loses nothing (SPEC §4.6)", () => {
+    describe("cancellation loses nothing (docs/semantics.md §4.6)", () => {
       it("an aborted receive rejects with the signal's reason", async () => {
         const layer = await make();
         const ch = fresh("abort");
@@ -568,7 +568,7 @@ export function conformance(target: ConformanceTarget): void {
       });
     });
 
-    describe("fairness (SPEC §4.7)", () => {
+    describe("fairness (docs/semantics.md §4.7)", () => {
       it("a busy channel does not starve a quiet one", async () => {
         const layer = await make({ capacity: Infinity });
         const busy = fresh("busy");
@@ -652,7 +652,7 @@ export function conformance(target: ConformanceTarget): void {
       });
     });
 
-    describe("flush and close (SPEC §4.8)", () => {
+    describe("flush and close (docs/semantics.md §4.8)", () => {
       it("flush empties channels and groups", async () => {
         const layer = await make();
         const ch = fresh("flush");

@@ -1,9 +1,9 @@
 /**
- * Traffic control as tests (issue 7): priorities, rate limits, overflow
+ * Traffic control as tests (docs/traffic.md): priorities, rate limits, overflow
  * policies and dead letters, run unchanged against every engine backend.
  */
 import { vitest } from "../vitest.js";
-import { ChannelFullError, RateLimitedError, type ChannelLayer, type LayerOptions, type Message } from "../../index.js";
+import { ChannelFullError, RateLimitedError, type Message } from "../../index.js";
 import { closedAfterEach, drain, fresh, sleep, tryReceive } from "./helpers.js";
 import type { ConformanceTarget } from "./suite.js";
 

@@ -1,0 +1,28 @@
+/**
+ * Errors in the words of the command line: a CLI user passes flags, not layer
+ * options, so an error the library phrases for code is rephrased with the flag
+ * that fixes it.
+ */
+import { AuthenticationError, ChannelLayerError } from "./errors.js";
+
+/** The one-line message for `err`; `tokenFile` is the --token-file given, if any. */
+export function cliMessage(err: unknown, tokenFile: string | undefined): string {
+  let message = err instanceof Error ? err.message : String(err);
+  if (err instanceof AuthenticationError) {
+    message =
+      tokenFile === undefined ? "the broker requires a token: pass --token-file FILE" : `the broker refused the token in ${tokenFile}`;
+  }
+  return err instanceof ChannelLayerError ? `${message} (${err.code})` : message;
+}
+
+/** Node's error for `import()` of a file type it cannot run, with the hint that fixes it. */
+export function moduleLoadMessage(err: unknown, file: string): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === "ERR_UNKNOWN_FILE_EXTENSION" && /\.[cm]?tsx?$/.test(file)) {
+    return (
+      `cannot load ${file}: Node does not run TypeScript by itself; run it through tsx ` +
+      `(NODE_OPTIONS="--import tsx" channel-layers worker ${file}) or compile it to .js`
+    );
+  }
+  return `cannot load ${file}: ${err instanceof Error ? err.message : String(err)}`;
+}
