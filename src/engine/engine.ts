@@ -69,6 +69,8 @@ function keepTop<I>(list: I[], item: I, n: number, score: (i: I) => number): voi
 export interface Taken {
   deadline: number;
   priority: number;
+  /** Its place in the channel's order (`holdAhead`), to be given back with it. */
+  seq?: number;
 }
 
 export class Engine<T, W extends Waiter<T> = Waiter<T>> {
@@ -156,10 +158,18 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     const body = ch.queue.shift()!;
     this.queued--;
     if (this.sizeOf) this.stored -= this.sizeOf(body);
-    if (this.holdAhead) ch.ahead++;
-    else this.counters.received++;
+    if (this.holdAhead) {
+      ch.ahead++;
+      const seq = ch.backSeqs.length > 0 ? ch.backSeqs.shift()! : ch.handed++;
+      if (out) out.seq = seq;
+    } else this.counters.received++;
     this.release(ch);
     return body;
+  }
+
+  /** Messages of `channel` receivers hold ahead (`holdAhead`). */
+  aheadOf(channel: string): number {
+    return this.channels.get(channel)?.ahead ?? 0;
   }
 
   /** Messages queued in `channel` (expired ones may still be counted). */
@@ -174,6 +184,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     const n = ch.queue.size;
     if (this.sizeOf) for (let body = ch.queue.shift(); body !== undefined; body = ch.queue.shift()) this.stored -= this.sizeOf(body);
     ch.queue.clear();
+    ch.backSeqs = [];
     this.queued -= n;
     this.release(ch);
     return n;
@@ -187,11 +198,20 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   /**
    * A receiver that holds ahead (`holdAhead`) settles what it was handed on
    * `channel`: `took` of them reached application code; `back` (bodies,
-   * deadlines, priorities, oldest first) go back to the head in their order
-   * with their deadlines, or to waiting receivers first (the queue is empty
-   * while any wait). Each counts against the capacity no more.
+   * deadlines, priorities and the `seqs` they were handed with, oldest first)
+   * go to waiting receivers first (the queue is empty while any wait), else
+   * back to the head with their deadlines, each in its place among what
+   * other receivers gave back before it: two clients' give-backs may arrive
+   * in either order. Each counts against the capacity no more.
    */
-  settle(channel: string, took: number, back: readonly T[] = [], deadlines: readonly number[] = [], priorities: readonly number[] = []): void {
+  settle(
+    channel: string,
+    took: number,
+    back: readonly T[] = [],
+    deadlines: readonly number[] = [],
+    priorities: readonly number[] = [],
+    seqs: readonly number[] = [],
+  ): void {
     this.counters.received += took;
     const ch = this.channels.get(channel);
     if (ch === undefined) return; // flushed and dropped since
@@ -200,8 +220,14 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     let i = 0;
     for (; i < back.length && ch.waiters.size > 0; i++) {
       if (deadlines[i]! <= now) this.expiredAhead(back[i]!, channel);
-      else if (!this.handOver(ch, back[i]!, deadlines[i]!, priorities[i]!)) break;
+      else if (!this.handOver(ch, back[i]!, deadlines[i]!, priorities[i]!, seqs[i])) break;
     }
+    if (i < back.length && seqs.length === back.length && ch.queue instanceof RingQueue && priorities.every((p) => p === 0)) {
+      this.putBack(ch, back, deadlines, seqs, i, now);
+      this.release(ch);
+      return;
+    }
+    ch.backSeqs = []; // (priorities: the queue orders by them, not by arrival)
     for (let j = back.length - 1; j >= i; j--) {
       if (deadlines[j]! <= now) {
         this.expiredAhead(back[j]!, channel);
@@ -214,6 +240,46 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       if (ch.heapIndex === -1 || deadlines[j]! < ch.key) this.channelDeadlines.set(ch, deadlines[j]!);
     }
     this.release(ch);
+  }
+
+  /**
+   * Merge given-back messages `from` onwards (live ones) into the given-back
+   * run at the head of a FIFO queue, by their place in the channel's order.
+   */
+  private putBack(ch: ChannelState<T, W>, back: readonly T[], deadlines: readonly number[], seqs: readonly number[], from: number, now: number): void {
+    const run = ch.backSeqs;
+    const runBodies: T[] = [];
+    const runDeadlines: number[] = [];
+    for (let k = 0; k < run.length; k++) {
+      runDeadlines.push(ch.queue.headDeadline);
+      runBodies.push(ch.queue.shift()!);
+    }
+    const bodies: T[] = [];
+    const dls: number[] = [];
+    const order: number[] = [];
+    let r = 0;
+    for (let j = from; j < back.length || r < run.length; ) {
+      if (j < back.length && deadlines[j]! <= now) {
+        this.expiredAhead(back[j++]!, ch.name);
+        continue;
+      }
+      const fromRun = j >= back.length || (r < run.length && run[r]! < seqs[j]!);
+      if (fromRun) {
+        bodies.push(runBodies[r]!);
+        dls.push(runDeadlines[r]!);
+        order.push(run[r++]!);
+      } else {
+        bodies.push(back[j]!);
+        dls.push(deadlines[j]!);
+        if (this.sizeOf) this.stored += this.sizeOf(back[j]!);
+        order.push(seqs[j++]!);
+        this.queued++;
+      }
+    }
+    for (let k = bodies.length - 1; k >= 0; k--) ch.queue.unshift(bodies[k]!, dls[k]!, 0);
+    ch.backSeqs = order;
+    const first = ch.queue.nextDeadline;
+    if (first !== Infinity && (ch.heapIndex === -1 || first < ch.key)) this.channelDeadlines.set(ch, first);
   }
 
   private expiredAhead(body: T, channel: string): void {
@@ -301,6 +367,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     this.groupDeadlines.clear();
     for (const ch of this.channels.values()) {
       ch.queue.clear();
+      ch.backSeqs = [];
       ch.groups = undefined;
       ch.ahead = 0;
       if (ch.waiters.size === 0) this.channels.delete(ch.name);
@@ -409,6 +476,8 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
         bucket: rate && !dead ? new TokenBucket(rate, this.clock()) : undefined,
         groups: undefined,
         ahead: 0,
+        handed: 0,
+        backSeqs: [],
         key: 0,
         heapIndex: -1,
       };
@@ -419,12 +488,14 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     return ch;
   }
 
-  /** Hand `body` to the longest-waiting receiver that can take it. */
-  private handOver(ch: ChannelState<T, W>, body: T, deadline: number, priority: number): boolean {
+  /** Hand `body` to the longest-waiting receiver that can take it (`seq`: its place, when it was handed before). */
+  private handOver(ch: ChannelState<T, W>, body: T, deadline: number, priority: number, seq?: number): boolean {
     for (let w = ch.waiters.shift(); w; w = ch.waiters.shift()) {
-      if (w.deliver(body, deadline, priority)) {
-        if (this.holdAhead) ch.ahead++;
-        else this.counters.received++;
+      if (w.deliver(body, deadline, priority, seq ?? ch.handed)) {
+        if (this.holdAhead) {
+          ch.ahead++;
+          if (seq === undefined) ch.handed++;
+        } else this.counters.received++;
         this.release(ch);
         return true;
       }
@@ -442,6 +513,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
         return;
       }
       const oldest = ch.queue.dropOldest()!;
+      ch.backSeqs.shift();
       this.queued--;
       if (this.sizeOf) this.stored -= this.sizeOf(oldest);
       this.deadLetter(oldest, "overflow", ch.name, undefined);
@@ -465,6 +537,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   }
 
   private prioritise(ch: ChannelState<T, W>): void {
+    ch.backSeqs = [];
     if (ch.queue instanceof RingQueue) ch.queue = new PriorityQueue(ch.queue);
   }
 
@@ -489,6 +562,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
         }
       : undefined;
     const dropped = ch.queue.dropExpired(now, limit, onDrop);
+    if (ch.backSeqs.length > 0) ch.backSeqs.splice(0, dropped); // a FIFO queue drops from its head
     this.queued -= dropped;
     this.counters.expired += dropped;
     if (dropped > 0 && ch.groups) {

@@ -24,6 +24,15 @@ export interface ChannelState<T, W extends Waiter<T>> extends HeapItem {
    * the capacity (docs/semantics.md §4.10).
    */
   ahead: number;
+  /**
+   * Where each message stands in the channel's order, for putting given-back
+   * messages back in it: the next number a message handed out for the first
+   * time gets, and the numbers of the given-back messages at the head of the
+   * queue (oldest first). Clients give back independently of each other, so
+   * only these numbers keep the order (docs/semantics.md §4.1, §4.10).
+   */
+  handed: number;
+  backSeqs: number[];
 }
 
 export interface GroupState extends HeapItem {

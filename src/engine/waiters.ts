@@ -8,8 +8,10 @@ export interface Waiter<T> {
   /**
    * Hand `body` over. Returns false when this receiver can no longer take it
    * (its connection went away), and the engine offers it to the next one.
+   * `seq` is the message's place in its channel's order (engines that hold
+   * ahead only), to be given back with it.
    */
-  deliver(body: T, deadline: number, priority: number): boolean;
+  deliver(body: T, deadline: number, priority: number, seq: number): boolean;
 }
 
 export interface WaitHandle {

@@ -12,6 +12,8 @@ class Held {
   bodies: Buffer[] = [];
   deadlines: number[] = [];
   priorities: number[] = [];
+  /** Each one's place in the channel's order, as the engine numbered it. */
+  seqs: number[] = [];
   /** The engine's flush epoch when each was handed: a flush since makes it gone. */
   epochs: number[] = [];
   head = 0;
@@ -26,8 +28,13 @@ export class HeldAhead {
 
   constructor(private readonly engine: Pick<Engine<Buffer>, "epoch" | "settle">) {}
 
+  /** Messages of `channel` this client holds. */
+  holds(channel: string): number {
+    return this.channels.get(channel)?.size ?? 0;
+  }
+
   /** The engine handed `body` to this client. */
-  handed(channel: string, body: Buffer, deadline: number, priority: number): void {
+  handed(channel: string, body: Buffer, deadline: number, priority: number, seq: number): void {
     let held = this.channels.get(channel);
     if (held === undefined) {
       held = new Held();
@@ -36,6 +43,7 @@ export class HeldAhead {
     held.bodies.push(body);
     held.deadlines.push(deadline);
     held.priorities.push(priority);
+    held.seqs.push(seq);
     held.epochs.push(this.engine.epoch);
   }
 
@@ -61,13 +69,15 @@ export class HeldAhead {
       const bodies: Buffer[] = [];
       const deadlines: number[] = [];
       const priorities: number[] = [];
+      const seqs: number[] = [];
       for (let i = from + took; i < to; i++) {
         if (held.epochs[i] !== epoch) continue;
         bodies.push(held.bodies[i]!);
         deadlines.push(held.deadlines[i]!);
         priorities.push(held.priorities[i]!);
+        seqs.push(held.seqs[i]!);
       }
-      this.engine.settle(channel, current, bodies, deadlines, priorities);
+      this.engine.settle(channel, current, bodies, deadlines, priorities, seqs);
     } else if (current > 0) {
       this.engine.settle(channel, current);
     }
@@ -81,6 +91,7 @@ export class HeldAhead {
       held.bodies = held.bodies.slice(held.head);
       held.deadlines = held.deadlines.slice(held.head);
       held.priorities = held.priorities.slice(held.head);
+      held.seqs = held.seqs.slice(held.head);
       held.epochs = held.epochs.slice(held.head);
       held.head = 0;
     }

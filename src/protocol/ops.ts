@@ -23,13 +23,17 @@ export const Op = {
   /** [Send, id, channel, body, priority?] → [id, Ok] */
   Send: 1,
   /**
-   * [Receive, id, channel, max?, standing?] → [id, Ok, body, deadline, priority, …]: up to `max`
+   * [Receive, id, channel, max?, standing?, callers?] → [id, Ok, body, deadline, priority, …]: up to `max`
    * (default 1) queued messages at once, or one when it arrives (a long poll).
    * A standing receive (`standing` = 1) stays in the broker until it has handed over `max`
    * messages: each answer but the last is [id, Partial, body, deadline, priority, …]. A client
    * receiving in a loop thus gets its next messages without asking for each one. A *watch*
    * (`standing` = 2, a receive nobody waits for yet) takes nothing queued: with messages queued it
    * is answered at once with Ok and none; otherwise it stands, for what arrives.
+   * `callers` (default `max`; 0 for a watch) says how many of them receives wait for; the rest
+   * are read-ahead, which the broker hands over only while no other client holds messages of the
+   * channel ahead: one that does may give them back, and they are older (docs/semantics.md §4.1, §4.10). A
+   * receive stopped for that is answered Ok with what it has (possibly none).
    */
   Receive: 2,
   /** [Cancel, receiveId]: no answer of its own; the receive is answered Cancelled unless already answered */

@@ -152,6 +152,7 @@ export class Receives {
     const inbox = poll.inbox;
     poll.frame[3] = inbox.held.length === 0 ? 1 : Math.min(MAX_RECEIVE_BATCH, inbox.held.length + inbox.window);
     poll.frame[4] = inbox.held.length === 0 ? 2 : 1;
+    poll.frame[5] = Math.min(inbox.held.length, poll.frame[3] as number);
   }
 
   /**

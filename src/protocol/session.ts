@@ -25,9 +25,11 @@ export class ReceiveWaiter implements Waiter<Buffer> {
     readonly channel: string,
     /** Messages it still takes: a standing receive waits again after each until they are all handed over. */
     public credit: number,
+    /** Of those, how many receives wait for; the rest is read-ahead. */
+    public callers: number,
   ) {}
-  deliver(body: Buffer, deadline: number, priority: number): boolean {
-    return this.session.delivered(this, body, deadline, priority);
+  deliver(body: Buffer, deadline: number, priority: number, seq: number): boolean {
+    return this.session.delivered(this, body, deadline, priority, seq);
   }
 }
 
@@ -80,7 +82,7 @@ export class Session {
   private gone = false;
   private heard = true;
   private silentBeats = 0;
-  private readonly taken: Taken = { deadline: 0, priority: 0 };
+  private readonly taken: Taken = { deadline: 0, priority: 0, seq: 0 };
   /** What this client was handed and has not yet said it took or gave back (docs/semantics.md §4.10). */
   private readonly ahead: HeldAhead;
 
@@ -276,7 +278,12 @@ export class Session {
         if (typeof max !== "number" || !Number.isInteger(max) || max < 1 || max > MAX_RECEIVE_BATCH) {
           throw new ProtocolError(`receive: the batch size must be an integer from 1 to ${MAX_RECEIVE_BATCH}`);
         }
-        return this.receive(id, this.channelArg(frame[2]), max, frame[4] === 1 || frame[4] === 2, frame[4] === 2);
+        const watch = frame[4] === 2;
+        const callers = frame[5] ?? (watch ? 0 : max);
+        if (typeof callers !== "number" || !Number.isInteger(callers) || callers < 0 || callers > max) {
+          throw new ProtocolError("receive: callers must be an integer from 0 to the batch size");
+        }
+        return this.receive(id, this.channelArg(frame[2]), max, frame[4] === 1 || watch, watch, callers);
       }
       case Op.Cancel: {
         const waiter = this.receives.get(id);
@@ -363,7 +370,7 @@ export class Session {
    * Answer with up to `max` queued messages at once, or wait for the next one;
    * a `standing` receive keeps waiting until it has handed over `max`.
    */
-  private receive(id: number, channel: string, max: number, standing: boolean, watch = false): void {
+  private receive(id: number, channel: string, max: number, standing: boolean, watch: boolean, callers: number): void {
     if (isProcessLocal(channel) && !ownsChannel(channel, this.instanceId!)) {
       throw new InvalidChannelNameError(
         `channel "${channel}" is process-local to another layer instance (this one is "${this.instanceId}"): ` +
@@ -378,15 +385,21 @@ export class Session {
     const engine = this.broker.engine;
     // A watch takes nothing queued: a message held ahead of others still queued would let another client's receive pass it.
     if (watch && engine.size(channel) > 0) return this.reply([id, Status.Ok]);
-    let body = engine.take(channel, this.taken);
     let credit = standing ? max : 1;
+    // No read-ahead past messages another client holds (it may give them back, and they are older).
+    if (this.othersHold(channel)) {
+      if (callers === 0) return this.reply([id, Status.Ok]);
+      max = Math.min(max, callers);
+      credit = Math.min(credit, callers);
+    }
+    let body = engine.take(channel, this.taken);
     if (body !== undefined) {
       const answer: unknown[] = [id, Status.Ok, body, this.taken.deadline, this.taken.priority];
-      this.ahead.handed(channel, body, this.taken.deadline, this.taken.priority);
+      this.ahead.handed(channel, body, this.taken.deadline, this.taken.priority, this.taken.seq!);
       let bytes = body.length;
       while (answer.length < 2 + 3 * max && bytes < BATCH_BYTES && (body = engine.take(channel, this.taken)) !== undefined) {
         answer.push(body, this.taken.deadline, this.taken.priority);
-        this.ahead.handed(channel, body, this.taken.deadline, this.taken.priority);
+        this.ahead.handed(channel, body, this.taken.deadline, this.taken.priority, this.taken.seq!);
         bytes += body.length;
       }
       credit -= (answer.length - 2) / 3;
@@ -395,15 +408,22 @@ export class Session {
       answer[1] = Status.Partial;
       this.reply(answer);
     }
-    const waiter = new ReceiveWaiter(this, id, channel, credit);
+    const waiter = new ReceiveWaiter(this, id, channel, credit, Math.max(0, callers - (standing ? max - credit : 0)));
     this.receives.set(id, waiter);
     waiter.handle = engine.wait(channel, waiter);
   }
 
   /** The engine hands a message to one of this session's waiting receives. */
-  delivered(waiter: ReceiveWaiter, body: Buffer, deadline: number, priority: number): boolean {
+  delivered(waiter: ReceiveWaiter, body: Buffer, deadline: number, priority: number, seq: number): boolean {
     if (this.gone || this.receives.get(waiter.id) !== waiter) return false;
-    this.ahead.handed(waiter.channel, body, deadline, priority);
+    if (waiter.callers === 0 && this.othersHold(waiter.channel)) {
+      // Read-ahead past what another client holds: the receive ends here, and the message goes on.
+      this.receives.delete(waiter.id);
+      this.reply([waiter.id, Status.Ok]);
+      return false;
+    }
+    if (waiter.callers > 0) waiter.callers--;
+    this.ahead.handed(waiter.channel, body, deadline, priority, seq);
     if (--waiter.credit > 0) {
       this.reply([waiter.id, Status.Partial, body, deadline, priority]);
       // At the back of the line again, so other receivers of a worker channel get their turn (docs/semantics.md §4.2).
@@ -413,6 +433,11 @@ export class Session {
       this.reply([waiter.id, Status.Ok, body, deadline, priority]);
     }
     return true;
+  }
+
+  /** Whether other clients hold messages of `channel` ahead. */
+  private othersHold(channel: string): boolean {
+    return this.broker.engine.aheadOf(channel) > this.ahead.holds(channel);
   }
 
   /** Its own process-local channels are every client's; other channels as its token grants. */

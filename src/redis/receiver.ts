@@ -142,12 +142,13 @@ export class Receiver {
   /**
    * Resolves once no member popped for a receive on `channel` that was just
    * cancelled can still be outside Redis: at once when another receive waits
-   * on it (a member popped for the channel goes to that one) or for a
-   * process-specific channel (its members are buffered here anyway); else
-   * when every loop has finished the call in flight and put back what nobody took.
+   * on it (a member popped for the channel goes to that one); else when
+   * every loop has finished the call in flight and put back what nobody
+   * took (a process-specific channel's member too, when no receive waits on
+   * its process key: see accept).
    */
   private settled(channel: string): Promise<void> {
-    if (isProcessLocal(channel) || this.waiters.has(channel)) return Promise.resolve();
+    if (this.waiters.has(channel)) return Promise.resolve();
     return Promise.all(this.loops.map((loop) => loop.drained())).then(() => undefined);
   }
 
@@ -340,6 +341,16 @@ export class Receiver {
         continue;
       }
       const names = Array.isArray(target) ? target : [typeof target === "string" ? target : name];
+      // Popped for a receive that went away, with no receive left on the process key: back to Redis, as a
+      // normal channel's extra, so that the shared key's count (capacity) never misses it (SPEC §4.4, §4.10).
+      // (With receives waiting on other local channels it is buffered, as channels_redis does: putting back
+      // the head for them would pop it again and again.)
+      const only = names.length === 1 ? names[0] : undefined;
+      if (typeof only === "string" && !this.config.readAhead && !this.waiters.has(only) && (this.watch.get(key)?.locals ?? 0) === 0) {
+        this.ahead.keep(shard, name, { message, key, member, rawScore }, score);
+        kept = true;
+        continue;
+      }
       names.forEach((channel, i) => {
         if (typeof channel !== "string") return;
         const copy = i === 0 ? message : cloneMessage(message);

@@ -210,3 +210,19 @@ describe("redis: read-ahead is invisible (SPEC §4.10)", () => {
     expect(drained).toEqual([...drained].sort((x, y) => x - y));
   }, 60_000);
 });
+
+describe("a process-specific channel's receive that gives up", () => {
+  it("leaves nothing outside Redis: a send right after it is counted against the capacity", async () => {
+    const layer = make({ capacity: 3 });
+    for (let round = 0; round < 20; round++) {
+      const channel = await layer.newChannel("gaveup");
+      // Long enough for the pop to stand on the process key; it is still there when the sends come.
+      await expect(layer.receive(channel, { signal: AbortSignal.timeout(15) })).rejects.toThrow();
+      for (let i = 0; i < 3; i++) await layer.send(channel, { type: "n", i });
+      await expect(layer.send(channel, { type: "n", i: 3 })).rejects.toBeInstanceOf(ChannelFullError);
+      const got = [];
+      for (let i = 0; i < 3; i++) got.push((await layer.receive(channel, { signal: AbortSignal.timeout(2000) })).i);
+      expect(got).toEqual([0, 1, 2]);
+    }
+  });
+});

@@ -76,6 +76,56 @@ describe("the broker's give-back rules", () => {
     expect(got).toEqual([0, 1, 2, 3, 4]);
   });
 
+  it("two clients give back what they were handed, oldest first: the channel keeps its order", async () => {
+    const { url } = await broker("tcp", { capacity: 10 });
+    const sender = layer(url);
+    const [a, b] = [await helloClient(url), await helloClient(url)];
+    // a, then b, waits; m0 goes to a, m1 to b (the queue is empty while they wait).
+    a.send([Op.Receive, 2, "order", 1, 1]);
+    await sleep(20);
+    b.send([Op.Receive, 2, "order", 1, 1]);
+    await sleep(20);
+    await sender.send("order", { type: "n", i: 0 });
+    await sender.send("order", { type: "n", i: 1 });
+    await sender.send("order", { type: "n", i: 2 });
+    await Promise.all([a.answer(2), b.answer(2)]);
+    // Neither was taken by application code (the callers went away): a gives its one back first, then b.
+    a.send([Op.Requeue, 3, "order", 0, 1]);
+    await sleep(20);
+    b.send([Op.Requeue, 3, "order", 0, 1]);
+    await sleep(20);
+    const got = [];
+    for (let i = 0; i < 3; i++) got.push((await sender.receive("order", { signal: AbortSignal.timeout(1000) })).i);
+    expect(got).toEqual([0, 1, 2]);
+    a.socket.destroy();
+    b.socket.destroy();
+  });
+
+  it("no client is handed read-ahead past a message another client holds ahead", async () => {
+    const { server, url } = await broker("tcp", { capacity: 10 });
+    const sender = layer(url);
+    const [a, b] = [await helloClient(url), await helloClient(url)];
+    // a watches the channel (nobody waits on a yet) and is handed m0.
+    a.send([Op.Receive, 2, "past", 1, 2]);
+    await sleep(20);
+    await sender.send("past", { type: "n", i: 0 });
+    await a.answer(2);
+    // b watches too: m1 is newer than m0, which a may give back, so b must not hold it ahead of m0
+    // (a layer would serve it from there to its next receive).
+    b.send([Op.Receive, 2, "past", 1, 2]);
+    await sleep(20);
+    await sender.send("past", { type: "n", i: 1 });
+    expect(await b.answer(2)).toEqual([2, Status.Ok]);
+    expect(server.broker.stats()).toMatchObject({ messages: 1, heldAhead: 1 });
+    a.send([Op.Requeue, 3, "past", 0, 1]);
+    await sleep(20);
+    const got = [];
+    for (let i = 0; i < 2; i++) got.push((await sender.receive("past", { signal: AbortSignal.timeout(1000) })).i);
+    expect(got).toEqual([0, 1]);
+    a.socket.destroy();
+    b.socket.destroy();
+  });
+
   it("two slow workers on one channel each get a fair part", async () => {
     const { url } = await broker("tcp", { capacity: 1000 });
     const sender = layer(url);
