@@ -3,6 +3,7 @@
  * figures compare as ratios on this shared, noisy machine.
  *
  *   npm run bench -- [--quick] [--backends a,b] [--workloads x,y] [--json FILE]
+ *   npm run bench -- --backends abuse     the good client under each attack (opt-in)
  */
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -33,7 +34,9 @@ function pick<T extends string>(list: string | undefined, known: readonly T[], w
   return wanted as T[];
 }
 
-const backendNames = pick(values.backends, BACKENDS.map((b) => b.name), "backend");
+const backendNames = values.backends
+  ? pick(values.backends, BACKENDS.map((b) => b.name), "backend")
+  : BACKENDS.filter((b) => !b.optIn).map((b) => b.name);
 const workloads = pick(values.workloads, WORKLOADS, "workload");
 const quick = values.quick ?? false;
 const sizeOf = (w: Workload): number => (quick ? DEFAULT_N[w] / 10 : DEFAULT_N[w]);

@@ -26,6 +26,8 @@ export interface BenchBackend {
    * would otherwise take minutes); rows compare per-operation rates, so n may differ.
    */
   maxN?: number;
+  /** Run only when named in --backends (a long run of its own). */
+  optIn?: boolean;
   /** Whether to run each workload once before timing it (for a JIT). Default true. */
   warmUp?: boolean;
   /** Set up once before the backend's workloads (start a broker, say). */

@@ -7,7 +7,9 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { ObserveServer } from "./observe/http.js";
 import { renderStats, watchStats } from "./observe/terminal.js";
-import { DEFAULT_LISTEN } from "./remote/address.js";
+import { isLoopback, parseHttpAddress } from "./observe/http-address.js";
+import { grantsAdmin, parseTokenFile, type TokenGrant } from "./protocol/auth.js";
+import { DEFAULT_LISTEN, parseAddress } from "./remote/address.js";
 import { RemoteChannelLayer } from "./remote/client.js";
 import { BrokerServer } from "./remote/server.js";
 import { workerCommand, WORKER_USAGE } from "./worker-command.js";
@@ -27,17 +29,25 @@ commands:
 serve options:
   --listen URL            tcp://host:port, tls://host:port or unix:///path.sock;
                           repeat to listen on several (default ${DEFAULT_LISTEN})
-  --token-file FILE       require clients to present the token in FILE
+  --token-file FILE       require clients to present a token in FILE: one bare token
+                          (it may do everything), or a line per token with its rights,
+                          e.g. "web-token send=chat.* receive=chat.* group=room.*"
+                          ("admin" for flush and other clients in stats); see docs/security.md
   --tls-cert FILE         certificate (PEM) for tls:// addresses
   --tls-key FILE          private key (PEM) for tls:// addresses
   --max-connections N     connections served at once (default 10000)
+  --max-stored-bytes N    bytes of messages held in all; past it sends are refused
+                          with ERR_BROKER_FULL (default a quarter of the heap limit)
   --capacity N            messages a channel may hold (default 100)
   --expiry SECONDS        how long a message may wait in a channel (default 60)
   --group-expiry SECONDS  how long a group membership lasts (default 86400)
   --max-message-bytes N   largest message accepted (default 1048576)
   --http HOST:PORT        serve Prometheus metrics (/metrics), a live status page (/)
-                          and JSON (/api/stats) over HTTP; off by default. It has no
-                          authentication: keep it on loopback (a bare PORT binds 127.0.0.1)
+                          and JSON (/api/stats) over HTTP; off by default (a bare PORT
+                          binds 127.0.0.1). With a token (an admin one from --token-file,
+                          or --http-token-file) they need "Authorization: Bearer TOKEN";
+                          without one, only a loopback address is allowed
+  --http-token-file FILE  the token the HTTP side asks for (default: the broker's)
 
 stats options:
   --token-file FILE       the token the broker requires
@@ -62,6 +72,32 @@ function number(value: string | undefined, what: string): number | undefined {
   const n = value === "inf" || value === "Infinity" ? Infinity : Number(value);
   if (!(n > 0)) fail(`${what} must be a positive number, got "${value}"`);
   return n;
+}
+
+/** The broker's token file: one bare token, or a line per token with its rights. */
+function readTokens(file: string | undefined): TokenGrant[] | undefined {
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    fail(`cannot read --token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return parseTokenFile(text, file);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+}
+
+/** An address other than loopback or a Unix socket: reachable from other machines. */
+function exposed(listen: string): boolean {
+  try {
+    const a = parseAddress(listen);
+    return a.kind !== "unix" && !isLoopback(a.host);
+  } catch {
+    return false; // BrokerServer reports the bad address
+  }
 }
 
 /** The contents of the file a flag names, or a one-line error naming the flag. */
@@ -93,6 +129,8 @@ async function serve(args: string[]): Promise<void> {
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
       "max-connections": { type: "string" },
+      "max-stored-bytes": { type: "string" },
+      "http-token-file": { type: "string" },
       capacity: { type: "string" },
       expiry: { type: "string" },
       "group-expiry": { type: "string" },
@@ -112,15 +150,22 @@ async function serve(args: string[]): Promise<void> {
     fail("a tls:// --listen address needs --tls-cert FILE and --tls-key FILE");
   }
   let server: BrokerServer;
+  const tokens = readTokens(values["token-file"]);
+  if (tokens === undefined) {
+    for (const url of listen.filter(exposed)) {
+      log(`warning: listening on ${url} without --token-file: anyone who can reach it may use the broker`);
+    }
+  }
   try {
     server = new BrokerServer({
       listen,
-      token: readToken(values["token-file"]),
+      tokens,
       tls:
         cert !== undefined && key !== undefined
           ? { cert: readFlagFile(cert, "--tls-cert"), key: readFlagFile(key, "--tls-key") }
           : undefined,
       maxConnections: number(values["max-connections"], "--max-connections"),
+      maxStoredBytes: number(values["max-stored-bytes"], "--max-stored-bytes"),
       capacity: number(values.capacity, "--capacity"),
       expiry: number(values.expiry, "--expiry"),
       groupExpiry: number(values["group-expiry"], "--group-expiry"),
@@ -131,9 +176,23 @@ async function serve(args: string[]): Promise<void> {
     if (values.http !== undefined) {
       // Loaded only when asked for: prom-client takes a while to load.
       const { ObserveServer } = await import("./observe/http.js");
-      observe = new ObserveServer(server.broker, { listen: values.http });
+      // The HTTP side shows every client: an admin's token opens it, or its own.
+      const httpToken = readToken(values["http-token-file"]);
+      const httpTokens = httpToken !== undefined ? [httpToken] : (tokens ?? []).filter(grantsAdmin).map((t) => t.token);
+      if (httpTokens.length === 0 && tokens !== undefined) fail("--http: the token file has no admin token: add one, or give --http-token-file");
+      let address: { host: string } | undefined;
+      try {
+        address = parseHttpAddress(values.http);
+      } catch {
+        // ObserveServer reports it
+      }
+      if (httpTokens.length === 0 && address !== undefined && !isLoopback(address.host)) {
+        fail(`--http ${values.http} is not loopback: give --token-file or --http-token-file, or use 127.0.0.1:PORT`);
+      }
+      observe = new ObserveServer(server.broker, { listen: values.http, tokens: httpTokens });
       const url = await observe.listen();
-      log(`status page on ${url}/ and metrics on ${url}/metrics (no authentication)`);
+      const auth = httpTokens.length > 0 ? "bearer token required" : "no authentication: loopback only";
+      log(`status page on ${url}/ and metrics on ${url}/metrics (${auth})`);
     }
   } catch (err) {
     fail((err as Error).message);

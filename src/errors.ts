@@ -13,6 +13,7 @@ export type ErrorCode =
   | "ERR_AUTHENTICATION"
   | "ERR_PROTOCOL"
   | "ERR_RATE_LIMITED"
+  | "ERR_BROKER_FULL"
   | "ERR_REQUEST_TIMEOUT"
   | "ERR_REQUEST_FAILED"
   | "ERR_INVALID_MESSAGE"
@@ -56,6 +57,19 @@ export class RateLimitedError extends ChannelLayerError {
     );
     this.channel = channel;
     this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** The broker holds `maxStoredBytes` of messages already; nothing was stored. Retry when receivers catch up. */
+export class BrokerFullError extends ChannelLayerError {
+  readonly limit: number;
+  constructor(limit: number) {
+    super(
+      "ERR_BROKER_FULL",
+      `the broker is full: its stored messages reached maxStoredBytes (${limit} bytes); nothing was stored; ` +
+        "retry when receivers have caught up, or raise --max-stored-bytes",
+    );
+    this.limit = limit;
   }
 }
 

@@ -17,6 +17,8 @@ export const GATEWAY_USAGE = `gateway options (channel-layers gateway --route "M
                           cache=SECONDS answers equal requests from the cache; repeatable
   --timeout SECONDS       how long to wait for a worker's reply (default 30; then 504)
   --max-body-bytes N      largest request body (default 1048576; then 413)
+  --allowed-origin ORIGIN answer pages on ORIGIN (exact, "*.example.com" or "*");
+                          repeatable; default: only pages on the gateway's own host
   --token-file FILE       HTTP clients must send "Authorization: Bearer <token in FILE>";
                           required when --listen is not a loopback address
   --layer-token-file FILE the token the broker requires`;
@@ -46,6 +48,7 @@ export async function gatewayCommand(
       "max-body-bytes": { type: "string" },
       "token-file": { type: "string" },
       "layer-token-file": { type: "string" },
+      "allowed-origin": { type: "string", multiple: true },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -73,6 +76,7 @@ export async function gatewayCommand(
     token,
     timeout: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000,
     maxBodyBytes: positive(values["max-body-bytes"], "--max-body-bytes"),
+    allowedOrigins: values["allowed-origin"]?.includes("*") ? "*" : values["allowed-origin"],
   });
   const base = await gateway.listen(Number(listen.port || 80), listen.hostname.replace(/^\[|\]$/g, ""));
   for (const route of routes) log(`${route.method} ${base}${route.path} -> ${route.channel}${route.cacheFor ? ` (cached ${route.cacheFor} s)` : ""}`);

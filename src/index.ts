@@ -23,6 +23,7 @@ export {
   MessageTooLargeError,
   ProtocolError,
   RateLimitedError,
+  BrokerFullError,
   RequestFailedError,
   RequestTimeoutError,
   NoHandlerError,
@@ -52,7 +53,8 @@ export { WebSocketConsumer, type WebSocketInit, type WebSocketScope, type Upgrad
 export { JsonWebSocketConsumer } from "./consumer/json.js";
 export { CloseCode } from "./consumer/close-codes.js";
 export type { FrameFormat } from "./consumer/frames.js";
-export { serve, type ServeOptions, type WebSocketApp, type WebSocketRoute, type WebSocketService } from "./consumer/serve.js";
+export { serve, type Authenticate, type ServeOptions, type WebSocketApp, type WebSocketRoute, type WebSocketService } from "./consumer/serve.js";
+export type { AllowedOrigins } from "./consumer/origins.js";
 export { Throttle, type ThrottleOptions, type OverLimit } from "./consumer/throttle.js";
 export { RemoteChannelLayer, type RemoteLayerOptions } from "./remote/client.js";
 export { BrokerServer, type BrokerServerOptions } from "./remote/server.js";

@@ -1,5 +1,6 @@
 /** Every bench backend, in the order the table shows them. Later backends register here. */
 import type { BenchBackend } from "../types.js";
+import { abuse } from "./abuse.js";
 import { baseline } from "./baseline.js";
 import { tcp, tcpMetrics, unix } from "./broker.js";
 import { ipc } from "./ipc.js";
@@ -11,4 +12,4 @@ import { socketio } from "./socketio.js";
 import { websocket } from "./websocket.js";
 import { gateway } from "./gateway.js";
 
-export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, socketio, tcp, tcpMetrics, unix, ipc, redis, redisReadAhead, pythonRedis, redisPubsub, pythonRedisPubsub, gateway];
+export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, socketio, tcp, tcpMetrics, unix, ipc, redis, redisReadAhead, pythonRedis, redisPubsub, pythonRedisPubsub, gateway, abuse];

@@ -12,6 +12,7 @@ import type { ChannelLayer, LayerState } from "../layer.js";
 import { CloseCode } from "./close-codes.js";
 import { defaultErrorHook, type ConsumerOptions, type ErrorPolicy } from "./consumer.js";
 import { frameCodec, type FrameFormat } from "./frames.js";
+import { checkAllowedOrigins, originAllowed, type AllowedOrigins } from "./origins.js";
 import { Router } from "./routing.js";
 import { Throttle, type ThrottleOptions } from "./throttle.js";
 import { chosenSubprotocol, httpUpgrade } from "./upgrade.js";
@@ -28,7 +29,18 @@ export interface WebSocketRoute {
   maxBufferedBytes?: number;
   /** Overrides the server-wide `handlerErrors` for this route. */
   handlerErrors?: ErrorPolicy;
+  /** Overrides the server-wide `allowedOrigins` for this route. */
+  allowedOrigins?: AllowedOrigins;
+  /** Overrides the server-wide `authenticate` for this route. */
+  authenticate?: Authenticate;
 }
+
+/**
+ * Who is connecting, from the handshake request (its cookies, headers,
+ * query): the result becomes `scope.user`. Returning null or undefined
+ * refuses the handshake with 401; throwing refuses it with 403.
+ */
+export type Authenticate = (request: IncomingMessage) => unknown;
 
 export interface ServeOptions extends ConsumerOptions {
   server: HttpServer | HttpsServer;
@@ -38,6 +50,16 @@ export interface ServeOptions extends ConsumerOptions {
   maxPayload?: number;
   /** Unsent bytes a client may leave queued before it is closed with `CloseCode.slowClient`. Default 1 MiB. */
   maxBufferedBytes?: number;
+  /**
+   * Web pages (by their Origin header) that may connect: exact origins,
+   * "*.example.com" patterns, or "*" for all. Default: pages of the same
+   * host as the request's Host header. Others are refused with 403.
+   */
+  allowedOrigins?: AllowedOrigins;
+  /** Run on every handshake before a consumer is made; see `Authenticate`. */
+  authenticate?: Authenticate;
+  /** Where one-line reports of what clients did wrong go (refused handshakes, oversized frames, throttling). Default console.warn. */
+  log?: (line: string) => void;
   /** Milliseconds `close()` waits for clients to finish closing (and their handlers to return) before dropping them. Default 2000. */
   closeTimeout?: number;
 }
@@ -111,10 +133,13 @@ export function serve(options: ServeOptions): WebSocketService {
 export function connectionHandler(options: WebSocketApp): ConnectionHandler {
   const { layer } = options;
   const onError = options.onError ?? defaultErrorHook;
+  const log = options.log ?? ((line: string) => console.warn(`[channel-layers] ${line}`));
+  const serverOrigins = checkAllowedOrigins(options.allowedOrigins, "allowedOrigins");
   const router = new Router(
     options.routes.map((route) => {
       frameCodec(route.frames); // a bad format fails here, not at the first connection
-      return { ...route, throttle: route.throttle && new Throttle(route.throttle) };
+      const allowedOrigins = checkAllowedOrigins(route.allowedOrigins, `routes["${route.path}"].allowedOrigins`) ?? serverOrigins;
+      return { ...route, allowedOrigins, throttle: route.throttle && new Throttle(route.throttle) };
     }),
   );
   const consumers = new Set<WebSocketConsumer>();
@@ -131,6 +156,27 @@ export function connectionHandler(options: WebSocketApp): ConnectionHandler {
     const match = router.match(url.pathname);
     if (!match) return upgrade.refuse(404, "Not Found");
     const { route, params } = match;
+    const peer = `${request.socket?.remoteAddress ?? "?"} ${url.pathname}`;
+    const origin = request.headers.origin;
+    if (!originAllowed(origin, request.headers.host, route.allowedOrigins)) {
+      log(`WebSocket from ${peer} refused: origin ${origin} is not allowed`);
+      return upgrade.refuse(403, "Forbidden");
+    }
+    let user: unknown;
+    const authenticate = route.authenticate ?? options.authenticate;
+    if (authenticate !== undefined) {
+      try {
+        user = await authenticate(request);
+      } catch (err) {
+        log(`WebSocket from ${peer} refused: ${err instanceof Error ? err.message : String(err)}`);
+        return upgrade.refuse(403, "Forbidden");
+      }
+      if (closing) return upgrade.refuse(503, "Service Unavailable");
+      if (user == null) {
+        log(`WebSocket from ${peer} refused: not authenticated`);
+        return upgrade.refuse(401, "Unauthorized");
+      }
+    }
     const offered = request.headers["sec-websocket-protocol"];
     let consumer: WebSocketConsumer;
     try {
@@ -145,7 +191,9 @@ export function connectionHandler(options: WebSocketApp): ConnectionHandler {
           headers: request.headers,
           subprotocols: offered ? offered.split(",").map((p) => p.trim()).filter(Boolean) : [],
           request,
+          user,
         },
+        log,
         upgrade,
         frames: route.frames,
         maxBufferedBytes: route.maxBufferedBytes ?? options.maxBufferedBytes,

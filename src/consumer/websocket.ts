@@ -22,6 +22,8 @@ export interface WebSocketScope {
   /** The subprotocols the client offered. */
   subprotocols: string[];
   request: IncomingMessage;
+  /** What the route's `authenticate` hook returned for this handshake; undefined without one. */
+  user?: unknown;
 }
 
 /**
@@ -69,6 +71,8 @@ export interface WebSocketInit extends ConsumerInit {
   /** The throttle's admit function for this connection; absent means no throttle. */
   admit?: () => boolean;
   onLimit?: OverLimit;
+  /** Where one-line reports of what the client did wrong go. Default console.warn. */
+  log?: (line: string) => void;
 }
 
 /** Queued client frames past which the socket stops reading until the consumer catches up. */
@@ -83,6 +87,7 @@ export class WebSocketConsumer extends Consumer {
   private readonly maxBufferedBytes: number;
   private readonly admit: (() => boolean) | undefined;
   private readonly onLimit: OverLimit;
+  private readonly log: (line: string) => void;
   private ws: WebSocketLike | undefined;
   private stopWatchingDrop: (() => void) | undefined;
   private state: State = "connecting";
@@ -97,6 +102,7 @@ export class WebSocketConsumer extends Consumer {
     this.maxBufferedBytes = init.maxBufferedBytes ?? 1024 * 1024;
     this.admit = init.admit;
     this.onLimit = init.onLimit ?? "error";
+    this.log = init.log ?? ((line) => console.warn(`[channel-layers] ${line}`));
   }
 
   // ---- what a subclass overrides ------------------------------------------
@@ -232,14 +238,20 @@ export class WebSocketConsumer extends Consumer {
       this.state = "closed";
       this.ended(code);
     });
-    ws.on("error", (err: Error) => this.report(err));
+    ws.on("error", (err: Error & { code?: string }) => {
+      // ws's own codes (WS_ERR_*) name what the client sent wrong (oversized or bad frames): a line, not a stack.
+      if (err.code?.startsWith("WS_ERR_")) this.log(`WebSocket ${this.scope.path} closed: the client ${clientFault(err)}`);
+      else this.report(err);
+    });
   }
 
   private onFrame(ws: WebSocketLike, data: Buffer, isBinary: boolean): void {
     if (this.state !== "open") return;
     if (this.admit && !this.admit()) {
-      if (this.onLimit === "close") this.close(CloseCode.throttled, "throttled: too many messages");
-      else this.sendError("ERR_THROTTLED", "too many messages: this one was dropped; slow down");
+      if (this.onLimit === "close") {
+        this.log(`WebSocket ${this.scope.path} closed: the client sent too many messages (throttled)`);
+        this.close(CloseCode.throttled, "throttled: too many messages");
+      } else this.sendError("ERR_THROTTLED", "too many messages: this one was dropped; slow down");
       return;
     }
     const event: Message = isBinary ? { type: "websocket.receive", bytes: data } : { type: "websocket.receive", text: data.toString("utf8") };
@@ -249,6 +261,12 @@ export class WebSocketConsumer extends Consumer {
       if (--this.queuedFrames === PAUSE_AT / 2 && ws.isPaused) ws.resume();
     });
   }
+}
+
+/** ws's error message, as what the client did: "sent a frame over the size limit (WS_ERR_…)". */
+function clientFault(err: Error & { code?: string }): string {
+  const what = err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? "sent a frame over the size limit" : `sent a bad frame: ${err.message}`;
+  return `${what} (${err.code})`;
 }
 
 reserveMethods(WebSocketConsumer.prototype, ["websocket_connect", "websocket_receive", "websocket_disconnect"]);

@@ -9,7 +9,7 @@
  * brokers store encoded bytes.
  */
 import type { CapacityRules } from "../capacity.js";
-import { ChannelFullError, RateLimitedError } from "../errors.js";
+import { BrokerFullError, ChannelFullError, RateLimitedError } from "../errors.js";
 import type { DropReason, TrafficRules } from "../traffic.js";
 import { DeadlineHeap } from "./heap.js";
 import { PriorityQueue } from "./priority-queue.js";
@@ -38,6 +38,10 @@ export interface EngineOptions<T> {
   traffic?: TrafficRules;
   /** Wraps a dropped message for the dead-letter channel (required with `traffic.deadLetters`). */
   deadLetter?: (body: T, reason: DropReason, channel: string, group: string | undefined) => T;
+  /** Bytes a stored message counts toward `maxStoredBytes`. Unset, messages are not counted. */
+  size?: (body: T) => number;
+  /** Total `size` of stored messages past which a send that would store is refused (BrokerFullError) and group members are skipped. */
+  maxStoredBytes?: number;
   /**
    * Receivers hold what they are handed ahead of application code (the
    * broker's clients): a message taken or handed over stays counted against
@@ -84,6 +88,10 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   private readonly deadLetters: { channel: string; capacity: number } | undefined;
   readonly clock: () => number;
   private queued = 0;
+  /** Total `size` of the stored messages. */
+  private stored = 0;
+  private readonly sizeOf: ((body: T) => number) | undefined;
+  private readonly maxStored: number;
   private memberships = 0;
   private readonly holdAhead: boolean;
   /** Bumped by flush: what receivers held ahead before it is gone, whatever they say of it later. */
@@ -96,6 +104,8 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     this.clock = options.clock;
     this.fanout = options.fanout ?? ((body) => body);
     this.traffic = options.traffic;
+    this.sizeOf = options.size;
+    this.maxStored = options.maxStoredBytes ?? Infinity;
     this.deadLetters = options.traffic?.deadLetters;
     this.holdAhead = options.holdAhead === true;
     if (this.deadLetters && !options.deadLetter) throw new TypeError("an engine with dead letters needs a deadLetter wrapper");
@@ -115,6 +125,11 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       this.release(ch);
       this.counters.rejectedFull++;
       throw new ChannelFullError(channel, ch.capacity);
+    }
+    if (ch.waiters.size === 0 && this.full(body)) {
+      this.release(ch);
+      this.counters.rejectedFull++;
+      throw new BrokerFullError(this.maxStored);
     }
     if (ch.bucket) {
       const wait = ch.bucket.take(now);
@@ -140,6 +155,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     }
     const body = ch.queue.shift()!;
     this.queued--;
+    if (this.sizeOf) this.stored -= this.sizeOf(body);
     if (this.holdAhead) ch.ahead++;
     else this.counters.received++;
     this.release(ch);
@@ -156,6 +172,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     const ch = this.channels.get(channel);
     if (ch === undefined) return 0;
     const n = ch.queue.size;
+    if (this.sizeOf) for (let body = ch.queue.shift(); body !== undefined; body = ch.queue.shift()) this.stored -= this.sizeOf(body);
     ch.queue.clear();
     this.queued -= n;
     this.release(ch);
@@ -193,6 +210,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       if (priorities[j] !== 0) this.prioritise(ch);
       ch.queue.unshift(back[j]!, deadlines[j]!, priorities[j]!);
       this.queued++;
+      if (this.sizeOf) this.stored += this.sizeOf(back[j]!);
       if (ch.heapIndex === -1 || deadlines[j]! < ch.key) this.channelDeadlines.set(ch, deadlines[j]!);
     }
     this.release(ch);
@@ -256,7 +274,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       const ch = this.channels.get(name)!;
       // A member that let a message expire unread is dead: it leaves its groups (docs/semantics.md §4.5).
       if (this.expire(ch, now) > 0) continue;
-      if (ch.overflow === "reject" && ch.queue.size + ch.ahead >= ch.capacity) {
+      if ((ch.overflow === "reject" && ch.queue.size + ch.ahead >= ch.capacity) || (ch.waiters.size === 0 && this.full(body))) {
         skipped++;
         this.counters.groupSkippedFull++;
         this.deadLetter(body, "overflow", name, group);
@@ -289,6 +307,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     }
     this.groups.clear();
     this.queued = 0;
+    this.stored = 0;
     this.memberships = 0;
   }
 
@@ -424,13 +443,25 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       }
       const oldest = ch.queue.dropOldest()!;
       this.queued--;
+      if (this.sizeOf) this.stored -= this.sizeOf(oldest);
       this.deadLetter(oldest, "overflow", ch.name, undefined);
     }
     if (priority !== 0) this.prioritise(ch);
     ch.queue.push(body, deadline, priority);
     this.queued++;
+    if (this.sizeOf) this.stored += this.sizeOf(body);
     // An idle channel's key may be later than this message's deadline when expiry is short.
     if (ch.heapIndex === -1 || deadline < ch.key) this.channelDeadlines.set(ch, ch.queue.nextDeadline);
+  }
+
+  /** Storing `body` would take the stored messages past `maxStoredBytes`. */
+  private full(body: T): boolean {
+    return this.sizeOf !== undefined && this.stored + this.sizeOf(body) > this.maxStored;
+  }
+
+  /** Total size of the stored messages (0 unless the engine was given `size`). */
+  get storedBytes(): number {
+    return this.stored;
   }
 
   private prioritise(ch: ChannelState<T, W>): void {
@@ -449,8 +480,13 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   /** Drop `ch`'s expired messages; if any, it leaves all its groups. Returns how many. */
   private expire(ch: ChannelState<T, W>, now: number, limit = Infinity): number {
     if (ch.queue.nextDeadline > now) return 0;
-    const onDrop = this.deadLetters && ch.name !== this.deadLetters.channel
-      ? (body: T) => this.deadLetter(body, "expired", ch.name, undefined)
+    const letters = this.deadLetters !== undefined && ch.name !== this.deadLetters.channel;
+    const size = this.sizeOf;
+    const onDrop = letters || size
+      ? (body: T) => {
+          if (size) this.stored -= size(body);
+          if (letters) this.deadLetter(body, "expired", ch.name, undefined);
+        }
       : undefined;
     const dropped = ch.queue.dropExpired(now, limit, onDrop);
     this.queued -= dropped;

@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import type { ChannelLayer, Message, MessageValue } from "../layer.js";
 import { requesterOf, DEFAULT_REQUEST_TIMEOUT_MS } from "../request/request.js";
+import { checkAllowedOrigins, originAllowed, type AllowedOrigins } from "../consumer/origins.js";
 import { compileRoute, type CompiledRoute, type GatewayRoute } from "./routes.js";
 import { httpStatusOf, replyToResponse, type HttpAnswer } from "./responses.js";
 
@@ -24,6 +25,13 @@ export interface GatewayOptions {
   token?: string;
   /** Connections served at once; past it new ones wait in the kernel's backlog. Default 1024. */
   maxConnections?: number;
+  /**
+   * Web pages whose requests (by their Origin header) the gateway answers, as
+   * serve()'s `allowedOrigins`: exact origins, `*.example.com` patterns, or
+   * "*". Default: the request's own host. A request without Origin (no
+   * browser page) is not checked; others get 403 before reaching a worker.
+   */
+  allowedOrigins?: AllowedOrigins;
 }
 
 export interface GatewayCounters {
@@ -54,6 +62,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   if (!(maxBodyBytes > 0)) throw new RangeError(`maxBodyBytes must be positive, got ${maxBodyBytes}`);
   const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const tokenDigest = options.token === undefined ? undefined : digest(options.token);
+  const allowedOrigins = checkAllowedOrigins(options.allowedOrigins, "createGateway allowedOrigins");
   const requester = requesterOf(options.layer);
   const counters: GatewayCounters = { requests: 0, responses: {} };
 
@@ -88,6 +97,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     counters.requests++;
+    if (!originAllowed(req.headers.origin, req.headers.host, allowedOrigins)) return send(res, problem(403, `origin ${req.headers.origin} is not allowed`));
     if (!authorized(req)) return send(res, problem(401, "this gateway requires a bearer token", { "www-authenticate": "Bearer" }));
     const url = new URL(req.url ?? "/", "http://gateway.invalid");
     const method = (req.method ?? "GET").toUpperCase();

@@ -9,11 +9,15 @@
  *   GET /healthz    200 while the process is up
  *   GET /readyz     200 while the broker accepts clients, else 503
  *
- * It has no authentication: it binds to loopback unless told otherwise, and
- * what it shows (channel and group names, client addresses) is for operators.
+ * With `tokens`, every path but the page itself (which holds no data, and
+ * asks for the token) needs `Authorization: Bearer <token>`. Without, it
+ * binds to loopback only: what it shows (channel and group names, client
+ * addresses) is for operators.
  */
+import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Broker } from "../protocol/broker.js";
+import { isLoopback, parseHttpAddress } from "./http-address.js";
 import { BrokerMetrics } from "./metrics.js";
 import { Sampler, type SamplerOptions, type Snapshot } from "./snapshot.js";
 import { STATUS_PAGE } from "./status-page.js";
@@ -24,22 +28,13 @@ const MAX_UNREAD_BYTES = 1024 * 1024;
 export interface ObserveServerOptions extends SamplerOptions {
   /** `host:port`, `http://host:port` or a bare port (loopback). Port 0 picks a free one. Default `127.0.0.1:0`. */
   listen?: string;
+  /** Bearer tokens accepted; without any, only a loopback address may be listened on. */
+  tokens?: string[];
 }
 
-/** Parse an HTTP listen address; a bare port binds to loopback. */
-export function parseHttpAddress(text: string): { host: string; port: number } {
-  const bare = /^\d+$/.exec(text);
-  if (bare) return { host: "127.0.0.1", port: checkPort(text, Number(text)) };
-  const m = /^(?:http:\/\/)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d+))?\/?$/.exec(text);
-  if (!m) throw new TypeError(`"${text}" is not an HTTP listen address: use host:port, e.g. 127.0.0.1:9464`);
-  if (m[2] === undefined) throw new TypeError(`"${text}" has no port: use host:port, e.g. 127.0.0.1:9464`);
-  return { host: m[1]!.replace(/^\[|\]$/g, ""), port: checkPort(text, Number(m[2])) };
-}
+const digest = (text: string): Buffer => createHash("sha256").update(text).digest();
 
-function checkPort(text: string, port: number): number {
-  if (port > 65535) throw new TypeError(`"${text}": a port is at most 65535`);
-  return port;
-}
+export { parseHttpAddress } from "./http-address.js";
 
 export class ObserveServer {
   readonly metrics: BrokerMetrics;
@@ -50,9 +45,17 @@ export class ObserveServer {
   private closing: Promise<void> | undefined;
   private boundUrl = "";
   private lastEvent: { snapshot: Snapshot; text: string } | undefined;
+  private readonly tokens: Buffer[];
 
   constructor(private readonly broker: Broker, options: ObserveServerOptions = {}) {
     this.address = parseHttpAddress(options.listen ?? "127.0.0.1:0");
+    this.tokens = (options.tokens ?? []).map(digest);
+    if (this.tokens.length === 0 && !isLoopback(this.address.host)) {
+      throw new Error(
+        `refusing to serve broker stats on ${this.address.host} (not loopback) without a token: ` +
+          "give the broker a --token-file or the page an --http-token-file (the tokens option), or listen on 127.0.0.1",
+      );
+    }
     this.metrics = new BrokerMetrics(broker);
     this.sampler = new Sampler(broker, options);
     this.server = createServer((req, res) => this.route(req, res));
@@ -89,6 +92,11 @@ export class ObserveServer {
       res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("only GET is served here\n");
       return;
     }
+    if (path !== "/" && !this.authorized(req)) {
+      res.writeHead(401, { "www-authenticate": 'Bearer realm="channel-layers"', "content-type": "text/plain" });
+      res.end("this needs the broker's token: send Authorization: Bearer <token>\n");
+      return;
+    }
     switch (path) {
       case "/":
         return send(res, 200, "text/html; charset=utf-8", STATUS_PAGE);
@@ -111,6 +119,17 @@ export class ObserveServer {
       default:
         return send(res, 404, "text/plain", "not found: try /, /metrics, /events, /api/stats, /healthz or /readyz\n");
     }
+  }
+
+  /** No tokens, or a bearer token that is one of them (compared in constant time, every one). */
+  private authorized(req: IncomingMessage): boolean {
+    if (this.tokens.length === 0) return true;
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? "");
+    if (m === null) return false;
+    const presented = digest(m[1]!);
+    let ok = false;
+    for (const t of this.tokens) ok = timingSafeEqual(presented, t) || ok;
+    return ok;
   }
 
   private events(res: ServerResponse): void {

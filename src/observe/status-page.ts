@@ -206,11 +206,35 @@ function draw(now) {
   }
 }
 
-function connect() {
-  const source = new EventSource("events");
-  source.onopen = () => { $("live").textContent = "live"; $("live").className = "on"; };
-  source.onmessage = (event) => render(JSON.parse(event.data));
-  source.onerror = () => { $("live").textContent = "reconnecting"; $("live").className = "off"; };
+// The event stream is read with fetch, not EventSource, so that it can carry the token the page asks for.
+const TOKEN_KEY = "channel-layers-token";
+async function connect() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  try {
+    const res = await fetch("events", { headers: token ? { authorization: "Bearer " + token } : {} });
+    if (res.status === 401) {
+      const given = prompt(token ? "That token was refused. The broker's token:" : "This status page needs the broker's token:");
+      if (!given) { $("live").textContent = "no token"; $("live").className = "off"; return; }
+      sessionStorage.setItem(TOKEN_KEY, given.trim());
+      return connect();
+    }
+    if (!res.ok || !res.body) throw new Error(res.statusText);
+    $("live").textContent = "live"; $("live").className = "on";
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+      for (let end = text.indexOf("\\n\\n"); end >= 0; end = text.indexOf("\\n\\n")) {
+        const data = text.slice(0, end).split("\\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\\n");
+        text = text.slice(end + 2);
+        if (data) render(JSON.parse(data));
+      }
+    }
+  } catch {}
+  $("live").textContent = "reconnecting"; $("live").className = "off";
+  setTimeout(connect, 2000);
 }
 window.addEventListener("resize", () => draw(Date.now()));
 connect();

@@ -4,7 +4,8 @@
  * cleanup of departed clients' process-local channels. BrokerServer (sockets)
  * and the IPC server feed it links; nothing here knows how bytes travel.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { getHeapStatistics } from "node:v8";
 import { Engine } from "../engine/engine.js";
 import { Sweeper } from "../engine/sweeper.js";
 import type { LayerOptions } from "../layer.js";
@@ -13,20 +14,33 @@ import { decodeMessage, encodeMessage } from "../msgpack.js";
 import { nonLocalName } from "../names.js";
 import { resolveOptions, type ResolvedOptions } from "../options.js";
 import { FRAME_OVERHEAD } from "./frames.js";
+import { HELLO_TIMEOUT_MS, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
-import type { BrokerDetails, BrokerStats, ClientInfo } from "./ops.js";
+import { Access, newSecret, secretMatches, type Grant, type TokenGrant } from "./auth.js";
+import { MAX_STATS_TOP, type BrokerDetails, type BrokerStats, type ClientInfo } from "./ops.js";
 import { Session, type ReceiveWaiter } from "./session.js";
 import { positiveOption } from "./settings.js";
 
 export interface BrokerOptions extends LayerOptions {
-  /** Shared secret clients must present in hello; none when undefined. */
+  /** Shared secret clients must present in hello, granting everything; none when undefined. */
   token?: string;
+  /** Several tokens, each with what it grants (instead of `token`). */
+  tokens?: TokenGrant[];
   /** Connections served at once; more are refused. Default 10,000. */
   maxConnections?: number;
   /** Receives one connection may have waiting at once. Default 10,000. */
   maxPendingReceives?: number;
   /** Milliseconds between heartbeat checks; a client silent for 3 of them is dropped. Default 5000. */
   heartbeatInterval?: number;
+  /**
+   * Bytes of messages the broker may hold in all (each counts its body and
+   * 64 bytes of bookkeeping); past it a send that would store is refused with
+   * BrokerFullError and a group send skips the members it would store for.
+   * Default a quarter of the JavaScript heap limit.
+   */
+  maxStoredBytes?: number;
+  /** Milliseconds a new connection has to say hello before it is closed. Default 5000. */
+  helloTimeout?: number;
   /** Milliseconds a departed client has to reconnect before its process-local channels are cleaned up. Default 5000. */
   localGrace?: number;
   /** Where lifecycle events are reported (client connected, disconnected). Default: nowhere. */
@@ -36,28 +50,53 @@ export interface BrokerOptions extends LayerOptions {
 /** A client layer instance (by instanceId) and the process-local channels named after it. */
 interface Instance {
   sessions: number;
+  /** Given at the instance's first hello; a later hello as this instance must present it. */
+  readonly secret: string;
   readonly channels: Set<string>;
   grace: NodeJS.Timeout | undefined;
 }
 
 const INSTANCE_ID = /^[A-Za-z0-9]{1,64}$/;
 
+/** What a stored message costs beyond its body, as counted toward maxStoredBytes: its queue entry, deadline and priority. */
+const MESSAGE_BOOKKEEPING = 64;
+
+/** A quarter of the heap limit: stored messages may not crowd out everything else the process needs. */
+function defaultStoredBytes(): number {
+  return Math.floor(getHeapStatistics().heap_size_limit / 4);
+}
+
+/** Connections refused at the limit that are held open until hello to be told why; past this they are closed at once. */
+const MAX_REFUSED = 64;
+
 export class Broker {
   readonly config: ResolvedOptions;
   readonly engine: Engine<Buffer, ReceiveWaiter>;
   readonly maxConnections: number;
   readonly maxPendingReceives: number;
+  readonly helloTimeout: number;
+  readonly maxStoredBytes: number;
   readonly log: (line: string) => void;
   /** Told to clients in hello: a new value means a new broker, which holds none of their state. */
   readonly epoch: string = randomBytes(9).toString("base64url");
   private readonly sessions = new Set<Session>();
+  /** Sessions refused at accept (over the limit), held until they hear why at hello or time out. */
+  private refused = 0;
+  /**
+   * A number that grows by one each turn of the event loop in which any
+   * session was served: a session's share of work is counted per turn.
+   */
+  turn = 0;
+  private turnQueued = false;
   private readonly instances = new Map<string, Instance>();
   private readonly sweeper: Sweeper;
   private readonly heartbeat: NodeJS.Timeout;
-  private readonly tokenDigest: Buffer | undefined;
+  private readonly access: Access;
   private readonly localGrace: number;
   private nextSessionId = 1;
-  private details: { at: number; n: number; value: BrokerDetails } | undefined;
+  private details: { at: number; maxAge: number; value: BrokerDetails } | undefined;
+  private counted: { at: number; maxAge: number; value: BrokerStats } | undefined;
+  private answer: { stats: BrokerStats; details: BrokerDetails; top: number; value: BrokerStats & BrokerDetails; bytes: number } | undefined;
   closed = false;
   /** Largest frame the transport accepts from a client (told to clients in hello); set by the server that feeds the links. */
   maxFrameBytes: number;
@@ -72,15 +111,24 @@ export class Broker {
   constructor(options: BrokerOptions = {}) {
     this.maxConnections = positiveOption(options.maxConnections, "maxConnections", 10_000, true);
     this.maxPendingReceives = positiveOption(options.maxPendingReceives, "maxPendingReceives", 10_000, true);
+    this.helloTimeout = positiveOption(options.helloTimeout, "helloTimeout (ms)", HELLO_TIMEOUT_MS);
     this.localGrace = positiveOption(options.localGrace, "localGrace (ms)", 5000);
     const heartbeatInterval = positiveOption(options.heartbeatInterval, "heartbeatInterval (ms)", 5000);
     if (options.token !== undefined && (typeof options.token !== "string" || options.token === "")) {
       throw new TypeError("token must be a non-empty string");
     }
+    if (options.token !== undefined && options.tokens !== undefined) throw new TypeError("give token or tokens, not both");
+    if (options.tokens !== undefined && (!Array.isArray(options.tokens) || options.tokens.length === 0)) {
+      throw new TypeError("tokens must be a non-empty array of { token, send?, receive?, group?, admin? }");
+    }
+    this.access = new Access(options.token !== undefined ? [{ token: options.token }] : options.tokens);
     this.config = resolveOptions(options);
+    this.maxStoredBytes = positiveOption(options.maxStoredBytes, "maxStoredBytes", defaultStoredBytes(), true);
     this.maxFrameBytes = this.config.maxMessageBytes + FRAME_OVERHEAD;
     this.engine = new Engine<Buffer, ReceiveWaiter>({
       ...this.config,
+      size: (body) => body.length + MESSAGE_BOOKKEEPING,
+      maxStoredBytes: this.maxStoredBytes,
       clock: () => performance.now(),
       holdAhead: true,
       // Only dropped messages are decoded: wrapped for the dead-letter channel, then encoded again.
@@ -88,7 +136,6 @@ export class Broker {
     });
     this.sweeper = new Sweeper(this.engine);
     this.log = options.log ?? (() => {});
-    this.tokenDigest = options.token === undefined ? undefined : digest(options.token);
     this.heartbeat = setInterval(() => this.beat(), heartbeatInterval);
     this.heartbeat.unref();
   }
@@ -100,35 +147,72 @@ export class Broker {
 
   /** Serve a new connection. `peer` names it in log lines. */
   open(link: Link, peer: string): Session {
-    const full = this.sessions.size >= this.maxConnections;
-    const session = new Session(this, link, this.nextSessionId++, peer, full);
-    this.sessions.add(session);
     this.connectionsOpened++;
+    let full = this.sessions.size - this.refused >= this.maxConnections;
+    if (full) {
+      // A connection that has not said hello yet gives way to a new one: silent sockets cannot hold the slots.
+      for (const s of this.sessions) {
+        if (!s.unknown) continue;
+        this.log(`client ${s.id} (${s.peer}) closed before hello: the broker is at its connection limit`);
+        s.end();
+        full = false;
+        break;
+      }
+    }
+    const session = new Session(this, link, this.nextSessionId++, peer, full);
+    if (full && this.refused >= MAX_REFUSED) {
+      session.end(); // told nothing: a flood of refused connections is not held open to be told
+      return session;
+    }
+    if (full) this.refused++;
+    this.sessions.add(session);
     return session;
   }
 
-  /** Constant-time token check; hashing first makes the lengths equal. */
-  tokenAccepted(token: unknown): boolean {
-    if (this.tokenDigest === undefined) return true;
-    return typeof token === "string" && timingSafeEqual(digest(token), this.tokenDigest);
+  /** Count a served request in this turn of the event loop (see `turn`). */
+  nextTurn(): void {
+    if (this.turnQueued) return;
+    this.turnQueued = true;
+    setImmediate(() => {
+      this.turnQueued = false;
+      this.turn++;
+    });
+  }
+
+  /** What `token` grants, or undefined when it is not one of the broker's (constant-time). */
+  grantFor(token: unknown): Grant | undefined {
+    return this.access.grant(token);
+  }
+
+  /** Whether the broker asks clients for a token. */
+  get requiresToken(): boolean {
+    return !this.access.open;
   }
 
   validInstanceId(id: unknown): id is string {
     return typeof id === "string" && INSTANCE_ID.test(id);
   }
 
-  /** A session said hello as layer instance `id`; true when the broker still held its state. */
-  attach(id: string): boolean {
+  /**
+   * A session says hello as layer instance `id`, presenting `secret`. An
+   * instance the broker knows (connected, or within its reconnect grace) is
+   * only joined with the secret it was given. Returns that secret and whether
+   * the broker still held the instance's state, or undefined when the hello
+   * must be refused.
+   */
+  attach(id: string, secret: unknown): { secret: string; resumed: boolean } | undefined {
     let inst = this.instances.get(id);
     const resumed = inst !== undefined;
     if (inst === undefined) {
-      inst = { sessions: 0, channels: new Set(), grace: undefined };
+      inst = { sessions: 0, secret: newSecret(), channels: new Set(), grace: undefined };
       this.instances.set(id, inst);
+    } else if (!secretMatches(secret, inst.secret)) {
+      return undefined;
     }
     inst.sessions++;
     clearTimeout(inst.grace);
     inst.grace = undefined;
-    return resumed;
+    return { secret: inst.secret, resumed };
   }
 
   /** Remember a process-local channel of a known instance, to clean it up when the instance goes. */
@@ -140,7 +224,7 @@ export class Broker {
 
   /** A session ended (close, drop or missed heartbeats). */
   detach(session: Session): void {
-    this.sessions.delete(session);
+    if (this.sessions.delete(session) && session.refused) this.refused--;
     if (session.instanceId === undefined) return;
     const inst = this.instances.get(session.instanceId);
     if (inst === undefined || --inst.sessions > 0) return;
@@ -189,24 +273,65 @@ export class Broker {
   }
 
   /**
-   * The `n` busiest channels, largest groups and clients with the most
-   * waiting receives. It walks everything, so an answer up to `maxAge`
-   * milliseconds old is reused: however often clients ask with the stats op,
-   * the broker walks at most once a second.
+   * stats() for the stats op, which any client may send in any number: the
+   * count walks every channel, so an answer is reused for 50 times as long as
+   * the walk took (fresh on a small broker; on one of a million channels, at
+   * most 2% of the broker's time goes to it).
+   */
+  statsForClients(): BrokerStats {
+    const now = performance.now();
+    if (this.counted && now - this.counted.at < this.counted.maxAge) return this.counted.value;
+    const value = this.stats();
+    const took = performance.now() - now;
+    this.counted = { at: now, maxAge: 50 * took, value };
+    return value;
+  }
+
+  /**
+   * The answer to a stats op asking for `top`, and its estimated wire size:
+   * the same object while the counts and lists it is made of are reused, so
+   * that a client asking a thousand times costs a thousand small writes, not
+   * a thousand walks and copies. With `only`, the client list holds only
+   * that instance's connections (what a client without admin rights sees).
+   */
+  statsAnswer(top: number, only?: string): { value: BrokerStats & BrokerDetails; bytes: number } {
+    const stats = this.statsForClients();
+    const full = this.top(MAX_STATS_TOP);
+    const cached = this.answer;
+    if (only === undefined && cached && cached.stats === stats && cached.details === full && cached.top === top) return cached;
+    const details = top >= MAX_STATS_TOP ? full : this.top(top);
+    const clientList = only === undefined ? details.clientList : details.clientList.filter((c) => c.instance === only);
+    const value = { ...stats, ...details, clientList };
+    const answer = { stats, details: full, top, value, bytes: wireEstimate(value) };
+    if (only === undefined) this.answer = answer;
+    return answer;
+  }
+
+  /**
+   * The `n` (at most MAX_STATS_TOP) busiest channels, largest groups and
+   * clients with the most waiting receives. It walks everything, so the walk
+   * is made for the largest `n` and reused, whatever `n` is asked, for at
+   * least `maxAge` milliseconds and 50 times as long as it took: however
+   * often clients ask, the walks take at most 2% of the broker's time.
    */
   top(n: number, maxAge = 1000): BrokerDetails {
     const now = performance.now();
-    if (this.details && this.details.n === n && now - this.details.at < maxAge) return this.details.value;
-    const clientList: ClientInfo[] = [];
-    for (const s of this.sessions) {
-      clientList.push({ id: s.id, peer: s.peer, instance: s.instanceId ?? "", since: s.since, pendingReceives: s.pendingReceives });
+    // maxAge 0 (a local caller that wants it fresh) is honoured; otherwise a slow walk is reused for longer.
+    const reuse = this.details && maxAge > 0 && now - this.details.at < Math.max(maxAge, this.details.maxAge);
+    let value = reuse ? this.details!.value : undefined;
+    if (value === undefined) {
+      const clientList: ClientInfo[] = [];
+      for (const s of this.sessions) {
+        clientList.push({ id: s.id, peer: s.peer, instance: s.instanceId ?? "", since: s.since, pendingReceives: s.pendingReceives });
+      }
+      clientList.sort((a, b) => b.pendingReceives - a.pendingReceives || a.id - b.id);
+      clientList.length = Math.min(clientList.length, MAX_STATS_TOP);
+      const { channels, groups } = this.engine.top(MAX_STATS_TOP);
+      value = { channelTop: channels, groupTop: groups, clientList };
+      this.details = { at: now, maxAge: 50 * (performance.now() - now), value };
     }
-    clientList.sort((a, b) => b.pendingReceives - a.pendingReceives || a.id - b.id);
-    clientList.length = Math.min(clientList.length, n);
-    const { channels, groups } = this.engine.top(n);
-    const value: BrokerDetails = { channelTop: channels, groupTop: groups, clientList };
-    this.details = { at: now, n, value };
-    return value;
+    if (n >= MAX_STATS_TOP) return value;
+    return { channelTop: value.channelTop.slice(0, n), groupTop: value.groupTop.slice(0, n), clientList: value.clientList.slice(0, n) };
   }
 
   /** End every session (their waiting receives are dropped, their links ended) and free the timers. */
@@ -222,6 +347,4 @@ export class Broker {
   }
 }
 
-function digest(token: string): Buffer {
-  return createHash("sha256").update(token).digest();
-}
+

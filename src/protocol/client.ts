@@ -74,6 +74,8 @@ export abstract class ProtocolLayer extends BaseLayer {
   private link: Link | undefined;
   private ready = false;
   private helloId = 0;
+  /** The session secret the broker gave this instance; presented when saying hello again. */
+  private secret: string | null = null;
   /** Largest stream frame the broker accepts, from its hello (older brokers: their fixed margin over maxMessageBytes). */
   private splitBytes: number | undefined;
   private lastId = 0;
@@ -268,7 +270,7 @@ export abstract class ProtocolLayer extends BaseLayer {
     });
     this.link = link;
     this.heard = true;
-    link.send([[Op.Hello, this.helloId, PROTOCOL_VERSION, this.instanceId, this.token ?? null]]);
+    link.send([[Op.Hello, this.helloId, PROTOCOL_VERSION, this.instanceId, this.token ?? null, this.secret]]);
     this.startDownTimer();
   }
 
@@ -302,6 +304,8 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   private hello(link: Link, status: number, frame: unknown[]): void {
     if (status === Status.Ok) {
+      const secret = (frame[2] as Partial<HelloInfo> | null)?.secret;
+      if (typeof secret === "string") this.secret = secret;
       this.splitBytes = frameLimit(frame[2]);
       this.compareSettings(frame[2]);
       this.ready = true;
@@ -372,6 +376,8 @@ export abstract class ProtocolLayer extends BaseLayer {
     this.outbox = [...resend, ...this.outbox];
     if (this.shuttingDown) {
       this.failAll(new LayerClosedError());
+      // close() may be waiting for answers this link will never bring, or for this very close.
+      this.onDrained?.();
       this.onLinkClosed?.();
       return;
     }
@@ -455,7 +461,8 @@ export abstract class ProtocolLayer extends BaseLayer {
       this.receives.giveBack();
       this.write(); // the requeues
     }
-    if (link !== undefined) {
+    // The link may have gone while close() waited (the broker closing at the same time): then there is nothing to wait for.
+    if (link !== undefined && this.link === link) {
       const closed = new Promise<void>((resolve) => (this.onLinkClosed = resolve));
       link.close();
       await closed;

@@ -6,6 +6,7 @@
  */
 import {
   AuthenticationError,
+  BrokerFullError,
   ChannelFullError,
   ConnectionLostError,
   InvalidChannelNameError,
@@ -27,6 +28,7 @@ export function errorToWire(err: unknown): WireError {
   if (err instanceof ChannelFullError) return [err.code, err.message, [err.channel, err.capacity]];
   if (err instanceof MessageTooLargeError) return [err.code, err.message, [err.size, err.limit]];
   if (err instanceof RateLimitedError) return [err.code, err.message, [err.channel, err.retryAfterMs]];
+  if (err instanceof BrokerFullError) return [err.code, err.message, [err.limit]];
   if (err instanceof RequestTimeoutError) return [err.code, err.message, [err.channel, err.timeoutMs]];
   if (err instanceof RequestFailedError) return [err.code, err.message, [err.remoteCode, err.remoteMessage]];
   const code = (err as { code?: unknown } | null)?.code;
@@ -42,6 +44,7 @@ const REBUILD: Record<ErrorCode, (message: string, details: unknown[]) => Error>
     typeof size === "number" && typeof limit === "number" ? new MessageTooLargeError(size, limit) : new ProtocolError(m),
   ERR_RATE_LIMITED: (m, [channel, retryAfterMs]) =>
     typeof channel === "string" && typeof retryAfterMs === "number" ? new RateLimitedError(channel, retryAfterMs) : new ProtocolError(m),
+  ERR_BROKER_FULL: (m, [limit]) => (typeof limit === "number" ? new BrokerFullError(limit) : new ProtocolError(m)),
   ERR_REQUEST_TIMEOUT: (m, [channel, timeoutMs]) =>
     typeof channel === "string" && typeof timeoutMs === "number" ? new RequestTimeoutError(channel, timeoutMs) : new ProtocolError(m),
   ERR_REQUEST_FAILED: (m, [code, message]) =>

@@ -27,23 +27,35 @@ export function encodeFrames(frames: readonly unknown[], splitBytes = BATCH_SPLI
  * Turns chunks (split or coalesced anyhow) back into decoded frames. A length
  * above `maxFrameBytes`, a body that is not msgpack or not an array of frames
  * throws ProtocolError: the stream cannot be trusted past that point, so its
- * owner ends it.
+ * owner ends it. The chunks of a frame not yet complete are kept as they came
+ * and joined once, when the frame is: a peer dribbling a large frame a byte
+ * at a time costs one copy of it, not one per chunk.
  */
 export class FrameDecoder {
-  private rest: Buffer | undefined;
+  private parts: Buffer[] = [];
+  private held = 0;
+  /** Bytes the frame being gathered needs in all (length header included); 0 while its header is incomplete. */
+  private need = 0;
 
-  constructor(private readonly maxFrameBytes: number) {}
+  /** The largest frame accepted; may be raised later (the broker does after hello). */
+  constructor(public maxFrameBytes: number) {}
 
   /** Calls `onFrame` for every complete frame in `chunk` and what came before it. */
   push(chunk: Buffer, onFrame: (frame: unknown) => void): void {
-    const buf = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
-    this.rest = undefined;
+    let buf = chunk;
+    if (this.held > 0) {
+      this.parts.push(chunk);
+      this.held += chunk.length;
+      if (this.need === 0 && this.held >= 4) this.need = 4 + this.lengthAt(this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, 4), 0);
+      if (this.need === 0 || this.held < this.need) return;
+      buf = Buffer.concat(this.parts, this.held);
+      this.parts = [];
+      this.held = 0;
+      this.need = 0;
+    }
     let offset = 0;
     while (buf.length - offset >= 4) {
-      const length = buf.readUInt32BE(offset);
-      if (length > this.maxFrameBytes) {
-        throw new ProtocolError(`frame of ${length} bytes is over the limit of ${this.maxFrameBytes} bytes`);
-      }
+      const length = this.lengthAt(buf, offset);
       if (buf.length - offset - 4 < length) break;
       const body = buf.subarray(offset + 4, offset + 4 + length);
       offset += 4 + length;
@@ -56,11 +68,25 @@ export class FrameDecoder {
       if (!Array.isArray(batch)) throw new ProtocolError("a stream frame must hold an array of protocol frames");
       for (let i = 0; i < batch.length; i++) onFrame(batch[i]);
     }
-    if (offset < buf.length) this.rest = buf.subarray(offset);
+    if (offset < buf.length) {
+      const rest = buf.subarray(offset);
+      this.parts = [rest];
+      this.held = rest.length;
+      this.need = rest.length >= 4 ? 4 + rest.readUInt32BE(0) : 0;
+    }
+  }
+
+  /** The length in the header at `offset`, checked against the limit. */
+  private lengthAt(buf: Buffer, offset: number): number {
+    const length = buf.readUInt32BE(offset);
+    if (length > this.maxFrameBytes) {
+      throw new ProtocolError(`frame of ${length} bytes is over the limit of ${this.maxFrameBytes} bytes`);
+    }
+    return length;
   }
 
   /** Bytes held of a frame not yet complete. */
   get buffered(): number {
-    return this.rest?.length ?? 0;
+    return this.held;
   }
 }

@@ -14,6 +14,13 @@ export interface Link {
   send(frames: readonly unknown[], splitBytes?: number): void;
   /** End the connection after what was sent; `closed` follows. */
   close(): void;
+  /** Bytes sent but not yet taken by the peer; absent where the transport cannot tell (IPC). */
+  readonly buffered?: number;
+  /** Stop delivering the peer's frames until `resume` (flow control for a peer that asks faster than it reads). */
+  pause?(): void;
+  resume?(): void;
+  /** The peer has said hello: lift the limits put on a peer not yet known. */
+  admit?(): void;
 }
 
 export interface LinkHandlers {
@@ -21,6 +28,8 @@ export interface LinkHandlers {
   frame: (frame: unknown) => void;
   /** The peer sent bytes that are not frames; the link is ended next. */
   malformed: (err: Error) => void;
+  /** What was sent has been taken by the peer, after a send that had to wait. */
+  drained?: () => void;
   /** The link is gone (ended, reset, or failed to open). Called once. */
   closed: (err?: Error) => void;
 }

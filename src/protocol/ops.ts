@@ -17,7 +17,7 @@ import type { EngineCounters, EngineTop } from "../engine/engine.js";
 export const PROTOCOL_VERSION = 2;
 
 export const Op = {
-  /** [Hello, id, version, instanceId, token | null] → [id, Ok, HelloInfo] */
+  /** [Hello, id, version, instanceId, token | null, secret?] → [id, Ok, HelloInfo] (secret: the one a former hello was given) */
   Hello: 0,
   /** [Send, id, channel, body, priority?] → [id, Ok] */
   Send: 1,
@@ -80,6 +80,12 @@ export interface HelloInfo {
   epoch: string;
   /** Whether the broker still held this instance's state (its reconnect grace had not run out). */
   resumed: boolean;
+  /**
+   * The session secret of this layer instance: a later hello as the same
+   * instance (a reconnect) presents it, so no other client can claim the id.
+   * Absent from brokers that predate it.
+   */
+  secret?: string;
 }
 
 /** What the stats op answers with. */

@@ -9,8 +9,10 @@ import type { Taken, Waiter, WaitHandle } from "../engine/engine.js";
 import { AuthenticationError, ConnectionLostError, InvalidChannelNameError, MessageTooLargeError, ProtocolError } from "../errors.js";
 import { assertChannelName, assertGroupName, isProcessLocal, ownsChannel } from "../names.js";
 import { HeldAhead } from "./ahead.js";
+import { EVERYTHING, type Grant } from "./auth.js";
 import type { Broker } from "./broker.js";
 import { errorToWire } from "./errors.js";
+import { BYTES_PER_TURN, OUTPUT_BUDGET, REQUESTS_PER_TURN, WRITE_SLICE_BYTES, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, MAX_STATS_TOP, Op, PROTOCOL_VERSION, Status, type HelloInfo } from "./ops.js";
 
@@ -58,7 +60,23 @@ export class Session {
   readonly since = Date.now();
   private readonly receives = new Map<number, ReceiveWaiter>();
   private out: unknown[] = [];
+  /** Estimated encoded bytes of `out`, counted as each answer is queued. */
+  private outBytes = 0;
   private flushQueued = false;
+  /** Requests received and not yet served: they wait while the client is owed too much, or has had its turn. */
+  private inbox: unknown[] = [];
+  private inboxAt = 0;
+  /** A pump of the inbox is scheduled for the next turn of the event loop. */
+  private pumpQueued = false;
+  /** Waiting for the client to read what it is owed before serving more of its requests. */
+  private blocked = false;
+  /** The broker turn in which `turnRequests` and `turnBytes` were counted. */
+  private turn = -1;
+  private turnRequests = 0;
+  private turnBytes = 0;
+  private helloTimer: NodeJS.Timeout | undefined;
+  /** What this client's token lets it do. */
+  private grant: Grant = EVERYTHING;
   private gone = false;
   private heard = true;
   private silentBeats = 0;
@@ -72,15 +90,96 @@ export class Session {
     readonly id: number,
     readonly peer: string,
     /** Set when the broker is at its connection limit: hello is refused. */
-    private readonly refuse: boolean,
+    readonly refused: boolean,
   ) {
+    this.helloTimer = setTimeout(() => {
+      this.broker.log(`client ${this.id} (${this.peer}) did not say hello within ${broker.helloTimeout} ms`);
+      this.end();
+    }, broker.helloTimeout);
+    this.helloTimer.unref();
     this.ahead = new HeldAhead(broker.engine);
   }
 
-  /** A decoded frame from the client. */
+  /** Not yet said hello (and not refused). */
+  get unknown(): boolean {
+    return this.instanceId === undefined && !this.refused && !this.gone;
+  }
+
+  /**
+   * A decoded frame from the client. It is served now if the client has had
+   * less than its share of this turn and is owed less than its budget;
+   * otherwise it waits in the inbox, and the link stops reading until the
+   * inbox is served.
+   */
   frame(frame: unknown): void {
     this.heard = true;
     if (this.gone) return;
+    if (this.inboxAt === this.inbox.length && !this.blocked && this.mayServe()) return this.serve(frame);
+    this.inbox.push(frame);
+    this.link.pause?.();
+    if (!this.blocked) this.queuePump();
+  }
+
+  /** Whether one more request may be served now: budget owed and share of the turn. */
+  private mayServe(): boolean {
+    if (this.turn !== this.broker.turn) {
+      this.turn = this.broker.turn;
+      this.turnRequests = 0;
+      this.turnBytes = 0;
+    }
+    if (this.turnRequests >= REQUESTS_PER_TURN || this.turnBytes >= BYTES_PER_TURN) return false;
+    if (this.outBytes + (this.link.buffered ?? 0) > OUTPUT_BUDGET) {
+      this.blocked = true;
+      this.link.pause?.();
+      return false;
+    }
+    this.turnRequests++;
+    this.broker.nextTurn();
+    return true;
+  }
+
+  private queuePump(): void {
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    setImmediate(this.pump);
+  }
+
+  /** Serve what waits in the inbox, as far as budget and turn allow. */
+  private readonly pump = (): void => {
+    this.pumpQueued = false;
+    while (this.inboxAt < this.inbox.length && !this.gone) {
+      if (!this.mayServe()) {
+        if (!this.blocked) this.queuePump();
+        return;
+      }
+      const frame = this.inbox[this.inboxAt];
+      this.inbox[this.inboxAt++] = undefined;
+      this.serve(frame);
+    }
+    this.inbox = [];
+    this.inboxAt = 0;
+    if (!this.gone) this.link.resume?.();
+  };
+
+  /** The link wrote what it held: a client blocked on its budget may be served again. */
+  drained(): void {
+    if (!this.blocked || this.gone) return;
+    if (this.outBytes + (this.link.buffered ?? 0) > OUTPUT_BUDGET) return;
+    this.blocked = false;
+    this.pump();
+  }
+
+  private serve(frame: unknown): void {
+    try {
+      this.request(frame);
+    } catch (err) {
+      // Requests answer their own errors; anything reaching here is a fault of this session's, and ends it only.
+      this.broker.log(`client ${this.id} (${this.peer}) closed: ${(err as Error).message}`);
+      this.end();
+    }
+  }
+
+  private request(frame: unknown): void {
     if (!Array.isArray(frame) || frame.length < 2 || typeof frame[0] !== "number" || !isId(frame[1])) {
       return this.fatal("a request must be an array [op, id, ...args] with a uint32 id of at least 1");
     }
@@ -115,29 +214,38 @@ export class Session {
     this.fatal(err.message);
   }
 
-  private hello(id: number, [, , version, instanceId, token]: unknown[]): void {
+  private hello(id: number, [, , version, instanceId, token, secret]: unknown[]): void {
     let refusal: Error | undefined;
-    if (this.refuse) {
+    let grant: Grant | undefined;
+    let attached: { secret: string; resumed: boolean } | undefined;
+    if (this.refused) {
       refusal = new ConnectionLostError(`the broker is at its connection limit (${this.broker.maxConnections}); retry later`);
     } else if (version !== PROTOCOL_VERSION) {
       refusal = new ProtocolError(
         `protocol version ${String(version)} is not supported: this broker speaks version ${PROTOCOL_VERSION}; ` +
           "use the same channel-layers version on client and broker",
       );
-    } else if (!this.broker.tokenAccepted(token)) {
+    } else if ((grant = this.broker.grantFor(token)) === undefined) {
       refusal = new AuthenticationError(
         token == null ? "the broker requires a token: pass { token } to the layer" : "the broker refused the token",
       );
     } else if (!this.broker.validInstanceId(instanceId)) {
       refusal = new ProtocolError("hello: instanceId must be 1 to 64 ASCII letters and digits");
+    } else if ((attached = this.broker.attach(instanceId, secret)) === undefined) {
+      refusal = new AuthenticationError(
+        `instance id "${instanceId}" belongs to another client: a layer saying hello again as an instance presents the session secret it was given`,
+      );
     }
     if (refusal !== undefined) {
       this.broker.log(`client ${this.id} (${this.peer}) refused: ${refusal.message}`);
       this.reply([id, Status.Error, ...errorToWire(refusal)]);
       return this.end();
     }
+    clearTimeout(this.helloTimer);
+    this.link.admit?.();
     this.instanceId = instanceId as string;
-    const resumed = this.broker.attach(this.instanceId);
+    this.grant = grant!;
+    const { secret: given, resumed } = attached!;
     this.broker.log(`client ${this.id} connected (${this.peer}, instance ${this.instanceId})`);
     const { maxMessageBytes, expiry, groupExpiry, capacity } = this.broker.config;
     const info: HelloInfo = {
@@ -147,6 +255,7 @@ export class Session {
       expiry,
       groupExpiry,
       capacity: capacity.defaultCapacity,
+      secret: given,
       epoch: this.broker.epoch,
       resumed,
     };
@@ -158,6 +267,7 @@ export class Session {
     switch (op) {
       case Op.Send: {
         const channel = this.channelArg(frame[2]);
+        this.allowed(this.grant.send(channel), `send to channel "${channel}"`);
         engine.send(channel, this.bodyArg(frame[3]), priorityArg(frame[4]));
         break;
       }
@@ -176,6 +286,7 @@ export class Session {
         return this.reply([id, Status.Cancelled]);
       }
       case Op.Requeue: {
+        // Gives back only what this session was handed (its HeldAhead): nothing to check against its rights.
         // Not answered: the client does not wait for it. A wrong one ends the session.
         if (frame.length < 5 || (frame.length - 2) % 3 !== 0) return this.fatal("requeue must be [op, id, (channel, took, rest (0 or 1))…]");
         for (let i = 2; i < frame.length; i += 3) {
@@ -198,6 +309,7 @@ export class Session {
         const group = frame[2];
         assertGroupName(group);
         const channel = this.channelArg(frame[3]);
+        this.allowed(this.grant.group(group) && this.mayReceive(channel), `change group "${group}" for channel "${channel}"`);
         if (op === Op.GroupAdd) engine.groupAdd(group, channel, expiryArg(frame[4]));
         else engine.groupDiscard(group, channel);
         break;
@@ -205,21 +317,25 @@ export class Session {
       case Op.GroupSend: {
         const group = frame[2];
         assertGroupName(group);
+        this.allowed(this.grant.group(group), `send to group "${group}"`);
         engine.groupSend(group, this.bodyArg(frame[3]), priorityArg(frame[4]));
         break;
       }
       case Op.Flush:
+        this.allowed(this.grant.admin, "flush the broker (an admin right)");
         engine.flush();
         break;
       case Op.Ping:
         break;
       case Op.Stats: {
         const top = frame[2];
-        if (top == null) return this.reply([id, Status.Ok, this.broker.stats()]);
+        if (top == null) return this.reply([id, Status.Ok, this.broker.statsForClients()]);
         if (typeof top !== "number" || !Number.isInteger(top) || top < 1 || top > MAX_STATS_TOP) {
           throw new ProtocolError(`stats: top must be an integer from 1 to ${MAX_STATS_TOP}`);
         }
-        return this.reply([id, Status.Ok, { ...this.broker.stats(), ...this.broker.top(top) }]);
+        // Other clients' connections are an admin's to see.
+        const answer = this.broker.statsAnswer(top, this.grant.admin ? undefined : this.instanceId);
+        return this.reply([id, Status.Ok, answer.value], answer.bytes + 16);
       }
       case Op.Hello:
         throw new ProtocolError("hello was already said on this connection");
@@ -240,6 +356,7 @@ export class Session {
           "only the instance that made it with newChannel() can receive from it",
       );
     }
+    this.allowed(this.mayReceive(channel), `receive from channel "${channel}"`);
     if (this.receives.has(id)) throw new ProtocolError(`request id ${id} already names a waiting receive`);
     if (this.receives.size >= this.broker.maxPendingReceives) {
       throw new ProtocolError(`too many waiting receives on one connection (limit ${this.broker.maxPendingReceives})`);
@@ -284,6 +401,15 @@ export class Session {
     return true;
   }
 
+  /** Its own process-local channels are every client's; other channels as its token grants. */
+  private mayReceive(channel: string): boolean {
+    return (isProcessLocal(channel) && ownsChannel(channel, this.instanceId!)) || this.grant.receive(channel);
+  }
+
+  private allowed(ok: boolean, what: string): void {
+    if (!ok) throw new AuthenticationError(`this client's token does not allow it to ${what}`);
+  }
+
   private channelArg(value: unknown): string {
     assertChannelName(value);
     if (isProcessLocal(value)) this.broker.track(value);
@@ -298,7 +424,10 @@ export class Session {
     return Buffer.from(value);
   }
 
-  private reply(frame: unknown[]): void {
+  /** Queue an answer; `bytes`, its estimated size when the caller knows it. */
+  private reply(frame: unknown[], bytes = wireEstimate(frame)): void {
+    this.outBytes += bytes;
+    this.turnBytes += bytes;
     this.out.push(frame);
     if (!this.flushQueued) {
       this.flushQueued = true;
@@ -306,14 +435,42 @@ export class Session {
     }
   }
 
-  /** Everything answered in one tick leaves in one write. */
+  /**
+   * Everything answered in one tick leaves in one write, encoded a slice of
+   * about WRITE_SLICE_BYTES at a time. A failure to encode or write ends
+   * this session, never the broker.
+   */
   private readonly flush = (): void => {
     this.flushQueued = false;
     if (this.out.length === 0 || this.gone) return;
     const frames = this.out;
+    const estimated = this.outBytes;
     this.out = [];
-    this.link.send(frames);
+    this.outBytes = 0;
+    try {
+      if (estimated <= WRITE_SLICE_BYTES) this.link.send(frames);
+      else this.sendSliced(frames);
+    } catch (err) {
+      this.broker.log(`client ${this.id} (${this.peer}) closed: its answers could not be written: ${(err as Error).message}`);
+      this.cleanup();
+      this.link.close();
+      return;
+    }
+    if (this.blocked) setImmediate(() => this.drained());
   };
+
+  private sendSliced(frames: unknown[]): void {
+    let from = 0;
+    let bytes = 0;
+    for (let i = 0; i < frames.length; i++) {
+      bytes += wireEstimate(frames[i]);
+      if (bytes >= WRITE_SLICE_BYTES || i === frames.length - 1) {
+        this.link.send(frames.slice(from, i + 1));
+        from = i + 1;
+        bytes = 0;
+      }
+    }
+  }
 
   /** Heartbeat check: a client silent for three beats is gone. */
   beat(): void {
@@ -321,7 +478,11 @@ export class Session {
       this.heard = false;
       this.silentBeats = 0;
     } else if (++this.silentBeats >= 3) {
-      this.broker.log(`client ${this.id} (${this.peer}) missed its heartbeats`);
+      this.broker.log(
+        this.blocked
+          ? `client ${this.id} (${this.peer}) has not read its answers for three heartbeats`
+          : `client ${this.id} (${this.peer}) missed its heartbeats`,
+      );
       this.end();
     }
   }
@@ -347,11 +508,14 @@ export class Session {
 
   private cleanup(): void {
     this.gone = true;
+    clearTimeout(this.helloTimer);
+    this.inbox = [];
     for (const waiter of this.receives.values()) waiter.handle!.cancel();
     this.receives.clear();
     // Gone or dead: what it held ahead goes back now, not after a grace (docs/semantics.md §4.10).
     if (!this.broker.closed) this.ahead.giveBackAll();
     this.out = [];
+    this.outBytes = 0;
     this.broker.detach(this);
     if (this.instanceId !== undefined) this.broker.log(`client ${this.id} disconnected (${this.peer})`);
   }

@@ -7,6 +7,7 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { createServer as createTlsServer, type TlsOptions } from "node:tls";
 import { Broker, type BrokerOptions } from "../protocol/broker.js";
 import { FRAME_OVERHEAD } from "../protocol/frames.js";
+import { HELLO_FRAME_BYTES } from "../protocol/limits.js";
 import type { BrokerStats } from "../protocol/ops.js";
 import type { Session } from "../protocol/session.js";
 import { positiveOption } from "../protocol/settings.js";
@@ -88,9 +89,10 @@ export class BrokerServer {
       {
         frame: (frame) => session.frame(frame),
         malformed: (err) => session.malformed(err),
+        drained: () => session.drained(),
         closed: () => session.closed(),
       },
-      { maxFrameBytes: this.maxFrameBytes },
+      { maxFrameBytes: this.maxFrameBytes, unknownFrameBytes: HELLO_FRAME_BYTES },
     );
     const session: Session = this.broker.open(link, peer);
   }

@@ -13,13 +13,15 @@ export interface StreamLinkOptions {
   maxFrameBytes: number;
   /** Bytes we may hold for a peer that does not read before dropping it. Default 64 MiB. */
   maxBufferedBytes?: number;
+  /** Largest frame accepted until `admit()` (a broker's limit for peers that have not said hello). Default maxFrameBytes. */
+  unknownFrameBytes?: number;
 }
 
 /** How long an ended stream may take to close before it is destroyed. */
 const END_GRACE_MS = 1000;
 
 export function streamLink(socket: Socket, handlers: LinkHandlers, options: StreamLinkOptions): Link {
-  const decoder = new FrameDecoder(options.maxFrameBytes);
+  const decoder = new FrameDecoder(options.unknownFrameBytes ?? options.maxFrameBytes);
   const maxBuffered = options.maxBufferedBytes ?? 64 * 1024 * 1024;
   let failed = false;
   let lastError: Error | undefined;
@@ -35,6 +37,7 @@ export function streamLink(socket: Socket, handlers: LinkHandlers, options: Stre
     }
   });
   socket.on("error", (err) => (lastError = err));
+  if (handlers.drained) socket.on("drain", handlers.drained);
   socket.on("close", () => {
     clearTimeout(killer);
     handlers.closed(lastError);
@@ -46,6 +49,14 @@ export function streamLink(socket: Socket, handlers: LinkHandlers, options: Stre
       if (socket.writableLength > maxBuffered) {
         socket.destroy(new Error(`peer is not reading: over ${maxBuffered} bytes waiting to be written`));
       }
+    },
+    get buffered() {
+      return socket.writableLength;
+    },
+    pause: () => void socket.pause(),
+    resume: () => void socket.resume(),
+    admit() {
+      decoder.maxFrameBytes = options.maxFrameBytes;
     },
     close() {
       if (socket.destroyed) return;

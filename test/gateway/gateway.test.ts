@@ -74,6 +74,19 @@ describe("HTTP gateway", () => {
     expect(calls).toBe(0);
   });
 
+  it("answers a page on another origin with 403 before any worker sees it; its own host and listed origins pass", async () => {
+    let calls = 0;
+    const ok = (): { type: string; body: string } => (calls++, { type: "ok", body: "in" });
+    const own = await start([{ method: "GET", path: "/x", channel: "app" }], ok);
+    expect((await fetch(`${own.base}/x`, { headers: { origin: "http://evil.example" } })).status).toBe(403);
+    expect(calls).toBe(0);
+    expect((await fetch(`${own.base}/x`, { headers: { origin: own.base } })).status).toBe(200);
+    expect((await fetch(`${own.base}/x`)).status).toBe(200); // no Origin: no browser page to protect
+    const listed = await start([{ method: "GET", path: "/x", channel: "app" }], ok, { allowedOrigins: ["*.example.com"] });
+    expect((await fetch(`${listed.base}/x`, { headers: { origin: "https://app.example.com" } })).status).toBe(200);
+    expect((await fetch(`${listed.base}/x`, { headers: { origin: "https://example.org" } })).status).toBe(403);
+  });
+
   it("requires the bearer token when it has one (401 without it)", async () => {
     const { base } = await start([{ method: "GET", path: "/x", channel: "app" }], () => ({ type: "ok", body: "in" }), { token: "s3cret" });
     const refused = await fetch(`${base}/x`);

@@ -57,7 +57,7 @@ describe("the HTTP side door", () => {
     expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
     const html = await res.text();
     expect(html).toMatch(/<title>channel-layers broker<\/title>/);
-    expect(html).toMatch(/new EventSource\("events"\)/);
+    expect(html).toMatch(/fetch\("events"/);
     // Works offline: nothing is loaded from anywhere else.
     expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=/);
   });

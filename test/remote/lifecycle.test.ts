@@ -1,7 +1,7 @@
 /** Clients coming and going: heartbeats, cleanup, limits, reconnects, and cancellation races. */
 import { afterEach, describe, expect, it } from "vitest";
 import { BrokerServer, ConnectionLostError, RemoteChannelLayer, type Message } from "../../src/index.js";
-import { Op, Status } from "../../src/protocol/ops.js";
+import { Op, PROTOCOL_VERSION, Status, type HelloInfo } from "../../src/protocol/ops.js";
 import { sleep, tryReceive } from "../conformance/helpers.js";
 import { helloClient, rawClient, startBroker } from "./helpers.js";
 
@@ -71,7 +71,11 @@ describe("departed clients", () => {
     await first.answer(3);
     first.socket.destroy();
     await first.closed;
-    const second = await helloClient(url, "back1");
+    // Coming back as the same instance takes the session secret its first hello was given.
+    const { secret } = first.frames[0]![2] as HelloInfo;
+    const second = rawClient(url);
+    second.send([Op.Hello, 1, PROTOCOL_VERSION, "back1", null, secret]);
+    expect((await second.answer(1))[1]).toBe(Status.Ok);
     await sleep(1200);
     expect(server.stats()).toMatchObject({ messages: 1, members: 1 });
     second.send([Op.Receive, 4, "specific.back1!a"]);

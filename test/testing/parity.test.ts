@@ -44,7 +44,8 @@ describe("the communicator and serve() over a real socket see the same", () => {
       await p.disconnect(4000);
       out.push(await p.closed);
       return out;
-    });
+      // A page on another site may connect only when allowed (serve()'s default is the request's own host).
+    }, { routes, allowedOrigins: ["https://app.example"] });
     expect(mem).toEqual(real);
     expect(mem[1]).toEqual({ echo: { hi: [1, "two"] }, params: { name: "al ice" }, query: { x: "1" }, origin: "https://app.example", header: "yes" });
     expect(mem.at(-1)).toEqual({ seen: ["/echo/al%20ice disconnect 4000"], errors: [] });

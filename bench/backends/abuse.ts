@@ -1,0 +1,73 @@
+/**
+ * The `abuse` rows: the good client's pingpong round trips on a broker
+ * alone, then under each attack of the issue-13 table in turn (the attacker
+ * in its own process), side by side. A fresh broker per row, so that one
+ * attack's leftovers do not weigh on the next.
+ *
+ *   npm run bench -- --backends abuse
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { RemoteChannelLayer } from "../../src/index.js";
+import type { BenchBackend, ExtraResult } from "../types.js";
+import { workloads } from "../workloads.js";
+import { spawnBroker, stopBroker } from "./broker.js";
+
+/** The attacks of bench/abuse-attacker.ts, in the table's order. */
+const ATTACKS = ["amplification", "silent-sockets", "slowloris", "stats-top", "filling", "deaf-readers"];
+
+const ATTACKER = fileURLToPath(new URL("../abuse-attacker.ts", import.meta.url));
+
+function startAttacker(attack: string, port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", ATTACKER, attack, String(port)], { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (c: Buffer) => {
+      out += c.toString();
+      if (out.includes("ready")) resolve(child);
+    });
+    child.once("exit", (code) => reject(new Error(`attacker ${attack} exited with ${code}`)));
+  });
+}
+
+/** Broker flags per attack, as the table's rows had them. */
+const FLAGS: Record<string, string[]> = { "silent-sockets": ["--max-connections", "100"] };
+
+async function row(attack: string | undefined, n: number): Promise<ExtraResult & { p99Ms: number }> {
+  // 256 MiB of stored messages: the filling attack meets the bound in seconds.
+  const flags = ["--max-stored-bytes", String(256 * 1024 * 1024), ...(FLAGS[attack ?? ""] ?? [])];
+  const { child, url } = await spawnBroker("tcp://127.0.0.1:0", flags);
+  let attacker: ChildProcess | undefined;
+  const layer = new RemoteChannelLayer(url);
+  try {
+    await workloads.pingpong(layer, 2000); // the JIT settles on both sides
+    if (attack) attacker = await startAttacker(attack, Number(new URL(url).port));
+    await new Promise((r) => setTimeout(r, 1000));
+    const r = await workloads.pingpong(layer, n);
+    return { workload: `abuse:${attack ?? "alone"}`, n: r.ops, seconds: r.seconds, opsPerSec: r.ops / r.seconds, p50Ms: r.p50Ms!, p99Ms: r.p99Ms! };
+  } finally {
+    attacker?.kill("SIGKILL");
+    await layer.close();
+    await stopBroker(child);
+  }
+}
+
+export const abuse: BenchBackend = {
+  name: "abuse",
+  optIn: true,
+  available: async () => true,
+  workloads: [],
+  async run() {
+    throw new Error("abuse has only its own rows");
+  },
+  async extras(quick) {
+    const n = quick ? 2000 : 10_000;
+    const alone = await row(undefined, n);
+    const rows: ExtraResult[] = [{ ...alone, p99VsAlone: "1.0x" }];
+    for (const attack of ATTACKS) {
+      const r = await row(attack, n);
+      rows.push({ ...r, p99VsAlone: `${(r.p99Ms / alone.p99Ms).toFixed(1)}x` });
+    }
+    return rows;
+  },
+};

@@ -1,0 +1,55 @@
+/**
+ * What one connection may cost the broker, and the arithmetic behind it.
+ * A client's requests are served only while the answers it is owed (counted
+ * before they are encoded) stay under its output budget, and only a bounded
+ * amount of them per turn of the event loop, so that no client can make the
+ * broker build gigabytes of answers or keep the others waiting.
+ */
+
+/** Answer bytes a client may be owed (queued or unsent) before its further requests wait for it to read. */
+export const OUTPUT_BUDGET = 4 * 1024 * 1024;
+
+/** Requests one connection is served per turn of the event loop; the rest wait for the next turn. */
+export const REQUESTS_PER_TURN = 256;
+
+/** Answer bytes one connection may be given per turn of the event loop. */
+export const BYTES_PER_TURN = 64 * 1024;
+
+/** Largest frame accepted before hello: a hello is a few hundred bytes. */
+export const HELLO_FRAME_BYTES = 4 * 1024;
+
+/** Default milliseconds a connection has to say hello before it is closed. */
+export const HELLO_TIMEOUT_MS = 5000;
+
+/** Answers are encoded and written in pieces of about this many bytes, so no single encoding grows large. */
+export const WRITE_SLICE_BYTES = 1024 * 1024;
+
+/**
+ * An upper estimate of a value's msgpack size, without encoding it: strings
+ * count 3 bytes a character (UTF-8's worst case for UTF-16 units), bytes their
+ * length, and every value its header. Deep values are not expected in answers;
+ * past `depth` 8 a value counts a fixed 1 KiB.
+ */
+export function wireEstimate(value: unknown, depth = 0): number {
+  switch (typeof value) {
+    case "string":
+      return 5 + 3 * value.length;
+    case "number":
+    case "bigint":
+      return 9;
+    case "object": {
+      if (value === null) return 1;
+      if (value instanceof Uint8Array) return 5 + value.length;
+      if (depth > 8) return 1024;
+      let n = 5;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) n += wireEstimate(value[i], depth + 1);
+      } else {
+        for (const key in value) n += 5 + 3 * key.length + wireEstimate((value as Record<string, unknown>)[key], depth + 1);
+      }
+      return n;
+    }
+    default:
+      return 1;
+  }
+}
