@@ -147,7 +147,7 @@ export class WebSocketCommunicator {
 
   /** The upgrade request a client would send, as `serve()` receives it. */
   private request(): IncomingMessage {
-    const request = new IncomingMessage(new Socket());
+    const request = withLazySocket(new IncomingMessage(undefined as unknown as Socket));
     request.method = "GET";
     request.url = this.path;
     request.httpVersion = "1.1";
@@ -168,9 +168,37 @@ export class WebSocketCommunicator {
   }
 }
 
-/** `promise`'s value, or `undefined` once `ms` have passed. */
+/**
+ * A request's `socket` (and `client`, its old name) made on first use: few consumers read it, and a
+ * `net.Socket` per connection was a good part of what a communicator test allocated. A Socket's
+ * readable high-water mark is the stream default, so the request is built as it would be with one.
+ */
+function withLazySocket(request: IncomingMessage): IncomingMessage {
+  let socket: Socket | undefined;
+  const property: PropertyDescriptor = {
+    configurable: true,
+    enumerable: true,
+    get: () => (socket ??= new Socket()),
+    set: (value: Socket) => (socket = value),
+  };
+  Object.defineProperty(request, "socket", property);
+  Object.defineProperty(request, "client", property);
+  return request;
+}
+
+/** `promise`'s value, or `undefined` once `ms` have passed (one promise and one timer: this runs on every connect and disconnect). */
 function deadline<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+  return new Promise<T | undefined>((resolve, reject) => {
+    const timer = setTimeout(() => resolve(undefined), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 }

@@ -36,6 +36,20 @@ describe("WebSocketCommunicator", () => {
     await c.disconnect();
   });
 
+  it("gives the consumer a request with a socket, made when first read", async () => {
+    class Peek extends JsonWebSocketConsumer {
+      override connect(): void {
+        const { request } = this.scope;
+        this.accept();
+        this.sendJson({ socket: request.socket.constructor.name, same: request.socket === request.socket && request.connection === request.socket });
+      }
+    }
+    const c = new WebSocketCommunicator(app([{ path: "/", consumer: Peek }]), "/");
+    await c.connect();
+    expect(await c.receiveJson()).toEqual({ socket: "Socket", same: true });
+    await c.disconnect();
+  });
+
   it("refuses to read a binary frame as JSON or text, and a text frame as bytes", async () => {
     const c = new WebSocketCommunicator(app([{ path: "/b", consumer: Bytes }, { path: "/j", consumer: Echo }]), "/b");
     await c.connect();
