@@ -102,10 +102,10 @@ export function rawClient(url: string): RawClient {
   };
 }
 
-/** A raw client that has said hello as `instanceId`. */
-export async function helloClient(url: string, instanceId = "raw" + Math.random().toString(36).slice(2, 10), token?: string): Promise<RawClient> {
+/** A raw client that has said hello as `instanceId` (with the session `secret` a former hello of that instance was given). */
+export async function helloClient(url: string, instanceId = "raw" + Math.random().toString(36).slice(2, 10), token?: string, secret?: string): Promise<RawClient> {
   const raw = rawClient(url);
-  raw.send([Op.Hello, 1, PROTOCOL_VERSION, instanceId, token ?? null]);
+  raw.send([Op.Hello, 1, PROTOCOL_VERSION, instanceId, token ?? null, ...(secret === undefined ? [] : [secret])]);
   const [, status] = await raw.answer(1);
   if (status !== Status.Ok) throw new Error(`hello refused: ${JSON.stringify(raw.frames)}`);
   return raw;

@@ -59,7 +59,7 @@ describe("errors (docs/semantics.md §3.6)", () => {
   it("every code survives the broker wire as its own class, except consumer-side ones", () => {
     const consumerSide: ErrorCode[] = ["ERR_INVALID_MESSAGE_TYPE", "ERR_NO_HANDLER", "ERR_BAD_FRAME"];
     for (const code of declaredCodes() as ErrorCode[]) {
-      const details = code === "ERR_MESSAGE_TOO_LARGE" ? [2, 1] : code === "ERR_REQUEST_FAILED" ? ["ERR_X", "m"] : ["c", 1];
+      const details = code === "ERR_MESSAGE_TOO_LARGE" ? [2, 1] : code === "ERR_REQUEST_FAILED" ? ["ERR_X", "m"] : code === "ERR_BROKER_FULL" ? [1] : ["c", 1];
       const back = errorFromWire(code, "m", details) as Error & { code: string };
       expect(back.code).toBe(consumerSide.includes(code) ? "ERR_PROTOCOL" : code);
     }
