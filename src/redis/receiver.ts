@@ -342,7 +342,7 @@ export class Receiver {
       }
       const names = Array.isArray(target) ? target : [typeof target === "string" ? target : name];
       // Popped for a receive that went away, with no receive left on the process key: back to Redis, as a
-      // normal channel's extra, so that the shared key's count (capacity) never misses it (SPEC §4.4, §4.10).
+      // normal channel's extra, so that the shared key's count (capacity) never misses it (docs/semantics.md §4.4, §4.10).
       // (With receives waiting on other local channels it is buffered, as channels_redis does: putting back
       // the head for them would pop it again and again.)
       const only = names.length === 1 ? names[0] : undefined;
