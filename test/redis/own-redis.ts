@@ -1,7 +1,6 @@
 /**
  * A private redis-server on a free loopback port, for tests that kill Redis
- * or need several servers (never the shared one). test/redis/restart.test.ts
- * has the same class inline; it can import this one.
+ * or need several servers (never the shared one).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";

@@ -2,51 +2,11 @@
  * Redis restarted under a running layer: our own redis-server on a free
  * port (never the shared one), killed and started again mid-stream.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConnectionLostError } from "../../src/index.js";
 import { RedisChannelLayer } from "../../src/redis/layer.js";
 import { sleep } from "../conformance/helpers.js";
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
-class OwnRedis {
-  private child: ChildProcess | undefined;
-  constructor(readonly port: number) {}
-
-  async start(): Promise<void> {
-    const child = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    this.child = child;
-    await new Promise<void>((resolve, reject) => {
-      let out = "";
-      child.once("error", reject);
-      child.once("exit", (code) => reject(new Error(`redis-server exited with ${code}: ${out}`)));
-      child.stdout!.on("data", (d: Buffer) => {
-        out += d.toString();
-        if (out.includes("Ready to accept connections")) resolve();
-      });
-    });
-    this.child.removeAllListeners("exit");
-  }
-
-  async kill(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGKILL");
-    await exited;
-  }
-}
+import { OwnRedis } from "./own-redis.js";
 
 describe("Redis restarted mid-stream", () => {
   const cleanups: Array<() => Promise<void>> = [];
@@ -55,8 +15,7 @@ describe("Redis restarted mid-stream", () => {
   });
 
   async function setup(connectionLostTimeout: number): Promise<{ redis: OwnRedis; layer: RedisChannelLayer }> {
-    const redis = new OwnRedis(await freePort());
-    await redis.start();
+    const redis = await OwnRedis.start();
     cleanups.push(() => redis.kill());
     const layer = new RedisChannelLayer({ hosts: [`redis://127.0.0.1:${redis.port}`], connectionLostTimeout });
     cleanups.push(() => layer.close());
