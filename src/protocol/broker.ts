@@ -20,6 +20,7 @@ import type { Link } from "./link.js";
 import { Access, newSecret, secretMatches, type Grant, type TokenGrant } from "./auth.js";
 import { MAX_STATS_TOP, type BrokerDetails, type BrokerStats, type ClientInfo } from "./ops.js";
 import { Session, type ReceiveWaiter } from "./session.js";
+import { Settling } from "./settling.js";
 import { positiveOption } from "./settings.js";
 
 export interface BrokerOptions extends LayerOptions {
@@ -75,6 +76,8 @@ const MAX_REFUSED = 64;
 export class Broker {
   readonly config: ResolvedOptions;
   readonly engine: Engine<Buffer, ReceiveWaiter>;
+  /** Who holds what ahead, and the sends waiting for them to settle it. */
+  readonly settling: Settling;
   readonly maxConnections: number;
   readonly maxPendingReceives: number;
   readonly helloTimeout: number;
@@ -142,6 +145,7 @@ export class Broker {
       // Only dropped messages are decoded: wrapped for the dead-letter channel, then encoded again.
       deadLetter: (body, reason, channel, group) => encodeMessage(deadLetterMessage(decodeMessage(body), reason, channel, group)),
     });
+    this.settling = new Settling(this.engine);
     this.sweeper = new Sweeper(this.engine);
     this.log = options.log ?? (() => {});
     this.heartbeat = setInterval(() => this.beat(), heartbeatInterval);
