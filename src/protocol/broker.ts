@@ -19,7 +19,8 @@ import { HELLO_TIMEOUT_MS, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
 import { Access, newSecret, secretMatches, type Grant, type TokenGrant } from "./auth.js";
 import { MAX_STATS_TOP, type BrokerDetails, type BrokerStats, type ClientInfo } from "./ops.js";
-import { Session, type ReceiveWaiter } from "./session.js";
+import { Session } from "./session.js";
+import type { SessionHost } from "./session-host.js";
 import { positiveOption } from "./settings.js";
 
 export interface BrokerOptions extends LayerOptions {
@@ -72,9 +73,9 @@ function defaultStoredBytes(): number {
 /** Connections refused at the limit that are held open until hello to be told why; past this they are closed at once. */
 const MAX_REFUSED = 64;
 
-export class Broker {
+export class Broker implements SessionHost {
   readonly config: ResolvedOptions;
-  readonly engine: Engine<Buffer, ReceiveWaiter>;
+  readonly engine: Engine<Buffer>;
   readonly maxConnections: number;
   readonly maxPendingReceives: number;
   readonly helloTimeout: number;
@@ -133,7 +134,7 @@ export class Broker {
     this.maxStoredBytes = positiveOption(options.maxStoredBytes, "maxStoredBytes", defaultStoredBytes(), true);
     this.maxFrameBytes = this.config.maxMessageBytes + FRAME_OVERHEAD;
     this.replies = new MemoryReplyCache(positiveOption(options.maxCacheBytes, "maxCacheBytes", DEFAULT_CACHE_BYTES, true));
-    this.engine = new Engine<Buffer, ReceiveWaiter>({
+    this.engine = new Engine<Buffer>({
       ...this.config,
       size: (body) => body.length + MESSAGE_BOOKKEEPING,
       maxStoredBytes: this.maxStoredBytes,

@@ -10,11 +10,11 @@ import { AuthenticationError, ConnectionLostError, InvalidChannelNameError, Mess
 import { assertChannelName, assertGroupName, isProcessLocal, ownsChannel } from "../names.js";
 import { HeldAhead } from "./ahead.js";
 import { EVERYTHING, type Grant } from "./auth.js";
-import type { Broker } from "./broker.js";
 import { errorToWire } from "./errors.js";
 import { BYTES_PER_TURN, OUTPUT_BUDGET, REQUESTS_PER_TURN, WRITE_SLICE_BYTES, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, MAX_STATS_TOP, Op, PROTOCOL_VERSION, Status, type HelloInfo } from "./ops.js";
+import type { SessionHost } from "./session-host.js";
 
 /** A receive waiting in the engine for a message. */
 export class ReceiveWaiter implements Waiter<Buffer> {
@@ -87,7 +87,7 @@ export class Session {
   private readonly ahead: HeldAhead;
 
   constructor(
-    private readonly broker: Broker,
+    private readonly broker: SessionHost,
     private readonly link: Link,
     readonly id: number,
     readonly peer: string,

@@ -14,7 +14,7 @@ import type { Shard } from "./connections.js";
 import type { Serializer } from "./serializer.js";
 import { consistentHash } from "./sharding.js";
 import { Prefetch } from "./prefetch.js";
-import { ShardLoop } from "./shard-loop.js";
+import { ShardLoop, type LoopDemand } from "./shard-loop.js";
 
 /** Members popped from a process key at once (they fan out to local buffers). */
 const PROCESS_BATCH = 256;
@@ -70,7 +70,7 @@ interface Waiting {
   fail(reason: unknown): void;
 }
 
-export class Receiver {
+export class Receiver implements LoopDemand {
   private readonly waiters = new Map<string, WaiterList<Message, Waiting>>();
   private readonly watch = new Map<string, Watch>();
   /** Keys newly watched, whose `$inflight` key gets a TTL on the next pop. */
