@@ -6,8 +6,8 @@
  * error, a bad frame ends this connection only.
  */
 import type { Taken, Waiter, WaitHandle } from "../engine/engine.js";
-import { AuthenticationError, ConnectionLostError, InvalidChannelNameError, MessageTooLargeError, ProtocolError } from "../errors.js";
-import { assertChannelName, assertGroupName, isProcessLocal, ownsChannel } from "../names.js";
+import { AuthenticationError, ConnectionLostError, MessageTooLargeError, ProtocolError } from "../errors.js";
+import { assertChannelName, assertGroupName, assertOwnChannel, isProcessLocal, ownsChannel } from "../names.js";
 import { HeldAhead } from "./ahead.js";
 import { EVERYTHING, type Grant } from "./auth.js";
 import { errorToWire } from "./errors.js";
@@ -371,12 +371,7 @@ export class Session {
    * a `standing` receive keeps waiting until it has handed over `max`.
    */
   private receive(id: number, channel: string, max: number, standing: boolean, watch: boolean, callers: number): void {
-    if (isProcessLocal(channel) && !ownsChannel(channel, this.instanceId!)) {
-      throw new InvalidChannelNameError(
-        `channel "${channel}" is process-local to another layer instance (this one is "${this.instanceId}"): ` +
-          "only the instance that made it with newChannel() can receive from it",
-      );
-    }
+    assertOwnChannel(channel, this.instanceId!);
     this.allowed(this.mayReceive(channel), `receive from channel "${channel}"`);
     if (this.receives.has(id)) throw new ProtocolError(`request id ${id} already names a waiting receive`);
     if (this.receives.size >= this.broker.maxPendingReceives) {
