@@ -11,7 +11,8 @@ import { BaseLayer } from "../base.js";
 import { ConnectionLostError, LayerClosedError, ProtocolError } from "../errors.js";
 import type { LayerOptions, Message } from "../layer.js";
 import { positiveOption, positiveOrOff } from "../positive-option.js";
-import { Call, Outgoing, Receiver } from "./calls.js";
+import { PendingReceive } from "../pending-receive.js";
+import { Call, Outgoing } from "./calls.js";
 import { errorFromWire } from "./errors.js";
 import type { Link, LinkHandlers } from "./link.js";
 import type { BrokerLayerStats } from "../stats.js";
@@ -195,10 +196,10 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   protected doReceive(channel: string, signal: AbortSignal | undefined): Promise<Message> {
     if (this.failure || this.down) return Promise.reject(this.failure ?? this.lostError());
-    const caller = new Receiver(channel);
-    if (signal) caller.listen(signal, () => this.receives.abort(caller, signal.reason));
-    this.receives.add(caller);
-    return caller.promise as Promise<Message>;
+    const caller = new PendingReceive<Message>();
+    if (signal) caller.listen(signal, (reason) => this.receives.abort(channel, caller, reason));
+    this.receives.add(channel, caller);
+    return caller.promise;
   }
 
   protected doGroupAdd(group: string, channel: string): Promise<void> {
