@@ -167,6 +167,22 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     return body;
   }
 
+  /**
+   * Whether a send to `channel` would be refused only because of what
+   * receivers hold ahead (`holdAhead`): without it the channel has room.
+   */
+  fullAhead(channel: string): boolean {
+    const ch = this.channels.get(channel);
+    if (ch === undefined || ch.ahead === 0 || ch.overflow !== "reject") return false;
+    this.expire(ch, this.clock());
+    return ch.queue.size < ch.capacity && ch.queue.size + ch.ahead >= ch.capacity;
+  }
+
+  /** The members of `group` with their membership deadlines, if it exists. */
+  groupMembers(group: string): ReadonlyMap<string, number> | undefined {
+    return this.groups.get(group)?.members;
+  }
+
   /** Messages of `channel` receivers hold ahead (`holdAhead`). */
   aheadOf(channel: string): number {
     return this.channels.get(channel)?.ahead ?? 0;

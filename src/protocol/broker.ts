@@ -22,6 +22,7 @@ import { Access, newSecret, secretMatches, type Grant, type TokenGrant } from ".
 import { MAX_STATS_TOP, type BrokerDetails, type BrokerStats, type ClientInfo } from "./ops.js";
 import { Session } from "./session.js";
 import type { SessionHost } from "./session-host.js";
+import { Settling } from "./settling.js";
 
 export interface BrokerOptions extends LayerOptions {
   /** Shared secret clients must present in hello, granting everything; none when undefined. */
@@ -78,6 +79,8 @@ const MAX_REFUSED = 64;
 export class Broker implements SessionHost {
   readonly config: ResolvedOptions;
   readonly engine: Engine<Buffer>;
+  /** Who holds what ahead, and the sends waiting for them to settle it. */
+  readonly settling: Settling;
   readonly maxConnections: number;
   readonly maxPendingReceives: number;
   readonly helloTimeout: number;
@@ -145,6 +148,7 @@ export class Broker implements SessionHost {
       // Only dropped messages are decoded: wrapped for the dead-letter channel, then encoded again.
       deadLetter: (body, reason, channel, group) => encodeMessage(deadLetterMessage(decodeMessage(body), reason, channel, group)),
     });
+    this.settling = new Settling(this.engine);
     this.sweeper = new Sweeper(this.engine);
     this.log = options.log ?? (() => {});
     this.heartbeat = setInterval(() => this.beat(), heartbeatInterval);

@@ -8,6 +8,7 @@ import type { ResolvedOptions } from "../options.js";
 import type { MemoryReplyCache } from "../request/cache.js";
 import type { Grant } from "./auth.js";
 import type { BrokerDetails, BrokerStats } from "./ops.js";
+import type { Settling } from "./settling.js";
 
 /** A session as the broker counts it when it ends. */
 export interface EndedSession {
@@ -20,6 +21,8 @@ export interface SessionHost {
   readonly config: ResolvedOptions;
   /** The one engine every session runs its requests on; bodies are opaque bytes. */
   readonly engine: Engine<Buffer>;
+  /** Who holds what ahead, and the sends waiting for them to settle it (settling.ts). */
+  readonly settling: Settling;
   readonly maxConnections: number;
   readonly maxPendingReceives: number;
   readonly helloTimeout: number;
