@@ -12,16 +12,17 @@ import { Sweeper } from "../engine/sweeper.js";
 import type { LayerOptions } from "../layer.js";
 import { deadLetterMessage } from "../message.js";
 import { decodeMessage, encodeMessage } from "../msgpack.js";
-import { nonLocalName } from "../names.js";
+import { ownerOf } from "../names.js";
+import { positiveOption } from "../positive-option.js";
 import { resolveOptions, type ResolvedOptions } from "../options.js";
-import { FRAME_OVERHEAD } from "./frames.js";
+import { frameBytesFor } from "./frames.js";
 import { HELLO_TIMEOUT_MS, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
 import { Access, newSecret, secretMatches, type Grant, type TokenGrant } from "./auth.js";
 import { MAX_STATS_TOP, type BrokerDetails, type BrokerStats, type ClientInfo } from "./ops.js";
-import { Session, type ReceiveWaiter } from "./session.js";
+import { Session } from "./session.js";
+import type { SessionHost } from "./session-host.js";
 import { Settling } from "./settling.js";
-import { positiveOption } from "./settings.js";
 
 export interface BrokerOptions extends LayerOptions {
   /** Shared secret clients must present in hello, granting everything; none when undefined. */
@@ -47,6 +48,8 @@ export interface BrokerOptions extends LayerOptions {
   maxCacheBytes?: number;
   /** Milliseconds a departed client has to reconnect before its process-local channels are cleaned up. Default 5000. */
   localGrace?: number;
+  /** Largest frame a client may send once it has said hello. Default maxMessageBytes + 64 KiB. */
+  maxFrameBytes?: number;
   /** Where lifecycle events are reported (client connected, disconnected). Default: nowhere. */
   log?: (line: string) => void;
 }
@@ -73,9 +76,9 @@ function defaultStoredBytes(): number {
 /** Connections refused at the limit that are held open until hello to be told why; past this they are closed at once. */
 const MAX_REFUSED = 64;
 
-export class Broker {
+export class Broker implements SessionHost {
   readonly config: ResolvedOptions;
-  readonly engine: Engine<Buffer, ReceiveWaiter>;
+  readonly engine: Engine<Buffer>;
   /** Who holds what ahead, and the sends waiting for them to settle it. */
   readonly settling: Settling;
   readonly maxConnections: number;
@@ -108,8 +111,8 @@ export class Broker {
   private counted: { at: number; maxAge: number; value: BrokerStats } | undefined;
   private answer: { stats: BrokerStats; details: BrokerDetails; top: number; value: BrokerStats & BrokerDetails; bytes: number } | undefined;
   closed = false;
-  /** Largest frame the transport accepts from a client (told to clients in hello); set by the server that feeds the links. */
-  maxFrameBytes: number;
+  /** Largest frame the transport accepts from a client once it said hello (told to clients in hello). */
+  readonly maxFrameBytes: number;
   /** Connections accepted since the broker started. */
   connectionsOpened = 0;
   /**
@@ -134,9 +137,9 @@ export class Broker {
     this.access = new Access(options.token !== undefined ? [{ token: options.token }] : options.tokens);
     this.config = resolveOptions(options);
     this.maxStoredBytes = positiveOption(options.maxStoredBytes, "maxStoredBytes", defaultStoredBytes(), true);
-    this.maxFrameBytes = this.config.maxMessageBytes + FRAME_OVERHEAD;
+    this.maxFrameBytes = positiveOption(options.maxFrameBytes, "maxFrameBytes", frameBytesFor(this.config.maxMessageBytes), true);
     this.replies = new MemoryReplyCache(positiveOption(options.maxCacheBytes, "maxCacheBytes", DEFAULT_CACHE_BYTES, true));
-    this.engine = new Engine<Buffer, ReceiveWaiter>({
+    this.engine = new Engine<Buffer>({
       ...this.config,
       size: (body) => body.length + MESSAGE_BOOKKEEPING,
       maxStoredBytes: this.maxStoredBytes,
@@ -229,9 +232,8 @@ export class Broker {
 
   /** Remember a process-local channel of a known instance, to clean it up when the instance goes. */
   track(channel: string): void {
-    const local = nonLocalName(channel);
-    const owner = local.slice(local.lastIndexOf(".") + 1, -1);
-    this.instances.get(owner)?.channels.add(channel);
+    const owner = ownerOf(channel);
+    if (owner !== undefined) this.instances.get(owner)?.channels.add(channel);
   }
 
   /** A session ended (close, drop or missed heartbeats). */

@@ -6,16 +6,16 @@
  * error, a bad frame ends this connection only.
  */
 import type { Taken, Waiter, WaitHandle } from "../engine/engine.js";
-import { AuthenticationError, ConnectionLostError, InvalidChannelNameError, MessageTooLargeError, ProtocolError } from "../errors.js";
-import { assertChannelName, assertGroupName, isProcessLocal, ownsChannel } from "../names.js";
+import { AuthenticationError, ConnectionLostError, MessageTooLargeError, ProtocolError } from "../errors.js";
+import { assertChannelName, assertGroupName, assertOwnChannel, isProcessLocal, ownsChannel } from "../names.js";
 import { HeldAhead } from "./ahead.js";
 import { SETTLE_WAIT_MS, type SettleWait } from "./settling.js";
 import { EVERYTHING, type Grant } from "./auth.js";
-import type { Broker } from "./broker.js";
 import { errorToWire } from "./errors.js";
 import { BYTES_PER_TURN, OUTPUT_BUDGET, REQUESTS_PER_TURN, WRITE_SLICE_BYTES, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, MAX_STATS_TOP, Op, PROTOCOL_VERSION, Status, type HelloInfo } from "./ops.js";
+import type { SessionHost } from "./session-host.js";
 
 /** A receive waiting in the engine for a message. */
 export class ReceiveWaiter implements Waiter<Buffer> {
@@ -98,7 +98,7 @@ export class Session {
   private waited: unknown = undefined;
 
   constructor(
-    private readonly broker: Broker,
+    private readonly broker: SessionHost,
     private readonly link: Link,
     readonly id: number,
     readonly peer: string,
@@ -433,12 +433,7 @@ export class Session {
    * a `standing` receive keeps waiting until it has handed over `max`.
    */
   private receive(id: number, channel: string, max: number, standing: boolean, watch: boolean, callers: number): void {
-    if (isProcessLocal(channel) && !ownsChannel(channel, this.instanceId!)) {
-      throw new InvalidChannelNameError(
-        `channel "${channel}" is process-local to another layer instance (this one is "${this.instanceId}"): ` +
-          "only the instance that made it with newChannel() can receive from it",
-      );
-    }
+    assertOwnChannel(channel, this.instanceId!);
     this.allowed(this.mayReceive(channel), `receive from channel "${channel}"`);
     if (this.receives.has(id)) throw new ProtocolError(`request id ${id} already names a waiting receive`);
     if (this.receives.size >= this.broker.maxPendingReceives) {

@@ -6,11 +6,9 @@ import { existsSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer, type TlsOptions } from "node:tls";
 import { Broker, type BrokerOptions } from "../protocol/broker.js";
-import { FRAME_OVERHEAD } from "../protocol/frames.js";
 import { HELLO_FRAME_BYTES } from "../protocol/limits.js";
 import type { BrokerStats } from "../protocol/ops.js";
 import type { Session } from "../protocol/session.js";
-import { positiveOption } from "../protocol/settings.js";
 import { DEFAULT_LISTEN, formatAddress, parseAddress, type Address } from "./address.js";
 import { streamLink } from "./stream-link.js";
 
@@ -19,15 +17,12 @@ export interface BrokerServerOptions extends BrokerOptions {
   listen?: string | string[];
   /** For tls:// addresses: node:tls server options (cert and key at least). */
   tls?: TlsOptions;
-  /** Largest frame a client may send. Default maxMessageBytes + 64 KiB. */
-  maxFrameBytes?: number;
 }
 
 export class BrokerServer {
   readonly broker: Broker;
   private readonly servers: Server[] = [];
   private readonly listenOn: Address[];
-  private readonly maxFrameBytes: number;
   private urls: string[] = [];
   private closing: Promise<void> | undefined;
 
@@ -37,10 +32,7 @@ export class BrokerServer {
     if (this.listenOn.some((a) => a.kind === "tls") && !(options.tls?.cert && options.tls.key)) {
       throw new TypeError("a tls:// listen address needs the tls option with a cert and a key");
     }
-    const maxFrameBytes = positiveOption(options.maxFrameBytes, "maxFrameBytes", 0, true) || undefined;
     this.broker = new Broker(options);
-    this.maxFrameBytes = maxFrameBytes ?? this.broker.config.maxMessageBytes + FRAME_OVERHEAD;
-    this.broker.maxFrameBytes = this.maxFrameBytes;
   }
 
   /** The addresses listened on, with ports resolved (after `listen()`). */
@@ -92,7 +84,7 @@ export class BrokerServer {
         drained: () => session.drained(),
         closed: () => session.closed(),
       },
-      { maxFrameBytes: this.maxFrameBytes, unknownFrameBytes: HELLO_FRAME_BYTES },
+      { maxFrameBytes: this.broker.maxFrameBytes, unknownFrameBytes: HELLO_FRAME_BYTES },
     );
     const session: Session = this.broker.open(link, peer);
   }

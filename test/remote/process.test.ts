@@ -73,7 +73,7 @@ describe("channel-layers serve", () => {
 
   it("refuses bad arguments with a clear message", async () => {
     const err = await cli("serve", "--max-connections", "lots").catch((e: { code: number; stderr: string }) => e);
-    expect(err).toMatchObject({ code: 2, stderr: expect.stringMatching(/--max-connections must be a positive number/) });
+    expect(err).toMatchObject({ code: 2, stderr: expect.stringMatching(/--max-connections must be a positive integer, got "lots"/) });
   });
 });
 
