@@ -122,8 +122,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     const now = this.clock();
     const ch = this.channel(channel);
     this.expire(ch, now);
-    // What receivers hold ahead counts: a waiting standing receive is no room of its own (docs/semantics.md §4.10).
-    if (ch.overflow === "reject" && ch.queue.size + ch.ahead >= ch.capacity) {
+    if (this.refuses(ch)) {
       this.release(ch);
       this.counters.rejectedFull++;
       throw new ChannelFullError(channel, ch.capacity);
@@ -176,6 +175,11 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     if (ch === undefined || ch.ahead === 0 || ch.overflow !== "reject") return false;
     this.expire(ch, this.clock());
     return ch.queue.size < ch.capacity && ch.queue.size + ch.ahead >= ch.capacity;
+  }
+
+  /** A full channel under the "reject" policy. What receivers hold ahead counts: a waiting standing receive is no room of its own (docs/semantics.md §4.10). */
+  private refuses(ch: ChannelState<T, W>): boolean {
+    return ch.overflow === "reject" && ch.queue.size + ch.ahead >= ch.capacity;
   }
 
   /** The members of `group` with their membership deadlines, if it exists. */
@@ -356,7 +360,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       const ch = this.channels.get(name)!;
       // A member that let a message expire unread is dead: it leaves its groups (docs/semantics.md §4.5).
       if (this.expire(ch, now) > 0) continue;
-      if ((ch.overflow === "reject" && ch.queue.size + ch.ahead >= ch.capacity) || (ch.waiters.size === 0 && this.full(body))) {
+      if (this.refuses(ch) || (ch.waiters.size === 0 && this.full(body))) {
         skipped++;
         this.counters.groupSkippedFull++;
         this.deadLetter(body, "overflow", name, group);
