@@ -136,15 +136,20 @@ export abstract class BaseLayer extends EventEmitter<LayerEvents> implements Cha
 
   receive(channel: string, options?: ReceiveOptions): Promise<Message> {
     try {
-      this.assertOpen();
-      assertChannelName(channel);
-      assertOwnChannel(channel, this.instanceId);
+      this.checkReceive(channel);
       const signal = options?.signal;
       if (signal?.aborted) return Promise.reject(signal.reason);
       return this.doReceive(channel, signal);
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /** What every receive checks first: the layer is open, and `channel` is a name this instance may receive from. */
+  protected checkReceive(channel: string): void {
+    this.assertOpen();
+    assertChannelName(channel);
+    assertOwnChannel(channel, this.instanceId);
   }
 
   /**

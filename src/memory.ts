@@ -11,6 +11,7 @@ import { Sweeper } from "./engine/sweeper.js";
 import { LayerClosedError } from "./errors.js";
 import type { Extension, LayerOptions, Message } from "./layer.js";
 import { cloneMessage, deadLetterMessage } from "./message.js";
+import { later, NextWaiter, NO_WAIT, receiveNext, type NextMessageTarget, type NextMessageWait, type ReceivesNext } from "./receive-next.js";
 import type { EngineLayerStats } from "./stats.js";
 
 export interface InMemoryLayerOptions extends LayerOptions {
@@ -20,15 +21,18 @@ export interface InMemoryLayerOptions extends LayerOptions {
   sweepInterval?: number;
 }
 
-export class InMemoryChannelLayer extends BaseLayer {
+/** A receive waiting in the engine: a promise, or a consumer's request (src/receive-next.ts). */
+type MemoryWaiter = PendingReceive<Message> | NextWaiter;
+
+export class InMemoryChannelLayer extends BaseLayer implements ReceivesNext {
   readonly extensions: readonly Extension[] = ["groups", "flush", "priority"];
-  private readonly engine: Engine<Message, PendingReceive<Message>>;
+  private readonly engine: Engine<Message, MemoryWaiter>;
   private readonly sweeper: Sweeper;
 
   constructor(options: InMemoryLayerOptions = {}) {
     super(options);
     const clock = options.clock;
-    this.engine = new Engine<Message, PendingReceive<Message>>({
+    this.engine = new Engine<Message, MemoryWaiter>({
       ...this.config,
       // Cached per docs/semantics.md §4.5: fresh each turn of the event loop and every 64 reads.
       clock: typeof clock === "object" ? () => clock.now() : (clock ?? new CachedClock().now),
@@ -54,6 +58,20 @@ export class InMemoryChannelLayer extends BaseLayer {
     const message = this.engine.take(channel);
     if (message !== undefined) return Promise.resolve(message);
     return PendingReceive.wait<Message>(signal, (pending) => this.engine.wait(channel, pending));
+  }
+
+  /** A consumer's next message, straight from the engine: no promise, no signal (src/receive-next.ts). */
+  [receiveNext](channel: string, target: NextMessageTarget): NextMessageWait {
+    try {
+      this.checkReceive(channel);
+    } catch (err) {
+      later(target, undefined, err);
+      return NO_WAIT;
+    }
+    const message = this.engine.take(channel);
+    if (message === undefined) return this.engine.wait(channel, new NextWaiter(target));
+    later(target, message);
+    return NO_WAIT;
   }
 
   protected doGroupAdd(group: string, channel: string): Promise<void> {

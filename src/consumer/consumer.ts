@@ -6,6 +6,7 @@
  */
 import { ConnectionLostError, LayerClosedError, NoHandlerError } from "../errors.js";
 import type { ChannelLayer, LayerGap, Message } from "../layer.js";
+import { nextMessage, type NextMessageTarget, type NextMessageWait } from "../receive-next.js";
 import { handlerName, InvalidMessageTypeError } from "./handler-name.js";
 
 /** What to do after a handler throws: keep consuming, or close the consumer. */
@@ -82,8 +83,21 @@ export class Consumer {
   private readonly handlerErrors: ErrorPolicy;
   /** Every group this consumer is in, so `stop()` leaves them all. */
   private readonly joined = new Set<string>();
-  /** Aborting it cancels the pending receive; the layer keeps the message it would have returned. */
+  /** Aborting it (and cancelling `#waiting`) takes the pending receive back; the layer keeps the message it would have returned. */
   private readonly abort = new AbortController();
+  /** The request for the next layer message, while one is out. */
+  #waiting: NextMessageWait | undefined = undefined;
+  /**
+   * Where the layer hands the next message. Private fields, not methods: a
+   * message type names a handler, and must never name these.
+   */
+  readonly #target: NextMessageTarget = {
+    message: (message) => this.#onMessage(message),
+    failed: (error) => this.#onReceiveFailed(error),
+  };
+  readonly #receiveNext = (): void => {
+    if (this.stopping === undefined) this.#waiting = nextMessage(this.layer, this.channelName, this.#target, this.abort.signal);
+  };
   /** Messages are handled one at a time: each waits for the one before. */
   private tail: Promise<void> = Promise.resolve();
   /** Messages queued or being handled; at 0 a layer message starts at once instead of behind `tail`. */
@@ -121,7 +135,7 @@ export class Consumer {
     this.channelName = await this.layer.newChannel();
     this.layer.on?.("gap", this.onGap);
     for (const group of this.groups) await this.groupAdd(group);
-    if (!this.stopped) void this.receiveLoop();
+    this.#receiveNext();
   }
 
   /** Join `group` now; it is left again by `stop()`. A stopped consumer joins nothing. */
@@ -140,7 +154,7 @@ export class Consumer {
    * The one place to act on every message before its handler (throttling,
    * logging): override it and call `super.dispatch(message)` to go on.
    */
-  async dispatch(message: Message): Promise<void> {
+  dispatch(message: Message): void | Promise<void> {
     const name = handlerName(message.type);
     if (reservedNames(Object.getPrototypeOf(this) as object).has(name)) {
       throw new InvalidMessageTypeError(
@@ -153,14 +167,14 @@ export class Consumer {
       throw new NoHandlerError(message.type, this.constructor.name, `define a method named "${name}"`);
     }
     const result: unknown = (handler as (m: Message) => unknown).call(this, message);
-    // A synchronous handler (forwarding to the socket, say) costs no extra turn of the microtask queue.
-    if (result instanceof Promise) await result;
+    // A synchronous handler (forwarding to the socket, say) is done here: no promise, no turn of the microtask queue.
+    if (result instanceof Promise) return result as Promise<void>;
   }
 
   /** Queue `message` behind the ones being handled; resolves once it is handled (or reported). */
   protected enqueue(message: Message): Promise<void> {
     this.busy++;
-    const run = (): Promise<void> => this.handle(message);
+    const run = (): Promise<void> | undefined => this.handle(message);
     this.tail = this.tail.then(run, run);
     return this.tail;
   }
@@ -182,48 +196,68 @@ export class Consumer {
     return this.stop();
   }
 
-  private async handle(message: Message): Promise<void> {
+  /**
+   * Dispatch `message` and report what it throws. Returns a promise only when
+   * its handling goes on after this call; never throws, never rejects.
+   */
+  private handle(message: Message): Promise<void> | undefined {
+    let result: void | Promise<void>;
     try {
-      await this.dispatch(message);
+      result = this.dispatch(message);
     } catch (err) {
-      this.report(err, message);
-      if (this.handlerErrors === "close" && !this.stopped) {
-        // Not awaited: closing waits on nothing queued behind this message.
-        this.closeAfterError().catch((e: unknown) => this.report(e));
-      }
-    } finally {
+      this.handlerFailed(err, message);
+      return undefined;
+    }
+    if (result === undefined) {
       this.busy--;
+      return undefined;
+    }
+    return Promise.resolve(result).then(
+      () => {
+        this.busy--;
+      },
+      (err: unknown) => this.handlerFailed(err, message),
+    );
+  }
+
+  private handlerFailed(err: unknown, message: Message): void {
+    this.busy--;
+    this.report(err, message);
+    if (this.handlerErrors === "close" && !this.stopped) {
+      // Not awaited: closing waits on nothing queued behind this message.
+      this.closeAfterError().catch((e: unknown) => this.report(e));
     }
   }
 
-  private async receiveLoop(): Promise<void> {
-    const { signal } = this.abort;
-    // stop() sets `stopping` in the same step as it aborts; reading signal.aborted per message cost more than a delivery's engine work.
-    while (this.stopping === undefined) {
-      let message: Message;
-      try {
-        message = await this.layer.receive(this.channelName, { signal });
-      } catch (err) {
-        if (signal.aborted) return;
-        // The layer went away under a live consumer: say so, and end it rather than spin.
-        this.report(err);
-        this.closeAfterError().catch((e: unknown) => this.report(e));
-        return;
-      }
-      try {
-        this.checkLayerMessage(message);
-      } catch (err) {
-        this.report(err, message);
-        continue;
-      }
-      if (this.busy === 0) {
-        // Nothing queued: handle it now. Most layer messages find the consumer idle, and a hop
-        // through `tail` would cost a promise and a turn. (Socket events and gaps always queue:
-        // their handlers must not run inside the emitter that reported them.)
-        this.busy++;
-        await (this.tail = this.handle(message));
-      } else await this.enqueue(message);
+  /** The layer handed over the next message: handle it, then ask for the one after. */
+  #onMessage(message: Message): void {
+    this.#waiting = undefined;
+    try {
+      this.checkLayerMessage(message);
+    } catch (err) {
+      this.report(err, message);
+      this.#receiveNext();
+      return;
     }
+    if (this.busy > 0) {
+      // Socket events or a gap are queued: this message goes behind them.
+      void this.enqueue(message).then(this.#receiveNext);
+      return;
+    }
+    // Nothing queued: handle it now. Most layer messages find the consumer idle. (Socket events and
+    // gaps always queue: their handlers must not run inside the emitter that reported them.)
+    this.busy++;
+    const running = this.handle(message);
+    if (running === undefined) this.#receiveNext();
+    else void (this.tail = running).then(this.#receiveNext);
+  }
+
+  #onReceiveFailed(err: unknown): void {
+    this.#waiting = undefined;
+    if (this.abort.signal.aborted) return;
+    // The layer went away under a live consumer: say so, and end it rather than spin.
+    this.report(err);
+    this.closeAfterError().catch((e: unknown) => this.report(e));
   }
 
   /**
@@ -245,6 +279,8 @@ export class Consumer {
 
   private async leaveGroups(): Promise<void> {
     this.abort.abort(STOPPED);
+    this.#waiting?.cancel();
+    this.#waiting = undefined;
     this.layer.off?.("gap", this.onGap);
     if (this.channelName === "") return;
     const groups = [...this.joined];
