@@ -79,7 +79,7 @@ export class Consumer {
   channelName = "";
   /** Groups joined by `start()` and left by `stop()`, however the consumer ends. */
   groups: readonly string[] = [];
-  private readonly onError: ConsumerErrorHook;
+  #onError: ConsumerErrorHook;
   private readonly handlerErrors: ErrorPolicy;
   /** Every group this consumer is in, so `stop()` leaves them all. */
   private readonly joined = new Set<string>();
@@ -103,13 +103,13 @@ export class Consumer {
   /** Messages queued or being handled; at 0 a layer message starts at once instead of behind `tail`. */
   private busy = 0;
   private stopping: Promise<void> | undefined;
-  private markDone!: () => void;
+  #markDone!: () => void;
   /** Resolves once the consumer has stopped and left its groups. */
-  readonly done: Promise<void> = new Promise((resolve) => (this.markDone = resolve));
+  readonly done: Promise<void> = new Promise((resolve) => (this.#markDone = resolve));
 
   constructor(init: ConsumerInit) {
     this.layer = init.layer;
-    this.onError = init.onError ?? defaultErrorHook;
+    this.#onError = init.onError ?? defaultErrorHook;
     this.handlerErrors = init.handlerErrors ?? "continue";
     if (this.handlerErrors !== "continue" && this.handlerErrors !== "close") {
       throw new RangeError(`handlerErrors must be "continue" or "close", got ${JSON.stringify(this.handlerErrors)}`);
@@ -121,7 +121,7 @@ export class Consumer {
    * "layer.gap" message goes through dispatch like any other, to a
    * `layer_gap` handler if there is one (resync: reload history, re-announce).
    */
-  private readonly onGap = (gap: LayerGap): void => {
+  readonly #onGap = (gap: LayerGap): void => {
     if (!this.stopped) void this.enqueue({ type: "layer.gap", reason: gap.reason, at: gap.at });
   };
 
@@ -133,7 +133,7 @@ export class Consumer {
   /** Make this consumer's channel, join `groups`, and start receiving. */
   async start(): Promise<void> {
     this.channelName = await this.layer.newChannel();
-    this.layer.on?.("gap", this.onGap);
+    this.layer.on?.("gap", this.#onGap);
     for (const group of this.groups) await this.groupAdd(group);
     this.#receiveNext();
   }
@@ -185,7 +185,7 @@ export class Consumer {
   /** Report an error through the hook; a throwing hook is itself reported to the console, never lost. */
   protected report(error: unknown, message?: Message): void {
     try {
-      this.onError(error, { consumer: this, ...(message ? { message } : {}) });
+      this.#onError(error, { consumer: this, ...(message ? { message } : {}) });
     } catch (hookError) {
       defaultErrorHook(hookError, { consumer: this });
     }
@@ -273,7 +273,7 @@ export class Consumer {
     try {
       await this.leaveGroups();
     } finally {
-      this.markDone();
+      this.#markDone();
     }
   }
 
@@ -281,7 +281,7 @@ export class Consumer {
     this.abort.abort(STOPPED);
     this.#waiting?.cancel();
     this.#waiting = undefined;
-    this.layer.off?.("gap", this.onGap);
+    this.layer.off?.("gap", this.#onGap);
     if (this.channelName === "") return;
     const groups = [...this.joined];
     this.joined.clear();

@@ -85,11 +85,11 @@ export class WebSocketConsumer extends Consumer {
   protected readonly codec: FrameCodec;
   private readonly upgrade: Upgrade;
   private readonly maxBufferedBytes: number;
-  private readonly admit: (() => boolean) | undefined;
+  readonly #admit: (() => boolean) | undefined;
   private readonly onLimit: OverLimit;
-  private readonly log: (line: string) => void;
+  readonly #log: (line: string) => void;
   private ws: WebSocketLike | undefined;
-  private stopWatchingDrop: (() => void) | undefined;
+  #stopWatchingDrop: (() => void) | undefined = undefined;
   private state: State = "connecting";
   private queuedFrames = 0;
   private disconnected = false;
@@ -100,9 +100,9 @@ export class WebSocketConsumer extends Consumer {
     this.upgrade = init.upgrade;
     this.codec = frameCodec(init.frames);
     this.maxBufferedBytes = init.maxBufferedBytes ?? 1024 * 1024;
-    this.admit = init.admit;
+    this.#admit = init.admit;
     this.onLimit = init.onLimit ?? "error";
-    this.log = init.log ?? ((line) => console.warn(`[channel-layers] ${line}`));
+    this.#log = init.log ?? ((line) => console.warn(`[channel-layers] ${line}`));
   }
 
   // ---- what a subclass overrides ------------------------------------------
@@ -211,13 +211,13 @@ export class WebSocketConsumer extends Consumer {
 
   /** Run the connection: called by `serve()` once per upgrade request. */
   async open(): Promise<void> {
-    this.stopWatchingDrop = this.upgrade.onDrop(this.onRawClose);
+    this.#stopWatchingDrop = this.upgrade.onDrop(this.#onRawClose);
     await this.start();
     if (this.disconnected) return;
     void this.enqueue({ type: "websocket.connect" });
   }
 
-  private readonly onRawClose = (): void => {
+  readonly #onRawClose = (): void => {
     this.state = "closed";
     this.ended(1006);
   };
@@ -231,7 +231,7 @@ export class WebSocketConsumer extends Consumer {
   }
 
   private attach(ws: WebSocketLike): void {
-    this.stopWatchingDrop?.();
+    this.#stopWatchingDrop?.();
     this.ws = ws;
     ws.on("message", (data: Buffer, isBinary: boolean) => this.onFrame(ws, data, isBinary));
     ws.on("close", (code: number) => {
@@ -240,16 +240,16 @@ export class WebSocketConsumer extends Consumer {
     });
     ws.on("error", (err: Error & { code?: string }) => {
       // ws's own codes (WS_ERR_*) name what the client sent wrong (oversized or bad frames): a line, not a stack.
-      if (err.code?.startsWith("WS_ERR_")) this.log(`WebSocket ${this.scope.path} closed: the client ${clientFault(err)}`);
+      if (err.code?.startsWith("WS_ERR_")) this.#log(`WebSocket ${this.scope.path} closed: the client ${clientFault(err)}`);
       else this.report(err);
     });
   }
 
   private onFrame(ws: WebSocketLike, data: Buffer, isBinary: boolean): void {
     if (this.state !== "open") return;
-    if (this.admit && !this.admit()) {
+    if (this.#admit && !this.#admit()) {
       if (this.onLimit === "close") {
-        this.log(`WebSocket ${this.scope.path} closed: the client sent too many messages (throttled)`);
+        this.#log(`WebSocket ${this.scope.path} closed: the client sent too many messages (throttled)`);
         this.close(CloseCode.throttled, "throttled: too many messages");
       } else this.sendError("ERR_THROTTLED", "too many messages: this one was dropped; slow down");
       return;

@@ -180,6 +180,21 @@ describe("WebSocketConsumer", () => {
     expect(await a.json()).toBe("still here");
   });
 
+  it("never lets a layer message call the framework's own callbacks (fields, not methods)", async () => {
+    const { base, layer, errors, service } = await startServer({ routes: [{ path: "/ws/room/:room", consumer: Room }] });
+    const a = await open(`${base}/ws/room/r1`);
+    await a.json();
+    // Each names a callback a WebSocket consumer keeps: the close of a dropped handshake, the error
+    // hook, the log, the throttle, the gap listener, the end of stop().
+    const types = ["onRawClose", "onError", "log", "admit", "onGap", "markDone", "stopWatchingDrop"];
+    for (const type of types) await layer.groupSend("room.r1", { type });
+    await until(() => errors.length === types.length, "every message was reported");
+    expect(errors.map((e) => (e.error as Error).name)).toEqual(Array(types.length).fill("NoHandlerError"));
+    a.send(JSON.stringify("still here"));
+    expect(await a.json()).toBe("still here");
+    expect(service.connections).toBe(1);
+  });
+
   it("reports a throwing handler and keeps the connection by default", async () => {
     const { base, errors } = await startServer({ routes: [{ path: "/", consumer: Echo }] });
     const c = await open(`${base}/`);
