@@ -10,6 +10,7 @@ import { CloseCode } from "./close-codes.js";
 import { Consumer, reserveMethods, type ConsumerInit } from "./consumer.js";
 import { frameCodec, type FrameCodec, type FrameFormat } from "./frames.js";
 import { InvalidMessageTypeError } from "./handler-name.js";
+import { frameWriter, sharedFrame } from "./shared-frames.js";
 import type { OverLimit } from "./throttle.js";
 
 export interface WebSocketScope {
@@ -89,6 +90,8 @@ export class WebSocketConsumer extends Consumer {
   private readonly onLimit: OverLimit;
   readonly #log: (line: string) => void;
   private ws: WebSocketLike | undefined;
+  /** Writes a prebuilt frame to `ws`, when it is a `ws` socket that can take one. */
+  #writeFrame: ((list: [Buffer]) => boolean) | undefined = undefined;
   #stopWatchingDrop: (() => void) | undefined = undefined;
   private state: State = "connecting";
   private queuedFrames = 0;
@@ -143,7 +146,8 @@ export class WebSocketConsumer extends Consumer {
       this.close(CloseCode.slowClient, "slow client: too much unsent data");
       return;
     }
-    ws.send(data);
+    // Equal payloads in a row (a group send forwarded unchanged) share one frame.
+    if (this.#writeFrame === undefined || !this.#writeFrame(sharedFrame(data))) ws.send(data);
   }
 
   /** Close the connection; before `accept()` this refuses the handshake with HTTP 403. */
@@ -233,6 +237,7 @@ export class WebSocketConsumer extends Consumer {
   private attach(ws: WebSocketLike): void {
     this.#stopWatchingDrop?.();
     this.ws = ws;
+    this.#writeFrame = frameWriter(ws);
     ws.on("message", (data: Buffer, isBinary: boolean) => this.onFrame(ws, data, isBinary));
     ws.on("close", (code: number) => {
       this.state = "closed";
