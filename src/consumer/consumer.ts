@@ -95,8 +95,10 @@ export class Consumer {
     message: (message) => this.#onMessage(message),
     failed: (error) => this.#onReceiveFailed(error),
   };
+  /** `abort.signal`, read once: the getter is a brand check on every call. */
+  readonly #signal = this.abort.signal;
   readonly #receiveNext = (): void => {
-    if (this.stopping === undefined) this.#waiting = nextMessage(this.layer, this.channelName, this.#target, this.abort.signal);
+    if (this.stopping === undefined) this.#waiting = nextMessage(this.layer, this.channelName, this.#target, this.#signal);
   };
   /** Messages are handled one at a time: each waits for the one before. */
   private tail: Promise<void> = Promise.resolve();
@@ -254,7 +256,7 @@ export class Consumer {
 
   #onReceiveFailed(err: unknown): void {
     this.#waiting = undefined;
-    if (this.abort.signal.aborted) return;
+    if (this.#signal.aborted) return;
     // The layer went away under a live consumer: say so, and end it rather than spin.
     this.report(err);
     this.closeAfterError().catch((e: unknown) => this.report(e));
