@@ -72,6 +72,8 @@ export class Session {
   private pumpQueued = false;
   /** Waiting for the client to read what it is owed before serving more of its requests. */
   private blocked = false;
+  /** A stats answer waits for the broker's census: the client's further requests wait for it. */
+  private counting = false;
   /** The broker turn in which `turnRequests` and `turnBytes` were counted. */
   private turn = -1;
   private turnRequests = 0;
@@ -116,14 +118,20 @@ export class Session {
   frame(frame: unknown): void {
     this.heard = true;
     if (this.gone) return;
-    if (this.inboxAt === this.inbox.length && !this.blocked && this.mayServe()) return this.serve(frame);
+    if (this.inboxAt === this.inbox.length && !this.held && this.mayServe()) return this.serve(frame);
     this.inbox.push(frame);
     this.link.pause?.();
-    if (!this.blocked) this.queuePump();
+    if (!this.held) this.queuePump();
+  }
+
+  /** Requests wait for something other than the next turn: the client to read, or a census. */
+  private get held(): boolean {
+    return this.blocked || this.counting;
   }
 
   /** Whether one more request may be served now: budget owed and share of the turn. */
   private mayServe(): boolean {
+    if (this.counting) return false;
     if (this.turn !== this.broker.turn) {
       this.turn = this.broker.turn;
       this.turnRequests = 0;
@@ -151,7 +159,7 @@ export class Session {
     this.pumpQueued = false;
     while (this.inboxAt < this.inbox.length && !this.gone) {
       if (!this.mayServe()) {
-        if (!this.blocked) this.queuePump();
+        if (!this.held) this.queuePump();
         return;
       }
       const frame = this.inbox[this.inboxAt];
@@ -335,14 +343,12 @@ export class Session {
       case Op.Ping:
         break;
       case Op.Stats: {
-        const top = frame[2];
-        if (top == null) return this.reply([id, Status.Ok, this.broker.statsForClients()]);
-        if (typeof top !== "number" || !Number.isInteger(top) || top < 1 || top > MAX_STATS_TOP) {
+        const top = frame[2] ?? undefined;
+        if (top !== undefined && (typeof top !== "number" || !Number.isInteger(top) || top < 1 || top > MAX_STATS_TOP)) {
           throw new ProtocolError(`stats: top must be an integer from 1 to ${MAX_STATS_TOP}`);
         }
         // Other clients' connections are an admin's to see.
-        const answer = this.broker.statsAnswer(top, this.grant.admin ? undefined : this.instanceId);
-        return this.reply([id, Status.Ok, answer.value], answer.bytes + 16);
+        return this.counted(id, top, this.grant.admin ? undefined : this.instanceId);
       }
       case Op.CacheGet: {
         this.cacheKeyArg(frame[2]);
@@ -364,6 +370,23 @@ export class Session {
         throw new ProtocolError(`unknown op ${op}`);
     }
     this.reply([id, Status.Ok]);
+  }
+
+  /**
+   * Answer a stats op. Its figures may need a census walked over several
+   * turns of the event loop (see Census); until then this client's further
+   * requests wait, so a client has one such answer in the making at most.
+   */
+  private counted(id: number, top: number | undefined, only: string | undefined): void {
+    let later = false;
+    this.counting = true;
+    this.broker.statsAnswer(top, only, ({ value, bytes }) => {
+      this.counting = false;
+      if (this.gone) return;
+      this.reply([id, Status.Ok, value], bytes + 16);
+      if (later) this.queuePump();
+    });
+    later = true;
   }
 
   /**

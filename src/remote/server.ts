@@ -7,11 +7,12 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { createServer as createTlsServer, type TlsOptions } from "node:tls";
 import { Broker, type BrokerOptions } from "../protocol/broker.js";
 import { FRAME_OVERHEAD } from "../protocol/frames.js";
-import { HELLO_FRAME_BYTES } from "../protocol/limits.js";
+import { HELLO_FRAME_BYTES, PARTIAL_FRAME_BYTES } from "../protocol/limits.js";
 import type { BrokerStats } from "../protocol/ops.js";
 import type { Session } from "../protocol/session.js";
 import { positiveOption } from "../protocol/settings.js";
 import { DEFAULT_LISTEN, formatAddress, parseAddress, type Address } from "./address.js";
+import { PartialFrames } from "./partial-frames.js";
 import { streamLink } from "./stream-link.js";
 
 export interface BrokerServerOptions extends BrokerOptions {
@@ -21,6 +22,13 @@ export interface BrokerServerOptions extends BrokerOptions {
   tls?: TlsOptions;
   /** Largest frame a client may send. Default maxMessageBytes + 64 KiB. */
   maxFrameBytes?: number;
+  /**
+   * Bytes of frames still arriving that all connections may hold at once
+   * (each reserves its frame's whole size); a connection without room stops
+   * being read until there is. At least maxFrameBytes. Default 64 MiB, or
+   * four of the largest frames if that is more.
+   */
+  maxPartialBytes?: number;
 }
 
 export class BrokerServer {
@@ -28,6 +36,7 @@ export class BrokerServer {
   private readonly servers: Server[] = [];
   private readonly listenOn: Address[];
   private readonly maxFrameBytes: number;
+  private readonly partialFrames: PartialFrames;
   private urls: string[] = [];
   private closing: Promise<void> | undefined;
 
@@ -41,6 +50,11 @@ export class BrokerServer {
     this.broker = new Broker(options);
     this.maxFrameBytes = maxFrameBytes ?? this.broker.config.maxMessageBytes + FRAME_OVERHEAD;
     this.broker.maxFrameBytes = this.maxFrameBytes;
+    const maxPartialBytes = positiveOption(options.maxPartialBytes, "maxPartialBytes", Math.max(PARTIAL_FRAME_BYTES, 4 * this.maxFrameBytes), true);
+    if (maxPartialBytes < this.maxFrameBytes) {
+      throw new RangeError(`maxPartialBytes (${maxPartialBytes}) must be at least maxFrameBytes (${this.maxFrameBytes}): no large frame could arrive`);
+    }
+    this.partialFrames = new PartialFrames(maxPartialBytes);
   }
 
   /** The addresses listened on, with ports resolved (after `listen()`). */
@@ -62,8 +76,9 @@ export class BrokerServer {
 
   private async listenOne(address: Address): Promise<string> {
     const onSocket = (socket: Socket): void => this.accept(socket, address.kind);
+    // A readable highWaterMark of 0: a paused socket stops reading at once (see throttleDribbles).
     const server =
-      address.kind === "tls" ? createTlsServer(this.options.tls!, onSocket) : createServer(onSocket);
+      address.kind === "tls" ? createTlsServer(this.options.tls!, onSocket) : createServer({ highWaterMark: 0 }, onSocket);
     server.on("error", (err: Error) => this.broker.log(`listener error: ${err.message}`));
     server.on("tlsClientError", (err: Error) => this.broker.log(`TLS handshake failed: ${err.message}`));
     if (address.kind === "unix") await removeStaleSocket(address.path);
@@ -92,7 +107,7 @@ export class BrokerServer {
         drained: () => session.drained(),
         closed: () => session.closed(),
       },
-      { maxFrameBytes: this.maxFrameBytes, unknownFrameBytes: HELLO_FRAME_BYTES },
+      { maxFrameBytes: this.maxFrameBytes, unknownFrameBytes: HELLO_FRAME_BYTES, partialFrames: this.partialFrames, throttleDribbles: true },
     );
     const session: Session = this.broker.open(link, peer);
   }
