@@ -36,6 +36,8 @@ serve options:
   --tls-cert FILE         certificate (PEM) for tls:// addresses
   --tls-key FILE          private key (PEM) for tls:// addresses
   --max-connections N     connections served at once (default 10000)
+  --hello-timeout SECONDS how long a new connection has to say hello before it is
+                          closed (default 5)
   --max-stored-bytes N    bytes of messages held in all; past it sends are refused
                           with ERR_BROKER_FULL (default a quarter of the heap limit)
   --max-cache-bytes N     bytes of replies the shared request cache may hold (default 16777216)
@@ -73,6 +75,14 @@ function number(value: string | undefined, what: string): number | undefined {
   const n = value === "inf" || value === "Infinity" ? Infinity : Number(value);
   if (!(n > 0)) fail(`${what} must be a positive number, got "${value}"`);
   return n;
+}
+
+/** A deadline flag in seconds, as milliseconds: above 0 and at most an hour. */
+function deadline(value: string | undefined, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!(n > 0 && n <= 3600)) fail(`${what} must be a number of seconds above 0 and at most 3600, got "${value}"`);
+  return n * 1000;
 }
 
 /** The broker's token file: one bare token, or a line per token with its rights. */
@@ -130,6 +140,7 @@ async function serve(args: string[]): Promise<void> {
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
       "max-connections": { type: "string" },
+      "hello-timeout": { type: "string" },
       "max-stored-bytes": { type: "string" },
       "max-cache-bytes": { type: "string" },
       "http-token-file": { type: "string" },
@@ -167,6 +178,7 @@ async function serve(args: string[]): Promise<void> {
           ? { cert: readFlagFile(cert, "--tls-cert"), key: readFlagFile(key, "--tls-key") }
           : undefined,
       maxConnections: number(values["max-connections"], "--max-connections"),
+      helloTimeout: deadline(values["hello-timeout"], "--hello-timeout"),
       maxStoredBytes: number(values["max-stored-bytes"], "--max-stored-bytes"),
       maxCacheBytes: number(values["max-cache-bytes"], "--max-cache-bytes"),
       capacity: number(values.capacity, "--capacity"),

@@ -93,6 +93,9 @@ function firstOf(details: BrokerDetails, n: number): BrokerDetails {
   return { channelTop: details.channelTop.slice(0, n), groupTop: details.groupTop.slice(0, n), clientList: details.clientList.slice(0, n) };
 }
 
+/** The longest delay a Node timer takes. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Connections refused at the limit that are held open until hello to be told why; past this they are closed at once. */
 const MAX_REFUSED = 64;
 
@@ -142,6 +145,8 @@ export class Broker {
     this.maxConnections = positiveOption(options.maxConnections, "maxConnections", 10_000, true);
     this.maxPendingReceives = positiveOption(options.maxPendingReceives, "maxPendingReceives", 10_000, true);
     this.helloTimeout = positiveOption(options.helloTimeout, "helloTimeout (ms)", HELLO_TIMEOUT_MS);
+    // Past a timer's range Node would fire it at once, closing every new connection.
+    if (this.helloTimeout > MAX_TIMER_MS) throw new RangeError(`helloTimeout (ms) must be at most ${MAX_TIMER_MS}, got ${this.helloTimeout}`);
     this.localGrace = positiveOption(options.localGrace, "localGrace (ms)", 5000);
     const heartbeatInterval = positiveOption(options.heartbeatInterval, "heartbeatInterval (ms)", 5000);
     if (options.token !== undefined && (typeof options.token !== "string" || options.token === "")) {

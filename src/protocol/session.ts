@@ -6,7 +6,7 @@
  * error, a bad frame ends this connection only.
  */
 import type { Taken, Waiter, WaitHandle } from "../engine/engine.js";
-import { AuthenticationError, ConnectionLostError, InvalidChannelNameError, MessageTooLargeError, ProtocolError } from "../errors.js";
+import { AuthenticationError, ConnectionLostError, ForbiddenError, InvalidChannelNameError, MessageTooLargeError, ProtocolError } from "../errors.js";
 import { assertChannelName, assertGroupName, isProcessLocal, ownsChannel } from "../names.js";
 import { HeldAhead } from "./ahead.js";
 import { EVERYTHING, type Grant } from "./auth.js";
@@ -469,7 +469,7 @@ export class Session {
   }
 
   private allowed(ok: boolean, what: string): void {
-    if (!ok) throw new AuthenticationError(`this client's token does not allow it to ${what}`);
+    if (!ok) throw new ForbiddenError(`this client's token does not allow it to ${what}`);
   }
 
   private channelArg(value: unknown): string {
