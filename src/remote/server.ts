@@ -25,7 +25,7 @@ export interface BrokerServerOptions extends BrokerOptions {
   /**
    * Bytes of frames still arriving that all connections may hold at once
    * (each reserves its frame's whole size); a connection without room stops
-   * being read until there is. At least maxFrameBytes. Default 64 MiB, or
+   * being read until there is. At least maxFrameBytes + 4. Default 64 MiB, or
    * four of the largest frames if that is more.
    */
   maxPartialBytes?: number;
@@ -51,8 +51,9 @@ export class BrokerServer {
     this.maxFrameBytes = maxFrameBytes ?? this.broker.config.maxMessageBytes + FRAME_OVERHEAD;
     this.broker.maxFrameBytes = this.maxFrameBytes;
     const maxPartialBytes = positiveOption(options.maxPartialBytes, "maxPartialBytes", Math.max(PARTIAL_FRAME_BYTES, 4 * this.maxFrameBytes), true);
-    if (maxPartialBytes < this.maxFrameBytes) {
-      throw new RangeError(`maxPartialBytes (${maxPartialBytes}) must be at least maxFrameBytes (${this.maxFrameBytes}): no large frame could arrive`);
+    // A frame reserves its length header too.
+    if (maxPartialBytes < this.maxFrameBytes + 4) {
+      throw new RangeError(`maxPartialBytes (${maxPartialBytes}) must be at least maxFrameBytes + 4 (${this.maxFrameBytes + 4}): the largest frame could never arrive`);
     }
     this.partialFrames = new PartialFrames(maxPartialBytes);
   }

@@ -147,6 +147,6 @@ describe("reading", () => {
   });
 
   it("maxPartialBytes below the largest frame is refused when the broker is made", () => {
-    expect(() => new BrokerServer({ maxPartialBytes: 1000 })).toThrow(/maxPartialBytes \(1000\) must be at least maxFrameBytes/);
+    expect(() => new BrokerServer({ maxPartialBytes: 1000 })).toThrow(/maxPartialBytes \(1000\) must be at least maxFrameBytes \+ 4/);
   });
 });
