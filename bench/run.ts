@@ -60,8 +60,15 @@ for (const backend of BACKENDS.filter((b) => backendNames.includes(b.name))) {
     for (const workload of workloads.filter((w) => backend.workloads?.includes(w) ?? true)) {
       const n = Math.min(sizeOf(workload), backend.maxN ?? Infinity);
       progress(`${backend.name} ${workload} n=${n} …`);
-      if (backend.warmUp !== false) await backend.run(workload, Math.max(1, Math.floor(n / 5))); // the JIT settles
-      const r = await backend.run(workload, n);
+      let r;
+      try {
+        if (backend.warmUp !== false) await backend.run(workload, Math.max(1, Math.floor(n / 5))); // the JIT settles
+        r = await backend.run(workload, n);
+      } catch (err) {
+        // One failed row (a rival that hung, say) is reported; the rest of the run goes on.
+        skipped.push(`${backend.name} ${workload}: ${(err as Error).message}`);
+        continue;
+      }
       rows.push({
         backend: backend.name,
         workload,

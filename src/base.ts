@@ -20,7 +20,7 @@ import type {
 } from "./layer.js";
 import { copyMessage, type CopyOptions } from "./message.js";
 import { encodeMessage } from "./msgpack.js";
-import { assertChannelName, assertGroupName, isProcessLocal, makeChannelName, ownsChannel, uniqueId } from "./names.js";
+import { assertChannelName, assertGroupName, assertOwnChannel, makeChannelName, uniqueId } from "./names.js";
 import { resolveOptions, type ResolvedOptions } from "./options.js";
 import { assertPriority } from "./traffic.js";
 import { MemoryReplyCache, type ReplyCache } from "./request/cache.js";
@@ -138,12 +138,7 @@ export abstract class BaseLayer extends EventEmitter<LayerEvents> implements Cha
     try {
       this.assertOpen();
       assertChannelName(channel);
-      if (isProcessLocal(channel) && !ownsChannel(channel, this.instanceId)) {
-        throw new InvalidChannelNameError(
-          `channel "${channel}" is process-local to another layer instance (this one is "${this.instanceId}"): ` +
-            "only the instance that made it with newChannel() can receive from it",
-        );
-      }
+      assertOwnChannel(channel, this.instanceId);
       const signal = options?.signal;
       if (signal?.aborted) return Promise.reject(signal.reason);
       return this.doReceive(channel, signal);

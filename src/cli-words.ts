@@ -1,7 +1,7 @@
 /**
  * Errors in the words of the command line: a CLI user passes flags, not layer
  * options, so an error the library phrases for code is rephrased with the flag
- * that fixes it.
+ * that fixes it, and a flag's number is checked under the flag's name.
  */
 import { AuthenticationError, ChannelLayerError } from "./errors.js";
 
@@ -25,4 +25,23 @@ export function moduleLoadMessage(err: unknown, file: string): string {
     );
   }
   return `cannot load ${file}: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+/**
+ * The number a flag gives (undefined when absent); an Error naming the flag
+ * unless it is positive and finite (an integer if asked; "inf" too with
+ * `infinity`), and at most `max` if given.
+ */
+export function positiveFlag(
+  value: string | undefined,
+  flag: string,
+  { integer = false, infinity = false, max = Infinity } = {},
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = infinity && (value === "inf" || value === "Infinity") ? Infinity : Number(value);
+  if (!(n > 0) || n > max || (n === Infinity ? !infinity : integer && !Number.isInteger(n))) {
+    const most = max < Infinity ? ` of at most ${max}` : "";
+    throw new Error(`${flag} must be a positive ${integer ? "integer" : "number"}${most}${infinity ? ' or "inf"' : ""}, got "${value}"`);
+  }
+  return n;
 }

@@ -14,7 +14,7 @@ import { RemoteChannelLayer } from "./remote/client.js";
 import { BrokerServer } from "./remote/server.js";
 import { workerCommand, WORKER_USAGE } from "./worker-command.js";
 import { gatewayCommand, GATEWAY_USAGE } from "./gateway-command.js";
-import { cliMessage } from "./cli-words.js";
+import { cliMessage, positiveFlag } from "./cli-words.js";
 
 const USAGE = `usage: channel-layers <command> [options]
 
@@ -68,21 +68,6 @@ const log = (line: string): void => console.log(`${new Date().toISOString()} ${l
 function fail(message: string): never {
   console.error(`channel-layers: ${message}`);
   process.exit(2);
-}
-
-function number(value: string | undefined, what: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = value === "inf" || value === "Infinity" ? Infinity : Number(value);
-  if (!(n > 0)) fail(`${what} must be a positive number, got "${value}"`);
-  return n;
-}
-
-/** A deadline flag in seconds, as milliseconds: above 0 and at most an hour. */
-function deadline(value: string | undefined, what: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!(n > 0 && n <= 3600)) fail(`${what} must be a number of seconds above 0 and at most 3600, got "${value}"`);
-  return n * 1000;
 }
 
 /** The broker's token file: one bare token, or a line per token with its rights. */
@@ -170,6 +155,7 @@ async function serve(args: string[]): Promise<void> {
     }
   }
   try {
+    const helloSeconds = positiveFlag(values["hello-timeout"], "--hello-timeout", { max: 3600 });
     server = new BrokerServer({
       listen,
       tokens,
@@ -177,14 +163,14 @@ async function serve(args: string[]): Promise<void> {
         cert !== undefined && key !== undefined
           ? { cert: readFlagFile(cert, "--tls-cert"), key: readFlagFile(key, "--tls-key") }
           : undefined,
-      maxConnections: number(values["max-connections"], "--max-connections"),
-      helloTimeout: deadline(values["hello-timeout"], "--hello-timeout"),
-      maxStoredBytes: number(values["max-stored-bytes"], "--max-stored-bytes"),
-      maxCacheBytes: number(values["max-cache-bytes"], "--max-cache-bytes"),
-      capacity: number(values.capacity, "--capacity"),
-      expiry: number(values.expiry, "--expiry"),
-      groupExpiry: number(values["group-expiry"], "--group-expiry"),
-      maxMessageBytes: number(values["max-message-bytes"], "--max-message-bytes"),
+      maxConnections: positiveFlag(values["max-connections"], "--max-connections", { integer: true }),
+      helloTimeout: helloSeconds === undefined ? undefined : helloSeconds * 1000,
+      maxStoredBytes: positiveFlag(values["max-stored-bytes"], "--max-stored-bytes", { integer: true }),
+      maxCacheBytes: positiveFlag(values["max-cache-bytes"], "--max-cache-bytes", { integer: true }),
+      capacity: positiveFlag(values.capacity, "--capacity", { integer: true, infinity: true }),
+      expiry: positiveFlag(values.expiry, "--expiry"),
+      groupExpiry: positiveFlag(values["group-expiry"], "--group-expiry"),
+      maxMessageBytes: positiveFlag(values["max-message-bytes"], "--max-message-bytes", { integer: true }),
       log,
     });
     await server.listen();
@@ -241,8 +227,8 @@ async function stats(args: string[]): Promise<void> {
   });
   if (values.help) return void console.log(USAGE);
   const url = positionals[0] ?? DEFAULT_LISTEN;
-  const interval = number(values.interval, "--interval") ?? 1;
-  const top = number(values.top, "--top") ?? 10;
+  const interval = positiveFlag(values.interval, "--interval") ?? 1;
+  const top = positiveFlag(values.top, "--top", { integer: true }) ?? 10;
   if (!Number.isInteger(top) || top > 100) fail(`--top must be an integer from 1 to 100, got "${values.top}"`);
   const layer = new RemoteChannelLayer(url, { token: readToken(values["token-file"]), connectTimeout: 3000 });
   if (values.watch) return watchStats(layer, { interval, top, out: process.stdout });

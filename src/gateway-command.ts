@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { createGateway } from "./gateway/gateway.js";
 import { parseRoute } from "./gateway/routes.js";
+import { positiveFlag } from "./cli-words.js";
 import { createChannelLayer } from "./url.js";
 
 export const GATEWAY_USAGE = `gateway options (channel-layers gateway --route "METHOD PATH CHANNEL" [options]):
@@ -24,13 +25,6 @@ export const GATEWAY_USAGE = `gateway options (channel-layers gateway --route "M
   --layer-token-file FILE the token the broker requires`;
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;
-
-function positive(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!(n > 0) || n === Infinity) throw new Error(`${flag} must be a positive number, got "${value}"`);
-  return n;
-}
 
 export async function gatewayCommand(
   args: string[],
@@ -69,13 +63,13 @@ export async function gatewayCommand(
   const url = values.layer ?? process.env.CHANNEL_LAYER_URL ?? defaultLayer;
   const layerToken = readToken(values["layer-token-file"]);
   const layer = createChannelLayer(url, layerToken === undefined ? {} : { token: layerToken });
-  const timeoutSeconds = positive(values.timeout, "--timeout");
+  const timeoutSeconds = positiveFlag(values.timeout, "--timeout");
   const gateway = createGateway({
     layer,
     routes,
     token,
     timeout: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000,
-    maxBodyBytes: positive(values["max-body-bytes"], "--max-body-bytes"),
+    maxBodyBytes: positiveFlag(values["max-body-bytes"], "--max-body-bytes", { integer: true }),
     allowedOrigins: values["allowed-origin"]?.includes("*") ? "*" : values["allowed-origin"],
   });
   const base = await gateway.listen(Number(listen.port || 80), listen.hostname.replace(/^\[|\]$/g, ""));

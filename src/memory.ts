@@ -6,7 +6,7 @@
 import { BaseLayer, DONE } from "./base.js";
 import { CachedClock } from "./engine/clock.js";
 import { Engine } from "./engine/engine.js";
-import { PendingReceive } from "./engine/pending.js";
+import { PendingReceive } from "./pending-receive.js";
 import { Sweeper } from "./engine/sweeper.js";
 import { LayerClosedError } from "./errors.js";
 import type { Extension, LayerOptions, Message } from "./layer.js";

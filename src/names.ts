@@ -78,10 +78,31 @@ export function makeChannelName(prefix: string, instanceId: string): string {
 }
 
 /**
- * Whether a process-local channel belongs to the instance with `instanceId`
- * (its non-local part ends with `.<instanceId>!`).
+ * The layer instance a process-local channel belongs to: the part between the
+ * last "." and the "!" (`<prefix>.<instance id>!<unique id>`, docs/semantics.md §2.3);
+ * undefined for a name that is not one instance's.
  */
+export function ownerOf(name: string): string | undefined {
+  const bang = name.indexOf("!");
+  if (bang === -1) return undefined;
+  const dot = name.lastIndexOf(".", bang);
+  return dot === -1 ? undefined : name.slice(dot + 1, bang);
+}
+
+/** Whether a process-local channel belongs to the instance with `instanceId`. */
 export function ownsChannel(name: string, instanceId: string): boolean {
-  const local = nonLocalName(name);
-  return local.endsWith(`.${instanceId}!`);
+  return ownerOf(name) === instanceId;
+}
+
+/**
+ * Throws InvalidChannelNameError when `name` is another instance's
+ * process-local channel: only the instance that made it may receive from it
+ * (docs/semantics.md §3.7, §4.3), or do what `act` says.
+ */
+export function assertOwnChannel(name: string, instanceId: string, act = "receive from it"): void {
+  if (!isProcessLocal(name) || ownsChannel(name, instanceId)) return;
+  throw new InvalidChannelNameError(
+    `channel "${name}" is process-local to another layer instance (this one is "${instanceId}"): ` +
+      `only the instance that made it with newChannel() can ${act}`,
+  );
 }

@@ -1,6 +1,7 @@
 /** Checking `LayerOptions` once, when a layer is made (docs/semantics.md §3.3, §4.4). */
 import { CapacityRules } from "./capacity.js";
 import { DEFAULTS, type LayerOptions } from "./layer.js";
+import { positiveOption } from "./positive-option.js";
 import { resolveTraffic, type TrafficRules } from "./traffic.js";
 
 export interface ResolvedOptions {
@@ -12,22 +13,12 @@ export interface ResolvedOptions {
   traffic: TrafficRules;
 }
 
-function positive(value: unknown, what: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !(value > 0) || Number.isNaN(value)) {
-    throw new RangeError(`${what} must be a positive number, got ${String(value)}`);
-  }
-  return value;
-}
-
 export function resolveOptions(options: LayerOptions = {}): ResolvedOptions {
-  const maxMessageBytes = positive(options.maxMessageBytes, "maxMessageBytes", DEFAULTS.maxMessageBytes);
-  if (!Number.isInteger(maxMessageBytes)) throw new RangeError(`maxMessageBytes must be an integer, got ${maxMessageBytes}`);
   return {
-    expiry: positive(options.expiry, "expiry (seconds)", DEFAULTS.expiry),
-    groupExpiry: positive(options.groupExpiry, "groupExpiry (seconds)", DEFAULTS.groupExpiry),
+    expiry: positiveOption(options.expiry, "expiry (seconds)", DEFAULTS.expiry),
+    groupExpiry: positiveOption(options.groupExpiry, "groupExpiry (seconds)", DEFAULTS.groupExpiry),
     capacity: new CapacityRules(options.capacity ?? DEFAULTS.capacity, options.channelCapacity),
-    maxMessageBytes,
+    maxMessageBytes: positiveOption(options.maxMessageBytes, "maxMessageBytes", DEFAULTS.maxMessageBytes, true),
     traffic: resolveTraffic(options),
   };
 }

@@ -3,6 +3,8 @@
  * letters), checked once when a layer is made. They change nothing when unset.
  */
 import { PatternRules, type PatternMap } from "./patterns.js";
+import { isProcessLocal } from "./names.js";
+import { positiveOption } from "./positive-option.js";
 
 /** What a full channel does with one more message. */
 export type OverflowPolicy = "reject" | "drop-oldest" | "drop-newest";
@@ -51,10 +53,7 @@ export function parseRate(limit: unknown, what: string): Rate {
     throw new RangeError(`${what} must be a rate like "50/s", "600/m" or "1000/h" (or { rate, burst }), got ${JSON.stringify(limit)}`);
   }
   const perMs = Number(m[1]) / unit;
-  const burst = spec?.burst ?? Math.max(1, Math.floor(perMs * 1_000));
-  if (typeof burst !== "number" || !Number.isInteger(burst) || burst < 1) {
-    throw new RangeError(`${what}.burst must be a positive integer, got ${String(burst)}`);
-  }
+  const burst = positiveOption(spec?.burst ?? undefined, `${what}.burst`, Math.max(1, Math.floor(perMs * 1_000)), true);
   return { perMs, burst, text: text as string };
 }
 
@@ -77,11 +76,10 @@ export function resolveTraffic(options: TrafficOptions): TrafficRules {
   const dl = options.deadLetters;
   if (dl !== undefined) {
     const spec = typeof dl === "string" ? { channel: dl } : dl;
-    if (typeof spec?.channel !== "string" || spec.channel.includes("!")) {
+    if (typeof spec?.channel !== "string" || isProcessLocal(spec.channel)) {
       throw new TypeError(`deadLetters must name a normal channel (no "!"), got ${JSON.stringify(dl)}`);
     }
-    const capacity = spec.capacity ?? 1000;
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`deadLetters.capacity must be a positive integer, got ${capacity}`);
+    const capacity = positiveOption(spec.capacity, "deadLetters.capacity", 1000, true);
     deadLetters = { channel: spec.channel, capacity };
   }
   return {

@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import type { Handlers } from "./worker.js";
 import { runWorker } from "./worker.js";
 import { createChannelLayer } from "./url.js";
-import { cliMessage, moduleLoadMessage } from "./cli-words.js";
+import { cliMessage, moduleLoadMessage, positiveFlag } from "./cli-words.js";
 
 export const WORKER_USAGE = `worker options (channel-layers worker MODULE [options]; a .ts MODULE needs NODE_OPTIONS="--import tsx"):
   --url URL               the channel layer (default $CHANNEL_LAYER_URL, else the local broker)
@@ -51,10 +51,7 @@ export async function workerCommand(
   }
   const channel = values.channel ?? module.channel;
   if (channel === undefined) throw new Error(`no worker channel: pass --channel NAME or export \`channel\` from ${file}`);
-  const concurrency = values.concurrency === undefined ? 1 : Number(values.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new Error(`--concurrency must be a positive integer, got "${values.concurrency}"`);
-  }
+  const concurrency = positiveFlag(values.concurrency, "--concurrency", { integer: true }) ?? 1;
   const url = values.url ?? process.env.CHANNEL_LAYER_URL ?? defaultUrl;
   const token = readToken(values["token-file"]);
   const layer = createChannelLayer(url, token === undefined ? {} : { token });

@@ -6,6 +6,7 @@
 import { LayerClosedError, NoHandlerError } from "./errors.js";
 import type { ChannelLayer, Message } from "./layer.js";
 import { assertChannelName } from "./names.js";
+import { positiveOption } from "./positive-option.js";
 
 export interface HandlerContext {
   layer: ChannelLayer;
@@ -63,8 +64,7 @@ function defaultOnError(error: unknown, message: Message): void {
 
 export function runWorker(layer: ChannelLayer, channel: string, handlers: Handlers, options: WorkerOptions = {}): Worker {
   assertChannelName(channel, "worker channel");
-  const concurrency = options.concurrency ?? 1;
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
+  const concurrency = positiveOption(options.concurrency, "concurrency", 1, true);
   const onError = options.onError ?? defaultOnError;
   const stopping = new AbortController();
   const byType = typeof handlers === "function" ? undefined : new Map(Object.entries(handlers));

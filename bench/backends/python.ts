@@ -10,6 +10,8 @@ import { CHANNELS_WORKLOADS, type BenchBackend, type RunResult, type Workload } 
 
 const run = promisify(execFile);
 const PYTHON = process.env.CHANNELS_PYTHON ?? "/usr/bin/python3";
+/** Longest one Python run may take; the slowest (channels_redis, 20k operations) takes well under a minute. */
+const PYTHON_RUN_TIMEOUT_MS = 300_000;
 const SCRIPT = fileURLToPath(new URL("../python/layer_bench.py", import.meta.url));
 
 export function pythonBackend(name: string, layer: "memory" | "redis" | "pubsub", extraArgs: () => string[] = () => [], maxN?: number): BenchBackend {
@@ -29,8 +31,13 @@ export function pythonBackend(name: string, layer: "memory" | "redis" | "pubsub"
       }
     },
     async run(workload: Workload, n: number): Promise<RunResult> {
+      // A Python run that hangs (seen once: receives waiting forever on the pub/sub layer) must not hang the whole bench.
       const { stdout } = await run(PYTHON, [SCRIPT, "--layer", layer, "--workload", workload, "--n", String(n), ...extraArgs()], {
         maxBuffer: 1 << 20,
+        timeout: PYTHON_RUN_TIMEOUT_MS,
+      }).catch((err: Error & { killed?: boolean }) => {
+        if (err.killed) throw new Error(`${name} ${workload} did not finish within ${PYTHON_RUN_TIMEOUT_MS / 1000} s and was stopped`);
+        throw err;
       });
       return JSON.parse(stdout.trim().split("\n").pop()!) as RunResult;
     },

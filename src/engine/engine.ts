@@ -139,8 +139,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     const now = this.clock();
     const ch = this.channel(channel);
     this.expire(ch, now);
-    // What receivers hold ahead counts: a waiting standing receive is no room of its own (docs/semantics.md §4.10).
-    if (ch.overflow === "reject" && ch.queue.size + ch.ahead >= ch.capacity) {
+    if (this.refuses(ch)) {
       this.release(ch);
       this.counters.rejectedFull++;
       throw new ChannelFullError(channel, ch.capacity);
@@ -182,6 +181,27 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     } else this.counters.received++;
     this.release(ch);
     return body;
+  }
+
+  /**
+   * Whether a send to `channel` would be refused only because of what
+   * receivers hold ahead (`holdAhead`): without it the channel has room.
+   */
+  fullAhead(channel: string): boolean {
+    const ch = this.channels.get(channel);
+    if (ch === undefined || ch.ahead === 0 || ch.overflow !== "reject") return false;
+    this.expire(ch, this.clock());
+    return ch.queue.size < ch.capacity && ch.queue.size + ch.ahead >= ch.capacity;
+  }
+
+  /** A full channel under the "reject" policy. What receivers hold ahead counts: a waiting standing receive is no room of its own (docs/semantics.md §4.10). */
+  private refuses(ch: ChannelState<T, W>): boolean {
+    return ch.overflow === "reject" && ch.queue.size + ch.ahead >= ch.capacity;
+  }
+
+  /** The members of `group` with their membership deadlines, if it exists. */
+  groupMembers(group: string): ReadonlyMap<string, number> | undefined {
+    return this.groups.get(group)?.members;
   }
 
   /** Messages of `channel` receivers hold ahead (`holdAhead`). */
@@ -357,7 +377,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       const ch = this.channels.get(name)!;
       // A member that let a message expire unread is dead: it leaves its groups (docs/semantics.md §4.5).
       if (this.expire(ch, now) > 0) continue;
-      if ((ch.overflow === "reject" && ch.queue.size + ch.ahead >= ch.capacity) || (ch.waiters.size === 0 && this.full(body))) {
+      if (this.refuses(ch) || (ch.waiters.size === 0 && this.full(body))) {
         skipped++;
         this.counters.groupSkippedFull++;
         this.deadLetter(body, "overflow", name, group);

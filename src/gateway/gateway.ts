@@ -9,6 +9,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ChannelLayer, Message, MessageValue } from "../layer.js";
+import { positiveOption } from "../positive-option.js";
 import { requesterOf, DEFAULT_REQUEST_TIMEOUT_MS } from "../request/request.js";
 import { checkAllowedOrigins, originAllowed, type AllowedOrigins } from "../consumer/origins.js";
 import { compileRoute, type CompiledRoute, type GatewayRoute } from "./routes.js";
@@ -58,8 +59,7 @@ const digest = (s: string): Buffer => createHash("sha256").update(s).digest();
 export function createGateway(options: GatewayOptions): Gateway {
   const routes = options.routes.map(compileRoute);
   if (routes.length === 0) throw new TypeError("the gateway needs at least one route");
-  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
-  if (!(maxBodyBytes > 0)) throw new RangeError(`maxBodyBytes must be positive, got ${maxBodyBytes}`);
+  const maxBodyBytes = positiveOption(options.maxBodyBytes, "maxBodyBytes", 1024 * 1024, true);
   const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const tokenDigest = options.token === undefined ? undefined : digest(options.token);
   const allowedOrigins = checkAllowedOrigins(options.allowedOrigins, "createGateway allowedOrigins");

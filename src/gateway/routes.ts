@@ -3,7 +3,7 @@
  * which worker channel, how long a reply may be cached and waited for.
  */
 import { compilePath, type CompiledPath } from "../consumer/routing.js";
-import { assertChannelName } from "../names.js";
+import { assertChannelName, isProcessLocal } from "../names.js";
 
 export interface GatewayRoute {
   /** An HTTP method ("GET", "POST", …) or "*" for any. */
@@ -28,7 +28,9 @@ export function compileRoute(route: GatewayRoute): CompiledRoute {
   const method = route.method.toUpperCase();
   if (!METHOD.test(method)) throw new TypeError(`gateway route method ${JSON.stringify(route.method)} is not an HTTP method`);
   assertChannelName(route.channel, "gateway route channel");
-  if (route.channel.includes("!")) throw new TypeError(`gateway route channel "${route.channel}" is process-local: route to a worker channel`);
+  if (isProcessLocal(route.channel)) {
+    throw new TypeError(`gateway route channel "${route.channel}" is process-local: route to a worker channel`);
+  }
   if (route.cacheFor !== undefined && !(route.cacheFor >= 0 && route.cacheFor < Infinity)) {
     throw new RangeError(`gateway route ${method} ${route.path}: cache must be a number of seconds ≥ 0, got ${route.cacheFor}`);
   }

@@ -5,7 +5,7 @@
  * broker; this file only says how links are opened.
  */
 import type { MessagePort } from "node:worker_threads";
-import { FRAME_OVERHEAD } from "../protocol/frames.js";
+import { clientFrameBytes } from "../protocol/frames.js";
 import { ProtocolLayer, type ProtocolLayerOptions } from "../protocol/client.js";
 import { handoverLink } from "./handover-link.js";
 import { parentChannel } from "./parent.js";
@@ -27,7 +27,7 @@ export class IpcChannelLayer extends ProtocolLayer {
   constructor(options: IpcLayerOptions = {}) {
     const { port, handshakeTimeout = 2000, ...rest } = options;
     const parent = parentChannel(port);
-    const maxFrameBytes = Math.max((rest.maxMessageBytes ?? 1024 * 1024) + FRAME_OVERHEAD, 16 * 1024 * 1024);
+    const maxFrameBytes = clientFrameBytes(rest.maxMessageBytes);
     super(
       { address: "ipc:// (the parent's serveIpc)", connect: (handlers) => handoverLink(parent, handlers, { handshakeTimeout, maxFrameBytes }) },
       { connectTimeout: 5000, ...rest },

@@ -6,6 +6,7 @@
  */
 import type { Engine } from "../engine/engine.js";
 import { ProtocolError } from "../errors.js";
+import type { Settling, SettleWait } from "./settling.js";
 
 /** One channel's messages held by a client: parallel arrays, oldest at `head`. */
 class Held {
@@ -17,16 +18,32 @@ class Held {
   /** The engine's flush epoch when each was handed: a flush since makes it gone. */
   epochs: number[] = [];
   head = 0;
+  /** How many were settled and cut off the front of the arrays: `base + head` counts all ever settled. */
+  base = 0;
+  /** Sends waiting until this client has settled all it held when they arrived: `upTo` counts from `base` 0. */
+  waits: { upTo: number; wait: SettleWait }[] | undefined = undefined;
 
   get size(): number {
     return this.bodies.length - this.head;
+  }
+
+  /** Tell each waiting send whose messages are now all settled (`all`: every one is). */
+  release(all: boolean): void {
+    if (this.waits === undefined) return;
+    const settled = this.base + this.head;
+    const left = all ? [] : this.waits.filter((w) => w.upTo > settled && !w.wait.over);
+    for (const w of this.waits) if (all || w.upTo <= settled) w.wait.met();
+    this.waits = left.length > 0 ? left : undefined;
   }
 }
 
 export class HeldAhead {
   private readonly channels = new Map<string, Held>();
 
-  constructor(private readonly engine: Pick<Engine<Buffer>, "epoch" | "settle">) {}
+  constructor(
+    private readonly engine: Pick<Engine<Buffer>, "epoch" | "settle">,
+    private readonly settling: Settling,
+  ) {}
 
   /** Messages of `channel` this client holds. */
   holds(channel: string): number {
@@ -39,6 +56,7 @@ export class HeldAhead {
     if (held === undefined) {
       held = new Held();
       this.channels.set(channel, held);
+      this.settling.holding(channel, this);
     }
     held.bodies.push(body);
     held.deadlines.push(deadline);
@@ -83,6 +101,8 @@ export class HeldAhead {
     }
     if (to === held.bodies.length) {
       this.channels.delete(channel);
+      this.settling.settled(channel, this);
+      held.release(true);
       return;
     }
     for (let i = from; i < to; i++) held.bodies[i] = undefined as unknown as Buffer; // let them be collected
@@ -93,8 +113,23 @@ export class HeldAhead {
       held.priorities = held.priorities.slice(held.head);
       held.seqs = held.seqs.slice(held.head);
       held.epochs = held.epochs.slice(held.head);
+      held.base += held.head;
       held.head = 0;
     }
+    held.release(false);
+  }
+
+  /**
+   * `wait` waits until this client has settled every message of `channel` it
+   * holds now (docs/semantics.md §4.10). False when it holds none.
+   */
+  awaitSettled(channel: string, wait: SettleWait): boolean {
+    const held = this.channels.get(channel);
+    if (held === undefined || held.size === 0) return false;
+    // Waits that timed out are dropped here too, so a holder that never reports does not collect them.
+    if (held.waits !== undefined && held.waits.length >= 32) held.waits = held.waits.filter((w) => !w.wait.over);
+    (held.waits ??= []).push({ upTo: held.base + held.bodies.length, wait });
+    return true;
   }
 
   /** The client is gone: everything it held goes back, at once. */

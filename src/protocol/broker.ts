@@ -12,16 +12,18 @@ import { Sweeper } from "../engine/sweeper.js";
 import type { LayerOptions } from "../layer.js";
 import { deadLetterMessage } from "../message.js";
 import { decodeMessage, encodeMessage } from "../msgpack.js";
-import { nonLocalName } from "../names.js";
+import { ownerOf } from "../names.js";
+import { positiveOption } from "../positive-option.js";
 import { resolveOptions, type ResolvedOptions } from "../options.js";
-import { FRAME_OVERHEAD } from "./frames.js";
+import { frameBytesFor } from "./frames.js";
 import { HELLO_TIMEOUT_MS, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
 import { Access, newSecret, secretMatches, type Grant, type TokenGrant } from "./auth.js";
 import { Census } from "./census.js";
 import { MAX_STATS_TOP, type BrokerDetails, type BrokerStats, type ClientInfo } from "./ops.js";
-import { Session, type ReceiveWaiter } from "./session.js";
-import { positiveOption } from "./settings.js";
+import { Session } from "./session.js";
+import type { SessionHost, StatsAnswer } from "./session-host.js";
+import { Settling } from "./settling.js";
 
 export interface BrokerOptions extends LayerOptions {
   /** Shared secret clients must present in hello, granting everything; none when undefined. */
@@ -47,6 +49,8 @@ export interface BrokerOptions extends LayerOptions {
   maxCacheBytes?: number;
   /** Milliseconds a departed client has to reconnect before its process-local channels are cleaned up. Default 5000. */
   localGrace?: number;
+  /** Largest frame a client may send once it has said hello. Default maxMessageBytes + 64 KiB. */
+  maxFrameBytes?: number;
   /** Where lifecycle events are reported (client connected, disconnected). Default: nowhere. */
   log?: (line: string) => void;
 }
@@ -81,27 +85,20 @@ interface Counts {
   answers: Map<number, StatsAnswer>;
 }
 
-/** An answer to the stats op and its estimated size on the wire. */
-export interface StatsAnswer {
-  value: BrokerStats | (BrokerStats & BrokerDetails);
-  bytes: number;
-}
-
 /** The first `n` of each list. */
 function firstOf(details: BrokerDetails, n: number): BrokerDetails {
   if (n >= MAX_STATS_TOP) return details;
   return { channelTop: details.channelTop.slice(0, n), groupTop: details.groupTop.slice(0, n), clientList: details.clientList.slice(0, n) };
 }
 
-/** The longest delay a Node timer takes. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /** Connections refused at the limit that are held open until hello to be told why; past this they are closed at once. */
 const MAX_REFUSED = 64;
 
-export class Broker {
+export class Broker implements SessionHost {
   readonly config: ResolvedOptions;
-  readonly engine: Engine<Buffer, ReceiveWaiter>;
+  readonly engine: Engine<Buffer>;
+  /** Who holds what ahead, and the sends waiting for them to settle it. */
+  readonly settling: Settling;
   readonly maxConnections: number;
   readonly maxPendingReceives: number;
   readonly helloTimeout: number;
@@ -131,8 +128,8 @@ export class Broker {
   /** The stats op's figures, walked a slice at a time. */
   private readonly census = new Census<Counts>(() => this.count());
   closed = false;
-  /** Largest frame the transport accepts from a client (told to clients in hello); set by the server that feeds the links. */
-  maxFrameBytes: number;
+  /** Largest frame the transport accepts from a client once it said hello (told to clients in hello). */
+  readonly maxFrameBytes: number;
   /** Connections accepted since the broker started. */
   connectionsOpened = 0;
   /**
@@ -145,8 +142,6 @@ export class Broker {
     this.maxConnections = positiveOption(options.maxConnections, "maxConnections", 10_000, true);
     this.maxPendingReceives = positiveOption(options.maxPendingReceives, "maxPendingReceives", 10_000, true);
     this.helloTimeout = positiveOption(options.helloTimeout, "helloTimeout (ms)", HELLO_TIMEOUT_MS);
-    // Past a timer's range Node would fire it at once, closing every new connection.
-    if (this.helloTimeout > MAX_TIMER_MS) throw new RangeError(`helloTimeout (ms) must be at most ${MAX_TIMER_MS}, got ${this.helloTimeout}`);
     this.localGrace = positiveOption(options.localGrace, "localGrace (ms)", 5000);
     const heartbeatInterval = positiveOption(options.heartbeatInterval, "heartbeatInterval (ms)", 5000);
     if (options.token !== undefined && (typeof options.token !== "string" || options.token === "")) {
@@ -159,9 +154,9 @@ export class Broker {
     this.access = new Access(options.token !== undefined ? [{ token: options.token }] : options.tokens);
     this.config = resolveOptions(options);
     this.maxStoredBytes = positiveOption(options.maxStoredBytes, "maxStoredBytes", defaultStoredBytes(), true);
-    this.maxFrameBytes = this.config.maxMessageBytes + FRAME_OVERHEAD;
+    this.maxFrameBytes = positiveOption(options.maxFrameBytes, "maxFrameBytes", frameBytesFor(this.config.maxMessageBytes), true);
     this.replies = new MemoryReplyCache(positiveOption(options.maxCacheBytes, "maxCacheBytes", DEFAULT_CACHE_BYTES, true));
-    this.engine = new Engine<Buffer, ReceiveWaiter>({
+    this.engine = new Engine<Buffer>({
       ...this.config,
       size: (body) => body.length + MESSAGE_BOOKKEEPING,
       maxStoredBytes: this.maxStoredBytes,
@@ -170,6 +165,7 @@ export class Broker {
       // Only dropped messages are decoded: wrapped for the dead-letter channel, then encoded again.
       deadLetter: (body, reason, channel, group) => encodeMessage(deadLetterMessage(decodeMessage(body), reason, channel, group)),
     });
+    this.settling = new Settling(this.engine);
     this.sweeper = new Sweeper(this.engine);
     this.log = options.log ?? (() => {});
     this.heartbeat = setInterval(() => this.beat(), heartbeatInterval);
@@ -253,9 +249,8 @@ export class Broker {
 
   /** Remember a process-local channel of a known instance, to clean it up when the instance goes. */
   track(channel: string): void {
-    const local = nonLocalName(channel);
-    const owner = local.slice(local.lastIndexOf(".") + 1, -1);
-    this.instances.get(owner)?.channels.add(channel);
+    const owner = ownerOf(channel);
+    if (owner !== undefined) this.instances.get(owner)?.channels.add(channel);
   }
 
   /** A session ended (close, drop or missed heartbeats). */

@@ -10,14 +10,15 @@ import type { ReplyCache } from "../request/cache.js";
 import { BaseLayer } from "../base.js";
 import { ConnectionLostError, LayerClosedError, ProtocolError } from "../errors.js";
 import type { LayerOptions, Message } from "../layer.js";
-import { Call, Outgoing, Receiver } from "./calls.js";
+import { positiveOption, positiveOrOff } from "../positive-option.js";
+import { PendingReceive } from "../pending-receive.js";
+import { Call, Outgoing } from "./calls.js";
 import { errorFromWire } from "./errors.js";
 import type { Link, LinkHandlers } from "./link.js";
 import type { BrokerLayerStats } from "../stats.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, Op, PROTOCOL_VERSION, Status, type BrokerDetails, type BrokerStats, type HelloInfo } from "./ops.js";
 import { Poll, Receives } from "./receives.js";
 import { Restorer } from "./restore.js";
-import { positiveOption } from "./settings.js";
 import { writer } from "./writer.js";
 
 export interface Connector {
@@ -123,7 +124,7 @@ export abstract class ProtocolLayer extends BaseLayer {
     if (!Number.isInteger(prefetch) || prefetch < 0 || prefetch >= MAX_RECEIVE_BATCH) {
       throw new RangeError(`prefetch must be an integer from 0 to ${MAX_RECEIVE_BATCH - 1}, got ${String(prefetch)}`);
     }
-    const receiveLinger = options.receiveLinger === 0 ? 0 : positiveOption(options.receiveLinger, "receiveLinger (ms)", 10);
+    const receiveLinger = positiveOrOff(options.receiveLinger, "receiveLinger (ms)", 10);
     this.ownSettings = { expiry: options.expiry, groupExpiry: options.groupExpiry, capacity: options.capacity };
     this.receives = new Receives(
       {
@@ -195,10 +196,10 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   protected doReceive(channel: string, signal: AbortSignal | undefined): Promise<Message> {
     if (this.failure || this.down) return Promise.reject(this.failure ?? this.lostError());
-    const caller = new Receiver(channel);
-    if (signal) caller.listen(signal, () => this.receives.abort(caller, signal.reason));
-    this.receives.add(caller);
-    return caller.promise as Promise<Message>;
+    const caller = new PendingReceive<Message>();
+    if (signal) caller.listen(signal, (reason) => this.receives.abort(channel, caller, reason));
+    this.receives.add(channel, caller);
+    return caller.promise;
   }
 
   protected doGroupAdd(group: string, channel: string): Promise<void> {

@@ -4,11 +4,25 @@
  * batch made in one tick, which leaves in one write.
  */
 import { ProtocolError } from "../errors.js";
+import { DEFAULTS } from "../layer.js";
 import { packr } from "../msgpack.js";
 import { writer } from "./writer.js";
 
 /** Room a frame needs beyond its message body: the op, id, names and msgpack headers. */
-export const FRAME_OVERHEAD = 64 * 1024;
+const FRAME_OVERHEAD = 64 * 1024;
+
+/** The least a client accepts: the broker's message limit may be larger than the client's own. */
+const CLIENT_FRAME_FLOOR = 16 * 1024 * 1024;
+
+/** The largest stream frame a peer must accept to carry a message of `maxMessageBytes` (a broker's default limit). */
+export function frameBytesFor(maxMessageBytes: number): number {
+  return maxMessageBytes + FRAME_OVERHEAD;
+}
+
+/** The largest stream frame a client reads: bigger than any message it may send or the broker may answer with. */
+export function clientFrameBytes(maxMessageBytes = DEFAULTS.maxMessageBytes): number {
+  return Math.max(frameBytesFor(maxMessageBytes), CLIENT_FRAME_FLOOR);
+}
 
 /** A batch past this size goes in several stream frames (fewer when the peer's frame limit is smaller). */
 export const BATCH_SPLIT_BYTES = 256 * 1024;

@@ -41,8 +41,12 @@
 import { ProtocolError } from "../errors.js";
 import type { Message } from "../layer.js";
 import { decodeMessageView } from "../msgpack.js";
-import { Outgoing, type Receiver } from "./calls.js";
+import type { PendingReceive } from "../pending-receive.js";
+import { Outgoing } from "./calls.js";
 import { MAX_RECEIVE_BATCH, Op } from "./ops.js";
+
+/** A caller of `receive`, waiting for a message its channel's poll brings. */
+type Caller = PendingReceive<Message>;
 
 /** A poll answered in full within this many milliseconds of the next receive means the caller receives in a loop. */
 const HUNGRY_MS = 1;
@@ -52,7 +56,7 @@ export interface Inbox {
   /** The receive in the broker (or on its way), possibly cancelled. */
   poll: Poll | undefined;
   /** Callers waiting, in call order. */
-  held: Receiver[];
+  held: Caller[];
   /** Messages brought that no caller took yet, as the broker gave them: [body, deadline, priority, …]. */
   buffer: unknown[];
   /** Extra messages the next poll asks for. */
@@ -118,9 +122,8 @@ export class Receives {
     private readonly linger = 0,
   ) {}
 
-  /** A new caller: served from what was brought already, else it waits for its channel's poll (opened if there is none). */
-  add(caller: Receiver): void {
-    const channel = caller.channel;
+  /** A new caller on `channel`: served from what was brought already, else it waits for its channel's poll (opened if there is none). */
+  add(channel: string, caller: Caller): void {
     let inbox = this.inboxes.get(channel);
     if (inbox === undefined) {
       inbox = {
@@ -197,8 +200,8 @@ export class Receives {
   }
 
   /** `caller` gave up (`tell`: reject its promise now). A poll nobody waits for any more is withdrawn. */
-  abort(caller: Receiver, reason: unknown, tell = true): void {
-    const inbox = this.inboxes.get(caller.channel);
+  abort(channel: string, caller: Caller, reason: unknown, tell = true): void {
+    const inbox = this.inboxes.get(channel);
     if (inbox === undefined) return;
     const at = inbox.held.indexOf(caller);
     if (at === -1) return;
@@ -222,10 +225,10 @@ export class Receives {
   }
 
   /** For close: take every waiting caller out (they are told by the caller of this) and withdraw every poll. */
-  takeWaiting(): Receiver[] {
+  takeWaiting(): Caller[] {
     this.closing = true;
     this.stopLingering();
-    const out: Receiver[] = [];
+    const out: Caller[] = [];
     for (const inbox of this.inboxes.values()) {
       out.push(...inbox.held);
       inbox.held = [];
@@ -414,7 +417,7 @@ export class Receives {
 }
 
 /** Resolve a receive with a body from the broker (or reject it, if the body is not a message). */
-function settleWith(caller: Receiver, body: unknown): void {
+function settleWith(caller: Caller, body: unknown): void {
   let message: Message;
   try {
     if (!(body instanceof Uint8Array)) throw new Error("no body");
@@ -422,5 +425,5 @@ function settleWith(caller: Receiver, body: unknown): void {
   } catch (err) {
     return caller.fail(new ProtocolError(`the broker answered a receive with a body that is not a message: ${(err as Error).message}`));
   }
-  caller.fulfil(message);
+  caller.deliver(message);
 }

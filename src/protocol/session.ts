@@ -6,15 +6,16 @@
  * error, a bad frame ends this connection only.
  */
 import type { Taken, Waiter, WaitHandle } from "../engine/engine.js";
-import { AuthenticationError, ConnectionLostError, ForbiddenError, InvalidChannelNameError, MessageTooLargeError, ProtocolError } from "../errors.js";
-import { assertChannelName, assertGroupName, isProcessLocal, ownsChannel } from "../names.js";
+import { AuthenticationError, ConnectionLostError, ForbiddenError, MessageTooLargeError, ProtocolError } from "../errors.js";
+import { assertChannelName, assertGroupName, assertOwnChannel, isProcessLocal, ownsChannel } from "../names.js";
 import { HeldAhead } from "./ahead.js";
+import { SETTLE_WAIT_MS, type SettleWait } from "./settling.js";
 import { EVERYTHING, type Grant } from "./auth.js";
-import type { Broker } from "./broker.js";
 import { errorToWire } from "./errors.js";
 import { BYTES_PER_TURN, OUTPUT_BUDGET, REQUESTS_PER_TURN, WRITE_SLICE_BYTES, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, MAX_STATS_TOP, Op, PROTOCOL_VERSION, Status, type HelloInfo } from "./ops.js";
+import type { SessionHost } from "./session-host.js";
 
 /** A receive waiting in the engine for a message. */
 export class ReceiveWaiter implements Waiter<Buffer> {
@@ -54,6 +55,11 @@ function expiryArg(value: unknown): number | undefined {
   return value * 1000;
 }
 
+const isRequeue = (frame: unknown): boolean => Array.isArray(frame) && frame[0] === Op.Requeue;
+
+/** Frames read behind a send that waits for holders to settle, before the link stops reading. */
+const MAX_FRAMES_WHILE_SETTLING = 1024;
+
 const isId = (x: unknown): x is number => typeof x === "number" && Number.isInteger(x) && x >= 1 && x <= 0xffff_ffff;
 
 export class Session {
@@ -87,9 +93,14 @@ export class Session {
   private readonly taken: Taken = { deadline: 0, priority: 0, seq: 0 };
   /** What this client was handed and has not yet said it took or gave back (docs/semantics.md §4.10). */
   private readonly ahead: HeldAhead;
+  /** The send at the head of the inbox waits for other clients to settle what they hold (src/protocol/settling.ts). */
+  private settleWait: SettleWait | undefined = undefined;
+  private settleTimer: NodeJS.Timeout | undefined = undefined;
+  /** The frame that has waited: it is decided when served again, whatever the holders say. */
+  private waited: unknown = undefined;
 
   constructor(
-    private readonly broker: Broker,
+    private readonly broker: SessionHost,
     private readonly link: Link,
     readonly id: number,
     readonly peer: string,
@@ -101,7 +112,7 @@ export class Session {
       this.end();
     }, broker.helloTimeout);
     this.helloTimer.unref();
-    this.ahead = new HeldAhead(broker.engine);
+    this.ahead = new HeldAhead(broker.engine, broker.settling);
   }
 
   /** Not yet said hello (and not refused). */
@@ -118,6 +129,13 @@ export class Session {
   frame(frame: unknown): void {
     this.heard = true;
     if (this.gone) return;
+    if (this.settleWait !== undefined) {
+      // Reports never wait: other clients' sends may be waiting for them.
+      if (isRequeue(frame)) return this.serve(frame);
+      // Reading goes on while a send waits, for those reports, up to a bound.
+      if (this.inbox.push(frame) - this.inboxAt > MAX_FRAMES_WHILE_SETTLING) this.link.pause?.();
+      return;
+    }
     if (this.inboxAt === this.inbox.length && !this.held && this.mayServe()) return this.serve(frame);
     this.inbox.push(frame);
     this.link.pause?.();
@@ -158,6 +176,11 @@ export class Session {
   private readonly pump = (): void => {
     this.pumpQueued = false;
     while (this.inboxAt < this.inbox.length && !this.gone) {
+      if (this.settleWait !== undefined) return;
+      if (this.inbox[this.inboxAt] === undefined) {
+        this.inboxAt++; // a report served while a send waited
+        continue;
+      }
       if (!this.mayServe()) {
         if (!this.held) this.queuePump();
         return;
@@ -171,6 +194,43 @@ export class Session {
     if (!this.gone) this.link.resume?.();
   };
 
+  /**
+   * Whether `frame` is a send that must first wait for other clients to
+   * settle what they hold ahead of its channel (src/protocol/settling.ts). If so
+   * it goes back to the head of the inbox until the wait ends, and reports
+   * already read behind it are served now.
+   */
+  private mustWait(frame: unknown): boolean {
+    if (!Array.isArray(frame) || typeof frame[2] !== "string") return false;
+    const settling = this.broker.settling;
+    const wait =
+      frame[0] === Op.Send ? settling.forSend(frame[2], this.settled)
+      : frame[0] === Op.GroupSend ? settling.forGroupSend(frame[2], this.settled)
+      : undefined;
+    if (wait === undefined) return false;
+    this.settleWait = wait;
+    this.waited = frame;
+    this.settleTimer = setTimeout(this.settled, SETTLE_WAIT_MS);
+    if (this.inboxAt > 0) this.inbox[--this.inboxAt] = frame;
+    else this.inbox.unshift(frame);
+    for (let i = this.inboxAt + 1; i < this.inbox.length && !this.gone; i++) {
+      if (!isRequeue(this.inbox[i])) continue;
+      const report = this.inbox[i];
+      this.inbox[i] = undefined;
+      this.serve(report);
+    }
+    return true;
+  }
+
+  /** The wait of the send at the head of the inbox is over (met or timed out): serve on. */
+  private readonly settled = (): void => {
+    if (this.settleWait === undefined) return;
+    this.settleWait.over = true;
+    this.settleWait = undefined;
+    clearTimeout(this.settleTimer);
+    if (!this.gone && !this.blocked) this.queuePump();
+  };
+
   /** The link wrote what it held: a client blocked on its budget may be served again. */
   drained(): void {
     if (!this.blocked || this.gone) return;
@@ -180,6 +240,8 @@ export class Session {
   }
 
   private serve(frame: unknown): void {
+    if (frame === this.waited) this.waited = undefined;
+    else if (this.instanceId !== undefined && this.mustWait(frame)) return;
     try {
       this.request(frame);
     } catch (err) {
@@ -394,12 +456,7 @@ export class Session {
    * a `standing` receive keeps waiting until it has handed over `max`.
    */
   private receive(id: number, channel: string, max: number, standing: boolean, watch: boolean, callers: number): void {
-    if (isProcessLocal(channel) && !ownsChannel(channel, this.instanceId!)) {
-      throw new InvalidChannelNameError(
-        `channel "${channel}" is process-local to another layer instance (this one is "${this.instanceId}"): ` +
-          "only the instance that made it with newChannel() can receive from it",
-      );
-    }
+    assertOwnChannel(channel, this.instanceId!);
     this.allowed(this.mayReceive(channel), `receive from channel "${channel}"`);
     if (this.receives.has(id)) throw new ProtocolError(`request id ${id} already names a waiting receive`);
     if (this.receives.size >= this.broker.maxPendingReceives) {
@@ -582,6 +639,8 @@ export class Session {
   private cleanup(): void {
     this.gone = true;
     clearTimeout(this.helloTimer);
+    clearTimeout(this.settleTimer);
+    if (this.settleWait !== undefined) this.settleWait.over = true;
     this.inbox = [];
     for (const waiter of this.receives.values()) waiter.handle!.cancel();
     this.receives.clear();

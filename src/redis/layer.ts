@@ -5,14 +5,15 @@
  * (sends.ts), a group send on one server is one call, and receives are
  * batched per shard by the receive loop (receiver.ts, shard-loop.ts).
  */
-import type { RedisOptions } from "ioredis";
 import { BaseLayer } from "../base.js";
 import { ChannelFullError, LayerClosedError } from "../errors.js";
-import type { Extension, LayerOptions, Message } from "../layer.js";
+import type { Extension, Message } from "../layer.js";
 import type { LayerStats } from "../stats.js";
 import { RESERVED_KEY } from "../message.js";
 import { isProcessLocal, nonLocalName } from "../names.js";
-import { defaultFactory, outageOptions, release, resolveHost, Shard, type ClientFactory, type RedisHost } from "./connections.js";
+import { positiveOption, positiveOrOff } from "../positive-option.js";
+import { commonRedisOptions, type CommonRedisOptions } from "./common-options.js";
+import { release, Shard } from "./connections.js";
 import { Receiver } from "./receiver.js";
 import { SendBatcher } from "./sends.js";
 import { score } from "./scripts.js";
@@ -23,19 +24,11 @@ import { RedisWatch } from "./watch.js";
 import { RedisReplyCache } from "./reply-cache.js";
 import type { ReplyCache } from "../request/cache.js";
 
-export interface RedisLayerOptions extends LayerOptions {
-  /** Redis servers; several shard the data as channels_redis does. Default `["redis://localhost:6379"]`. */
-  hosts?: RedisHost[];
-  /** Prefix of every key. Default `"asgi"` (channels_redis' default). */
-  prefix?: string;
+export interface RedisLayerOptions extends CommonRedisOptions {
   /** Fernet secrets, newest first: the first encrypts, all decrypt (channels_redis' `symmetric_encryption_keys`). */
   symmetricEncryptionKeys?: Array<string | Uint8Array>;
   /** Random bytes before each member. Default 12; channels_redis reads only 12. */
   randomPrefixLength?: number;
-  /** Milliseconds Redis may stay unreachable before calls reject with ConnectionLostError. Default 10000. */
-  connectionLostTimeout?: number;
-  /** ioredis options applied to every connection (TLS, username, password, db, …). */
-  redisOptions?: RedisOptions;
   /** Seconds a blocking receive waits before looking again. Default 1. */
   blockTimeout?: number;
   /** Milliseconds between polls on a client without BZPOPMIN (ioredis-mock). Default 10. */
@@ -56,20 +49,10 @@ export interface RedisLayerOptions extends LayerOptions {
    * waits here at most this long. Default 10 with `readAheadOutsideRedis`, else 0.
    */
   receiveLinger?: number;
-  /** Makes each connection; tests pass one that returns ioredis-mock clients. */
-  createClient?: ClientFactory;
 }
 
 /** Unix time in seconds with sub-millisecond precision (docs/redis-wire.md, "Keys": ties would reorder bursts). */
 const now = (): number => (performance.timeOrigin + performance.now()) / 1000;
-
-function positiveOption(value: unknown, what: string, fallback: number, integer = false): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !(value > 0) || (integer && !Number.isInteger(value))) {
-    throw new RangeError(`${what} must be a positive ${integer ? "integer" : "number"}, got ${String(value)}`);
-  }
-  return value;
-}
 
 export class RedisChannelLayer extends BaseLayer {
   readonly extensions: readonly Extension[] = ["groups", "flush"];
@@ -93,31 +76,15 @@ export class RedisChannelLayer extends BaseLayer {
 
   constructor(options: RedisLayerOptions = {}) {
     super(options, "connecting");
-    for (const option of ["channelPriority", "rateLimits", "overflow", "deadLetters"] as const) {
-      if (options[option] !== undefined) {
-        throw new TypeError(
-          `${option} is not available on Redis: channels_redis keeps no such state, so Python peers could not honour it; ` +
-            "use it on an engine backend (memory, ipc, tcp)",
-        );
-      }
-    }
-    const prefix = options.prefix ?? "asgi";
-    if (typeof prefix !== "string") throw new TypeError(`prefix must be a string, got ${typeof prefix}`);
-    this.prefix = prefix;
-    const hosts = options.hosts ?? ["redis://localhost:6379"];
-    if (!Array.isArray(hosts) || hosts.length === 0) {
-      throw new TypeError("hosts must be a non-empty array of Redis hosts (a list, even for one host)");
-    }
-    const timeout = positiveOption(options.connectionLostTimeout, "connectionLostTimeout (ms)", 10_000);
-    const prefixLength = positiveOption(options.randomPrefixLength, "randomPrefixLength", RANDOM_PREFIX_LENGTH, true);
-    const clientOptions: RedisOptions = { ...options.redisOptions, ...outageOptions(timeout) };
-    const factory = options.createClient ?? defaultFactory;
     // Everything that can refuse the options runs before the first connection is made.
+    const { prefix, timeout, targets, factory, clientOptions } = commonRedisOptions(options, "Redis");
+    this.prefix = prefix;
+    const prefixLength = positiveOption(options.randomPrefixLength, "randomPrefixLength", RANDOM_PREFIX_LENGTH, true);
     const blockTimeout = positiveOption(options.blockTimeout, "blockTimeout (s)", 1);
     const pollInterval = positiveOption(options.pollInterval, "pollInterval (ms)", 10);
     const readAhead = options.readAheadOutsideRedis ?? false;
     if (typeof readAhead !== "boolean") throw new TypeError(`readAheadOutsideRedis must be true or false, got ${String(readAhead)}`);
-    const linger = options.receiveLinger === 0 ? 0 : positiveOption(options.receiveLinger, "receiveLinger (ms)", readAhead ? 10 : 0);
+    const linger = positiveOrOff(options.receiveLinger, "receiveLinger (ms)", readAhead ? 10 : 0);
     if (linger > 0 && !readAhead) {
       throw new TypeError(
         "receiveLinger holds popped messages outside Redis, where senders do not count them: " +
@@ -125,7 +92,6 @@ export class RedisChannelLayer extends BaseLayer {
       );
     }
     this.serializer = new Serializer(options.symmetricEncryptionKeys, this.config.expiry + 10, prefixLength);
-    const targets = hosts.map(resolveHost);
     this.shards = targets.map((t, i) => new Shard(i, t, factory, clientOptions, timeout));
     this.senders = this.shards.map((shard) => new SendBatcher(shard, this.config.expiry, this.ttlMs));
     const channelCapacity = options.channelCapacity;

@@ -9,12 +9,13 @@ import type { Message } from "../layer.js";
 import { cloneMessage, RESERVED_KEY } from "../message.js";
 import { isProcessLocal, nonLocalName } from "../names.js";
 import { WaiterList } from "../engine/waiters.js";
+import { PendingReceive } from "../pending-receive.js";
 import { LocalBuffers } from "./buffers.js";
 import type { Shard } from "./connections.js";
 import type { Serializer } from "./serializer.js";
 import { consistentHash } from "./sharding.js";
 import { Prefetch } from "./prefetch.js";
-import { ShardLoop } from "./shard-loop.js";
+import { ShardLoop, type LoopDemand } from "./shard-loop.js";
 
 /** Members popped from a process key at once (they fan out to local buffers). */
 const PROCESS_BATCH = 256;
@@ -64,14 +65,8 @@ interface Watch {
   lingerUntil: number;
 }
 
-/** A receive waiting for a member. */
-interface Waiting {
-  deliver(message: Message): boolean;
-  fail(reason: unknown): void;
-}
-
-export class Receiver {
-  private readonly waiters = new Map<string, WaiterList<Message, Waiting>>();
+export class Receiver implements LoopDemand {
+  private readonly waiters = new Map<string, WaiterList<Message, PendingReceive<Message>>>();
   private readonly watch = new Map<string, Watch>();
   /** Keys newly watched, whose `$inflight` key gets a TTL on the next pop. */
   private readonly newKeys = new Set<string>();
@@ -110,33 +105,23 @@ export class Receiver {
       this.received++;
       return Promise.resolve(ready);
     }
-    return new Promise<Message>((resolve, reject) => {
-      let onAbort: (() => void) | undefined;
-      const pending: Waiting = {
-        deliver(message: Message): boolean {
-          if (onAbort) signal!.removeEventListener("abort", onAbort);
-          resolve(message);
-          return true;
-        },
-        fail(reason: unknown): void {
-          if (onAbort) signal!.removeEventListener("abort", onAbort);
-          reject(reason);
-        },
-      };
-      let list = this.waiters.get(channel);
-      if (!list) this.waiters.set(channel, (list = new WaiterList()));
-      const handle = list.push(pending, () => this.unwatch(channel, false));
-      this.watchChannel(channel);
-      for (const loop of this.loops) loop.wake();
-      if (signal) {
-        onAbort = () => {
-          handle.cancel();
-          // A pop already on its way may bring a member for this receive: it rejects once that member is back in Redis.
-          this.settled(channel).then(() => reject(signal.reason), reject);
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
-      }
-    });
+    const pending = new PendingReceive<Message>();
+    let list = this.waiters.get(channel);
+    if (!list) this.waiters.set(channel, (list = new WaiterList()));
+    const handle = list.push(pending, () => this.unwatch(channel, false));
+    this.watchChannel(channel);
+    for (const loop of this.loops) loop.wake();
+    if (signal) {
+      pending.listen(signal, (reason) => {
+        handle.cancel();
+        // A pop already on its way may bring a member for this receive: it rejects once that member is back in Redis.
+        this.settled(channel).then(
+          () => pending.fail(reason),
+          (err: unknown) => pending.fail(err),
+        );
+      });
+    }
+    return pending.promise;
   }
 
   /**
@@ -297,7 +282,7 @@ export class Receiver {
     return out;
   }
 
-  private take(channel: string): Waiting | undefined {
+  private take(channel: string): PendingReceive<Message> | undefined {
     const pending = this.waiters.get(channel)?.shift();
     if (pending) this.unwatch(channel, true);
     return pending;
@@ -362,7 +347,7 @@ export class Receiver {
     return kept;
   }
 
-  private handOver(pending: Waiting, message: Message): void {
+  private handOver(pending: PendingReceive<Message>, message: Message): void {
     pending.deliver(message);
     this.received++;
   }

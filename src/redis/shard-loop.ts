@@ -12,9 +12,35 @@
  */
 import type { Redis } from "ioredis";
 import type { Shard } from "./connections.js";
-import type { Receiver } from "./receiver.js";
 import { installScripts, type ScriptedRedis } from "./scripts.js";
 import { keyTtlMs } from "./ttl.js";
+
+/**
+ * What a loop asks of the receives it serves (receiver.ts implements it): the
+ * keys to pop and how many, where popped members go, and what goes back.
+ */
+export interface LoopDemand {
+  readonly config: { readonly expiry: number; readonly pollInterval: number; readonly blockTimeout: number };
+  /** Bumped whenever the set of watched keys changes: a blocked loop looks again. */
+  readonly version: number;
+  readonly closed: boolean;
+  /** Keys to watch on `shard`, each with how many members to pop (0: only block on it). */
+  keysFor(shard: number, sweep: boolean): Array<[string, number]>;
+  /** Whether `shard` holds members popped ahead that must go back to Redis. */
+  returnable(shard: number): boolean;
+  /** Those members, as put-backs (key, score, member). */
+  reclaim(shard: number): Array<[string, string, Buffer]>;
+  /** Whether `key` is newly watched (its first pop also sees to its `$inflight` key). */
+  isNewKey(key: string): boolean;
+  /** Which of `keys` are newly watched, each reported once. */
+  takeNewKeys(keys: Array<[string, number]>): string[];
+  /** Scores at or below this are expired members. */
+  cutoff(): number;
+  /** Route the members popped from `key` (member, score, …); true when any was kept ahead for nobody. */
+  accept(shard: number, key: string, popped: ReadonlyArray<Buffer | string | number>, cutoff: number): boolean;
+  /** The loop of `shard` failed: its waiting receives hear `reason`. */
+  fail(shard: number, reason: unknown): void;
+}
 
 export class ShardLoop {
   private client: Redis | undefined;
@@ -34,7 +60,7 @@ export class ShardLoop {
 
   constructor(
     private readonly shard: Shard,
-    private readonly receiver: Receiver,
+    private readonly receiver: LoopDemand,
   ) {}
 
   wake(): void {

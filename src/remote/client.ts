@@ -5,7 +5,7 @@
  */
 import { createConnection, isIP } from "node:net";
 import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
-import { FRAME_OVERHEAD } from "../protocol/frames.js";
+import { clientFrameBytes } from "../protocol/frames.js";
 import { ProtocolLayer, type Connector, type ProtocolLayerOptions } from "../protocol/client.js";
 import { parseAddress } from "./address.js";
 import { streamLink } from "./stream-link.js";
@@ -29,8 +29,7 @@ export class RemoteChannelLayer extends ProtocolLayer {
     shown.username = shown.password = "";
     shown.search = "";
     const token = options.token ?? (address.url.password ? decodeURIComponent(address.url.password) : undefined);
-    // Bigger than any message we may send or the broker may answer with.
-    const maxFrameBytes = (options.maxMessageBytes ?? 1024 * 1024) + FRAME_OVERHEAD;
+    const maxFrameBytes = clientFrameBytes(options.maxMessageBytes);
     const connector: Connector = {
       address: shown.href,
       connect(handlers) {
@@ -46,7 +45,7 @@ export class RemoteChannelLayer extends ProtocolLayer {
                 ...(isIP(address.host) === 0 ? { servername: address.host } : {}),
                 ...options.tls,
               });
-        return streamLink(socket, handlers, { maxFrameBytes: Math.max(maxFrameBytes, 16 * 1024 * 1024) });
+        return streamLink(socket, handlers, { maxFrameBytes });
       },
     };
     super(connector, { ...options, token });

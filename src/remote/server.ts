@@ -6,11 +6,10 @@ import { existsSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer, type TlsOptions } from "node:tls";
 import { Broker, type BrokerOptions } from "../protocol/broker.js";
-import { FRAME_OVERHEAD } from "../protocol/frames.js";
 import { HELLO_FRAME_BYTES, PARTIAL_FRAME_BYTES } from "../protocol/limits.js";
 import type { BrokerStats } from "../protocol/ops.js";
 import type { Session } from "../protocol/session.js";
-import { positiveOption } from "../protocol/settings.js";
+import { positiveOption } from "../positive-option.js";
 import { DEFAULT_LISTEN, formatAddress, parseAddress, type Address } from "./address.js";
 import { PartialFrames } from "./partial-frames.js";
 import { streamLink } from "./stream-link.js";
@@ -20,8 +19,6 @@ export interface BrokerServerOptions extends BrokerOptions {
   listen?: string | string[];
   /** For tls:// addresses: node:tls server options (cert and key at least). */
   tls?: TlsOptions;
-  /** Largest frame a client may send. Default maxMessageBytes + 64 KiB. */
-  maxFrameBytes?: number;
   /**
    * Bytes of frames still arriving that all connections may hold at once
    * (each reserves its frame's whole size); a connection without room stops
@@ -35,7 +32,6 @@ export class BrokerServer {
   readonly broker: Broker;
   private readonly servers: Server[] = [];
   private readonly listenOn: Address[];
-  private readonly maxFrameBytes: number;
   private readonly partialFrames: PartialFrames;
   private urls: string[] = [];
   private closing: Promise<void> | undefined;
@@ -46,14 +42,12 @@ export class BrokerServer {
     if (this.listenOn.some((a) => a.kind === "tls") && !(options.tls?.cert && options.tls.key)) {
       throw new TypeError("a tls:// listen address needs the tls option with a cert and a key");
     }
-    const maxFrameBytes = positiveOption(options.maxFrameBytes, "maxFrameBytes", 0, true) || undefined;
     this.broker = new Broker(options);
-    this.maxFrameBytes = maxFrameBytes ?? this.broker.config.maxMessageBytes + FRAME_OVERHEAD;
-    this.broker.maxFrameBytes = this.maxFrameBytes;
-    const maxPartialBytes = positiveOption(options.maxPartialBytes, "maxPartialBytes", Math.max(PARTIAL_FRAME_BYTES, 4 * this.maxFrameBytes), true);
+    const maxFrameBytes = this.broker.maxFrameBytes;
+    const maxPartialBytes = positiveOption(options.maxPartialBytes, "maxPartialBytes", Math.max(PARTIAL_FRAME_BYTES, 4 * maxFrameBytes), true);
     // A frame reserves its length header too.
-    if (maxPartialBytes < this.maxFrameBytes + 4) {
-      throw new RangeError(`maxPartialBytes (${maxPartialBytes}) must be at least maxFrameBytes + 4 (${this.maxFrameBytes + 4}): the largest frame could never arrive`);
+    if (maxPartialBytes < maxFrameBytes + 4) {
+      throw new RangeError(`maxPartialBytes (${maxPartialBytes}) must be at least maxFrameBytes + 4 (${maxFrameBytes + 4}): the largest frame could never arrive`);
     }
     this.partialFrames = new PartialFrames(maxPartialBytes);
   }
@@ -108,7 +102,12 @@ export class BrokerServer {
         drained: () => session.drained(),
         closed: () => session.closed(),
       },
-      { maxFrameBytes: this.maxFrameBytes, unknownFrameBytes: HELLO_FRAME_BYTES, partialFrames: this.partialFrames, throttleDribbles: true },
+      {
+        maxFrameBytes: this.broker.maxFrameBytes,
+        unknownFrameBytes: HELLO_FRAME_BYTES,
+        partialFrames: this.partialFrames,
+        throttleDribbles: true,
+      },
     );
     const session: Session = this.broker.open(link, peer);
   }

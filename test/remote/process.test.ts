@@ -74,7 +74,7 @@ describe("channel-layers serve", () => {
 
   it("refuses bad arguments with a clear message", async () => {
     const err = await cli("serve", "--max-connections", "lots").catch((e: { code: number; stderr: string }) => e);
-    expect(err).toMatchObject({ code: 2, stderr: expect.stringMatching(/--max-connections must be a positive number/) });
+    expect(err).toMatchObject({ code: 2, stderr: expect.stringMatching(/--max-connections must be a positive integer, got "lots"/) });
   });
 
   it("--hello-timeout closes a connection that does not say hello in time; a bad value is one line naming the flag", async () => {
@@ -82,7 +82,7 @@ describe("channel-layers serve", () => {
       const err = await cli("serve", "--hello-timeout", bad).catch((e: { code: number; stderr: string }) => e);
       expect(err).toMatchObject({ code: 2 });
       expect(err.stderr.trim().split("\n")).toEqual([
-        `channel-layers: --hello-timeout must be a number of seconds above 0 and at most 3600, got "${bad}"`,
+        `channel-layers: --hello-timeout must be a positive number of at most 3600, got "${bad}"`,
       ]);
     }
     const { url, log } = await serve("tcp://127.0.0.1:0", "--hello-timeout", "0.3");

@@ -146,6 +146,72 @@ describe("the broker's give-back rules", () => {
   });
 });
 
+describe("a send waits for holders to settle, so another client's read-ahead is never seen", () => {
+  // The holder's report travels on its own connection: a send it caused may reach the broker first.
+  async function fullBehindHolder(): Promise<{ server: BrokerServer; sender: RemoteChannelLayer; holder: Awaited<ReturnType<typeof helloClient>> }> {
+    const { server, url } = await broker("tcp", { capacity: 1 });
+    const sender = layer(url);
+    await sender.send("race", { type: "n", i: 0 });
+    const holder = await helloClient(url);
+    holder.send([Op.Receive, 2, "race", 1, 0, 1]); // one caller waits: m0 is handed to it
+    await holder.answer(2);
+    expect(server.broker.stats()).toMatchObject({ messages: 0, heldAhead: 1 });
+    return { server, sender, holder };
+  }
+
+  it("a send to a channel full only of what a client holds is decided once it reports: accepted when it took it", async () => {
+    const { server, sender, holder } = await fullBehindHolder();
+    let outcome = "pending";
+    const sent = sender.send("race", { type: "n", i: 1 }).then(() => (outcome = "sent"), (err: Error) => (outcome = err.name));
+    await sleep(50);
+    expect(outcome).toBe("pending");
+    holder.send([Op.Requeue, 3, "race", 1, 0]); // took it
+    await sent;
+    expect(outcome).toBe("sent");
+    expect(server.broker.stats()).toMatchObject({ messages: 1, heldAhead: 0 });
+    holder.socket.destroy();
+  });
+
+  it("a group send waits the same way: the member gets it once the holder took its message", async () => {
+    const { server, sender, holder } = await fullBehindHolder();
+    await sender.groupAdd("race-group", "race");
+    const grouped = sender.groupSend("race-group", { type: "n", i: 1 });
+    await sleep(50);
+    holder.send([Op.Requeue, 3, "race", 1, 0]);
+    await grouped;
+    expect(server.broker.stats().counters.groupSkippedFull).toBe(0);
+    expect((await sender.receive("race")).i).toBe(1);
+    holder.socket.destroy();
+  });
+
+  it("…refused when it gives it back, and the group send that waited skips the member", async () => {
+    const { server, sender, holder } = await fullBehindHolder();
+    await sender.groupAdd("race-group", "race");
+    const sent = sender.send("race", { type: "n", i: 1 }).catch((err: Error) => err);
+    const grouped = sender.groupSend("race-group", { type: "n", i: 2 });
+    await sleep(50);
+    holder.send([Op.Requeue, 3, "race", 0, 1]); // gives it back
+    expect(await sent).toBeInstanceOf(ChannelFullError);
+    await grouped;
+    expect(server.broker.stats()).toMatchObject({ messages: 1, heldAhead: 0 });
+    expect(server.broker.stats().counters.groupSkippedFull).toBe(1);
+    expect((await sender.receive("race")).i).toBe(0);
+    holder.socket.destroy();
+  });
+
+  it("a holder that never reports holds a send up for at most a second; one that goes, not at all", async () => {
+    const { sender, holder } = await fullBehindHolder();
+    const start = performance.now();
+    await expect(sender.send("race", { type: "n", i: 1 })).rejects.toBeInstanceOf(ChannelFullError);
+    expect(performance.now() - start).toBeGreaterThanOrEqual(900);
+    const sent = sender.send("race", { type: "n", i: 2 }).catch((err: Error) => err);
+    await sleep(50);
+    holder.socket.destroy(); // gives back m0: the channel is full again
+    expect(await sent).toBeInstanceOf(ChannelFullError);
+    expect((await sender.receive("race")).i).toBe(0);
+  });
+});
+
 describe("frames sized from the broker's announced limits", () => {
   it("32 pipelined sends of the largest message a broker with maxMessageBytes 65536 accepts all succeed", async () => {
     const { url } = await broker("tcp", { maxMessageBytes: 65536, capacity: 100 });

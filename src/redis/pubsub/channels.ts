@@ -7,7 +7,7 @@
  */
 import { LayerClosedError } from "../../errors.js";
 import type { Message } from "../../layer.js";
-import { PendingReceive } from "../../engine/pending.js";
+import { PendingReceive } from "../../pending-receive.js";
 import { RingQueue } from "../../engine/queue.js";
 import { WaiterList } from "../../engine/waiters.js";
 

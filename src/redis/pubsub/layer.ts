@@ -6,22 +6,20 @@
  * picks. Pub/sub stores nothing, so what the contract can still keep is kept
  * by the receiving layer (channels.ts); what it cannot is in docs/pubsub.md.
  */
-import type { RedisOptions } from "ioredis";
 import { BaseLayer } from "../../base.js";
-import { InvalidChannelNameError, LayerClosedError } from "../../errors.js";
-import type { Extension, LayerOptions, Message } from "../../layer.js";
+import { LayerClosedError } from "../../errors.js";
+import type { Extension, Message } from "../../layer.js";
 import { cloneMessage } from "../../message.js";
-import { assertChannelName, isProcessLocal, ownsChannel } from "../../names.js";
+import { assertChannelName, assertOwnChannel } from "../../names.js";
 import type { LayerStats } from "../../stats.js";
-import { defaultFactory, outageOptions, release, resolveHost, Shard, type ClientFactory, type RedisHost } from "../connections.js";
+import { commonRedisOptions, type CommonRedisOptions } from "../common-options.js";
+import { release, Shard } from "../connections.js";
 import { Serializer } from "../serializer.js";
 import { consistentHash } from "../sharding.js";
 import { LocalChannels, type LocalChannel } from "./channels.js";
 import { ShardSubscriber } from "./subscriber.js";
 
-export interface RedisPubSubLayerOptions extends LayerOptions {
-  /** Redis servers; several shard channels and groups by crc32 of the name, as channels_redis does. Default `["redis://localhost:6379"]`. */
-  hosts?: RedisHost[];
+export interface RedisPubSubLayerOptions extends CommonRedisOptions {
   /** Starts group channel names (`{prefix}__group__{group}`) and newChannel names. Default `"asgi"`. */
   prefix?: string;
   /**
@@ -29,12 +27,6 @@ export interface RedisPubSubLayerOptions extends LayerOptions {
    * `symmetric_encryption_keys`; Debian's 4.0 pubsub layer cannot read them).
    */
   symmetricEncryptionKeys?: Array<string | Uint8Array>;
-  /** Milliseconds Redis may stay unreachable before calls reject with ConnectionLostError. Default 10000. */
-  connectionLostTimeout?: number;
-  /** ioredis options applied to every connection (TLS, username, password, …). */
-  redisOptions?: RedisOptions;
-  /** Makes each connection (tests). */
-  createClient?: ClientFactory;
 }
 
 export class RedisPubSubChannelLayer extends BaseLayer {
@@ -64,28 +56,14 @@ export class RedisPubSubChannelLayer extends BaseLayer {
 
   constructor(options: RedisPubSubLayerOptions = {}) {
     super(options, "connecting");
-    for (const option of ["channelPriority", "rateLimits", "overflow", "deadLetters"] as const) {
-      if (options[option] !== undefined) {
-        throw new TypeError(`${option} is not available on Redis pub/sub: channels_redis keeps no such state; use an engine backend (memory, ipc, tcp)`);
-      }
-    }
-    const prefix = options.prefix ?? "asgi";
-    if (typeof prefix !== "string") throw new TypeError(`prefix must be a string, got ${typeof prefix}`);
+    const { prefix, timeout, targets, factory, clientOptions } = commonRedisOptions(options, "Redis pub/sub");
     this.prefix = prefix;
-    const hosts = options.hosts ?? ["redis://localhost:6379"];
-    if (!Array.isArray(hosts) || hosts.length === 0) {
-      throw new TypeError("hosts must be a non-empty array of Redis hosts (a list, even for one host)");
-    }
-    const timeout = options.connectionLostTimeout ?? 10_000;
-    if (typeof timeout !== "number" || !(timeout > 0)) throw new RangeError(`connectionLostTimeout (ms) must be a positive number, got ${String(timeout)}`);
     // No random prefix and no token lifetime: the pubsub layer's serializer has neither.
     this.serializer = new Serializer(options.symmetricEncryptionKeys, Infinity, 0);
     this.expiryMs = this.config.expiry * 1000;
     this.groupExpiryMs = this.config.groupExpiry * 1000;
     this.local = new LocalChannels(this.expiryMs, (channel) => this.config.capacity.capacityOf(channel));
-    const clientOptions: RedisOptions = { ...options.redisOptions, ...outageOptions(timeout), autoResubscribe: false };
-    const factory = options.createClient ?? defaultFactory;
-    this.shards = hosts.map((h, i) => new Shard(i, resolveHost(h), factory, clientOptions, timeout));
+    this.shards = targets.map((t, i) => new Shard(i, t, factory, { ...clientOptions, autoResubscribe: false }, timeout));
     this.subscribers = this.shards.map(
       (shard) =>
         new ShardSubscriber(shard, {
@@ -175,9 +153,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
   async listen(channel: string): Promise<void> {
     if (this.closed) throw new LayerClosedError();
     assertChannelName(channel);
-    if (isProcessLocal(channel) && !ownsChannel(channel, this.instanceId)) {
-      throw new InvalidChannelNameError(`channel "${channel}" is process-local to another layer instance: only its maker can listen on it`);
-    }
+    assertOwnChannel(channel, this.instanceId, "listen on it");
     const { channel: local, subscribed } = this.listenOn(channel);
     local.lastUsed = performance.now();
     await subscribed;
@@ -200,12 +176,12 @@ export class RedisPubSubChannelLayer extends BaseLayer {
   }
 
   protected async doGroupAdd(group: string, channel: string): Promise<void> {
-    if (isProcessLocal(channel) && !ownsChannel(channel, this.instanceId)) {
-      throw new InvalidChannelNameError(
-        `channel "${channel}" belongs to another layer instance: on Redis pub/sub a group membership lives in the layer ` +
-          "that receives, so call groupAdd on the layer that made the channel",
-      );
-    }
+    assertOwnChannel(
+      channel,
+      this.instanceId,
+      "add it to a group on Redis pub/sub, where a membership lives in the layer that receives: " +
+        "call groupAdd on the layer that made the channel",
+    );
     const name = this.groupChannel(group);
     const { channel: local, subscribed } = this.listenOn(channel);
     let members = this.groups.get(name);

@@ -1,0 +1,76 @@
+/**
+ * docs/api.md names every export of every entry point, and nothing that is not
+ * one; its links lead to pages and headings that exist. The exports are read
+ * as the compiler sees them, types included.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import ts from "typescript";
+import { describe, expect, it } from "vitest";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const API = resolve(ROOT, "docs/api.md");
+const ENTRIES = ["src/index.ts", "src/observe/index.ts", "src/testing/index.ts", "src/browser/index.d.ts"];
+
+let names: string[] | undefined;
+
+function exported(): string[] {
+  return (names ??= readExports());
+}
+
+function readExports(): string[] {
+  const files = ENTRIES.map((e) => resolve(ROOT, e));
+  const options = { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, noEmit: true };
+  const program = ts.createProgram(files, options);
+  const checker = program.getTypeChecker();
+  const exportsOf = (file: string): ts.Symbol[] => checker.getExportsOfModule(checker.getSymbolAtLocation(program.getSourceFile(file)!)!);
+  return files.flatMap((file) => exportsOf(file).map((s) => s.getName()));
+}
+
+/** The names in the first column of the page's tables. */
+function documented(text: string): string[] {
+  return [...text.matchAll(/^\| `([A-Za-z_][\w]*)` \|/gm)].map((m) => m[1]!);
+}
+
+/** A heading's anchor, as GitHub makes it. */
+function slug(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N} _-]/gu, "")
+    .replace(/ /g, "-");
+}
+
+describe("docs/api.md", () => {
+  const text = readFileSync(API, "utf8");
+
+  it("finds the exports of the package, types included", () => {
+    expect(exported()).toContain("ChannelLayer");
+    expect(exported()).toContain("describeChannelLayer");
+    expect(exported().length).toBeGreaterThan(100);
+  });
+
+  it("names every export, and only exports, once each", () => {
+    const names = exported();
+    const rows = documented(text);
+    expect(names.filter((n) => !rows.includes(n))).toEqual([]);
+    expect(rows.filter((n) => !names.includes(n))).toEqual([]);
+    expect(rows.filter((n, i) => rows.indexOf(n) !== i)).toEqual([]);
+  });
+
+  it("links to pages and headings that exist", () => {
+    const broken: string[] = [];
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      const [path, anchor] = target!.split("#");
+      const file = resolve(dirname(API), path!);
+      if (!existsSync(file)) {
+        broken.push(target!);
+        continue;
+      }
+      if (anchor === undefined) continue;
+      const headings = [...readFileSync(file, "utf8").matchAll(/^#+ (.*)$/gm)].map((m) => slug(m[1]!));
+      if (!headings.includes(anchor)) broken.push(target!);
+    }
+    expect(broken).toEqual([]);
+  });
+});
