@@ -5,16 +5,12 @@
  * attack's leftovers do not weigh on the next, and each row's "alone" is
  * measured on that broker just before its attack: the ratio is paired.
  *
- * The attacker runs at the lowest CPU priority. On a machine of two cores
- * shared by the broker, the good client and the attacker, an attacker busy
- * with its own loops (400 one-byte writes a millisecond) would otherwise take
- * the good client's core and stand in for the broker's unfairness: the rows
- * measure what the broker does, as if the attacker were on another machine.
+ * The attacker runs at the same priority as the rest: at a lower one, on a
+ * busy machine, it would hardly run, and the rows would show no attack at all.
  *
  *   npm run bench -- --backends abuse
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { constants, setPriority } from "node:os";
 import { fileURLToPath } from "node:url";
 import { RemoteChannelLayer } from "../../src/index.js";
 import type { BenchBackend, ExtraResult } from "../types.js";
@@ -28,7 +24,6 @@ const ATTACKER = fileURLToPath(new URL("../abuse-attacker.ts", import.meta.url))
 
 function startAttacker(attack: string, port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", ATTACKER, attack, String(port)], { stdio: ["ignore", "pipe", "inherit"] });
-  setPriority(child.pid!, constants.priority.PRIORITY_LOW);
   return new Promise((resolve, reject) => {
     let out = "";
     child.stdout!.on("data", (c: Buffer) => {
