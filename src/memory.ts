@@ -11,6 +11,7 @@ import { Sweeper } from "./engine/sweeper.js";
 import { LayerClosedError } from "./errors.js";
 import type { Extension, LayerOptions, Message } from "./layer.js";
 import { cloneMessage, deadLetterMessage } from "./message.js";
+import { delayOption } from "./positive-option.js";
 import type { EngineLayerStats } from "./stats.js";
 
 export interface InMemoryLayerOptions extends LayerOptions {
@@ -36,7 +37,7 @@ export class InMemoryChannelLayer extends BaseLayer {
       fanout: cloneMessage,
       deadLetter: deadLetterMessage,
     });
-    this.sweeper = new Sweeper(this.engine, { intervalMs: options.sweepInterval });
+    this.sweeper = new Sweeper(this.engine, { intervalMs: delayOption(options.sweepInterval, "sweepInterval (ms)", 1000) });
   }
 
   /** Channels, queued messages, groups, members and counters of this layer: everything, exactly. */

@@ -13,7 +13,7 @@ import type { LayerOptions } from "../layer.js";
 import { deadLetterMessage } from "../message.js";
 import { decodeMessage, encodeMessage } from "../msgpack.js";
 import { ownerOf } from "../names.js";
-import { positiveOption } from "../positive-option.js";
+import { delayOption, positiveOption } from "../positive-option.js";
 import { resolveOptions, type ResolvedOptions } from "../options.js";
 import { frameBytesFor } from "./frames.js";
 import { HELLO_TIMEOUT_MS, wireEstimate } from "./limits.js";
@@ -141,9 +141,9 @@ export class Broker implements SessionHost {
   constructor(options: BrokerOptions = {}) {
     this.maxConnections = positiveOption(options.maxConnections, "maxConnections", 10_000, true);
     this.maxPendingReceives = positiveOption(options.maxPendingReceives, "maxPendingReceives", 10_000, true);
-    this.helloTimeout = positiveOption(options.helloTimeout, "helloTimeout (ms)", HELLO_TIMEOUT_MS);
-    this.localGrace = positiveOption(options.localGrace, "localGrace (ms)", 5000);
-    const heartbeatInterval = positiveOption(options.heartbeatInterval, "heartbeatInterval (ms)", 5000);
+    this.helloTimeout = delayOption(options.helloTimeout, "helloTimeout (ms)", HELLO_TIMEOUT_MS);
+    this.localGrace = delayOption(options.localGrace, "localGrace (ms)", 5000);
+    const heartbeatInterval = delayOption(options.heartbeatInterval, "heartbeatInterval (ms)", 5000);
     if (options.token !== undefined && (typeof options.token !== "string" || options.token === "")) {
       throw new TypeError("token must be a non-empty string");
     }
