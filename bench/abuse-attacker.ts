@@ -79,6 +79,7 @@ const attacks: Record<Attack, () => Promise<void>> = {
   },
   async "stats-top"() {
     const s = await hello("filler");
+    s.resume(); // reads (and drops) its answers: one that does not read is held by its output budget
     let id = 2;
     for (let batch = 0; batch < 50; batch++) {
       const f: unknown[][] = [];

@@ -30,13 +30,18 @@ export function moduleLoadMessage(err: unknown, file: string): string {
 /**
  * The number a flag gives (undefined when absent); an Error naming the flag
  * unless it is positive and finite (an integer if asked; "inf" too with
- * `infinity`).
+ * `infinity`), and at most `max` if given.
  */
-export function positiveFlag(value: string | undefined, flag: string, { integer = false, infinity = false } = {}): number | undefined {
+export function positiveFlag(
+  value: string | undefined,
+  flag: string,
+  { integer = false, infinity = false, max = Infinity } = {},
+): number | undefined {
   if (value === undefined) return undefined;
   const n = infinity && (value === "inf" || value === "Infinity") ? Infinity : Number(value);
-  if (!(n > 0) || (n === Infinity ? !infinity : integer && !Number.isInteger(n))) {
-    throw new Error(`${flag} must be a positive ${integer ? "integer" : "number"}${infinity ? ' or "inf"' : ""}, got "${value}"`);
+  if (!(n > 0) || n > max || (n === Infinity ? !infinity : integer && !Number.isInteger(n))) {
+    const most = max < Infinity ? ` of at most ${max}` : "";
+    throw new Error(`${flag} must be a positive ${integer ? "integer" : "number"}${most}${infinity ? ' or "inf"' : ""}, got "${value}"`);
   }
   return n;
 }

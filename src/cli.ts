@@ -36,6 +36,8 @@ serve options:
   --tls-cert FILE         certificate (PEM) for tls:// addresses
   --tls-key FILE          private key (PEM) for tls:// addresses
   --max-connections N     connections served at once (default 10000)
+  --hello-timeout SECONDS how long a new connection has to say hello before it is
+                          closed (default 5)
   --max-stored-bytes N    bytes of messages held in all; past it sends are refused
                           with ERR_BROKER_FULL (default a quarter of the heap limit)
   --max-cache-bytes N     bytes of replies the shared request cache may hold (default 16777216)
@@ -123,6 +125,7 @@ async function serve(args: string[]): Promise<void> {
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
       "max-connections": { type: "string" },
+      "hello-timeout": { type: "string" },
       "max-stored-bytes": { type: "string" },
       "max-cache-bytes": { type: "string" },
       "http-token-file": { type: "string" },
@@ -152,6 +155,7 @@ async function serve(args: string[]): Promise<void> {
     }
   }
   try {
+    const helloSeconds = positiveFlag(values["hello-timeout"], "--hello-timeout", { max: 3600 });
     server = new BrokerServer({
       listen,
       tokens,
@@ -160,6 +164,7 @@ async function serve(args: string[]): Promise<void> {
           ? { cert: readFlagFile(cert, "--tls-cert"), key: readFlagFile(key, "--tls-key") }
           : undefined,
       maxConnections: positiveFlag(values["max-connections"], "--max-connections", { integer: true }),
+      helloTimeout: helloSeconds === undefined ? undefined : helloSeconds * 1000,
       maxStoredBytes: positiveFlag(values["max-stored-bytes"], "--max-stored-bytes", { integer: true }),
       maxCacheBytes: positiveFlag(values["max-cache-bytes"], "--max-cache-bytes", { integer: true }),
       capacity: positiveFlag(values.capacity, "--capacity", { integer: true, infinity: true }),

@@ -11,6 +11,7 @@ export type ErrorCode =
   | "ERR_LAYER_CLOSED"
   | "ERR_CONNECTION_LOST"
   | "ERR_AUTHENTICATION"
+  | "ERR_FORBIDDEN"
   | "ERR_PROTOCOL"
   | "ERR_RATE_LIMITED"
   | "ERR_BROKER_FULL"
@@ -124,6 +125,17 @@ export class ConnectionLostError extends ChannelLayerError {
 export class AuthenticationError extends ChannelLayerError {
   constructor(message: string) {
     super("ERR_AUTHENTICATION", message);
+  }
+}
+
+/**
+ * The broker knows the client's token, and it does not grant this call: a
+ * send, receive or group right its patterns do not cover, or an admin right
+ * (docs/security.md). Nothing was done; the connection stays up.
+ */
+export class ForbiddenError extends ChannelLayerError {
+  constructor(message: string) {
+    super("ERR_FORBIDDEN", message);
   }
 }
 

@@ -14,6 +14,7 @@ export { DEFAULTS } from "./layer.js";
 export type { GapReason, LayerEvents, LayerGap, LayerState, RequestOptions } from "./layer.js";
 export {
   AuthenticationError,
+  ForbiddenError,
   ChannelFullError,
   ChannelLayerError,
   ConnectionLostError,

@@ -11,6 +11,7 @@ import { Sweeper } from "./engine/sweeper.js";
 import { LayerClosedError } from "./errors.js";
 import type { Extension, LayerOptions, Message } from "./layer.js";
 import { cloneMessage, deadLetterMessage } from "./message.js";
+import { delayOption } from "./positive-option.js";
 import { later, NextWaiter, NO_WAIT, receiveNext, type NextMessageTarget, type NextMessageWait, type ReceivesNext } from "./receive-next.js";
 import type { EngineLayerStats } from "./stats.js";
 
@@ -40,7 +41,7 @@ export class InMemoryChannelLayer extends BaseLayer implements ReceivesNext {
       fanout: cloneMessage,
       deadLetter: deadLetterMessage,
     });
-    this.sweeper = new Sweeper(this.engine, { intervalMs: options.sweepInterval });
+    this.sweeper = new Sweeper(this.engine, { intervalMs: delayOption(options.sweepInterval, "sweepInterval (ms)", 1000) });
   }
 
   /** Channels, queued messages, groups, members and counters of this layer: everything, exactly. */

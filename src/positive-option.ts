@@ -14,7 +14,17 @@ export function positiveOption(value: unknown, what: string, fallback: number, i
   return value;
 }
 
-/** As positiveOption, but 0 is allowed too: it turns the feature off (receiveLinger). */
+/** The longest delay a Node timer keeps: past it, setTimeout fires at once (about 24.8 days). */
+export const MAX_DELAY_MS = 2_147_483_647;
+
+/** As positiveOption, for milliseconds a timer waits: at most MAX_DELAY_MS. */
+export function delayOption(value: unknown, what: string, fallback: number): number {
+  const ms = positiveOption(value, what, fallback);
+  if (ms > MAX_DELAY_MS) throw new RangeError(`${what} must be at most ${MAX_DELAY_MS} (about 24.8 days, the longest timer Node keeps), got ${ms}`);
+  return ms;
+}
+
+/** As delayOption, but 0 is allowed too: it turns the feature off (receiveLinger). */
 export function positiveOrOff(value: unknown, what: string, fallback: number): number {
-  return value === 0 ? 0 : positiveOption(value, what, fallback);
+  return value === 0 ? 0 : delayOption(value, what, fallback);
 }

@@ -55,14 +55,31 @@ export interface EngineTop {
   groups: Array<{ name: string; members: number }>;
 }
 
-/** Insert `item` into `list` (kept sorted by `score`, largest first) if it is among the top `n`. */
-function keepTop<I>(list: I[], item: I, n: number, score: (i: I) => number): void {
+/** What a walk over every channel and group finds: the top lists, and the figures only a walk can give. */
+export interface EngineWalk extends EngineTop {
+  /** As stats() would say at the walk's end, its waiting receivers counted on the way. */
+  stats: EngineStats;
+  heldAhead: number;
+}
+
+/** Channels or groups a walk visits between two pauses (see Engine.walk). */
+export const WALK_STEP = 64;
+
+/**
+ * Insert `item` into `list` (kept sorted by `score`, largest first; among
+ * equals, the first inserted first) if it is among the top `n`. Returns the
+ * score a later item must pass to get in, so that a walk makes an item only
+ * for those that do.
+ */
+export function keepTop<I>(list: I[], item: I, n: number, score: (i: I) => number): number {
   const s = score(item);
-  if (list.length === n && s <= score(list[n - 1]!)) return;
-  let i = list.length;
-  while (i > 0 && score(list[i - 1]!) < s) i--;
-  list.splice(i, 0, item);
-  if (list.length > n) list.pop();
+  if (list.length < n || s > score(list[n - 1]!)) {
+    let i = list.length;
+    while (i > 0 && score(list[i - 1]!) < s) i--;
+    list.splice(i, 0, item);
+    if (list.length > n) list.pop();
+  }
+  return list.length < n ? -Infinity : score(list[n - 1]!);
 }
 
 /** Where `take` reports the deadline and priority of the message it returned. */
@@ -435,6 +452,10 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   stats(): EngineStats {
     let waitingReceivers = 0;
     for (const ch of this.channels.values()) waitingReceivers += ch.waiters.size;
+    return this.statsWith(waitingReceivers);
+  }
+
+  private statsWith(waitingReceivers: number): EngineStats {
     return {
       channels: this.channels.size,
       messages: this.queued,
@@ -458,14 +479,42 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
    * (about once a second), not per message.
    */
   top(n: number): EngineTop {
+    const walk = this.walk(n);
+    for (;;) {
+      const step = walk.next();
+      if (step.done) return { channels: step.value.channels, groups: step.value.groups };
+    }
+  }
+
+  /**
+   * The walk behind `top`, pausing (yielding) after every WALK_STEP channels
+   * or groups, so that an owner can spread it over turns of the event loop
+   * while other work goes on. Channels and groups made or dropped meanwhile
+   * are seen or not (a Map's iteration allows both): the result is a
+   * census taken over the walk's time, as status figures are.
+   */
+  *walk(n: number): Generator<void, EngineWalk> {
     const channels: EngineTop["channels"] = [];
+    const busy = (c: EngineTop["channels"][number]): number => c.messages * 1e6 + c.waiting;
+    let channelFloor = 0; // an idle channel is in no list
+    let waitingReceivers = 0;
+    let heldAhead = 0;
+    let i = 0;
     for (const ch of this.channels.values()) {
-      if (ch.queue.size === 0 && ch.waiters.size === 0) continue;
-      keepTop(channels, { name: ch.name, messages: ch.queue.size, waiting: ch.waiters.size }, n, (c) => c.messages * 1e6 + c.waiting);
+      waitingReceivers += ch.waiters.size;
+      heldAhead += ch.ahead;
+      if (ch.queue.size * 1e6 + ch.waiters.size > channelFloor) {
+        channelFloor = Math.max(0, keepTop(channels, { name: ch.name, messages: ch.queue.size, waiting: ch.waiters.size }, n, busy));
+      }
+      if (++i % WALK_STEP === 0) yield;
     }
     const groups: EngineTop["groups"] = [];
-    for (const g of this.groups.values()) keepTop(groups, { name: g.name, members: g.members.size }, n, (x) => x.members);
-    return { channels, groups };
+    let groupFloor = -Infinity;
+    for (const g of this.groups.values()) {
+      if (g.members.size > groupFloor) groupFloor = keepTop(groups, { name: g.name, members: g.members.size }, n, (x) => x.members);
+      if (++i % WALK_STEP === 0) yield;
+    }
+    return { channels, groups, stats: this.statsWith(waitingReceivers), heldAhead };
   }
 
   /** Names of the groups `channel` is in (for cleanup of a departed client). */

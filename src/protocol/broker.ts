@@ -7,21 +7,22 @@
 import { DEFAULT_CACHE_BYTES, MemoryReplyCache } from "../request/cache.js";
 import { randomBytes } from "node:crypto";
 import { getHeapStatistics } from "node:v8";
-import { Engine } from "../engine/engine.js";
+import { Engine, keepTop, WALK_STEP, type EngineStats } from "../engine/engine.js";
 import { Sweeper } from "../engine/sweeper.js";
 import type { LayerOptions } from "../layer.js";
 import { deadLetterMessage } from "../message.js";
 import { decodeMessage, encodeMessage } from "../msgpack.js";
 import { ownerOf } from "../names.js";
-import { positiveOption } from "../positive-option.js";
+import { delayOption, positiveOption } from "../positive-option.js";
 import { resolveOptions, type ResolvedOptions } from "../options.js";
 import { frameBytesFor } from "./frames.js";
 import { HELLO_TIMEOUT_MS, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
 import { Access, newSecret, secretMatches, type Grant, type TokenGrant } from "./auth.js";
+import { Census } from "./census.js";
 import { MAX_STATS_TOP, type BrokerDetails, type BrokerStats, type ClientInfo } from "./ops.js";
 import { Session } from "./session.js";
-import type { SessionHost } from "./session-host.js";
+import type { SessionHost, StatsAnswer } from "./session-host.js";
 import { Settling } from "./settling.js";
 
 export interface BrokerOptions extends LayerOptions {
@@ -73,6 +74,23 @@ function defaultStoredBytes(): number {
   return Math.floor(getHeapStatistics().heap_size_limit / 4);
 }
 
+/** The stats op's top lists are reused for at least this long (milliseconds), however often they are asked for. */
+const LISTS_MAX_AGE = 1000;
+
+/** What a census of the broker found: the stats op's figures and its top lists (MAX_STATS_TOP long), and answers made of them. */
+interface Counts {
+  stats: BrokerStats;
+  details: BrokerDetails;
+  /** Answers to the stats op for a given `top`, made once per census (an admin's: the whole client list). */
+  answers: Map<number, StatsAnswer>;
+}
+
+/** The first `n` of each list. */
+function firstOf(details: BrokerDetails, n: number): BrokerDetails {
+  if (n >= MAX_STATS_TOP) return details;
+  return { channelTop: details.channelTop.slice(0, n), groupTop: details.groupTop.slice(0, n), clientList: details.clientList.slice(0, n) };
+}
+
 /** Connections refused at the limit that are held open until hello to be told why; past this they are closed at once. */
 const MAX_REFUSED = 64;
 
@@ -107,9 +125,8 @@ export class Broker implements SessionHost {
   private readonly access: Access;
   private readonly localGrace: number;
   private nextSessionId = 1;
-  private details: { at: number; maxAge: number; value: BrokerDetails } | undefined;
-  private counted: { at: number; maxAge: number; value: BrokerStats } | undefined;
-  private answer: { stats: BrokerStats; details: BrokerDetails; top: number; value: BrokerStats & BrokerDetails; bytes: number } | undefined;
+  /** The stats op's figures, walked a slice at a time. */
+  private readonly census = new Census<Counts>(() => this.count());
   closed = false;
   /** Largest frame the transport accepts from a client once it said hello (told to clients in hello). */
   readonly maxFrameBytes: number;
@@ -124,9 +141,9 @@ export class Broker implements SessionHost {
   constructor(options: BrokerOptions = {}) {
     this.maxConnections = positiveOption(options.maxConnections, "maxConnections", 10_000, true);
     this.maxPendingReceives = positiveOption(options.maxPendingReceives, "maxPendingReceives", 10_000, true);
-    this.helloTimeout = positiveOption(options.helloTimeout, "helloTimeout (ms)", HELLO_TIMEOUT_MS);
-    this.localGrace = positiveOption(options.localGrace, "localGrace (ms)", 5000);
-    const heartbeatInterval = positiveOption(options.heartbeatInterval, "heartbeatInterval (ms)", 5000);
+    this.helloTimeout = delayOption(options.helloTimeout, "helloTimeout (ms)", HELLO_TIMEOUT_MS);
+    this.localGrace = delayOption(options.localGrace, "localGrace (ms)", 5000);
+    const heartbeatInterval = delayOption(options.heartbeatInterval, "heartbeatInterval (ms)", 5000);
     if (options.token !== undefined && (typeof options.token !== "string" || options.token === "")) {
       throw new TypeError("token must be a non-empty string");
     }
@@ -282,71 +299,63 @@ export class Broker implements SessionHost {
   }
 
   stats(): BrokerStats {
-    const { channels, messages, waitingReceivers, groups, members, counters } = this.engine.stats();
+    return this.statsOf(this.engine.stats(), this.engine.heldAhead());
+  }
+
+  private statsOf({ channels, messages, waitingReceivers, groups, members, counters }: EngineStats, heldAhead: number): BrokerStats {
     const replyCache = { ...this.replies.stats(), hits: this.replyHits, misses: this.replyMisses };
-    return { channels, messages, waitingReceivers, groups, members, clients: this.sessions.size, heldAhead: this.engine.heldAhead(), counters, replyCache };
+    return { channels, messages, waitingReceivers, groups, members, clients: this.sessions.size, heldAhead, counters, replyCache };
   }
 
   /**
-   * stats() for the stats op, which any client may send in any number: the
-   * count walks every channel, so an answer is reused for 50 times as long as
-   * the walk took (fresh on a small broker; on one of a million channels, at
-   * most 2% of the broker's time goes to it).
+   * The answer to a stats op, given to `then` at once or, when a new census
+   * must be walked first, once it is. With `top` (1 to MAX_STATS_TOP) the top
+   * lists come too; they may be up to a second old. With `only`, the client
+   * list holds only that instance's connections (what a client without admin
+   * rights sees). The same answer is given while its census is reused, so a
+   * client asking a thousand times costs a thousand small writes.
    */
-  statsForClients(): BrokerStats {
-    const now = performance.now();
-    if (this.counted && now - this.counted.at < this.counted.maxAge) return this.counted.value;
-    const value = this.stats();
-    const took = performance.now() - now;
-    this.counted = { at: now, maxAge: 50 * took, value };
-    return value;
-  }
-
-  /**
-   * The answer to a stats op asking for `top`, and its estimated wire size:
-   * the same object while the counts and lists it is made of are reused, so
-   * that a client asking a thousand times costs a thousand small writes, not
-   * a thousand walks and copies. With `only`, the client list holds only
-   * that instance's connections (what a client without admin rights sees).
-   */
-  statsAnswer(top: number, only?: string): { value: BrokerStats & BrokerDetails; bytes: number } {
-    const stats = this.statsForClients();
-    const full = this.top(MAX_STATS_TOP);
-    const cached = this.answer;
-    if (only === undefined && cached && cached.stats === stats && cached.details === full && cached.top === top) return cached;
-    const details = top >= MAX_STATS_TOP ? full : this.top(top);
-    const clientList = only === undefined ? details.clientList : details.clientList.filter((c) => c.instance === only);
-    const value = { ...stats, ...details, clientList };
-    const answer = { stats, details: full, top, value, bytes: wireEstimate(value) };
-    if (only === undefined) this.answer = answer;
-    return answer;
+  statsAnswer(top: number | undefined, only: string | undefined, then: (answer: StatsAnswer) => void): void {
+    this.census.get(top === undefined ? 0 : LISTS_MAX_AGE, ({ value: counts }) => {
+      if (top === undefined) return then({ value: counts.stats, bytes: wireEstimate(counts.stats) });
+      let answer = only === undefined ? counts.answers.get(top) : undefined;
+      if (answer === undefined) {
+        const details = firstOf(counts.details, top);
+        const clientList = only === undefined ? details.clientList : details.clientList.filter((c) => c.instance === only);
+        const value = { ...counts.stats, ...details, clientList };
+        answer = { value, bytes: wireEstimate(value) };
+        if (only === undefined) counts.answers.set(top, answer);
+      }
+      then(answer);
+    });
   }
 
   /**
    * The `n` (at most MAX_STATS_TOP) busiest channels, largest groups and
-   * clients with the most waiting receives. It walks everything, so the walk
-   * is made for the largest `n` and reused, whatever `n` is asked, for at
-   * least `maxAge` milliseconds and 50 times as long as it took: however
-   * often clients ask, the walks take at most 2% of the broker's time.
+   * clients with the most waiting receives, for a local caller (status page),
+   * at most `maxAge` ms old (0: walked now). The walk is reused for at least
+   * 50 times as long as it took, so that it takes at most 2% of the broker's time.
    */
-  top(n: number, maxAge = 1000): BrokerDetails {
-    const now = performance.now();
-    // maxAge 0 (a local caller that wants it fresh) is honoured; otherwise a slow walk is reused for longer.
-    const reuse = this.details && maxAge > 0 && now - this.details.at < Math.max(maxAge, this.details.maxAge);
-    let value = reuse ? this.details!.value : undefined;
-    if (value === undefined) {
-      const clientList: ClientInfo[] = [];
-      for (const s of this.sessions) {
-        clientList.push({ id: s.id, peer: s.peer, instance: s.instanceId ?? "", since: s.since, pendingReceives: s.pendingReceives });
+  top(n: number, maxAge = LISTS_MAX_AGE): BrokerDetails {
+    return firstOf(this.census.now(maxAge).details, n);
+  }
+
+  /** A census of the broker, pausing every WALK_STEP channels, groups or clients (see Census). */
+  private *count(): Generator<void, Counts> {
+    const found = yield* this.engine.walk(MAX_STATS_TOP);
+    const clientList: ClientInfo[] = [];
+    let floor = -Infinity;
+    let i = 0;
+    // Sessions come in the order they connected: among equals, the older stays first.
+    for (const s of this.sessions) {
+      if (s.pendingReceives > floor) {
+        const info = { id: s.id, peer: s.peer, instance: s.instanceId ?? "", since: s.since, pendingReceives: s.pendingReceives };
+        floor = keepTop(clientList, info, MAX_STATS_TOP, (c) => c.pendingReceives);
       }
-      clientList.sort((a, b) => b.pendingReceives - a.pendingReceives || a.id - b.id);
-      clientList.length = Math.min(clientList.length, MAX_STATS_TOP);
-      const { channels, groups } = this.engine.top(MAX_STATS_TOP);
-      value = { channelTop: channels, groupTop: groups, clientList };
-      this.details = { at: now, maxAge: 50 * (performance.now() - now), value };
+      if (++i % WALK_STEP === 0) yield;
     }
-    if (n >= MAX_STATS_TOP) return value;
-    return { channelTop: value.channelTop.slice(0, n), groupTop: value.groupTop.slice(0, n), clientList: value.clientList.slice(0, n) };
+    const stats = this.statsOf(found.stats, found.heldAhead);
+    return { stats, details: { channelTop: found.channels, groupTop: found.groups, clientList }, answers: new Map() };
   }
 
   /** End every session (their waiting receives are dropped, their links ended) and free the timers. */
@@ -355,6 +364,7 @@ export class Broker implements SessionHost {
     this.closed = true;
     clearInterval(this.heartbeat);
     this.sweeper.close();
+    this.census.close();
     for (const session of [...this.sessions]) session.end();
     for (const inst of this.instances.values()) clearTimeout(inst.grace);
     this.instances.clear();

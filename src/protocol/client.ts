@@ -10,7 +10,7 @@ import type { ReplyCache } from "../request/cache.js";
 import { BaseLayer } from "../base.js";
 import { ConnectionLostError, LayerClosedError, ProtocolError } from "../errors.js";
 import type { LayerOptions, Message } from "../layer.js";
-import { positiveOption, positiveOrOff } from "../positive-option.js";
+import { delayOption, positiveOrOff } from "../positive-option.js";
 import { PendingReceive } from "../pending-receive.js";
 import { Call, Outgoing } from "./calls.js";
 import { errorFromWire } from "./errors.js";
@@ -117,9 +117,9 @@ export abstract class ProtocolLayer extends BaseLayer {
     super(options, "connecting");
     if (options.token !== undefined && typeof options.token !== "string") throw new TypeError("token must be a string");
     this.token = options.token;
-    this.connectTimeout = positiveOption(options.connectTimeout, "connectTimeout (ms)", 10_000);
-    this.maxReconnectDelay = positiveOption(options.maxReconnectDelay, "maxReconnectDelay (ms)", 2000);
-    const heartbeatInterval = positiveOption(options.heartbeatInterval, "heartbeatInterval (ms)", 5000);
+    this.connectTimeout = delayOption(options.connectTimeout, "connectTimeout (ms)", 10_000);
+    this.maxReconnectDelay = delayOption(options.maxReconnectDelay, "maxReconnectDelay (ms)", 2000);
+    const heartbeatInterval = delayOption(options.heartbeatInterval, "heartbeatInterval (ms)", 5000);
     const prefetch = options.prefetch ?? 32;
     if (!Number.isInteger(prefetch) || prefetch < 0 || prefetch >= MAX_RECEIVE_BATCH) {
       throw new RangeError(`prefetch must be an integer from 0 to ${MAX_RECEIVE_BATCH - 1}, got ${String(prefetch)}`);

@@ -9,6 +9,7 @@ import {
   BrokerFullError,
   ChannelFullError,
   ConnectionLostError,
+  ForbiddenError,
   InvalidChannelNameError,
   InvalidGroupNameError,
   InvalidMessageError,
@@ -54,6 +55,7 @@ const REBUILD: Record<ErrorCode, (message: string, details: unknown[]) => Error>
   ERR_LAYER_CLOSED: (m) => new LayerClosedError(m),
   ERR_CONNECTION_LOST: (m) => new ConnectionLostError(m),
   ERR_AUTHENTICATION: (m) => new AuthenticationError(m),
+  ERR_FORBIDDEN: (m) => new ForbiddenError(m),
   ERR_PROTOCOL: (m) => new ProtocolError(m),
   ERR_INVALID_MESSAGE: (m) => new InvalidMessageError(m),
   // Consumer-side errors: never sent by a broker; one arriving is the peer's mistake.

@@ -54,14 +54,18 @@ export class FrameDecoder {
   /** The largest frame accepted; may be raised later (the broker does after hello). */
   constructor(public maxFrameBytes: number) {}
 
-  /** Calls `onFrame` for every complete frame in `chunk` and what came before it. */
-  push(chunk: Buffer, onFrame: (frame: unknown) => void): void {
+  /**
+   * Calls `onFrame` for every complete frame in `chunk` and what came before
+   * it. Returns how many stream frames `chunk` completed.
+   */
+  push(chunk: Buffer, onFrame: (frame: unknown) => void): number {
     let buf = chunk;
+    let completed = 0;
     if (this.held > 0) {
       this.parts.push(chunk);
       this.held += chunk.length;
       if (this.need === 0 && this.held >= 4) this.need = 4 + this.lengthAt(this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, 4), 0);
-      if (this.need === 0 || this.held < this.need) return;
+      if (this.need === 0 || this.held < this.need) return 0;
       buf = Buffer.concat(this.parts, this.held);
       this.parts = [];
       this.held = 0;
@@ -80,6 +84,7 @@ export class FrameDecoder {
         throw new ProtocolError(`frame is not valid msgpack: ${(err as Error).message}`);
       }
       if (!Array.isArray(batch)) throw new ProtocolError("a stream frame must hold an array of protocol frames");
+      completed++;
       for (let i = 0; i < batch.length; i++) onFrame(batch[i]);
     }
     if (offset < buf.length) {
@@ -88,6 +93,7 @@ export class FrameDecoder {
       this.held = rest.length;
       this.need = rest.length >= 4 ? 4 + rest.readUInt32BE(0) : 0;
     }
+    return completed;
   }
 
   /** The length in the header at `offset`, checked against the limit. */
@@ -102,5 +108,10 @@ export class FrameDecoder {
   /** Bytes held of a frame not yet complete. */
   get buffered(): number {
     return this.held;
+  }
+
+  /** Bytes the frame being gathered takes in all, length header included, once its header is in; 0 otherwise. */
+  get gathering(): number {
+    return this.need;
   }
 }

@@ -21,6 +21,23 @@ export const HELLO_FRAME_BYTES = 4 * 1024;
 /** Default milliseconds a connection has to say hello before it is closed. */
 export const HELLO_TIMEOUT_MS = 5000;
 
+/**
+ * A read that brings fewer bytes than this and completes no frame is a
+ * dribble. Past FREE_DRIBBLES of them in a row the connection is not read
+ * for 1 ms, then 2, 4 … up to MAX_DRIBBLE_PAUSE_MS, until a read completes a
+ * frame or brings this much: what arrives meanwhile waits in the kernel and
+ * comes in one read. Each read costs the broker a system call and a callback
+ * whatever it brings, so a client sending a byte at a time on hundreds of
+ * connections would otherwise keep it busy reading; a client sending at
+ * any real rate fills its pauses with more than this and is not slowed.
+ */
+export const SMALL_READ_BYTES = 4 * 1024;
+export const FREE_DRIBBLES = 3;
+export const MAX_DRIBBLE_PAUSE_MS = 128;
+
+/** Default bytes all a broker's connections may hold of frames still arriving (maxPartialBytes). */
+export const PARTIAL_FRAME_BYTES = 64 * 1024 * 1024;
+
 /** Answers are encoded and written in pieces of about this many bytes, so no single encoding grows large. */
 export const WRITE_SLICE_BYTES = 1024 * 1024;
 

@@ -52,6 +52,12 @@ export interface SessionHost {
   track(channel: string): void;
   /** A session ended. */
   detach(session: EndedSession): void;
-  statsForClients(): BrokerStats;
-  statsAnswer(top: number, only?: string): { value: BrokerStats & BrokerDetails; bytes: number };
+  /** Give `then` the answer to a stats op, at once or once a census is walked (census.ts); `only` limits the client list to one instance. */
+  statsAnswer(top: number | undefined, only: string | undefined, then: (answer: StatsAnswer) => void): void;
+}
+
+/** An answer to the stats op and its estimated size on the wire. */
+export interface StatsAnswer {
+  value: BrokerStats | (BrokerStats & BrokerDetails);
+  bytes: number;
 }

@@ -6,7 +6,7 @@
  * error, a bad frame ends this connection only.
  */
 import type { Taken, Waiter, WaitHandle } from "../engine/engine.js";
-import { AuthenticationError, ConnectionLostError, MessageTooLargeError, ProtocolError } from "../errors.js";
+import { AuthenticationError, ConnectionLostError, ForbiddenError, MessageTooLargeError, ProtocolError } from "../errors.js";
 import { assertChannelName, assertGroupName, assertOwnChannel, isProcessLocal, ownsChannel } from "../names.js";
 import { HeldAhead } from "./ahead.js";
 import { SETTLE_WAIT_MS, type SettleWait } from "./settling.js";
@@ -78,6 +78,8 @@ export class Session {
   private pumpQueued = false;
   /** Waiting for the client to read what it is owed before serving more of its requests. */
   private blocked = false;
+  /** A stats answer waits for the broker's census: the client's further requests wait for it. */
+  private counting = false;
   /** The broker turn in which `turnRequests` and `turnBytes` were counted. */
   private turn = -1;
   private turnRequests = 0;
@@ -134,14 +136,20 @@ export class Session {
       if (this.inbox.push(frame) - this.inboxAt > MAX_FRAMES_WHILE_SETTLING) this.link.pause?.();
       return;
     }
-    if (this.inboxAt === this.inbox.length && !this.blocked && this.mayServe()) return this.serve(frame);
+    if (this.inboxAt === this.inbox.length && !this.held && this.mayServe()) return this.serve(frame);
     this.inbox.push(frame);
     this.link.pause?.();
-    if (!this.blocked) this.queuePump();
+    if (!this.held) this.queuePump();
+  }
+
+  /** Requests wait for something other than the next turn: the client to read, or a census. */
+  private get held(): boolean {
+    return this.blocked || this.counting;
   }
 
   /** Whether one more request may be served now: budget owed and share of the turn. */
   private mayServe(): boolean {
+    if (this.counting) return false;
     if (this.turn !== this.broker.turn) {
       this.turn = this.broker.turn;
       this.turnRequests = 0;
@@ -174,7 +182,7 @@ export class Session {
         continue;
       }
       if (!this.mayServe()) {
-        if (!this.blocked) this.queuePump();
+        if (!this.held) this.queuePump();
         return;
       }
       const frame = this.inbox[this.inboxAt];
@@ -397,14 +405,12 @@ export class Session {
       case Op.Ping:
         break;
       case Op.Stats: {
-        const top = frame[2];
-        if (top == null) return this.reply([id, Status.Ok, this.broker.statsForClients()]);
-        if (typeof top !== "number" || !Number.isInteger(top) || top < 1 || top > MAX_STATS_TOP) {
+        const top = frame[2] ?? undefined;
+        if (top !== undefined && (typeof top !== "number" || !Number.isInteger(top) || top < 1 || top > MAX_STATS_TOP)) {
           throw new ProtocolError(`stats: top must be an integer from 1 to ${MAX_STATS_TOP}`);
         }
         // Other clients' connections are an admin's to see.
-        const answer = this.broker.statsAnswer(top, this.grant.admin ? undefined : this.instanceId);
-        return this.reply([id, Status.Ok, answer.value], answer.bytes + 16);
+        return this.counted(id, top, this.grant.admin ? undefined : this.instanceId);
       }
       case Op.CacheGet: {
         this.cacheKeyArg(frame[2]);
@@ -426,6 +432,23 @@ export class Session {
         throw new ProtocolError(`unknown op ${op}`);
     }
     this.reply([id, Status.Ok]);
+  }
+
+  /**
+   * Answer a stats op. Its figures may need a census walked over several
+   * turns of the event loop (see Census); until then this client's further
+   * requests wait, so a client has one such answer in the making at most.
+   */
+  private counted(id: number, top: number | undefined, only: string | undefined): void {
+    let later = false;
+    this.counting = true;
+    this.broker.statsAnswer(top, only, ({ value, bytes }) => {
+      this.counting = false;
+      if (this.gone) return;
+      this.reply([id, Status.Ok, value], bytes + 16);
+      if (later) this.queuePump();
+    });
+    later = true;
   }
 
   /**
@@ -503,7 +526,7 @@ export class Session {
   }
 
   private allowed(ok: boolean, what: string): void {
-    if (!ok) throw new AuthenticationError(`this client's token does not allow it to ${what}`);
+    if (!ok) throw new ForbiddenError(`this client's token does not allow it to ${what}`);
   }
 
   private channelArg(value: unknown): string {

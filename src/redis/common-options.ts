@@ -4,7 +4,7 @@
  */
 import type { RedisOptions } from "ioredis";
 import type { LayerOptions } from "../layer.js";
-import { positiveOption } from "../positive-option.js";
+import { delayOption } from "../positive-option.js";
 import { defaultFactory, outageOptions, resolveHost, type ClientFactory, type RedisHost } from "./connections.js";
 
 export interface CommonRedisOptions extends LayerOptions {
@@ -50,7 +50,7 @@ export function commonRedisOptions(options: CommonRedisOptions, backend: string)
   if (!Array.isArray(hosts) || hosts.length === 0) {
     throw new TypeError("hosts must be a non-empty array of Redis hosts (a list, even for one host)");
   }
-  const timeout = positiveOption(options.connectionLostTimeout, "connectionLostTimeout (ms)", 10_000);
+  const timeout = delayOption(options.connectionLostTimeout, "connectionLostTimeout (ms)", 10_000);
   return {
     prefix,
     timeout,

@@ -11,7 +11,7 @@ import type { Extension, Message } from "../layer.js";
 import type { LayerStats } from "../stats.js";
 import { RESERVED_KEY } from "../message.js";
 import { isProcessLocal, nonLocalName } from "../names.js";
-import { positiveOption, positiveOrOff } from "../positive-option.js";
+import { delayOption, positiveOption, positiveOrOff } from "../positive-option.js";
 import { commonRedisOptions, type CommonRedisOptions } from "./common-options.js";
 import { release, Shard } from "./connections.js";
 import { Receiver } from "./receiver.js";
@@ -81,7 +81,7 @@ export class RedisChannelLayer extends BaseLayer {
     this.prefix = prefix;
     const prefixLength = positiveOption(options.randomPrefixLength, "randomPrefixLength", RANDOM_PREFIX_LENGTH, true);
     const blockTimeout = positiveOption(options.blockTimeout, "blockTimeout (s)", 1);
-    const pollInterval = positiveOption(options.pollInterval, "pollInterval (ms)", 10);
+    const pollInterval = delayOption(options.pollInterval, "pollInterval (ms)", 10);
     const readAhead = options.readAheadOutsideRedis ?? false;
     if (typeof readAhead !== "boolean") throw new TypeError(`readAheadOutsideRedis must be true or false, got ${String(readAhead)}`);
     const linger = positiveOrOff(options.receiveLinger, "receiveLinger (ms)", readAhead ? 10 : 0);

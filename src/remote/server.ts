@@ -6,10 +6,12 @@ import { existsSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer, type TlsOptions } from "node:tls";
 import { Broker, type BrokerOptions } from "../protocol/broker.js";
-import { HELLO_FRAME_BYTES } from "../protocol/limits.js";
+import { HELLO_FRAME_BYTES, PARTIAL_FRAME_BYTES } from "../protocol/limits.js";
 import type { BrokerStats } from "../protocol/ops.js";
 import type { Session } from "../protocol/session.js";
+import { positiveOption } from "../positive-option.js";
 import { DEFAULT_LISTEN, formatAddress, parseAddress, type Address } from "./address.js";
+import { PartialFrames } from "./partial-frames.js";
 import { streamLink } from "./stream-link.js";
 
 export interface BrokerServerOptions extends BrokerOptions {
@@ -17,12 +19,20 @@ export interface BrokerServerOptions extends BrokerOptions {
   listen?: string | string[];
   /** For tls:// addresses: node:tls server options (cert and key at least). */
   tls?: TlsOptions;
+  /**
+   * Bytes of frames still arriving that all connections may hold at once
+   * (each reserves its frame's whole size); a connection without room stops
+   * being read until there is. At least maxFrameBytes + 4. Default 64 MiB, or
+   * four of the largest frames if that is more.
+   */
+  maxPartialBytes?: number;
 }
 
 export class BrokerServer {
   readonly broker: Broker;
   private readonly servers: Server[] = [];
   private readonly listenOn: Address[];
+  private readonly partialFrames: PartialFrames;
   private urls: string[] = [];
   private closing: Promise<void> | undefined;
 
@@ -33,6 +43,13 @@ export class BrokerServer {
       throw new TypeError("a tls:// listen address needs the tls option with a cert and a key");
     }
     this.broker = new Broker(options);
+    const maxFrameBytes = this.broker.maxFrameBytes;
+    const maxPartialBytes = positiveOption(options.maxPartialBytes, "maxPartialBytes", Math.max(PARTIAL_FRAME_BYTES, 4 * maxFrameBytes), true);
+    // A frame reserves its length header too.
+    if (maxPartialBytes < maxFrameBytes + 4) {
+      throw new RangeError(`maxPartialBytes (${maxPartialBytes}) must be at least maxFrameBytes + 4 (${maxFrameBytes + 4}): the largest frame could never arrive`);
+    }
+    this.partialFrames = new PartialFrames(maxPartialBytes);
   }
 
   /** The addresses listened on, with ports resolved (after `listen()`). */
@@ -54,8 +71,9 @@ export class BrokerServer {
 
   private async listenOne(address: Address): Promise<string> {
     const onSocket = (socket: Socket): void => this.accept(socket, address.kind);
+    // A readable highWaterMark of 0: a paused socket stops reading at once (see throttleDribbles).
     const server =
-      address.kind === "tls" ? createTlsServer(this.options.tls!, onSocket) : createServer(onSocket);
+      address.kind === "tls" ? createTlsServer(this.options.tls!, onSocket) : createServer({ highWaterMark: 0 }, onSocket);
     server.on("error", (err: Error) => this.broker.log(`listener error: ${err.message}`));
     server.on("tlsClientError", (err: Error) => this.broker.log(`TLS handshake failed: ${err.message}`));
     if (address.kind === "unix") await removeStaleSocket(address.path);
@@ -84,7 +102,12 @@ export class BrokerServer {
         drained: () => session.drained(),
         closed: () => session.closed(),
       },
-      { maxFrameBytes: this.broker.maxFrameBytes, unknownFrameBytes: HELLO_FRAME_BYTES },
+      {
+        maxFrameBytes: this.broker.maxFrameBytes,
+        unknownFrameBytes: HELLO_FRAME_BYTES,
+        partialFrames: this.partialFrames,
+        throttleDribbles: true,
+      },
     );
     const session: Session = this.broker.open(link, peer);
   }

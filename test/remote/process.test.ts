@@ -1,6 +1,7 @@
 /** The broker as users run it: `channel-layers serve` in its own process, killed, restarted, stopped. */
 import { execFile, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import { createConnection } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -74,6 +75,22 @@ describe("channel-layers serve", () => {
   it("refuses bad arguments with a clear message", async () => {
     const err = await cli("serve", "--max-connections", "lots").catch((e: { code: number; stderr: string }) => e);
     expect(err).toMatchObject({ code: 2, stderr: expect.stringMatching(/--max-connections must be a positive integer, got "lots"/) });
+  });
+
+  it("--hello-timeout closes a connection that does not say hello in time; a bad value is one line naming the flag", async () => {
+    for (const bad of ["0", "soon", "inf", "7200"]) {
+      const err = await cli("serve", "--hello-timeout", bad).catch((e: { code: number; stderr: string }) => e);
+      expect(err).toMatchObject({ code: 2 });
+      expect(err.stderr.trim().split("\n")).toEqual([
+        `channel-layers: --hello-timeout must be a positive number of at most 3600, got "${bad}"`,
+      ]);
+    }
+    const { url, log } = await serve("tcp://127.0.0.1:0", "--hello-timeout", "0.3");
+    const silent = createConnection({ host: "127.0.0.1", port: Number(new URL(url).port) });
+    silent.on("error", () => {});
+    // Well before the default 5 s.
+    await new Promise((resolve) => silent.once("close", resolve));
+    expect(log()).toMatch(/did not say hello within 300 ms/);
   });
 });
 

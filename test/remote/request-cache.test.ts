@@ -1,6 +1,6 @@
 /** request(…, { cacheFor }) over the broker: the cache lives in the broker, shared by every client, bounded in bytes and counted (docs/request.md). */
 import { afterEach, expect, it } from "vitest";
-import { AuthenticationError, RemoteChannelLayer, runWorker, type BrokerServer } from "../../src/index.js";
+import { ForbiddenError, RemoteChannelLayer, runWorker, type BrokerServer } from "../../src/index.js";
 import { parseTokenFile } from "../../src/protocol/auth.js";
 import { startBroker } from "./helpers.js";
 
@@ -51,5 +51,5 @@ it("a client may use the cache of a channel only where its token may send", asyn
   const tokens = parseTokenFile(["ops  admin send=* receive=* group=*", "web  send=chat.* receive=chat.* group=room.*", ""].join("\n"), "tokens.txt");
   const { url } = await broker({ tokens });
   const web = client(url, "web");
-  await expect(web.request("prices", { type: "get" }, { cacheFor: 30, timeout: 1000 })).rejects.toBeInstanceOf(AuthenticationError);
+  await expect(web.request("prices", { type: "get" }, { cacheFor: 30, timeout: 1000 })).rejects.toBeInstanceOf(ForbiddenError);
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { positiveFlag } from "../../src/cli-words.js";
 import { resolveOptions } from "../../src/options.js";
-import { positiveOption, positiveOrOff } from "../../src/positive-option.js";
+import { BrokerServer, InMemoryChannelLayer, RemoteChannelLayer } from "../../src/index.js";
+import { delayOption, MAX_DELAY_MS, positiveOption, positiveOrOff } from "../../src/positive-option.js";
 
 describe("the one rule for numeric options (docs/semantics.md §3.3)", () => {
   it("takes a positive finite number, or the fallback when absent", () => {
@@ -22,6 +23,15 @@ describe("the one rule for numeric options (docs/semantics.md §3.3)", () => {
     expect(positiveOrOff(0, "receiveLinger (ms)", 10)).toBe(0);
     expect(positiveOrOff(undefined, "receiveLinger (ms)", 10)).toBe(10);
     expect(() => positiveOrOff(-1, "receiveLinger (ms)", 10)).toThrow(RangeError);
+  });
+
+  it("a timer's milliseconds stop at the longest delay Node keeps (past it a timer fires at once)", () => {
+    expect(delayOption(MAX_DELAY_MS, "x (ms)", 1)).toBe(MAX_DELAY_MS);
+    expect(() => delayOption(MAX_DELAY_MS + 1, "heartbeatInterval (ms)", 1)).toThrow(/heartbeatInterval \(ms\) must be at most 2147483647/);
+    expect(() => positiveOrOff(30 * 86_400_000, "receiveLinger (ms)", 10)).toThrow(RangeError);
+    expect(() => new BrokerServer({ localGrace: 30 * 86_400_000 })).toThrow(RangeError);
+    expect(() => new RemoteChannelLayer("tcp://127.0.0.1:1", { connectTimeout: 30 * 86_400_000 })).toThrow(RangeError);
+    expect(() => new InMemoryChannelLayer({ sweepInterval: -5 })).toThrow("sweepInterval (ms) must be a positive number, got -5");
   });
 
   it("layer options follow it: an infinite expiry and a fractional maxMessageBytes are refused when the layer is made", () => {

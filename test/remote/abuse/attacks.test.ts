@@ -43,7 +43,7 @@ it("10,000-style silent sockets cannot hold the connection slots; they are close
   expect(broker.alive()).toBe(true);
 }, 30_000);
 
-it("a large frame before hello is refused at its header; partial frames after hello cost one copy, not one per chunk", async () => {
+it("a large frame before hello is refused at its header; partial frames after hello share one bounded room and cost one copy", async () => {
   broker = await childBroker();
   // Before hello: a 1 MB length header ends the connection at once.
   const early = await rawSocket(broker.port);
@@ -55,13 +55,13 @@ it("a large frame before hello is refused at its header; partial frames after he
 
   const alone = await goodClient(broker.url, 1500);
   const before = broker.rssMb();
-  // After hello (no token on this broker): 100 sockets each hold 1 MB of an unfinished frame, then dribble single bytes.
+  // After hello (no token on this broker): 300 sockets each hold 1 MB of an unfinished frame, then dribble single bytes.
   const loris = await attacker(
     broker.port,
     `const head = Buffer.alloc(4);
 head.writeUInt32BE(1024 * 1024);
 const holders = [];
-for (let i = 0; i < 100; i++) {
+for (let i = 0; i < 300; i++) {
   const s = await rawSocket(port);
   s.write(frameBytes(helloFrame("loris" + i)));
   s.write(Buffer.concat([head, Buffer.alloc(1000 * 1024, 0x90)]));
@@ -79,12 +79,11 @@ for (let i = 0; i < 100; i++) {
   const attacked = await goodClient(broker.url, 2000);
   expect(broker.alive()).toBe(true);
   expect(attacked.failures).toBe(0);
-  // Served throughout. Each 1-byte chunk still costs the broker a read and a callback, so the rate drops on a
-  // shared machine; what a chunk no longer costs is a copy of the frame (the test below).
+  // Served throughout: the dribblers are read a few times a second (fairness.test.ts), and a chunk costs no copy of the frame.
   expect(attacked.ops).toBeGreaterThan(0);
   expect(alone.ops).toBeGreaterThan(0);
-  // The held bytes: 100 MB, held once.
-  expect(broker.rssMb() - before).toBeLessThan(300);
+  // 300 MB sent; the broker holds the 64 MiB room (maxPartialBytes) and one read of each of the others, which wait unread.
+  expect(broker.rssMb() - before).toBeLessThan(200);
 }, 30_000);
 
 it("a 200 KB frame arriving a byte at a time is joined once (on main: a copy per byte, 20 GB of copying)", () => {

@@ -4,7 +4,7 @@
  * removing other clients' channels from their groups.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { AuthenticationError, BrokerServer, RemoteChannelLayer } from "../../../src/index.js";
+import { AuthenticationError, BrokerServer, ForbiddenError, RemoteChannelLayer } from "../../../src/index.js";
 import { parseTokenFile } from "../../../src/protocol/auth.js";
 import { Op, PROTOCOL_VERSION, Status, type BrokerDetails, type HelloInfo } from "../../../src/protocol/ops.js";
 import { rawClient, startBroker, type RawClient } from "../helpers.js";
@@ -107,13 +107,18 @@ describe("per-token permissions", () => {
     await ops.send("orders", { type: "keep" });
     await ops.groupAdd("room.1", "orders");
 
-    await expect(web.flush()).rejects.toThrow(AuthenticationError);
-    await expect(web.flush()).rejects.toThrow(/flush the broker \(an admin right\)/);
+    // A refusal of a right is ForbiddenError (ERR_FORBIDDEN), not a refused token: the connection stays up.
+    await expect(web.flush()).rejects.toThrow(ForbiddenError);
+    await expect(web.flush()).rejects.toMatchObject({ code: "ERR_FORBIDDEN", message: expect.stringMatching(/flush the broker \(an admin right\)/) });
+    await expect(web.send("orders", { type: "x" })).rejects.toThrow(ForbiddenError);
     await expect(web.send("orders", { type: "x" })).rejects.toThrow(/not allow it to send to channel "orders"/);
-    await expect(web.receive("orders")).rejects.toThrow(AuthenticationError);
+    await expect(web.receive("orders")).rejects.toThrow(ForbiddenError);
     // Cannot take other clients' channels out of their groups.
-    await expect(web.groupDiscard("room.1", "orders")).rejects.toThrow(AuthenticationError);
+    await expect(web.groupDiscard("room.1", "orders")).rejects.toThrow(ForbiddenError);
+    await expect(web.groupAdd("lobby", "chat.a")).rejects.toThrow(ForbiddenError);
+    await expect(web.groupSend("lobby", { type: "x" })).rejects.toThrow(ForbiddenError);
     await expect(web.groupSend("lobby", { type: "x" })).rejects.toThrow(/send to group "lobby"/);
+    expect(await web.send("orders", { type: "x" }).catch((e: unknown) => e)).not.toBeInstanceOf(AuthenticationError);
     // Inside its patterns, and its own process-local channels, all works.
     await web.send("chat.a", { type: "hi" });
     expect((await web.receive("chat.a")).type).toBe("hi");
