@@ -13,7 +13,6 @@
  * (compression, a Blob being read), is written with `send()`.
  */
 import { WebSocket } from "ws";
-import type { WebSocketLike } from "./websocket.js";
 
 /** The last payload framed, per frame type: the cache holds at most these two frames. */
 interface Last {
@@ -72,7 +71,7 @@ interface WsSender {
  * (false when the socket cannot take it now: send the payload instead);
  * undefined for any other socket.
  */
-export function frameWriter(socket: WebSocketLike): ((list: [Buffer]) => boolean) | undefined {
+export function frameWriter(socket: object): ((list: [Buffer]) => boolean) | undefined {
   if (!(socket instanceof WebSocket)) return undefined;
   const sender = (socket as unknown as { _sender?: WsSender })._sender;
   // A negotiated extension (permessage-deflate) would change the frames: none is offered by serve().
