@@ -39,7 +39,9 @@ export class InMemoryChannelLayer extends BaseLayer implements ReceivesNext {
       clock: typeof clock === "object" ? () => clock.now() : (clock ?? new CachedClock().now),
       // Each member gets its own copy: one receiver mutating its message never touches another's.
       fanout: cloneMessage,
-      deadLetter: deadLetterMessage,
+      // A letter for a group member skipped as full holds a copy too: the group send's own object may
+      // already be another member's message (docs/semantics.md §2.8). Letters are rare; the copy is cheap.
+      deadLetter: (message, reason, channel, group) => deadLetterMessage(cloneMessage(message), reason, channel, group),
     });
     this.sweeper = new Sweeper(this.engine, { intervalMs: delayOption(options.sweepInterval, "sweepInterval (ms)", 1000) });
   }
