@@ -64,6 +64,7 @@ export class RedisChannelLayer extends BaseLayer {
   private sendIndex = 0;
   private sent = 0;
   private groupSends = 0;
+  /** The last stamp, in microseconds since the epoch. */
   private lastStamp = 0;
   private readonly senders: SendBatcher[];
   /**
@@ -170,13 +171,15 @@ export class RedisChannelLayer extends BaseLayer {
   }
 
   /**
-   * A score for a message sent now: strictly increasing in this layer (at the
-   * microsecond the score carries), so a burst keeps its order in the sorted set.
+   * A score for a message sent now: strictly increasing in this layer at the
+   * microsecond the score carries, so a burst keeps its order in the sorted set.
+   * Counted in whole microseconds: seconds plus 1e-6 in floating point could
+   * round to the same six decimals as the score before it.
    */
   private stamp(): number {
-    const t = Math.max(now(), this.lastStamp + 1e-6);
-    this.lastStamp = t;
-    return t;
+    const us = Math.max(Math.round(now() * 1e6), this.lastStamp + 1);
+    this.lastStamp = us;
+    return us / 1e6;
   }
 
   private nextSendShard(): number {

@@ -1,6 +1,6 @@
 /** What the receive loop does beyond the conformance suite, on the real Redis. */
 import { Redis } from "ioredis";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import type { RedisChannelLayer, RedisLayerOptions } from "../../src/redis/layer.js";
 import { sleep } from "../conformance/helpers.js";
 import { keyTtlMs } from "../../src/redis/ttl.js";
@@ -58,6 +58,26 @@ describe("receive loop", () => {
     expect(got).toEqual(Array.from({ length: 300 }, (_, i) => i));
     await sleep(20);
     expect(await raw.exists(`${prefix}${ch}`)).toBe(0);
+  });
+
+  it("a burst of sends keeps its order even when the clock does not move: every score is a later microsecond", async () => {
+    const layer = make();
+    const ch = `burst-${Date.now()}`;
+    // A frozen clock: each score must still be one microsecond past the one before, after rounding to six decimals.
+    const frozen = performance.now();
+    const clock = vi.spyOn(performance, "now").mockReturnValue(frozen);
+    let sent: Promise<void>[];
+    try {
+      sent = Array.from({ length: 300 }, (_, i) => layer.send(ch, { type: "n", i }));
+    } finally {
+      clock.mockRestore();
+    }
+    await Promise.all(sent);
+    const scores = (await raw.zrange(`${prefix}${ch}`, 0, -1, "WITHSCORES")).filter((_, k) => k % 2 === 1);
+    expect(new Set(scores).size).toBe(300);
+    const got = [];
+    for (let i = 0; i < 300; i++) got.push((await layer.receive(ch)).i);
+    expect(got).toEqual(Array.from({ length: 300 }, (_, i) => i));
   });
 
   it("gives a $inflight key left by a Python receiver a TTL, and leaves one that has a TTL alone", async () => {
