@@ -50,6 +50,16 @@ export interface ProtocolLayerOptions extends LayerOptions {
    * the linger ends or the layer closes. 0 turns it off. Default 10.
    */
   receiveLinger?: number;
+  /**
+   * Report what receives took once per turn of the event loop instead of
+   * before each receive resolves. A receive loop then writes about once per
+   * prefetch window instead of once per message; the trade is the name: a
+   * process killed mid-turn may have messages it already handed to
+   * application code (up to the prefetch window per channel) handed to
+   * another consumer too (docs/broker.md "Read-ahead and capacity"). Default
+   * false: at most once, even across a crash.
+   */
+  redeliverOnCrash?: boolean;
 }
 
 const NO_BODIES: unknown[] = [];
@@ -83,6 +93,9 @@ export abstract class ProtocolLayer extends BaseLayer {
   private splitBytes: number | undefined;
   private lastId = 0;
   private flushQueued = false;
+  /** `redeliverOnCrash`: reports wait for the end of the turn (setImmediate), owned here until close. */
+  private readonly reportsPerTurn: boolean;
+  private reportTimer: NodeJS.Immediate | undefined = undefined;
   /** Set when the broker stayed unreachable past connectTimeout: calls fail fast until it is back. */
   private down = false;
   /** A refusal that retrying cannot fix (token, protocol version). */
@@ -125,6 +138,10 @@ export abstract class ProtocolLayer extends BaseLayer {
       throw new RangeError(`prefetch must be an integer from 0 to ${MAX_RECEIVE_BATCH - 1}, got ${String(prefetch)}`);
     }
     const receiveLinger = positiveOrOff(options.receiveLinger, "receiveLinger (ms)", 10);
+    if (options.redeliverOnCrash !== undefined && typeof options.redeliverOnCrash !== "boolean") {
+      throw new TypeError(`redeliverOnCrash must be true or false, got ${String(options.redeliverOnCrash)}`);
+    }
+    this.reportsPerTurn = options.redeliverOnCrash === true;
     this.ownSettings = { expiry: options.expiry, groupExpiry: options.groupExpiry, capacity: options.capacity };
     this.receives = new Receives(
       {
@@ -144,7 +161,8 @@ export abstract class ProtocolLayer extends BaseLayer {
         },
         giveBack: (channel, took) => this.enqueue(new Outgoing([Op.Requeue, this.newId(), channel, took, 1])),
         report: () => {
-          if (!this.flushQueued) {
+          if (this.reportsPerTurn) this.reportTimer ??= setImmediate(this.reportOut);
+          else if (!this.flushQueued) {
             this.flushQueued = true;
             process.nextTick(this.writeOut);
           }
@@ -251,6 +269,12 @@ export abstract class ProtocolLayer extends BaseLayer {
   private readonly writeOut = (): void => {
     this.flushQueued = false;
     this.write();
+  };
+
+  /** The turn is over: what receives took in it is reported (unless a write since took the reports along). */
+  private readonly reportOut = (): void => {
+    this.reportTimer = undefined;
+    if (!this.flushQueued) this.write();
   };
 
   private write(): void {
@@ -457,6 +481,9 @@ export abstract class ProtocolLayer extends BaseLayer {
     clearInterval(this.heartbeat);
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.downTimer);
+    // Reports waiting for the end of the turn go with the last write below, before the link ends.
+    clearImmediate(this.reportTimer);
+    this.reportTimer = undefined;
     const link = this.link;
     // Polls are cancelled in the broker; the callers hear of it once that is done.
     const waiting = this.receives.takeWaiting();
