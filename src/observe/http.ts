@@ -101,7 +101,7 @@ export class ObserveServer {
       case "/":
         return send(res, 200, "text/html; charset=utf-8", STATUS_PAGE);
       case "/api/stats":
-        return send(res, 200, "application/json", JSON.stringify(this.sampler.snapshot()));
+        return void this.sampler.read().then((snapshot) => send(res, 200, "application/json", JSON.stringify(snapshot)));
       case "/events":
         return this.events(res);
       case "/healthz":
@@ -134,16 +134,23 @@ export class ObserveServer {
 
   private events(res: ServerResponse): void {
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
-    res.write(`data: ${JSON.stringify(this.sampler.snapshot())}\n\n`);
-    const stop = this.sampler.watch((snapshot) => {
-      // A reader that stopped reading is let go rather than buffered for without end.
-      if (res.writableLength > MAX_UNREAD_BYTES) return void res.destroy();
-      res.write(this.eventText(snapshot));
-    });
     this.streams.add(res);
+    let stop: (() => void) | undefined;
+    let closed = false;
     res.on("close", () => {
-      stop();
+      closed = true;
+      stop?.();
       this.streams.delete(res);
+    });
+    // The first snapshot, with the whole rate history, before any of the watcher's.
+    void this.sampler.read().then((snapshot) => {
+      if (closed || res.writableEnded) return;
+      res.write(`data: ${JSON.stringify(snapshot)}\n\n`);
+      stop = this.sampler.watch((snapshot) => {
+        // A reader that stopped reading is let go rather than buffered for without end.
+        if (res.writableLength > MAX_UNREAD_BYTES) return void res.destroy();
+        res.write(this.eventText(snapshot));
+      });
     });
   }
 

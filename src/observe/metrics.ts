@@ -1,8 +1,9 @@
 /**
  * Prometheus metrics of one broker, on a Registry of its own (never
  * prom-client's global one), so several brokers in one process, and tests,
- * do not collide. Gauges and counters are read from the engine at scrape
- * time; only request latency is recorded as it happens (see latency.ts).
+ * do not collide. Gauges are read from a census of the broker and counters
+ * from the engine at scrape time; only request latency is recorded as it
+ * happens (see latency.ts).
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 import { Counter, Gauge, Registry } from "prom-client";
@@ -39,17 +40,14 @@ export class BrokerMetrics {
 
   constructor(private readonly broker: Broker) {
     const registers = [this.registry];
-    // Every gauge is collected in the same synchronous run of a scrape: one engine walk serves them all.
-    let cached: BrokerStats | undefined;
-    const stats = (): BrokerStats => {
-      if (cached === undefined) {
-        cached = broker.stats();
-        queueMicrotask(() => (cached = undefined));
-      }
-      return cached;
+    // A scrape starts every gauge's collect in one synchronous run: they all wait for one census (Broker.figures), walked a slice at a time.
+    let counting: Promise<BrokerStats> | undefined;
+    const stats = (): Promise<BrokerStats> => {
+      counting ??= broker.figures(0, 0).finally(() => (counting = undefined));
+      return counting;
     };
     const gauge = (name: string, help: string, read: (s: BrokerStats) => number): void => {
-      new Gauge({ name, help, registers, collect() { this.set(read(stats())); } });
+      new Gauge({ name, help, registers, async collect() { this.set(read(await stats())); } });
     };
     gauge("channel_layers_channels", "Channels holding messages, waiting receivers or memberships.", (s) => s.channels);
     gauge("channel_layers_messages", "Messages queued, not yet received.", (s) => s.messages);

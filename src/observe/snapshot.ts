@@ -47,6 +47,8 @@ export class Sampler {
   private readonly history: number;
   private readonly top: number;
   private last: { at: number; totals: Totals };
+  /** A tick's census is being walked. */
+  private counting = false;
 
   constructor(
     private readonly broker: Broker,
@@ -60,18 +62,21 @@ export class Sampler {
   }
 
   /**
-   * The broker now, with the rate history (all of it, or the newest point).
-   * The top lists may be up to `listsMaxAge` ms old: however often
-   * /api/stats is fetched, the broker walks its channels at most 5 times a second.
+   * The broker's figures, with the rate history (all of it, or the newest
+   * point), once a census of the broker is at hand (Broker.figures): a new
+   * one, walked a slice at a time, unless the latest is younger than 50
+   * times its walk's CPU time (docs/observability.md, "How fresh").
+   */
+  async read(history: "all" | "latest" = "all"): Promise<Snapshot> {
+    return this.made(await this.broker.figures(this.top, 0), history);
+  }
+
+  /**
+   * The same at once, for a local caller (tests): a census still to make is
+   * walked whole now (Broker.top), holding the broker's clients up meanwhile.
    */
   snapshot(history: "all" | "latest" = "all", listsMaxAge = 200): Snapshot {
-    return {
-      ...this.broker.stats(),
-      ...this.broker.top(this.top, listsMaxAge),
-      at: Date.now(),
-      uptime: (Date.now() - this.started) / 1000,
-      rates: history === "all" ? [...this.rates] : this.rates.slice(-1),
-    };
+    return this.made({ ...this.broker.stats(), ...this.broker.top(this.top, listsMaxAge) }, history);
   }
 
   /** Call `watcher` with a snapshot (newest rate point only) every interval until the returned function is called. */
@@ -83,6 +88,11 @@ export class Sampler {
   close(): void {
     clearInterval(this.timer);
     this.watchers.clear();
+  }
+
+  private made(figures: BrokerStats & BrokerDetails, history: "all" | "latest"): Snapshot {
+    const rates = history === "all" ? [...this.rates] : this.rates.slice(-1);
+    return { ...figures, at: Date.now(), uptime: (Date.now() - this.started) / 1000, rates };
   }
 
   private totals(): Totals {
@@ -103,9 +113,12 @@ export class Sampler {
     this.rates.push({ at: Date.now(), sent: rate("sent"), received: rate("received"), expired: rate("expired"), dropped: rate("dropped") });
     if (this.rates.length > this.history) this.rates.shift();
     this.last = { at: now, totals };
-    if (this.watchers.size === 0) return;
-    // Fresh lists, so that what watchers see agrees with itself.
-    const snapshot = this.snapshot("latest", 0);
-    for (const watcher of this.watchers) watcher(snapshot);
+    if (this.watchers.size === 0 || this.counting) return;
+    // While this tick's census is walked, later ticks send nothing: watchers get one snapshot per census.
+    this.counting = true;
+    void this.read("latest").then((snapshot) => {
+      this.counting = false;
+      for (const watcher of this.watchers) watcher(snapshot);
+    });
   }
 }

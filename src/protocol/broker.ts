@@ -331,6 +331,18 @@ export class Broker implements SessionHost {
   }
 
   /**
+   * The stats op's figures with the `n` (at most MAX_STATS_TOP) busiest
+   * channels, largest groups and clients with the most waiting receives,
+   * for the HTTP side (docs/observability.md): from a census begun less than
+   * `maxAge` ms ago (or 50 times its walk's CPU time, if longer), walked a
+   * slice at a time when a new one is needed, so that however large the
+   * broker, no scrape or status page holds the clients up for longer than a slice.
+   */
+  figures(n: number, maxAge: number): Promise<BrokerStats & BrokerDetails> {
+    return new Promise((resolve) => this.census.get(maxAge, ({ value }) => resolve({ ...value.stats, ...firstOf(value.details, n) })));
+  }
+
+  /**
    * The `n` (at most MAX_STATS_TOP) busiest channels, largest groups and
    * clients with the most waiting receives, for a local caller (status page),
    * at most `maxAge` ms old (0: walked now). The walk is reused for at least

@@ -1,12 +1,16 @@
 /**
  * Fairness: whatever one client asks or however it sends, the others keep
- * being served. A stats census is walked a slice at a time, a connection
+ * being served. A stats census is walked a slice at a time (for the stats
+ * op and the HTTP side's figures alike), a connection
  * that dribbles bytes is read rarely, and frames still arriving share one
  * bounded room in which a frame that has its room always completes.
  */
+import type { Server as HttpServer, ServerResponse } from "node:http";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { BrokerServer } from "../../../src/index.js";
+import { ObserveServer } from "../../../src/observe/http.js";
+import { Sampler, type Snapshot } from "../../../src/observe/snapshot.js";
 import { Broker } from "../../../src/protocol/broker.js";
 import { encodeFrames } from "../../../src/protocol/frames.js";
 import type { Link } from "../../../src/protocol/link.js";
@@ -73,6 +77,69 @@ describe("the stats census", () => {
     second.frame([Op.Stats, 2, 10]);
     await new Promise((r) => process.nextTick(r));
     expect(second.sent.find((f) => f[0] === 2)?.[2]).toEqual(first.sent.find((f) => f[0] === 2)?.[2]);
+  });
+});
+
+describe("the HTTP side", () => {
+  const open: Array<{ close(): unknown }> = [];
+  afterEach(async () => {
+    for (const x of open.splice(0).reverse()) await x.close();
+  });
+
+  it.each(["/api/stats", "/metrics"])("%s is answered from the census: others are answered in every turn while it is walked", async (path) => {
+    const broker = new Broker();
+    open.push(broker);
+    for (let i = 0; i < 200_000; i++) broker.engine.groupAdd(`g${i}`, `c${i}`);
+    const observe = new ObserveServer(broker, { listen: "127.0.0.1:0" });
+    open.push(observe);
+    const base = await observe.listen();
+    // Requests the HTTP server took: each is unanswered until its census is walked.
+    const taken: ServerResponse[] = [];
+    (observe as unknown as { server: HttpServer }).server.on("request", (_req, res: ServerResponse) => taken.push(res));
+    const other = session(broker, "other");
+    let done = false;
+    const answer = fetch(`${base}${path}`).then(async (res) => {
+      const text = await res.text();
+      done = true;
+      return text;
+    });
+    let turns = 0;
+    let waited = 0;
+    while (!done) {
+      other.frame([Op.Ping, 100 + turns]);
+      await turn();
+      expect(answered(other.sent, 100 + turns)).toBe(true);
+      if (taken.some((res) => !res.writableEnded)) waited++;
+      turns++;
+    }
+    // Taken in one turn, answered many turns later: the walk was spread over them.
+    expect(taken).toHaveLength(1);
+    expect(waited).toBeGreaterThan(1);
+    expect(await answer).toMatch(path === "/metrics" ? /^channel_layers_groups 200000$/m : /"groups":200000/);
+  });
+
+  it("the status page's tick takes its snapshot from the census, never walking the broker in one turn", async () => {
+    const broker = new Broker();
+    open.push(broker);
+    for (let i = 0; i < 200_000; i++) broker.engine.groupAdd(`g${i}`, `c${i}`);
+    broker.engine.groupAdd("g7", "another");
+    // The walks made whole at once, for local callers: a tick calls neither.
+    const stats = vi.spyOn(broker, "stats");
+    const top = vi.spyOn(broker, "top");
+    const sampler = new Sampler(broker, { interval: 1 });
+    open.push(sampler);
+    const seen: Snapshot[] = [];
+    sampler.watch((snapshot) => seen.push(snapshot));
+    const other = session(broker, "other");
+    for (let turns = 0; seen.length === 0; turns++) {
+      other.frame([Op.Ping, 100 + turns]);
+      await turn();
+      expect(answered(other.sent, 100 + turns)).toBe(true);
+    }
+    expect(seen[0]).toMatchObject({ groups: 200_000, members: 200_001 });
+    expect(seen[0]!.groupTop[0]).toEqual({ name: "g7", members: 2 });
+    expect(stats).not.toHaveBeenCalled();
+    expect(top).not.toHaveBeenCalled();
   });
 });
 
