@@ -146,9 +146,14 @@ export abstract class ProtocolLayer extends BaseLayer {
     this.receives = new Receives(
       {
         newId: () => this.newId(),
-        submit: (poll) => {
+        submit: (poll, watch) => {
           this.pending.set(poll.id, poll);
-          this.enqueue(poll);
+          // With reports once per turn, a watch waits for the caller's next request (a send, say) or the turn's end:
+          // receive, then send, is then one write (docs/broker.md "Read-ahead and capacity").
+          if (watch && this.reportsPerTurn) {
+            this.outbox.push(poll);
+            this.reportTimer ??= setImmediate(this.reportOut);
+          } else this.enqueue(poll);
         },
         cancel: (poll) => {
           if (poll.link === undefined) {
@@ -271,7 +276,7 @@ export abstract class ProtocolLayer extends BaseLayer {
     this.write();
   };
 
-  /** The turn is over: what receives took in it is reported (unless a write since took the reports along). */
+  /** The turn is over: what receives took in it is reported, and a watch still queued goes (unless a write since took them along). */
   private readonly reportOut = (): void => {
     this.reportTimer = undefined;
     if (!this.flushQueued) this.write();

@@ -92,8 +92,12 @@ export class Poll extends Outgoing {
 
 export interface ReceiveHost {
   newId(): number;
-  /** Put a poll on the wire (and route its answers here). */
-  submit(poll: Poll): void;
+  /**
+   * Put a poll on the wire (and route its answers here). A `watch` opened
+   * after a served receive may leave with the caller's next request rather
+   * than in a write of its own, where the host allows it.
+   */
+  submit(poll: Poll, watch: boolean): void;
   /** Withdraw a poll: one not yet written is dropped; a written one is cancelled in the broker and marked aborted. */
   cancel(poll: Poll): void;
   /** Tell the broker `took` messages of `channel` were taken and all others it handed there come back. */
@@ -142,7 +146,7 @@ export class Receives {
       if (this.linger > 0 && !this.closing) {
         this.startLinger(inbox);
         // Watch the channel now, so that the poll leaves with what the caller does next (a send, say).
-        if (inbox.poll === undefined && inbox.buffer.length === 0) this.open(inbox);
+        if (inbox.poll === undefined && inbox.buffer.length === 0) this.open(inbox, true);
       }
       return;
     }
@@ -290,13 +294,13 @@ export class Receives {
     for (const inbox of inboxes) for (const caller of inbox.held) caller.fail(reason);
   }
 
-  private open(inbox: Inbox): void {
+  private open(inbox: Inbox, watch = false): void {
     if (this.prefetch > 0 && performance.now() - inbox.answeredAt < HUNGRY_MS) {
       inbox.window = Math.min(this.prefetch, inbox.window * 4 || 4);
     }
     const poll = new Poll(inbox, this.host.newId());
     inbox.poll = poll;
-    this.host.submit(poll);
+    this.host.submit(poll, watch);
   }
 
   /** Withdraw the poll of an inbox nobody waits on. */
