@@ -344,7 +344,7 @@ export class Broker implements SessionHost {
 
   /**
    * The `n` (at most MAX_STATS_TOP) busiest channels, largest groups and
-   * clients with the most waiting receives, for a local caller (status page),
+   * clients with the most waiting receives, for a local caller (tests, tools),
    * at most `maxAge` ms old (0: walked now). The walk is reused for at least
    * 50 times as long as it took, so that it takes at most 2% of the broker's time.
    */

@@ -44,7 +44,7 @@ export class Census<V> {
   }
 
   /**
-   * The same for a local caller (status page, metrics, tests), at once: a
+   * The same for a local caller (tests, tools), at once: a
    * walk still to make is made whole now. `maxAge` 0 asks for a new walk.
    */
   now(maxAge: number): V {
