@@ -15,8 +15,8 @@ export interface Waiter<T> {
 }
 
 export interface WaitHandle {
-  /** Stop waiting; a no-op once the waiter was served or cancelled. */
-  cancel(): void;
+  /** Stop waiting; a no-op once the waiter was served or cancelled. Returns whether it was still waiting. */
+  cancel(): boolean;
 }
 
 class Node<T, W extends Waiter<T>> implements WaitHandle {
@@ -28,10 +28,11 @@ class Node<T, W extends Waiter<T>> implements WaitHandle {
     private readonly list: WaiterList<T, W>,
     private readonly onCancel: (() => void) | undefined,
   ) {}
-  cancel(): void {
-    if (!this.linked) return;
+  cancel(): boolean {
+    if (!this.linked) return false;
     this.list.unlink(this);
     (this.onCancel ?? this.list.onCancel)();
+    return true;
   }
 }
 

@@ -220,8 +220,9 @@ export abstract class ProtocolLayer extends BaseLayer {
   protected doReceive(channel: string, signal: AbortSignal | undefined): Promise<Message> {
     if (this.failure || this.down) return Promise.reject(this.failure ?? this.lostError());
     const caller = new PendingReceive<Message>();
-    if (signal) caller.listen(signal, (reason) => this.receives.abort(channel, caller, reason));
-    this.receives.add(channel, caller);
+    const handle = this.receives.add(channel, caller);
+    // Taken back at once: a poll nobody waits for any more is withdrawn, and what it still brings goes to the next caller or back.
+    if (signal && handle) caller.listen(signal, (reason) => handle.cancel() && caller.fail(reason));
     return caller.promise;
   }
 
@@ -504,7 +505,7 @@ export abstract class ProtocolLayer extends BaseLayer {
           };
         });
       }
-      this.receives.giveBack();
+      this.receives.giveBackAll();
       this.write(); // the requeues
     }
     // The link may have gone while close() waited (the broker closing at the same time): then there is nothing to wait for.

@@ -307,7 +307,7 @@ export class RedisChannelLayer extends BaseLayer {
 
   protected async doFlush(): Promise<void> {
     this.receiver.buffers.clear();
-    this.receiver.ahead.clear();
+    this.receiver.dropAhead();
     this.watch.memberships.clear();
     const pattern = this.prefix.replace(/[*?[\]\\]/g, "\\$&") + "*";
     await Promise.all(

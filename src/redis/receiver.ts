@@ -1,24 +1,27 @@
 /**
- * Receiving: waiting receives per channel, the queue keys they need watched,
- * and where a popped member goes (a waiting receive, or the local buffer of a
- * process-specific channel). The popping itself is one loop per shard
- * (shard-loop.ts).
+ * Receiving: the receive buffer's source for Redis (src/receive-buffer.ts
+ * keeps callers in call order, the window, the linger and the give-back), the
+ * queue keys its channels need watched, and where a popped member goes (a
+ * waiting receive, held ahead, or the local buffer of a process-specific
+ * channel). The popping itself is one loop per shard (shard-loop.ts).
  */
 import { LayerClosedError } from "../errors.js";
 import type { Message } from "../layer.js";
 import { cloneMessage, RESERVED_KEY } from "../message.js";
 import { isProcessLocal, nonLocalName } from "../names.js";
-import { WaiterList } from "../engine/waiters.js";
 import { PendingReceive } from "../pending-receive.js";
+import { type Caller, type Inbox, ReceiveBuffer, type ReceiveSource } from "../receive-buffer.js";
 import { LocalBuffers } from "./buffers.js";
 import type { Shard } from "./connections.js";
 import type { Serializer } from "./serializer.js";
 import { consistentHash } from "./sharding.js";
-import { Prefetch } from "./prefetch.js";
 import { ShardLoop, type LoopDemand } from "./shard-loop.js";
 
 /** Members popped from a process key at once (they fan out to local buffers). */
 const PROCESS_BATCH = 256;
+
+/** Most members a normal channel's receives may have popped ahead of them (readAheadOutsideRedis). */
+const MAX_WINDOW = 64;
 
 export interface ReceiverConfig {
   prefix: string;
@@ -35,9 +38,9 @@ export interface ReceiverConfig {
   pollInterval: number;
   /**
    * Pop members ahead of receives and hold them here (readAheadOutsideRedis):
-   * a normal channel's prefetch level, a batch from each process key, and one
-   * member per lingering channel. Off: a pop takes only as many members as
-   * receives wait for, so nothing sits outside Redis uncounted.
+   * a normal channel's window, a batch from each process key, and one member
+   * per lingering channel. Off: a pop takes only as many members as receives
+   * wait for, so nothing sits outside Redis uncounted.
    */
   readAhead: boolean;
   /** Milliseconds a normal channel stays watched after a receive on it was served (0: none; only with readAhead). */
@@ -58,15 +61,33 @@ interface Watch {
    * sends land on the shard of the full name (docs/redis-wire.md, "Sharding over several servers").
    */
   extra: Map<number, number> | undefined;
-  /**
-   * When a normal channel with no waiting receive stops being watched
-   * (milliseconds, performance.now); 0 while receives wait on it.
-   */
-  lingerUntil: number;
 }
 
-export class Receiver implements LoopDemand {
-  private readonly waiters = new Map<string, WaiterList<Message, PendingReceive<Message>>>();
+/** A member popped and not (yet) handed to a receive, kept as it came so it can go back unchanged. */
+export interface Extra {
+  message: Message;
+  /** Its queue key, shard and score (as Redis sent it, and as a number). */
+  key: string;
+  shard: number;
+  rawScore: string;
+  score: number;
+  member: Buffer;
+}
+
+type RedisInbox = Inbox<Extra, undefined>;
+
+/**
+ * Members of normal channels popped for nobody are held in the buffer: by
+ * default only those of a receive cancelled while its pop was on its way,
+ * which go back at the tick's end. With readAheadOutsideRedis, a pop takes
+ * the waiting receives plus the channel's window; extras a consumer does not
+ * take in the same turn go back to the head of the queue, with their original
+ * score, in their shard loop's next call, but for one member of a lingering
+ * channel, kept for its consumer's next receive until the linger ends (its
+ * score is its sender's clock, so its expiry is still exact here).
+ */
+export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
+  private readonly buffer: ReceiveBuffer<Extra, undefined>;
   private readonly watch = new Map<string, Watch>();
   /** Keys newly watched, whose `$inflight` key gets a TTL on the next pop. */
   private readonly newKeys = new Set<string>();
@@ -79,18 +100,19 @@ export class Receiver implements LoopDemand {
   dropped = 0;
   /** Messages handed to a receive of this process. */
   received = 0;
-  /** Members popped ahead for normal channels (prefetch.ts). */
-  readonly ahead: Prefetch;
   private readonly loops: ShardLoop[];
   private readonly sweep: NodeJS.Timeout;
-  /** Normal channels watched only because a receive on them was served lately. */
-  private lingering = 0;
-  private lingerTimer: NodeJS.Timeout | undefined;
+  /** Receives still waiting when close began: they hear of it last (rejectWaiting). */
+  private closedCallers: Caller[] = [];
   closed = false;
 
   constructor(readonly config: ReceiverConfig) {
     this.loops = config.shards.map((shard) => new ShardLoop(shard, this));
-    this.ahead = new Prefetch(config.shards.length);
+    this.buffer = new ReceiveBuffer(this, {
+      maxWindow: config.readAhead ? MAX_WINDOW : 0,
+      linger: config.readAhead ? config.linger : 0,
+      keepWhileLingering: true,
+    });
     this.sweep = setInterval(() => this.buffers.sweep(this.cutoff()), Math.max(1000, config.expiry * 1000));
     this.sweep.unref();
   }
@@ -100,20 +122,18 @@ export class Receiver implements LoopDemand {
   }
 
   receive(channel: string, signal: AbortSignal | undefined): Promise<Message> {
-    const ready = isProcessLocal(channel) ? this.buffers.take(channel, this.cutoff()) : this.ahead.take(channel, this.cutoff());
-    if (ready !== undefined) {
-      this.received++;
-      return Promise.resolve(ready);
+    if (isProcessLocal(channel)) {
+      const ready = this.buffers.take(channel, this.cutoff());
+      if (ready !== undefined) {
+        this.received++;
+        return Promise.resolve(ready);
+      }
     }
     const pending = new PendingReceive<Message>();
-    let list = this.waiters.get(channel);
-    if (!list) this.waiters.set(channel, (list = new WaiterList()));
-    const handle = list.push(pending, () => this.unwatch(channel, false));
-    this.watchChannel(channel);
-    for (const loop of this.loops) loop.wake();
-    if (signal) {
+    const handle = this.buffer.add(channel, pending);
+    if (signal && handle) {
       pending.listen(signal, (reason) => {
-        handle.cancel();
+        if (!handle.cancel()) return;
         // A pop already on its way may bring a member for this receive: it rejects once that member is back in Redis.
         this.settled(channel).then(
           () => pending.fail(reason),
@@ -133,7 +153,7 @@ export class Receiver implements LoopDemand {
    * its process key: see accept).
    */
   private settled(channel: string): Promise<void> {
-    if (this.waiters.has(channel)) return Promise.resolve();
+    if (this.buffer.waiting(channel) > 0) return Promise.resolve();
     return Promise.all(this.loops.map((loop) => loop.drained())).then(() => undefined);
   }
 
@@ -141,7 +161,15 @@ export class Receiver implements LoopDemand {
     return this.config.prefix + nonLocalName(channel);
   }
 
-  private watchChannel(channel: string): void {
+  // The source's side of the buffer (src/receive-buffer.ts).
+
+  create(): undefined {
+    return undefined;
+  }
+
+  /** A receive waits on the channel: its key is watched (a process key counts its receives). */
+  wait(inbox: RedisInbox): void {
+    const channel = inbox.channel;
     const key = this.keyOf(channel);
     let watch = this.watch.get(key);
     if (!watch) {
@@ -151,16 +179,12 @@ export class Receiver implements LoopDemand {
         locals: 0,
         shard: local ? consistentHash(nonLocalName(channel), this.config.shards.length) : -1,
         extra: undefined,
-        lingerUntil: 0,
       };
       this.watch.set(key, watch);
       if (!this.checkedKeys.has(key)) this.newKeys.add(key);
       this.version++;
-    } else if (watch.lingerUntil !== 0) {
-      // Still watched: the loop's BZPOPMIN on it stands, nothing to cut short.
-      watch.lingerUntil = 0;
-      this.lingering--;
     }
+    // A key still watched (a linger) keeps the loop's BZPOPMIN on it standing: nothing to cut short.
     if (watch.channel === undefined) {
       watch.locals++;
       const full = consistentHash(channel, this.config.shards.length);
@@ -170,55 +194,66 @@ export class Receiver implements LoopDemand {
         this.version++;
       }
     }
+    for (const loop of this.loops) loop.wake();
+  }
+
+  /** A receive on a process-specific channel was served or gave up: its process key loses one. */
+  left(inbox: RedisInbox): void {
+    if (!isProcessLocal(inbox.channel)) return;
+    const key = this.keyOf(inbox.channel);
+    const watch = this.watch.get(key);
+    if (!watch) return;
+    const full = consistentHash(inbox.channel, this.config.shards.length);
+    const n = watch.extra?.get(full);
+    if (n !== undefined) {
+      if (n > 1) watch.extra!.set(full, n - 1);
+      else watch.extra!.delete(full);
+    }
+    if (--watch.locals === 0) this.stopWatching(key);
+  }
+
+  /** Nobody waits on a normal channel and it does not linger: its key is not watched any more. */
+  stop(inbox: RedisInbox): void {
+    if (isProcessLocal(inbox.channel)) return;
+    const key = this.keyOf(inbox.channel);
+    if (this.watch.get(key)?.channel === inbox.channel) this.stopWatching(key);
   }
 
   /**
-   * A receive on `channel` was served or cancelled. A normal channel whose
-   * last receive was served stays watched for `linger` ms: a consumer that
-   * receives again within it finds its next message already on its way (the
-   * loop's BZPOPMIN never stopped), instead of paying a round trip to ask.
+   * A normal channel lingers: its key stays watched, so a consumer that
+   * receives again within the linger finds its next message already on its
+   * way (the loop's BZPOPMIN never stopped), instead of paying a round trip.
    */
-  private unwatch(channel: string, served: boolean): void {
-    const list = this.waiters.get(channel);
-    if (list && list.size === 0) this.waiters.delete(channel);
-    const key = this.keyOf(channel);
-    const watch = this.watch.get(key);
-    if (!watch) return;
-    if (watch.channel === undefined) {
-      const full = consistentHash(channel, this.config.shards.length);
-      const n = watch.extra?.get(full);
-      if (n !== undefined) {
-        if (n > 1) watch.extra!.set(full, n - 1);
-        else watch.extra!.delete(full);
-      }
-    }
-    const idle = watch.channel === undefined ? --watch.locals === 0 : !this.waiters.has(channel);
-    if (!idle) return;
-    if (served && watch.channel !== undefined && this.config.linger > 0 && !this.closed) {
-      if (watch.lingerUntil === 0) this.lingering++;
-      watch.lingerUntil = performance.now() + this.config.linger;
-      if (!this.lingerTimer) {
-        this.lingerTimer = setInterval(() => this.endLingers(), this.config.linger / 2);
-        this.lingerTimer.unref();
-      }
-      return;
-    }
-    this.stopWatching(key);
+  linger(inbox: RedisInbox): void {
+    if (isProcessLocal(inbox.channel) || this.closed) return;
+    const key = this.keyOf(inbox.channel);
+    if (this.watch.has(key)) return;
+    this.watch.set(key, { channel: inbox.channel, locals: 0, shard: -1, extra: undefined });
+    if (!this.checkedKeys.has(key)) this.newKeys.add(key);
+    this.version++;
+    for (const loop of this.loops) loop.wake();
   }
 
-  /** Stop watching the normal channels whose linger is over (their extras go back to Redis). */
-  private endLingers(): void {
-    const t = performance.now();
-    for (const [key, watch] of this.watch) {
-      if (watch.lingerUntil !== 0 && watch.lingerUntil <= t) {
-        this.lingering--;
-        this.stopWatching(key);
-      }
-    }
-    if (this.lingering === 0) {
-      clearInterval(this.lingerTimer);
-      this.lingerTimer = undefined;
-    }
+  /** Members nobody took go back to the head of their queues, with their scores, in their loops' next calls. */
+  giveBack(_inbox: RedisInbox, items: Extra[]): void {
+    for (const item of items) this.loops[item.shard]!.putBack(item.key, item.rawScore, item.member);
+  }
+
+  open(item: Extra): Message {
+    return item.message;
+  }
+
+  /** Exact expiry for a member held ahead: its score is its sender's clock. */
+  expired(item: Extra): boolean {
+    return item.score <= this.cutoff();
+  }
+
+  took(): void {
+    this.received++;
+  }
+
+  busy(): boolean {
+    return false;
   }
 
   private stopWatching(key: string): void {
@@ -226,22 +261,6 @@ export class Receiver implements LoopDemand {
     this.newKeys.delete(key);
     this.version++;
     for (const loop of this.loops) loop.wake();
-  }
-
-  /** Whether one member popped ahead for normal `channel` stays here: while it lingers. */
-  private readonly lingers = (channel: string): boolean => {
-    const watch = this.watch.get(this.keyOf(channel));
-    return !this.closed && watch?.channel === channel && watch.lingerUntil !== 0;
-  };
-
-  /** Whether `shard` holds members popped ahead that must go back to Redis. */
-  returnable(shard: number): boolean {
-    return this.ahead.pending(shard, this.lingers);
-  }
-
-  /** The members popped ahead on `shard` that go back to Redis, as put-backs (key, score, member). */
-  reclaim(shard: number): Array<[string, string, Buffer]> {
-    return this.ahead.reclaim(shard, this.lingers);
   }
 
   /** Whether `key` is newly watched: its first pop also sees to its `$inflight` key (takeNewKeys). */
@@ -270,22 +289,18 @@ export class Receiver implements LoopDemand {
     const out: Array<[string, number]> = [];
     for (const [key, watch] of this.watch) {
       if (watch.channel !== undefined) {
-        const waiting = this.waiters.get(watch.channel)?.size ?? 0;
-        if (waiting > 0) out.push([key, this.config.readAhead ? waiting + this.ahead.level(watch.channel) : waiting]);
+        const inbox = this.buffer.get(watch.channel);
+        if (inbox === undefined) continue;
+        const waiting = inbox.callers.size;
+        if (waiting > 0) out.push([key, waiting + inbox.window]);
         // One member popped ahead is all a lingering channel gets: more would only go back.
-        else if (!this.ahead.holds(watch.channel)) out.push([key, sweep ? 1 : 0]);
+        else if (inbox.lingerUntil !== 0 && inbox.ahead.length === 0) out.push([key, sweep ? 1 : 0]);
       } else if (watch.shard === shard || watch.extra?.has(shard) === true) {
         // Without read-ahead, one member per waiting receive: members for other local channels are buffered (as Python does).
         out.push([key, this.config.readAhead ? PROCESS_BATCH : watch.locals]);
       }
     }
     return out;
-  }
-
-  private take(channel: string): PendingReceive<Message> | undefined {
-    const pending = this.waiters.get(channel)?.shift();
-    if (pending) this.unwatch(channel, true);
-    return pending;
   }
 
   /**
@@ -317,12 +332,7 @@ export class Receiver implements LoopDemand {
       const target = message[RESERVED_KEY];
       if (target !== undefined) delete message[RESERVED_KEY];
       if (!local) {
-        const pending = this.take(name);
-        if (pending) this.handOver(pending, message);
-        else {
-          this.ahead.keep(shard, name, { message, key, member, rawScore }, score);
-          kept = true;
-        }
+        if (this.buffer.arrive(this.buffer.inbox(name), { message, key, shard, rawScore, score, member })) kept = true;
         continue;
       }
       const names = Array.isArray(target) ? target : [typeof target === "string" ? target : name];
@@ -331,15 +341,20 @@ export class Receiver implements LoopDemand {
       // (With receives waiting on other local channels it is buffered, as channels_redis does: putting back
       // the head for them would pop it again and again.)
       const only = names.length === 1 ? names[0] : undefined;
-      if (typeof only === "string" && !this.config.readAhead && !this.waiters.has(only) && (this.watch.get(key)?.locals ?? 0) === 0) {
-        this.ahead.keep(shard, name, { message, key, member, rawScore }, score);
+      if (
+        typeof only === "string" &&
+        !this.config.readAhead &&
+        this.buffer.waiting(only) === 0 &&
+        (this.watch.get(key)?.locals ?? 0) === 0
+      ) {
+        this.buffer.arrive(this.buffer.inbox(name), { message, key, shard, rawScore, score, member });
         kept = true;
         continue;
       }
       names.forEach((channel, i) => {
         if (typeof channel !== "string") return;
         const copy = i === 0 ? message : cloneMessage(message);
-        const pending = this.take(channel);
+        const pending = this.buffer.take(channel);
         if (pending) this.handOver(pending, copy);
         else this.buffers.push(channel, copy, score, this.config.capacityOf(channel));
       });
@@ -352,34 +367,44 @@ export class Receiver implements LoopDemand {
     this.received++;
   }
 
-  /** Local channels with buffered messages or waiting receives, buffered messages, and waiting receives. */
+  /** Local channels with buffered messages or waiting receives, messages held here, and waiting receives. */
   counts(): { channels: number; messages: number; waitingReceivers: number } {
     let waitingReceivers = 0;
     const channels = new Set(this.buffers.names());
-    for (const [channel, list] of this.waiters) {
-      waitingReceivers += list.size;
-      channels.add(channel);
+    for (const inbox of this.buffer.inboxes()) {
+      if (inbox.callers.size === 0) continue;
+      waitingReceivers += inbox.callers.size;
+      channels.add(inbox.channel);
     }
-    return { channels: channels.size, messages: this.buffers.messages + this.ahead.size, waitingReceivers };
+    return { channels: channels.size, messages: this.buffers.messages + this.buffer.heldAhead, waitingReceivers };
+  }
+
+  /** Forget every member held ahead without putting it back (flush emptied their channels). */
+  dropAhead(): void {
+    for (const inbox of this.buffer.inboxes()) if (inbox.ahead.length > 0) this.buffer.dropAhead(inbox);
   }
 
   /** Reject every waiting receive the loop of `shard` was serving. */
   fail(shard: number, reason: unknown): void {
     for (const [key, watch] of [...this.watch]) {
       if (watch.channel === undefined && watch.shard !== shard && watch.extra?.has(shard) !== true) continue;
-      const channels = watch.channel !== undefined ? [watch.channel] : [...this.waiters.keys()].filter((c) => this.keyOf(c) === key);
-      for (const channel of channels) {
-        for (let p = this.take(channel); p; p = this.take(channel)) p.fail(reason);
-      }
+      const channels =
+        watch.channel !== undefined
+          ? [watch.channel]
+          : [...this.buffer.inboxes()].map((i) => i.channel).filter((c) => this.keyOf(c) === key);
+      for (const channel of channels) this.buffer.failWaiting(channel, reason);
     }
   }
 
-  /** Stop the loops and release their connections (`rejectWaiting` ends the receives still waiting). */
+  /**
+   * Stop the loops and release their connections: what is held ahead goes
+   * back first; the receives still waiting hear of it in `rejectWaiting`.
+   */
   async close(graceMs: number): Promise<void> {
     this.closed = true;
     clearInterval(this.sweep);
-    clearInterval(this.lingerTimer);
-    this.lingerTimer = undefined;
+    this.closedCallers = this.buffer.close();
+    this.buffer.giveBackAll();
     await Promise.all(this.loops.map((loop) => loop.close(graceMs)));
     this.buffers.clear();
   }
@@ -391,8 +416,8 @@ export class Receiver implements LoopDemand {
    */
   rejectWaiting(): void {
     const reason = new LayerClosedError("the channel layer was closed while this receive waited");
-    for (const channel of [...this.waiters.keys()]) {
-      for (let p = this.take(channel); p; p = this.take(channel)) p.fail(reason);
-    }
+    const callers = this.closedCallers;
+    this.closedCallers = [];
+    for (const caller of callers) caller.fail(reason);
   }
 }

@@ -17,7 +17,8 @@ import { keyTtlMs } from "./ttl.js";
 
 /**
  * What a loop asks of the receives it serves (receiver.ts implements it): the
- * keys to pop and how many, where popped members go, and what goes back.
+ * keys to pop and how many, and where popped members go. What goes back comes
+ * to the loop through putBack.
  */
 export interface LoopDemand {
   readonly config: { readonly expiry: number; readonly pollInterval: number; readonly blockTimeout: number };
@@ -26,10 +27,6 @@ export interface LoopDemand {
   readonly closed: boolean;
   /** Keys to watch on `shard`, each with how many members to pop (0: only block on it). */
   keysFor(shard: number, sweep: boolean): Array<[string, number]>;
-  /** Whether `shard` holds members popped ahead that must go back to Redis. */
-  returnable(shard: number): boolean;
-  /** Those members, as put-backs (key, score, member). */
-  reclaim(shard: number): Array<[string, string, Buffer]>;
   /** Whether `key` is newly watched (its first pop also sees to its `$inflight` key). */
   isNewKey(key: string): boolean;
   /** Which of `keys` are newly watched, each reported once. */
@@ -62,6 +59,12 @@ export class ShardLoop {
     private readonly shard: Shard,
     private readonly receiver: LoopDemand,
   ) {}
+
+  /** A member popped and not taken goes back to the head of `key` with its score, in the loop's next call. */
+  putBack(key: string, score: string, member: Buffer): void {
+    this.putbacks.push([key, score, member]);
+    this.wake();
+  }
 
   wake(): void {
     if (this.state === "idle") this.done = this.run();
@@ -107,7 +110,7 @@ export class ShardLoop {
         const version = r.version;
         const keys = r.closed ? [] : r.keysFor(index, this.sweep);
         this.sweep = false;
-        const returning = this.putbacks.length > 0 || r.returnable(index);
+        const returning = this.putbacks.length > 0;
         if (!returning && this.drainers.length > 0) this.releaseDrainers();
         if (keys.length === 0 && !returning) break;
         const wanted = keys.filter(([, count]) => count > 0);
@@ -140,7 +143,6 @@ export class ShardLoop {
     const client = this.connection() as ScriptedRedis;
     const putbacks = this.putbacks;
     this.putbacks = [];
-    putbacks.push(...r.reclaim(this.shard.index));
     const fresh = r.takeNewKeys(keys);
     const ttl = keyTtlMs(r.config.expiry); // as the layer sets on queue keys
     let replies: Array<Array<Buffer | number>>;
