@@ -166,7 +166,8 @@ export class ReceiveBuffer<Item, Own> {
       this.touch(inbox);
       return undefined;
     }
-    if (this.options.maxWindow > 0 && performance.now() - inbox.servedAt < HUNGRY_MS) {
+    // Once per fetch: the first caller to wait decides whether the channel is hungry.
+    if (this.options.maxWindow > 0 && inbox.callers.size === 0 && performance.now() - inbox.servedAt < HUNGRY_MS) {
       inbox.window = Math.min(this.options.maxWindow, inbox.window * 4 || 4);
     }
     const handle = inbox.callers.push(caller);
