@@ -8,6 +8,9 @@ import { AuthenticationError, ChannelLayerError } from "./errors.js";
 /** The one-line message for `err`; `tokenFile` is the --token-file given, if any. */
 export function cliMessage(err: unknown, tokenFile: string | undefined): string {
   let message = err instanceof Error ? err.message : String(err);
+  // node:util parseArgs takes a value that starts with a dash for a flag of its own, and says so in three lines.
+  const ambiguous = /^Option '(--[\w-]+)' argument is ambiguous/.exec(message);
+  if (ambiguous) message = `${ambiguous[1]} needs a value (one that starts with "-" is written ${ambiguous[1]}=-…)`;
   if (err instanceof AuthenticationError) {
     message =
       tokenFile === undefined ? "the broker requires a token: pass --token-file FILE" : `the broker refused the token in ${tokenFile}`;

@@ -275,5 +275,5 @@ try {
       fail(`unknown command "${command}"\n\n${USAGE}`);
   }
 } catch (err) {
-  fail((err as Error).message);
+  fail(cliMessage(err, undefined));
 }

@@ -75,6 +75,10 @@ describe("channel-layers serve", () => {
   it("refuses bad arguments with a clear message", async () => {
     const err = await cli("serve", "--max-connections", "lots").catch((e: { code: number; stderr: string }) => e);
     expect(err).toMatchObject({ code: 2, stderr: expect.stringMatching(/--max-connections must be a positive integer, got "lots"/) });
+    // A value that starts with a dash: one line naming the flag, not node:util's three.
+    const dashed = (await cli("serve", "--capacity", "-5").catch((e: { code: number; stderr: string }) => e)) as { code: number; stderr: string };
+    expect(dashed.code).toBe(2);
+    expect(dashed.stderr.trim().split("\n")).toEqual(['channel-layers: --capacity needs a value (one that starts with "-" is written --capacity=-…)']);
   });
 
   it("--hello-timeout closes a connection that does not say hello in time; a bad value is one line naming the flag", async () => {
