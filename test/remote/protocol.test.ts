@@ -267,6 +267,31 @@ describe("a layer's standing receives", () => {
   });
 });
 
+describe("a receive loop's window (src/receive-buffer.ts)", () => {
+  it("grows while a consumer drains a backlog in a loop: far fewer Receive requests than messages; prefetch 0 asks for each", async () => {
+    const { server, url } = await startBroker({ capacity: 1000 });
+    const producer = new RemoteChannelLayer(url);
+    const drain = async (options: { prefetch?: number }, channel: string): Promise<number> => {
+      for (let i = 0; i < 300; i++) await producer.send(channel, { type: "m", i });
+      const consumer = new RemoteChannelLayer(url, options);
+      const receives = countReceives(consumer);
+      const got: number[] = [];
+      for (let i = 0; i < 300; i++) got.push((await consumer.receive(channel)).i as number);
+      expect(got).toEqual(Array.from({ length: 300 }, (_, i) => i));
+      await consumer.close();
+      return receives.count;
+    };
+    const windowed = await drain({}, "window.on");
+    const single = await drain({ prefetch: 0 }, "window.off");
+    // 300 messages in windows of 4, 16, then 32 (the default prefetch): about a dozen polls, and a few watches.
+    expect(windowed).toBeLessThan(40);
+    expect(single).toBeGreaterThanOrEqual(150);
+    expect(server.stats().messages).toBe(0);
+    await producer.close();
+    await server.close();
+  });
+});
+
 /** Count the Receive requests `layer` writes from now on. */
 function countReceives(layer: RemoteChannelLayer): { readonly count: number } {
   const link = (layer as unknown as { link: { send(frames: unknown[][]): void } }).link;
