@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { getHeapStatistics } from "node:v8";
 import { Engine, keepTop, WALK_STEP, type EngineStats } from "../engine/engine.js";
 import { Sweeper } from "../engine/sweeper.js";
-import type { LayerOptions } from "../layer.js";
+import type { LayerOptions, Message } from "../layer.js";
 import { deadLetterMessage } from "../message.js";
 import { decodeMessage, encodeMessage } from "../msgpack.js";
 import { ownerOf } from "../names.js";
@@ -65,6 +65,19 @@ interface Instance {
 }
 
 const INSTANCE_ID = /^[A-Za-z0-9]{1,64}$/;
+
+/**
+ * A dropped body as its dead letter carries it: the message, or its bytes as
+ * they came when they are not msgpack (the broker never checks a body, so a
+ * client may send any bytes; they must not throw in the sweeper's timer).
+ */
+function droppedMessage(body: Buffer): Message {
+  try {
+    return decodeMessage(body);
+  } catch {
+    return body as unknown as Message;
+  }
+}
 
 /** What a stored message costs beyond its body, as counted toward maxStoredBytes: its queue entry, deadline and priority. */
 const MESSAGE_BOOKKEEPING = 64;
@@ -163,7 +176,7 @@ export class Broker implements SessionHost {
       clock: () => performance.now(),
       holdAhead: true,
       // Only dropped messages are decoded: wrapped for the dead-letter channel, then encoded again.
-      deadLetter: (body, reason, channel, group) => encodeMessage(deadLetterMessage(decodeMessage(body), reason, channel, group)),
+      deadLetter: (body, reason, channel, group) => encodeMessage(deadLetterMessage(droppedMessage(body), reason, channel, group)),
     });
     this.settling = new Settling(this.engine);
     this.sweeper = new Sweeper(this.engine);
