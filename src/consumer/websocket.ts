@@ -76,8 +76,13 @@ export interface WebSocketInit extends ConsumerInit {
   log?: (line: string) => void;
 }
 
-/** Queued client frames past which the socket stops reading until the consumer catches up. */
+/**
+ * Queued client frames, or bytes of them, past which the socket stops reading
+ * until the consumer catches up (to half of each): a client cannot park 64
+ * frames of maxPayload each in our memory behind a slow handler.
+ */
 const PAUSE_AT = 64;
+const PAUSE_AT_BYTES = 1024 * 1024;
 
 type State = "connecting" | "open" | "closing" | "closed";
 
@@ -95,6 +100,7 @@ export class WebSocketConsumer extends Consumer {
   #stopWatchingDrop: (() => void) | undefined = undefined;
   private state: State = "connecting";
   private queuedFrames = 0;
+  private queuedBytes = 0;
   private disconnected = false;
 
   constructor(init: WebSocketInit) {
@@ -261,9 +267,12 @@ export class WebSocketConsumer extends Consumer {
     }
     const event: Message = isBinary ? { type: "websocket.receive", bytes: data } : { type: "websocket.receive", text: data.toString("utf8") };
     // Backpressure: a client that sends faster than its handlers run waits in its TCP window, not in our memory.
-    if (++this.queuedFrames === PAUSE_AT) ws.pause();
+    const bytes = data.length;
+    this.queuedBytes += bytes;
+    if ((++this.queuedFrames >= PAUSE_AT || this.queuedBytes >= PAUSE_AT_BYTES) && !ws.isPaused) ws.pause();
     void this.enqueue(event).then(() => {
-      if (--this.queuedFrames === PAUSE_AT / 2 && ws.isPaused) ws.resume();
+      this.queuedBytes -= bytes;
+      if (--this.queuedFrames <= PAUSE_AT / 2 && this.queuedBytes <= PAUSE_AT_BYTES / 2 && ws.isPaused) ws.resume();
     });
   }
 }

@@ -87,6 +87,33 @@ describe("fast clients", () => {
     await until(() => handled === frames, "every frame was handled");
     expect(sockets[0]!.isPaused()).toBe(false);
   });
+
+  it("stops reading a client whose queued frames reach 1 MiB, not only 64 frames: 40 frames of 1 MB are not all held behind a slow handler", async () => {
+    let openGate: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    const sockets: Array<Socket> = [];
+    let handled = 0;
+    class Gated extends WebSocketConsumer {
+      override connect(): void {
+        sockets.push(this.scope.request.socket);
+        this.accept();
+      }
+      override async receive(): Promise<void> {
+        await gate;
+        handled++;
+      }
+    }
+    const { base } = await startServer({ routes: [{ path: "/", consumer: Gated }] });
+    const c = await open(`${base}/`);
+    const frames = 40;
+    for (let i = 0; i < frames; i++) c.send(Buffer.alloc(1000 * 1000, i));
+    // On main it read all 40 MB into the queue and never paused (its only bound was 64 frames).
+    await until(() => sockets[0]!.isPaused(), "the server stopped reading the client");
+    await new Promise((r) => setTimeout(r, 200));
+    expect(sockets[0]!.bytesRead).toBeLessThan(8 * 1000 * 1000);
+    openGate();
+    await until(() => handled === frames, "every frame was handled");
+  });
 });
 
 describe("shutting down", () => {
