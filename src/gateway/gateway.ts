@@ -99,7 +99,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     counters.requests++;
     if (!originAllowed(req.headers.origin, req.headers.host, allowedOrigins)) return send(res, problem(403, `origin ${req.headers.origin} is not allowed`));
     if (!authorized(req)) return send(res, problem(401, "this gateway requires a bearer token", { "www-authenticate": "Bearer" }));
-    const url = new URL(req.url ?? "/", "http://gateway.invalid");
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "/", "http://gateway.invalid");
+    } catch {
+      return send(res, problem(400, "the request target is not a valid URL"));
+    }
     const method = (req.method ?? "GET").toUpperCase();
     const found = route(method, url.pathname);
     if ("status" in found) return send(res, found);

@@ -87,7 +87,14 @@ export class ObserveServer {
   }
 
   private route(req: IncomingMessage, res: ServerResponse): void {
-    const path = new URL(req.url ?? "/", "http://localhost").pathname;
+    let path: string;
+    try {
+      path = new URL(req.url ?? "/", "http://localhost").pathname;
+    } catch {
+      // "GET http://[ HTTP/1.1" parses as HTTP; thrown from here it would be uncaught and end the broker.
+      res.writeHead(400, { "content-type": "text/plain" }).end("bad request target\n");
+      return;
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("only GET is served here\n");
       return;

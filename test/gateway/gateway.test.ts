@@ -1,4 +1,5 @@
 /** The HTTP gateway with a real HTTP client, a real layer and real workers: every mapping of docs/request.md. */
+import { createConnection } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { createGateway, InMemoryChannelLayer, runWorker, type Gateway, type GatewayOptions, type LayerOptions, type Worker } from "../../src/index.js";
 import { sleep } from "../conformance/helpers.js";
@@ -71,6 +72,18 @@ describe("HTTP gateway", () => {
     const wrong = await fetch(`${base}/x`);
     expect(wrong.status).toBe(405);
     expect(wrong.headers.get("allow")).toBe("POST");
+    // A request target that is no URL is the caller's fault: 400, not "500 gateway error".
+    const { hostname, port } = new URL(base);
+    const statusLine = await new Promise<string>((resolve, reject) => {
+      const socket = createConnection({ host: hostname, port: Number(port) });
+      let text = "";
+      socket.setEncoding("utf8");
+      socket.on("data", (chunk: string) => (text += chunk));
+      socket.on("error", reject);
+      socket.on("close", () => resolve(text.split("\r\n")[0]!));
+      socket.end("GET http://[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    });
+    expect(statusLine).toBe("HTTP/1.1 400 Bad Request");
     expect(calls).toBe(0);
   });
 

@@ -171,3 +171,31 @@ describe("HTTP listen addresses", () => {
     expect(() => parseHttpAddress("127.0.0.1:70000")).toThrow(/at most 65535/);
   });
 });
+
+/** Send `request` on a raw socket; resolves with the status line of the answer. */
+function rawStatusLine(base: string, request: string): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: hostname, port: Number(port) });
+    let text = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      text += chunk;
+      if (text.includes("\r\n")) {
+        socket.destroy();
+        resolve(text.slice(0, text.indexOf("\r\n")));
+      }
+    });
+    socket.on("error", reject);
+    socket.on("close", () => resolve(text));
+    socket.write(request);
+  });
+}
+
+it("answers a request target that is no URL (GET http://[) with 400, before any token, and serves on", async () => {
+  // On main, new URL() threw in the request listener: an uncaught exception that ended the broker's process.
+  const observed = await startObserved({ token: "s3cret" }, { tokens: ["s3cret"] });
+  open.push(observed);
+  expect(await rawStatusLine(observed.http, "GET http://[ HTTP/1.1\r\nHost: x\r\n\r\n")).toBe("HTTP/1.1 400 Bad Request");
+  expect((await fetch(`${observed.http}/`)).status).toBe(200);
+});
