@@ -202,7 +202,7 @@ export function copyMessage(message: unknown, options: CopyOptions): Message {
  * What the dead-letter channel receives for a dropped message: the original
  * wrapped with why it was dropped and where it was going.
  */
-export function deadLetterMessage(message: Message, reason: string, channel: string, group: string | undefined): Message {
+export function deadLetterMessage(message: MessageValue, reason: string, channel: string, group: string | undefined): Message {
   const letter: Message = { type: "dead.letter", reason, channel, message };
   if (group !== undefined) letter.group = group;
   return letter;

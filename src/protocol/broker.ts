@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { getHeapStatistics } from "node:v8";
 import { Engine, keepTop, WALK_STEP, type EngineStats } from "../engine/engine.js";
 import { Sweeper } from "../engine/sweeper.js";
-import type { LayerOptions, Message } from "../layer.js";
+import type { LayerOptions, MessageValue } from "../layer.js";
 import { deadLetterMessage } from "../message.js";
 import { decodeMessage, encodeMessage } from "../msgpack.js";
 import { ownerOf } from "../names.js";
@@ -71,11 +71,11 @@ const INSTANCE_ID = /^[A-Za-z0-9]{1,64}$/;
  * they came when they are not msgpack (the broker never checks a body, so a
  * client may send any bytes; they must not throw in the sweeper's timer).
  */
-function droppedMessage(body: Buffer): Message {
+function droppedMessage(body: Buffer): MessageValue {
   try {
     return decodeMessage(body);
   } catch {
-    return body as unknown as Message;
+    return body;
   }
 }
 
