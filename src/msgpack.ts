@@ -24,6 +24,19 @@ export function decodeMessage(bytes: Uint8Array): Message {
   return packr.unpack(bytes) as Message;
 }
 
+/**
+ * A decoded body as the message it must be: a map. A peer may send any bytes
+ * (the broker and Redis never look inside), so a receiver checks; throws a
+ * TypeError naming what came instead.
+ */
+export function asMessage(value: unknown): Message {
+  if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+    const kind = value === null ? "null" : Array.isArray(value) ? "an array" : value instanceof Uint8Array ? "bytes" : typeof value;
+    throw new TypeError(`it decoded to ${kind}, not a message (a map)`);
+  }
+  return value as Message;
+}
+
 /** Reads copies of bodies (below): bins must not be views into the reused buffer. */
 const copying = new Unpackr({ ...OPTIONS, copyBuffers: true });
 const scratch = Buffer.allocUnsafe(64 * 1024);

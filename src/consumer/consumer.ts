@@ -4,7 +4,7 @@
  * every message by `type` to a handler method ("chat.message" →
  * `chat_message`), one message at a time, in order.
  */
-import { ConnectionLostError, LayerClosedError, NoHandlerError } from "../errors.js";
+import { ConnectionLostError, InvalidMessageError, LayerClosedError, NoHandlerError } from "../errors.js";
 import type { ChannelLayer, LayerGap, Message } from "../layer.js";
 import { nextMessage, type NextMessageTarget, type NextMessageWait } from "../receive-next.js";
 import { handlerName, InvalidMessageTypeError } from "./handler-name.js";
@@ -257,6 +257,12 @@ export class Consumer {
   #onReceiveFailed(err: unknown): void {
     this.#waiting = undefined;
     if (this.#signal.aborted) return;
+    if (err instanceof InvalidMessageError) {
+      // One message that was no message (a peer sent bytes the broker passed on): the layer is fine, go on.
+      this.report(err);
+      this.#receiveNext();
+      return;
+    }
     // The layer went away under a live consumer: say so, and end it rather than spin.
     this.report(err);
     this.closeAfterError().catch((e: unknown) => this.report(e));

@@ -28,9 +28,9 @@
  * says it was taken, so a client killed after application code saw a message
  * never has it handed to another consumer too.
  */
-import { ProtocolError } from "../errors.js";
+import { InvalidMessageError, ProtocolError } from "../errors.js";
 import type { Message } from "../layer.js";
-import { decodeMessageView } from "../msgpack.js";
+import { asMessage, decodeMessageView } from "../msgpack.js";
 import { type Caller, type Inbox, ReceiveBuffer, type ReceiveSource } from "../receive-buffer.js";
 import type { WaitHandle } from "../engine/waiters.js";
 import { Outgoing } from "./calls.js";
@@ -254,13 +254,18 @@ export class Receives implements ReceiveSource<unknown, PollState> {
     if (inbox.own.poll !== undefined) inbox.own.poll.returned = true;
   }
 
-  /** Decode a body from the broker. */
+  /**
+   * Decode a body from the broker. The broker never looks inside a body, so a
+   * client may have sent bytes that are no message: that receive fails with an
+   * InvalidMessageError (the message was taken: it is dropped) and the layer
+   * goes on, as a consumer does (src/consumer/consumer.ts).
+   */
   open(body: unknown): Message {
+    if (!(body instanceof Uint8Array)) throw new ProtocolError("the broker answered a receive without a body");
     try {
-      if (!(body instanceof Uint8Array)) throw new Error("no body");
-      return decodeMessageView(body);
+      return asMessage(decodeMessageView(body));
     } catch (err) {
-      throw new ProtocolError(`the broker answered a receive with a body that is not a message: ${(err as Error).message}`);
+      throw new InvalidMessageError(`a body received was not a message and is dropped: ${(err as Error).message}`);
     }
   }
 

@@ -6,7 +6,7 @@
 import { randomFillSync } from "node:crypto";
 import { InvalidMessageError } from "../errors.js";
 import type { Message } from "../layer.js";
-import { decodeMessage, encodeMessage } from "../msgpack.js";
+import { asMessage, decodeMessage, encodeMessage } from "../msgpack.js";
 import { MultiFernet } from "./fernet.js";
 
 export const RANDOM_PREFIX_LENGTH = 12;
@@ -68,11 +68,7 @@ export class Serializer {
   decode(member: Uint8Array): Message {
     let body = member.subarray(this.prefixLength);
     if (this.fernet) body = this.fernet.decrypt(body, this.tokenTtl);
-    const message = decodeMessage(body);
-    if (typeof message !== "object" || message === null || Array.isArray(message)) {
-      throw new TypeError(`a member decoded to ${Array.isArray(message) ? "an array" : typeof message}, not a message`);
-    }
-    return message;
+    return asMessage(decodeMessage(body));
   }
 
   private randomInto(out: Buffer): void {

@@ -5,8 +5,8 @@
  * throw there (on expiry that runs in the sweeper's timer: an uncaught
  * exception, the broker gone).
  */
-import { afterEach, expect, it } from "vitest";
-import { RemoteChannelLayer, type BrokerServer } from "../../../src/index.js";
+import { afterEach, expect, it, vi } from "vitest";
+import { Consumer, InvalidMessageError, RemoteChannelLayer, type BrokerServer, type Message } from "../../../src/index.js";
 import { Op, PROTOCOL_VERSION, Status } from "../../../src/protocol/ops.js";
 import { rawClient, startBroker } from "../helpers.js";
 
@@ -46,4 +46,44 @@ it("bytes that are not msgpack, dropped (expired or pushed out), become dead let
   // The broker still serves.
   await good.send("after", { type: "ping" });
   expect((await good.receive("after")).type).toBe("ping");
+});
+
+it("a body that is no message fails that one receive with InvalidMessageError; the next receive, and a consumer in the group, go on", async () => {
+  const { server, url } = await startBroker({});
+  open.push(server as BrokerServer);
+  const attacker = rawClient(url);
+  open.push({ close: () => attacker.socket.destroy() });
+  attacker.send([Op.Hello, 1, PROTOCOL_VERSION, "attacker2", null]);
+  expect((await attacker.answer(1))[1]).toBe(Status.Ok);
+  const noMessages = [Buffer.from([0x92, 0x01]), Buffer.from([0x05]), Buffer.from([0x91, 0x01]), Buffer.from([0xc4, 0x01, 0x00])]; // cut short, 5, [1], bytes
+
+  // A plain receive: each bad body fails its own receive, with the layer's error for a bad message.
+  const layer = new RemoteChannelLayer(url);
+  open.push(layer);
+  noMessages.forEach((body, i) => attacker.send([Op.Send, 10 + i, "inbox", body]));
+  await layer.send("inbox", { type: "good" });
+  for (let i = 0; i < noMessages.length; i++) {
+    await expect(layer.receive("inbox")).rejects.toMatchObject({ name: "InvalidMessageError", code: "ERR_INVALID_MESSAGE" });
+  }
+  expect(await layer.receive("inbox")).toEqual({ type: "good" });
+
+  // A consumer in a group: the bad bodies are reported, and it stays in its group for what follows.
+  const errors: unknown[] = [];
+  const got: Message[] = [];
+  class Member extends Consumer {
+    override groups = ["room"];
+    chat_message(message: Message): void {
+      got.push(message);
+    }
+  }
+  const member = new Member({ layer, onError: (error) => errors.push(error) });
+  open.push({ close: () => member.stop() });
+  await member.start();
+  noMessages.forEach((body, i) => attacker.send([Op.GroupSend, 20 + i, "room", body]));
+  expect((await attacker.answer(20 + noMessages.length - 1))[1]).toBe(Status.Ok);
+  await layer.groupSend("room", { type: "chat.message", text: "still here" });
+  await vi.waitFor(() => expect(got).toEqual([{ type: "chat.message", text: "still here" }]));
+  expect(member.stopped).toBe(false);
+  expect(errors).toHaveLength(noMessages.length);
+  for (const error of errors) expect(error).toBeInstanceOf(InvalidMessageError);
 });
