@@ -119,7 +119,13 @@ describe("pub/sub layer across a Redis restart", () => {
     const sender = new RedisPubSubChannelLayer({ hosts: servers.map((s) => s.url), prefix: "t" });
     cleanups.push(() => sender.close());
     for (const name of names) await sender.send(name, { type: "after", name });
-    for (const name of names) expect(await layer.receive(name)).toEqual({ type: "after", name });
+    for (const name of names) {
+      // Bounded, so that a message lost after the gap fails here by name rather than at the test's timeout.
+      const message = await layer.receive(name, { signal: AbortSignal.timeout(5000) }).catch((err: unknown) => {
+        throw new Error(`no message on ${name} (shard ${layer.shardOf(name)}) after the gap: ${String(err)}`);
+      });
+      expect(message).toEqual({ type: "after", name });
+    }
     await sleep(50);
     expect(gaps).toHaveLength(1);
   });
