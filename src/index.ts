@@ -1,4 +1,5 @@
 export type {
+  BundledChannelLayer,
   ChannelLayer,
   ChannelCapacity,
   Extension,

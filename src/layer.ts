@@ -21,7 +21,7 @@ export interface Message {
 }
 
 import type { EventEmitter } from "eventemitter3";
-import type { LayerStats } from "./stats.js";
+import type { LayerStats, RequestCounters } from "./stats.js";
 import type { TrafficOptions } from "./traffic.js";
 
 export type Extension = "groups" | "flush" | "priority";
@@ -109,6 +109,23 @@ export interface ChannelLayer {
    * backend has it; `request()` from the package serves any other layer.
    */
   request?(channel: string, message: Message, options?: RequestOptions): Promise<Message>;
+}
+
+/**
+ * Every bundled backend, and what `createChannelLayer()` returns: the
+ * interface with the members it leaves optional for layers written elsewhere
+ * (state and its events, stats, request) present, and `whenReady()`.
+ */
+export interface BundledChannelLayer extends ChannelLayer {
+  readonly state: LayerState;
+  on<E extends keyof LayerEvents>(event: E, listener: EventEmitter.EventListener<LayerEvents, E>): unknown;
+  off<E extends keyof LayerEvents>(event: E, listener: EventEmitter.EventListener<LayerEvents, E>): unknown;
+  stats(): Promise<LayerStats>;
+  request(channel: string, message: Message, options?: RequestOptions): Promise<Message>;
+  /** What this layer's `request()` did (docs/request.md). */
+  readonly requestCounters: Readonly<RequestCounters>;
+  /** Resolves once `state` is "ready"; rejects with why when it goes "failed" or "closed". */
+  whenReady(): Promise<void>;
 }
 
 /** `channelCapacity`: glob patterns (fnmatch, whole name) or regexes; first match wins. */

@@ -2,14 +2,14 @@
  * `createChannelLayer(url)`: one URL picks the backend, so users swap
  * backends without touching code (docs/semantics.md §3.5).
  */
-import type { ChannelLayer, LayerOptions } from "./layer.js";
+import type { BundledChannelLayer, LayerOptions } from "./layer.js";
 import { InMemoryChannelLayer } from "./memory.js";
 import { IpcChannelLayer } from "./ipc/layer.js";
 import { RemoteChannelLayer } from "./remote/client.js";
 import { redisFromUrl, REDIS_QUERY_OPTIONS } from "./redis/url.js";
 import { pubsubFromUrl, PUBSUB_QUERY_OPTIONS } from "./redis/pubsub/url.js";
 
-type Factory = (url: URL, options: LayerOptions & Record<string, unknown>) => ChannelLayer;
+type Factory = (url: URL, options: LayerOptions & Record<string, unknown>) => BundledChannelLayer;
 
 const BACKENDS: Record<string, Factory> = {
   "memory:": (_url, options) => new InMemoryChannelLayer(options),
@@ -58,7 +58,7 @@ function queryOptions(url: URL): Partial<Record<(typeof BROKER_QUERY)[number], n
  * `unix:///path.sock`, `ipc://` (in a child of a process that called serveIpc). Defaults to `$CHANNEL_LAYER_URL`,
  * then `memory://`. Options in `options` win over the URL's query string.
  */
-export function createChannelLayer(url?: string, options: LayerOptions & Record<string, unknown> = {}): ChannelLayer {
+export function createChannelLayer(url?: string, options: LayerOptions & Record<string, unknown> = {}): BundledChannelLayer {
   const raw = url ?? process.env.CHANNEL_LAYER_URL ?? "memory://";
   let parsed: URL;
   try {
