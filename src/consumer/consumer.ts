@@ -61,8 +61,9 @@ function reservedNames(proto: object): Set<string> {
 
 export const defaultErrorHook: ConsumerErrorHook = (error, { consumer, message }) => {
   const where = message ? ` handling "${message.type}"` : "";
-  // An unreachable backend is an outage, not a bug in the app: one line, no stack.
-  if (error instanceof ConnectionLostError) console.error(`[channel-layers] ${consumer?.constructor.name ?? "serve"}${where}: ${error.message}`);
+  // An unreachable backend is an outage, and a received body that is no message another client's doing
+  // (no handler ran): neither is a bug in the app, so one line, no stack.
+  if (error instanceof ConnectionLostError || (error instanceof InvalidMessageError && !message)) console.error(`[channel-layers] ${consumer?.constructor.name ?? "serve"}${where}: ${error.message}`);
   else console.error(`[channel-layers] ${consumer?.constructor.name ?? "serve"}${where}:`, error);
 };
 

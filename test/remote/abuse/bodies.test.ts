@@ -77,13 +77,26 @@ it("a body that is no message fails that one receive with InvalidMessageError; t
     }
   }
   const member = new Member({ layer, onError: (error) => errors.push(error) });
-  open.push({ close: () => member.stop() });
+  const withDefaultHook = new Member({ layer });
+  open.push({ close: () => member.stop() }, { close: () => withDefaultHook.stop() });
   await member.start();
-  noMessages.forEach((body, i) => attacker.send([Op.GroupSend, 20 + i, "room", body]));
-  expect((await attacker.answer(20 + noMessages.length - 1))[1]).toBe(Status.Ok);
-  await layer.groupSend("room", { type: "chat.message", text: "still here" });
-  await vi.waitFor(() => expect(got).toEqual([{ type: "chat.message", text: "still here" }]));
-  expect(member.stopped).toBe(false);
+  await withDefaultHook.start();
+  const logged: unknown[][] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => void logged.push(args);
+  try {
+    noMessages.forEach((body, i) => attacker.send([Op.GroupSend, 20 + i, "room", body]));
+    expect((await attacker.answer(20 + noMessages.length - 1))[1]).toBe(Status.Ok);
+    await layer.groupSend("room", { type: "chat.message", text: "still here" });
+    await vi.waitFor(() => expect(got).toHaveLength(2));
+  } finally {
+    console.error = original;
+  }
+  expect(got).toEqual([{ type: "chat.message", text: "still here" }, { type: "chat.message", text: "still here" }]);
+  expect(member.stopped || withDefaultHook.stopped).toBe(false);
+  // Another client's doing, not the app's: one line each, no stack.
+  expect(logged).toHaveLength(noMessages.length);
+  for (const line of logged) expect(line).toEqual([expect.stringMatching(/^\[channel-layers\] Member: a body received was not a message/)]);
   expect(errors).toHaveLength(noMessages.length);
   for (const error of errors) expect(error).toBeInstanceOf(InvalidMessageError);
 });
