@@ -62,7 +62,8 @@ describe("slow clients", () => {
 });
 
 describe("fast clients", () => {
-  it("stops reading a client that sends faster than its handlers run, and loses none of its frames", async () => {
+  /** A server whose handler waits at a gate: what a client sends queues until `openGate()`. */
+  async function gatedServer(): Promise<{ base: string; socket: () => Socket; handled: () => number; openGate: () => void }> {
     let openGate: () => void = () => {};
     const gate = new Promise<void>((resolve) => (openGate = resolve));
     const sockets: Array<Socket> = [];
@@ -78,41 +79,32 @@ describe("fast clients", () => {
       }
     }
     const { base } = await startServer({ routes: [{ path: "/", consumer: Gated }] });
-    const c = await open(`${base}/`);
+    return { base, socket: () => sockets[0]!, handled: () => handled, openGate };
+  }
+
+  it("stops reading a client that sends faster than its handlers run, and loses none of its frames", async () => {
+    const server = await gatedServer();
+    const c = await open(`${server.base}/`);
     const frames = 200;
     for (let i = 0; i < frames; i++) c.send(Buffer.alloc(1024, i));
-    await until(() => sockets[0]!.isPaused(), "the server stopped reading the client");
-    expect(handled).toBe(0);
-    openGate();
-    await until(() => handled === frames, "every frame was handled");
-    expect(sockets[0]!.isPaused()).toBe(false);
+    await until(() => server.socket().isPaused(), "the server stopped reading the client");
+    expect(server.handled()).toBe(0);
+    server.openGate();
+    await until(() => server.handled() === frames, "every frame was handled");
+    expect(server.socket().isPaused()).toBe(false);
   });
 
   it("stops reading a client whose queued frames reach 1 MiB, not only 64 frames: 40 frames of 1 MB are not all held behind a slow handler", async () => {
-    let openGate: () => void = () => {};
-    const gate = new Promise<void>((resolve) => (openGate = resolve));
-    const sockets: Array<Socket> = [];
-    let handled = 0;
-    class Gated extends WebSocketConsumer {
-      override connect(): void {
-        sockets.push(this.scope.request.socket);
-        this.accept();
-      }
-      override async receive(): Promise<void> {
-        await gate;
-        handled++;
-      }
-    }
-    const { base } = await startServer({ routes: [{ path: "/", consumer: Gated }] });
-    const c = await open(`${base}/`);
+    const server = await gatedServer();
+    const c = await open(`${server.base}/`);
     const frames = 40;
     for (let i = 0; i < frames; i++) c.send(Buffer.alloc(1000 * 1000, i));
-    // On main it read all 40 MB into the queue and never paused (its only bound was 64 frames).
-    await until(() => sockets[0]!.isPaused(), "the server stopped reading the client");
+    // Bounded by count only, the server read all 40 MB into its queue and never paused.
+    await until(() => server.socket().isPaused(), "the server stopped reading the client");
     await new Promise((r) => setTimeout(r, 200));
-    expect(sockets[0]!.bytesRead).toBeLessThan(8 * 1000 * 1000);
-    openGate();
-    await until(() => handled === frames, "every frame was handled");
+    expect(server.socket().bytesRead).toBeLessThan(8 * 1000 * 1000);
+    server.openGate();
+    await until(() => server.handled() === frames, "every frame was handled");
   });
 });
 
