@@ -18,6 +18,17 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
   }
 }
 
+/** `promise`, or an error naming `what` after `ms`: a step that stalls fails by name, not at the test's timeout. */
+async function step<T>(what: string, promise: Promise<T>, ms = 8000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`stalled: ${what}`)), ms)));
+  try {
+    return await Promise.race([promise, stalled]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 describe("pub/sub layer across a Redis restart", () => {
   const cleanups: Array<() => Promise<void>> = [];
   afterEach(async () => {
@@ -102,28 +113,25 @@ describe("pub/sub layer across a Redis restart", () => {
     expect(Date.now() - started).toBeLessThan(6000);
   });
   it("over two shards, one restarted: it resubscribes there and reports the gap once", async () => {
-    const servers = [await OwnRedis.start(), await OwnRedis.start()];
+    const servers = [await step("starting redis", OwnRedis.start()), await step("starting redis", OwnRedis.start())];
     for (const s of servers) cleanups.push(() => s.kill());
     const layer = new RedisPubSubChannelLayer({ hosts: servers.map((s) => s.url), prefix: "t", connectionLostTimeout: 2000 });
     cleanups.push(() => layer.close());
     const gaps: LayerGap[] = [];
     layer.on("gap", (g) => gaps.push(g));
     const names: string[] = [];
-    while (new Set(names.map((n) => layer.shardOf(n))).size < 2) names.push(await layer.newChannel());
+    while (new Set(names.map((n) => layer.shardOf(n))).size < 2) names.push(await step("newChannel", layer.newChannel()));
     await until("ready", () => layer.state === "ready");
-    await servers[1]!.kill();
+    await step("killing redis", servers[1]!.kill());
     await until("reconnecting", () => layer.state === "reconnecting");
-    await servers[1]!.start();
+    await step("restarting redis", servers[1]!.start());
     await until("gap", () => gaps.length === 1);
     expect(layer.state).toBe("ready");
     const sender = new RedisPubSubChannelLayer({ hosts: servers.map((s) => s.url), prefix: "t" });
     cleanups.push(() => sender.close());
-    for (const name of names) await sender.send(name, { type: "after", name });
+    for (const name of names) await step(`send to ${name}`, sender.send(name, { type: "after", name }));
     for (const name of names) {
-      // Bounded, so that a message lost after the gap fails here by name rather than at the test's timeout.
-      const message = await layer.receive(name, { signal: AbortSignal.timeout(5000) }).catch((err: unknown) => {
-        throw new Error(`no message on ${name} (shard ${layer.shardOf(name)}) after the gap: ${String(err)}`);
-      });
+      const message = await step(`receive on ${name} (shard ${layer.shardOf(name)}) after the gap`, layer.receive(name));
       expect(message).toEqual({ type: "after", name });
     }
     await sleep(50);
