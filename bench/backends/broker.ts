@@ -16,8 +16,9 @@ import { layerBackend } from "./layer.js";
 export const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
 
 /** Start `channel-layers serve` on `listen`; resolves with the process and the URL it printed. */
-export function spawnBroker(listen: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string; log: () => string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--listen", listen, ...extra], {
+/** `node` options such as `--max-old-space-size=256` go in `nodeArgs`. */
+export function spawnBroker(listen: string, extra: string[] = [], nodeArgs: string[] = []): Promise<{ child: ChildProcess; url: string; log: () => string }> {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", CLI, "serve", "--listen", listen, ...extra], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   let out = "";

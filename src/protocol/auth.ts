@@ -73,6 +73,11 @@ export class Access {
     });
   }
 
+  /** How many different grants the tokens carry (1 when none is required): the reply cache's shares. */
+  get writers(): number {
+    return Math.max(1, new Set(this.grants.map((g) => g.grant)).size);
+  }
+
   /** No token is required. */
   get open(): boolean {
     return this.grants.length === 0;

@@ -4,7 +4,8 @@
  * cleanup of departed clients' process-local channels. BrokerServer (sockets)
  * and the IPC server feed it links; nothing here knows how bytes travel.
  */
-import { DEFAULT_CACHE_BYTES, MemoryReplyCache } from "../request/cache.js";
+import { DEFAULT_CACHE_BYTES } from "../request/cache.js";
+import { ReplyShares } from "./reply-shares.js";
 import { randomBytes } from "node:crypto";
 import { getHeapStatistics } from "node:v8";
 import { Engine, keepTop, WALK_STEP, type EngineStats } from "../engine/engine.js";
@@ -46,7 +47,7 @@ export interface BrokerOptions extends LayerOptions {
   maxStoredBytes?: number;
   /** Milliseconds a new connection has to say hello before it is closed. Default 5000. */
   helloTimeout?: number;
-  /** Bytes of replies the shared reply cache of `request(…, { cacheFor })` may hold (LRU). Default 16 MiB. */
+  /** Bytes the shared reply cache of `request(…, { cacheFor })` may hold (LRU), each entry counted with its overhead; split equally among tokens. Default 16 MiB. */
   maxCacheBytes?: number;
   /** Milliseconds a departed client has to reconnect before its process-local channels are cleaned up. Default 5000. */
   localGrace?: number;
@@ -116,7 +117,7 @@ export class Broker implements SessionHost {
   readonly helloTimeout: number;
   readonly maxStoredBytes: number;
   /** Replies cached by `request(…, { cacheFor })`, shared by every client (docs/request.md); hits and misses counted. */
-  readonly replies: MemoryReplyCache;
+  readonly replies: ReplyShares;
   replyHits = 0;
   replyMisses = 0;
   readonly log: (line: string) => void;
@@ -167,7 +168,7 @@ export class Broker implements SessionHost {
     this.config = resolveOptions(options);
     this.maxStoredBytes = positiveOption(options.maxStoredBytes, "maxStoredBytes", defaultStoredBytes(), true);
     this.maxFrameBytes = positiveOption(options.maxFrameBytes, "maxFrameBytes", frameBytesFor(this.config.maxMessageBytes), true);
-    this.replies = new MemoryReplyCache(positiveOption(options.maxCacheBytes, "maxCacheBytes", DEFAULT_CACHE_BYTES, true));
+    this.replies = new ReplyShares(positiveOption(options.maxCacheBytes, "maxCacheBytes", DEFAULT_CACHE_BYTES, true), this.access.writers);
     this.engine = new Engine<Buffer>({
       ...this.config,
       size: (body) => body.length + MESSAGE_BOOKKEEPING,

@@ -5,7 +5,7 @@
  */
 import type { Engine } from "../engine/engine.js";
 import type { ResolvedOptions } from "../options.js";
-import type { MemoryReplyCache } from "../request/cache.js";
+import type { ReplyShares } from "./reply-shares.js";
 import type { Grant } from "./auth.js";
 import type { BrokerDetails, BrokerStats } from "./ops.js";
 import type { Settling } from "./settling.js";
@@ -37,7 +37,7 @@ export interface SessionHost {
   /** Set by metrics to time requests (op, seconds); unset, nothing is timed. */
   readonly onRequest: ((op: number, seconds: number) => void) | undefined;
   /** The shared reply cache of `request(…, { cacheFor })`, with its hit and miss counts. */
-  readonly replies: MemoryReplyCache;
+  readonly replies: ReplyShares;
   replyHits: number;
   replyMisses: number;
   log(line: string): void;

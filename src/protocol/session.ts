@@ -85,6 +85,8 @@ export class Session {
   private turnRequests = 0;
   private turnBytes = 0;
   private helloTimer: NodeJS.Timeout | undefined;
+  /** Whether the log already said this client may not store replies (once per connection). */
+  private cacheRefused = false;
   /** What this client's token lets it do. */
   private grant: Grant = EVERYTHING;
   private gone = false;
@@ -420,9 +422,16 @@ export class Session {
       }
       case Op.CacheSet: {
         const key = this.cacheKeyArg(frame[2]);
+        // Only who may take the requests may store their answers: a mere sender of the channel could store its own.
+        const channel = key.slice(0, key.lastIndexOf(":"));
+        if (!this.mayReceive(channel) && !this.cacheRefused) {
+          this.cacheRefused = true; // said once per connection: its requests are answered, their replies not cached
+          this.broker.log(`client ${this.id} (${this.peer}) may not store replies of "${channel}" in the reply cache: its token may not receive from it`);
+        }
+        this.allowed(this.mayReceive(channel), `store replies in the reply cache of channel "${channel}" (that needs the right to receive from it)`);
         const ttl = frame[4];
         if (typeof ttl !== "number" || !(ttl > 0 && ttl <= 86_400_000)) throw new ProtocolError("cache set: the ttl must be milliseconds from 1 to a day");
-        this.broker.replies.setEncoded(key, this.bodyArg(frame[3]), ttl / 1000);
+        this.broker.replies.setEncoded(this.grant, key, this.bodyArg(frame[3]), ttl / 1000);
         break;
       }
       case Op.Hello:

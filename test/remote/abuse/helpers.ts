@@ -24,8 +24,13 @@ export interface ChildBroker {
   stop(): Promise<void>;
 }
 
-export async function childBroker(...extra: string[]): Promise<ChildBroker> {
-  const { child, url, log } = await spawnBroker("tcp://127.0.0.1:0", extra);
+export function childBroker(...extra: string[]): Promise<ChildBroker> {
+  return childBrokerOn([], ...extra);
+}
+
+/** A child broker whose node runs with `nodeArgs` (a smaller heap: `--max-old-space-size=256`). */
+export async function childBrokerOn(nodeArgs: string[], ...extra: string[]): Promise<ChildBroker> {
+  const { child, url, log } = await spawnBroker("tcp://127.0.0.1:0", extra, nodeArgs);
   return {
     child,
     url,
