@@ -4,8 +4,6 @@
  * cleanup of departed clients' process-local channels. BrokerServer (sockets)
  * and the IPC server feed it links; nothing here knows how bytes travel.
  */
-import { DEFAULT_CACHE_BYTES } from "../request/cache.js";
-import { ReplyShares } from "./reply-shares.js";
 import { randomBytes } from "node:crypto";
 import { getHeapStatistics } from "node:v8";
 import { Engine, keepTop, WALK_STEP, type EngineStats } from "../engine/engine.js";
@@ -13,9 +11,10 @@ import { Sweeper } from "../engine/sweeper.js";
 import type { LayerOptions, MessageValue } from "../layer.js";
 import { deadLetterMessage } from "../message.js";
 import { decodeMessage, encodeMessage } from "../msgpack.js";
-import { ownerOf } from "../names.js";
+import { isProcessLocal, ownerOf, ownsChannel } from "../names.js";
 import { delayOption, positiveOption } from "../positive-option.js";
 import { resolveOptions, type ResolvedOptions } from "../options.js";
+import { DEFAULT_CACHE_BYTES } from "../request/cache.js";
 import { frameBytesFor } from "./frames.js";
 import { HELLO_TIMEOUT_MS, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
@@ -23,8 +22,9 @@ import { Access, type Grant, type TokenGrant } from "./auth.js";
 import { secretProves } from "./identity.js";
 import { Census } from "./census.js";
 import { MAX_STATS_TOP, type BrokerDetails, type BrokerStats, type ClientInfo } from "./ops.js";
+import { ReplyShares } from "./reply-shares.js";
 import { Session } from "./session.js";
-import type { SessionHost, StatsAnswer } from "./session-host.js";
+import type { SessionHost, StatsAnswer, Viewer } from "./session-host.js";
 import { Settling } from "./settling.js";
 
 export interface BrokerOptions extends LayerOptions {
@@ -55,6 +55,16 @@ export interface BrokerOptions extends LayerOptions {
   maxFrameBytes?: number;
   /** Where lifecycle events are reported (client connected, disconnected). Default: nowhere. */
   log?: (line: string) => void;
+}
+
+/** The part of `details` a client without admin rights may see (Broker.statsAnswer). */
+function visibleTo({ instance, grant }: Viewer, details: BrokerDetails): BrokerDetails {
+  const mine = (name: string): boolean => (isProcessLocal(name) ? ownsChannel(name, instance) : grant.receive(name));
+  return {
+    channelTop: details.channelTop.filter((c) => mine(c.name)),
+    groupTop: details.groupTop.filter((g) => grant.group(g.name)),
+    clientList: details.clientList.filter((c) => c.instance === instance),
+  };
 }
 
 /** A client layer instance (by instanceId) and the process-local channels named after it. */
@@ -322,19 +332,21 @@ export class Broker implements SessionHost {
   /**
    * The answer to a stats op, given to `then` at once or, when a new census
    * must be walked first, once it is. With `top` (1 to MAX_STATS_TOP) the top
-   * lists come too; they may be up to a second old. With `only`, the client
-   * list holds only that instance's connections (what a client without admin
-   * rights sees). The same answer is given while its census is reused, so a
-   * client asking a thousand times costs a thousand small writes.
+   * lists come too; they may be up to a second old. With `only` (a client
+   * without admin rights), the lists hold only that instance's connections,
+   * the channels its token may receive from (never another instance's `!`
+   * channels: a reply channel's name is what lets a sender forge its reply)
+   * and the groups it may use; the counts stay whole. The same answer is
+   * given while its census is reused, so a client asking a thousand times
+   * costs a thousand small writes.
    */
-  statsAnswer(top: number | undefined, only: string | undefined, then: (answer: StatsAnswer) => void): void {
+  statsAnswer(top: number | undefined, only: Viewer | undefined, then: (answer: StatsAnswer) => void): void {
     this.census.get(top === undefined ? 0 : LISTS_MAX_AGE, ({ value: counts }) => {
       if (top === undefined) return then({ value: counts.stats, bytes: wireEstimate(counts.stats) });
       let answer = only === undefined ? counts.answers.get(top) : undefined;
       if (answer === undefined) {
         const details = firstOf(counts.details, top);
-        const clientList = only === undefined ? details.clientList : details.clientList.filter((c) => c.instance === only);
-        const value = { ...counts.stats, ...details, clientList };
+        const value = { ...counts.stats, ...(only === undefined ? details : visibleTo(only, details)) };
         answer = { value, bytes: wireEstimate(value) };
         if (only === undefined) counts.answers.set(top, answer);
       }

@@ -67,7 +67,7 @@ export const Op = {
    * right to send to that channel.
    */
   CacheGet: 11,
-  /** [CacheSet, id, key, body, ttlMs] → [id, Ok]: cache a reply for ttlMs (at most a day); needs the right to send to the key's channel */
+  /** [CacheSet, id, key, body, ttlMs] → [id, Ok]: cache a reply for ttlMs (at most a day); needs the right to receive from the key's channel */
   CacheSet: 12,
 } as const;
 

@@ -53,7 +53,13 @@ export interface SessionHost {
   /** A session ended. */
   detach(session: EndedSession): void;
   /** Give `then` the answer to a stats op, at once or once a census is walked (census.ts); `only` limits the client list to one instance. */
-  statsAnswer(top: number | undefined, only: string | undefined, then: (answer: StatsAnswer) => void): void;
+  statsAnswer(top: number | undefined, only: Viewer | undefined, then: (answer: StatsAnswer) => void): void;
+}
+
+/** Who asks for stats without admin rights: it is shown only its own connections and the names its token covers. */
+export interface Viewer {
+  instance: string;
+  grant: Grant;
 }
 
 /** An answer to the stats op and its estimated size on the wire. */

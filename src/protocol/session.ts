@@ -15,7 +15,7 @@ import { errorToWire } from "./errors.js";
 import { BYTES_PER_TURN, OUTPUT_BUDGET, REQUESTS_PER_TURN, WRITE_SLICE_BYTES, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, MAX_STATS_TOP, Op, PROTOCOL_VERSION, Status, type HelloInfo } from "./ops.js";
-import type { SessionHost } from "./session-host.js";
+import type { SessionHost, Viewer } from "./session-host.js";
 
 /** A receive waiting in the engine for a message. */
 export class ReceiveWaiter implements Waiter<Buffer> {
@@ -410,8 +410,8 @@ export class Session {
         if (top !== undefined && (typeof top !== "number" || !Number.isInteger(top) || top < 1 || top > MAX_STATS_TOP)) {
           throw new ProtocolError(`stats: top must be an integer from 1 to ${MAX_STATS_TOP}`);
         }
-        // Other clients' connections are an admin's to see.
-        return this.counted(id, top, this.grant.admin ? undefined : this.instanceId);
+        // Other clients' connections, and names outside this token's rights, are an admin's to see.
+        return this.counted(id, top, this.grant.admin ? undefined : { instance: this.instanceId!, grant: this.grant });
       }
       case Op.CacheGet: {
         this.cacheKeyArg(frame[2]);
@@ -447,7 +447,7 @@ export class Session {
    * turns of the event loop (see Census); until then this client's further
    * requests wait, so a client has one such answer in the making at most.
    */
-  private counted(id: number, top: number | undefined, only: string | undefined): void {
+  private counted(id: number, top: number | undefined, only: Viewer | undefined): void {
     let later = false;
     this.counting = true;
     this.broker.statsAnswer(top, only, ({ value, bytes }) => {
