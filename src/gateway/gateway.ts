@@ -12,6 +12,7 @@ import type { ChannelLayer, Message, MessageValue } from "../layer.js";
 import { positiveOption } from "../positive-option.js";
 import { requesterOf, DEFAULT_REQUEST_TIMEOUT_MS } from "../request/request.js";
 import { checkAllowedOrigins, originAllowed, type AllowedOrigins } from "../consumer/origins.js";
+import { boundToLoopback, checkAllowedHosts, hostAllowed, hostRefusal } from "../host-check.js";
 import { compileRoute, type CompiledRoute, type GatewayRoute } from "./routes.js";
 import { httpStatusOf, replyToResponse, type HttpAnswer } from "./responses.js";
 
@@ -33,6 +34,13 @@ export interface GatewayOptions {
    * browser page) is not checked; others get 403 before reaching a worker.
    */
   allowedOrigins?: AllowedOrigins;
+  /**
+   * Host names the gateway answers to besides localhost, 127.0.0.1 and [::1]
+   * (exact, or "*.example.com"). Bound to loopback, it answers only those
+   * names (a DNS-rebinding page's `Host: evil.example` gets 403); bound
+   * elsewhere, any Host unless names are given here.
+   */
+  allowedHosts?: readonly string[];
 }
 
 export interface GatewayCounters {
@@ -63,6 +71,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const tokenDigest = options.token === undefined ? undefined : digest(options.token);
   const allowedOrigins = checkAllowedOrigins(options.allowedOrigins, "createGateway allowedOrigins");
+  const allowedHosts = checkAllowedHosts(options.allowedHosts, "createGateway allowedHosts");
+  let loopbackBound = false;
   const requester = requesterOf(options.layer);
   const counters: GatewayCounters = { requests: 0, responses: {} };
 
@@ -97,6 +107,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     counters.requests++;
+    if (!hostAllowed(req, loopbackBound, allowedHosts)) return send(res, problem(403, hostRefusal(req)));
     if (!originAllowed(req.headers.origin, req.headers.host, allowedOrigins)) return send(res, problem(403, `origin ${req.headers.origin} is not allowed`));
     if (!authorized(req)) return send(res, problem(401, "this gateway requires a bearer token", { "www-authenticate": "Bearer" }));
     let url: URL;
@@ -130,6 +141,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     });
   });
   server.maxConnections = options.maxConnections ?? 1024;
+  server.on("listening", () => (loopbackBound = boundToLoopback(server)));
 
   return {
     server,

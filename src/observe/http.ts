@@ -17,6 +17,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Broker } from "../protocol/broker.js";
+import { boundToLoopback, checkAllowedHosts, hostAllowed, hostRefusal } from "../host-check.js";
 import { isLoopback, parseHttpAddress } from "./http-address.js";
 import { BrokerMetrics } from "./metrics.js";
 import { Sampler, type SamplerOptions, type Snapshot } from "./snapshot.js";
@@ -30,6 +31,12 @@ export interface ObserveServerOptions extends SamplerOptions {
   listen?: string;
   /** Bearer tokens accepted; without any, only a loopback address may be listened on. */
   tokens?: string[];
+  /**
+   * Host names answered besides localhost, 127.0.0.1 and [::1] (exact, or
+   * "*.example.com"). On loopback only those names are answered (DNS
+   * rebinding gets 403); elsewhere any Host unless names are given.
+   */
+  allowedHosts?: readonly string[];
 }
 
 const digest = (text: string): Buffer => createHash("sha256").update(text).digest();
@@ -46,6 +53,8 @@ export class ObserveServer {
   private boundUrl = "";
   private lastEvent: { snapshot: Snapshot; text: string } | undefined;
   private readonly tokens: Buffer[];
+  private readonly allowedHosts: readonly string[] | undefined;
+  private loopbackBound = false;
 
   constructor(private readonly broker: Broker, options: ObserveServerOptions = {}) {
     this.address = parseHttpAddress(options.listen ?? "127.0.0.1:0");
@@ -56,6 +65,7 @@ export class ObserveServer {
           "give the broker a --token-file or the page an --http-token-file (the tokens option), or listen on 127.0.0.1",
       );
     }
+    this.allowedHosts = checkAllowedHosts(options.allowedHosts, "allowedHosts");
     this.metrics = new BrokerMetrics(broker);
     this.sampler = new Sampler(broker, options);
     this.server = createServer((req, res) => this.route(req, res));
@@ -82,11 +92,16 @@ export class ObserveServer {
     }
     const bound = this.server.address();
     if (bound === null || typeof bound === "string") throw new Error("the HTTP server has no TCP address");
+    this.loopbackBound = boundToLoopback(this.server);
     this.boundUrl = `http://${bound.family === "IPv6" ? `[${bound.address}]` : bound.address}:${bound.port}`;
     return this.boundUrl;
   }
 
   private route(req: IncomingMessage, res: ServerResponse): void {
+    if (!hostAllowed(req, this.loopbackBound, this.allowedHosts)) {
+      res.writeHead(403, { "content-type": "text/plain" }).end(`${hostRefusal(req)}\n`);
+      return;
+    }
     let path: string;
     try {
       path = new URL(req.url ?? "/", "http://localhost").pathname;

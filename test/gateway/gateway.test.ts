@@ -81,7 +81,7 @@ describe("HTTP gateway", () => {
       socket.on("data", (chunk: string) => (text += chunk));
       socket.on("error", reject);
       socket.on("close", () => resolve(text.split("\r\n")[0]!));
-      socket.end("GET http://[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      socket.end("GET http://[ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     });
     expect(statusLine).toBe("HTTP/1.1 400 Bad Request");
     expect(calls).toBe(0);
