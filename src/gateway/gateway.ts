@@ -12,6 +12,7 @@ import type { ChannelLayer, Message, MessageValue } from "../layer.js";
 import { positiveOption } from "../positive-option.js";
 import { requesterOf, DEFAULT_REQUEST_TIMEOUT_MS } from "../request/request.js";
 import { checkAllowedOrigins, originAllowed, type AllowedOrigins } from "../consumer/origins.js";
+import { Admission, SERVER_DEADLINES, type AdmissionCounters } from "../http-admission.js";
 import { boundToLoopback, checkAllowedHosts, hostAllowed, hostRefusal } from "../host-check.js";
 import { compileRoute, type CompiledRoute, type GatewayRoute } from "./routes.js";
 import { httpStatusOf, replyToResponse, type HttpAnswer } from "./responses.js";
@@ -25,7 +26,12 @@ export interface GatewayOptions {
   timeout?: number;
   /** When set, every request must carry `Authorization: Bearer <token>` (401 otherwise). */
   token?: string;
-  /** Connections served at once; past it new ones wait in the kernel's backlog. Default 1024. */
+  /**
+   * Connections served at once. Default 1024. Past it a new connection takes
+   * the place of one not being answered (still sending its request, or idle),
+   * from the address holding the most; with none, its request is answered 503
+   * (docs/security.md#slow-and-many-http-clients).
+   */
   maxConnections?: number;
   /**
    * Web pages whose requests (by their Origin header) the gateway answers, as
@@ -45,6 +51,8 @@ export interface GatewayOptions {
 
 export interface GatewayCounters {
   requests: number;
+  /** Connections closed for newcomers, requests refused with 503 because every place was busy, connections closed unread. */
+  connections: AdmissionCounters;
   /** Responses by status class: "2xx", "4xx", "5xx"… */
   responses: Record<string, number>;
 }
@@ -74,7 +82,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const allowedHosts = checkAllowedHosts(options.allowedHosts, "createGateway allowedHosts");
   let loopbackBound = false;
   const requester = requesterOf(options.layer);
-  const counters: GatewayCounters = { requests: 0, responses: {} };
+  const maxConnections = positiveOption(options.maxConnections, "maxConnections", 1024, true);
 
   const authorized = (req: IncomingMessage): boolean => {
     if (tokenDigest === undefined) return true;
@@ -107,6 +115,10 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     counters.requests++;
+    if (!admission.admit(req)) {
+      const full = `the gateway is serving its ${maxConnections} connections, each waiting for a worker: try again`;
+      return send(res, problem(503, full, { "retry-after": "1", connection: "close" }));
+    }
     if (!hostAllowed(req, loopbackBound, allowedHosts)) return send(res, problem(403, hostRefusal(req)));
     if (!originAllowed(req.headers.origin, req.headers.host, allowedOrigins)) return send(res, problem(403, `origin ${req.headers.origin} is not allowed`));
     if (!authorized(req)) return send(res, problem(401, "this gateway requires a bearer token", { "www-authenticate": "Bearer" }));
@@ -120,6 +132,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     const found = route(method, url.pathname);
     if ("status" in found) return send(res, found);
     const body = await readBody(req, maxBodyBytes);
+    if (body === null) return; // the client went away (or was displaced) before its body came
+    admission.working(req, res);
     if (body === undefined) return send(res, problem(413, `the request body is over ${maxBodyBytes} bytes`, { connection: "close" }));
     const message = toMessage(req, method, url, found.params, body, found.route.cacheFor !== undefined && found.route.cacheFor > 0);
     if (message instanceof Error) return send(res, problem(400, message.message));
@@ -134,13 +148,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   };
 
-  const server = createServer({ requestTimeout: 60_000, headersTimeout: 10_000 }, (req, res) => {
+  const server = createServer(SERVER_DEADLINES, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (!res.headersSent) send(res, problem(500, `gateway error: ${(err as Error).message}`));
       else res.destroy();
     });
   });
-  server.maxConnections = options.maxConnections ?? 1024;
+  const admission = new Admission(server, maxConnections);
+  const counters: GatewayCounters = { requests: 0, responses: {}, connections: admission.counters };
   server.on("listening", () => (loopbackBound = boundToLoopback(server)));
 
   return {
@@ -149,7 +164,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     listen(port = 0, host = "127.0.0.1") {
       return new Promise((resolve, reject) => {
         server.once("error", reject);
-        server.listen(port, host, () => {
+        // A deep backlog: a burst of connections waits in the kernel rather than being refused.
+        server.listen({ port, host, backlog: 4096 }, () => {
           server.off("error", reject);
           const address = server.address() as AddressInfo;
           resolve(`http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`);
@@ -165,9 +181,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 }
 
-/** The body, or undefined once it passes `limit` (the rest is not read). */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
+/** The body, undefined once it passes `limit` (the rest is not read), null if the client went away first. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined | null> {
+  return new Promise((resolve) => {
     const declared = Number(req.headers["content-length"]);
     if (declared > limit) {
       req.resume();
@@ -184,7 +200,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
       } else chunks.push(chunk);
     });
     req.on("end", () => resolve(Buffer.concat(chunks, size)));
-    req.on("error", reject);
+    // A reset or a close before "end" is the client gone; after "end", a no-op.
+    req.on("close", () => resolve(null));
+    req.on("error", () => resolve(null));
   });
 }
 

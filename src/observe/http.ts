@@ -17,11 +17,15 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Broker } from "../protocol/broker.js";
+import { Admission, SERVER_DEADLINES } from "../http-admission.js";
 import { boundToLoopback, checkAllowedHosts, hostAllowed, hostRefusal } from "../host-check.js";
 import { isLoopback, parseHttpAddress } from "./http-address.js";
 import { BrokerMetrics } from "./metrics.js";
 import { Sampler, type SamplerOptions, type Snapshot } from "./snapshot.js";
 import { STATUS_PAGE } from "./status-page.js";
+
+/** Connections served at once; past it slow or idle ones make room, else 503 (docs/security.md#slow-and-many-http-clients). */
+const MAX_CONNECTIONS = 1024;
 
 /** Unsent event-stream bytes past which a reader is dropped (about a minute of snapshots of a busy broker). */
 const MAX_UNREAD_BYTES = 1024 * 1024;
@@ -47,6 +51,7 @@ export class ObserveServer {
   readonly metrics: BrokerMetrics;
   readonly sampler: Sampler;
   private readonly server: Server;
+  private readonly admission: Admission;
   private readonly streams = new Set<ServerResponse>();
   private readonly address: { host: string; port: number };
   private closing: Promise<void> | undefined;
@@ -68,7 +73,8 @@ export class ObserveServer {
     this.allowedHosts = checkAllowedHosts(options.allowedHosts, "allowedHosts");
     this.metrics = new BrokerMetrics(broker);
     this.sampler = new Sampler(broker, options);
-    this.server = createServer((req, res) => this.route(req, res));
+    this.server = createServer(SERVER_DEADLINES, (req, res) => this.route(req, res));
+    this.admission = new Admission(this.server, MAX_CONNECTIONS);
   }
 
   /** Where it listens, e.g. `http://127.0.0.1:9464` (after `listen()`). */
@@ -81,7 +87,7 @@ export class ObserveServer {
     try {
       await new Promise<void>((resolve, reject) => {
         this.server.once("error", reject);
-        this.server.listen(this.address.port, this.address.host, () => {
+        this.server.listen({ port: this.address.port, host: this.address.host, backlog: 4096 }, () => {
           this.server.off("error", reject);
           resolve();
         });
@@ -98,6 +104,12 @@ export class ObserveServer {
   }
 
   private route(req: IncomingMessage, res: ServerResponse): void {
+    if (!this.admission.admit(req)) {
+      res.writeHead(503, { "content-type": "text/plain", "retry-after": "1", connection: "close" });
+      res.end(`every one of the ${MAX_CONNECTIONS} connections is being answered: try again\n`);
+      return;
+    }
+    this.admission.working(req, res); // a GET: its request is whole
     if (!hostAllowed(req, this.loopbackBound, this.allowedHosts)) {
       res.writeHead(403, { "content-type": "text/plain" }).end(`${hostRefusal(req)}\n`);
       return;
