@@ -15,7 +15,7 @@ import { checkAllowedOrigins, originAllowed, type AllowedOrigins } from "../cons
 import { Admission, SERVER_DEADLINES, type AdmissionCounters } from "../http-admission.js";
 import { boundToLoopback, checkAllowedHosts, hostAllowed, hostRefusal } from "../host-check.js";
 import { compileRoute, type CompiledRoute, type GatewayRoute } from "./routes.js";
-import { httpStatusOf, replyToResponse, type HttpAnswer } from "./responses.js";
+import { httpStatusOf, replyToResponse, storableReply, type HttpAnswer } from "./responses.js";
 
 export interface GatewayOptions {
   layer: ChannelLayer;
@@ -139,7 +139,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (message instanceof Error) return send(res, problem(400, message.message));
     const cacheFor = found.route.cacheFor ?? 0;
     try {
-      const { reply, age } = await requester.exchange(found.route.channel, message, { timeout: found.route.timeout ?? timeout, cacheFor });
+      const { reply, age } = await requester.exchange(found.route.channel, message, { timeout: found.route.timeout ?? timeout, cacheFor }, storableReply);
       send(res, replyToResponse(reply, cacheFor, age));
     } catch (err) {
       const status = httpStatusOf(err);
