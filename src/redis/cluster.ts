@@ -16,7 +16,7 @@ interface ClusterNode {
 }
 import { Shard } from "./connections.js";
 import { installScripts, type ScriptedRedis } from "./scripts.js";
-import { clusterTags } from "./sharding.js";
+import { clusterSlot, clusterTags } from "./sharding.js";
 
 export interface RedisClusterOptions {
   /** Some of the cluster's nodes (`"host:port"`, `[host, port]` or `{ host, port }`): the client learns the rest. */
@@ -84,9 +84,18 @@ export function clusterShards(cluster: RedisClusterOptions, redisOptions: RedisO
   };
   const commands: ScriptedRedis = installScripts(make(false));
   const where = `Redis Cluster ${nodes.map((n) => `${n.host}:${n.port}`).join(",")}`;
-  return clusterTags(slots).map(
-    (tag, i) => new Shard(i, "", () => make(false), {}, timeoutMs, { commands, connect: () => make(false), tag, where: `${where} slot ${tag}` }),
-  );
+  const table = (): string[][] => (commands as unknown as Cluster).slots;
+  return clusterTags(slots).map((tag, i) => {
+    const slot = clusterSlot(tag.slice(1, -1));
+    return new Shard(i, "", () => make(false), {}, timeoutMs, {
+      commands,
+      connect: () => make(false),
+      tag,
+      where: `${where} slot ${slot}`,
+      master: () => table()[slot]?.[0],
+      serves: (node) => table().some((owners) => owners[0] === node),
+    });
+  });
 }
 
 /** The cluster's masters, for what must visit every node (flush's SCAN). */

@@ -102,6 +102,10 @@ export interface ClusterLink {
   connect(): Redis;
   tag: string;
   where: string;
+  /** The master serving this shard's slot, as the client last learned ("host:port"). */
+  master(): string | undefined;
+  /** Whether `node` still serves any slot (a master that failed serves none). */
+  serves(node: string): boolean;
 }
 
 /** One Redis server of the ring (or one slot of a cluster): its command client, made with the layer's scripts. */

@@ -8,9 +8,10 @@
  *
  * On a Redis Cluster the shards share one client, whose events say nothing
  * of one slot's master: each shard is probed every second instead (its
- * marker, in its slot), and a shard that failed to answer and answers again
- * may have failed over to a replica that missed the last writes, so it is
- * restored and reported the same way.
+ * marker, in its slot). A shard that failed to answer and answers again, or
+ * whose slot's master was replaced by a node that was not serving (its
+ * replica: a failover quicker than a probe), may have lost the last writes
+ * (replication is asynchronous), so it is restored and reported the same way.
  *
  * The marker lives outside the layer's prefix on purpose: a flush by any
  * process deletes `prefix*`, and must not make every other layer restore the
@@ -35,7 +36,7 @@ const CHECK_MS = 5000;
 
 /** Milliseconds between probes of a cluster shard, and how long one may take before its shard counts as lost. */
 const PROBE_MS = 1000;
-const PROBE_TIMEOUT_MS = 2000;
+const PROBE_TIMEOUT_MS = 1000;
 
 interface ShardWatch {
   ready: boolean;
@@ -45,6 +46,8 @@ interface ShardWatch {
   restoring: boolean;
   /** A cluster shard's probe is on its way. */
   probing: boolean;
+  /** The master a cluster shard's last probe reached. */
+  master: string | undefined;
 }
 
 export class RedisWatch {
@@ -55,6 +58,8 @@ export class RedisWatch {
   private readonly firstTimer: NodeJS.Timeout;
   private readonly marker: string;
   private everReady = false;
+  /** A restore completed and the app has not been told yet (payGap). */
+  private gapOwed = false;
   private lostSince: number | undefined = Date.now();
   private closed = false;
 
@@ -66,7 +71,7 @@ export class RedisWatch {
     private readonly hooks: WatchHooks,
   ) {
     this.marker = `channel-layers:alive:${instanceId}`;
-    this.watches = shards.map(() => ({ ready: false, runId: undefined, marked: false, restoring: false, probing: false }));
+    this.watches = shards.map(() => ({ ready: false, runId: undefined, marked: false, restoring: false, probing: false, master: undefined }));
     const cluster = shards.some((s) => s.cluster);
     for (const shard of cluster ? [] : shards) {
       const client = shard.commands;
@@ -169,6 +174,11 @@ export class RedisWatch {
       watch.probing = false;
     }
     if (this.closed) return;
+    const master = shard.cluster!.master();
+    const before = watch.master;
+    if (master !== undefined) watch.master = master;
+    // A slot moved by resharding keeps its keys; one whose master stopped serving altogether failed over.
+    const failedOver = before !== undefined && master !== undefined && master !== before && !shard.cluster!.serves(before);
     if (!watch.ready) {
       const back = watch.marked; // it answered before: a failover may have lost the last writes
       watch.ready = true;
@@ -177,6 +187,10 @@ export class RedisWatch {
         await this.restore(shard);
         return;
       }
+    }
+    if (failedOver) {
+      await this.restore(shard);
+      return;
     }
     const lost = watch.marked && previous === null;
     watch.marked = true;
@@ -210,6 +224,17 @@ export class RedisWatch {
     }
     watch.restoring = false;
     watch.marked = true;
-    if (!this.closed) this.hooks.gap("redis-restarted");
+    this.gapOwed = true;
+    this.payGap();
+  }
+
+  /**
+   * One "gap" once every shard is back and restored: a failover takes down
+   * every shard of a master at once, and the app should resync once.
+   */
+  private payGap(): void {
+    if (this.closed || !this.gapOwed || !this.watches.every((w) => w.ready && !w.restoring)) return;
+    this.gapOwed = false;
+    this.hooks.gap("redis-restarted");
   }
 }

@@ -160,9 +160,26 @@ export class OwnCluster {
     return out;
   }
 
+  /** Run one command on the node on `port` (no redirect). */
+  async command(port: number, ...args: Array<string | number>): Promise<unknown> {
+    return query(port, (r) => r.call(String(args[0]), ...args.slice(1)));
+  }
+
+  /** The port of a replica of the master on `port`. */
+  async replicaOf(port: number): Promise<number> {
+    const live = this.nodes.find((n) => n.child)!;
+    const text = (await query(live.port, (r) => r.cluster("NODES"))) as string;
+    const lines = text.trim().split("\n").map((l) => l.split(" "));
+    const id = lines.find((f) => f[1]!.startsWith(`127.0.0.1:${port}@`))![0];
+    const replica = lines.find((f) => f[3] === id && f[2]!.includes("slave") && !f[2]!.includes("fail"));
+    if (!replica) throw new Error(`no live replica of ${port}`);
+    return Number(/:(\d+)@/.exec(replica[1]!)![1]);
+  }
+
   /** Whether the node on `port` holds `key` itself (no redirect). */
   async exists(port: number, key: string): Promise<boolean> {
-    return (await query(port, (r) => r.call("EXISTS", key))) === 1;
+    // READONLY: a replica answers for its master's slots instead of redirecting.
+    return (await query(port, async (r) => (await r.call("READONLY"), await r.call("EXISTS", key)))) === 1;
   }
 
   /** The master serving `slot`. */
