@@ -129,6 +129,7 @@ for (const [ours, theirs] of [
   ["tcp", "redis"],
   ["redis", "python-redis"],
   ["redis-read-ahead", "redis"],
+  ["redis-cluster", "redis"],
 ]) {
   for (const w of workloads) {
     const a = find(ours!, w);
