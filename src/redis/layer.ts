@@ -327,7 +327,7 @@ export class RedisChannelLayer extends BaseLayer {
   }
 
   protected async doClose(): Promise<void> {
-    this.watch.close();
+    await this.watch.close();
     await this.receiver.close(1000);
     await Promise.all(this.shards.map((s) => release(s.commands)));
     this.receiver.rejectWaiting();
