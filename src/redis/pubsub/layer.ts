@@ -7,8 +7,8 @@
  * by the receiving layer (channels.ts); what it cannot is in docs/pubsub.md.
  */
 import { BaseLayer } from "../../base.js";
-import { ConnectionLostError, LayerClosedError } from "../../errors.js";
-import type { Extension, Message } from "../../layer.js";
+import { ConnectionLostError, InvalidMessageError, LayerClosedError } from "../../errors.js";
+import type { Extension, Message, MessageValue } from "../../layer.js";
 import { cloneMessage } from "../../message.js";
 import { assertChannelName, assertOwnChannel } from "../../names.js";
 import type { LayerStats } from "../../stats.js";
@@ -27,6 +27,23 @@ export interface RedisPubSubLayerOptions extends CommonRedisOptions {
    * `symmetric_encryption_keys`; Debian's 4.0 pubsub layer cannot read them).
    */
   symmetricEncryptionKeys?: Array<string | Uint8Array>;
+}
+
+/**
+ * The key a group message carries the channels it leaves out under (docs/pubsub.md,
+ * "Sending to a group except some members"); reserved in messages sent through this layer.
+ */
+const EXCEPT_KEY = "__asgi_except__";
+
+const reservedExcept = (): InvalidMessageError =>
+  new InvalidMessageError(`message.${EXCEPT_KEY} is reserved for groupSend's except on Redis pub/sub`);
+
+/** The channels a received group message leaves out, removed from it; undefined when it names none. */
+function takeExcept(message: Message): ReadonlySet<MessageValue> | undefined {
+  const except = message[EXCEPT_KEY];
+  if (except === undefined) return undefined;
+  delete message[EXCEPT_KEY];
+  return Array.isArray(except) ? new Set(except) : undefined;
 }
 
 export class RedisPubSubChannelLayer extends BaseLayer {
@@ -172,13 +189,16 @@ export class RedisPubSubChannelLayer extends BaseLayer {
   }
 
   protected doSend(channel: string, message: Message): Promise<void> {
+    if (EXCEPT_KEY in message) return Promise.reject(reservedExcept());
     this.counters.sent++;
     return this.publish(channel, message);
   }
 
-  protected doGroupSend(group: string, message: Message): Promise<void> {
+  protected doGroupSend(group: string, message: Message, _priority: number | undefined, except: ReadonlySet<string> | undefined): Promise<void> {
+    if (EXCEPT_KEY in message) return Promise.reject(reservedExcept());
     this.counters.groupSends++;
-    return this.publish(this.groupChannel(group), message);
+    // Members live in the layers that receive, so the names to leave out travel with the message; without them it is the bytes Python sends.
+    return this.publish(this.groupChannel(group), except === undefined ? message : { ...message, [EXCEPT_KEY]: [...except] });
   }
 
   /**
@@ -261,9 +281,11 @@ export class RedisPubSubChannelLayer extends BaseLayer {
       if (this.local.arrive(channel, message) === "full") this.counters.droppedOverflow++;
       return;
     }
+    const except = takeExcept(message);
     const now = performance.now();
     let first = true;
     for (const [member, added] of members!) {
+      if (except?.has(member)) continue;
       const local = this.local.get(member);
       if (!local || now - added >= this.groupExpiryMs) {
         this.counters.membershipsExpired++;
