@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { createGateway } from "./gateway/gateway.js";
 import { parseRoute } from "./gateway/routes.js";
-import { positiveFlag } from "./cli-words.js";
+import { onStop, positiveFlag } from "./cli-words.js";
 import { checkAllowedHosts } from "./host-check.js";
 import { createChannelLayer } from "./url.js";
 
@@ -81,11 +81,10 @@ export async function gatewayCommand(
   const base = await gateway.listen(Number(listen.port || 80), listen.hostname.replace(/^\[|\]$/g, ""));
   for (const route of routes) log(`${route.method} ${base}${route.path} -> ${route.channel}${route.cacheFor ? ` (cached ${route.cacheFor} s)` : ""}`);
   await new Promise<void>((done) => {
-    const stop = (signal: string): void => {
-      log(`${signal}: finishing answers in flight`);
+    onStop((what) => {
+      log(`${what}: finishing answers in flight`);
       void gateway.close().then(() => layer.close()).then(done);
-    };
-    for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => stop(signal));
+    });
   });
   log(`stopped after ${gateway.counters.requests} requests`);
 }

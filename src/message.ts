@@ -42,6 +42,7 @@ function formatPath(path: Array<string | number>): string {
 
 function kindOf(value: unknown): string {
   if (value === undefined) return "undefined";
+  if (value === null) return "null";
   if (typeof value === "function") return "a function";
   if (typeof value === "symbol") return "a symbol";
   if (typeof value === "object" && value !== null) {
@@ -148,8 +149,13 @@ class Walk {
     let key = "";
     try {
       for (key in obj) {
-        this.size += 5 + 3 * key.length;
         const v = obj[key];
+        // A property holding undefined is left out, as JSON.stringify and msgpack do (docs/semantics.md, "Messages").
+        if (v === undefined) {
+          delete obj[key];
+          continue;
+        }
+        this.size += 5 + 3 * key.length;
         const c = this.copy(v);
         if (c !== v) obj[key] = c;
       }
