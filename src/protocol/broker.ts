@@ -18,7 +18,8 @@ import { resolveOptions, type ResolvedOptions } from "../options.js";
 import { frameBytesFor } from "./frames.js";
 import { HELLO_TIMEOUT_MS, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
-import { Access, newSecret, secretMatches, type Grant, type TokenGrant } from "./auth.js";
+import { Access, type Grant, type TokenGrant } from "./auth.js";
+import { secretProves } from "./identity.js";
 import { Census } from "./census.js";
 import { MAX_STATS_TOP, type BrokerDetails, type BrokerStats, type ClientInfo } from "./ops.js";
 import { Session } from "./session.js";
@@ -58,8 +59,6 @@ export interface BrokerOptions extends LayerOptions {
 /** A client layer instance (by instanceId) and the process-local channels named after it. */
 interface Instance {
   sessions: number;
-  /** Given at the instance's first hello; a later hello as this instance must present it. */
-  readonly secret: string;
   readonly channels: Set<string>;
   grace: NodeJS.Timeout | undefined;
 }
@@ -239,25 +238,24 @@ export class Broker implements SessionHost {
   }
 
   /**
-   * A session says hello as layer instance `id`, presenting `secret`. An
-   * instance the broker knows (connected, or within its reconnect grace) is
-   * only joined with the secret it was given. Returns that secret and whether
-   * the broker still held the instance's state, or undefined when the hello
-   * must be refused.
+   * A session says hello as layer instance `id`, presenting `secret`. The id
+   * must be the one derived from the secret (identity.ts), whether the broker
+   * knows the instance or not: nobody else can claim it, not after its grace
+   * nor after a restart. Returns whether the broker still held the instance's
+   * state, or undefined when the hello must be refused.
    */
-  attach(id: string, secret: unknown): { secret: string; resumed: boolean } | undefined {
+  attach(id: string, secret: unknown): { resumed: boolean } | undefined {
+    if (!secretProves(id, secret)) return undefined;
     let inst = this.instances.get(id);
     const resumed = inst !== undefined;
     if (inst === undefined) {
-      inst = { sessions: 0, secret: newSecret(), channels: new Set(), grace: undefined };
+      inst = { sessions: 0, channels: new Set(), grace: undefined };
       this.instances.set(id, inst);
-    } else if (!secretMatches(secret, inst.secret)) {
-      return undefined;
     }
     inst.sessions++;
     clearTimeout(inst.grace);
     inst.grace = undefined;
-    return { secret: inst.secret, resumed };
+    return { resumed };
   }
 
   /** Remember a process-local channel of a known instance, to clean it up when the instance goes. */

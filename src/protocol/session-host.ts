@@ -46,8 +46,8 @@ export interface SessionHost {
   /** What `token` grants, or undefined when the broker does not know it. */
   grantFor(token: unknown): Grant | undefined;
   validInstanceId(id: unknown): id is string;
-  /** Join instance `id` presenting `secret`: its secret and whether its state was kept, or undefined to refuse. */
-  attach(id: string, secret: unknown): { secret: string; resumed: boolean } | undefined;
+  /** Join instance `id` presenting `secret` (its id must derive from it): whether its state was kept, or undefined to refuse. */
+  attach(id: string, secret: unknown): { resumed: boolean } | undefined;
   /** Remember a process-local channel, to clean it up when its instance goes. */
   track(channel: string): void;
   /** A session ended. */

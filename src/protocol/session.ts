@@ -289,7 +289,7 @@ export class Session {
   private hello(id: number, [, , version, instanceId, token, secret]: unknown[]): void {
     let refusal: Error | undefined;
     let grant: Grant | undefined;
-    let attached: { secret: string; resumed: boolean } | undefined;
+    let attached: { resumed: boolean } | undefined;
     if (this.refused) {
       refusal = new ConnectionLostError(`the broker is at its connection limit (${this.broker.maxConnections}); retry later`);
     } else if (version !== PROTOCOL_VERSION) {
@@ -305,7 +305,7 @@ export class Session {
       refusal = new ProtocolError("hello: instanceId must be 1 to 64 ASCII letters and digits");
     } else if ((attached = this.broker.attach(instanceId, secret)) === undefined) {
       refusal = new AuthenticationError(
-        `instance id "${instanceId}" belongs to another client: a layer saying hello again as an instance presents the session secret it was given`,
+        `instance id "${instanceId}" is not the one derived from the secret presented (docs/broker.md "Instance identity")`,
       );
     }
     if (refusal !== undefined) {
@@ -317,7 +317,7 @@ export class Session {
     this.link.admit?.();
     this.instanceId = instanceId as string;
     this.grant = grant!;
-    const { secret: given, resumed } = attached!;
+    const { resumed } = attached!;
     this.broker.log(`client ${this.id} connected (${this.peer}, instance ${this.instanceId})`);
     const { maxMessageBytes, expiry, groupExpiry, capacity } = this.broker.config;
     const info: HelloInfo = {
@@ -327,7 +327,6 @@ export class Session {
       expiry,
       groupExpiry,
       capacity: capacity.defaultCapacity,
-      secret: given,
       epoch: this.broker.epoch,
       resumed,
     };
