@@ -341,10 +341,6 @@ class Connection:
                 self.last_error = err
             return link.transport.close()
         info = frame[2] if len(frame) > 2 and isinstance(frame[2], dict) else {}
-        secret = info.get("secret")
-        if isinstance(secret, str):
-            # A broker that hands out session secrets (before self-certifying ids) wants its own back on a reconnect.
-            self.layer.secret = secret
         limit = info.get("maxMessageBytes")
         if isinstance(limit, int) and limit > 0:
             self.max_message_bytes = limit

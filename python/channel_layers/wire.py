@@ -12,7 +12,7 @@ import secrets
 import msgpack
 
 #: Must equal PROTOCOL_VERSION in src/protocol/ops.ts (test/python/version.test.ts checks).
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 
 class Op:
@@ -49,13 +49,16 @@ INSTANCE_DOMAIN = "channel-layers/instance/"
 
 
 def new_identity():
-    """A fresh (secret, instance id): the id is derived from the secret, so a
-    broker can check that whoever says hello as this id holds the secret."""
+    """A fresh (secret, instance id), as src/protocol/identity.ts draws them:
+    the id is derived from the secret, so the broker can check that whoever
+    says hello as this id holds the secret; the id alone (in channel names,
+    in stats) lets nobody claim it."""
     secret = base64.urlsafe_b64encode(secrets.token_bytes(24)).rstrip(b"=").decode("ascii")
     return secret, instance_id_for(secret)
 
 
 def instance_id_for(secret):
+    """sha256(utf8("channel-layers/instance/" + secret)), lowercase hex, first 16 characters."""
     return hashlib.sha256((INSTANCE_DOMAIN + secret).encode("utf-8")).hexdigest()[:16]
 
 

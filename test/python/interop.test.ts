@@ -8,10 +8,11 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { BrokerServer, ChannelFullError, RemoteChannelLayer, type BrokerServerOptions } from "../../src/index.js";
+import { instanceIdOf } from "../../src/protocol/identity.js";
 import { PROTOCOL_VERSION } from "../../src/protocol/ops.js";
-import { PythonPeer, toTagged } from "../redis/python-peer.js";
+import { PYTHON, PythonPeer, toTagged } from "../redis/python-peer.js";
 import { startBroker, tempDir } from "../remote/helpers.js";
-import { BROKER_PEER, VALUES, expectPythonValues, expectValues } from "./helpers.js";
+import { BROKER_PEER, PYTHON_PACKAGE, VALUES, expectPythonValues, expectValues } from "./helpers.js";
 
 const open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
@@ -228,6 +229,20 @@ describe("interop: tokens, TLS and protocol versions", () => {
     await expect(old.send("interop.version", { type: "x" })).rejects.toThrow(
       new RegExp(`^python: BrokerRefused: the broker at tcp://127\\.0\\.0\\.1:\\d+ refused this client: protocol version ${PROTOCOL_VERSION - 1} is not supported: this broker speaks version ${PROTOCOL_VERSION}; [^\\n]*$`),
     );
+  });
+
+  it("Python draws its identity as src/protocol/identity.ts does: a 32-character base64url secret, the id its sha256", () => {
+    const script = [
+      "import json, sys",
+      `sys.path.insert(0, ${JSON.stringify(PYTHON_PACKAGE)})`,
+      "from channel_layers import BrokerChannelLayer, wire",
+      "layer = BrokerChannelLayer()",
+      "print(json.dumps({'secret': layer.secret, 'id': layer.instance_id, 'fixed': [wire.instance_id_for(s) for s in ['a', 'héllo ✓', 'x' * 200]]}))",
+    ].join("\n");
+    const out = JSON.parse(execFileSync(PYTHON, ["-c", script], { encoding: "utf8" })) as { secret: string; id: string; fixed: string[] };
+    expect(out.secret).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(out.id).toBe(instanceIdOf(out.secret));
+    expect(out.fixed).toEqual(["a", "héllo ✓", "x".repeat(200)].map(instanceIdOf));
   });
 
   it("the Python package speaks the protocol version of src/protocol/ops.ts", () => {
