@@ -6,10 +6,11 @@ import { tcp, tcpMetrics, unix } from "./broker.js";
 import { ipc } from "./ipc.js";
 import { memory, memoryTraffic } from "./memory.js";
 import { pythonMemory } from "./python.js";
+import { pythonBroker } from "./python-broker.js";
 import { pythonRedis, redis, redisReadAhead } from "./redis.js";
 import { pythonRedisPubsub, redisPubsub } from "./redis-pubsub.js";
 import { socketio } from "./socketio.js";
 import { websocket } from "./websocket.js";
 import { gateway } from "./gateway.js";
 
-export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, socketio, tcp, tcpMetrics, unix, ipc, redis, redisReadAhead, pythonRedis, redisPubsub, pythonRedisPubsub, gateway, abuse];
+export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, socketio, tcp, tcpMetrics, unix, ipc, redis, redisReadAhead, pythonRedis, pythonBroker, redisPubsub, pythonRedisPubsub, gateway, abuse];
