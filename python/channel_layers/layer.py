@@ -12,7 +12,7 @@ from channels.layers import BaseChannelLayer
 
 from . import wire
 from .address import parse_address
-from .connection import Connection
+from .connection import Connection, log
 from .errors import MessageTooLarge
 from .wire import Op
 
@@ -175,7 +175,7 @@ class BrokerChannelLayer(BaseChannelLayer):
                 del self._memberships[(group, channel)]
         if live:
             reason = "restarted" if previous != epoch else "had dropped this client"
-            warnings.warn(f"the broker at {self.address} {reason}: adding {len(live)} group membership(s) again")
+            log.warning("the broker at %s %s: adding %d group membership(s) again", self.address, reason, len(live))
         return live
 
 
