@@ -1,0 +1,108 @@
+"""A BrokerChannelLayer (this repository's python/ package, not an installed
+copy) driven over stdin/stdout, for the interop tests; the same line protocol
+as test/redis/peer.py, whose value tags it reuses.
+
+    /usr/bin/python3 broker_peer.py '{"url": "tcp://…", …BrokerChannelLayer kwargs}'
+"""
+import asyncio
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
+sys.path.insert(0, os.path.join(HERE, "..", "redis"))
+
+from channels.exceptions import ChannelFull  # noqa: E402
+
+from channel_layers import BrokerChannelLayer, wire  # noqa: E402
+from peer import decode, encode  # noqa: E402  (test/redis/peer.py)
+
+
+async def cancel_race(layer, channel, message):
+    """A receive cancelled in the same turn as a send reaches it: the broker
+    answers the receive before it reads the cancel, so the message arrives
+    for a caller that is gone, and must go back to the head of the channel."""
+    waiting = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0.05)  # the receive is in the broker
+    sent = asyncio.ensure_future(layer.send(channel, message))
+    waiting.cancel()
+    await sent
+    try:
+        await waiting
+    except asyncio.CancelledError:
+        return "cancelled"
+    return "received"
+
+
+async def close_while_receiving(layer, channel):
+    """Close the layer while a receive waits on `channel`: the receive ends with LayerClosed."""
+    waiting = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0.1)
+    await layer.close()
+    try:
+        await waiting
+    except Exception as e:
+        return type(e).__name__
+    return "received"
+
+
+async def handle(layer, req):
+    op = req["op"]
+    if op == "new_channel":
+        return await layer.new_channel(req.get("prefix", "specific"))
+    if op == "send":
+        await layer.send(req["channel"], decode(req["message"]))
+        return None
+    if op == "receive":
+        return encode(await asyncio.wait_for(layer.receive(req["channel"]), req.get("timeout", 5)))
+    if op == "cancel_race":
+        return await cancel_race(layer, req["channel"], decode(req["message"]))
+    if op == "close_while_receiving":
+        return await close_while_receiving(layer, req["channel"])
+    if op == "group_add":
+        await layer.group_add(req["group"], req["channel"])
+        return None
+    if op == "group_discard":
+        await layer.group_discard(req["group"], req["channel"])
+        return None
+    if op == "group_send":
+        await layer.group_send(req["group"], decode(req["message"]))
+        return None
+    if op == "flush":
+        await layer.flush()
+        return None
+    if op == "settings":
+        return {"expiry": layer.expiry, "group_expiry": layer.group_expiry, "capacity": layer.capacity}
+    raise ValueError(f"unknown op {op}")
+
+
+async def main():
+    config = json.loads(sys.argv[1])
+    version = config.pop("protocol_version", None)
+    if version is not None:
+        wire.PROTOCOL_VERSION = version
+    layer = BrokerChannelLayer(**config)
+    loop = asyncio.get_running_loop()
+    print(json.dumps({"ready": True, "client_prefix": layer.instance_id}), flush=True)
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            break
+        req = json.loads(line)
+        if req["op"] == "close":
+            break
+        try:
+            reply = {"id": req["id"], "result": await handle(layer, req)}
+        except ChannelFull:
+            reply = {"id": req["id"], "error": "ChannelFull"}
+        except asyncio.TimeoutError:
+            reply = {"id": req["id"], "error": "Timeout"}
+        except Exception as e:  # reported to the test, which fails on it
+            reply = {"id": req["id"], "error": f"{type(e).__name__}: {e}"}
+        print(json.dumps(reply), flush=True)
+    await layer.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
