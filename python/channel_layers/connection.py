@@ -136,31 +136,35 @@ class Connection:
         turns: the broker hands over one message per receive, and nothing
         more, so a process holds no message no receive waits for."""
         await self.take_turn(channel)
-        try:
-            req = self.request([Op.RECEIVE, 0, channel], channel)
-        except BaseException:
-            self.pass_turn(channel)
-            raise
-        fut = req.future
-        try:
-            body = await fut
-        except asyncio.CancelledError:
-            if fut.cancelled():
-                self.abandon(req)
-            else:
-                # Answered, but the caller was cancelled before it resumed: the message goes back to the head.
-                if fut.exception() is None:
-                    self.give_back(req)
+        while True:
+            try:
+                req = self.request([Op.RECEIVE, 0, channel], channel)
+            except BaseException:
+                self.pass_turn(channel)
+                raise
+            fut = req.future
+            try:
+                body = await fut
+            except asyncio.CancelledError:
+                if fut.cancelled():
+                    self.abandon(req)
+                else:
+                    # Answered, but the caller was cancelled before it resumed: the message goes back to the head.
+                    if fut.exception() is None:
+                        self.give_back(req)
+                    self.unlock(req)
+                raise
+            except BaseException:
                 self.unlock(req)
-            raise
-        except BaseException:
-            self.unlock(req)
-            raise
-        # Reported before the caller sees the message, so that a process killed after that
-        # never has it handed to another consumer too (docs/semantics.md §4.10).
-        self.settle(req, took=1, rest=0)
-        self.unlock(req)
-        return body
+                raise
+            if req.link is self.link:
+                # Reported before the caller sees the message, so that a process killed after that
+                # never has it handed to another consumer too (docs/semantics.md §4.10).
+                self.settle(req, took=1, rest=0)
+                self.unlock(req)
+                return body
+            # The link that brought it dropped before this receive resumed, and the broker took the
+            # message back with everything that link held: delivering it too would deliver it twice. Ask again.
 
     async def take_turn(self, channel):
         waiting = self.turns.get(channel)

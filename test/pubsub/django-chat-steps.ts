@@ -5,7 +5,7 @@
  * them is the caller's (Redis, Redis pub/sub, or the broker).
  */
 import { chromium, type Browser, type Page } from "playwright-core";
-import { expect } from "vitest";
+import { afterAll, afterEach, beforeAll, expect } from "vitest";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
@@ -14,6 +14,25 @@ export function launchChromium(): Promise<Browser> {
     executablePath: CHROMIUM,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
+}
+
+/**
+ * A Chromium for the file's tests (launched before them, closed after), and
+ * the cleanups each test registers, run after it in reverse.
+ */
+export function useChromium(): { browser: () => Browser; cleanups: Array<() => Promise<unknown>> } {
+  let browser: Browser | undefined;
+  const cleanups: Array<() => Promise<unknown>> = [];
+  beforeAll(async () => {
+    browser = await launchChromium();
+  });
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  return { browser: () => browser!, cleanups };
 }
 
 /** Chat across Daphne (`djangoUrl`) and the Node server (`nodeUrl`) in `room`; what it opens goes to `cleanups`. */

@@ -4,26 +4,14 @@
  * cross both ways and a leave on one side is a notice on the other. Once on
  * the core layers (redis://), once on the pub/sub layers (redis+pubsub://).
  */
-import type { Browser } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createChannelLayer, RedisPubSubChannelLayer, RedisChannelLayer } from "../../src/index.js";
 import { startChatServer } from "../../examples/chat/chat.js";
 import { startDaphne } from "../../examples/django-chat/daphne.js";
 import { cleanPrefix, REDIS_URL, testPrefix } from "../redis/helpers.js";
-import { chatAcross, launchChromium } from "./django-chat-steps.js";
+import { chatAcross, useChromium } from "./django-chat-steps.js";
 
-let browser: Browser;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const { browser, cleanups } = useChromium();
 
 async function chatOn(scheme: "redis" | "redis+pubsub"): Promise<void> {
   const prefix = testPrefix();
@@ -38,7 +26,7 @@ async function chatOn(scheme: "redis" | "redis+pubsub"): Promise<void> {
   expect(layer).toBeInstanceOf(scheme === "redis" ? RedisChannelLayer : RedisPubSubChannelLayer);
   const node = await startChatServer({ layer, host: "127.0.0.1" });
   cleanups.push(() => node.close());
-  await chatAcross(browser, daphne.url, node.url, room, cleanups);
+  await chatAcross(browser(), daphne.url, node.url, room, cleanups);
 }
 
 describe("Django (Daphne) and Node chat in one room", () => {

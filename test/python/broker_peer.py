@@ -13,10 +13,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
 sys.path.insert(0, os.path.join(HERE, "..", "redis"))
 
-from channels.exceptions import ChannelFull  # noqa: E402
-
 from channel_layers import BrokerChannelLayer, wire  # noqa: E402
-from peer import decode, encode  # noqa: E402  (test/redis/peer.py)
+from peer import decode, serve_lines  # noqa: E402  (test/redis/peer.py)
+from peer import handle as common_handle  # noqa: E402
 
 
 async def cancel_race(layer, channel, message):
@@ -48,33 +47,15 @@ async def close_while_receiving(layer, channel):
 
 
 async def handle(layer, req):
+    """This layer's own ops; the rest as test/redis/peer.py serves them."""
     op = req["op"]
-    if op == "new_channel":
-        return await layer.new_channel(req.get("prefix", "specific"))
-    if op == "send":
-        await layer.send(req["channel"], decode(req["message"]))
-        return None
-    if op == "receive":
-        return encode(await asyncio.wait_for(layer.receive(req["channel"]), req.get("timeout", 5)))
     if op == "cancel_race":
         return await cancel_race(layer, req["channel"], decode(req["message"]))
     if op == "close_while_receiving":
         return await close_while_receiving(layer, req["channel"])
-    if op == "group_add":
-        await layer.group_add(req["group"], req["channel"])
-        return None
-    if op == "group_discard":
-        await layer.group_discard(req["group"], req["channel"])
-        return None
-    if op == "group_send":
-        await layer.group_send(req["group"], decode(req["message"]))
-        return None
-    if op == "flush":
-        await layer.flush()
-        return None
     if op == "settings":
         return {"expiry": layer.expiry, "group_expiry": layer.group_expiry, "capacity": layer.capacity}
-    raise ValueError(f"unknown op {op}")
+    return await common_handle(layer, req)
 
 
 async def main():
@@ -83,24 +64,7 @@ async def main():
     if version is not None:
         wire.PROTOCOL_VERSION = version
     layer = BrokerChannelLayer(**config)
-    loop = asyncio.get_running_loop()
-    print(json.dumps({"ready": True, "client_prefix": layer.instance_id}), flush=True)
-    while True:
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line:
-            break
-        req = json.loads(line)
-        if req["op"] == "close":
-            break
-        try:
-            reply = {"id": req["id"], "result": await handle(layer, req)}
-        except ChannelFull:
-            reply = {"id": req["id"], "error": "ChannelFull"}
-        except asyncio.TimeoutError:
-            reply = {"id": req["id"], "error": "Timeout"}
-        except Exception as e:  # reported to the test, which fails on it
-            reply = {"id": req["id"], "error": f"{type(e).__name__}: {e}"}
-        print(json.dumps(reply), flush=True)
+    await serve_lines(lambda req: handle(layer, req), {"client_prefix": layer.instance_id})
     await layer.close()
 
 

@@ -203,5 +203,23 @@ class SyncCases(unittest.TestCase):
         async_to_sync(layer.flush)()
 
 
+class ConfigCases(unittest.TestCase):
+    """A bad CONFIG is one line in the settings' own words, when the layer is made."""
+
+    def test_bad_config_is_refused_in_one_line(self):
+        cases = [
+            ({"url": "redis://127.0.0.1:6379"}, "broker address 'redis://127.0.0.1:6379': unknown scheme redis:; use tcp://, tls:// or unix://"),
+            ({"url": "unix://"}, "broker address 'unix://' has no socket path: use unix:///path/to/broker.sock"),
+            ({"token_file": "/nonexistent/token"}, "cannot read token_file /nonexistent/token: No such file or directory"),
+            ({"url": "tcp://:a@127.0.0.1:6741", "token": "b"}, "give the broker token one way only, not token and the url's password"),
+            ({"connect_timeout": 0}, "connect_timeout must be a positive number of seconds, got 0"),
+        ]
+        for config, message in cases:
+            with self.subTest(config=config):
+                with self.assertRaises(ValueError) as caught:
+                    BrokerChannelLayer(**config)
+                self.assertEqual(str(caught.exception), message)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -3,25 +3,13 @@
  * channel_layers.BrokerChannelLayer and the Node chat on RemoteChannelLayer,
  * one broker between them; a page on each, in one room, in Chromium.
  */
-import type { Browser } from "playwright-core";
-import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { BrokerServer, createChannelLayer, RemoteChannelLayer } from "../../src/index.js";
 import { startChatServer } from "../../examples/chat/chat.js";
 import { startDaphne } from "../../examples/django-chat/daphne.js";
-import { chatAcross, launchChromium } from "../pubsub/django-chat-steps.js";
+import { chatAcross, useChromium } from "../pubsub/django-chat-steps.js";
 
-let browser: Browser;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const { browser, cleanups } = useChromium();
 
 it("Django (Daphne) and Node chat in one room on the broker, no Redis", async () => {
   const broker = new BrokerServer({ listen: "tcp://127.0.0.1:0", log: () => undefined });
@@ -34,7 +22,7 @@ it("Django (Daphne) and Node chat in one room on the broker, no Redis", async ()
   expect(layer).toBeInstanceOf(RemoteChannelLayer);
   const node = await startChatServer({ layer, host: "127.0.0.1" });
   cleanups.push(() => node.close());
-  await chatAcross(browser, daphne.url, node.url, "harbour-broker", cleanups);
+  await chatAcross(browser(), daphne.url, node.url, "harbour-broker", cleanups);
   // Daphne's layer is a client of this broker (the pages' messages had no other way across).
   const { clientList } = await (layer as RemoteChannelLayer).details(10);
   expect(clientList.length).toBeGreaterThanOrEqual(2);

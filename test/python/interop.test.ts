@@ -12,7 +12,8 @@ import { instanceIdOf } from "../../src/protocol/identity.js";
 import { PROTOCOL_VERSION } from "../../src/protocol/ops.js";
 import { PYTHON, PythonPeer, toTagged } from "../redis/python-peer.js";
 import { startBroker, tempDir } from "../remote/helpers.js";
-import { BROKER_PEER, PYTHON_PACKAGE, VALUES, expectPythonValues, expectValues } from "./helpers.js";
+import { VALUES, expectValues } from "../redis/interop-values.js";
+import { BROKER_PEER, PYTHON_PACKAGE, expectPythonValues } from "./helpers.js";
 
 const open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
