@@ -8,6 +8,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { InMemoryChannelLayer, RedisPubSubChannelLayer, RemoteChannelLayer, type ChannelLayer } from "../../src/index.js";
 import { startBroker } from "../remote/helpers.js";
 import { cleanPrefix, makeLayer, REDIS_URL, testPrefix } from "../redis/helpers.js";
+import { needs } from "../services.js";
+
+await needs("redis");
 
 const prefix = testPrefix();
 const broker = startBroker();

@@ -7,6 +7,9 @@ import { chromium, type Browser, type BrowserContext, type Page } from "playwrig
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startChatServer, type ChatServer } from "../../examples/chat/chat.js";
 import { InMemoryChannelLayer } from "../../src/index.js";
+import { needs } from "../services.js";
+
+await needs("chromium");
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 

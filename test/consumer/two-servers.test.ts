@@ -7,6 +7,9 @@ import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { BrokerServer } from "../../src/index.js";
 import { startDemo, stopDemos } from "./demo-process.js";
+import { needs } from "../services.js";
+
+await needs("chromium");
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 let broker: BrokerServer;

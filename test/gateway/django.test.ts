@@ -8,6 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway, type Gateway } from "../../src/index.js";
 import { cleanPrefix, makeLayer, REDIS_URL, testPrefix } from "../redis/helpers.js";
 import { PYTHON } from "../redis/python-peer.js";
+import { needs } from "../services.js";
+
+await needs("redis", "python");
 
 const EXAMPLE = fileURLToPath(new URL("../../examples/gateway-django/", import.meta.url));
 const prefix = testPrefix();

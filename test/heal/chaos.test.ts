@@ -12,6 +12,9 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, expect, it } from "vitest";
 import { spawnBroker, stopBroker } from "../../bench/backends/broker.js";
 import { startDemo, stopDemos } from "../consumer/demo-process.js";
+import { needs } from "../services.js";
+
+await needs("chromium");
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 let browser: Browser | undefined;

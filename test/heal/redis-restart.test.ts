@@ -10,6 +10,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { RedisChannelLayer } from "../../src/redis/layer.js";
 import { sleep } from "../conformance/helpers.js";
 import { groupSendsArrive, until, watch } from "./helpers.js";
+import { needs } from "../services.js";
+
+await needs("redis-server");
 
 async function freePort(): Promise<number> {
   const server = createServer();

@@ -11,6 +11,9 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { RemoteChannelLayer } from "../../src/index.js";
 import { startObserved, type Observed } from "./helpers.js";
+import { needs } from "../services.js";
+
+await needs("chromium");
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTIFACTS = new URL("../../test-artifacts/", import.meta.url);

@@ -11,6 +11,9 @@ import { createChannelLayer, type RedisPubSubLayerOptions } from "../../src/inde
 import { RedisPubSubChannelLayer } from "../../src/redis/pubsub/layer.js";
 import { drain, expectEmpty, fresh, sleep, tryReceive } from "../conformance/helpers.js";
 import { makePubSub, REDIS_URL, testPrefix } from "./helpers.js";
+import { needs } from "../services.js";
+
+await needs("redis");
 
 const prefix = testPrefix();
 

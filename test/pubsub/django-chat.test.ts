@@ -10,6 +10,9 @@ import { startChatServer } from "../../examples/chat/chat.js";
 import { startDaphne } from "../../examples/django-chat/daphne.js";
 import { cleanPrefix, REDIS_URL, testPrefix } from "../redis/helpers.js";
 import { chatAcross, useChromium } from "./django-chat-steps.js";
+import { needs } from "../services.js";
+
+await needs("redis", "chromium");
 
 const { browser, cleanups } = useChromium();
 

@@ -13,6 +13,9 @@ import { fresh, sleep } from "../conformance/helpers.js";
 import { OwnRedis } from "../redis/own-redis.js";
 import { PythonPeer, toTagged } from "../redis/python-peer.js";
 import { REDIS_URL, testPrefix } from "./helpers.js";
+import { needs } from "../services.js";
+
+await needs("redis", "redis-server", "python");
 
 const PEER = fileURLToPath(new URL("./peer.py", import.meta.url));
 

@@ -1,5 +1,8 @@
 import { describeChannelLayer } from "../../src/testing/index.js";
 import { makePubSub, PUBSUB_LACKS, testPrefix } from "./helpers.js";
+import { needs } from "../services.js";
+
+await needs("redis");
 
 const prefix = testPrefix();
 

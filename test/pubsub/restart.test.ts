@@ -9,6 +9,9 @@ import { RedisPubSubChannelLayer } from "../../src/redis/pubsub/layer.js";
 import type { LayerGap, LayerState } from "../../src/layer.js";
 import { sleep } from "../conformance/helpers.js";
 import { OwnRedis } from "../redis/own-redis.js";
+import { needs } from "../services.js";
+
+await needs("redis-server");
 
 async function until(what: string, check: () => boolean | Promise<boolean>, ms = 8000): Promise<void> {
   const deadline = Date.now() + ms;

@@ -10,6 +10,9 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import type { BrokerServer } from "../../src/index.js";
 import { PYTHON } from "../redis/python-peer.js";
 import { startBroker } from "../remote/helpers.js";
+import { needs } from "../services.js";
+
+await needs("python");
 
 const run = promisify(execFile);
 const SCRIPT = fileURLToPath(new URL("./channels_behaviour.py", import.meta.url));

@@ -8,6 +8,9 @@ import { BrokerServer, createChannelLayer, RemoteChannelLayer } from "../../src/
 import { startChatServer } from "../../examples/chat/chat.js";
 import { startDaphne } from "../../examples/django-chat/daphne.js";
 import { chatAcross, useChromium } from "../pubsub/django-chat-steps.js";
+import { needs } from "../services.js";
+
+await needs("python", "chromium");
 
 const { browser, cleanups } = useChromium();
 

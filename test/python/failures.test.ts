@@ -7,6 +7,9 @@ import { createServer, type Server, type Socket } from "node:net";
 import { afterEach, expect, it } from "vitest";
 import { PythonPeer } from "../redis/python-peer.js";
 import { BROKER_PEER } from "./helpers.js";
+import { needs } from "../services.js";
+
+await needs("python");
 
 const open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {

@@ -14,6 +14,9 @@ import { PYTHON, PythonPeer, toTagged } from "../redis/python-peer.js";
 import { startBroker, tempDir } from "../remote/helpers.js";
 import { VALUES, expectValues } from "../redis/interop-values.js";
 import { BROKER_PEER, PYTHON_PACKAGE, expectPythonValues } from "./helpers.js";
+import { needs } from "../services.js";
+
+await needs("python");
 
 const open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {

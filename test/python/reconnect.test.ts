@@ -7,6 +7,9 @@ import { afterEach, expect, it } from "vitest";
 import { BrokerServer, RemoteChannelLayer, type BrokerServerOptions } from "../../src/index.js";
 import { PythonPeer } from "../redis/python-peer.js";
 import { BROKER_PEER } from "./helpers.js";
+import { needs } from "../services.js";
+
+await needs("python");
 
 const open: Array<{ close(): Promise<void> }> = [];
 let broker: BrokerServer | undefined;

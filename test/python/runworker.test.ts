@@ -9,6 +9,9 @@ import { afterEach, expect, it } from "vitest";
 import { BrokerServer, RemoteChannelLayer } from "../../src/index.js";
 import { PYTHON } from "../redis/python-peer.js";
 import { PYTHON_PACKAGE } from "./helpers.js";
+import { needs } from "../services.js";
+
+await needs("python");
 
 const WORKER_DIR = fileURLToPath(new URL("./worker", import.meta.url));
 const cleanups: Array<() => Promise<unknown>> = [];

@@ -10,6 +10,9 @@ import { clusterSlot, clusterTags, consistentHash } from "../../src/redis/shardi
 import { describeChannelLayer } from "../../src/testing/index.js";
 import { OwnCluster } from "./own-cluster.js";
 import { testPrefix } from "./helpers.js";
+import { needs } from "../services.js";
+
+await needs("redis-server");
 
 let cluster: OwnCluster;
 beforeAll(async () => {

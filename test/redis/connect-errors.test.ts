@@ -8,6 +8,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ConnectionLostError, createChannelLayer, type LayerState } from "../../src/index.js";
 import type { RedisChannelLayer } from "../../src/redis/layer.js";
 import { dbUrl, keysUnder, makeLayer, REDIS_URL, testPrefix } from "./helpers.js";
+import { needs } from "../services.js";
+
+await needs("redis");
 
 const open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => void (await Promise.all(open.splice(0).map((l) => l.close()))));

@@ -10,6 +10,9 @@ import { consistentHash } from "../../src/redis/sharding.js";
 import { cleanPrefix, dbUrl, keysUnder, REDIS_URL, testPrefix } from "./helpers.js";
 import { VALUES, expectValues } from "./interop-values.js";
 import { PythonPeer, toTagged, type PeerConfig } from "./python-peer.js";
+import { needs } from "../services.js";
+
+await needs("redis", "python");
 
 const open: Array<{ close(): Promise<void> }> = [];
 const prefixes: Array<[string, string[]]> = [];

@@ -15,6 +15,9 @@ import type { RedisChannelLayer, RedisLayerOptions } from "../../src/redis/layer
 import { sleep, tryReceive } from "../conformance/helpers.js";
 import { cleanPrefix, makeLayer, REDIS_URL, testPrefix } from "./helpers.js";
 import { PythonPeer } from "./python-peer.js";
+import { needs } from "../services.js";
+
+await needs("redis", "python");
 
 const prefix = testPrefix();
 const raw = new Redis(REDIS_URL);

@@ -5,6 +5,9 @@ import type { RedisChannelLayer, RedisLayerOptions } from "../../src/redis/layer
 import { sleep } from "../conformance/helpers.js";
 import { keyTtlMs } from "../../src/redis/ttl.js";
 import { cleanPrefix, dbUrl, makeLayer, REDIS_URL, testPrefix } from "./helpers.js";
+import { needs } from "../services.js";
+
+await needs("redis");
 
 const prefix = testPrefix();
 const raw = new Redis(REDIS_URL);

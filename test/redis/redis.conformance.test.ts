@@ -1,6 +1,9 @@
 import { afterAll } from "vitest";
 import { describeChannelLayer } from "../../src/testing/index.js";
 import { cleanPrefix, makeLayer, testPrefix } from "./helpers.js";
+import { needs } from "../services.js";
+
+await needs("redis");
 
 const prefix = testPrefix();
 afterAll(() => cleanPrefix(prefix));

@@ -3,6 +3,9 @@ import { Redis } from "ioredis";
 import { afterAll, expect, it } from "vitest";
 import { runWorker } from "../../src/index.js";
 import { cleanPrefix, keysUnder, makeLayer, REDIS_URL, testPrefix } from "./helpers.js";
+import { needs } from "../services.js";
+
+await needs("redis");
 
 const prefix = testPrefix();
 afterAll(() => cleanPrefix(prefix));

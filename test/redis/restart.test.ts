@@ -7,6 +7,9 @@ import { ConnectionLostError } from "../../src/index.js";
 import { RedisChannelLayer } from "../../src/redis/layer.js";
 import { sleep } from "../conformance/helpers.js";
 import { OwnRedis } from "./own-redis.js";
+import { needs } from "../services.js";
+
+await needs("redis-server");
 
 describe("Redis restarted mid-stream", () => {
   const cleanups: Array<() => Promise<void>> = [];

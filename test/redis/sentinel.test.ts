@@ -8,6 +8,9 @@ import { Redis } from "ioredis";
 import { RedisChannelLayer } from "../../src/redis/layer.js";
 import { OwnSentinels } from "./own-cluster.js";
 import { testPrefix } from "./helpers.js";
+import { needs } from "../services.js";
+
+await needs("redis-server");
 
 let sentinels: OwnSentinels;
 beforeAll(async () => {

@@ -1,6 +1,9 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { ChannelFullError, LayerClosedError } from "../../src/index.js";
 import { cleanPrefix, makeLayer, testPrefix } from "./helpers.js";
+import { needs } from "../services.js";
+
+await needs("redis");
 
 const prefix = testPrefix();
 afterAll(() => cleanPrefix(prefix));

@@ -1,6 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ChannelFullError, createChannelLayer, RedisChannelLayer, type ChannelLayer } from "../../src/index.js";
 import { cleanPrefix, keysUnder, REDIS_URL, testPrefix } from "./helpers.js";
+import { needs } from "../services.js";
+
+await needs("redis");
 
 describe("createChannelLayer with redis:// URLs", () => {
   const open: ChannelLayer[] = [];

@@ -9,6 +9,9 @@ import { InvalidTokenError, MultiFernet } from "../../src/redis/fernet.js";
 import { Serializer } from "../../src/redis/serializer.js";
 import { consistentHash, crc32ForTest } from "../../src/redis/sharding.js";
 import { PYTHON } from "./python-peer.js";
+import { needs } from "../services.js";
+
+await needs("python");
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex").replace(/(..)(?!$)/g, "$1 ");
 

@@ -14,6 +14,9 @@ import { BrokerServer, RemoteChannelLayer } from "../../../src/index.js";
 import { ObserveServer } from "../../../src/observe/http.js";
 import { tempDir } from "../helpers.js";
 import { startObserved } from "../../observe/helpers.js";
+import { needs } from "../../services.js";
+
+await needs("chromium");
 
 const dir = tempDir();
 afterAll(() => dir.remove());

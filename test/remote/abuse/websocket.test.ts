@@ -10,6 +10,9 @@ import { chromium } from "playwright-core";
 import { afterEach, expect, it } from "vitest";
 import WebSocket from "ws";
 import { InMemoryChannelLayer, serve, WebSocketConsumer, type ServeOptions, type WebSocketInit, type WebSocketService } from "../../../src/index.js";
+import { needs } from "../../services.js";
+
+await needs("chromium");
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
