@@ -6,7 +6,7 @@
 import type { IncomingMessage, Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { WebSocketServer } from "ws";
+import { loadWs } from "../load-on-use.js";
 import { BaseLayer } from "../base.js";
 import type { ChannelLayer, LayerState } from "../layer.js";
 import { CloseCode } from "./close-codes.js";
@@ -109,7 +109,7 @@ export interface ConnectionHandler {
 export function serve(options: ServeOptions): WebSocketService {
   const { server } = options;
   const handler = connectionHandler(options, () => boundToLoopback(server));
-  const wss = new WebSocketServer({
+  const wss = new (loadWs().WebSocketServer)({
     noServer: true,
     clientTracking: false,
     maxPayload: handler.maxPayload,

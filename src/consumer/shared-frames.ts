@@ -12,7 +12,7 @@
  * socket where it is missing, or busy with something of its own
  * (compression, a Blob being read), is written with `send()`.
  */
-import { WebSocket } from "ws";
+import { loadWs } from "../load-on-use.js";
 
 /** The last payload framed, per frame type: the cache holds at most these two frames. */
 interface Last {
@@ -72,6 +72,7 @@ interface WsSender {
  * undefined for any other socket.
  */
 export function frameWriter(socket: object): ((list: [Buffer]) => boolean) | undefined {
+  const { WebSocket } = loadWs();
   if (!(socket instanceof WebSocket)) return undefined;
   const sender = (socket as unknown as { _sender?: WsSender })._sender;
   // A negotiated extension (permessage-deflate) would change the frames: none is offered by serve().

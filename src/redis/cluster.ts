@@ -8,7 +8,8 @@
  * by the same hash as channels_redis' ring; the cluster decides which master
  * serves each slot, and ioredis' Cluster client follows MOVED and ASK.
  */
-import { Cluster, type ClusterOptions, type Redis, type RedisOptions } from "ioredis";
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from "ioredis";
+import { loadIoredis } from "../load-on-use.js";
 
 interface ClusterNode {
   host: string;
@@ -76,7 +77,7 @@ function clusterOptions(redisOptions: RedisOptions, timeoutMs: number, autoPipel
 export function clusterShards(cluster: RedisClusterOptions, redisOptions: RedisOptions, timeoutMs: number): Shard[] {
   const { nodes, slots } = checkCluster(cluster);
   const make = (autoPipelining: boolean): Redis => {
-    const client = new Cluster(nodes, clusterOptions(redisOptions, timeoutMs, autoPipelining));
+    const client = new (loadIoredis().Cluster)(nodes, clusterOptions(redisOptions, timeoutMs, autoPipelining));
     // Errors surface through the commands that fail; without a listener ioredis prints them.
     client.on("error", () => {});
     // The Cluster client has the commands we use of a single server's (the loop and layer avoid the rest).

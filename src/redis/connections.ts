@@ -3,7 +3,8 @@
  * channels_redis accepts (so a Django `CONFIG` can be copied over), one
  * command client per shard, and how a long outage becomes ConnectionLostError.
  */
-import { Redis, type RedisOptions } from "ioredis";
+import type { Redis, RedisOptions } from "ioredis";
+import { loadIoredis } from "../load-on-use.js";
 import { ConnectionLostError } from "../errors.js";
 import { fullScripting, installScripts, type ScriptedRedis } from "./scripts.js";
 
@@ -30,8 +31,10 @@ export type RedisHost = string | [string, number] | RedisOptions | PythonStyleHo
 /** Makes a client; tests pass one that returns ioredis-mock instances. */
 export type ClientFactory = (target: string | RedisOptions, options: RedisOptions) => Redis;
 
-export const defaultFactory: ClientFactory = (target, options) =>
-  typeof target === "string" ? new Redis(target, options) : new Redis({ ...target, ...options });
+export const defaultFactory: ClientFactory = (target, options) => {
+  const { Redis } = loadIoredis();
+  return typeof target === "string" ? new Redis(target, options) : new Redis({ ...target, ...options });
+};
 
 /** Normalise a host to what ioredis takes. */
 export function resolveHost(host: RedisHost): string | RedisOptions {
