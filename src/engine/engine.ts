@@ -55,6 +55,13 @@ export interface EngineTop {
   groups: Array<{ name: string; members: number }>;
 }
 
+/** What one group send (or one slice of it) did; `more` delivers its next slice. */
+export interface GroupDelivery {
+  delivered: number;
+  skipped: number;
+  more?: () => GroupDelivery;
+}
+
 /** What a walk over every channel and group finds: the top lists, and the figures only a walk can give. */
 export interface EngineWalk extends EngineTop {
   /** As stats() would say at the walk's end, its waiting receivers counted on the way. */
@@ -358,8 +365,16 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     if (g.members.size === 0) this.dropGroup(g);
   }
 
-  /** Deliver to every live member; members that are full or over their rate are skipped, never raised. */
-  groupSend(group: string, body: T, priority?: number): { delivered: number; skipped: number } {
+  /**
+   * Deliver to every live member; members that are full or over their rate
+   * are skipped, never raised. A group of more than `slice` members is
+   * delivered `slice` members at a time: the first slice now, each next one
+   * when the caller calls `more` (a later turn of the event loop), so one huge
+   * group send does not hold up every other client (docs/security.md). Its
+   * members are those of the moment it was sent: one added or refreshed
+   * meanwhile gets it at most once, one gone meanwhile not at all.
+   */
+  groupSend(group: string, body: T, priority?: number, slice = Infinity): GroupDelivery {
     this.counters.groupSends++;
     const g = this.groups.get(group);
     if (g === undefined) return { delivered: 0, skipped: 0 };
@@ -371,28 +386,43 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       return { delivered: 0, skipped: g.members.size };
     }
     const deadline = now + this.expiryMs;
+    if (g.members.size <= slice) return this.deliver(g, g.members.keys(), body, deadline, priority, true);
+    const names = [...g.members.keys()];
+    let at = 0;
+    const next = (): GroupDelivery => {
+      const part = names.slice(at, (at += slice)).filter((name) => g.members.has(name) && this.groups.get(group) === g);
+      const result = this.deliver(g, part, body, deadline, priority, at === slice);
+      if (at < names.length) result.more = next;
+      return result;
+    };
+    return next();
+  }
+
+  /** groupSend's loop over `names` (members of `g`); `first`: `body` itself may go to the first, copies to the rest. */
+  private deliver(g: GroupState, names: Iterable<string>, body: T, deadline: number, priority: number | undefined, first: boolean): GroupDelivery {
+    const now = this.clock();
     let delivered = 0;
     let skipped = 0;
-    for (const name of g.members.keys()) {
+    for (const name of names) {
       const ch = this.channels.get(name)!;
       // A member that let a message expire unread is dead: it leaves its groups (docs/semantics.md §4.5).
       if (this.expire(ch, now) > 0) continue;
       if (this.refuses(ch) || (ch.waiters.size === 0 && this.full(body))) {
         skipped++;
         this.counters.groupSkippedFull++;
-        this.deadLetter(body, "overflow", name, group);
+        this.deadLetter(body, "overflow", name, g.name);
         continue;
       }
       if (ch.bucket && ch.bucket.take(now) > 0) {
         skipped++;
         this.counters.rateLimited++;
-        this.deadLetter(body, "rate-limited", name, group);
+        this.deadLetter(body, "rate-limited", name, g.name);
         continue;
       }
-      this.offer(ch, delivered === 0 ? body : this.fanout(body), deadline, priority ?? ch.priority);
+      this.offer(ch, first && delivered === 0 ? body : this.fanout(body), deadline, priority ?? ch.priority);
       delivered++;
     }
-    if (g.members.size === 0 && this.groups.get(group) === g) this.dropGroup(g);
+    if (g.members.size === 0 && this.groups.get(g.name) === g) this.dropGroup(g);
     this.counters.groupDelivered += delivered;
     return { delivered, skipped };
   }

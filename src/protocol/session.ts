@@ -5,14 +5,14 @@
  * a client sends can throw out of here: a bad request is answered with an
  * error, a bad frame ends this connection only.
  */
-import type { Taken, Waiter, WaitHandle } from "../engine/engine.js";
+import type { GroupDelivery, Taken, Waiter, WaitHandle } from "../engine/engine.js";
 import { AuthenticationError, ConnectionLostError, ForbiddenError, MessageTooLargeError, ProtocolError } from "../errors.js";
 import { assertChannelName, assertGroupName, assertOwnChannel, isProcessLocal, ownsChannel } from "../names.js";
 import { HeldAhead } from "./ahead.js";
 import { SETTLE_WAIT_MS, type SettleWait } from "./settling.js";
 import { EVERYTHING, type Grant } from "./auth.js";
 import { errorToWire } from "./errors.js";
-import { BYTES_PER_TURN, OUTPUT_BUDGET, REQUESTS_PER_TURN, WRITE_SLICE_BYTES, wireEstimate } from "./limits.js";
+import { BYTES_PER_TURN, DELIVERIES_PER_TURN, OUTPUT_BUDGET, REQUESTS_PER_TURN, WRITE_SLICE_BYTES, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, MAX_STATS_TOP, Op, PROTOCOL_VERSION, Status, type HelloInfo } from "./ops.js";
 import type { SessionHost, Viewer } from "./session-host.js";
@@ -84,6 +84,10 @@ export class Session {
   private turn = -1;
   private turnRequests = 0;
   private turnBytes = 0;
+  /** Group members delivered to this turn: a group send costs what it delivers, not one request. */
+  private turnDeliveries = 0;
+  /** A group send too large for one turn is being delivered a slice a turn: this client's next requests wait for it (FIFO per sender). */
+  private fanning = false;
   private helloTimer: NodeJS.Timeout | undefined;
   /** Whether the log already said this client may not store replies (once per connection). */
   private cacheRefused = false;
@@ -144,20 +148,21 @@ export class Session {
     if (!this.held) this.queuePump();
   }
 
-  /** Requests wait for something other than the next turn: the client to read, or a census. */
+  /** Requests wait for something other than the next turn: the client to read, a census, or a group send's slices. */
   private get held(): boolean {
-    return this.blocked || this.counting;
+    return this.blocked || this.counting || this.fanning;
   }
 
   /** Whether one more request may be served now: budget owed and share of the turn. */
   private mayServe(): boolean {
-    if (this.counting) return false;
+    if (this.counting || this.fanning) return false;
     if (this.turn !== this.broker.turn) {
       this.turn = this.broker.turn;
       this.turnRequests = 0;
       this.turnBytes = 0;
+      this.turnDeliveries = 0;
     }
-    if (this.turnRequests >= REQUESTS_PER_TURN || this.turnBytes >= BYTES_PER_TURN) return false;
+    if (this.turnRequests >= REQUESTS_PER_TURN || this.turnBytes >= BYTES_PER_TURN || this.turnDeliveries >= DELIVERIES_PER_TURN) return false;
     if (this.outBytes + (this.link.buffered ?? 0) > OUTPUT_BUDGET) {
       this.blocked = true;
       this.link.pause?.();
@@ -396,7 +401,9 @@ export class Session {
         const group = frame[2];
         assertGroupName(group);
         this.allowed(this.grant.group(group), `send to group "${group}"`);
-        engine.groupSend(group, this.bodyArg(frame[3]), priorityArg(frame[4]));
+        const sent = engine.groupSend(group, this.bodyArg(frame[3]), priorityArg(frame[4]), DELIVERIES_PER_TURN);
+        this.turnDeliveries += sent.delivered + sent.skipped;
+        if (sent.more !== undefined) return this.fanOut(id, sent.more);
         break;
       }
       case Op.Flush:
@@ -440,6 +447,28 @@ export class Session {
         throw new ProtocolError(`unknown op ${op}`);
     }
     this.reply([id, Status.Ok]);
+  }
+
+  /**
+   * Deliver the rest of group send `id` a slice per turn of the event loop,
+   * other clients' requests served in between; then answer it and serve on.
+   */
+  private fanOut(id: number, more: () => GroupDelivery): void {
+    this.fanning = true;
+    const step = (): void => {
+      if (this.gone) return; // the sender is gone: the rest of its group send is not delivered (at most once)
+      const sent = more();
+      this.broker.nextTurn();
+      if (sent.more !== undefined) {
+        more = sent.more;
+        setImmediate(step);
+        return;
+      }
+      this.fanning = false;
+      this.reply([id, Status.Ok]);
+      this.queuePump();
+    };
+    setImmediate(step);
   }
 
   /**
