@@ -5,7 +5,6 @@
  * a turn, and the good client's round trips go on beside it.
  */
 import { afterEach, expect, it } from "vitest";
-import { Op } from "../../../src/protocol/ops.js";
 import { attacker, childBroker, goodClient, type ChildBroker } from "./helpers.js";
 
 let broker: ChildBroker | undefined;
