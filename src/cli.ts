@@ -38,9 +38,11 @@ serve options:
   --max-connections N     connections served at once (default 10000)
   --hello-timeout SECONDS how long a new connection has to say hello before it is
                           closed (default 5)
-  --max-stored-bytes N    bytes of messages held in all; past it sends are refused
-                          with ERR_BROKER_FULL (default a quarter of the heap limit)
-  --max-cache-bytes N     bytes of replies the shared request cache may hold (default 16777216)
+  --max-stored-bytes N    bytes of messages held in all, each counted with 192 bytes
+                          for itself; past it sends are refused with ERR_BROKER_FULL
+                          (default a quarter of the heap limit)
+  --max-cache-bytes N     bytes the shared request cache may hold, each reply counted
+                          with 300 bytes for itself, split among tokens (default 16777216)
   --capacity N            messages a channel may hold (default 100)
   --expiry SECONDS        how long a message may wait in a channel (default 60)
   --group-expiry SECONDS  how long a group membership lasts (default 86400)
