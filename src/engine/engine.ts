@@ -366,15 +366,15 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   }
 
   /**
-   * Deliver to every live member; members that are full or over their rate
-   * are skipped, never raised. A group of more than `slice` members is
-   * delivered `slice` members at a time: the first slice now, each next one
-   * when the caller calls `more` (a later turn of the event loop), so one huge
-   * group send does not hold up every other client (docs/security.md). Its
-   * members are those of the moment it was sent: one added or refreshed
+   * Deliver to every live member but those in `except`; members that are full
+   * or over their rate are skipped, never raised. A group of more than `slice`
+   * members is delivered `slice` members at a time: the first slice now, each
+   * next one when the caller calls `more` (a later turn of the event loop), so
+   * one huge group send does not hold up every other client (docs/security.md).
+   * Its members are those of the moment it was sent: one added or refreshed
    * meanwhile gets it at most once, one gone meanwhile not at all.
    */
-  groupSend(group: string, body: T, priority?: number, slice = Infinity): GroupDelivery {
+  groupSend(group: string, body: T, priority?: number, except?: ReadonlySet<string>, slice = Infinity): GroupDelivery {
     this.counters.groupSends++;
     const g = this.groups.get(group);
     if (g === undefined) return { delivered: 0, skipped: 0 };
@@ -386,24 +386,33 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       return { delivered: 0, skipped: g.members.size };
     }
     const deadline = now + this.expiryMs;
-    if (g.members.size <= slice) return this.deliver(g, g.members.keys(), body, deadline, priority, true);
+    if (g.members.size <= slice) return this.deliver(g, g.members.keys(), body, deadline, priority, except, true);
     const names = [...g.members.keys()];
     let at = 0;
     const next = (): GroupDelivery => {
       const part = names.slice(at, (at += slice)).filter((name) => g.members.has(name) && this.groups.get(group) === g);
-      const result = this.deliver(g, part, body, deadline, priority, at === slice);
+      const result = this.deliver(g, part, body, deadline, priority, except, at === slice);
       if (at < names.length) result.more = next;
       return result;
     };
     return next();
   }
 
-  /** groupSend's loop over `names` (members of `g`); `first`: `body` itself may go to the first, copies to the rest. */
-  private deliver(g: GroupState, names: Iterable<string>, body: T, deadline: number, priority: number | undefined, first: boolean): GroupDelivery {
+  /** groupSend's loop over `names` (members of `g`) but `except`; `first`: `body` itself may go to the first, copies to the rest. */
+  private deliver(
+    g: GroupState,
+    names: Iterable<string>,
+    body: T,
+    deadline: number,
+    priority: number | undefined,
+    except: ReadonlySet<string> | undefined,
+    first: boolean,
+  ): GroupDelivery {
     const now = this.clock();
     let delivered = 0;
     let skipped = 0;
     for (const name of names) {
+      if (except !== undefined && except.has(name)) continue;
       const ch = this.channels.get(name)!;
       // A member that let a message expire unread is dead: it leaves its groups (docs/semantics.md §4.5).
       if (this.expire(ch, now) > 0) continue;

@@ -238,8 +238,10 @@ export abstract class ProtocolLayer extends BaseLayer {
     return this.call([Op.GroupDiscard, 0, group, channel]);
   }
 
-  protected doGroupSend(group: string, message: Message, priority: number | undefined): Promise<void> {
+  protected doGroupSend(group: string, message: Message, priority: number | undefined, except: ReadonlySet<string> | undefined): Promise<void> {
     const body = writer.message(message);
+    // Without `except` the frame is the one it always was.
+    if (except !== undefined) return this.call([Op.GroupSend, 0, group, body, priority ?? null, [...except]]);
     return this.call(priority === undefined ? [Op.GroupSend, 0, group, body] : [Op.GroupSend, 0, group, body, priority]);
   }
 

@@ -53,7 +53,7 @@ export const Op = {
   GroupAdd: 5,
   /** [GroupDiscard, id, group, channel] → [id, Ok] */
   GroupDiscard: 6,
-  /** [GroupSend, id, group, body, priority?] → [id, Ok] */
+  /** [GroupSend, id, group, body, priority?, except?] → [id, Ok]; except: channel names left out (priority null when only except is given) */
   GroupSend: 7,
   /** [Flush, id] → [id, Ok] */
   Flush: 8,

@@ -46,6 +46,14 @@ function priorityArg(value: unknown): number | undefined {
   return value;
 }
 
+/** A GroupSend's optional members to leave out: absent (null) or an array of channel names. Its cost is bounded by the frame's size. */
+function exceptArg(value: unknown): ReadonlySet<string> | undefined {
+  if (value == null) return undefined;
+  if (!Array.isArray(value)) throw new ProtocolError("a group send's except must be an array of channel names");
+  for (const name of value) assertChannelName(name, "except channel name");
+  return new Set(value as string[]);
+}
+
 /** A GroupAdd's optional expiry: absent (null) or positive seconds; the engine caps it at groupExpiry. */
 function expiryArg(value: unknown): number | undefined {
   if (value == null) return undefined;
@@ -401,7 +409,7 @@ export class Session {
         const group = frame[2];
         assertGroupName(group);
         this.allowed(this.grant.group(group), `send to group "${group}"`);
-        const sent = engine.groupSend(group, this.bodyArg(frame[3]), priorityArg(frame[4]), DELIVERIES_PER_TURN);
+        const sent = engine.groupSend(group, this.bodyArg(frame[3]), priorityArg(frame[4]), exceptArg(frame[5]), DELIVERIES_PER_TURN);
         this.turnDeliveries += sent.delivered + sent.skipped;
         if (sent.more !== undefined) return this.fanOut(id, sent.more);
         break;

@@ -5,6 +5,8 @@
  */
 import { createHash } from "node:crypto";
 import type { Message, MessageValue } from "../layer.js";
+import { InvalidMessageError } from "../errors.js";
+import { MAX_MESSAGE_DEPTH } from "../message.js";
 import { decodeMessage, encodeMessage } from "../msgpack.js";
 import type { ReplyCacheStats } from "../stats.js";
 
@@ -33,12 +35,17 @@ export const DEFAULT_CACHE_ENTRIES = 65_536;
  */
 export const ENTRY_OVERHEAD = 300;
 
-/** Keys sorted at every depth, so `{a, b}` and `{b, a}` encode alike. */
-function canonical(value: MessageValue): MessageValue {
-  if (Array.isArray(value)) return value.map(canonical);
+/**
+ * Keys sorted at every depth, so `{a, b}` and `{b, a}` encode alike. It runs
+ * before `send` checks the message, so it refuses what send would: nesting
+ * past the limit (a 200k-deep JSON body would overflow the stack here).
+ */
+function canonical(value: MessageValue, depth = 0): MessageValue {
   if (value === null || typeof value !== "object" || value instanceof Uint8Array) return value;
+  if (depth > MAX_MESSAGE_DEPTH) throw new InvalidMessageError(`the message nests deeper than ${MAX_MESSAGE_DEPTH} levels`);
+  if (Array.isArray(value)) return value.map((item) => canonical(item, depth + 1));
   const out: Record<string, MessageValue> = {};
-  for (const key of Object.keys(value).sort()) out[key] = canonical(value[key]!);
+  for (const key of Object.keys(value).sort()) out[key] = canonical(value[key]!, depth + 1);
   return out;
 }
 

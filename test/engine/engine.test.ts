@@ -238,7 +238,7 @@ describe("engine: capacity and groups", () => {
     const clock = new FakeClock();
     const engine = makeEngine(clock);
     for (let i = 0; i < 25; i++) engine.groupAdd("g", `m${i}`);
-    let part = engine.groupSend("g", 7, undefined, 10);
+    let part = engine.groupSend("g", 7, undefined, undefined, 10);
     expect(part).toMatchObject({ delivered: 10, skipped: 0 });
     // Meanwhile: a member already served is refreshed (it moves to the end), one not yet served leaves, a new one joins.
     engine.groupAdd("g", "m0");
