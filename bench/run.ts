@@ -128,6 +128,7 @@ for (const [ours, theirs] of [
   ["ipc", "unix"],
   ["tcp", "redis"],
   ["redis", "python-redis"],
+  ["python-broker", "python-redis"],
   ["redis-read-ahead", "redis"],
   ["redis-cluster", "redis"],
 ]) {

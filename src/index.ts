@@ -8,6 +8,7 @@ export type {
   MessageValue,
   ReceiveOptions,
   SendOptions,
+  GroupSendOptions,
 } from "./layer.js";
 export type { DeadLetterOptions, DropReason, OverflowPolicy, RateLimit, TrafficOptions } from "./traffic.js";
 export type { PatternMap } from "./patterns.js";

@@ -92,7 +92,7 @@ export function clusterShards(cluster: RedisClusterOptions, redisOptions: RedisO
   const table = (): string[][] => (commands as unknown as Cluster).slots;
   return clusterTags(slots).map((tag, i) => {
     const slot = clusterSlot(tag.slice(1, -1));
-    return new Shard(i, "", () => make(false), {}, timeoutMs, {
+    return new Shard(i, "", () => make(false), {}, timeoutMs, undefined, {
       commands,
       connect: () => make(false),
       tag,

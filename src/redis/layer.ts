@@ -233,17 +233,18 @@ export class RedisChannelLayer extends BaseLayer {
     }
   }
 
-  protected async doGroupSend(group: string, message: Message): Promise<void> {
-    await this.writeGroupSend(group, message);
+  protected async doGroupSend(group: string, message: Message, _priority: number | undefined, except: ReadonlySet<string> | undefined): Promise<void> {
+    await this.writeGroupSend(group, message, except);
     this.groupSends++; // counted once done: a send that failed was not made
   }
 
-  private async writeGroupSend(group: string, message: Message): Promise<void> {
+  private async writeGroupSend(group: string, message: Message, except: ReadonlySet<string> | undefined): Promise<void> {
     const gshard = this.groupShard(group);
     const gkey = this.groupKey(group);
     let oneCall: boolean;
     try {
-      oneCall = this.oneCallGroupSend && (await gshard.full());
+      // The one-call script reads the members inside Redis; `except` filters them here, before the send script.
+      oneCall = except === undefined && this.oneCallGroupSend && (await gshard.full());
     } catch (err) {
       throw gshard.fail(err);
     }
@@ -273,6 +274,7 @@ export class RedisChannelLayer extends BaseLayer {
     } catch (err) {
       throw gshard.fail(err);
     }
+    if (except !== undefined) members = members.filter((channel) => !except.has(channel));
     if (members.length === 0) return;
     // One member per queue key, naming every channel behind it (docs/redis-wire.md, "Member bytes").
     const bundles = new Map<string, { shard: number; channels: string[] }>();
@@ -356,7 +358,7 @@ export class RedisChannelLayer extends BaseLayer {
   }
 
   protected async doClose(): Promise<void> {
-    this.watch.close();
+    await this.watch.close();
     await this.receiver.close(1000);
     await Promise.all(this.shards.map((s) => release(s.commands)));
     this.receiver.rejectWaiting();

@@ -77,6 +77,10 @@ export class RedisWatch {
       const client = shard.commands;
       client.on("ready", () => void this.onReady(shard));
       client.on("close", () => this.onLost(shard));
+      // Registered after the shard's own listener, which decides whether the error is fatal.
+      client.on("error", () => {
+        if (shard.fatal !== undefined) this.updateState();
+      });
     }
     if (cluster) setImmediate(() => this.check());
     this.timer = setInterval(() => this.check(), cluster ? PROBE_MS : CHECK_MS);
@@ -85,17 +89,27 @@ export class RedisWatch {
     this.firstTimer.unref();
   }
 
-  close(): void {
+  /** Stops watching and deletes this layer's markers, so a clean stop leaves no key outside the prefix behind. */
+  async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
     clearTimeout(this.firstTimer);
+    await Promise.all(
+      this.shards
+        .filter((s) => this.watches[s.index]!.marked && s.commands.status === "ready")
+        .map((s) => s.commands.del(this.marker).catch(() => {})),
+    );
   }
 
-  /** Why the layer is not ready: the shards that are down. */
+  /** Why the layer is not ready: a refusal, or the shards that are down and why. */
   unavailable(): Error {
-    const down = this.shards.filter((s) => !this.watches[s.index]!.ready).map((s) => s.where);
+    const fatal = this.shards.find((s) => s.fatal !== undefined)?.fatal;
+    if (fatal !== undefined) return fatal;
+    const down = this.shards.filter((s) => !this.watches[s.index]!.ready);
+    const why = down.map((s) => s.lastError?.message).filter((m) => m !== undefined);
     return new ConnectionLostError(
-      `Redis at ${down.join(", ") || "?"} could not be reached within ${this.timeoutMs} ms (connectionLostTimeout); still retrying in the background`,
+      `Redis at ${down.map((s) => s.where).join(", ") || "?"} could not be reached within ${this.timeoutMs} ms (connectionLostTimeout)` +
+        `${why.length > 0 ? `: ${why.join("; ")}` : ""}; the layer goes on retrying until it is closed`,
     );
   }
 
@@ -128,6 +142,7 @@ export class RedisWatch {
   /** Every shard ready: "ready"; one lost for longer than connectionLostTimeout: "failed"; else "reconnecting". */
   private updateState(): void {
     if (this.closed) return;
+    if (this.shards.some((s) => s.fatal !== undefined)) return this.hooks.setState("failed");
     if (this.watches.every((w) => w.ready)) {
       this.everReady = true;
       this.lostSince = undefined;

@@ -30,8 +30,9 @@ describeChannelLayer("redis cluster", {
   capabilities: { trafficControl: "channels_redis' Redis layout has no priorities, rate limits, overflow policies or dead letters" },
 });
 
+const pubsubPrefix = testPrefix();
 describeChannelLayer("redis pub/sub, sharded, on a cluster", {
-  make: (options) => new RedisPubSubChannelLayer({ cluster: { nodes: cluster.seeds.slice(0, 1) }, sharded: true, prefix: testPrefix(), connectionLostTimeout: 5000, ...options }),
+  make: (options) => new RedisPubSubChannelLayer({ cluster: { nodes: cluster.seeds.slice(0, 1) }, sharded: true, prefix: pubsubPrefix, connectionLostTimeout: 5000, ...options }),
   shared: true,
   capabilities: {
     ...PUBSUB_LACKS,
