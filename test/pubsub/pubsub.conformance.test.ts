@@ -11,3 +11,12 @@ describeChannelLayer("redis pub/sub (real server)", {
     trafficControl: "channels_redis' pub/sub layer keeps no such state, so Python peers could not honour it",
   },
 });
+
+describeChannelLayer("redis pub/sub, sharded (SSUBSCRIBE, real server)", {
+  make: (options) => makePubSub(prefix, { sharded: true, ...options }),
+  shared: true,
+  capabilities: {
+    ...PUBSUB_LACKS,
+    trafficControl: "channels_redis' pub/sub layer keeps no such state, so Python peers could not honour it",
+  },
+});

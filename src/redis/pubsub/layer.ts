@@ -18,6 +18,9 @@ import { Serializer } from "../serializer.js";
 import { consistentHash } from "../sharding.js";
 import { LocalChannels, type LocalChannel } from "./channels.js";
 import { ShardSubscriber } from "./subscriber.js";
+import { ClusterSubscribers } from "./cluster-subscribers.js";
+import { clusterShards } from "../cluster.js";
+import type { Cluster } from "ioredis";
 
 export interface RedisPubSubLayerOptions extends CommonRedisOptions {
   /** Starts group channel names (`{prefix}__group__{group}`) and newChannel names. Default `"asgi"`. */
@@ -27,6 +30,13 @@ export interface RedisPubSubLayerOptions extends CommonRedisOptions {
    * `symmetric_encryption_keys`; Debian's 4.0 pubsub layer cannot read them).
    */
   symmetricEncryptionKeys?: Array<string | Uint8Array>;
+  /**
+   * Redis ≥ 7's sharded pub/sub (SPUBLISH/SSUBSCRIBE, docs/pubsub.md): a
+   * message goes to the master of its channel's slot only, not to every
+   * node. Needed with `cluster`. Default false: Python's layer uses PUBLISH,
+   * and a sharded subscriber hears no PUBLISH.
+   */
+  sharded?: boolean;
 }
 
 /**
@@ -51,7 +61,8 @@ export class RedisPubSubChannelLayer extends BaseLayer {
   protected override readonly wideInts = true;
   readonly prefix: string;
   private readonly shards: Shard[];
-  private readonly subscribers: ShardSubscriber[];
+  private readonly subscribers: Array<ShardSubscriber | ClusterSubscribers>;
+  private readonly sharded: boolean;
   private readonly serializer: Serializer;
   private readonly local: LocalChannels;
   /** Group channel name → member channel → when it was added (ms, performance.now). */
@@ -77,7 +88,12 @@ export class RedisPubSubChannelLayer extends BaseLayer {
   constructor(options: RedisPubSubLayerOptions = {}) {
     super(options, "connecting");
     const { prefix, timeout, targets, factory, clientOptions, cluster } = commonRedisOptions(options, "Redis pub/sub");
-    if (cluster) throw new TypeError("the Redis pub/sub layer does not run on a Redis Cluster yet: use hosts");
+    const sharded = options.sharded ?? false;
+    if (typeof sharded !== "boolean") throw new TypeError(`sharded must be true or false, got ${String(sharded)}`);
+    if (cluster && !sharded) {
+      throw new TypeError("Redis pub/sub on a cluster needs sharded: true (a PUBLISH would reach every node of the cluster)");
+    }
+    this.sharded = sharded;
     this.prefix = prefix;
     // No random prefix and no token lifetime: the pubsub layer's serializer has neither.
     this.serializer = new Serializer(options.symmetricEncryptionKeys, Infinity, 0);
@@ -85,20 +101,27 @@ export class RedisPubSubChannelLayer extends BaseLayer {
     this.groupExpiryMs = this.config.groupExpiry * 1000;
     this.local = new LocalChannels(this.expiryMs, (channel) => this.config.capacity.capacityOf(channel));
     this.timeoutMs = timeout;
-    // Messages name the server by the URL the user wrote: redis+pubsub://, not the redis:// ioredis is given.
-    const where = (t: (typeof targets)[number]): string => describeHost(t).replace(/^(rediss?):/, "$1+pubsub:");
-    this.shards = targets.map((t, i) => new Shard(i, t, factory, { ...clientOptions, autoResubscribe: false }, timeout, where(t)));
-    this.subscribers = this.shards.map(
-      (shard) =>
-        new ShardSubscriber(shard, {
-          message: (channel, data) => this.arrived(channel, data),
-          up: (restored) => this.shardUp(restored),
-          down: () => {
-            this.setState("reconnecting");
-            this.startDownTimer();
-          },
-        }),
-    );
+    const events = {
+      message: (channel: string, data: Buffer) => this.arrived(channel, data),
+      up: (restored: boolean) => this.shardUp(restored),
+      down: () => {
+        this.setState("reconnecting");
+        this.startDownTimer();
+      },
+    };
+    if (cluster) {
+      // One command client for the whole cluster, whose slot table says where each channel's subscriber goes.
+      const shard = clusterShards({ ...cluster, slots: 1 }, options.redisOptions ?? {}, timeout, 1000)[0]!;
+      const client = shard.commands as unknown as Cluster;
+      const known = new Promise((resolve) => client.once("ready", resolve));
+      this.shards = [shard];
+      this.subscribers = [new ClusterSubscribers(() => client.slots, known, options.redisOptions ?? {}, timeout, events)];
+    } else {
+      // Messages name the server by the URL the user wrote: redis+pubsub://, not the redis:// ioredis is given.
+      const where = (t: (typeof targets)[number]): string => describeHost(t).replace(/^(rediss?):/, "$1+pubsub:");
+      this.shards = targets.map((t, i) => new Shard(i, t, factory, { ...clientOptions, autoResubscribe: false }, timeout, where(t)));
+      this.subscribers = this.shards.map((shard) => new ShardSubscriber(shard, events, sharded));
+    }
     for (const shard of this.shards) {
       // After the shard's own listener, which decides whether the error is fatal (a database the server does not have).
       shard.commands.on("error", () => {
@@ -178,7 +201,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
     const shard = this.shards[index]!;
     const data = this.serializer.encode(message);
     const publish = (): Promise<void> =>
-      shard.commands.publish(name, data).then(
+      (this.sharded ? shard.commands.spublish(name, data) : shard.commands.publish(name, data)).then(
         () => undefined,
         (err: unknown) => {
           throw shard.fail(err);
