@@ -11,6 +11,7 @@ import { ConnectionLostError, InvalidMessageError, LayerClosedError } from "../.
 import type { Extension, Message, MessageValue } from "../../layer.js";
 import { cloneMessage } from "../../message.js";
 import { assertChannelName, assertOwnChannel } from "../../names.js";
+import { NotAMessage } from "../../not-a-message.js";
 import type { LayerStats } from "../../stats.js";
 import { commonRedisOptions, type CommonRedisOptions } from "../common-options.js";
 import { describeHost, release, Shard } from "../connections.js";
@@ -79,7 +80,11 @@ export class RedisPubSubChannelLayer extends BaseLayer {
     droppedOverflow: 0,
     membershipsExpired: 0,
   };
-  /** Published messages that could not be decoded (garbage, a wrong key), or were too large: dropped. */
+  /**
+   * Published bodies too large (dropped unread), or holding no message
+   * (garbage, a wrong key, no `type`…: each receive that gets one fails with
+   * InvalidMessageError).
+   */
   droppedMessages = 0;
   private readonly timeoutMs: number;
   /** Runs while a shard is down (from the start, or since a drop): at connectionLostTimeout the layer is "failed". */
@@ -293,19 +298,18 @@ export class RedisPubSubChannelLayer extends BaseLayer {
     const channel = this.local.get(name);
     const members = channel ? undefined : this.groups.get(name);
     if (!channel && !members) return; // unsubscribed a moment ago
-    let message: Message;
-    try {
-      if (data.length > this.config.maxMessageBytes) throw new RangeError("too large");
-      message = this.serializer.decode(data);
-    } catch {
+    if (data.length > this.config.maxMessageBytes) {
       this.droppedMessages++;
       return;
     }
+    // A body that is no message takes a message's place: the receive that gets it fails (src/not-a-message.ts).
+    const message = this.serializer.decode(data);
+    if (message instanceof NotAMessage) this.droppedMessages++;
     if (channel) {
       if (this.local.arrive(channel, message) === "full") this.counters.droppedOverflow++;
       return;
     }
-    const except = takeExcept(message);
+    const except = message instanceof NotAMessage ? undefined : takeExcept(message);
     const now = performance.now();
     let first = true;
     for (const [member, added] of members!) {
@@ -321,7 +325,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
         this.leave(name, member);
         continue;
       }
-      const copy = first ? message : cloneMessage(message);
+      const copy = first || message instanceof NotAMessage ? message : cloneMessage(message);
       first = false;
       if (this.local.arrive(local, copy, now) === "full") this.counters.groupSkippedFull++;
       else this.counters.groupDelivered++;
