@@ -20,7 +20,15 @@ export class Inbox {
   /** Bytes sent and not yet taken: the in-memory socket's `bufferedAmount`. */
   bytes = 0;
 
+  /** Waits for one particular frame (an ack's answer): served before, and apart from, the frames in line. */
+  private readonly matchers: Array<Waiter & { match(frame: Frame): boolean }> = [];
+
   push(frame: Frame): void {
+    const matcher = this.matchers.findIndex((m) => m.match(frame));
+    if (matcher >= 0) {
+      this.matchers.splice(matcher, 1)[0]!.resolve(frame);
+      return;
+    }
     const waiter = this.waiters.shift();
     if (waiter) waiter.resolve(frame);
     else {
@@ -33,12 +41,12 @@ export class Inbox {
   /** No more frames will come; waits fail with `why` once the queued frames are taken. */
   end(why: string): void {
     this.ended ??= why;
-    for (const waiter of this.waiters.splice(0)) waiter.reject(new Error(`${why}`));
+    for (const waiter of [...this.waiters.splice(0), ...this.matchers.splice(0)]) waiter.reject(new Error(`${why}`));
   }
 
   /** Ends every wait now (the caller has something to raise instead): takes reject, `nothingWithin` resolves false. */
   interrupt(): void {
-    for (const waiter of this.waiters.splice(0)) waiter.reject(new Error("interrupted"));
+    for (const waiter of [...this.waiters.splice(0), ...this.matchers.splice(0)]) waiter.reject(new Error("interrupted"));
     for (const watch of this.watchers) watch();
   }
 
@@ -66,6 +74,35 @@ export class Inbox {
         reject(new Error(`${what}: no frame from the server within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiters.push(waiter);
+    });
+  }
+
+  /** The first frame `match` accepts, queued or still to come; the frames around it stay in line. */
+  takeMatching(match: (frame: Frame) => boolean, what: string, timeoutMs: number): Promise<Frame> {
+    const i = this.frames.findIndex(match);
+    if (i >= 0) {
+      const [frame] = this.frames.splice(i, 1);
+      this.bytes -= frame!.length;
+      return Promise.resolve(frame!);
+    }
+    if (this.ended !== undefined) return Promise.reject(new Error(`${what}: ${this.ended} before its answer arrived`));
+    return new Promise<Frame>((resolve, reject) => {
+      const matcher = {
+        match,
+        resolve: (f: Frame) => {
+          clearTimeout(timer);
+          resolve(f);
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(new Error(`${what}: ${e.message} before its answer arrived`));
+        },
+      };
+      const timer = setTimeout(() => {
+        this.matchers.splice(this.matchers.indexOf(matcher), 1);
+        reject(new Error(`${what}: no answer from the server within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.matchers.push(matcher);
     });
   }
 
