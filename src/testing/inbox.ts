@@ -52,57 +52,41 @@ export class Inbox {
 
   /** The next frame; rejects after `timeoutMs` saying what `what` awaited. */
   take(what: string, timeoutMs: number): Promise<Frame> {
-    const frame = this.frames.shift();
-    if (frame !== undefined) {
-      this.bytes -= frame.length;
-      return Promise.resolve(frame);
-    }
-    if (this.ended !== undefined) return Promise.reject(new Error(`${what}: ${this.ended} before a frame arrived`));
-    return new Promise<Frame>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve: (f) => {
-          clearTimeout(timer);
-          resolve(f);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(new Error(`${what}: ${e.message} before a frame arrived`));
-        },
-      };
-      const timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        reject(new Error(`${what}: no frame from the server within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiters.push(waiter);
-    });
+    return this.wait(undefined, what, timeoutMs);
   }
 
-  /** The first frame `match` accepts, queued or still to come; the frames around it stay in line. */
+  /** The first frame `match` accepts (an ack's answer), queued or still to come; the frames around it stay in line. */
   takeMatching(match: (frame: Frame) => boolean, what: string, timeoutMs: number): Promise<Frame> {
-    const i = this.frames.findIndex(match);
+    return this.wait(match, what, timeoutMs);
+  }
+
+  private wait(match: ((frame: Frame) => boolean) | undefined, what: string, timeoutMs: number): Promise<Frame> {
+    const i = match === undefined ? (this.frames.length > 0 ? 0 : -1) : this.frames.findIndex(match);
     if (i >= 0) {
       const [frame] = this.frames.splice(i, 1);
       this.bytes -= frame!.length;
       return Promise.resolve(frame!);
     }
-    if (this.ended !== undefined) return Promise.reject(new Error(`${what}: ${this.ended} before its answer arrived`));
+    const awaited = match === undefined ? "a frame" : "its answer";
+    if (this.ended !== undefined) return Promise.reject(new Error(`${what}: ${this.ended} before ${awaited} arrived`));
+    const list: Waiter[] = match === undefined ? this.waiters : this.matchers;
     return new Promise<Frame>((resolve, reject) => {
-      const matcher = {
-        match,
+      const waiter = {
+        match: match ?? (() => true),
         resolve: (f: Frame) => {
           clearTimeout(timer);
           resolve(f);
         },
         reject: (e: Error) => {
           clearTimeout(timer);
-          reject(new Error(`${what}: ${e.message} before its answer arrived`));
+          reject(new Error(`${what}: ${e.message} before ${awaited} arrived`));
         },
       };
       const timer = setTimeout(() => {
-        this.matchers.splice(this.matchers.indexOf(matcher), 1);
-        reject(new Error(`${what}: no answer from the server within ${timeoutMs} ms`));
+        list.splice(list.indexOf(waiter), 1);
+        reject(new Error(`${what}: no ${match === undefined ? "frame" : "answer"} from the server within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.matchers.push(matcher);
+      list.push(waiter);
     });
   }
 
