@@ -283,7 +283,6 @@ try {
 } catch (err) {
   // A flag the command does not know: say where its flags are listed.
   const code = (err as { code?: unknown }).code;
-  const unknown = code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" || code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL";
-  const hint = unknown ? ` (see channel-layers ${command} --help)` : "";
+  const hint = typeof code === "string" && code.startsWith("ERR_PARSE_ARGS_") ? ` (see channel-layers ${command} --help)` : "";
   fail(cliMessage(err, undefined) + hint);
 }
