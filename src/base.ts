@@ -44,15 +44,19 @@ export abstract class BaseLayer extends EventEmitter<LayerEvents> implements Cha
   abstract readonly extensions: readonly Extension[];
   private current: LayerState;
   /** Fixed for the life of this instance; the middle part of its `newChannel` names. */
-  readonly instanceId: string = uniqueId();
+  readonly instanceId: string;
   protected readonly config: ResolvedOptions;
   private closing: Promise<void> | undefined;
   /** Whether integers past 32 bits are copied as bigints (backends that encode to msgpack). */
   protected readonly wideInts: boolean = false;
 
-  /** @param initial "connecting" for remote backends; in-memory ones start "ready". */
-  constructor(options: LayerOptions = {}, initial: LayerState = "ready") {
+  /**
+   * @param initial "connecting" for remote backends; in-memory ones start "ready".
+   * @param instanceId a backend whose ids must be proven (the broker's) brings its own.
+   */
+  constructor(options: LayerOptions = {}, initial: LayerState = "ready", instanceId: string = uniqueId()) {
     super();
+    this.instanceId = instanceId;
     this.config = resolveOptions(options);
     this.current = initial;
   }

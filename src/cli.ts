@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { ObserveServer } from "./observe/http.js";
 import { renderStats, watchStats } from "./observe/terminal.js";
+import { checkAllowedHosts } from "./host-check.js";
 import { isLoopback, parseHttpAddress } from "./observe/http-address.js";
 import { grantsAdmin, parseTokenFile, type TokenGrant } from "./protocol/auth.js";
 import { DEFAULT_LISTEN, parseAddress } from "./remote/address.js";
@@ -40,7 +41,10 @@ const SERVE_USAGE = `serve options (channel-layers serve [options]):
                           binds 127.0.0.1). With a token (an admin one from --token-file,
                           or --http-token-file) they need "Authorization: Bearer TOKEN";
                           without one, only a loopback address is allowed
-  --http-token-file FILE  the token the HTTP side asks for (default: the broker's)`;
+  --http-token-file FILE  the token the HTTP side asks for (default: the broker's)
+  --http-allowed-host NAME  answer HTTP requests whose Host is NAME (exact or
+                          "*.example.com") besides localhost, 127.0.0.1 and [::1];
+                          repeatable. On loopback other names get 403 (DNS rebinding)`;
 
 const STATS_USAGE = `stats options (channel-layers stats [URL] [options]):
   --token-file FILE       the token the broker requires
@@ -134,6 +138,7 @@ async function serve(args: string[]): Promise<void> {
       "max-stored-bytes": { type: "string" },
       "max-cache-bytes": { type: "string" },
       "http-token-file": { type: "string" },
+      "http-allowed-host": { type: "string", multiple: true },
       capacity: { type: "string" },
       expiry: { type: "string" },
       "group-expiry": { type: "string" },
@@ -196,7 +201,8 @@ async function serve(args: string[]): Promise<void> {
       if (httpTokens.length === 0 && address !== undefined && !isLoopback(address.host)) {
         fail(`--http ${values.http} is not loopback: give --token-file or --http-token-file, or use 127.0.0.1:PORT`);
       }
-      observe = new ObserveServer(server.broker, { listen: values.http, tokens: httpTokens });
+      const allowedHosts = checkAllowedHosts(values["http-allowed-host"], "--http-allowed-host");
+      observe = new ObserveServer(server.broker, { listen: values.http, tokens: httpTokens, allowedHosts });
       const url = await observe.listen();
       const auth = httpTokens.length > 0 ? "bearer token required" : "no authentication: loopback only";
       log(`status page on ${url}/ and metrics on ${url}/metrics (${auth})`);

@@ -73,3 +73,4 @@ export { serveIpc, type IpcServer, type IpcServeOptions, type IpcTarget } from "
 export { RedisChannelLayer, type RedisLayerOptions } from "./redis/layer.js";
 export { RedisPubSubChannelLayer, type RedisPubSubLayerOptions } from "./redis/pubsub/layer.js";
 export type { RedisHost, PythonStyleHost, ClientFactory } from "./redis/connections.js";
+export type { RedisClusterOptions } from "./redis/cluster.js";

@@ -14,6 +14,13 @@ import type { Message, MessageValue } from "./layer.js";
 export const RESERVED_KEY = "__asgi_channel__";
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
+/**
+ * Levels of arrays and objects a message may nest below its top, as msgpack
+ * WebSocket frames may (src/consumer/frames.ts): JSON parses any depth, and
+ * every later walk of a deeper value (an encoder, a handler) would recurse
+ * past the stack.
+ */
+export const MAX_MESSAGE_DEPTH = 64;
 
 /** A bad value deep in a message; becomes an InvalidMessageError naming its path at the top. */
 class BadValue extends Error {
@@ -164,6 +171,8 @@ class Walk {
   }
 
   private enter(value: object): void {
+    // Checked where the walk already keeps its path: no second walk.
+    if (this.ancestors.length > MAX_MESSAGE_DEPTH) throw new BadValue(`nests deeper than ${MAX_MESSAGE_DEPTH} levels`);
     if (this.ancestors.includes(value)) throw new BadValue("a cycle is not allowed (the value contains itself)");
     this.ancestors.push(value);
   }

@@ -77,7 +77,9 @@ export function isConnectionError(err: unknown): boolean {
   return (
     err.name === "MaxRetriesPerRequestError" ||
     err.message === "Connection is closed." ||
-    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EPIPE|Stream isn't writeable/.test(err.message)
+    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EPIPE|Stream isn't writeable/.test(err.message) ||
+    // A Redis Cluster between a master's death and its replica's promotion (cluster.ts).
+    /^CLUSTERDOWN|^TRYAGAIN|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available/.test(err.message)
   );
 }
 
@@ -102,9 +104,28 @@ export function mapError(err: unknown, where: string, timeoutMs: number, cause?:
  */
 const FATAL = /DB index is out of range|SELECT is not allowed/;
 
-/** One Redis server of the ring: its command client, made with the layer's scripts. */
+/**
+ * A shard that is one hash slot of a Redis Cluster (cluster.ts): the command
+ * client all its shards share, a maker of the receive loop's own client, and
+ * the hash tag that puts every key of the shard in its slot.
+ */
+export interface ClusterLink {
+  commands: ScriptedRedis;
+  connect(): Redis;
+  tag: string;
+  where: string;
+  /** The master serving this shard's slot, as the client last learned ("host:port"). */
+  master(): string | undefined;
+  /** Whether `node` still serves any slot (a master that failed serves none). */
+  serves(node: string): boolean;
+}
+
+/** One Redis server of the ring (or one slot of a cluster): its command client, made with the layer's scripts. */
 export class Shard {
   readonly commands: ScriptedRedis;
+  readonly where: string;
+  /** Put before every key of this shard: a cluster shard's hash tag (`{k}`), "" on a single server. */
+  readonly tag: string;
   /** The connection's last error (ECONNREFUSED…): what an outage's message names. */
   lastError: Error | undefined;
   /** Set once Redis refused what the URL asks (a database it does not have): every call fails with it, nothing retries. */
@@ -118,9 +139,12 @@ export class Shard {
     private readonly factory: ClientFactory,
     private readonly options: RedisOptions,
     readonly timeoutMs: number,
-    readonly where = describeHost(target),
+    where?: string,
+    readonly cluster?: ClusterLink,
   ) {
-    this.commands = installScripts(this.connect(false));
+    this.where = where ?? cluster?.where ?? describeHost(target);
+    this.tag = cluster?.tag ?? "";
+    this.commands = cluster?.commands ?? installScripts(this.connect(false));
   }
 
   /**
@@ -138,6 +162,7 @@ export class Shard {
 
   /** A new client to this server (the receive loop's blocking connection is one). */
   connect(autoPipelining = false): Redis {
+    if (this.cluster) return this.cluster.connect();
     const client = this.factory(this.target, { ...this.options, enableAutoPipelining: autoPipelining });
     // Errors surface through the commands that fail (kept to name the cause); without a listener ioredis prints them.
     client.on("error", (err: Error) => {

@@ -76,7 +76,8 @@ export class RedisPubSubChannelLayer extends BaseLayer {
 
   constructor(options: RedisPubSubLayerOptions = {}) {
     super(options, "connecting");
-    const { prefix, timeout, targets, factory, clientOptions } = commonRedisOptions(options, "Redis pub/sub");
+    const { prefix, timeout, targets, factory, clientOptions, cluster } = commonRedisOptions(options, "Redis pub/sub");
+    if (cluster) throw new TypeError("the Redis pub/sub layer does not run on a Redis Cluster yet: use hosts");
     this.prefix = prefix;
     // No random prefix and no token lifetime: the pubsub layer's serializer has neither.
     this.serializer = new Serializer(options.symmetricEncryptionKeys, Infinity, 0);
