@@ -54,6 +54,8 @@ export {
 } from "./consumer/consumer.js";
 export { WebSocketConsumer, type WebSocketInit, type WebSocketScope, type Upgrade, type WebSocketLike } from "./consumer/websocket.js";
 export { JsonWebSocketConsumer } from "./consumer/json.js";
+export type { Ack } from "./consumer/acks.js";
+export { cookieAuth, type SessionLookup } from "./consumer/cookie-auth.js";
 export { CloseCode } from "./consumer/close-codes.js";
 export type { FrameFormat } from "./consumer/frames.js";
 export { serve, type Authenticate, type ServeOptions, type WebSocketApp, type WebSocketRoute, type WebSocketService } from "./consumer/serve.js";

@@ -87,6 +87,8 @@ class Walk {
         this.size += 5 + 3 * value.length;
         return value;
       case "number":
+        // JSON has no NaN (JSON.stringify writes null): refused, like undefined in an array; it is usually arithmetic on a missing field.
+        if (value !== value) throw new BadValue("NaN is not allowed (JSON cannot carry it; it usually comes from arithmetic on a missing field)");
         this.size += 9;
         if (this.wideInts && (value > 0xffffffff || value < -0x80000000) && Number.isSafeInteger(value)) return BigInt(value);
         return value;

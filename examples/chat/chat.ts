@@ -72,13 +72,15 @@ export class ChatConsumer extends JsonWebSocketConsumer {
     await this.layer.groupSend(this.group, { type: "chat.notice", text: `${this.user} joined` });
   }
 
-  override async receiveJson(content: MessageValue): Promise<void> {
+  /** What it returns goes back to a page that sent with `sendWithAck`: the id its message got. */
+  override async receiveJson(content: MessageValue): Promise<MessageValue | void> {
     // The page asks again after it reconnected, or after the server told it the layer had a gap.
     if (isObject(content) && content.type === "history") return this.sendJson({ type: "history", messages: this.history() });
     const text = isObject(content) && content.type === "message" && typeof content.text === "string" ? content.text.trim() : "";
     if (text === "") return this.sendError("ERR_BAD_MESSAGE", 'send {"type": "message", "text": "..."} with some text');
     const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
     await this.layer.groupSend(this.group, { type: "chat.message", id, user: this.user, text: text.slice(0, MAX_TEXT) });
+    return { id };
   }
 
   chat_message(event: Message): void {

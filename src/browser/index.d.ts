@@ -56,6 +56,13 @@ export interface Connection {
   readonly state: ConnectionState;
   /** Send `content` in the route's format; false (nothing sent) when not open. */
   send(content: unknown): boolean;
+  /**
+   * Send `content` and resolve with the server's answer (Socket.IO's `emitWithAck`): what the
+   * consumer's `receiveJson` returned or passed to `ack()`. Rejects with an Error whose `code` is
+   * ERR_NOT_CONNECTED (nothing sent), ERR_ACK_TIMEOUT (no answer within `timeout` ms, default 10000),
+   * ERR_CONNECTION_CLOSED (the socket closed first), or the handler's error code when it threw.
+   */
+  sendWithAck(content: unknown, options?: { timeout?: number }): Promise<unknown>;
   /** Close for good: no more reconnecting. */
   close(): void;
 }

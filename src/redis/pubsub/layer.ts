@@ -7,14 +7,14 @@
  * by the receiving layer (channels.ts); what it cannot is in docs/pubsub.md.
  */
 import { BaseLayer } from "../../base.js";
-import { ConnectionLostError, InvalidMessageError, LayerClosedError } from "../../errors.js";
+import { InvalidMessageError, LayerClosedError } from "../../errors.js";
 import type { Extension, Message, MessageValue } from "../../layer.js";
 import { cloneMessage } from "../../message.js";
 import { assertChannelName, assertOwnChannel } from "../../names.js";
 import { NotAMessage } from "../../not-a-message.js";
 import type { LayerStats } from "../../stats.js";
 import { commonRedisOptions, type CommonRedisOptions } from "../common-options.js";
-import { describeHost, release, Shard } from "../connections.js";
+import { describeHost, release, Shard, unavailableError } from "../connections.js";
 import { Serializer } from "../serializer.js";
 import { consistentHash } from "../sharding.js";
 import { LocalChannels, type LocalChannel } from "./channels.js";
@@ -179,13 +179,10 @@ export class RedisPubSubChannelLayer extends BaseLayer {
 
   protected override unavailable(): Error {
     if (this.closed) return new LayerClosedError();
-    const fatal = this.shards.find((s) => s.fatal !== undefined)?.fatal;
-    if (fatal !== undefined) return fatal;
-    const down = this.shards.filter((s) => !this.subscribers[s.index]!.isUp);
-    const why = down.map((s) => s.lastError?.message).filter((m) => m !== undefined);
-    return new ConnectionLostError(
-      `Redis at ${down.map((s) => s.where).join(", ") || "?"} could not be reached within ${this.timeoutMs} ms (connectionLostTimeout)` +
-        `${why.length > 0 ? `: ${why.join("; ")}` : ""}; the layer goes on retrying until it is closed`,
+    return unavailableError(
+      this.shards,
+      this.shards.filter((s) => !this.subscribers[s.index]!.isUp),
+      this.timeoutMs,
     );
   }
 
