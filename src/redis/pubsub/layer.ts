@@ -56,6 +56,8 @@ export class RedisPubSubChannelLayer extends BaseLayer {
 
   constructor(options: RedisPubSubLayerOptions = {}) {
     super(options, "connecting");
+    // Said at once rather than ignored: a group the app thinks is recoverable would not be.
+    if (this.config.groupHistory.any) throw new TypeError("groupHistory is not supported by the Redis pub/sub layer yet (docs/recovery.md)");
     const { prefix, timeout, targets, factory, clientOptions } = commonRedisOptions(options, "Redis pub/sub");
     this.prefix = prefix;
     // No random prefix and no token lifetime: the pubsub layer's serializer has neither.
