@@ -4,7 +4,7 @@
  * carries its position.
  */
 import { NoGroupHistoryError } from "./errors.js";
-import type { GroupHistoryOptions, HistoryPosition, Message } from "./layer.js";
+import type { GroupHistoryOptions, GroupHistoryRule, HistoryPosition, Message } from "./layer.js";
 import { PatternRules } from "./patterns.js";
 import { positiveOption } from "./positive-option.js";
 
@@ -69,4 +69,22 @@ export function checkSince(since: HistoryPosition | undefined): HistoryPosition 
 /** The error of a history read of a group no pattern keeps history for. */
 export function noHistory(group: string): NoGroupHistoryError {
   return new NoGroupHistoryError(`group ${JSON.stringify(group)} keeps no history: no groupHistory pattern matches it`);
+}
+
+/**
+ * `--group-history PATTERN=SIZE,TTL` flags (`serve`), in order: a RangeError
+ * in the flag's words for one that is not of that form or whose numbers are
+ * not positive.
+ */
+export function historyFlag(flags: readonly string[] | undefined): GroupHistoryOptions | undefined {
+  if (flags === undefined) return undefined;
+  return flags.map((flag): [string, GroupHistoryRule] => {
+    const m = /^(.+)=([^=,]+),([^=,]+)$/.exec(flag);
+    const size = Number(m?.[2]);
+    const ttl = Number(m?.[3]);
+    if (!m || !(Number.isInteger(size) && size > 0) || !(ttl > 0 && Number.isFinite(ttl))) {
+      throw new RangeError(`--group-history must be PATTERN=SIZE,TTL with a positive whole SIZE and positive TTL seconds, e.g. "chat.*=1000,120"; got ${JSON.stringify(flag)}`);
+    }
+    return [m[1]!, { size, ttl }];
+  });
 }

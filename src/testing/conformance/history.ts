@@ -11,7 +11,6 @@
 import type { ChannelLayer, GroupHistory, GroupHistoryOptions, HistoryPosition, LayerOptions, Message } from "../../index.js";
 import { POSITION_KEY } from "../../history.js";
 import { vitest } from "../vitest.js";
-import type { CaseRegistrar } from "./capabilities.js";
 import { fresh, sleep, tryReceive } from "./helpers.js";
 
 /** The history the cases need, first match wins. */
@@ -36,6 +35,8 @@ export const HISTORY_CASES = [
 ] as const;
 
 type Make = (options?: LayerOptions) => Promise<ChannelLayer>;
+/** The suite's `it` (capabilities.ts's CaseRegistrar, which imports the titles from here). */
+type Register = (title: string, fn: () => Promise<void>, timeout?: number) => void;
 
 function historyOf(layer: ChannelLayer): (group: string, options?: { since?: HistoryPosition; limit?: number }) => Promise<GroupHistory> {
   if (layer.groupHistory === undefined) throw new Error("this layer has no groupHistory(); declare lacks.groupHistory");
@@ -44,7 +45,7 @@ function historyOf(layer: ChannelLayer): (group: string, options?: { since?: His
 
 const offsets = (h: GroupHistory): number[] => h.messages.map((m) => m.position.offset);
 
-export function historyCases(target: { shared: boolean; expirySlackMs?: number }, make: Make, it: CaseRegistrar): void {
+export function historyCases(target: { shared: boolean; expirySlackMs?: number }, make: Make, it: Register): void {
   const { expect } = vitest("describeChannelLayer");
   const options: LayerOptions = { groupHistory: CONFORMANCE_GROUP_HISTORY };
   const slack = target.expirySlackMs ?? 0;
