@@ -44,7 +44,8 @@ export class InMemoryChannelLayer extends BaseLayer implements ReceivesNext {
       // already be another member's message (docs/semantics.md §2.8). Letters are rare; the copy is cheap.
       deadLetter: (message, reason, channel, group) => deadLetterMessage(cloneMessage(message), reason, channel, group),
       // The message is the layer's own copy (prepare made it): the position goes straight in.
-      history: { rules: this.config.groupHistory, stamp: (message, position) => ((message[POSITION_KEY] = { ...position }), message) },
+      // Frozen, so that the copies each member gets share it (cloneMessage).
+      history: { rules: this.config.groupHistory, stamp: (message, position) => ((message[POSITION_KEY] = Object.freeze({ ...position })), message) },
     });
     this.sweeper = new Sweeper(this.engine, { intervalMs: delayOption(options.sweepInterval, "sweepInterval (ms)", 1000) });
   }

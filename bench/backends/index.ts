@@ -11,5 +11,6 @@ import { pythonRedisPubsub, redisPubsub } from "./redis-pubsub.js";
 import { socketio } from "./socketio.js";
 import { websocket } from "./websocket.js";
 import { gateway } from "./gateway.js";
+import { memoryHistory, tcpHistory } from "./history.js";
 
-export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, socketio, tcp, tcpMetrics, unix, ipc, redis, redisReadAhead, pythonRedis, redisPubsub, pythonRedisPubsub, gateway, abuse];
+export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, memoryHistory, pythonMemory, websocket, socketio, tcp, tcpMetrics, tcpHistory, unix, ipc, redis, redisReadAhead, pythonRedis, redisPubsub, pythonRedisPubsub, gateway, abuse];
