@@ -18,6 +18,7 @@ export type { DeadLetterOptions, DropReason, OverflowPolicy, RateLimit, TrafficO
 export type { PatternMap } from "./patterns.js";
 export { DEFAULTS } from "./layer.js";
 export { POSITION_KEY } from "./history.js";
+export { resumeGroup, type GroupResume } from "./resume.js";
 export type { GapReason, LayerEvents, LayerGap, LayerState, RequestOptions } from "./layer.js";
 export {
   AuthenticationError,
