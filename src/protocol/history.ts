@@ -6,6 +6,7 @@ import { POSITION_KEY } from "../history.js";
 import type { HistoryPosition } from "../layer.js";
 import { ProtocolError } from "../errors.js";
 import { packr } from "../msgpack.js";
+import { OUTPUT_BUDGET } from "./limits.js";
 
 const KEY = packr.pack(POSITION_KEY);
 
@@ -38,8 +39,14 @@ export function stampEncoded(body: Buffer, position: HistoryPosition): Buffer {
 
 /** Most messages one history read returns; a larger `limit` is this. */
 export const MAX_HISTORY_READ = 10_000;
-/** Most bytes of bodies one history read returns: past it, as past `limit` (recovered: false, or a shorter tail). */
-export const MAX_HISTORY_REPLY_BYTES = 16 * 1024 * 1024;
+/**
+ * Most bytes of bodies one history read returns: what a client may be owed
+ * unread (OUTPUT_BUDGET), or one frame if the broker allows larger ones. Past
+ * it, as past `limit`: recovered: false, or a shorter tail.
+ */
+export function historyReplyBytes(maxFrameBytes: number): number {
+  return Math.max(OUTPUT_BUDGET, maxFrameBytes);
+}
 
 /** `since` and `limit` of a history read frame, checked as every frame is: a ProtocolError names what is wrong. */
 export function historyArgs(frame: unknown[]): [HistoryPosition | undefined, number] {

@@ -73,7 +73,7 @@ export const Op = {
    * [GroupHistory, id, group, sinceEpoch | null, sinceOffset, limit] → [id, Ok, epoch, offset, recovered (0 or 1), first, body…]:
    * a group's history after a position (docs/recovery.md); `epoch`/`offset` are the group's latest
    * position, the bodies hold consecutive offsets from `first`. Needs the right to the group; at most
-   * MAX_HISTORY_READ messages and MAX_HISTORY_REPLY_BYTES of bodies are returned.
+   * MAX_HISTORY_READ messages and historyReplyBytes() of bodies are returned.
    */
   GroupHistory: 13,
 } as const;

@@ -16,7 +16,7 @@ import { BYTES_PER_TURN, OUTPUT_BUDGET, REQUESTS_PER_TURN, WRITE_SLICE_BYTES, wi
 import type { Link } from "./link.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, MAX_STATS_TOP, Op, PROTOCOL_VERSION, Status, type HelloInfo } from "./ops.js";
 import type { SessionHost } from "./session-host.js";
-import { historyArgs, MAX_HISTORY_REPLY_BYTES } from "./history.js";
+import { historyArgs, historyReplyBytes } from "./history.js";
 
 /** A receive waiting in the engine for a message. */
 export class ReceiveWaiter implements Waiter<Buffer> {
@@ -544,7 +544,7 @@ export class Session {
     assertGroupName(group);
     this.allowed(this.grant.group(group), `read the history of group "${group}"`);
     const [since, limit] = historyArgs(frame);
-    const read = this.broker.engine.groupHistory(group, since, limit, MAX_HISTORY_REPLY_BYTES);
+    const read = this.broker.engine.groupHistory(group, since, limit, historyReplyBytes(this.broker.maxFrameBytes));
     const bodies = read.messages.map((m) => m.message);
     const first = read.messages[0]?.position.offset ?? read.position.offset + 1;
     let bytes = 64;
