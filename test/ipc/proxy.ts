@@ -112,8 +112,8 @@ export class ProxyLayer extends BaseLayer {
   protected async doGroupDiscard(group: string, channel: string): Promise<void> {
     await this.call("groupDiscard", [group, channel]);
   }
-  protected async doGroupSend(group: string, message: Message, priority: number | undefined): Promise<void> {
-    await this.call("groupSend", [group, encodeMessage(message), priority]);
+  protected async doGroupSend(group: string, message: Message, priority: number | undefined, except: ReadonlySet<string> | undefined): Promise<void> {
+    await this.call("groupSend", [group, encodeMessage(message), priority, except && [...except]]);
   }
   protected override async doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number): Promise<GroupHistory> {
     const options = { ...(since && { since }), ...(limit !== Infinity && { limit }) };
