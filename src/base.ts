@@ -5,11 +5,14 @@
  * which see only valid names and an already copied, size-checked message.
  */
 import { EventEmitter } from "eventemitter3";
-import { InvalidChannelNameError, LayerClosedError } from "./errors.js";
+import { InvalidChannelNameError, LayerClosedError, NoGroupHistoryError } from "./errors.js";
 import type {
   ChannelLayer,
   Extension,
   GapReason,
+  GroupHistory,
+  GroupHistoryReadOptions,
+  HistoryPosition,
   LayerEvents,
   LayerOptions,
   LayerState,
@@ -19,6 +22,7 @@ import type {
   GroupSendOptions,
   SendOptions,
 } from "./layer.js";
+import { checkSince, historyLimit } from "./history.js";
 import { copyMessage, type CopyOptions } from "./message.js";
 import { encodeMessage } from "./msgpack.js";
 import { assertChannelName, assertGroupName, assertOwnChannel, makeChannelName, uniqueId } from "./names.js";
@@ -238,6 +242,24 @@ export abstract class BaseLayer extends EventEmitter<LayerEvents> implements Cha
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /** What is kept of `group`'s history (docs/recovery.md): all of it after `since`, or `recovered: false` and none. */
+  groupHistory(group: string, options: GroupHistoryReadOptions = {}): Promise<GroupHistory> {
+    try {
+      this.assertOpen();
+      assertGroupName(group);
+      return this.doGroupHistory(group, checkSince(options.since), historyLimit(options.limit));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** `limit` is a positive integer or Infinity. A backend that keeps history overrides this. */
+  protected doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number): Promise<GroupHistory> {
+    void since;
+    void limit;
+    return Promise.reject(new NoGroupHistoryError(`this backend keeps no group history (asked for ${JSON.stringify(group)})`));
   }
 
   private ownRequester: Requester | undefined;

@@ -16,6 +16,7 @@ import { BrokerServer } from "./remote/server.js";
 import { workerCommand, WORKER_USAGE } from "./worker-command.js";
 import { gatewayCommand, GATEWAY_USAGE } from "./gateway-command.js";
 import { cliMessage, onStop, positiveFlag } from "./cli-words.js";
+import { historyFlag } from "./history.js";
 
 const SERVE_USAGE = `serve options (channel-layers serve [options]):
   --listen URL            tcp://host:port, tls://host:port or unix:///path.sock;
@@ -38,6 +39,10 @@ const SERVE_USAGE = `serve options (channel-layers serve [options]):
   --expiry SECONDS        how long a message may wait in a channel (default 60)
   --group-expiry SECONDS  how long a group membership lasts (default 86400)
   --max-message-bytes N   largest message accepted (default 1048576)
+  --group-history PATTERN=SIZE,TTL
+                          keep the last SIZE messages (for TTL seconds) of groups
+                          matching PATTERN (a glob, e.g. "chat.*=1000,120") for
+                          recovery after a reconnect; repeat for several (docs/recovery.md)
   --http HOST:PORT        serve Prometheus metrics (/metrics), a live status page (/)
                           and JSON (/api/stats) over HTTP; off by default (a bare PORT
                           binds 127.0.0.1). With a token (an admin one from --token-file,
@@ -145,6 +150,7 @@ async function serve(args: string[]): Promise<void> {
       expiry: { type: "string" },
       "group-expiry": { type: "string" },
       "max-message-bytes": { type: "string" },
+      "group-history": { type: "string", multiple: true },
       http: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -183,6 +189,7 @@ async function serve(args: string[]): Promise<void> {
       expiry: positiveFlag(values.expiry, "--expiry"),
       groupExpiry: positiveFlag(values["group-expiry"], "--group-expiry"),
       maxMessageBytes: positiveFlag(values["max-message-bytes"], "--max-message-bytes", { integer: true }),
+      groupHistory: historyFlag(values["group-history"]),
       log,
     });
     await server.listen();

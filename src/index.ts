@@ -3,6 +3,11 @@ export type {
   ChannelLayer,
   ChannelCapacity,
   Extension,
+  GroupHistory,
+  GroupHistoryOptions,
+  GroupHistoryReadOptions,
+  GroupHistoryRule,
+  HistoryPosition,
   LayerOptions,
   Message,
   MessageValue,
@@ -13,6 +18,8 @@ export type {
 export type { DeadLetterOptions, DropReason, OverflowPolicy, RateLimit, TrafficOptions } from "./traffic.js";
 export type { PatternMap } from "./patterns.js";
 export { DEFAULTS } from "./layer.js";
+export { POSITION_KEY } from "./history.js";
+export { resumeGroup, type GroupResume } from "./resume.js";
 export type { GapReason, LayerEvents, LayerGap, LayerState, RequestOptions } from "./layer.js";
 export {
   AuthenticationError,
@@ -32,6 +39,7 @@ export {
   NoHandlerError,
   InvalidMessageError,
   InvalidMessageTypeError,
+  NoGroupHistoryError,
   BadFrameError,
   type ErrorCode,
 } from "./errors.js";

@@ -115,6 +115,13 @@ export interface ChannelLayer {
    * backend has it; `request()` from the package serves any other layer.
    */
   request?(channel: string, message: Message, options?: RequestOptions): Promise<Message>;
+  /**
+   * What is kept of a group's history (docs/recovery.md): with `since`, every
+   * message after it and `recovered: true`, or none and `recovered: false`;
+   * never a partial replay. Every bundled backend has it; optional so that
+   * layers written elsewhere still satisfy the interface.
+   */
+  groupHistory?(group: string, options?: GroupHistoryReadOptions): Promise<GroupHistory>;
 }
 
 /**
@@ -137,6 +144,42 @@ export interface BundledChannelLayer extends ChannelLayer {
 /** `channelCapacity`: glob patterns (fnmatch, whole name) or regexes; first match wins. */
 export type ChannelCapacity = Record<string, number> | Array<[string | RegExp, number]>;
 
+/**
+ * Where a message stands in its group's history (docs/recovery.md): `offset`
+ * grows by one per message; `epoch` changes whenever the history was lost or
+ * reset. A recorded message carries it under `__position__`.
+ */
+export interface HistoryPosition {
+  epoch: string;
+  offset: number;
+}
+
+/** How much of a group's history is kept: `size` messages, each for `ttl` seconds. */
+export interface GroupHistoryRule {
+  size: number;
+  ttl: number;
+}
+
+/** `groupHistory`: group name patterns (as `channelCapacity`) to what is kept; first match wins. */
+export type GroupHistoryOptions = Record<string, GroupHistoryRule> | Array<[string | RegExp, GroupHistoryRule]>;
+
+export interface GroupHistoryReadOptions {
+  /** The last position the reader has: resume after it. Without it, the latest `limit` messages kept. */
+  since?: HistoryPosition;
+  /** Most messages to return; with `since`, more than this after it is `recovered: false`. */
+  limit?: number;
+}
+
+/** What `groupHistory()` resolves to. */
+export interface GroupHistory {
+  /** Oldest first; each message carries its position under `__position__` too. */
+  messages: Array<{ position: HistoryPosition; message: Message }>;
+  /** The group's latest position (`offset` 0: nothing recorded in this epoch). */
+  position: HistoryPosition;
+  /** Every message after `since` is in `messages`. False: none is, and the app must resync. */
+  recovered: boolean;
+}
+
 export interface LayerOptions extends TrafficOptions {
   /** Seconds a message may wait in a channel before it is gone. Default 60. */
   expiry?: number;
@@ -148,6 +191,8 @@ export interface LayerOptions extends TrafficOptions {
   channelCapacity?: ChannelCapacity;
   /** Largest encoded message, in bytes. Default 1 MiB. */
   maxMessageBytes?: number;
+  /** Groups whose messages are kept for recovery, by pattern (docs/recovery.md). Default none. */
+  groupHistory?: GroupHistoryOptions;
 }
 
 export const DEFAULTS = {

@@ -9,7 +9,8 @@ import { Engine } from "./engine/engine.js";
 import { PendingReceive } from "./pending-receive.js";
 import { Sweeper } from "./engine/sweeper.js";
 import { LayerClosedError } from "./errors.js";
-import type { Extension, LayerOptions, Message } from "./layer.js";
+import { POSITION_KEY } from "./history.js";
+import type { Extension, GroupHistory, HistoryPosition, LayerOptions, Message } from "./layer.js";
 import { cloneMessage, deadLetterMessage } from "./message.js";
 import { delayOption } from "./positive-option.js";
 import { later, NextWaiter, NO_WAIT, receiveNext, type NextMessageTarget, type NextMessageWait, type ReceivesNext } from "./receive-next.js";
@@ -42,6 +43,9 @@ export class InMemoryChannelLayer extends BaseLayer implements ReceivesNext {
       // A letter for a group member skipped as full holds a copy too: the group send's own object may
       // already be another member's message (docs/semantics.md §2.8). Letters are rare; the copy is cheap.
       deadLetter: (message, reason, channel, group) => deadLetterMessage(cloneMessage(message), reason, channel, group),
+      // The message is the layer's own copy (prepare made it): the position goes straight in.
+      // Frozen, so that the copies each member gets share it (cloneMessage).
+      history: { rules: this.config.groupHistory, stamp: (message, position) => ((message[POSITION_KEY] = Object.freeze({ ...position })), message) },
     });
     this.sweeper = new Sweeper(this.engine, { intervalMs: delayOption(options.sweepInterval, "sweepInterval (ms)", 1000) });
   }
@@ -90,6 +94,12 @@ export class InMemoryChannelLayer extends BaseLayer implements ReceivesNext {
   protected doGroupSend(group: string, message: Message, priority: number | undefined, except: ReadonlySet<string> | undefined): Promise<void> {
     this.engine.groupSend(group, message, priority, except);
     return DONE;
+  }
+
+  protected override doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number): Promise<GroupHistory> {
+    const read = this.engine.groupHistory(group, since, limit);
+    // Copies: the kept messages are the history's own, whatever the caller does with these.
+    return Promise.resolve({ ...read, messages: read.messages.map(({ position, message }) => ({ position, message: cloneMessage(message) })) });
   }
 
   protected doFlush(): Promise<void> {

@@ -234,6 +234,9 @@ function cloneValue(value: MessageValue): MessageValue {
   if (typeof value !== "object" || value === null) return value;
   if (value instanceof Uint8Array) return Buffer.isBuffer(value) ? Buffer.from(value) : value.slice();
   if (Array.isArray(value)) return value.map(cloneValue);
+  // Only the layer freezes what it puts in a message (a history position: copyMessage never leaves a
+  // sender's object frozen), and nobody can change a frozen one: every copy may share it.
+  if (Object.isFrozen(value)) return value;
   // Spread, then deepen in place, as copyPlain does: V8 clones the shape in one step. A spread defines
   // each key as an own data property, so a "__proto__" key stays one.
   const out: Record<string, MessageValue> = { ...value };

@@ -61,11 +61,12 @@ export async function warmUpBroker(url: string): Promise<void> {
   }
 }
 
-function brokerBackend(name: "tcp" | "unix" | "tcp-metrics", extra: string[] = []): BenchBackend {
+/** A broker in its own process with `extra` serve flags; `url()` is where it listens once started. */
+export function brokerBackend(name: "tcp" | "unix" | "tcp-metrics" | "tcp-history", extra: string[] = []): BenchBackend & { url(): string } {
   let child: ChildProcess | undefined;
   let url = "";
   let dir = "";
-  return layerBackend(name, () => new RemoteChannelLayer(url, { capacity: Infinity }), {
+  const backend = layerBackend(name, () => new RemoteChannelLayer(url, { capacity: Infinity }), {
     available: async () => true,
     // A cross-process round trip costs 60–150 µs here: 50k round trips measure it in seconds.
     maxN: 50_000,
@@ -80,6 +81,7 @@ function brokerBackend(name: "tcp" | "unix" | "tcp-metrics", extra: string[] = [
       rmSync(dir, { recursive: true, force: true });
     },
   });
+  return { ...backend, url: () => url };
 }
 
 export const tcp = brokerBackend("tcp");

@@ -10,8 +10,11 @@
  */
 import type { CapacityRules } from "../capacity.js";
 import { BrokerFullError, ChannelFullError, RateLimitedError } from "../errors.js";
+import { noHistory } from "../history.js";
+import type { HistoryPosition } from "../layer.js";
 import type { DropReason, TrafficRules } from "../traffic.js";
 import { DeadlineHeap } from "./heap.js";
+import { EngineHistory, type EngineHistoryOptions, type HistoryRead } from "./history.js";
 import { PriorityQueue } from "./priority-queue.js";
 import { RingQueue } from "./queue.js";
 import { newCounters, type ChannelState, type EngineCounters, type EngineStats, type GroupState } from "./state.js";
@@ -20,6 +23,7 @@ import { WaiterList, type WaitHandle, type Waiter } from "./waiters.js";
 
 export type { Waiter, WaitHandle } from "./waiters.js";
 export type { EngineCounters, EngineStats } from "./state.js";
+export type { HistoryRead } from "./history.js";
 
 /** How long a channel that holds nothing is kept before a sweep drops it. */
 const IDLE_GRACE_MS = 2000;
@@ -48,6 +52,8 @@ export interface EngineOptions<T> {
    * its channel's capacity until `settle` says it was taken or gives it back.
    */
   holdAhead?: boolean;
+  /** Group history (docs/recovery.md); its kept bodies count toward `maxStoredBytes`. */
+  history?: EngineHistoryOptions<T>;
 }
 
 export interface EngineTop {
@@ -120,6 +126,8 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   private readonly maxStored: number;
   private memberships = 0;
   private readonly holdAhead: boolean;
+  /** Absent unless some group may keep history: then groupSend looks nothing up. */
+  private readonly history: EngineHistory<T> | undefined;
   /** Bumped by flush: what receivers held ahead before it is gone, whatever they say of it later. */
   epoch = 0;
   readonly counters: EngineCounters = newCounters();
@@ -134,6 +142,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     this.maxStored = options.maxStoredBytes ?? Infinity;
     this.deadLetters = options.traffic?.deadLetters;
     this.holdAhead = options.holdAhead === true;
+    this.history = options.history?.rules.any ? new EngineHistory(options.history, options.size) : undefined;
     if (this.deadLetters && !options.deadLetter) throw new TypeError("an engine with dead letters needs a deadLetter wrapper");
   }
 
@@ -377,21 +386,29 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   groupSend(group: string, body: T, priority?: number, except?: ReadonlySet<string>, slice = Infinity): GroupDelivery {
     this.counters.groupSends++;
     const g = this.groups.get(group);
-    if (g === undefined) return { delivered: 0, skipped: 0 };
+    if (g === undefined && this.history === undefined) return { delivered: 0, skipped: 0 };
     const now = this.clock();
-    this.expireMembers(g, now, Infinity);
-    if (g.bucket && g.bucket.take(now) > 0) {
-      this.counters.rateLimited++;
-      this.deadLetter(body, "rate-limited", undefined, group);
-      return { delivered: 0, skipped: g.members.size };
+    if (g !== undefined) {
+      this.expireMembers(g, now, Infinity);
+      if (g.bucket && g.bucket.take(now) > 0) {
+        this.counters.rateLimited++;
+        this.deadLetter(body, "rate-limited", undefined, group);
+        return { delivered: 0, skipped: g.members.size };
+      }
     }
+    // The one point where history is recorded: same call as the delivery, so never one without the other.
+    const recorded = this.history?.record(group, body, now, this.maxStored - this.stored);
+    if (g === undefined) return { delivered: 0, skipped: 0 };
+    if (recorded !== undefined) body = recorded;
     const deadline = now + this.expiryMs;
-    if (g.members.size <= slice) return this.deliver(g, g.members.keys(), body, deadline, priority, except, true);
+    // A recorded body is the history's own: no member may take it itself, each gets a copy.
+    const bodyFree = recorded === undefined;
+    if (g.members.size <= slice) return this.deliver(g, g.members.keys(), body, deadline, priority, except, bodyFree);
     const names = [...g.members.keys()];
     let at = 0;
     const next = (): GroupDelivery => {
       const part = names.slice(at, (at += slice)).filter((name) => g.members.has(name) && this.groups.get(group) === g);
-      const result = this.deliver(g, part, body, deadline, priority, except, at === slice);
+      const result = this.deliver(g, part, body, deadline, priority, except, bodyFree && at === slice);
       if (at < names.length) result.more = next;
       return result;
     };
@@ -436,9 +453,24 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     return { delivered, skipped };
   }
 
-  /** Empty every channel and group; waiting receivers keep waiting. */
+  /**
+   * What is kept of `group`'s history after `since` (docs/recovery.md).
+   * Throws a TypeError when no `groupHistory` pattern matches the group.
+   */
+  groupHistory(group: string, since: HistoryPosition | undefined, limit = Infinity, maxBytes = Infinity): HistoryRead<T> {
+    if (this.history === undefined) throw noHistory(group);
+    return this.history.read(group, since, limit, this.clock(), maxBytes);
+  }
+
+  /** Groups with history state and the messages they keep (zeros without history). */
+  historyStats(): { groups: number; messages: number } {
+    return this.history?.stats() ?? { groups: 0, messages: 0 };
+  }
+
+  /** Empty every channel and group and forget all history (new epochs); waiting receivers keep waiting. */
   flush(): void {
     this.epoch++;
+    this.history?.clear();
     this.channelDeadlines.clear();
     this.groupDeadlines.clear();
     for (const ch of this.channels.values()) {
@@ -474,9 +506,10 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       if (g.members.size === 0) this.dropGroup(g);
       else this.groupDeadlines.set(g, g.members.values().next().value!);
     }
+    const history = this.history?.sweep(now, Math.max(0, budget - work));
     const ch = this.channelDeadlines.peek();
     const g = this.groupDeadlines.peek();
-    return (ch !== undefined && ch.key <= now) || (g !== undefined && g.key <= now);
+    return (ch !== undefined && ch.key <= now) || (g !== undefined && g.key <= now) || history?.more === true;
   }
 
   /** End every wait (the owner rejects them) and drop all state. */
@@ -636,12 +669,12 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
 
   /** Storing `body` would take the stored messages past `maxStoredBytes`. */
   private full(body: T): boolean {
-    return this.sizeOf !== undefined && this.stored + this.sizeOf(body) > this.maxStored;
+    return this.sizeOf !== undefined && this.stored + (this.history?.bytes ?? 0) + this.sizeOf(body) > this.maxStored;
   }
 
-  /** Total size of the stored messages (0 unless the engine was given `size`). */
+  /** Total size of the stored messages and kept history (0 unless the engine was given `size`). */
   get storedBytes(): number {
-    return this.stored;
+    return this.stored + (this.history?.bytes ?? 0);
   }
 
   private prioritise(ch: ChannelState<T, W>): void {

@@ -26,6 +26,7 @@ import { ReplyShares } from "./reply-shares.js";
 import { Session } from "./session.js";
 import type { SessionHost, StatsAnswer, Viewer } from "./session-host.js";
 import { Settling } from "./settling.js";
+import { stampEncoded } from "./history.js";
 
 export interface BrokerOptions extends LayerOptions {
   /** Shared secret clients must present in hello, granting everything; none when undefined. */
@@ -194,6 +195,8 @@ export class Broker implements SessionHost {
       holdAhead: true,
       // Only dropped messages are decoded: wrapped for the dead-letter channel, then encoded again.
       deadLetter: (body, reason, channel, group) => encodeMessage(deadLetterMessage(droppedMessage(body), reason, channel, group)),
+      // History is kept in this process only: a restarted broker starts every group's history in a new epoch.
+      history: { rules: this.config.groupHistory, stamp: stampEncoded },
     });
     this.settling = new Settling(this.engine);
     this.sweeper = new Sweeper(this.engine);

@@ -5,11 +5,11 @@
  * nothing, heartbeats, and reconnecting with backoff. RemoteChannelLayer gives
  * it socket links; the IPC layer a socket link to its parent's broker.
  */
-import { decodeMessage, encodeMessage } from "../msgpack.js";
+import { decodeMessage, decodeMessageView, encodeMessage } from "../msgpack.js";
 import type { ReplyCache } from "../request/cache.js";
 import { BaseLayer } from "../base.js";
 import { ConnectionLostError, LayerClosedError, ProtocolError } from "../errors.js";
-import type { LayerOptions, Message } from "../layer.js";
+import type { GroupHistory, HistoryPosition, LayerOptions, Message } from "../layer.js";
 import { delayOption, positiveOrOff } from "../positive-option.js";
 import { PendingReceive } from "../pending-receive.js";
 import { Call, Outgoing } from "./calls.js";
@@ -20,6 +20,7 @@ import type { BrokerLayerStats } from "../stats.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, Op, PROTOCOL_VERSION, Status, type BrokerDetails, type BrokerStats, type HelloInfo } from "./ops.js";
 import { Poll, Receives } from "./receives.js";
 import { Restorer } from "./restore.js";
+import { MAX_HISTORY_READ } from "./history.js";
 import { writer } from "./writer.js";
 
 export interface Connector {
@@ -245,6 +246,19 @@ export abstract class ProtocolLayer extends BaseLayer {
     return this.call(priority === undefined ? [Op.GroupSend, 0, group, body] : [Op.GroupSend, 0, group, body, priority]);
   }
 
+  protected override async doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number): Promise<GroupHistory> {
+    // The broker caps the limit too; past the cap a resume is recovered: false there, never cut short.
+    const wireLimit = Math.min(limit, MAX_HISTORY_READ);
+    const [epoch, offset, recovered, first, ...bodies] = await this.call<[string, number, number, number, ...Uint8Array[]]>([
+      Op.GroupHistory, 0, group, since?.epoch ?? null, since?.offset ?? 0, wireLimit,
+    ]);
+    return {
+      messages: bodies.map((body, i) => ({ position: { epoch, offset: first + i }, message: decodeMessageView(body) })),
+      position: { epoch, offset },
+      recovered: recovered === 1,
+    };
+  }
+
   protected doFlush(): Promise<void> {
     const giveBack = this.receives.discardAhead();
     this.restorer.memberships.clear();
@@ -345,7 +359,7 @@ export abstract class ProtocolLayer extends BaseLayer {
       else this.receives.failed(call, wireFailure(id, status, frame));
     } else {
       this.pending.delete(id);
-      if (status === Status.Ok) call.fulfil(call.op === Op.Stats ? frame[2] : call.op === Op.CacheGet ? frame.slice(2, 4) : undefined);
+      if (status === Status.Ok) call.fulfil(call.op === Op.Stats ? frame[2] : call.op === Op.CacheGet ? frame.slice(2, 4) : call.op === Op.GroupHistory ? frame.slice(2) : undefined);
       else call.fail(wireFailure(id, status, frame));
     }
     if (this.onDrained && this.pending.size === 0) this.onDrained();

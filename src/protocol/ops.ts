@@ -69,6 +69,13 @@ export const Op = {
   CacheGet: 11,
   /** [CacheSet, id, key, body, ttlMs] → [id, Ok]: cache a reply for ttlMs (at most a day); needs the right to receive from the key's channel */
   CacheSet: 12,
+  /**
+   * [GroupHistory, id, group, sinceEpoch | null, sinceOffset, limit] → [id, Ok, epoch, offset, recovered (0 or 1), first, body…]:
+   * a group's history after a position (docs/recovery.md); `epoch`/`offset` are the group's latest
+   * position, the bodies hold consecutive offsets from `first`. Needs the right to the group; at most
+   * MAX_HISTORY_READ messages and historyReplyBytes() of bodies are returned.
+   */
+  GroupHistory: 13,
 } as const;
 
 export const Status = { Ok: 0, Error: 1, Cancelled: 2, Partial: 3 } as const;

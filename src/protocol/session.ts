@@ -16,6 +16,7 @@ import { BYTES_PER_TURN, DELIVERIES_PER_TURN, OUTPUT_BUDGET, REQUESTS_PER_TURN, 
 import type { Link } from "./link.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, MAX_STATS_TOP, Op, PROTOCOL_VERSION, Status, type HelloInfo } from "./ops.js";
 import type { SessionHost, Viewer } from "./session-host.js";
+import { historyArgs, historyReplyBytes } from "./history.js";
 
 /** A receive waiting in the engine for a message. */
 export class ReceiveWaiter implements Waiter<Buffer> {
@@ -414,6 +415,8 @@ export class Session {
         if (sent.more !== undefined) return this.fanOut(id, sent.more);
         break;
       }
+      case Op.GroupHistory:
+        return this.history(id, frame);
       case Op.Flush:
         this.allowed(this.grant.admin, "flush the broker (an admin right)");
         engine.flush();
@@ -578,6 +581,20 @@ export class Session {
     assertChannelName(value);
     if (isProcessLocal(value)) this.broker.track(value);
     return value;
+  }
+
+  /** Answer a history read (docs/recovery.md): only of a group this client's grants cover, bounded in count and bytes. */
+  private history(id: number, frame: unknown[]): void {
+    const group = frame[2];
+    assertGroupName(group);
+    this.allowed(this.grant.group(group), `read the history of group "${group}"`);
+    const [since, limit] = historyArgs(frame);
+    const read = this.broker.engine.groupHistory(group, since, limit, historyReplyBytes(this.broker.maxFrameBytes));
+    const bodies = read.messages.map((m) => m.message);
+    const first = read.messages[0]?.position.offset ?? read.position.offset + 1;
+    let bytes = 64;
+    for (const body of bodies) bytes += body.length + 8;
+    this.reply([id, Status.Ok, read.position.epoch, read.position.offset, read.recovered ? 1 : 0, first, ...bodies], bytes);
   }
 
   /** A reply cache key, `<channel>:<digest>`: asking or storing needs the right to send to that channel. */

@@ -10,7 +10,7 @@
 import type { ChildProcess } from "node:child_process";
 import type { MessagePort, Worker } from "node:worker_threads";
 import { BaseLayer } from "../../src/base.js";
-import type { Extension, LayerOptions, Message } from "../../src/layer.js";
+import type { Extension, GroupHistory, HistoryPosition, LayerOptions, Message } from "../../src/layer.js";
 import { decodeMessage, encodeMessage } from "../../src/msgpack.js";
 import { errorFromWire } from "../../src/protocol/errors.js";
 
@@ -114,6 +114,10 @@ export class ProxyLayer extends BaseLayer {
   }
   protected async doGroupSend(group: string, message: Message, priority: number | undefined, except: ReadonlySet<string> | undefined): Promise<void> {
     await this.call("groupSend", [group, encodeMessage(message), priority, except && [...except]]);
+  }
+  protected override async doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number): Promise<GroupHistory> {
+    const options = { ...(since && { since }), ...(limit !== Infinity && { limit }) };
+    return decodeMessage((await this.call("groupHistory", [group, options])) as Uint8Array) as unknown as GroupHistory;
   }
   protected async doFlush(): Promise<void> {
     await this.call("flush", []);

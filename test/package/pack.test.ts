@@ -274,6 +274,7 @@ describe("the packed package", () => {
          groupDiscard(group, channel) { return this.inner.groupDiscard(group, channel); }
          groupSend(group, message, options) { return this.inner.groupSend(group, message, options); }
          flush() { return this.inner.flush(); }
+         groupHistory(group, options) { return this.inner.groupHistory(group, options); }
          close() { return this.inner.close(); }
        }`,
     );

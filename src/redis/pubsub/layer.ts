@@ -92,6 +92,8 @@ export class RedisPubSubChannelLayer extends BaseLayer {
 
   constructor(options: RedisPubSubLayerOptions = {}) {
     super(options, "connecting");
+    // Said at once rather than ignored: a group the app thinks is recoverable would not be.
+    if (this.config.groupHistory.any) throw new TypeError("groupHistory is not supported by the Redis pub/sub layer yet (docs/recovery.md)");
     const { prefix, timeout, targets, factory, clientOptions, cluster } = commonRedisOptions(options, "Redis pub/sub");
     const sharded = options.sharded ?? false;
     if (typeof sharded !== "boolean") throw new TypeError(`sharded must be true or false, got ${String(sharded)}`);

@@ -15,6 +15,7 @@ import {
 } from "../../index.js";
 import { casesFor, type Capability } from "./capabilities.js";
 import { closedAfterEach, drain, expectEmpty, fresh, sleep, tick, tryReceive } from "./helpers.js";
+import { historyCases } from "./history.js";
 import { modelTest } from "./model.js";
 
 export interface ConformanceTarget {
@@ -749,6 +750,7 @@ export function conformance(target: ConformanceTarget): void {
         await layer.close(); // a second close is harmless
       });
     });
+    describe("group history (docs/recovery.md)", () => historyCases(target, make, it));
     it.checkAllFound();
   });
 }
