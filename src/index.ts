@@ -13,6 +13,17 @@ export type { DeadLetterOptions, DropReason, OverflowPolicy, RateLimit, TrafficO
 export type { PatternMap } from "./patterns.js";
 export { DEFAULTS } from "./layer.js";
 export type { GapReason, LayerEvents, LayerGap, LayerState, RequestOptions } from "./layer.js";
+export type {
+  GroupAddOptions,
+  GroupPresenceRule,
+  PresenceEntry,
+  PresenceEvent,
+  PresenceInfo,
+  PresenceOptions,
+  PresencePage,
+  PresenceQuery,
+} from "./layer.js";
+export { PRESENCE_PAGE, PRESENCE_PAGE_MAX } from "./presence.js";
 export {
   AuthenticationError,
   ForbiddenError,
