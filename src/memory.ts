@@ -94,7 +94,7 @@ export class InMemoryChannelLayer extends BaseLayer implements ReceivesNext {
   presence(group: string, query?: PresenceQuery): Promise<PresencePage> {
     return this.readPresence(group, () => {
       const { limit, after } = presenceQuery(query);
-      const page = this.engine.presence.page(group, after, limit);
+      const page = this.engine.presencePage(group, after, limit);
       const entries = page.entries.map((r) => ({ channel: r.channel, info: cloneMessage(r.info as Message), since: r.since }));
       return Promise.resolve(page.next === undefined ? { entries } : { entries, next: String(page.next) });
     });
@@ -102,7 +102,7 @@ export class InMemoryChannelLayer extends BaseLayer implements ReceivesNext {
 
   /** How many presence entries `group` has: O(1). */
   presenceCount(group: string): Promise<number> {
-    return this.readPresence(group, () => Promise.resolve(this.engine.presence.count(group)));
+    return this.readPresence(group, () => Promise.resolve(this.engine.presenceCount(group)));
   }
 
   protected doGroupDiscard(group: string, channel: string): Promise<void> {

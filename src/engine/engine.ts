@@ -12,7 +12,7 @@ import type { CapacityRules } from "../capacity.js";
 import { BrokerFullError, ChannelFullError, RateLimitedError } from "../errors.js";
 import type { DropReason, TrafficRules } from "../traffic.js";
 import { DeadlineHeap } from "./heap.js";
-import { PresenceTable } from "./presence.js";
+import { PresenceTable, type PresencePageOf } from "./presence.js";
 import { PriorityQueue } from "./priority-queue.js";
 import { RingQueue } from "./queue.js";
 import { newCounters, type ChannelState, type EngineCounters, type EngineStats, type GroupState } from "./state.js";
@@ -373,6 +373,27 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
     if (presence !== undefined && this.presence.set(group, channel, presence.info, presence.owner, Date.now())) {
       this.announce(group, "presence.join", channel, presence.info);
     }
+    this.announcePending();
+  }
+
+  /** A page of `group`'s presence entries; memberships past their deadline are ended first, so none is listed (docs/presence.md). */
+  presencePage(group: string, after: number, limit: number): PresencePageOf<I> {
+    this.expireGroup(group);
+    return this.presence.page(group, after, limit);
+  }
+
+  /** How many presence entries `group` has, its expired memberships ended first. */
+  presenceCount(group: string): number {
+    this.expireGroup(group);
+    return this.presence.count(group);
+  }
+
+  private expireGroup(group: string): void {
+    const g = this.groups.get(group);
+    if (g === undefined || g.key > this.clock()) return;
+    this.expireMembers(g, this.clock(), Infinity);
+    if (g.members.size === 0) this.dropGroup(g);
+    else this.groupDeadlines.set(g, g.members.values().next().value!);
     this.announcePending();
   }
 

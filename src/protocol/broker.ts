@@ -7,7 +7,7 @@
 import { DEFAULT_CACHE_BYTES, MemoryReplyCache } from "../request/cache.js";
 import { randomBytes } from "node:crypto";
 import { getHeapStatistics } from "node:v8";
-import { Engine, keepTop, WALK_STEP, type EngineStats } from "../engine/engine.js";
+import { Engine, keepTop, WALK_STEP, type EngineStats, type Waiter } from "../engine/engine.js";
 import { Sweeper } from "../engine/sweeper.js";
 import type { LayerOptions, MessageValue } from "../layer.js";
 import { deadLetterMessage } from "../message.js";
@@ -15,7 +15,9 @@ import { decodeMessage, encodeMessage } from "../msgpack.js";
 import { ownerOf } from "../names.js";
 import { delayOption, positiveOption } from "../positive-option.js";
 import { resolveOptions, type ResolvedOptions } from "../options.js";
+import { presenceRules } from "../presence.js";
 import { frameBytesFor } from "./frames.js";
+import { presenceEventBody } from "./presence.js";
 import { HELLO_TIMEOUT_MS, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
 import { Access, newSecret, secretMatches, type Grant, type TokenGrant } from "./auth.js";
@@ -109,7 +111,7 @@ const MAX_REFUSED = 64;
 
 export class Broker implements SessionHost {
   readonly config: ResolvedOptions;
-  readonly engine: Engine<Buffer>;
+  readonly engine: Engine<Buffer, Waiter<Buffer>, Buffer>;
   /** Who holds what ahead, and the sends waiting for them to settle it. */
   readonly settling: Settling;
   readonly maxConnections: number;
@@ -169,7 +171,8 @@ export class Broker implements SessionHost {
     this.maxStoredBytes = positiveOption(options.maxStoredBytes, "maxStoredBytes", defaultStoredBytes(), true);
     this.maxFrameBytes = positiveOption(options.maxFrameBytes, "maxFrameBytes", frameBytesFor(this.config.maxMessageBytes), true);
     this.replies = new MemoryReplyCache(positiveOption(options.maxCacheBytes, "maxCacheBytes", DEFAULT_CACHE_BYTES, true));
-    this.engine = new Engine<Buffer>({
+    const announces = presenceRules(options);
+    this.engine = new Engine<Buffer, Waiter<Buffer>, Buffer>({
       ...this.config,
       size: (body) => body.length + MESSAGE_BOOKKEEPING,
       maxStoredBytes: this.maxStoredBytes,
@@ -177,6 +180,7 @@ export class Broker implements SessionHost {
       holdAhead: true,
       // Only dropped messages are decoded: wrapped for the dead-letter channel, then encoded again.
       deadLetter: (body, reason, channel, group) => encodeMessage(deadLetterMessage(droppedMessage(body), reason, channel, group)),
+      presenceEvents: announces.size === 0 ? undefined : { on: (group) => announces.match(group) === true, body: presenceEventBody },
     });
     this.settling = new Settling(this.engine);
     this.sweeper = new Sweeper(this.engine);
@@ -296,6 +300,8 @@ export class Broker implements SessionHost {
     const inst = this.instances.get(id);
     if (inst === undefined || inst.sessions > 0) return;
     this.instances.delete(id);
+    // Its presence entries end with it, each leave announced (docs/presence.md "When a process dies").
+    this.engine.departOwner(id);
     for (const channel of inst.channels) {
       for (const group of this.engine.groupsOf(channel)) this.engine.groupDiscard(group, channel);
       this.engine.discard(channel);

@@ -6,6 +6,6 @@ for (const kind of ["fork", "thread"] as const) {
   describe(kind === "fork" ? "ipc: layer in a forked child" : "ipc: layer in a worker thread", () => {
     const pool = proxyPool(kind);
     afterAll(() => pool.close());
-    describeChannelLayer(`ipc ${kind}`, { shared: true, make: (options) => pool.make(options), capabilities: { presence: "not yet kept by the broker" } });
+    describeChannelLayer(`ipc ${kind}`, { shared: true, make: (options) => pool.make(options) });
   });
 }

@@ -13,6 +13,6 @@ for (const kind of ["tcp", "unix"] as const satisfies Kind[]) {
       resolveOptions(options);
       return pool.urlFor(options).then((url) => new RemoteChannelLayer(url, options));
     };
-    describeChannelLayer(`remote ${kind}`, { shared: true, make, capabilities: { presence: "not yet kept by the broker" } });
+    describeChannelLayer(`remote ${kind}`, { shared: true, make });
   });
 }
