@@ -5,7 +5,7 @@
  */
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { startChatServer, type ChatServer } from "../../examples/chat/chat.js";
+import { CHAT_LAYER_OPTIONS, startChatServer, type ChatServer } from "../../examples/chat/chat.js";
 import { InMemoryChannelLayer } from "../../src/index.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -16,7 +16,7 @@ let browser: Browser;
 const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
-  layer = new InMemoryChannelLayer();
+  layer = new InMemoryChannelLayer(CHAT_LAYER_OPTIONS);
   chat = await startChatServer({ layer, port: 0, host: "127.0.0.1" });
 });
 
@@ -91,4 +91,18 @@ it("delivers a message typed in one page to another page in the same room", asyn
   await bob.close();
   await ann.locator("#messages li", { hasText: "bob left" }).waitFor();
   await expect.poll(async () => (await layer.stats()).members).toBe(2); // ann and cy
+}, 60_000);
+
+it("shows who is online in a room; a page that closes leaves the other's list within 1 s", async () => {
+  if (browser === undefined) await launch();
+  const dee = await joinRoom("dee", "porch");
+  const eve = await joinRoom("eve", "porch");
+  const online = (page: Page): Promise<string[]> => page.locator("#online li").allTextContents();
+  await expect.poll(() => online(dee)).toEqual(["dee", "eve"]);
+  await expect.poll(() => online(eve)).toEqual(["dee", "eve"]);
+  await eve.close();
+  const start = Date.now();
+  await expect.poll(() => online(dee), { timeout: 1000, interval: 20 }).toEqual(["dee"]);
+  expect(Date.now() - start).toBeLessThan(1000);
+  expect(await layer.presenceCount("chat.room.porch")).toBe(1);
 }, 60_000);
