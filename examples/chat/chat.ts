@@ -72,12 +72,13 @@ export class ChatConsumer extends JsonWebSocketConsumer {
     // Who is online: a presence entry where the layer keeps them (not on Redis yet), a plain membership otherwise.
     if (this.layer.presence) await this.join(this.group, { user: this.user });
     else await this.groupAdd(this.group);
-    this.sendJson({ type: "welcome", room, user: this.user, history: this.history() });
+    const welcome: Message = { type: "welcome", room, user: this.user, history: this.history() };
     if (this.layer.presence) {
-      // One page (up to 1000 people): a demo's room, not a stadium.
+      // Who is online, one page of it (up to 1000 people): a demo's room, not a stadium.
       const { entries } = await this.layer.presence(this.group, { limit: 1000 });
-      this.sendJson({ type: "presence", entries: entries.map((e) => ({ channel: e.channel, info: e.info })) });
+      welcome.online = entries.map((e) => ({ channel: e.channel, info: e.info }));
     }
+    this.sendJson(welcome);
     await this.layer.groupSend(this.group, { type: "chat.notice", text: `${this.user} joined` });
   }
 

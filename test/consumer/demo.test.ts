@@ -35,7 +35,7 @@ it("serves the page and the chat on the port it prints, and exits cleanly on SIG
 
   const ws = url.replace("http", "ws");
   const ann = await open(`${ws}ws/chat/lobby?name=ann`);
-  expect(await said(ann)).toEqual({ type: "welcome", room: "lobby", user: "ann", history: [] });
+  expect(await said(ann)).toEqual({ type: "welcome", room: "lobby", user: "ann", history: [], online: [{ channel: expect.any(String), info: { user: "ann" } }] });
   const bob = await open(`${ws}ws/chat/lobby?name=bob`);
   await said(bob);
   expect(await said(ann)).toEqual({ type: "notice", text: "ann joined" });
@@ -49,7 +49,6 @@ it("serves the page and the chat on the port it prints, and exits cleanly on SIG
 
   // Who is online came alongside: the list with the welcome, then each join.
   expect(seen.get(ann)).toEqual([
-    { type: "presence", entries: [{ channel: expect.any(String), info: { user: "ann" } }] },
     { type: "presence.join", channel: expect.any(String), info: { user: "ann" } },
     { type: "presence.join", channel: expect.any(String), info: { user: "bob" } },
   ]);

@@ -54,6 +54,7 @@ function onMessage(m) {
   if (online.handle(m)) return;
   if (m.type === "welcome") {
     setStatus(`in room ${m.room} as ${m.user}`, true);
+    online.handle({ type: "presence", entries: m.online ?? [] });
     showHistory(m.history ?? []);
   } else if (m.type === "history") showHistory(m.messages);
   else if (m.type === "message") show(m.text, "message", m.user);
