@@ -7,6 +7,7 @@
 import { createConnection, type Socket } from "node:net";
 import { RemoteChannelLayer } from "../src/index.js";
 import { encodeFrames } from "../src/protocol/frames.js";
+import { instanceIdOf } from "../src/protocol/identity.js";
 import { Op, PROTOCOL_VERSION } from "../src/protocol/ops.js";
 
 type Attack = "amplification" | "silent-sockets" | "slowloris" | "stats-top" | "filling" | "deaf-readers";
@@ -27,7 +28,7 @@ function connect(): Promise<Socket> {
 
 async function hello(id: string): Promise<Socket> {
   const s = await connect();
-  s.write(frames([Op.Hello, 1, PROTOCOL_VERSION, id, null]));
+  s.write(frames([Op.Hello, 1, PROTOCOL_VERSION, instanceIdOf(id), null, id])); // id: the instance's secret
   return s;
 }
 

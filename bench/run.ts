@@ -128,7 +128,9 @@ for (const [ours, theirs] of [
   ["ipc", "unix"],
   ["tcp", "redis"],
   ["redis", "python-redis"],
+  ["python-broker", "python-redis"],
   ["redis-read-ahead", "redis"],
+  ["redis-cluster", "redis"],
 ]) {
   for (const w of workloads) {
     const a = find(ours!, w);

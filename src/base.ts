@@ -18,6 +18,7 @@ import type {
   PresenceInfo,
   ReceiveOptions,
   RequestOptions,
+  GroupSendOptions,
   SendOptions,
 } from "./layer.js";
 import { copyMessage, type CopyOptions } from "./message.js";
@@ -32,19 +33,33 @@ import type { RequestCounters } from "./stats.js";
 
 export const DONE: Promise<void> = Promise.resolve();
 
+/** The channels a group send leaves out, each checked as a channel name; undefined when none. */
+function exceptOf(options: GroupSendOptions | undefined): ReadonlySet<string> | undefined {
+  const except = options?.except;
+  if (except === undefined) return undefined;
+  const names = typeof except === "string" ? [except] : except;
+  if (!Array.isArray(names)) throw new TypeError(`except must be a channel name or an array of them, got ${typeof except}`);
+  for (const name of names) assertChannelName(name, "except channel name");
+  return names.length === 0 ? undefined : new Set(names);
+}
+
 export abstract class BaseLayer extends EventEmitter<LayerEvents> implements ChannelLayer {
   abstract readonly extensions: readonly Extension[];
   private current: LayerState;
   /** Fixed for the life of this instance; the middle part of its `newChannel` names. */
-  readonly instanceId: string = uniqueId();
+  readonly instanceId: string;
   protected readonly config: ResolvedOptions;
   private closing: Promise<void> | undefined;
   /** Whether integers past 32 bits are copied as bigints (backends that encode to msgpack). */
   protected readonly wideInts: boolean = false;
 
-  /** @param initial "connecting" for remote backends; in-memory ones start "ready". */
-  constructor(options: LayerOptions = {}, initial: LayerState = "ready") {
+  /**
+   * @param initial "connecting" for remote backends; in-memory ones start "ready".
+   * @param instanceId a backend whose ids must be proven (the broker's) brings its own.
+   */
+  constructor(options: LayerOptions = {}, initial: LayerState = "ready", instanceId: string = uniqueId()) {
     super();
+    this.instanceId = instanceId;
     this.config = resolveOptions(options);
     this.current = initial;
   }
@@ -103,7 +118,13 @@ export abstract class BaseLayer extends EventEmitter<LayerEvents> implements Cha
   /** Whether this backend keeps presence (docs/presence.md); the others reject a groupAdd with `presence`, never drop it. */
   protected readonly keepsPresence: boolean = false;
   protected abstract doGroupDiscard(group: string, channel: string): Promise<void>;
-  protected abstract doGroupSend(group: string, message: Message, priority: number | undefined): Promise<void>;
+  /** `except` is undefined when no member is left out (docs/semantics.md §9). */
+  protected abstract doGroupSend(
+    group: string,
+    message: Message,
+    priority: number | undefined,
+    except: ReadonlySet<string> | undefined,
+  ): Promise<void>;
   protected abstract doFlush(): Promise<void>;
   protected abstract doClose(): Promise<void>;
 
@@ -228,12 +249,13 @@ export abstract class BaseLayer extends EventEmitter<LayerEvents> implements Cha
     }
   }
 
-  groupSend(group: string, message: Message, options?: SendOptions): Promise<void> {
+  groupSend(group: string, message: Message, options?: GroupSendOptions): Promise<void> {
     try {
       this.assertOpen();
       assertGroupName(group);
       const priority = this.priorityOf(options);
-      return this.doGroupSend(group, this.prepare(message), priority);
+      const except = exceptOf(options);
+      return this.doGroupSend(group, this.prepare(message), priority, except);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -48,3 +48,31 @@ export function positiveFlag(
   }
   return n;
 }
+
+/**
+ * Calls `stop` once, with what happened: SIGTERM, SIGINT, or, when npm started
+ * this process, the process between npm and this one exiting. `npx
+ * channel-layers serve` runs under `sh -c`, which dies of npm's SIGTERM without
+ * passing it on and would leave this process serving (and its port taken), so
+ * under npm a changed parent counts as the signal. Outside npm it does not: a
+ * server started with `nohup … &` outlives its shell on purpose.
+ */
+export function onStop(stop: (what: string) => void): void {
+  let stopped = false;
+  const parent = process.ppid;
+  const watch =
+    process.env.npm_command === undefined
+      ? undefined
+      : setInterval(() => {
+          if (process.ppid !== parent) once("the process npm started it through exited");
+        }, 250);
+  watch?.unref();
+  function once(what: string): void {
+    if (stopped) return;
+    stopped = true;
+    clearInterval(watch);
+    stop(what);
+  }
+  process.once("SIGTERM", () => once("SIGTERM received"));
+  process.once("SIGINT", () => once("SIGINT received"));
+}

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { ObserveServer } from "./observe/http.js";
 import { renderStats, watchStats } from "./observe/terminal.js";
+import { checkAllowedHosts } from "./host-check.js";
 import { isLoopback, parseHttpAddress } from "./observe/http-address.js";
 import { grantsAdmin, parseTokenFile, type TokenGrant } from "./protocol/auth.js";
 import { DEFAULT_LISTEN, parseAddress } from "./remote/address.js";
@@ -14,19 +15,9 @@ import { RemoteChannelLayer } from "./remote/client.js";
 import { BrokerServer } from "./remote/server.js";
 import { workerCommand, WORKER_USAGE } from "./worker-command.js";
 import { gatewayCommand, GATEWAY_USAGE } from "./gateway-command.js";
-import { cliMessage, positiveFlag } from "./cli-words.js";
+import { cliMessage, onStop, positiveFlag } from "./cli-words.js";
 
-const USAGE = `usage: channel-layers <command> [options]
-
-commands:
-  serve [options]         run a broker
-  stats [URL] [options]   print what a running broker holds (default ${DEFAULT_LISTEN})
-  worker MODULE [options] run MODULE's handlers on a worker channel (Channels' runworker)
-  gateway [options]       translate HTTP requests into requests to worker channels
-  version                 the package version
-  help                    this text
-
-serve options:
+const SERVE_USAGE = `serve options (channel-layers serve [options]):
   --listen URL            tcp://host:port, tls://host:port or unix:///path.sock;
                           repeat to listen on several (default ${DEFAULT_LISTEN})
   --token-file FILE       require clients to present a token in FILE: one bare token
@@ -51,12 +42,30 @@ serve options:
                           or --http-token-file) they need "Authorization: Bearer TOKEN";
                           without one, only a loopback address is allowed
   --http-token-file FILE  the token the HTTP side asks for (default: the broker's)
+  --http-allowed-host NAME  answer HTTP requests whose Host is NAME (exact or
+                          "*.example.com") besides localhost, 127.0.0.1 and [::1];
+                          repeatable. On loopback other names get 403 (DNS rebinding)`;
 
-stats options:
+const STATS_USAGE = `stats options (channel-layers stats [URL] [options]):
   --token-file FILE       the token the broker requires
   --watch                 redraw every interval until Ctrl-C
   --interval SECONDS      between redraws with --watch (default 1)
-  --top N                 entries in each list (default 10, at most 100)
+  --top N                 entries in each list (default 10, at most 100)`;
+
+const USAGE = `usage: channel-layers <command> [options]
+
+commands:
+  serve [options]         run a broker
+  stats [URL] [options]   print what a running broker holds (default ${DEFAULT_LISTEN})
+  worker MODULE [options] run MODULE's handlers on a worker channel (Channels' runworker)
+  gateway [options]       translate HTTP requests into requests to worker channels
+  version                 the package version
+  help                    this text
+Each command's own options: channel-layers COMMAND --help.
+
+${SERVE_USAGE}
+
+${STATS_USAGE}
 
 ${WORKER_USAGE}
 
@@ -129,6 +138,7 @@ async function serve(args: string[]): Promise<void> {
       "max-stored-bytes": { type: "string" },
       "max-cache-bytes": { type: "string" },
       "http-token-file": { type: "string" },
+      "http-allowed-host": { type: "string", multiple: true },
       capacity: { type: "string" },
       expiry: { type: "string" },
       "group-expiry": { type: "string" },
@@ -137,7 +147,7 @@ async function serve(args: string[]): Promise<void> {
       help: { type: "boolean", short: "h" },
     },
   });
-  if (values.help) return void console.log(USAGE);
+  if (values.help) return void console.log(SERVE_USAGE);
   let observe: ObserveServer | undefined;
   const cert = values["tls-cert"];
   const key = values["tls-key"];
@@ -180,7 +190,8 @@ async function serve(args: string[]): Promise<void> {
       // The HTTP side shows every client: an admin's token opens it, or its own.
       const httpToken = readToken(values["http-token-file"]);
       const httpTokens = httpToken !== undefined ? [httpToken] : (tokens ?? []).filter(grantsAdmin).map((t) => t.token);
-      if (httpTokens.length === 0 && tokens !== undefined) fail("--http: the token file has no admin token: add one, or give --http-token-file");
+      if (httpTokens.length === 0 && tokens !== undefined)
+        fail("--http: the token file has no admin token: add one, or give --http-token-file");
       let address: { host: string } | undefined;
       try {
         address = parseHttpAddress(values.http);
@@ -190,7 +201,8 @@ async function serve(args: string[]): Promise<void> {
       if (httpTokens.length === 0 && address !== undefined && !isLoopback(address.host)) {
         fail(`--http ${values.http} is not loopback: give --token-file or --http-token-file, or use 127.0.0.1:PORT`);
       }
-      observe = new ObserveServer(server.broker, { listen: values.http, tokens: httpTokens });
+      const allowedHosts = checkAllowedHosts(values["http-allowed-host"], "--http-allowed-host");
+      observe = new ObserveServer(server.broker, { listen: values.http, tokens: httpTokens, allowedHosts });
       const url = await observe.listen();
       const auth = httpTokens.length > 0 ? "bearer token required" : "no authentication: loopback only";
       log(`status page on ${url}/ and metrics on ${url}/metrics (${auth})`);
@@ -198,8 +210,8 @@ async function serve(args: string[]): Promise<void> {
   } catch (err) {
     fail((err as Error).message);
   }
-  const stop = (signal: string): void => {
-    log(`${signal} received`);
+  onStop((what) => {
+    log(what);
     Promise.all([observe?.close(), server.close()]).then(
       () => {
         log("stopped");
@@ -208,9 +220,7 @@ async function serve(args: string[]): Promise<void> {
       },
       (err: Error) => fail(err.message),
     );
-  };
-  process.once("SIGTERM", () => stop("SIGTERM"));
-  process.once("SIGINT", () => stop("SIGINT"));
+  });
 }
 
 async function stats(args: string[]): Promise<void> {
@@ -225,7 +235,7 @@ async function stats(args: string[]): Promise<void> {
       help: { type: "boolean", short: "h" },
     },
   });
-  if (values.help) return void console.log(USAGE);
+  if (values.help) return void console.log(STATS_USAGE);
   const url = positionals[0] ?? DEFAULT_LISTEN;
   const interval = positiveFlag(values.interval, "--interval") ?? 1;
   const top = positiveFlag(values.top, "--top", { integer: true }) ?? 10;
@@ -264,7 +274,9 @@ try {
       break;
     case "version":
     case "--version":
-      console.log(version());
+      console.log(
+        rest.some((a) => a === "--help" || a === "-h") ? "usage: channel-layers version (prints the package version)" : version(),
+      );
       break;
     case "help":
     case "--help":
@@ -275,5 +287,8 @@ try {
       fail(`unknown command "${command}"\n\n${USAGE}`);
   }
 } catch (err) {
-  fail(cliMessage(err, undefined));
+  // A flag the command does not know: say where its flags are listed.
+  const code = (err as { code?: unknown }).code;
+  const hint = typeof code === "string" && code.startsWith("ERR_PARSE_ARGS_") ? ` (see channel-layers ${command} --help)` : "";
+  fail(cliMessage(err, undefined) + hint);
 }

@@ -6,7 +6,8 @@
 import { parseArgs } from "node:util";
 import { createGateway } from "./gateway/gateway.js";
 import { parseRoute } from "./gateway/routes.js";
-import { positiveFlag } from "./cli-words.js";
+import { onStop, positiveFlag } from "./cli-words.js";
+import { checkAllowedHosts } from "./host-check.js";
 import { createChannelLayer } from "./url.js";
 
 export const GATEWAY_USAGE = `gateway options (channel-layers gateway --route "METHOD PATH CHANNEL" [options]):
@@ -20,6 +21,9 @@ export const GATEWAY_USAGE = `gateway options (channel-layers gateway --route "M
   --max-body-bytes N      largest request body (default 1048576; then 413)
   --allowed-origin ORIGIN answer pages on ORIGIN (exact, "*.example.com" or "*");
                           repeatable; default: only pages on the gateway's own host
+  --allowed-host NAME     answer requests whose Host is NAME (exact or "*.example.com")
+                          besides localhost, 127.0.0.1 and [::1]; repeatable. Needed
+                          behind a proxy that keeps the public Host on a loopback gateway
   --token-file FILE       HTTP clients must send "Authorization: Bearer <token in FILE>";
                           required when --listen is not a loopback address
   --layer-token-file FILE the token the broker requires`;
@@ -43,6 +47,7 @@ export async function gatewayCommand(
       "token-file": { type: "string" },
       "layer-token-file": { type: "string" },
       "allowed-origin": { type: "string", multiple: true },
+      "allowed-host": { type: "string", multiple: true },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -71,15 +76,15 @@ export async function gatewayCommand(
     timeout: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000,
     maxBodyBytes: positiveFlag(values["max-body-bytes"], "--max-body-bytes", { integer: true }),
     allowedOrigins: values["allowed-origin"]?.includes("*") ? "*" : values["allowed-origin"],
+    allowedHosts: checkAllowedHosts(values["allowed-host"], "--allowed-host"),
   });
   const base = await gateway.listen(Number(listen.port || 80), listen.hostname.replace(/^\[|\]$/g, ""));
   for (const route of routes) log(`${route.method} ${base}${route.path} -> ${route.channel}${route.cacheFor ? ` (cached ${route.cacheFor} s)` : ""}`);
   await new Promise<void>((done) => {
-    const stop = (signal: string): void => {
-      log(`${signal}: finishing answers in flight`);
+    onStop((what) => {
+      log(`${what}: finishing answers in flight`);
       void gateway.close().then(() => layer.close()).then(done);
-    };
-    for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => stop(signal));
+    });
   });
   log(`stopped after ${gateway.counters.requests} requests`);
 }

@@ -8,6 +8,7 @@ export type {
   MessageValue,
   ReceiveOptions,
   SendOptions,
+  GroupSendOptions,
 } from "./layer.js";
 export type { DeadLetterOptions, DropReason, OverflowPolicy, RateLimit, TrafficOptions } from "./traffic.js";
 export type { PatternMap } from "./patterns.js";
@@ -81,3 +82,4 @@ export { serveIpc, type IpcServer, type IpcServeOptions, type IpcTarget } from "
 export { RedisChannelLayer, type RedisLayerOptions } from "./redis/layer.js";
 export { RedisPubSubChannelLayer, type RedisPubSubLayerOptions } from "./redis/pubsub/layer.js";
 export type { RedisHost, PythonStyleHost, ClientFactory } from "./redis/connections.js";
+export type { RedisClusterOptions } from "./redis/cluster.js";

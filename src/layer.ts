@@ -32,6 +32,12 @@ export interface SendOptions {
   priority?: number;
 }
 
+/** Options of `groupSend`. */
+export interface GroupSendOptions extends SendOptions {
+  /** Members that do not get this message: a channel name or several, such as the sender's own (docs/semantics.md §9). */
+  except?: string | readonly string[];
+}
+
 /** Options of `request()` (docs/request.md). */
 export interface RequestOptions extends SendOptions {
   /** Milliseconds to wait for the reply. Default 30,000; `Infinity` waits for as long as the layer is open. */
@@ -144,8 +150,8 @@ export interface ChannelLayer {
   /** With `{ presence: info }` the membership is also a presence entry (docs/presence.md); rejected by a backend without `presence`. */
   groupAdd(group: string, channel: string, options?: GroupAddOptions): Promise<void>;
   groupDiscard(group: string, channel: string): Promise<void>;
-  /** Send to every member; members that are full are skipped, never raised. */
-  groupSend(group: string, message: Message, options?: SendOptions): Promise<void>;
+  /** Send to every member but those in `except`; members that are full are skipped, never raised. */
+  groupSend(group: string, message: Message, options?: GroupSendOptions): Promise<void>;
   /** Empty every channel and group (waiting receives keep waiting). */
   flush(): Promise<void>;
   /** Release every connection, timer and listener; later calls reject with LayerClosedError. */

@@ -110,8 +110,8 @@ export class InMemoryChannelLayer extends BaseLayer implements ReceivesNext {
     return DONE;
   }
 
-  protected doGroupSend(group: string, message: Message, priority: number | undefined): Promise<void> {
-    this.engine.groupSend(group, message, priority);
+  protected doGroupSend(group: string, message: Message, priority: number | undefined, except: ReadonlySet<string> | undefined): Promise<void> {
+    this.engine.groupSend(group, message, priority, except);
     return DONE;
   }
 

@@ -14,6 +14,13 @@ import type { Message, MessageValue } from "./layer.js";
 export const RESERVED_KEY = "__asgi_channel__";
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
+/**
+ * Levels of arrays and objects a message may nest below its top, as msgpack
+ * WebSocket frames may (src/consumer/frames.ts): JSON parses any depth, and
+ * every later walk of a deeper value (an encoder, a handler) would recurse
+ * past the stack.
+ */
+export const MAX_MESSAGE_DEPTH = 64;
 
 /** A bad value deep in a message; becomes an InvalidMessageError naming its path at the top. */
 class BadValue extends Error {
@@ -35,6 +42,7 @@ function formatPath(path: Array<string | number>): string {
 
 function kindOf(value: unknown): string {
   if (value === undefined) return "undefined";
+  if (value === null) return "null";
   if (typeof value === "function") return "a function";
   if (typeof value === "symbol") return "a symbol";
   if (typeof value === "object" && value !== null) {
@@ -141,8 +149,13 @@ class Walk {
     let key = "";
     try {
       for (key in obj) {
-        this.size += 5 + 3 * key.length;
         const v = obj[key];
+        // A property holding undefined is left out, as JSON.stringify and msgpack do (docs/semantics.md, "Messages").
+        if (v === undefined) {
+          delete obj[key];
+          continue;
+        }
+        this.size += 5 + 3 * key.length;
         const c = this.copy(v);
         if (c !== v) obj[key] = c;
       }
@@ -156,6 +169,8 @@ class Walk {
   }
 
   private enter(value: object): void {
+    // Checked where the walk already keeps its path: no second walk.
+    if (this.ancestors.length > MAX_MESSAGE_DEPTH) throw new BadValue(`nests deeper than ${MAX_MESSAGE_DEPTH} levels`);
     if (this.ancestors.includes(value)) throw new BadValue("a cycle is not allowed (the value contains itself)");
     this.ancestors.push(value);
   }

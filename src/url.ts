@@ -6,7 +6,7 @@ import type { BundledChannelLayer, LayerOptions } from "./layer.js";
 import { InMemoryChannelLayer } from "./memory.js";
 import { IpcChannelLayer } from "./ipc/layer.js";
 import { RemoteChannelLayer } from "./remote/client.js";
-import { redisFromUrl, REDIS_QUERY_OPTIONS } from "./redis/url.js";
+import { CLUSTER_QUERY_OPTIONS, clusterFromUrl, clusterNodesToQuery, redisFromUrl, REDIS_QUERY_OPTIONS } from "./redis/url.js";
 import { pubsubFromUrl, PUBSUB_QUERY_OPTIONS } from "./redis/pubsub/url.js";
 
 type Factory = (url: URL, options: LayerOptions & Record<string, unknown>) => BundledChannelLayer;
@@ -21,6 +21,8 @@ const BACKENDS: Record<string, Factory> = {
   "rediss:": redisFromUrl,
   "redis+pubsub:": pubsubFromUrl,
   "rediss+pubsub:": pubsubFromUrl,
+  "redis+cluster:": clusterFromUrl,
+  "rediss+cluster:": clusterFromUrl,
 };
 
 /** Query keys a backend reads from its URL itself (not numeric layer options). */
@@ -29,6 +31,8 @@ const BACKEND_QUERY: Record<string, readonly string[]> = {
   "rediss:": REDIS_QUERY_OPTIONS,
   "redis+pubsub:": PUBSUB_QUERY_OPTIONS,
   "rediss+pubsub:": PUBSUB_QUERY_OPTIONS,
+  "redis+cluster:": CLUSTER_QUERY_OPTIONS,
+  "rediss+cluster:": CLUSTER_QUERY_OPTIONS,
 };
 
 /** Numeric options given in the query string (`?capacity=500&expiry=30`). */
@@ -62,7 +66,7 @@ export function createChannelLayer(url?: string, options: LayerOptions & Record<
   const raw = url ?? process.env.CHANNEL_LAYER_URL ?? "memory://";
   let parsed: URL;
   try {
-    parsed = new URL(raw);
+    parsed = new URL(clusterNodesToQuery(raw));
   } catch {
     throw new TypeError(`channel layer URL ${JSON.stringify(raw)} is not a URL; known schemes: ${Object.keys(BACKENDS).map((s) => s + "//").join(", ")}`);
   }

@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import type { Handlers } from "./worker.js";
 import { runWorker } from "./worker.js";
 import { createChannelLayer } from "./url.js";
-import { cliMessage, moduleLoadMessage, positiveFlag } from "./cli-words.js";
+import { cliMessage, moduleLoadMessage, onStop, positiveFlag } from "./cli-words.js";
 
 export const WORKER_USAGE = `worker options (channel-layers worker MODULE [options]; a .ts MODULE needs NODE_OPTIONS="--import tsx"):
   --url URL               the channel layer (default $CHANNEL_LAYER_URL, else the local broker)
@@ -60,14 +60,14 @@ export async function workerCommand(
     onError: (err, message) => log(`handler for "${message.type}" failed: ${(err as Error)?.stack ?? String(err)}`),
   });
   log(`worker on ${channel} (${url}), ${concurrency} at once`);
-  const stop = async (signal: string): Promise<void> => {
-    log(`${signal}: finishing in-flight handlers`);
+  const stop = async (what: string): Promise<void> => {
+    log(`${what}: finishing in-flight handlers`);
     await worker.stop();
     await layer.close();
     log(`stopped after ${worker.processed} handled, ${worker.failed} failed`);
   };
   await new Promise<void>((done, fail) => {
-    for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => void stop(signal).then(done, fail));
+    onStop((what) => void stop(what).then(done, fail));
     // A layer that closes under the worker (the broker went away for good) ends it too; a refused token ends it with an error.
     worker.done.then(
       () => layer.close().then(done, fail),

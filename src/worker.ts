@@ -79,7 +79,11 @@ export function runWorker(layer: ChannelLayer, channel: string, handlers: Handle
       if (replyTo === undefined) return Promise.reject(new TypeError(`message "${message.type}" has no reply_channel: it was sent, not requested`));
       if (replied) return Promise.reject(new TypeError(`message "${message.type}" was already answered: a request gets one reply`));
       replied = true;
-      return layer.send(replyTo, answer);
+      return layer.send(replyTo, answer).catch((err: unknown) => {
+        // Not sent (a reply that is no message, too large, a full reply channel): the caller still gets the error reply below, not a timeout.
+        replied = false;
+        throw err;
+      });
     };
     try {
       if (!handler) throw new NoHandlerError(message.type, `worker channel "${channel}"`, `handlers: ${[...byType!.keys()].join(", ") || "(none)"}`);

@@ -17,8 +17,9 @@ import { layerBackend } from "./layer.js";
 export const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
 
 /** Start `channel-layers serve` on `listen`; resolves with the process and the URL it printed. */
-export function spawnBroker(listen: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string; log: () => string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--listen", listen, ...extra], {
+/** `node` options such as `--max-old-space-size=256` go in `nodeArgs`. */
+export function spawnBroker(listen: string, extra: string[] = [], nodeArgs: string[] = []): Promise<{ child: ChildProcess; url: string; log: () => string }> {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", CLI, "serve", "--listen", listen, ...extra], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   let out = "";
@@ -50,7 +51,7 @@ export function stopBroker(child: ChildProcess): Promise<void> {
  * a second process (measured: fanout 60k/s on its first run, 300k/s by the
  * tenth). So both sides get a few rounds of every workload first.
  */
-async function warmUp(url: string): Promise<void> {
+export async function warmUpBroker(url: string): Promise<void> {
   const layer = new RemoteChannelLayer(url, { capacity: Infinity });
   try {
     for (let round = 0; round < 5; round++) {
@@ -73,7 +74,7 @@ function brokerBackend(name: "tcp" | "unix" | "tcp-metrics", extra: string[] = [
       dir = mkdtempSync(join(tmpdir(), "channel-layers-bench-"));
       const listen = name !== "unix" ? "tcp://127.0.0.1:0" : `unix://${join(dir, "broker.sock")}`;
       ({ child, url } = await spawnBroker(listen, ["--capacity", "inf", ...extra]));
-      await warmUp(url);
+      await warmUpBroker(url);
     },
     // The CLI has no flag for join/leave events: these rows are entries without events.
     extras: name === "tcp" ? (quick) => presenceRows(() => new RemoteChannelLayer(url, { capacity: Infinity }), quick) : undefined,

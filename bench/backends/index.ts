@@ -6,10 +6,12 @@ import { tcp, tcpMetrics, unix } from "./broker.js";
 import { ipc } from "./ipc.js";
 import { memory, memoryTraffic } from "./memory.js";
 import { pythonMemory } from "./python.js";
-import { pythonRedis, redis, redisReadAhead } from "./redis.js";
+import { pythonBroker } from "./python-broker.js";
+import { pythonRedis, redis, redisCluster, redisReadAhead } from "./redis.js";
 import { pythonRedisPubsub, redisPubsub } from "./redis-pubsub.js";
 import { socketio } from "./socketio.js";
 import { websocket } from "./websocket.js";
 import { gateway } from "./gateway.js";
+import { bigroom } from "./bigroom.js";
 
-export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, socketio, tcp, tcpMetrics, unix, ipc, redis, redisReadAhead, pythonRedis, redisPubsub, pythonRedisPubsub, gateway, abuse];
+export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, pythonMemory, websocket, socketio, tcp, tcpMetrics, unix, ipc, redis, redisReadAhead, redisCluster, pythonRedis, pythonBroker, redisPubsub, pythonRedisPubsub, bigroom, gateway, abuse];

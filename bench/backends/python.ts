@@ -14,7 +14,7 @@ const PYTHON = process.env.CHANNELS_PYTHON ?? "/usr/bin/python3";
 const PYTHON_RUN_TIMEOUT_MS = 300_000;
 const SCRIPT = fileURLToPath(new URL("../python/layer_bench.py", import.meta.url));
 
-export function pythonBackend(name: string, layer: "memory" | "redis" | "pubsub", extraArgs: () => string[] = () => [], maxN?: number): BenchBackend {
+export function pythonBackend(name: string, layer: "memory" | "redis" | "pubsub" | "broker", extraArgs: () => string[] = () => [], maxN?: number): BenchBackend {
   return {
     name,
     // CPython has no JIT to warm; its per-operation cost does not change with n.
@@ -22,12 +22,13 @@ export function pythonBackend(name: string, layer: "memory" | "redis" | "pubsub"
     maxN,
     workloads: CHANNELS_WORKLOADS,
     async available() {
-      const module = layer === "memory" ? "channels.layers" : layer === "pubsub" ? "channels_redis.pubsub" : "channels_redis.core";
+      // The broker layer is this repository's python/ package, which layer_bench.py imports from the tree.
+      const module = layer === "memory" ? "channels.layers" : layer === "pubsub" ? "channels_redis.pubsub" : layer === "broker" ? "channels.layers, msgpack" : "channels_redis.core";
       try {
         await run(PYTHON, ["-c", `import ${module}`]);
         return true;
       } catch {
-        return `${PYTHON} cannot import ${module} (apt-get install python3-django-channels python3-channels-redis)`;
+        return `${PYTHON} cannot import ${module} (apt-get install python3-django-channels python3-channels-redis python3-msgpack)`;
       }
     },
     async run(workload: Workload, n: number): Promise<RunResult> {

@@ -2,10 +2,12 @@
  * Redis rows: ours (`redis`) and channels_redis (`python-redis`) on the same
  * server, each under its own key prefix, removed afterwards.
  */
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { RedisChannelLayer } from "../../src/index.js";
 import type { BenchBackend } from "../types.js";
+import { OwnCluster } from "../../test/redis/own-cluster.js";
 import { layerBackend } from "./layer.js";
 import { pythonBackend } from "./python.js";
 
@@ -56,6 +58,26 @@ export const redisReadAhead: BenchBackend = layerBackend(
       const layer = new RedisChannelLayer({ hosts: [REDIS_URL], prefix: oursAhead });
       await layer.flush();
       await layer.close();
+    },
+  },
+);
+
+/** The same workloads on a Redis Cluster of 3 masters + 3 replicas on this machine, started for the run. */
+let cluster: OwnCluster | undefined;
+const oursCluster = prefix("cluster");
+export const redisCluster: BenchBackend = layerBackend(
+  "redis-cluster",
+  () => new RedisChannelLayer({ cluster: { nodes: cluster!.seeds }, prefix: oursCluster, capacity: Infinity, expiry: EXPIRY }),
+  {
+    available: async () =>
+      spawnSync("redis-cli", ["--version"]).status === 0 ? true : "no redis-server/redis-cli on this machine to start a cluster with",
+    maxN: 50_000,
+    start: async () => {
+      cluster = await OwnCluster.start();
+    },
+    stop: async () => {
+      await cluster?.stop();
+      cluster = undefined;
     },
   },
 );

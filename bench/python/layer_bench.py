@@ -1,7 +1,9 @@
 """The four bench workloads on Django Channels' own layers, mirroring
 bench/workloads.ts line for line, so that the rows compare like with like.
 
-    /usr/bin/python3 layer_bench.py --layer memory|redis --workload W --n N [--redis URL]
+    /usr/bin/python3 layer_bench.py --layer memory|redis|pubsub|broker --workload W --n N [--redis URL] [--url BROKER_URL]
+
+`broker` is this repository's channel_layers.BrokerChannelLayer (python/), imported from the tree.
 
 Prints one JSON object: {"seconds", "ops", "p50Ms"?, "p99Ms"?}.
 """
@@ -9,6 +11,7 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 import time
 
 BATCH = 1000
@@ -21,8 +24,14 @@ def payload(i):
     return {"type": "bench.message", "i": i, "text": "hello world"}
 
 
-def make_layer(kind, n, redis_url, prefix, expiry):
+def make_layer(kind, n, redis_url, prefix, expiry, broker_url):
     capacity = max(n, 1000)
+    if kind == "broker":
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+        from channel_layers import BrokerChannelLayer
+
+        # Capacity and expiry are the broker's (bench/backends/python-broker.ts starts it).
+        return BrokerChannelLayer(url=broker_url)
     if kind == "pubsub":
         from channels_redis.pubsub import RedisPubSubChannelLayer
 
@@ -131,15 +140,16 @@ WORKLOADS = {"pingpong": pingpong, "pipeline": pipeline, "fanout": fanout, "conc
 
 async def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--layer", choices=["memory", "redis", "pubsub"], required=True)
+    parser.add_argument("--layer", choices=["memory", "redis", "pubsub", "broker"], required=True)
     parser.add_argument("--workload", choices=sorted(WORKLOADS), required=True)
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--prefix", default="asgibench")
     parser.add_argument("--expiry", type=int, default=60)
+    parser.add_argument("--url", default="tcp://127.0.0.1:6741", help="the broker, for --layer broker")
     args = parser.parse_args()
     tag = f"{os.getpid()}"
-    layer = make_layer(args.layer, args.n, args.redis, args.prefix, args.expiry)
+    layer = make_layer(args.layer, args.n, args.redis, args.prefix, args.expiry, args.url)
     try:
         result = await WORKLOADS[args.workload](layer, args.n, tag)
     finally:
@@ -148,6 +158,9 @@ async def main():
             await layer.close_pools()
         elif args.layer == "pubsub":
             await layer.flush()
+        elif args.layer == "broker":
+            await layer.flush()
+            await layer.close()
     print(json.dumps(result))
 
 

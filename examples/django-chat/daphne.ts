@@ -7,6 +7,8 @@ import { fileURLToPath } from "node:url";
 
 export const PYTHON = process.env.CHANNELS_PYTHON ?? "/usr/bin/python3";
 const HERE = fileURLToPath(new URL(".", import.meta.url));
+/** This repository's Python layer (python/), for broker URLs: imported from the tree, installed or not. */
+const PYTHON_PACKAGE = fileURLToPath(new URL("../../python", import.meta.url));
 
 export interface Daphne {
   child: ChildProcess;
@@ -18,7 +20,12 @@ export interface Daphne {
 export function startDaphne(layerUrl: string, port = 0, host = "127.0.0.1"): Promise<Daphne> {
   const child = spawn(PYTHON, ["-m", "daphne", "-b", host, "-p", String(port), "chatsite.asgi:application"], {
     cwd: HERE,
-    env: { ...process.env, CHANNEL_LAYER_URL: layerUrl, PYTHONUNBUFFERED: "1" },
+    env: {
+      ...process.env,
+      CHANNEL_LAYER_URL: layerUrl,
+      PYTHONUNBUFFERED: "1",
+      PYTHONPATH: [PYTHON_PACKAGE, process.env.PYTHONPATH].filter(Boolean).join(":"),
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const stop = async (): Promise<void> => {

@@ -5,7 +5,7 @@
  * `chat_message`), one message at a time, in order.
  */
 import { ConnectionLostError, InvalidMessageError, LayerClosedError, NoHandlerError } from "../errors.js";
-import type { ChannelLayer, LayerGap, Message, PresenceInfo } from "../layer.js";
+import type { ChannelLayer, LayerGap, Message, PresenceInfo, SendOptions } from "../layer.js";
 import { nextMessage, type NextMessageTarget, type NextMessageWait } from "../receive-next.js";
 import { handlerName, InvalidMessageTypeError } from "./handler-name.js";
 
@@ -157,6 +157,14 @@ export class Consumer {
     if (this.stopped) return;
     this.joined.add(group);
     await this.layer.groupAdd(group, this.channelName, { presence: info });
+  }
+
+  /**
+   * Send to everyone in `group` but this consumer (Socket.IO's `socket.to(room).emit()`):
+   * `groupSend` with `except: this.channelName` (docs/semantics.md §9).
+   */
+  groupSendOthers(group: string, message: Message, options?: SendOptions): Promise<void> {
+    return this.layer.groupSend(group, message, { ...options, except: this.channelName });
   }
 
   async groupDiscard(group: string): Promise<void> {

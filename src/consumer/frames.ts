@@ -5,6 +5,7 @@
  */
 import type { MessageValue } from "../layer.js";
 import { BadFrameError } from "../errors.js";
+import { MAX_MESSAGE_DEPTH } from "../message.js";
 import { packr } from "../msgpack.js";
 
 export type FrameFormat = "json" | "msgpack";
@@ -59,7 +60,7 @@ const msgpack: FrameCodec = {
 };
 
 /** Nesting a frame may have; deeper is refused before any handler walks it. */
-const MAX_DEPTH = 64;
+const MAX_DEPTH = MAX_MESSAGE_DEPTH;
 
 /**
  * msgpack can carry what a message cannot (extension types, timestamps as

@@ -12,6 +12,7 @@ import type { ChannelLayer, LayerState } from "../layer.js";
 import { CloseCode } from "./close-codes.js";
 import { defaultErrorHook, type ConsumerOptions, type ErrorPolicy } from "./consumer.js";
 import { frameCodec, type FrameFormat } from "./frames.js";
+import { boundToLoopback, checkAllowedHosts, hostAllowed, hostRefusal } from "../host-check.js";
 import { checkAllowedOrigins, originAllowed, type AllowedOrigins } from "./origins.js";
 import { Router } from "./routing.js";
 import { Throttle, type ThrottleOptions } from "./throttle.js";
@@ -56,6 +57,13 @@ export interface ServeOptions extends ConsumerOptions {
    * host as the request's Host header. Others are refused with 403.
    */
   allowedOrigins?: AllowedOrigins;
+  /**
+   * Host names answered besides localhost, 127.0.0.1 and [::1] (exact, or
+   * "*.example.com"). On a server bound to loopback, a route with the default
+   * origins answers only those names (a DNS-rebinding page gets 403, no
+   * WebSocket); elsewhere any Host unless names are given here.
+   */
+  allowedHosts?: readonly string[];
   /** Run on every handshake before a consumer is made; see `Authenticate`. */
   authenticate?: Authenticate;
   /** Where one-line reports of what clients did wrong go (refused handshakes, oversized frames, throttling). Default console.warn. */
@@ -100,7 +108,7 @@ export interface ConnectionHandler {
 
 export function serve(options: ServeOptions): WebSocketService {
   const { server } = options;
-  const handler = connectionHandler(options);
+  const handler = connectionHandler(options, () => boundToLoopback(server));
   const wss = new WebSocketServer({
     noServer: true,
     clientTracking: false,
@@ -130,11 +138,13 @@ export function serve(options: ServeOptions): WebSocketService {
   };
 }
 
-export function connectionHandler(options: WebSocketApp): ConnectionHandler {
+/** `loopbackBound` says whether the server carrying the connections listens on loopback only (the Host rule depends on it). */
+export function connectionHandler(options: WebSocketApp, loopbackBound: () => boolean = () => false): ConnectionHandler {
   const { layer } = options;
   const onError = options.onError ?? defaultErrorHook;
   const log = options.log ?? ((line: string) => console.warn(`[channel-layers] ${line}`));
   const serverOrigins = checkAllowedOrigins(options.allowedOrigins, "allowedOrigins");
+  const allowedHosts = checkAllowedHosts(options.allowedHosts, "allowedHosts");
   const router = new Router(
     options.routes.map((route) => {
       frameCodec(route.frames); // a bad format fails here, not at the first connection
@@ -157,6 +167,11 @@ export function connectionHandler(options: WebSocketApp): ConnectionHandler {
     if (!match) return upgrade.refuse(404, "Not Found");
     const { route, params } = match;
     const peer = `${request.socket?.remoteAddress ?? "?"} ${url.pathname}`;
+    // With its own origins a route has named the pages it trusts; with the default (same host) it trusts Host, so Host must be ours.
+    if ((route.allowedOrigins === undefined || allowedHosts !== undefined) && !hostAllowed(request, loopbackBound(), allowedHosts)) {
+      log(`WebSocket from ${peer} refused: ${hostRefusal(request)}`);
+      return upgrade.refuse(403, "Forbidden");
+    }
     const origin = request.headers.origin;
     if (!originAllowed(origin, request.headers.host, route.allowedOrigins)) {
       log(`WebSocket from ${peer} refused: origin ${origin} is not allowed`);

@@ -445,8 +445,11 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
     this.announcePending();
   }
 
-  /** Deliver to every live member; members that are full or over their rate are skipped, never raised. */
-  groupSend(group: string, body: T, priority?: number): { delivered: number; skipped: number } {
+  /**
+   * Deliver to every live member but those in `except`; members that are full
+   * or over their rate are skipped, never raised.
+   */
+  groupSend(group: string, body: T, priority?: number, except?: ReadonlySet<string>): { delivered: number; skipped: number } {
     this.counters.groupSends++;
     const g = this.groups.get(group);
     if (g === undefined) return { delivered: 0, skipped: 0 };
@@ -462,6 +465,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
     let delivered = 0;
     let skipped = 0;
     for (const name of g.members.keys()) {
+      if (except !== undefined && except.has(name)) continue;
       const ch = this.channels.get(name)!;
       // A member that let a message expire unread is dead: it leaves its groups (docs/semantics.md §4.5).
       if (this.expire(ch, now) > 0) continue;

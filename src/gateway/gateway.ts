@@ -12,8 +12,10 @@ import type { ChannelLayer, Message, MessageValue } from "../layer.js";
 import { positiveOption } from "../positive-option.js";
 import { requesterOf, DEFAULT_REQUEST_TIMEOUT_MS } from "../request/request.js";
 import { checkAllowedOrigins, originAllowed, type AllowedOrigins } from "../consumer/origins.js";
+import { Admission, SERVER_DEADLINES, type AdmissionCounters } from "../http-admission.js";
+import { boundToLoopback, checkAllowedHosts, hostAllowed, hostRefusal } from "../host-check.js";
 import { compileRoute, type CompiledRoute, type GatewayRoute } from "./routes.js";
-import { httpStatusOf, replyToResponse, type HttpAnswer } from "./responses.js";
+import { httpStatusOf, replyToResponse, storableReply, type HttpAnswer } from "./responses.js";
 
 export interface GatewayOptions {
   layer: ChannelLayer;
@@ -24,7 +26,12 @@ export interface GatewayOptions {
   timeout?: number;
   /** When set, every request must carry `Authorization: Bearer <token>` (401 otherwise). */
   token?: string;
-  /** Connections served at once; past it new ones wait in the kernel's backlog. Default 1024. */
+  /**
+   * Connections served at once. Default 1024. Past it a new connection takes
+   * the place of one not being answered (still sending its request, or idle),
+   * from the address holding the most; with none, its request is answered 503
+   * (docs/security.md#slow-and-many-http-clients).
+   */
   maxConnections?: number;
   /**
    * Web pages whose requests (by their Origin header) the gateway answers, as
@@ -33,10 +40,19 @@ export interface GatewayOptions {
    * browser page) is not checked; others get 403 before reaching a worker.
    */
   allowedOrigins?: AllowedOrigins;
+  /**
+   * Host names the gateway answers to besides localhost, 127.0.0.1 and [::1]
+   * (exact, or "*.example.com"). Bound to loopback, it answers only those
+   * names (a DNS-rebinding page's `Host: evil.example` gets 403); bound
+   * elsewhere, any Host unless names are given here.
+   */
+  allowedHosts?: readonly string[];
 }
 
 export interface GatewayCounters {
   requests: number;
+  /** Connections closed for newcomers, requests refused with 503 because every place was busy, connections closed unread. */
+  connections: AdmissionCounters;
   /** Responses by status class: "2xx", "4xx", "5xx"… */
   responses: Record<string, number>;
 }
@@ -63,8 +79,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const tokenDigest = options.token === undefined ? undefined : digest(options.token);
   const allowedOrigins = checkAllowedOrigins(options.allowedOrigins, "createGateway allowedOrigins");
+  const allowedHosts = checkAllowedHosts(options.allowedHosts, "createGateway allowedHosts");
+  let loopbackBound = false;
   const requester = requesterOf(options.layer);
-  const counters: GatewayCounters = { requests: 0, responses: {} };
+  const maxConnections = positiveOption(options.maxConnections, "maxConnections", 1024, true);
 
   const authorized = (req: IncomingMessage): boolean => {
     if (tokenDigest === undefined) return true;
@@ -97,6 +115,11 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     counters.requests++;
+    if (!admission.admit(req)) {
+      const full = `the gateway is serving its ${maxConnections} connections, each waiting for a worker: try again`;
+      return send(res, problem(503, full, { "retry-after": "1", connection: "close" }));
+    }
+    if (!hostAllowed(req, loopbackBound, allowedHosts)) return send(res, problem(403, hostRefusal(req)));
     if (!originAllowed(req.headers.origin, req.headers.host, allowedOrigins)) return send(res, problem(403, `origin ${req.headers.origin} is not allowed`));
     if (!authorized(req)) return send(res, problem(401, "this gateway requires a bearer token", { "www-authenticate": "Bearer" }));
     let url: URL;
@@ -109,12 +132,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     const found = route(method, url.pathname);
     if ("status" in found) return send(res, found);
     const body = await readBody(req, maxBodyBytes);
+    if (body === null) return; // the client went away (or was displaced) before its body came
+    admission.working(req, res);
     if (body === undefined) return send(res, problem(413, `the request body is over ${maxBodyBytes} bytes`, { connection: "close" }));
     const message = toMessage(req, method, url, found.params, body, found.route.cacheFor !== undefined && found.route.cacheFor > 0);
     if (message instanceof Error) return send(res, problem(400, message.message));
     const cacheFor = found.route.cacheFor ?? 0;
     try {
-      const { reply, age } = await requester.exchange(found.route.channel, message, { timeout: found.route.timeout ?? timeout, cacheFor });
+      const { reply, age } = await requester.exchange(found.route.channel, message, { timeout: found.route.timeout ?? timeout, cacheFor }, storableReply);
       send(res, replyToResponse(reply, cacheFor, age));
     } catch (err) {
       const status = httpStatusOf(err);
@@ -123,13 +148,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   };
 
-  const server = createServer({ requestTimeout: 60_000, headersTimeout: 10_000 }, (req, res) => {
+  const server = createServer(SERVER_DEADLINES, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (!res.headersSent) send(res, problem(500, `gateway error: ${(err as Error).message}`));
       else res.destroy();
     });
   });
-  server.maxConnections = options.maxConnections ?? 1024;
+  const admission = new Admission(server, maxConnections);
+  const counters: GatewayCounters = { requests: 0, responses: {}, connections: admission.counters };
+  server.on("listening", () => (loopbackBound = boundToLoopback(server)));
 
   return {
     server,
@@ -137,7 +164,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     listen(port = 0, host = "127.0.0.1") {
       return new Promise((resolve, reject) => {
         server.once("error", reject);
-        server.listen(port, host, () => {
+        // A deep backlog: a burst of connections waits in the kernel rather than being refused.
+        server.listen({ port, host, backlog: 4096 }, () => {
           server.off("error", reject);
           const address = server.address() as AddressInfo;
           resolve(`http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`);
@@ -153,9 +181,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 }
 
-/** The body, or undefined once it passes `limit` (the rest is not read). */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
+/** The body, undefined once it passes `limit` (the rest is not read), null if the client went away first. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined | null> {
+  return new Promise((resolve) => {
     const declared = Number(req.headers["content-length"]);
     if (declared > limit) {
       req.resume();
@@ -172,7 +200,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
       } else chunks.push(chunk);
     });
     req.on("end", () => resolve(Buffer.concat(chunks, size)));
-    req.on("error", reject);
+    // A reset or a close before "end" is the client gone; after "end", a no-op.
+    req.on("close", () => resolve(null));
+    req.on("error", () => resolve(null));
   });
 }
 

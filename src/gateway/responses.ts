@@ -33,6 +33,35 @@ export function httpStatusOf(err: unknown): number {
   }
 }
 
+/**
+ * Headers that belong to one caller (a session cookie, the clearing of its
+ * stored data, its authentication): a cached route is a shared cache, so
+ * these are never stored nor sent, to the first caller or any other
+ * (equal requests under way share one reply).
+ */
+const PER_USER_HEADERS = new Set(["set-cookie", "set-cookie2", "clear-site-data", "authentication-info"]);
+
+/** The worker's headers by lowercased name, or none when they are not an object (replyToResponse reports that). */
+function headerEntries(reply: Message): Array<[string, string]> {
+  const headers = reply.headers;
+  if (typeof headers !== "object" || headers === null || Array.isArray(headers) || headers instanceof Uint8Array) return [];
+  return Object.entries(headers).map(([name, value]) => [name.toLowerCase(), String(value)]);
+}
+
+/** The worker's Cache-Control forbids a shared cache to keep the reply (RFC 9111: no-store, private, no-cache). */
+function forbidsSharing(reply: Message): boolean {
+  return headerEntries(reply).some(([name, value]) => name === "cache-control" && /\b(no-store|private|no-cache)\b/i.test(value));
+}
+
+/**
+ * Whether a cached route may keep a worker's reply for other callers: not
+ * when it is one user's (it carries a per-user header, its body may be too),
+ * nor when its Cache-Control forbids a shared cache to.
+ */
+export function storableReply(reply: Message): boolean {
+  return !forbidsSharing(reply) && !headerEntries(reply).some(([name]) => PER_USER_HEADERS.has(name));
+}
+
 function isStatus(value: unknown): value is number {
   return typeof value === "number" && Number.isInteger(value) && value >= 100 && value <= 599;
 }
@@ -63,8 +92,12 @@ export function replyToResponse(reply: Message, cacheFor: number, age: number): 
     headers["content-type"] ??= "application/json";
   }
   if (cacheFor > 0) {
-    headers["cache-control"] ??= `max-age=${Math.max(0, Math.floor(cacheFor) - age)}`;
-    headers.age = String(age);
+    for (const name of PER_USER_HEADERS) delete headers[name];
+    // The route's cache= bounds the reply's life downstream too, whatever max-age the worker (or a cache entry's writer) gave.
+    if (!forbidsSharing(reply)) {
+      headers["cache-control"] = `max-age=${Math.max(0, Math.floor(cacheFor) - age)}`;
+      headers.age = String(age);
+    }
   }
   return { status, headers, body };
 }

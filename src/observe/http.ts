@@ -17,10 +17,15 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Broker } from "../protocol/broker.js";
+import { Admission, SERVER_DEADLINES } from "../http-admission.js";
+import { boundToLoopback, checkAllowedHosts, hostAllowed, hostRefusal } from "../host-check.js";
 import { isLoopback, parseHttpAddress } from "./http-address.js";
 import { BrokerMetrics } from "./metrics.js";
 import { Sampler, type SamplerOptions, type Snapshot } from "./snapshot.js";
 import { STATUS_PAGE } from "./status-page.js";
+
+/** Connections served at once; past it slow or idle ones make room, else 503 (docs/security.md#slow-and-many-http-clients). */
+const MAX_CONNECTIONS = 1024;
 
 /** Unsent event-stream bytes past which a reader is dropped (about a minute of snapshots of a busy broker). */
 const MAX_UNREAD_BYTES = 1024 * 1024;
@@ -30,6 +35,12 @@ export interface ObserveServerOptions extends SamplerOptions {
   listen?: string;
   /** Bearer tokens accepted; without any, only a loopback address may be listened on. */
   tokens?: string[];
+  /**
+   * Host names answered besides localhost, 127.0.0.1 and [::1] (exact, or
+   * "*.example.com"). On loopback only those names are answered (DNS
+   * rebinding gets 403); elsewhere any Host unless names are given.
+   */
+  allowedHosts?: readonly string[];
 }
 
 const digest = (text: string): Buffer => createHash("sha256").update(text).digest();
@@ -40,12 +51,15 @@ export class ObserveServer {
   readonly metrics: BrokerMetrics;
   readonly sampler: Sampler;
   private readonly server: Server;
+  private readonly admission: Admission;
   private readonly streams = new Set<ServerResponse>();
   private readonly address: { host: string; port: number };
   private closing: Promise<void> | undefined;
   private boundUrl = "";
   private lastEvent: { snapshot: Snapshot; text: string } | undefined;
   private readonly tokens: Buffer[];
+  private readonly allowedHosts: readonly string[] | undefined;
+  private loopbackBound = false;
 
   constructor(private readonly broker: Broker, options: ObserveServerOptions = {}) {
     this.address = parseHttpAddress(options.listen ?? "127.0.0.1:0");
@@ -56,9 +70,11 @@ export class ObserveServer {
           "give the broker a --token-file or the page an --http-token-file (the tokens option), or listen on 127.0.0.1",
       );
     }
+    this.allowedHosts = checkAllowedHosts(options.allowedHosts, "allowedHosts");
     this.metrics = new BrokerMetrics(broker);
     this.sampler = new Sampler(broker, options);
-    this.server = createServer((req, res) => this.route(req, res));
+    this.server = createServer(SERVER_DEADLINES, (req, res) => this.route(req, res));
+    this.admission = new Admission(this.server, MAX_CONNECTIONS);
   }
 
   /** Where it listens, e.g. `http://127.0.0.1:9464` (after `listen()`). */
@@ -71,7 +87,7 @@ export class ObserveServer {
     try {
       await new Promise<void>((resolve, reject) => {
         this.server.once("error", reject);
-        this.server.listen(this.address.port, this.address.host, () => {
+        this.server.listen({ port: this.address.port, host: this.address.host, backlog: 4096 }, () => {
           this.server.off("error", reject);
           resolve();
         });
@@ -82,11 +98,22 @@ export class ObserveServer {
     }
     const bound = this.server.address();
     if (bound === null || typeof bound === "string") throw new Error("the HTTP server has no TCP address");
+    this.loopbackBound = boundToLoopback(this.server);
     this.boundUrl = `http://${bound.family === "IPv6" ? `[${bound.address}]` : bound.address}:${bound.port}`;
     return this.boundUrl;
   }
 
   private route(req: IncomingMessage, res: ServerResponse): void {
+    if (!this.admission.admit(req)) {
+      res.writeHead(503, { "content-type": "text/plain", "retry-after": "1", connection: "close" });
+      res.end(`every one of the ${MAX_CONNECTIONS} connections is being answered: try again\n`);
+      return;
+    }
+    this.admission.working(req, res); // a GET: its request is whole
+    if (!hostAllowed(req, this.loopbackBound, this.allowedHosts)) {
+      res.writeHead(403, { "content-type": "text/plain" }).end(`${hostRefusal(req)}\n`);
+      return;
+    }
     let path: string;
     try {
       path = new URL(req.url ?? "/", "http://localhost").pathname;

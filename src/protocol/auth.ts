@@ -1,13 +1,13 @@
 /**
- * Who may do what on the broker: tokens and what each one grants, and the
- * session secrets that keep one client from passing for another.
+ * Who may do what on the broker: tokens and what each one grants (identity.ts
+ * keeps one client from passing for another).
  *
  * A broker with one token (or none) lets its holders do everything, as it
  * always has. A broker may instead list several tokens, each granting send,
  * receive and group rights by fnmatch pattern (as `channelCapacity` matches
  * names) and, or not, `admin` (flush; other clients in stats).
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import { globToRegExp } from "../patterns.js";
 
 /** One token and what it grants. With none of send/receive/group/admin given, it grants everything. */
@@ -73,6 +73,11 @@ export class Access {
     });
   }
 
+  /** How many different grants the tokens carry (1 when none is required): the reply cache's shares. */
+  get writers(): number {
+    return Math.max(1, new Set(this.grants.map((g) => g.grant)).size);
+  }
+
   /** No token is required. */
   get open(): boolean {
     return this.grants.length === 0;
@@ -127,14 +132,4 @@ export function parseTokenFile(text: string, file: string): TokenGrant[] {
     grants.push(grant);
   });
   return grants;
-}
-
-/** A new session secret: given to a client at its first hello, asked back when it says hello again as that instance. */
-export function newSecret(): string {
-  return randomBytes(18).toString("base64url");
-}
-
-/** Constant-time comparison of a presented secret with the one given. */
-export function secretMatches(presented: unknown, given: string): boolean {
-  return typeof presented === "string" && timingSafeEqual(digest(presented), digest(given));
 }

@@ -4,7 +4,6 @@
  * cleanup of departed clients' process-local channels. BrokerServer (sockets)
  * and the IPC server feed it links; nothing here knows how bytes travel.
  */
-import { DEFAULT_CACHE_BYTES, MemoryReplyCache } from "../request/cache.js";
 import { randomBytes } from "node:crypto";
 import { getHeapStatistics } from "node:v8";
 import { Engine, keepTop, WALK_STEP, type EngineStats, type Waiter } from "../engine/engine.js";
@@ -12,19 +11,22 @@ import { Sweeper } from "../engine/sweeper.js";
 import type { LayerOptions, MessageValue } from "../layer.js";
 import { deadLetterMessage } from "../message.js";
 import { decodeMessage, encodeMessage } from "../msgpack.js";
-import { ownerOf } from "../names.js";
+import { isProcessLocal, ownerOf, ownsChannel } from "../names.js";
 import { delayOption, positiveOption } from "../positive-option.js";
 import { resolveOptions, type ResolvedOptions } from "../options.js";
 import { presenceRules } from "../presence.js";
+import { DEFAULT_CACHE_BYTES } from "../request/cache.js";
 import { frameBytesFor } from "./frames.js";
 import { presenceEventBody } from "./presence.js";
 import { HELLO_TIMEOUT_MS, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
-import { Access, newSecret, secretMatches, type Grant, type TokenGrant } from "./auth.js";
+import { Access, type Grant, type TokenGrant } from "./auth.js";
+import { secretProves } from "./identity.js";
 import { Census } from "./census.js";
 import { MAX_STATS_TOP, type BrokerDetails, type BrokerStats, type ClientInfo } from "./ops.js";
+import { ReplyShares } from "./reply-shares.js";
 import { Session } from "./session.js";
-import type { SessionHost, StatsAnswer } from "./session-host.js";
+import type { SessionHost, StatsAnswer, Viewer } from "./session-host.js";
 import { Settling } from "./settling.js";
 
 export interface BrokerOptions extends LayerOptions {
@@ -47,7 +49,7 @@ export interface BrokerOptions extends LayerOptions {
   maxStoredBytes?: number;
   /** Milliseconds a new connection has to say hello before it is closed. Default 5000. */
   helloTimeout?: number;
-  /** Bytes of replies the shared reply cache of `request(…, { cacheFor })` may hold (LRU). Default 16 MiB. */
+  /** Bytes the shared reply cache of `request(…, { cacheFor })` may hold (LRU), each entry counted with its overhead; split equally among tokens. Default 16 MiB. */
   maxCacheBytes?: number;
   /** Milliseconds a departed client has to reconnect before its process-local channels are cleaned up. Default 5000. */
   localGrace?: number;
@@ -57,11 +59,19 @@ export interface BrokerOptions extends LayerOptions {
   log?: (line: string) => void;
 }
 
+/** The part of `details` a client without admin rights may see (Broker.statsAnswer). */
+function visibleTo({ instance, grant }: Viewer, details: BrokerDetails): BrokerDetails {
+  const mine = (name: string): boolean => (isProcessLocal(name) ? ownsChannel(name, instance) : grant.receive(name));
+  return {
+    channelTop: details.channelTop.filter((c) => mine(c.name)),
+    groupTop: details.groupTop.filter((g) => grant.group(g.name)),
+    clientList: details.clientList.filter((c) => c.instance === instance),
+  };
+}
+
 /** A client layer instance (by instanceId) and the process-local channels named after it. */
 interface Instance {
   sessions: number;
-  /** Given at the instance's first hello; a later hello as this instance must present it. */
-  readonly secret: string;
   readonly channels: Set<string>;
   grace: NodeJS.Timeout | undefined;
 }
@@ -119,7 +129,7 @@ export class Broker implements SessionHost {
   readonly helloTimeout: number;
   readonly maxStoredBytes: number;
   /** Replies cached by `request(…, { cacheFor })`, shared by every client (docs/request.md); hits and misses counted. */
-  readonly replies: MemoryReplyCache;
+  readonly replies: ReplyShares;
   replyHits = 0;
   replyMisses = 0;
   readonly log: (line: string) => void;
@@ -170,7 +180,7 @@ export class Broker implements SessionHost {
     this.config = resolveOptions(options);
     this.maxStoredBytes = positiveOption(options.maxStoredBytes, "maxStoredBytes", defaultStoredBytes(), true);
     this.maxFrameBytes = positiveOption(options.maxFrameBytes, "maxFrameBytes", frameBytesFor(this.config.maxMessageBytes), true);
-    this.replies = new MemoryReplyCache(positiveOption(options.maxCacheBytes, "maxCacheBytes", DEFAULT_CACHE_BYTES, true));
+    this.replies = new ReplyShares(positiveOption(options.maxCacheBytes, "maxCacheBytes", DEFAULT_CACHE_BYTES, true), this.access.writers);
     const announces = presenceRules(options);
     this.engine = new Engine<Buffer, Waiter<Buffer>, Buffer>({
       ...this.config,
@@ -243,25 +253,24 @@ export class Broker implements SessionHost {
   }
 
   /**
-   * A session says hello as layer instance `id`, presenting `secret`. An
-   * instance the broker knows (connected, or within its reconnect grace) is
-   * only joined with the secret it was given. Returns that secret and whether
-   * the broker still held the instance's state, or undefined when the hello
-   * must be refused.
+   * A session says hello as layer instance `id`, presenting `secret`. The id
+   * must be the one derived from the secret (identity.ts), whether the broker
+   * knows the instance or not: nobody else can claim it, not after its grace
+   * nor after a restart. Returns whether the broker still held the instance's
+   * state, or undefined when the hello must be refused.
    */
-  attach(id: string, secret: unknown): { secret: string; resumed: boolean } | undefined {
+  attach(id: string, secret: unknown): { resumed: boolean } | undefined {
+    if (!secretProves(id, secret)) return undefined;
     let inst = this.instances.get(id);
     const resumed = inst !== undefined;
     if (inst === undefined) {
-      inst = { sessions: 0, secret: newSecret(), channels: new Set(), grace: undefined };
+      inst = { sessions: 0, channels: new Set(), grace: undefined };
       this.instances.set(id, inst);
-    } else if (!secretMatches(secret, inst.secret)) {
-      return undefined;
     }
     inst.sessions++;
     clearTimeout(inst.grace);
     inst.grace = undefined;
-    return { secret: inst.secret, resumed };
+    return { resumed };
   }
 
   /** Remember a process-local channel of a known instance, to clean it up when the instance goes. */
@@ -329,19 +338,21 @@ export class Broker implements SessionHost {
   /**
    * The answer to a stats op, given to `then` at once or, when a new census
    * must be walked first, once it is. With `top` (1 to MAX_STATS_TOP) the top
-   * lists come too; they may be up to a second old. With `only`, the client
-   * list holds only that instance's connections (what a client without admin
-   * rights sees). The same answer is given while its census is reused, so a
-   * client asking a thousand times costs a thousand small writes.
+   * lists come too; they may be up to a second old. With `only` (a client
+   * without admin rights), the lists hold only that instance's connections,
+   * the channels its token may receive from (never another instance's `!`
+   * channels: a reply channel's name is what lets a sender forge its reply)
+   * and the groups it may use; the counts stay whole. The same answer is
+   * given while its census is reused, so a client asking a thousand times
+   * costs a thousand small writes.
    */
-  statsAnswer(top: number | undefined, only: string | undefined, then: (answer: StatsAnswer) => void): void {
+  statsAnswer(top: number | undefined, only: Viewer | undefined, then: (answer: StatsAnswer) => void): void {
     this.census.get(top === undefined ? 0 : LISTS_MAX_AGE, ({ value: counts }) => {
       if (top === undefined) return then({ value: counts.stats, bytes: wireEstimate(counts.stats) });
       let answer = only === undefined ? counts.answers.get(top) : undefined;
       if (answer === undefined) {
         const details = firstOf(counts.details, top);
-        const clientList = only === undefined ? details.clientList : details.clientList.filter((c) => c.instance === only);
-        const value = { ...counts.stats, ...details, clientList };
+        const value = { ...counts.stats, ...(only === undefined ? details : visibleTo(only, details)) };
         answer = { value, bytes: wireEstimate(value) };
         if (only === undefined) counts.answers.set(top, answer);
       }

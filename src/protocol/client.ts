@@ -16,6 +16,7 @@ import { PendingReceive } from "../pending-receive.js";
 import { Call, Outgoing } from "./calls.js";
 import { errorFromWire } from "./errors.js";
 import type { Link, LinkHandlers } from "./link.js";
+import { instanceIdOf, newInstanceSecret } from "./identity.js";
 import type { BrokerLayerStats } from "../stats.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, Op, PROTOCOL_VERSION, Status, type BrokerDetails, type BrokerStats, type HelloInfo } from "./ops.js";
 import { readPresencePage } from "./presence.js";
@@ -89,8 +90,8 @@ export abstract class ProtocolLayer extends BaseLayer {
   private link: Link | undefined;
   private ready = false;
   private helloId = 0;
-  /** The session secret the broker gave this instance; presented when saying hello again. */
-  private secret: string | null = null;
+  /** This instance's own secret, presented in every hello: its instanceId derives from it (identity.ts). */
+  private readonly secret: string;
   /** Largest stream frame the broker accepts, from its hello (older brokers: their fixed margin over maxMessageBytes). */
   private splitBytes: number | undefined;
   private lastId = 0;
@@ -129,7 +130,9 @@ export abstract class ProtocolLayer extends BaseLayer {
     private readonly connector: Connector,
     options: ProtocolLayerOptions = {},
   ) {
-    super(options, "connecting");
+    const secret = newInstanceSecret();
+    super(options, "connecting", instanceIdOf(secret));
+    this.secret = secret;
     if (options.token !== undefined && typeof options.token !== "string") throw new TypeError("token must be a string");
     this.token = options.token;
     this.connectTimeout = delayOption(options.connectTimeout, "connectTimeout (ms)", 10_000);
@@ -255,8 +258,10 @@ export abstract class ProtocolLayer extends BaseLayer {
     return this.call([Op.GroupDiscard, 0, group, channel]);
   }
 
-  protected doGroupSend(group: string, message: Message, priority: number | undefined): Promise<void> {
+  protected doGroupSend(group: string, message: Message, priority: number | undefined, except: ReadonlySet<string> | undefined): Promise<void> {
     const body = writer.message(message);
+    // Without `except` the frame is the one it always was.
+    if (except !== undefined) return this.call([Op.GroupSend, 0, group, body, priority ?? null, [...except]]);
     return this.call(priority === undefined ? [Op.GroupSend, 0, group, body] : [Op.GroupSend, 0, group, body, priority]);
   }
 
@@ -368,8 +373,6 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   private hello(link: Link, status: number, frame: unknown[]): void {
     if (status === Status.Ok) {
-      const secret = (frame[2] as Partial<HelloInfo> | null)?.secret;
-      if (typeof secret === "string") this.secret = secret;
       this.splitBytes = frameLimit(frame[2]);
       this.compareSettings(frame[2]);
       this.ready = true;

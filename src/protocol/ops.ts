@@ -15,10 +15,10 @@ import type { EngineCounters, EngineTop } from "../engine/engine.js";
 import type { ReplyCacheStats } from "../stats.js";
 
 /** Bumped on any incompatible change; a client of another version is refused in hello. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 export const Op = {
-  /** [Hello, id, version, instanceId, token | null, secret?] → [id, Ok, HelloInfo] (secret: the one a former hello was given) */
+  /** [Hello, id, version, instanceId, token | null, secret] → [id, Ok, HelloInfo] (instanceId derives from secret: identity.ts) */
   Hello: 0,
   /** [Send, id, channel, body, priority?] → [id, Ok] */
   Send: 1,
@@ -55,7 +55,7 @@ export const Op = {
   GroupAdd: 5,
   /** [GroupDiscard, id, group, channel] → [id, Ok] */
   GroupDiscard: 6,
-  /** [GroupSend, id, group, body, priority?] → [id, Ok] */
+  /** [GroupSend, id, group, body, priority?, except?] → [id, Ok]; except: channel names left out (priority null when only except is given) */
   GroupSend: 7,
   /** [Flush, id] → [id, Ok] */
   Flush: 8,
@@ -69,7 +69,7 @@ export const Op = {
    * right to send to that channel.
    */
   CacheGet: 11,
-  /** [CacheSet, id, key, body, ttlMs] → [id, Ok]: cache a reply for ttlMs (at most a day); needs the right to send to the key's channel */
+  /** [CacheSet, id, key, body, ttlMs] → [id, Ok]: cache a reply for ttlMs (at most a day); needs the right to receive from the key's channel */
   CacheSet: 12,
   /**
    * [Presence, id, group, limit, after?] → [id, Ok, [[channel, info, since], …], next | null]: a page of
@@ -104,12 +104,6 @@ export interface HelloInfo {
   epoch: string;
   /** Whether the broker still held this instance's state (its reconnect grace had not run out). */
   resumed: boolean;
-  /**
-   * The session secret of this layer instance: a later hello as the same
-   * instance (a reconnect) presents it, so no other client can claim the id.
-   * Absent from brokers that predate it.
-   */
-  secret?: string;
 }
 
 /** What the stats op answers with. */

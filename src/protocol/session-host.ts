@@ -5,7 +5,7 @@
  */
 import type { Engine } from "../engine/engine.js";
 import type { ResolvedOptions } from "../options.js";
-import type { MemoryReplyCache } from "../request/cache.js";
+import type { ReplyShares } from "./reply-shares.js";
 import type { Grant } from "./auth.js";
 import type { BrokerDetails, BrokerStats } from "./ops.js";
 import type { Settling } from "./settling.js";
@@ -37,7 +37,7 @@ export interface SessionHost {
   /** Set by metrics to time requests (op, seconds); unset, nothing is timed. */
   readonly onRequest: ((op: number, seconds: number) => void) | undefined;
   /** The shared reply cache of `request(…, { cacheFor })`, with its hit and miss counts. */
-  readonly replies: MemoryReplyCache;
+  readonly replies: ReplyShares;
   replyHits: number;
   replyMisses: number;
   log(line: string): void;
@@ -46,14 +46,20 @@ export interface SessionHost {
   /** What `token` grants, or undefined when the broker does not know it. */
   grantFor(token: unknown): Grant | undefined;
   validInstanceId(id: unknown): id is string;
-  /** Join instance `id` presenting `secret`: its secret and whether its state was kept, or undefined to refuse. */
-  attach(id: string, secret: unknown): { secret: string; resumed: boolean } | undefined;
+  /** Join instance `id` presenting `secret` (its id must derive from it): whether its state was kept, or undefined to refuse. */
+  attach(id: string, secret: unknown): { resumed: boolean } | undefined;
   /** Remember a process-local channel, to clean it up when its instance goes. */
   track(channel: string): void;
   /** A session ended. */
   detach(session: EndedSession): void;
   /** Give `then` the answer to a stats op, at once or once a census is walked (census.ts); `only` limits the client list to one instance. */
-  statsAnswer(top: number | undefined, only: string | undefined, then: (answer: StatsAnswer) => void): void;
+  statsAnswer(top: number | undefined, only: Viewer | undefined, then: (answer: StatsAnswer) => void): void;
+}
+
+/** Who asks for stats without admin rights: it is shown only its own connections and the names its token covers. */
+export interface Viewer {
+  instance: string;
+  grant: Grant;
 }
 
 /** An answer to the stats op and its estimated size on the wire. */

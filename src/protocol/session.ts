@@ -16,7 +16,7 @@ import { BYTES_PER_TURN, OUTPUT_BUDGET, REQUESTS_PER_TURN, WRITE_SLICE_BYTES, wi
 import type { Link } from "./link.js";
 import { presenceInfoArg, presencePageArgs, presencePageFrame } from "./presence.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, MAX_STATS_TOP, Op, PROTOCOL_VERSION, Status, type HelloInfo } from "./ops.js";
-import type { SessionHost } from "./session-host.js";
+import type { SessionHost, Viewer } from "./session-host.js";
 
 /** A receive waiting in the engine for a message. */
 export class ReceiveWaiter implements Waiter<Buffer> {
@@ -45,6 +45,14 @@ function priorityArg(value: unknown): number | undefined {
     throw new ProtocolError(`a priority must be an integer from 0 to 9, got ${String(value)}`);
   }
   return value;
+}
+
+/** A GroupSend's optional members to leave out: absent (null) or an array of channel names. Its cost is bounded by the frame's size. */
+function exceptArg(value: unknown): ReadonlySet<string> | undefined {
+  if (value == null) return undefined;
+  if (!Array.isArray(value)) throw new ProtocolError("a group send's except must be an array of channel names");
+  for (const name of value) assertChannelName(name, "except channel name");
+  return new Set(value as string[]);
 }
 
 /** A GroupAdd's optional expiry: absent (null) or positive seconds; the engine caps it at groupExpiry. */
@@ -86,6 +94,8 @@ export class Session {
   private turnRequests = 0;
   private turnBytes = 0;
   private helloTimer: NodeJS.Timeout | undefined;
+  /** Whether the log already said this client may not store replies (once per connection). */
+  private cacheRefused = false;
   /** What this client's token lets it do. */
   private grant: Grant = EVERYTHING;
   private gone = false;
@@ -290,7 +300,7 @@ export class Session {
   private hello(id: number, [, , version, instanceId, token, secret]: unknown[]): void {
     let refusal: Error | undefined;
     let grant: Grant | undefined;
-    let attached: { secret: string; resumed: boolean } | undefined;
+    let attached: { resumed: boolean } | undefined;
     if (this.refused) {
       refusal = new ConnectionLostError(`the broker is at its connection limit (${this.broker.maxConnections}); retry later`);
     } else if (version !== PROTOCOL_VERSION) {
@@ -306,7 +316,7 @@ export class Session {
       refusal = new ProtocolError("hello: instanceId must be 1 to 64 ASCII letters and digits");
     } else if ((attached = this.broker.attach(instanceId, secret)) === undefined) {
       refusal = new AuthenticationError(
-        `instance id "${instanceId}" belongs to another client: a layer saying hello again as an instance presents the session secret it was given`,
+        `instance id "${instanceId}" is not the one derived from the secret presented (docs/broker.md "Instance identity")`,
       );
     }
     if (refusal !== undefined) {
@@ -318,7 +328,7 @@ export class Session {
     this.link.admit?.();
     this.instanceId = instanceId as string;
     this.grant = grant!;
-    const { secret: given, resumed } = attached!;
+    const { resumed } = attached!;
     this.broker.log(`client ${this.id} connected (${this.peer}, instance ${this.instanceId})`);
     const { maxMessageBytes, expiry, groupExpiry, capacity } = this.broker.config;
     const info: HelloInfo = {
@@ -328,7 +338,6 @@ export class Session {
       expiry,
       groupExpiry,
       capacity: capacity.defaultCapacity,
-      secret: given,
       epoch: this.broker.epoch,
       resumed,
     };
@@ -409,7 +418,7 @@ export class Session {
         const group = frame[2];
         assertGroupName(group);
         this.allowed(this.grant.group(group), `send to group "${group}"`);
-        engine.groupSend(group, this.bodyArg(frame[3]), priorityArg(frame[4]));
+        engine.groupSend(group, this.bodyArg(frame[3]), priorityArg(frame[4]), exceptArg(frame[5]));
         break;
       }
       case Op.Flush:
@@ -423,8 +432,8 @@ export class Session {
         if (top !== undefined && (typeof top !== "number" || !Number.isInteger(top) || top < 1 || top > MAX_STATS_TOP)) {
           throw new ProtocolError(`stats: top must be an integer from 1 to ${MAX_STATS_TOP}`);
         }
-        // Other clients' connections are an admin's to see.
-        return this.counted(id, top, this.grant.admin ? undefined : this.instanceId);
+        // Other clients' connections, and names outside this token's rights, are an admin's to see.
+        return this.counted(id, top, this.grant.admin ? undefined : { instance: this.instanceId!, grant: this.grant });
       }
       case Op.CacheGet: {
         this.cacheKeyArg(frame[2]);
@@ -435,9 +444,16 @@ export class Session {
       }
       case Op.CacheSet: {
         const key = this.cacheKeyArg(frame[2]);
+        // Only who may take the requests may store their answers: a mere sender of the channel could store its own.
+        const channel = key.slice(0, key.lastIndexOf(":"));
+        if (!this.mayReceive(channel) && !this.cacheRefused) {
+          this.cacheRefused = true; // said once per connection: its requests are answered, their replies not cached
+          this.broker.log(`client ${this.id} (${this.peer}) may not store replies of "${channel}" in the reply cache: its token may not receive from it`);
+        }
+        this.allowed(this.mayReceive(channel), `store replies in the reply cache of channel "${channel}" (that needs the right to receive from it)`);
         const ttl = frame[4];
         if (typeof ttl !== "number" || !(ttl > 0 && ttl <= 86_400_000)) throw new ProtocolError("cache set: the ttl must be milliseconds from 1 to a day");
-        this.broker.replies.setEncoded(key, this.bodyArg(frame[3]), ttl / 1000);
+        this.broker.replies.setEncoded(this.grant, key, this.bodyArg(frame[3]), ttl / 1000);
         break;
       }
       case Op.Hello:
@@ -453,7 +469,7 @@ export class Session {
    * turns of the event loop (see Census); until then this client's further
    * requests wait, so a client has one such answer in the making at most.
    */
-  private counted(id: number, top: number | undefined, only: string | undefined): void {
+  private counted(id: number, top: number | undefined, only: Viewer | undefined): void {
     let later = false;
     this.counting = true;
     this.broker.statsAnswer(top, only, ({ value, bytes }) => {

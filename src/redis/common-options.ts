@@ -5,11 +5,17 @@
 import type { RedisOptions } from "ioredis";
 import type { LayerOptions } from "../layer.js";
 import { delayOption } from "../positive-option.js";
+import { checkCluster, type RedisClusterOptions } from "./cluster.js";
 import { defaultFactory, outageOptions, resolveHost, type ClientFactory, type RedisHost } from "./connections.js";
 
 export interface CommonRedisOptions extends LayerOptions {
   /** Redis servers; several shard the data as channels_redis does. Default `["redis://localhost:6379"]`. */
   hosts?: RedisHost[];
+  /**
+   * A Redis Cluster instead of `hosts` (docs/redis.md, "Redis Cluster"): Node
+   * processes only, since channels_redis cannot use one.
+   */
+  cluster?: RedisClusterOptions;
   /** Prefix of every key and group channel name. Default `"asgi"` (channels_redis' default). */
   prefix?: string;
   /** Milliseconds Redis may stay unreachable before calls reject with ConnectionLostError. Default 10000. */
@@ -24,6 +30,8 @@ export interface CommonRedisSettings {
   prefix: string;
   /** Milliseconds Redis may stay unreachable before calls reject (connectionLostTimeout). */
   timeout: number;
+  /** The Redis Cluster to use instead of `targets`, checked. */
+  cluster: RedisClusterOptions | undefined;
   /** One connection target per host, in the order given (the shard order). */
   targets: Array<string | RedisOptions>;
   factory: ClientFactory;
@@ -46,6 +54,10 @@ export function commonRedisOptions(options: CommonRedisOptions, backend: string)
   }
   const prefix = options.prefix ?? "asgi";
   if (typeof prefix !== "string") throw new TypeError(`prefix must be a string, got ${typeof prefix}`);
+  if (options.cluster !== undefined) {
+    if (options.hosts !== undefined) throw new TypeError("give hosts or cluster, not both: a Redis Cluster is one set of servers");
+    checkCluster(options.cluster);
+  }
   const hosts = options.hosts ?? ["redis://localhost:6379"];
   if (!Array.isArray(hosts) || hosts.length === 0) {
     throw new TypeError("hosts must be a non-empty array of Redis hosts (a list, even for one host)");
@@ -54,6 +66,7 @@ export function commonRedisOptions(options: CommonRedisOptions, backend: string)
   return {
     prefix,
     timeout,
+    cluster: options.cluster,
     targets: hosts.map(resolveHost),
     factory: options.createClient ?? defaultFactory,
     clientOptions: { ...options.redisOptions, ...outageOptions(timeout) },

@@ -77,34 +77,74 @@ export function isConnectionError(err: unknown): boolean {
   return (
     err.name === "MaxRetriesPerRequestError" ||
     err.message === "Connection is closed." ||
-    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EPIPE|Stream isn't writeable/.test(err.message)
+    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EPIPE|Stream isn't writeable/.test(err.message) ||
+    // A Redis Cluster between a master's death and its replica's promotion (cluster.ts).
+    /^CLUSTERDOWN|^TRYAGAIN|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available/.test(err.message)
   );
 }
 
-/** The error a caller sees: ConnectionLostError for an outage, the error itself otherwise. */
-export function mapError(err: unknown, where: string, timeoutMs: number): unknown {
+/**
+ * The error a caller sees: ConnectionLostError for an outage, the error itself
+ * otherwise. `cause` is the connection's own last error (ECONNREFUSED…), which
+ * says more than ioredis' "max retries per request" that ends the command.
+ */
+export function mapError(err: unknown, where: string, timeoutMs: number, cause?: Error): unknown {
   if (!isConnectionError(err)) return err;
+  const why = (err as Error).name === "MaxRetriesPerRequestError" && cause !== undefined ? cause.message : (err as Error).message;
   return new ConnectionLostError(
-    `Redis at ${where} could not be reached (${(err as Error).message}); gave up after about ${timeoutMs} ms ` +
+    `Redis at ${where} could not be reached (${why}); gave up after about ${timeoutMs} ms ` +
       "(connectionLostTimeout). The layer keeps its state and reconnects by itself: retry the call.",
   );
 }
 
-/** One Redis server of the ring: its command client, made with the layer's scripts. */
+/**
+ * Refusals a reconnect cannot cure: the server answers, but not as the URL
+ * asks. ioredis only reports a failed SELECT as an "error" event and goes on
+ * using database 0, where every key would land.
+ */
+const FATAL = /DB index is out of range|SELECT is not allowed/;
+
+/**
+ * A shard that is one hash slot of a Redis Cluster (cluster.ts): the command
+ * client all its shards share, a maker of the receive loop's own client, and
+ * the hash tag that puts every key of the shard in its slot.
+ */
+export interface ClusterLink {
+  commands: ScriptedRedis;
+  connect(): Redis;
+  tag: string;
+  where: string;
+  /** The master serving this shard's slot, as the client last learned ("host:port"). */
+  master(): string | undefined;
+  /** Whether `node` still serves any slot (a master that failed serves none). */
+  serves(node: string): boolean;
+}
+
+/** One Redis server of the ring (or one slot of a cluster): its command client, made with the layer's scripts. */
 export class Shard {
   readonly commands: ScriptedRedis;
   readonly where: string;
+  /** Put before every key of this shard: a cluster shard's hash tag (`{k}`), "" on a single server. */
+  readonly tag: string;
+  /** The connection's last error (ECONNREFUSED…): what an outage's message names. */
+  lastError: Error | undefined;
+  /** Set once Redis refused what the URL asks (a database it does not have): every call fails with it, nothing retries. */
+  fatal: ConnectionLostError | undefined;
   private scripting: Promise<boolean> | undefined;
 
+  /** `where` names the server in messages as the user wrote it (a redis+pubsub:// URL, say); the host without password by default. */
   constructor(
     readonly index: number,
     private readonly target: string | RedisOptions,
     private readonly factory: ClientFactory,
     private readonly options: RedisOptions,
     readonly timeoutMs: number,
+    where?: string,
+    readonly cluster?: ClusterLink,
   ) {
-    this.where = describeHost(target);
-    this.commands = installScripts(this.connect(false));
+    this.where = where ?? cluster?.where ?? describeHost(target);
+    this.tag = cluster?.tag ?? "";
+    this.commands = cluster?.commands ?? installScripts(this.connect(false));
   }
 
   /**
@@ -122,14 +162,24 @@ export class Shard {
 
   /** A new client to this server (the receive loop's blocking connection is one). */
   connect(autoPipelining = false): Redis {
+    if (this.cluster) return this.cluster.connect();
     const client = this.factory(this.target, { ...this.options, enableAutoPipelining: autoPipelining });
-    // Errors surface through the commands that fail; without a listener ioredis prints them.
-    client.on("error", () => {});
+    // Errors surface through the commands that fail (kept to name the cause); without a listener ioredis prints them.
+    client.on("error", (err: Error) => {
+      this.lastError = err;
+      if (this.fatal === undefined && FATAL.test(err.message)) {
+        this.fatal = new ConnectionLostError(
+          `Redis at ${this.where} refused the connection: ${err.message} (the database number in the URL does not exist there); not retrying`,
+        );
+      }
+      // The SELECT failed before the connection was ready: closing it now keeps every command off database 0.
+      if (this.fatal !== undefined) client.disconnect();
+    });
     return client;
   }
 
   fail(err: unknown): unknown {
-    return mapError(err, this.where, this.timeoutMs);
+    return this.fatal ?? mapError(err, this.where, this.timeoutMs, this.lastError);
   }
 }
 

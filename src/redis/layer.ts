@@ -5,6 +5,7 @@
  * (sends.ts), a group send on one server is one call, and receives are
  * batched per shard by the receive loop (receiver.ts, shard-loop.ts).
  */
+import type { Redis } from "ioredis";
 import { BaseLayer } from "../base.js";
 import { ChannelFullError, LayerClosedError } from "../errors.js";
 import type { Extension, Message } from "../layer.js";
@@ -13,6 +14,7 @@ import { RESERVED_KEY } from "../message.js";
 import { isProcessLocal, nonLocalName } from "../names.js";
 import { delayOption, positiveOption, positiveOrOff } from "../positive-option.js";
 import { commonRedisOptions, type CommonRedisOptions } from "./common-options.js";
+import { clusterShards, masters } from "./cluster.js";
 import { release, Shard } from "./connections.js";
 import { Receiver } from "./receiver.js";
 import { SendBatcher } from "./sends.js";
@@ -72,13 +74,19 @@ export class RedisChannelLayer extends BaseLayer {
    * server, members need no encryption and every channel has the same capacity.
    */
   private readonly oneCallGroupSend: boolean;
+  /**
+   * On a Redis Cluster a normal channel lives on the shard its name hashes to,
+   * as a process key does, instead of every shard in turn: no Python peer
+   * shares a cluster, and one key per channel keeps receives to one shard.
+   */
+  private readonly onCluster: boolean;
   /** Connection state, and the memberships this layer made, to restore on a Redis that lost them. */
   private readonly watch: RedisWatch;
 
   constructor(options: RedisLayerOptions = {}) {
     super(options, "connecting");
     // Everything that can refuse the options runs before the first connection is made.
-    const { prefix, timeout, targets, factory, clientOptions } = commonRedisOptions(options, "Redis");
+    const { prefix, timeout, targets, factory, clientOptions, cluster } = commonRedisOptions(options, "Redis");
     this.prefix = prefix;
     const prefixLength = positiveOption(options.randomPrefixLength, "randomPrefixLength", RANDOM_PREFIX_LENGTH, true);
     const blockTimeout = positiveOption(options.blockTimeout, "blockTimeout (s)", 1);
@@ -93,7 +101,10 @@ export class RedisChannelLayer extends BaseLayer {
       );
     }
     this.serializer = new Serializer(options.symmetricEncryptionKeys, this.config.expiry + 10, prefixLength);
-    this.shards = targets.map((t, i) => new Shard(i, t, factory, clientOptions, timeout));
+    this.shards = cluster
+      ? clusterShards(cluster, options.redisOptions ?? {}, timeout)
+      : targets.map((t, i) => new Shard(i, t, factory, clientOptions, timeout));
+    this.onCluster = cluster !== undefined;
     this.senders = this.shards.map((shard) => new SendBatcher(shard, this.config.expiry, this.ttlMs));
     const channelCapacity = options.channelCapacity;
     const uniformCapacity = channelCapacity === undefined || (Array.isArray(channelCapacity) ? channelCapacity.length === 0 : Object.keys(channelCapacity).length === 0);
@@ -116,6 +127,7 @@ export class RedisChannelLayer extends BaseLayer {
       pollInterval,
       readAhead,
       linger,
+      placeByName: this.onCluster,
     });
   }
 
@@ -163,9 +175,9 @@ export class RedisChannelLayer extends BaseLayer {
     const local = isProcessLocal(channel);
     const target = nonLocalName(channel);
     // Python hashes the full name of a ! channel here (an upstream bug); the non-local name is what receivers watch.
-    const shard = this.shards[local ? consistentHash(target, this.shards.length) : this.nextSendShard()]!;
+    const shard = this.shards[local || this.onCluster ? consistentHash(target, this.shards.length) : this.nextSendShard()]!;
     const member = this.serializer.encode(local ? { ...message, [RESERVED_KEY]: channel } : message);
-    const stored = await this.senders[shard.index]!.send(this.prefix + target, member, this.stamp(), this.capacityArg(channel));
+    const stored = await this.senders[shard.index]!.send(shard.tag + this.prefix + target, member, this.stamp(), this.capacityArg(channel));
     if (!stored) throw new ChannelFullError(channel, this.config.capacity.capacityOf(channel));
     this.sent++;
   }
@@ -197,7 +209,7 @@ export class RedisChannelLayer extends BaseLayer {
   }
 
   private groupKey(group: string): string {
-    return `${this.prefix}:group:${group}`;
+    return `${this.groupShard(group).tag}${this.prefix}:group:${group}`;
   }
 
   protected async doGroupAdd(group: string, channel: string): Promise<void> {
@@ -221,17 +233,18 @@ export class RedisChannelLayer extends BaseLayer {
     }
   }
 
-  protected async doGroupSend(group: string, message: Message): Promise<void> {
-    await this.writeGroupSend(group, message);
+  protected async doGroupSend(group: string, message: Message, _priority: number | undefined, except: ReadonlySet<string> | undefined): Promise<void> {
+    await this.writeGroupSend(group, message, except);
     this.groupSends++; // counted once done: a send that failed was not made
   }
 
-  private async writeGroupSend(group: string, message: Message): Promise<void> {
+  private async writeGroupSend(group: string, message: Message, except: ReadonlySet<string> | undefined): Promise<void> {
     const gshard = this.groupShard(group);
     const gkey = this.groupKey(group);
     let oneCall: boolean;
     try {
-      oneCall = this.oneCallGroupSend && (await gshard.full());
+      // The one-call script reads the members inside Redis; `except` filters them here, before the send script.
+      oneCall = except === undefined && this.oneCallGroupSend && (await gshard.full());
     } catch (err) {
       throw gshard.fail(err);
     }
@@ -239,6 +252,7 @@ export class RedisChannelLayer extends BaseLayer {
       const t = this.stamp();
       try {
         await gshard.commands.chlGroupSendLocal(
+          gkey,
           gkey,
           score(t - this.config.groupExpiry),
           score(t),
@@ -260,6 +274,7 @@ export class RedisChannelLayer extends BaseLayer {
     } catch (err) {
       throw gshard.fail(err);
     }
+    if (except !== undefined) members = members.filter((channel) => !except.has(channel));
     if (members.length === 0) return;
     // One member per queue key, naming every channel behind it (docs/redis-wire.md, "Member bytes").
     const bundles = new Map<string, { shard: number; channels: string[] }>();
@@ -276,6 +291,7 @@ export class RedisChannelLayer extends BaseLayer {
       if (keys) keys.push(key);
       else perShard.set(bundle.shard, [key]);
     }
+    const tagged = (index: number, key: string): string => this.shards[index]!.tag + key;
     const t = this.stamp();
     const stale: string[] = [];
     await Promise.all(
@@ -286,7 +302,8 @@ export class RedisChannelLayer extends BaseLayer {
         const capacities = keys.map((k) => this.capacityArg(bundles.get(k)!.channels[0]!));
         let status: string;
         try {
-          status = await shard.commands.chlGroupSend(keys.length, ...keys, score(t), score(t - this.config.expiry), this.ttlMs, ...payloads, ...capacities);
+          const physical = keys.map((k) => tagged(index, k));
+          status = await shard.commands.chlGroupSend(physical[0]!, keys.length, ...physical, score(t), score(t - this.config.expiry), this.ttlMs, ...payloads, ...capacities);
         } catch (err) {
           throw shard.fail(err);
         }
@@ -310,15 +327,29 @@ export class RedisChannelLayer extends BaseLayer {
     this.receiver.dropAhead();
     this.watch.memberships.clear();
     const pattern = this.prefix.replace(/[*?[\]\\]/g, "\\$&") + "*";
+    if (this.onCluster) {
+      // Every master holds some of the ring's slots: scan each for the ring's tags before the prefix.
+      const shard = this.shards[0]!;
+      const tags = new Set(this.shards.map((s) => s.tag));
+      try {
+        await Promise.all(
+          masters(shard.commands).map((node) =>
+            unlinkMatching(node, "{*}" + pattern, (keys) => {
+              const ours = keys.filter((k) => tags.has(k.slice(0, k.indexOf("}") + 1)));
+              // One UNLINK per key: a cluster refuses keys of several slots in one command.
+              return Promise.all(ours.map((k) => shard.commands.unlink(k)));
+            }),
+          ),
+        );
+      } catch (err) {
+        throw shard.fail(err);
+      }
+      return;
+    }
     await Promise.all(
       this.shards.map(async (shard) => {
         try {
-          let cursor = "0";
-          do {
-            const [next, keys] = await shard.commands.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-            cursor = next;
-            if (keys.length > 0) await shard.commands.unlink(...keys);
-          } while (cursor !== "0");
+          await unlinkMatching(shard.commands, pattern, (keys) => shard.commands.unlink(...keys));
         } catch (err) {
           throw shard.fail(err);
         }
@@ -327,9 +358,19 @@ export class RedisChannelLayer extends BaseLayer {
   }
 
   protected async doClose(): Promise<void> {
-    this.watch.close();
+    await this.watch.close();
     await this.receiver.close(1000);
     await Promise.all(this.shards.map((s) => release(s.commands)));
     this.receiver.rejectWaiting();
   }
+}
+
+/** SCAN `client` for keys matching `pattern` and hand each batch to `unlink`. */
+async function unlinkMatching(client: Redis, pattern: string, unlink: (keys: string[]) => Promise<unknown>): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await client.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+    cursor = next;
+    if (keys.length > 0) await unlink(keys);
+  } while (cursor !== "0");
 }

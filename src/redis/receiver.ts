@@ -45,6 +45,11 @@ export interface ReceiverConfig {
   readAhead: boolean;
   /** Milliseconds a normal channel stays watched after a receive on it was served (0: none; only with readAhead). */
   linger: number;
+  /**
+   * A normal channel's key is on the shard its name hashes to (a Redis
+   * Cluster: layer.ts), not on every shard; a shard's keys carry its tag.
+   */
+  placeByName: boolean;
 }
 
 /** A queue key some receive is waiting on. */
@@ -53,7 +58,7 @@ interface Watch {
   channel: string | undefined;
   /** Waiting receives on local channels behind a process key. */
   locals: number;
-  /** The shard of a process key; normal channels are watched on every shard. */
+  /** The shard of a process key; -1: a normal channel, watched on every shard (but with placeByName). */
   shard: number;
   /**
    * Other shards to watch a process key on, with how many waiting receives
@@ -161,6 +166,20 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
     return this.config.prefix + nonLocalName(channel);
   }
 
+  /** The one shard that holds `channel`'s key, or -1 for a normal channel sent to every shard in turn. */
+  private shardOf(channel: string): number {
+    return isProcessLocal(channel) || this.config.placeByName ? consistentHash(nonLocalName(channel), this.config.shards.length) : -1;
+  }
+
+  /** A key as `shard` holds it: with the shard's hash tag on a cluster (connections.ts). */
+  private tagged(shard: number, key: string): string {
+    return this.config.shards[shard]!.tag + key;
+  }
+
+  private untagged(shard: number, key: string): string {
+    return key.slice(this.config.shards[shard]!.tag.length);
+  }
+
   // The source's side of the buffer (src/receive-buffer.ts).
 
   create(): undefined {
@@ -177,7 +196,7 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
       watch = {
         channel: local ? undefined : channel,
         locals: 0,
-        shard: local ? consistentHash(nonLocalName(channel), this.config.shards.length) : -1,
+        shard: this.shardOf(channel),
         extra: undefined,
       };
       this.watch.set(key, watch);
@@ -188,7 +207,7 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
     if (watch.channel === undefined) {
       watch.locals++;
       const full = consistentHash(channel, this.config.shards.length);
-      if (full !== watch.shard) {
+      if (full !== watch.shard && !this.config.placeByName) {
         watch.extra ??= new Map();
         watch.extra.set(full, (watch.extra.get(full) ?? 0) + 1);
         this.version++;
@@ -228,7 +247,7 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
     if (isProcessLocal(inbox.channel) || this.closed) return;
     const key = this.keyOf(inbox.channel);
     if (this.watch.has(key)) return;
-    this.watch.set(key, { channel: inbox.channel, locals: 0, shard: -1, extra: undefined });
+    this.watch.set(key, { channel: inbox.channel, locals: 0, shard: this.shardOf(inbox.channel), extra: undefined });
     if (!this.checkedKeys.has(key)) this.newKeys.add(key);
     this.version++;
     for (const loop of this.loops) loop.wake();
@@ -263,18 +282,22 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
     for (const loop of this.loops) loop.wake();
   }
 
-  /** Whether `key` is newly watched: its first pop also sees to its `$inflight` key (takeNewKeys). */
-  isNewKey(key: string): boolean {
-    return this.newKeys.has(key);
+  /** Whether `key` (as `shard` holds it) is newly watched: its first pop also sees to its `$inflight` key (takeNewKeys). */
+  isNewKey(shard: number, key: string): boolean {
+    return this.newKeys.has(this.untagged(shard, key));
   }
 
-  /** Which of `keys` are newly watched (each is reported once). */
-  takeNewKeys(keys: Array<[string, number]>): string[] {
+  /** Which of `keys` (as `shard` holds them) are newly watched (each is reported once). */
+  takeNewKeys(shard: number, keys: Array<[string, number]>): string[] {
     if (this.newKeys.size === 0) return [];
     const out: string[] = [];
-    for (const [key] of keys) if (this.newKeys.delete(key)) out.push(key);
+    for (const [key] of keys) {
+      const plain = this.untagged(shard, key);
+      if (!this.newKeys.delete(plain)) continue;
+      out.push(key);
+      this.checkedKeys.add(plain);
+    }
     if (this.checkedKeys.size > 10_000) this.checkedKeys.clear();
-    for (const key of out) this.checkedKeys.add(key);
     return out;
   }
 
@@ -289,15 +312,16 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
     const out: Array<[string, number]> = [];
     for (const [key, watch] of this.watch) {
       if (watch.channel !== undefined) {
+        if (watch.shard !== -1 && watch.shard !== shard) continue;
         const inbox = this.buffer.get(watch.channel);
         if (inbox === undefined) continue;
         const waiting = inbox.callers.size;
-        if (waiting > 0) out.push([key, waiting + inbox.window]);
+        if (waiting > 0) out.push([this.tagged(shard, key), waiting + inbox.window]);
         // One member popped ahead is all a lingering channel gets: more would only go back.
-        else if (inbox.lingerUntil !== 0 && inbox.ahead.length === 0) out.push([key, sweep ? 1 : 0]);
+        else if (inbox.lingerUntil !== 0 && inbox.ahead.length === 0) out.push([this.tagged(shard, key), sweep ? 1 : 0]);
       } else if (watch.shard === shard || watch.extra?.has(shard) === true) {
         // Without read-ahead, one member per waiting receive: members for other local channels are buffered (as Python does).
-        out.push([key, this.config.readAhead ? PROCESS_BATCH : watch.locals]);
+        out.push([this.tagged(shard, key), this.config.readAhead ? PROCESS_BATCH : watch.locals]);
       }
     }
     return out;
@@ -312,7 +336,8 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
    * more than the rest of a member's check. Returns whether any became an extra.
    */
   accept(shard: number, key: string, popped: ReadonlyArray<Buffer | string | number>, cutoff: number): boolean {
-    const name = key.slice(this.config.prefix.length);
+    const plain = this.untagged(shard, key);
+    const name = plain.slice(this.config.prefix.length);
     const local = name.endsWith("!");
     let kept = false;
     for (let j = 0; j + 1 < popped.length; j += 2) {
@@ -345,7 +370,7 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
         typeof only === "string" &&
         !this.config.readAhead &&
         this.buffer.waiting(only) === 0 &&
-        (this.watch.get(key)?.locals ?? 0) === 0
+        (this.watch.get(plain)?.locals ?? 0) === 0
       ) {
         this.buffer.arrive(this.buffer.inbox(name), { message, key, shard, rawScore, score, member });
         kept = true;
@@ -387,7 +412,7 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
   /** Reject every waiting receive the loop of `shard` was serving. */
   fail(shard: number, reason: unknown): void {
     for (const [key, watch] of [...this.watch]) {
-      if (watch.channel === undefined && watch.shard !== shard && watch.extra?.has(shard) !== true) continue;
+      if (watch.shard !== -1 && watch.shard !== shard && watch.extra?.has(shard) !== true) continue;
       const channels =
         watch.channel !== undefined
           ? [watch.channel]

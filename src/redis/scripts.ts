@@ -61,9 +61,9 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)`;
  * key (a string: ioredis-mock cannot return a table built in a loop): 0 stored, 1 full
  * (skipped, as Python does), 2 stale: it held a message that expired unread,
  * so the caller drops its channels from the group (docs/semantics.md §4.5) and skips it.
- * Keys travel in ARGV (fine outside Redis Cluster, which channels_redis does
- * not support either) so that ioredis-mock, which cannot take a variable key
- * count, runs the very same script.
+ * Keys travel in ARGV so that ioredis-mock, which cannot take a variable key
+ * count, runs the very same script (on a Redis Cluster they share one slot:
+ * cluster.ts).
  */
 const GROUP_SEND = `${TOUCH}
 local n = tonumber(ARGV[1])
@@ -177,6 +177,7 @@ type Arg = string | number | Buffer;
 
 /** A client with the layer's scripts installed. */
 export interface ScriptedRedis extends Redis {
+  /** The first argument of chlSend, chlGroupSend, chlGroupSendLocal and chlPop is the routing key (installScripts). */
   chlSend(...args: Arg[]): Promise<string>;
   chlGroupAdd(groupKey: string, channel: string, score: string, ttlMs: number): Promise<number>;
   chlGroupMembers(groupKey: string, cutoff: string): Promise<string[]>;
@@ -186,13 +187,19 @@ export interface ScriptedRedis extends Redis {
   chlProbeBuffer(): Promise<unknown>;
 }
 
+/**
+ * The scripts whose keys travel in ARGV take one key too, KEYS[1], which they
+ * never read: the first key of the call. It is what a Redis Cluster client
+ * routes the call by (every key of one call shares a slot: cluster.ts); a
+ * single server ignores it.
+ */
 export function installScripts(client: Redis): ScriptedRedis {
-  client.defineCommand("chlSend", { numberOfKeys: 0, lua: SEND });
+  client.defineCommand("chlSend", { numberOfKeys: 1, lua: SEND });
   client.defineCommand("chlGroupAdd", { numberOfKeys: 1, lua: GROUP_ADD });
   client.defineCommand("chlGroupMembers", { numberOfKeys: 1, lua: GROUP_MEMBERS });
-  client.defineCommand("chlGroupSend", { numberOfKeys: 0, lua: GROUP_SEND });
-  client.defineCommand("chlGroupSendLocal", { numberOfKeys: 0, lua: GROUP_SEND_LOCAL });
-  client.defineCommand("chlPop", { numberOfKeys: 0, lua: POP });
+  client.defineCommand("chlGroupSend", { numberOfKeys: 1, lua: GROUP_SEND });
+  client.defineCommand("chlGroupSendLocal", { numberOfKeys: 1, lua: GROUP_SEND_LOCAL });
+  client.defineCommand("chlPop", { numberOfKeys: 1, lua: POP });
   client.defineCommand("chlProbe", { numberOfKeys: 0, lua: PROBE });
   return client as ScriptedRedis;
 }

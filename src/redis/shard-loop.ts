@@ -10,8 +10,9 @@
  * original score, in the loop's next call on the same connection, before
  * anything else is popped: nothing is lost, nothing is handed out twice.
  */
+import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
-import type { Shard } from "./connections.js";
+import { isConnectionError, type Shard } from "./connections.js";
 import { installScripts, type ScriptedRedis } from "./scripts.js";
 import { keyTtlMs } from "./ttl.js";
 
@@ -27,10 +28,10 @@ export interface LoopDemand {
   readonly closed: boolean;
   /** Keys to watch on `shard`, each with how many members to pop (0: only block on it). */
   keysFor(shard: number, sweep: boolean): Array<[string, number]>;
-  /** Whether `key` is newly watched (its first pop also sees to its `$inflight` key). */
-  isNewKey(key: string): boolean;
-  /** Which of `keys` are newly watched, each reported once. */
-  takeNewKeys(keys: Array<[string, number]>): string[];
+  /** Whether `key` of `shard` is newly watched (its first pop also sees to its `$inflight` key). */
+  isNewKey(shard: number, key: string): boolean;
+  /** Which of `keys` of `shard` are newly watched, each reported once. */
+  takeNewKeys(shard: number, keys: Array<[string, number]>): string[];
   /** Scores at or below this are expired members. */
   cutoff(): number;
   /** Route the members popped from `key` (member, score, …); true when any was kept ahead for nobody. */
@@ -55,10 +56,26 @@ export class ShardLoop {
   /** Cancelled receives waiting for this loop to have nothing of theirs outside Redis (drained()). */
   private drainers: Array<() => void> = [];
 
+  /**
+   * On a Redis Cluster, CLIENT UNBLOCK cannot be aimed at the node that holds
+   * the loop's BZPOPMIN (the Cluster client picks nodes by key): the loop
+   * also blocks on this key of its own slot, and a member added to it wakes it.
+   */
+  private readonly wakeKey: string | undefined;
+  /** Since when the loop's calls fail for a cluster failover (it retries for connectionLostTimeout). */
+  private failingSince: number | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly shard: Shard,
     private readonly receiver: LoopDemand,
-  ) {}
+  ) {
+    if (shard.cluster) {
+      this.wakeKey = `${shard.tag}channel-layers:wake:${randomBytes(8).toString("hex")}`;
+      // A Cluster client needs a few round trips to learn the slots: learn them now, not at the first receive.
+      this.connection();
+    }
+  }
 
   /** A member popped and not taken goes back to the head of `key` with its score, in the loop's next call. */
   putBack(key: string, score: string, member: Buffer): void {
@@ -114,7 +131,7 @@ export class ShardLoop {
         if (!returning && this.drainers.length > 0) this.releaseDrainers();
         if (keys.length === 0 && !returning) break;
         const wanted = keys.filter(([, count]) => count > 0);
-        if (!returning && !this.polling && keys.length === 1 && wanted.length === 1 && wanted[0]![1] === 1 && !r.isNewKey(keys[0]![0])) {
+        if (!returning && !this.polling && keys.length === 1 && wanted.length === 1 && wanted[0]![1] === 1 && !r.isNewKey(index, keys[0]![0])) {
           // One receive on one key: BZPOPMIN pops at once when the key holds a member, else waits, in one round trip.
           await this.block(keys, version);
           continue;
@@ -126,11 +143,31 @@ export class ShardLoop {
         await this.block(keys, version);
       }
     } catch (err) {
-      r.fail(this.shard.index, this.shard.fail(err));
+      if (!this.retryLater(err)) r.fail(this.shard.index, this.shard.fail(err));
     } finally {
       this.state = "idle";
       this.releaseDrainers();
     }
+  }
+
+  /**
+   * A cluster shard's slot lost its master: the replica taking over serves it
+   * within seconds, so the loop tries again every 200 ms, and its receives
+   * keep waiting, for up to connectionLostTimeout (a single server's client
+   * waits out an outage the same way, in ioredis' own retries).
+   */
+  private retryLater(err: unknown): boolean {
+    if (!this.shard.cluster || this.receiver.closed || !isConnectionError(err)) return false;
+    this.failingSince ??= Date.now();
+    if (Date.now() - this.failingSince >= this.shard.timeoutMs) {
+      this.failingSince = undefined;
+      return false;
+    }
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.wake();
+    }, 200);
+    return true;
   }
 
   /**
@@ -143,7 +180,7 @@ export class ShardLoop {
     const client = this.connection() as ScriptedRedis;
     const putbacks = this.putbacks;
     this.putbacks = [];
-    const fresh = r.takeNewKeys(keys);
+    const fresh = r.takeNewKeys(this.shard.index, keys);
     const ttl = keyTtlMs(r.config.expiry); // as the layer sets on queue keys
     let replies: Array<Array<Buffer | number>>;
     try {
@@ -156,7 +193,7 @@ export class ShardLoop {
         for (const [, count] of keys) args.push(count);
         for (const putback of putbacks) args.push(...putback);
         args.push(...fresh);
-        replies = await client.chlPopBuffer(...args);
+        replies = await client.chlPopBuffer(keys[0]?.[0] ?? putbacks[0]![0], ...args);
       } else {
         // ioredis-mock cannot return nested script replies: the same steps as a pipeline.
         const tx = client.pipeline();
@@ -175,6 +212,7 @@ export class ShardLoop {
       this.putbacks.unshift(...putbacks);
       throw err;
     }
+    this.failingSince = undefined;
     let popped = 0;
     const cutoff = r.cutoff();
     keys.forEach(([key], i) => {
@@ -206,10 +244,11 @@ export class ShardLoop {
       this.state = "popping";
       return;
     }
-    this.clientId ??= Number(await client.client("ID"));
+    if (!this.wakeKey) this.clientId ??= Number(await client.client("ID"));
     // Rotate the key order: BZPOPMIN serves the first non-empty key, and a busy one must not starve a quiet one.
     const start = this.rotation++ % keys.length;
     const order = [...keys.slice(start), ...keys.slice(0, start)].map(([k]) => k);
+    if (this.wakeKey) order.push(this.wakeKey);
     if (this.receiver.version !== version) return;
     this.state = "blocked";
     this.blockedVersion = version;
@@ -220,6 +259,8 @@ export class ShardLoop {
       // Before accept: the receive it serves changes the watched keys, and a loop still "blocked" would send a CLIENT UNBLOCK for nothing.
       this.state = "popping";
     }
+    this.failingSince = undefined;
+    if (res && this.wakeKey !== undefined && res[0].toString() === this.wakeKey) return;
     if (res) this.sweep = this.receiver.accept(this.shard.index, res[0].toString(), [res[1], res[2]], this.receiver.cutoff());
   }
 
@@ -229,6 +270,11 @@ export class ShardLoop {
     this.unblocking = true;
     void (async () => {
       try {
+        if (this.wakeKey) {
+          // Early or late, a wake member only costs the loop one more look.
+          await this.shard.commands.pipeline().zadd(this.wakeKey, 0, "wake").pexpire(this.wakeKey, 60_000).exec();
+          return;
+        }
         while (this.state === "blocked" && (this.receiver.closed || this.receiver.version !== this.blockedVersion)) {
           const id = this.clientId;
           if (id === undefined) break;
@@ -245,6 +291,7 @@ export class ShardLoop {
   }
 
   async close(graceMs: number): Promise<void> {
+    clearTimeout(this.retryTimer);
     this.wake();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.done, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);

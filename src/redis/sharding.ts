@@ -35,3 +35,43 @@ function crc32Table(data: string | Uint8Array): number {
 
 /** Exposed for the golden-vector test of the fallback. */
 export const crc32ForTest = { zlib: crc32, table: crc32Table };
+
+/** Redis Cluster's hash slots. */
+export const CLUSTER_SLOTS = 16384;
+
+/** CRC16-XMODEM, the checksum Redis Cluster hashes keys with. */
+function crc16(text: string): number {
+  let crc = 0;
+  for (const byte of Buffer.from(text, "utf8")) {
+    crc ^= byte << 8;
+    for (let k = 0; k < 8; k++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc;
+}
+
+/** The slot of a key with no `{…}` in it (a hash tag's text is hashed this way). */
+export function clusterSlot(text: string): number {
+  return crc16(text) % CLUSTER_SLOTS;
+}
+
+/**
+ * The hash tags of a ring of `n` virtual shards over a Redis Cluster:
+ * `{k}` with the smallest k whose slot falls in the shard's `1/n` of the slot
+ * space, so the ring spreads evenly over masters that split the slots
+ * evenly (as `redis-cli --cluster create` does), and every process computes
+ * the same tags.
+ */
+export function clusterTags(n: number): string[] {
+  const tags: string[] = [];
+  for (let i = 0, k = 0; i < n; i++) {
+    const low = Math.floor((i * CLUSTER_SLOTS) / n);
+    const high = Math.floor(((i + 1) * CLUSTER_SLOTS) / n);
+    for (; ; k++) {
+      const slot = clusterSlot(String(k));
+      if (slot >= low && slot < high) break;
+    }
+    tags.push(`{${k}}`);
+    k = 0;
+  }
+  return tags;
+}

@@ -54,8 +54,17 @@ export class Requester {
     return (await this.exchange(channel, message, options)).reply;
   }
 
-  /** `request`, also saying how old a cached reply is (seconds; 0 when a worker just made it). */
-  async exchange(channel: string, message: Message, options: RequestOptions = {}): Promise<{ reply: Message; age: number }> {
+  /**
+   * `request`, also saying how old a cached reply is (seconds; 0 when a
+   * worker just made it). `storable` may keep a reply out of the cache (the
+   * gateway's rule for replies to one user).
+   */
+  async exchange(
+    channel: string,
+    message: Message,
+    options: RequestOptions = {},
+    storable: (reply: Message) => boolean = () => true,
+  ): Promise<{ reply: Message; age: number }> {
     const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT_MS;
     assertTimeout(timeout);
     const cacheFor = options.cacheFor ?? 0;
@@ -65,9 +74,11 @@ export class Requester {
 
     const key = cacheKey(channel, message);
     const cached = await this.cache.get(key);
-    if (cached !== undefined) {
+    // Never older than this caller's cacheFor, whatever TTL its writer gave it (or a storedAt in the future claims).
+    const ageMs = cached === undefined ? 0 : Date.now() - cached.storedAt;
+    if (cached !== undefined && Math.abs(ageMs) < cacheFor * 1000) {
       this.counters.cacheHits++;
-      return { reply: this.unwrap(cached.reply), age: Math.max(0, Math.floor((Date.now() - cached.storedAt) / 1000)) };
+      return { reply: this.unwrap(cached.reply), age: Math.max(0, Math.floor(ageMs / 1000)) };
     }
     this.counters.cacheMisses++;
     const running = this.inFlight.get(key);
@@ -82,7 +93,7 @@ export class Requester {
     void shared.then(
       (reply) => {
         this.inFlight.delete(key);
-        if (cacheable(reply)) void this.cache.set(key, reply, cacheFor).catch(() => undefined);
+        if (cacheable(reply) && storable(reply)) void this.cache.set(key, reply, cacheFor).catch(() => undefined);
       },
       () => this.inFlight.delete(key),
     );

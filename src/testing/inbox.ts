@@ -36,6 +36,12 @@ export class Inbox {
     for (const waiter of this.waiters.splice(0)) waiter.reject(new Error(`${why}`));
   }
 
+  /** Ends every wait now (the caller has something to raise instead): takes reject, `nothingWithin` resolves false. */
+  interrupt(): void {
+    for (const waiter of this.waiters.splice(0)) waiter.reject(new Error("interrupted"));
+    for (const watch of this.watchers) watch();
+  }
+
   /** The next frame; rejects after `timeoutMs` saying what `what` awaited. */
   take(what: string, timeoutMs: number): Promise<Frame> {
     const frame = this.frames.shift();

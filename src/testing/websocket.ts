@@ -8,7 +8,9 @@ import { IncomingMessage } from "node:http";
 import { Socket } from "node:net";
 import type { MessageValue } from "../layer.js";
 import { connectionHandler, type ConnectionHandler, type WebSocketApp } from "../consumer/serve.js";
-import type { WebSocketConsumer } from "../consumer/websocket.js";
+import { defaultErrorHook, type ConsumerErrorHook } from "../consumer/consumer.js";
+import { WebSocketConsumer } from "../consumer/websocket.js";
+import type { Frame } from "./inbox.js";
 import { MemoryConnection, type CloseEvent, type ConnectResult } from "./memory-socket.js";
 
 export type { CloseEvent, ConnectResult } from "./memory-socket.js";
@@ -20,6 +22,14 @@ export interface CommunicatorOptions {
   subprotocols?: string[];
   /** The page origin a browser would send (the Origin header). */
   origin?: string;
+  /**
+   * What an error of the consumer does (a handler that threw, a message with no handler):
+   * "raise" (default, as Channels' communicator raises the application's exception) rejects
+   * the next `receive…()`, `receiveNothing()`, `connect()` or `disconnect()` with it, also one
+   * already waiting; "report" passes it to the app's `onError` (default: logged) and raises
+   * nothing, for tests that expect errors. Either way it is kept in `errors`.
+   */
+  consumerErrors?: "raise" | "report";
 }
 
 export interface TimeoutOption {
@@ -32,19 +42,33 @@ const DEFAULT_TIMEOUT = 1000;
 /** One handler per app object, so connections of one app share what `serve()` shares (route throttles, the connection count). */
 const handlers = new WeakMap<WebSocketApp, ConnectionHandler>();
 
+/** The communicator each upgrade request came from, told of its consumer's errors: whether it raises them. */
+const owners = new WeakMap<IncomingMessage, (error: unknown) => boolean>();
+
 function handlerFor(app: WebSocketApp): ConnectionHandler {
   let handler = handlers.get(app);
   if (handler === undefined) {
-    handler = connectionHandler(app);
+    const onError: ConsumerErrorHook = (error, context) => {
+      const request = context.consumer instanceof WebSocketConsumer ? context.consumer.scope.request : undefined;
+      const raised = request !== undefined && owners.get(request)?.(error) === true;
+      // The app's own hook hears every error; the default one (a log line) only what is not raised in the test.
+      if (app.onError) app.onError(error, context);
+      else if (!raised) defaultErrorHook(error, context);
+    };
+    handler = connectionHandler({ ...app, onError });
     handlers.set(app, handler);
   }
   return handler;
 }
 
 export class WebSocketCommunicator {
+  /** Every error the consumer met, in order, raised or not. */
+  readonly errors: unknown[] = [];
   private readonly handler: ConnectionHandler;
   private connection: MemoryConnection | undefined;
   private consumer: Promise<WebSocketConsumer | void> | undefined;
+  /** Errors to raise, oldest first: each rejects one call. */
+  private readonly unraised: unknown[] = [];
 
   /** `app` is what `serve()` takes, without `server`; communicators given the same object share its route throttles. */
   constructor(
@@ -61,8 +85,11 @@ export class WebSocketCommunicator {
     if (this.connection) throw new Error(`connect() was already called on this communicator for ${this.path}`);
     const connection = new MemoryConnection(this.handler.maxPayload);
     this.connection = connection;
-    this.consumer = this.handler.handle(this.request(), connection.upgrade);
+    const request = this.request();
+    owners.set(request, (error) => this.failed(error));
+    this.consumer = this.handler.handle(request, connection.upgrade);
     const result = await deadline(connection.outcome, timeout);
+    this.raise();
     if (result === undefined) {
       connection.clientClose(1000, "");
       throw new Error(`connect() to ${this.path}: the consumer neither accepted nor refused within ${timeout} ms`);
@@ -84,21 +111,21 @@ export class WebSocketCommunicator {
 
   /** The next frame, which must be a text frame. */
   async receiveText({ timeout = DEFAULT_TIMEOUT }: TimeoutOption = {}): Promise<string> {
-    const frame = await this.opened("receiveText()").inbox.take(`receiveText() on ${this.path}`, timeout);
+    const frame = await this.take("receiveText()", timeout);
     if (typeof frame !== "string") throw new Error(`receiveText() on ${this.path}: the next frame is binary (${frame.length} bytes), not text`);
     return frame;
   }
 
   /** The next frame, which must be a binary frame. */
   async receiveBytes({ timeout = DEFAULT_TIMEOUT }: TimeoutOption = {}): Promise<Buffer> {
-    const frame = await this.opened("receiveBytes()").inbox.take(`receiveBytes() on ${this.path}`, timeout);
+    const frame = await this.take("receiveBytes()", timeout);
     if (typeof frame === "string") throw new Error(`receiveBytes() on ${this.path}: the next frame is text (${JSON.stringify(frame.slice(0, 80))}), not binary`);
     return frame;
   }
 
   /** The next frame, which must be a text frame holding JSON. */
   async receiveJson<T = unknown>({ timeout = DEFAULT_TIMEOUT }: TimeoutOption = {}): Promise<T> {
-    const frame = await this.opened("receiveJson()").inbox.take(`receiveJson() on ${this.path}`, timeout);
+    const frame = await this.take("receiveJson()", timeout);
     if (typeof frame !== "string") {
       throw new Error(`receiveJson() on ${this.path}: the next frame is binary (${frame.length} bytes); JSON comes in text frames (a msgpack route sends binary: use receiveBytes())`);
     }
@@ -110,8 +137,11 @@ export class WebSocketCommunicator {
   }
 
   /** Whether no frame arrives within `timeoutMs`; a frame that does stays to be received. */
-  receiveNothing(timeoutMs = 100): Promise<boolean> {
-    return this.opened("receiveNothing()").inbox.nothingWithin(timeoutMs);
+  async receiveNothing(timeoutMs = 100): Promise<boolean> {
+    this.raise();
+    const nothing = await this.opened("receiveNothing()").inbox.nothingWithin(timeoutMs);
+    this.raise();
+    return nothing;
   }
 
   /** How the connection closed: by the server, by `disconnect()`, or 1006 when it dropped. */
@@ -129,7 +159,33 @@ export class WebSocketCommunicator {
     const consumer = await this.consumer;
     if (!consumer) return;
     const stopped = await deadline(consumer.done.then(() => true), timeout);
+    this.raise();
     if (stopped === undefined) throw new Error(`disconnect() on ${this.path}: the consumer did not stop within ${timeout} ms (a handler that never returns?)`);
+  }
+
+  /** A consumer error: kept, and raised by the next call unless errors are only reported. */
+  private failed(error: unknown): boolean {
+    this.errors.push(error);
+    if (this.options.consumerErrors === "report") return false;
+    this.unraised.push(error);
+    this.connection?.inbox.interrupt();
+    return true;
+  }
+
+  /** Throw the oldest consumer error not raised yet, if any. */
+  private raise(): void {
+    if (this.unraised.length > 0) throw this.unraised.shift();
+  }
+
+  /** The next frame; a consumer error before or while it waits rejects it instead. */
+  private async take(what: string, timeout: number): Promise<Frame> {
+    this.raise();
+    try {
+      return await this.opened(what).inbox.take(`${what} on ${this.path}`, timeout);
+    } catch (err) {
+      this.raise();
+      throw err;
+    }
   }
 
   private opened(what: string): MemoryConnection {

@@ -227,7 +227,7 @@ describe("WebSocketConsumer", () => {
     const { base } = await startServer({ routes: [{ path: "/", consumer: Echo }] });
     const port = Number(new URL(base).port);
     const reply = await new Promise<string>((resolve) => {
-      const s = tcpConnect(port, "127.0.0.1", () => s.write("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"));
+      const s = tcpConnect(port, "127.0.0.1", () => s.write("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"));
       let data = "";
       s.on("data", (d) => (data += d.toString()));
       s.on("close", () => resolve(data));

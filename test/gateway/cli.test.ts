@@ -49,3 +49,8 @@ it("names the flag of a bad --route", async () => {
   const err = await run(process.execPath, ["--import", "tsx", CLI, "gateway", "--route", "GET /x"]).catch((e: unknown) => e as { code: number; stderr: string });
   expect((err as { stderr: string }).stderr.trim()).toBe('channel-layers: --route "GET /x": expected "METHOD PATH CHANNEL [cache=SECONDS] [timeout=SECONDS]"');
 });
+
+it("names the flag of a bad --allowed-host, in one line", async () => {
+  const err = await run(process.execPath, ["--import", "tsx", CLI, "gateway", "--route", "GET /x x", "--allowed-host", "http://app.example.com"]).catch((e: unknown) => e as { code: number; stderr: string });
+  expect((err as { stderr: string }).stderr.trim()).toBe('channel-layers: --allowed-host "http://app.example.com" is not a host name: give one without scheme or port, e.g. app.example.com or *.example.com');
+});

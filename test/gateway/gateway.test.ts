@@ -2,6 +2,7 @@
 import { createConnection } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { createGateway, InMemoryChannelLayer, runWorker, type Gateway, type GatewayOptions, type LayerOptions, type Worker } from "../../src/index.js";
+import { cacheKey, MemoryReplyCache } from "../../src/request/cache.js";
 import { sleep } from "../conformance/helpers.js";
 
 const open: Array<{ close(): Promise<void> }> = [];
@@ -81,7 +82,7 @@ describe("HTTP gateway", () => {
       socket.on("data", (chunk: string) => (text += chunk));
       socket.on("error", reject);
       socket.on("close", () => resolve(text.split("\r\n")[0]!));
-      socket.end("GET http://[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      socket.end("GET http://[ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     });
     expect(statusLine).toBe("HTTP/1.1 400 Bad Request");
     expect(calls).toBe(0);
@@ -159,5 +160,58 @@ describe("HTTP gateway", () => {
     expect((await fetch(`${base}/popular?x=2`)).status).toBe(200);
     expect(calls).toBe(2);
     expect(gateway.counters.responses["2xx"]).toBe(102);
+  });
+});
+
+describe("a cached gateway route is a shared cache", () => {
+  /** A layer whose reply cache the test holds: it plays a writer the gateway does not control (another process, an older deploy, an attacker). */
+  class HeldCacheLayer extends InMemoryChannelLayer {
+    readonly cache = new MemoryReplyCache();
+    protected override makeReplyCache(): MemoryReplyCache {
+      return this.cache;
+    }
+  }
+
+  it("never replays Set-Cookie, and never serves an entry longer than the route's cache=, whatever the entry's TTL or max-age says", async () => {
+    const layer = new HeldCacheLayer();
+    let calls = 0;
+    const worker = runWorker(layer, "prices", () => ({ type: "http.response", body: `fresh ${++calls}` }));
+    const gateway = createGateway({ layer, routes: [{ method: "GET", path: "/prices", channel: "prices", cacheFor: 1 }] });
+    open.push(layer, { close: () => worker.stop() }, gateway);
+    const base = await gateway.listen();
+    // The entry another writer left: one user's cookie, a day's max-age, stored for a day.
+    const message = { type: "http.request", method: "GET", path: "/prices", query: {}, params: {}, headers: { accept: "*/*" } }; // as fetch() asks
+    const poisoned = { type: "http.response", headers: { "set-cookie": "session=attacker", "Clear-Site-Data": '"*"', "cache-control": "public, max-age=86400" }, body: "stale" };
+    await layer.cache.set(cacheKey("prices", message), poisoned, 86_400);
+    const replay = await fetch(`${base}/prices`);
+    expect(await replay.text()).toBe("stale");
+    expect(replay.headers.get("set-cookie")).toBeNull();
+    expect(replay.headers.get("clear-site-data")).toBeNull();
+    expect(replay.headers.get("cache-control")).toMatch(/^max-age=[01]$/);
+    expect(calls).toBe(0);
+    await sleep(1100); // past the route's cache=1
+    const after = await fetch(`${base}/prices`);
+    expect(await after.text()).toBe("fresh 1");
+    expect(after.headers.get("cache-control")).toBe("max-age=1");
+  });
+
+  it("a worker's reply with Set-Cookie is sent without it and not stored; its max-age cannot outlive cache=", async () => {
+    let calls = 0;
+    const { base } = await start([{ method: "GET", path: "/me", channel: "app", cacheFor: 60 }, { method: "GET", path: "/list", channel: "app", cacheFor: 60 }], (m) => {
+      calls++;
+      return m.path === "/me"
+        ? { type: "http.response", headers: { "Set-Cookie": "session=alice", "cache-control": "max-age=86400" }, body: "hello alice" }
+        : { type: "http.response", headers: { "cache-control": "public, max-age=86400" }, body: "list" };
+    });
+    for (let i = 1; i <= 2; i++) {
+      const me = await fetch(`${base}/me`);
+      expect(await me.text()).toBe("hello alice");
+      expect(me.headers.get("set-cookie")).toBeNull();
+      expect(calls).toBe(i); // never answered from the cache
+    }
+    const list = await fetch(`${base}/list`);
+    expect(list.headers.get("cache-control")).toBe("max-age=60");
+    await fetch(`${base}/list`);
+    expect(calls).toBe(3);
   });
 });

@@ -4,36 +4,16 @@
  * memberships. The client reaches the broker through a TCP relay this test
  * cuts and, after the grace, opens again.
  */
-import { createServer, connect as tcpConnect, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { BrokerServer, RemoteChannelLayer } from "../../src/index.js";
 import { sleep } from "../conformance/helpers.js";
+import { relay } from "../remote/helpers.js";
 import { groupSendsArrive, until, watch } from "./helpers.js";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-/** A relay on `port` (0: any) to `target`; `cut()` drops every connection and stops listening. */
-async function relay(target: number, port = 0): Promise<{ port: number; cut(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = tcpConnect(target, "127.0.0.1");
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on("error", () => {});
-      s.on("close", () => (sockets.delete(s), client.destroy(), upstream.destroy()));
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
-  const cut = async (): Promise<void> => {
-    for (const s of sockets) s.destroy();
-    await new Promise((r) => server.close(r));
-  };
-  return { port: (server.address() as { port: number }).port, cut };
-}
 
 describe("a client away longer than the broker's localGrace", () => {
   it("joins its groups again and emits gap with reason grace-expired", { timeout: 20_000 }, async () => {

@@ -119,8 +119,8 @@ export class ProxyLayer extends BaseLayer {
   protected async doGroupDiscard(group: string, channel: string): Promise<void> {
     await this.call("groupDiscard", [group, channel]);
   }
-  protected async doGroupSend(group: string, message: Message, priority: number | undefined): Promise<void> {
-    await this.call("groupSend", [group, encodeMessage(message), priority]);
+  protected async doGroupSend(group: string, message: Message, priority: number | undefined, except: ReadonlySet<string> | undefined): Promise<void> {
+    await this.call("groupSend", [group, encodeMessage(message), priority, except && [...except]]);
   }
   protected async doFlush(): Promise<void> {
     await this.call("flush", []);

@@ -113,7 +113,7 @@ describe("the HTTP side door", () => {
     const watchers = (o.observe.sampler as unknown as { watchers: Set<unknown> }).watchers;
     const socket = createConnection({ host: "127.0.0.1", port: Number(new URL(o.http).port) });
     socket.on("error", () => {});
-    socket.write("GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+    socket.write("GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     socket.pause(); // and never read
     await until(() => watchers.size === 1, "the stream is watched");
     await until(() => watchers.size === 0, "the unread stream was dropped", 25_000);
@@ -196,6 +196,6 @@ it("answers a request target that is no URL (GET http://[) with 400, before any 
   // On main, new URL() threw in the request listener: an uncaught exception that ended the broker's process.
   const observed = await startObserved({ token: "s3cret" }, { tokens: ["s3cret"] });
   open.push(observed);
-  expect(await rawStatusLine(observed.http, "GET http://[ HTTP/1.1\r\nHost: x\r\n\r\n")).toBe("HTTP/1.1 400 Bad Request");
+  expect(await rawStatusLine(observed.http, "GET http://[ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")).toBe("HTTP/1.1 400 Bad Request");
   expect((await fetch(`${observed.http}/`)).status).toBe(200);
 });

@@ -3,7 +3,7 @@
  * scratch project, import it from ESM and typecheck against its declarations.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -49,13 +49,23 @@ describe("the packed package", () => {
       join(scratch, "use.cjs"),
       `const { createChannelLayer } = require("channel-layers");
        const { ObserveServer } = require("channel-layers/observe");
+       const { WebSocketCommunicator, describeChannelLayer } = require("channel-layers/testing");
+       const { connect } = require("channel-layers/browser");
+       let suite;
+       try { describeChannelLayer("x", { make: () => layer }); } catch (err) { suite = err.message; }
        const layer = createChannelLayer("memory://");
        layer.send("c", { type: "hi" }).then(() => layer.receive("c")).then(async (m) => {
          await layer.close();
-         console.log(JSON.stringify({ type: m.type, observe: typeof ObserveServer }));
+         console.log(JSON.stringify({ type: m.type, observe: typeof ObserveServer, testing: typeof WebSocketCommunicator, browser: typeof connect, suite }));
        });`,
     );
-    expect(JSON.parse(run("node", ["use.cjs"], scratch))).toEqual({ type: "hi", observe: "function" });
+    expect(JSON.parse(run("node", ["use.cjs"], scratch))).toEqual({
+      type: "hi",
+      observe: "function",
+      testing: "function",
+      browser: "function",
+      suite: expect.stringMatching(/^describeChannelLayer registers vitest tests, and vitest runs ES modules only/),
+    });
   });
 
   it("imports cleanly from ESM and works", () => {
@@ -90,7 +100,14 @@ describe("the packed package", () => {
     writeFileSync(
       join(scratch, "tsconfig.json"),
       JSON.stringify({
-        compilerOptions: { strict: true, module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", noEmit: true, types: ["node"] },
+        compilerOptions: {
+          strict: true,
+          module: "NodeNext",
+          moduleResolution: "NodeNext",
+          target: "ES2022",
+          noEmit: true,
+          types: ["node"],
+        },
         files: ["use.ts"],
       }),
     );
@@ -221,7 +238,13 @@ describe("the packed package", () => {
        describeChannelLayer("lossy memory", { make: (options) => new Wrapped(options, 10), capabilities: { presence: "this wrapper passes no presence on" } });`,
     );
     const good = vitest("wrapped.test.mjs");
-    expect(good.ok, good.out.split("\n").filter((l) => /×|FAIL|Error/.test(l)).join("\n")).toBe(true);
+    expect(
+      good.ok,
+      good.out
+        .split("\n")
+        .filter((l) => /×|FAIL|Error/.test(l))
+        .join("\n"),
+    ).toBe(true);
     expect(good.out).toMatch(/Tests\s+\d+ passed/);
     const lossy = vitest("lossy.test.mjs", "--bail=1"); // one failure is the verdict; the rest would wait out their timeouts
     expect(lossy.ok).toBe(false);
@@ -231,7 +254,8 @@ describe("the packed package", () => {
 
   /** The user's own vitest: this project's, linked in as an app would have installed it. */
   function linkVitest(): void {
-    if (!existsSync(join(scratch, "node_modules/vitest"))) symlinkSync(join(root, "node_modules/vitest"), join(scratch, "node_modules/vitest"), "dir");
+    if (!existsSync(join(scratch, "node_modules/vitest")))
+      symlinkSync(join(root, "node_modules/vitest"), join(scratch, "node_modules/vitest"), "dir");
   }
 
   /** `vitest run file` in the scratch project: whether it passed, and its output without colours. */
@@ -239,12 +263,20 @@ describe("the packed package", () => {
     // eslint-disable-next-line no-control-regex -- ANSI colour codes start with ESC
     const plain = (s: string): string => s.replace(/\x1b\[[0-9;]*m/g, "");
     try {
-      return { ok: true, out: plain(run(process.execPath, [join(scratch, "node_modules/vitest/vitest.mjs"), "run", file, ...args], scratch)) };
+      return {
+        ok: true,
+        out: plain(run(process.execPath, [join(scratch, "node_modules/vitest/vitest.mjs"), "run", file, ...args], scratch)),
+      };
     } catch (err) {
       const { stdout = "", stderr = "" } = err as { stdout?: string; stderr?: string };
       return { ok: false, out: plain(stdout + stderr) };
     }
   }
+
+  it("the build leaves dist/cli.js executable, so npx channel-layers works in a clone after a rebuild", () => {
+    expect(statSync(join(root, "dist/cli.js")).mode & 0o111).toBe(0o111);
+    expect(run(join(root, "dist/cli.js"), ["version"], root).trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
 
   it("installs the channel-layers command", () => {
     expect(run(join(scratch, "node_modules/.bin/channel-layers"), ["--help"], scratch)).toMatch(/usage: channel-layers/);
@@ -275,25 +307,70 @@ function processesWith(marker: string): number[] {
   return found;
 }
 
-describe("npm start", () => {
-  it("SIGTERM to npm stops the broker it started: no process is left behind", async () => {
+/**
+ * Runs `command args` in the repository, waits for `ready` in its output, sends
+ * SIGTERM to the process it spawned (npm, as a terminal or a supervisor would)
+ * and checks that no process whose command line holds `marker` is left.
+ */
+async function sigtermLeavesNothing(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+  marker: string,
+): Promise<() => string> {
+  const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  try {
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    await vi.waitFor(() => expect(out).toMatch(ready), { timeout: 150_000, interval: 100 });
+    expect(processesWith(marker).length).toBeGreaterThan(0);
+    const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)));
+    child.kill("SIGTERM");
+    await exited;
+    await vi.waitFor(() => expect(processesWith(marker)).toEqual([]), { timeout: 5_000, interval: 50 });
+    return () => out;
+  } finally {
+    for (const pid of processesWith(marker)) process.kill(pid, "SIGKILL");
+  }
+}
+
+describe("SIGTERM to what npm started", () => {
+  it("npm start: stops the broker it started, no process left behind", async () => {
     const dir = mkdtempSync(join(tmpdir(), "channel-layers-start-"));
     const socket = join(dir, "broker.sock");
-    const npm = spawn("npm", ["start", "--", "--listen", `unix://${socket}`], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
     try {
-      let out = "";
-      npm.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
-      npm.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
-      await vi.waitFor(() => expect(out).toMatch(/listening on unix:/), { timeout: 150_000, interval: 100 });
-      expect(processesWith(socket).length).toBeGreaterThan(0);
-      const exited = new Promise<number | null>((done) => npm.once("exit", (code) => done(code)));
-      npm.kill("SIGTERM");
-      await exited;
-      await vi.waitFor(() => expect(processesWith(socket)).toEqual([]), { timeout: 5_000, interval: 50 });
-      expect(out).toMatch(/SIGTERM received/);
+      const out = await sigtermLeavesNothing("npm", ["start", "--", "--listen", `unix://${socket}`], {}, /listening on unix:/, socket);
+      expect(out()).toMatch(/SIGTERM received/);
     } finally {
-      for (const pid of processesWith(socket)) process.kill(pid, "SIGKILL");
       rmSync(dir, { recursive: true, force: true });
     }
   }, 180_000);
+
+  it("npm run demo: the chat server stops, so the next demo can take the port", async () => {
+    // An argument the demo ignores marks its processes apart from other tests' demos; PORT=0 takes a free port.
+    const marker = `--marker-${process.pid}-${Date.now()}`;
+    await sigtermLeavesNothing("npm", ["run", "demo", "--", marker], { PORT: "0" }, /chat demo on http:/, marker);
+  }, 60_000);
+
+  it("npx channel-layers serve: the broker stops although the shell npx runs it through does not pass the signal on", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "channel-layers-npx-"));
+    const socket = join(dir, "broker.sock");
+    try {
+      const out = await sigtermLeavesNothing(
+        "npx",
+        ["channel-layers", "serve", "--listen", `unix://${socket}`],
+        {},
+        /listening on unix:/,
+        socket,
+      );
+      await vi.waitFor(() => expect(out()).toMatch(/the process npm started it through exited[\s\S]*stopped/), {
+        timeout: 5_000,
+        interval: 50,
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -13,41 +13,20 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "redis"))
 
 from channels_redis.pubsub import RedisPubSubChannelLayer  # noqa: E402
-from peer import handle  # noqa: E402
+from peer import handle, serve_lines  # noqa: E402
 
 
 async def main():
     config = json.loads(sys.argv[1])
     layer = RedisPubSubChannelLayer(**config)
-    loop = asyncio.get_running_loop()
-    print(json.dumps({"ready": True, "client_prefix": ""}), flush=True)
-    tasks = set()
 
-    async def serve(req):
-        try:
-            if req["op"] == "new_channel":
-                # Python's default prefix is "specific." (with the dot).
-                result = await layer.new_channel(req.get("prefix", "specific") + ".")
-            else:
-                result = await handle(layer, req)
-            reply = {"id": req["id"], "result": result}
-        except asyncio.TimeoutError:
-            reply = {"id": req["id"], "error": "Timeout"}
-        except Exception as e:  # reported to the test, which fails on it
-            reply = {"id": req["id"], "error": f"{type(e).__name__}: {e}"}
-        print(json.dumps(reply), flush=True)
+    async def handler(req):
+        if req["op"] == "new_channel":
+            # Python's default prefix is "specific." (with the dot).
+            return await layer.new_channel(req.get("prefix", "specific") + ".")
+        return await handle(layer, req)
 
-    while True:
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line:
-            break
-        req = json.loads(line)
-        if req["op"] == "close":
-            break
-        # Concurrently: a receive waits while the test sends through other requests.
-        task = asyncio.ensure_future(serve(req))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+    await serve_lines(handler, {"client_prefix": ""}, concurrent=True)
     await layer.flush()
 
 

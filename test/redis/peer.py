@@ -75,11 +75,29 @@ async def handle(layer, req):
     raise ValueError(f"unknown op {op}")
 
 
-async def main():
-    config = json.loads(sys.argv[1])
-    layer = RedisChannelLayer(**config)
+async def answer(req, handler):
+    """The reply line to one request: its result, or the error the test checks for."""
+    try:
+        return {"id": req["id"], "result": await handler(req)}
+    except ChannelFull:
+        return {"id": req["id"], "error": "ChannelFull"}
+    except asyncio.TimeoutError:
+        return {"id": req["id"], "error": "Timeout"}
+    except Exception as e:  # reported to the test, which fails on it
+        return {"id": req["id"], "error": f"{type(e).__name__}: {e}"}
+
+
+async def serve_lines(handler, ready, concurrent=False):
+    """Print `ready`, then answer each stdin request line with `handler` until
+    stdin ends or a "close" request comes. One at a time, or `concurrent`ly
+    (so a receive may wait while the test sends through other requests)."""
     loop = asyncio.get_running_loop()
-    print(json.dumps({"ready": True, "client_prefix": layer.client_prefix}), flush=True)
+    print(json.dumps({"ready": True, **ready}), flush=True)
+    tasks = set()
+
+    async def one(req):
+        print(json.dumps(await answer(req, handler)), flush=True)
+
     while True:
         line = await loop.run_in_executor(None, sys.stdin.readline)
         if not line:
@@ -87,15 +105,18 @@ async def main():
         req = json.loads(line)
         if req["op"] == "close":
             break
-        try:
-            reply = {"id": req["id"], "result": await handle(layer, req)}
-        except ChannelFull:
-            reply = {"id": req["id"], "error": "ChannelFull"}
-        except asyncio.TimeoutError:
-            reply = {"id": req["id"], "error": "Timeout"}
-        except Exception as e:  # reported to the test, which fails on it
-            reply = {"id": req["id"], "error": f"{type(e).__name__}: {e}"}
-        print(json.dumps(reply), flush=True)
+        if concurrent:
+            task = asyncio.ensure_future(one(req))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        else:
+            await one(req)
+
+
+async def main():
+    config = json.loads(sys.argv[1])
+    layer = RedisChannelLayer(**config)
+    await serve_lines(lambda req: handle(layer, req), {"client_prefix": layer.client_prefix})
     await layer.close_pools()
 
 

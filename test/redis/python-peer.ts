@@ -54,7 +54,7 @@ export class PythonPeer {
   ) {}
 
   /** `script`: another driver with the same line protocol (test/pubsub/peer.py drives the pubsub layer). */
-  static start(config: PeerConfig, script = SCRIPT): Promise<PythonPeer> {
+  static start(config: PeerConfig | Record<string, unknown>, script = SCRIPT): Promise<PythonPeer> {
     const child = spawn(PYTHON, [script, JSON.stringify(config)], { stdio: ["pipe", "pipe", "pipe"] });
     return new Promise((resolve, reject) => {
       let peer: PythonPeer | undefined;

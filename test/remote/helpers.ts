@@ -1,10 +1,11 @@
 /** Brokers for the remote tests: real BrokerServers on port 0 or a temp Unix socket. */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { createConnection, type Socket } from "node:net";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { BrokerServer, type BrokerServerOptions, type LayerOptions } from "../../src/index.js";
 import { encodeFrames, FrameDecoder } from "../../src/protocol/frames.js";
+import { instanceIdOf, newInstanceSecret } from "../../src/protocol/identity.js";
 import { Op, PROTOCOL_VERSION, Status } from "../../src/protocol/ops.js";
 
 export type Kind = "tcp" | "unix";
@@ -102,11 +103,36 @@ export function rawClient(url: string): RawClient {
   };
 }
 
-/** A raw client that has said hello as `instanceId` (with the session `secret` a former hello of that instance was given). */
-export async function helloClient(url: string, instanceId = "raw" + Math.random().toString(36).slice(2, 10), token?: string, secret?: string): Promise<RawClient> {
+/** A hello frame for the instance whose secret is `secret` (its id derives from it, docs/broker.md "Instance identity"). */
+export function hello(secret: string, token: string | null = null, id = 1): unknown[] {
+  return [Op.Hello, id, PROTOCOL_VERSION, instanceIdOf(secret), token, secret];
+}
+
+/** A raw client that has said hello as the instance of `secret` (a random one when not given); `instanceId` is its id. */
+export async function helloClient(url: string, secret = newInstanceSecret(), token?: string): Promise<RawClient & { instanceId: string }> {
   const raw = rawClient(url);
-  raw.send([Op.Hello, 1, PROTOCOL_VERSION, instanceId, token ?? null, ...(secret === undefined ? [] : [secret])]);
+  raw.send(hello(secret, token ?? null));
   const [, status] = await raw.answer(1);
   if (status !== Status.Ok) throw new Error(`hello refused: ${JSON.stringify(raw.frames)}`);
-  return raw;
+  return Object.assign(raw, { instanceId: instanceIdOf(secret) });
+}
+
+/** A relay on `port` (0: any) to `target`; `cut()` drops every connection and stops listening. */
+export async function relay(target: number, port = 0): Promise<{ port: number; cut(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = createConnection(target, "127.0.0.1");
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("error", () => {});
+      s.on("close", () => (sockets.delete(s), client.destroy(), upstream.destroy()));
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+  const cut = async (): Promise<void> => {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(r));
+  };
+  return { port: (server.address() as { port: number }).port, cut };
 }

@@ -1,9 +1,9 @@
 /** Clients coming and going: heartbeats, cleanup, limits, reconnects, and cancellation races. */
 import { afterEach, describe, expect, it } from "vitest";
 import { BrokerServer, ConnectionLostError, RemoteChannelLayer, type Message } from "../../src/index.js";
-import { Op, PROTOCOL_VERSION, Status, type HelloInfo } from "../../src/protocol/ops.js";
+import { Op, Status, type HelloInfo } from "../../src/protocol/ops.js";
 import { sleep, tryReceive } from "../conformance/helpers.js";
-import { helloClient, rawClient, startBroker } from "./helpers.js";
+import { hello, helloClient, rawClient, startBroker } from "./helpers.js";
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -53,8 +53,8 @@ describe("departed clients", () => {
   it("a departed client's process-local channels and memberships are cleaned up after the grace period", async () => {
     const { server, url } = await broker({ localGrace: 100 });
     const other = layer(url);
-    const raw = await helloClient(url, "gone1");
-    raw.send([Op.GroupAdd, 2, "room", "specific.gone1!a"], [Op.GroupAdd, 3, "room", "normal"]);
+    const raw = await helloClient(url);
+    raw.send([Op.GroupAdd, 2, "room", `specific.${raw.instanceId}!a`], [Op.GroupAdd, 3, "room", "normal"]);
     await raw.answer(3);
     await other.groupSend("room", { type: "for both" });
     expect(server.stats()).toMatchObject({ messages: 2, members: 2 });
@@ -67,18 +67,19 @@ describe("departed clients", () => {
   it("a client that reconnects within the grace period keeps its process-local channels", async () => {
     const { server, url } = await broker({ localGrace: 1000 });
     const first = await helloClient(url, "back1");
-    first.send([Op.GroupAdd, 2, "room", "specific.back1!a"], [Op.Send, 3, "specific.back1!a", Buffer.from([0x80])]);
+    const local = `specific.${first.instanceId}!a`;
+    first.send([Op.GroupAdd, 2, "room", local], [Op.Send, 3, local, Buffer.from([0x80])]);
     await first.answer(3);
     first.socket.destroy();
     await first.closed;
-    // Coming back as the same instance takes the session secret its first hello was given.
-    const { secret } = first.frames[0]![2] as HelloInfo;
+    // Coming back as the same instance: the same secret, from which its id derives.
     const second = rawClient(url);
-    second.send([Op.Hello, 1, PROTOCOL_VERSION, "back1", null, secret]);
+    second.send(hello("back1"));
     expect((await second.answer(1))[1]).toBe(Status.Ok);
+    expect((second.frames[0]![2] as HelloInfo).resumed).toBe(true);
     await sleep(1200);
     expect(server.stats()).toMatchObject({ messages: 1, members: 1 });
-    second.send([Op.Receive, 4, "specific.back1!a"]);
+    second.send([Op.Receive, 4, local]);
     expect((await second.answer(4)).slice(0, 2)).toEqual([4, Status.Ok]);
     second.socket.destroy();
   });
@@ -90,7 +91,7 @@ describe("limits", () => {
     const a = layer(url);
     await a.send("room", { type: "first" });
     const raw = rawClient(url);
-    raw.send([Op.Hello, 1, 1, "late", null]);
+    raw.send([Op.Hello, 1, 1, "late", null]); // refused for the connection limit before anything else
     const [, status, code, message] = await raw.answer(1);
     expect([status, code]).toEqual([Status.Error, "ERR_CONNECTION_LOST"]);
     expect(message).toMatch(/connection limit \(1\)/);

@@ -78,7 +78,7 @@ describe("channel-layers serve", () => {
     // A value that starts with a dash: one line naming the flag, not node:util's three.
     const dashed = (await cli("serve", "--capacity", "-5").catch((e: { code: number; stderr: string }) => e)) as { code: number; stderr: string };
     expect(dashed.code).toBe(2);
-    expect(dashed.stderr.trim().split("\n")).toEqual(['channel-layers: --capacity needs a value (one that starts with "-" is written --capacity=-…)']);
+    expect(dashed.stderr.trim().split("\n")).toEqual(['channel-layers: --capacity needs a value (one that starts with "-" is written --capacity=-…) (see channel-layers serve --help)']);
   });
 
   it("--hello-timeout closes a connection that does not say hello in time; a bad value is one line naming the flag", async () => {

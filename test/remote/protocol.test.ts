@@ -180,8 +180,8 @@ describe("the broker's answers", () => {
   });
 
   it("refuses a receive on another instance's process-local channel", async () => {
-    const raw = await helloClient(broker.url, "mine");
-    raw.send([Op.Receive, 2, "specific.theirs!x1"], [Op.Receive, 3, "specific.mine!x1"], [Op.Cancel, 3]);
+    const raw = await helloClient(broker.url);
+    raw.send([Op.Receive, 2, "specific.theirs!x1"], [Op.Receive, 3, `specific.${raw.instanceId}!x1`], [Op.Cancel, 3]);
     const [, status, code, message] = await raw.answer(2);
     expect([status, code]).toEqual([Status.Error, "ERR_INVALID_CHANNEL_NAME"]);
     expect(message).toMatch(/process-local to another layer instance/);

@@ -48,7 +48,17 @@ describe("ConsumerCommunicator", () => {
     expect(c.errors[0]!.error).toBeInstanceOf(NoHandlerError);
     expect(c.errors[0]!.context.message).toEqual({ type: "no.such.handler" });
     expect(mine).toHaveLength(1);
+    await expect(c.stop()).rejects.toBeInstanceOf(NoHandlerError); // raised, as Channels' communicators do
+  });
+
+  it("with consumerErrors: \"report\" a consumer error is only collected, and stop() resolves", async () => {
+    const c = new ConsumerCommunicator(Ponger, { layer: memory(), init: { group: "g" }, consumerErrors: "report" });
+    await c.start();
+    await c.send({ type: "no.such.handler" });
+    await expect.poll(() => c.errors.length).toBe(1);
+    await c.send({ type: "no.such.handler" });
     await c.stop();
+    expect(c.errors).toHaveLength(2);
   });
 
   it("refuses send() before start() with a clear error", async () => {

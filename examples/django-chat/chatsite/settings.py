@@ -3,6 +3,8 @@
 CHANNEL_LAYER_URL picks the layer, the same URL the Node server reads:
   redis://host:port/db?prefix=asgi         -> channels_redis.core.RedisChannelLayer
   redis+pubsub://host:port/db?prefix=asgi  -> channels_redis.pubsub.RedisPubSubChannelLayer
+  tcp://host:port, tls://…, unix:///path   -> channel_layers.BrokerChannelLayer (no Redis:
+                                              the broker of `channel-layers serve`, docs/python.md)
 """
 import os
 from urllib.parse import parse_qs, urlsplit
@@ -26,8 +28,13 @@ def channel_layers(url):
         "redis+pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "rediss+pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
     }
+    if scheme in ("tcp", "tls", "unix"):
+        # A token rides in the URL's password (tcp://:token@host:port); the layer reads it there.
+        return {"default": {"BACKEND": "channel_layers.BrokerChannelLayer", "CONFIG": {"url": url}}}
     if scheme not in backends:
-        raise ValueError(f"CHANNEL_LAYER_URL must be redis://, rediss://, redis+pubsub:// or rediss+pubsub://, got {url!r}")
+        raise ValueError(
+            f"CHANNEL_LAYER_URL must be redis://, rediss://, redis+pubsub://, rediss+pubsub://, tcp://, tls:// or unix://, got {url!r}"
+        )
     server = parts._replace(scheme=scheme.replace("+pubsub", ""), query="").geturl()
     config = {"hosts": [server]}
     if "prefix" in query:

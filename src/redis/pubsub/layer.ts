@@ -7,13 +7,13 @@
  * by the receiving layer (channels.ts); what it cannot is in docs/pubsub.md.
  */
 import { BaseLayer } from "../../base.js";
-import { LayerClosedError } from "../../errors.js";
-import type { Extension, Message } from "../../layer.js";
+import { ConnectionLostError, InvalidMessageError, LayerClosedError } from "../../errors.js";
+import type { Extension, Message, MessageValue } from "../../layer.js";
 import { cloneMessage } from "../../message.js";
 import { assertChannelName, assertOwnChannel } from "../../names.js";
 import type { LayerStats } from "../../stats.js";
 import { commonRedisOptions, type CommonRedisOptions } from "../common-options.js";
-import { release, Shard } from "../connections.js";
+import { describeHost, release, Shard } from "../connections.js";
 import { Serializer } from "../serializer.js";
 import { consistentHash } from "../sharding.js";
 import { LocalChannels, type LocalChannel } from "./channels.js";
@@ -27,6 +27,23 @@ export interface RedisPubSubLayerOptions extends CommonRedisOptions {
    * `symmetric_encryption_keys`; Debian's 4.0 pubsub layer cannot read them).
    */
   symmetricEncryptionKeys?: Array<string | Uint8Array>;
+}
+
+/**
+ * The key a group message carries the channels it leaves out under (docs/pubsub.md,
+ * "Sending to a group except some members"); reserved in messages sent through this layer.
+ */
+const EXCEPT_KEY = "__asgi_except__";
+
+const reservedExcept = (): InvalidMessageError =>
+  new InvalidMessageError(`message.${EXCEPT_KEY} is reserved for groupSend's except on Redis pub/sub`);
+
+/** The channels a received group message leaves out, removed from it; undefined when it names none. */
+function takeExcept(message: Message): ReadonlySet<MessageValue> | undefined {
+  const except = message[EXCEPT_KEY];
+  if (except === undefined) return undefined;
+  delete message[EXCEPT_KEY];
+  return Array.isArray(except) ? new Set(except) : undefined;
 }
 
 export class RedisPubSubChannelLayer extends BaseLayer {
@@ -53,25 +70,42 @@ export class RedisPubSubChannelLayer extends BaseLayer {
   };
   /** Published messages that could not be decoded (garbage, a wrong key), or were too large: dropped. */
   droppedMessages = 0;
+  private readonly timeoutMs: number;
+  /** Runs while a shard is down (from the start, or since a drop): at connectionLostTimeout the layer is "failed". */
+  private downTimer: NodeJS.Timeout | undefined;
 
   constructor(options: RedisPubSubLayerOptions = {}) {
     super(options, "connecting");
-    const { prefix, timeout, targets, factory, clientOptions } = commonRedisOptions(options, "Redis pub/sub");
+    const { prefix, timeout, targets, factory, clientOptions, cluster } = commonRedisOptions(options, "Redis pub/sub");
+    if (cluster) throw new TypeError("the Redis pub/sub layer does not run on a Redis Cluster yet: use hosts");
     this.prefix = prefix;
     // No random prefix and no token lifetime: the pubsub layer's serializer has neither.
     this.serializer = new Serializer(options.symmetricEncryptionKeys, Infinity, 0);
     this.expiryMs = this.config.expiry * 1000;
     this.groupExpiryMs = this.config.groupExpiry * 1000;
     this.local = new LocalChannels(this.expiryMs, (channel) => this.config.capacity.capacityOf(channel));
-    this.shards = targets.map((t, i) => new Shard(i, t, factory, { ...clientOptions, autoResubscribe: false }, timeout));
+    this.timeoutMs = timeout;
+    // Messages name the server by the URL the user wrote: redis+pubsub://, not the redis:// ioredis is given.
+    const where = (t: (typeof targets)[number]): string => describeHost(t).replace(/^(rediss?):/, "$1+pubsub:");
+    this.shards = targets.map((t, i) => new Shard(i, t, factory, { ...clientOptions, autoResubscribe: false }, timeout, where(t)));
     this.subscribers = this.shards.map(
       (shard) =>
         new ShardSubscriber(shard, {
           message: (channel, data) => this.arrived(channel, data),
           up: (restored) => this.shardUp(restored),
-          down: () => this.setState("reconnecting"),
+          down: () => {
+            this.setState("reconnecting");
+            this.startDownTimer();
+          },
         }),
     );
+    for (const shard of this.shards) {
+      // After the shard's own listener, which decides whether the error is fatal (a database the server does not have).
+      shard.commands.on("error", () => {
+        if (shard.fatal !== undefined && !this.closed) this.setState("failed");
+      });
+    }
+    this.startDownTimer();
     this.sweeper = setInterval(() => this.sweep(), Math.min(1000, Math.max(20, this.expiryMs / 4)));
     this.sweeper.unref();
   }
@@ -107,9 +141,31 @@ export class RedisPubSubChannelLayer extends BaseLayer {
   /** A shard lost its connection since the last gap was reported. */
   private gapPending = false;
 
+  private startDownTimer(): void {
+    this.downTimer ??= setTimeout(() => {
+      this.downTimer = undefined;
+      if (!this.closed && !this.subscribers.every((s) => s.isUp)) this.setState("failed");
+    }, this.timeoutMs);
+    this.downTimer.unref();
+  }
+
+  protected override unavailable(): Error {
+    if (this.closed) return new LayerClosedError();
+    const fatal = this.shards.find((s) => s.fatal !== undefined)?.fatal;
+    if (fatal !== undefined) return fatal;
+    const down = this.shards.filter((s) => !this.subscribers[s.index]!.isUp);
+    const why = down.map((s) => s.lastError?.message).filter((m) => m !== undefined);
+    return new ConnectionLostError(
+      `Redis at ${down.map((s) => s.where).join(", ") || "?"} could not be reached within ${this.timeoutMs} ms (connectionLostTimeout)` +
+        `${why.length > 0 ? `: ${why.join("; ")}` : ""}; the layer goes on retrying until it is closed`,
+    );
+  }
+
   private shardUp(restored: boolean): void {
     this.gapPending ||= restored;
     if (!this.subscribers.every((s) => s.isUp)) return;
+    clearTimeout(this.downTimer);
+    this.downTimer = undefined;
     this.setState("ready");
     if (this.gapPending) {
       this.gapPending = false;
@@ -134,13 +190,16 @@ export class RedisPubSubChannelLayer extends BaseLayer {
   }
 
   protected doSend(channel: string, message: Message): Promise<void> {
+    if (EXCEPT_KEY in message) return Promise.reject(reservedExcept());
     this.counters.sent++;
     return this.publish(channel, message);
   }
 
-  protected doGroupSend(group: string, message: Message): Promise<void> {
+  protected doGroupSend(group: string, message: Message, _priority: number | undefined, except: ReadonlySet<string> | undefined): Promise<void> {
+    if (EXCEPT_KEY in message) return Promise.reject(reservedExcept());
     this.counters.groupSends++;
-    return this.publish(this.groupChannel(group), message);
+    // Members live in the layers that receive, so the names to leave out travel with the message; without them it is the bytes Python sends.
+    return this.publish(this.groupChannel(group), except === undefined ? message : { ...message, [EXCEPT_KEY]: [...except] });
   }
 
   /**
@@ -223,9 +282,11 @@ export class RedisPubSubChannelLayer extends BaseLayer {
       if (this.local.arrive(channel, message) === "full") this.counters.droppedOverflow++;
       return;
     }
+    const except = takeExcept(message);
     const now = performance.now();
     let first = true;
     for (const [member, added] of members!) {
+      if (except?.has(member)) continue;
       const local = this.local.get(member);
       if (!local || now - added >= this.groupExpiryMs) {
         this.counters.membershipsExpired++;
@@ -310,9 +371,9 @@ export class RedisPubSubChannelLayer extends BaseLayer {
 
   protected async doClose(): Promise<void> {
     clearInterval(this.sweeper);
+    clearTimeout(this.downTimer);
     await Promise.all([...this.subscribers.map((s) => s.close()), ...this.shards.map((s) => release(s.commands))]);
     // Last, as the other layers do: the caller holding a pending receive sees it fail once close() is done.
     this.local.close();
   }
 }
-

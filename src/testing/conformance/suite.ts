@@ -126,7 +126,7 @@ export function conformance(target: ConformanceTarget): void {
           [{ type: "t", s: new Set() }, /message\.s: Set is not allowed/],
           [{ type: "t", p: new Point() }, /message\.p: Point is not allowed/],
           [{ type: "t", a: [1, undefined] }, /message\.a\[1\]: undefined is not allowed/],
-          [{ type: "t", u: undefined }, /message\.u: undefined is not allowed/],
+          [{ type: "t", deep: { list: [undefined] } }, /message\.deep\.list\[0\]: undefined is not allowed/],
           [cyclic, /message\.self\.again: a cycle/],
           [{ type: "t", big: 2n ** 64n }, /message\.big: bigint .* outside int64/],
           [{ type: "t", sym: Symbol("s") }, /message\.sym: a symbol is not allowed/],
@@ -134,7 +134,7 @@ export function conformance(target: ConformanceTarget): void {
           [{ type: 5 }, /message\.type must be a string/],
           [{ type: "t", __asgi_channel__: "x" }, /reserved/],
           ["a string", /plain object/],
-          [null, /plain object/],
+          [null, /plain object with a string "type", got null/],
           [[{ type: "t" }], /plain object/],
         ];
         for (const [message, why] of cases) {
@@ -144,6 +144,16 @@ export function conformance(target: ConformanceTarget): void {
           await expect(layer.groupSend("g", message as Message)).rejects.toThrow(why);
         }
         await expectEmpty(layer, ch);
+      });
+
+      it("leaves out object properties that hold undefined, as JSON.stringify does (undefined in an array is refused above)", async () => {
+        const layer = await make();
+        const ch = await layer.newChannel(); // listened on from the start on every backend, pub/sub included
+        await layer.send(ch, { type: "t", a: 1, u: undefined, nested: { x: undefined, y: 2 } } as unknown as Message);
+        const received = await layer.receive(ch);
+        expect(received).toEqual({ type: "t", a: 1, nested: { y: 2 } });
+        expect(Object.keys(received)).toEqual(["type", "a", "nested"]);
+        expect(Object.keys(received.nested as object)).toEqual(["y"]);
       });
 
       it("round-trips every allowed value type", async () => {
@@ -645,6 +655,47 @@ export function conformance(target: ConformanceTarget): void {
         expect((await pending).type).toBe("wake");
       });
 
+      it("groupSend with except leaves out the channels it names, one or several (docs/semantics.md §9)", async () => {
+        const layer = await make();
+        const group = fresh("except");
+        const [a, b, c] = [await layer.newChannel(), fresh("eb"), await layer.newChannel()];
+        for (const m of [a, b, c]) await layer.groupAdd(group, m);
+        await layer.groupSend(group, { type: "not-a" }, { except: a });
+        await layer.groupSend(group, { type: "only-c" }, { except: [a, b] });
+        await layer.groupSend(group, { type: "all" }, { except: [] });
+        await layer.groupSend(group, { type: "all-again" }, { except: fresh("not-a-member") });
+        expect((await drain(layer, a)).map((x) => x.type)).toEqual(["all", "all-again"]);
+        expect((await drain(layer, b)).map((x) => x.type)).toEqual(["not-a", "all", "all-again"]);
+        expect((await drain(layer, c)).map((x) => x.type)).toEqual(["not-a", "only-c", "all", "all-again"]);
+        await layer.groupSend(group, { type: "plain" }, { except: fresh("nobody") });
+        expect(await layer.receive(c)).toEqual({ type: "plain" }); // nothing of except in what members get
+      });
+
+      it("groupSend refuses a bad except name with InvalidChannelNameError and sends nothing", async () => {
+        const layer = await make();
+        const group = fresh("except-bad");
+        const ch = fresh("eg");
+        await layer.groupAdd(group, ch);
+        for (const bad of ["has space", "", 42, [ch, "a!b!c"], { name: ch }]) {
+          await expect(layer.groupSend(group, { type: "t" }, { except: bad as string })).rejects.toBeInstanceOf(TypeError);
+        }
+        await expect(layer.groupSend(group, { type: "t" }, { except: "has space" })).rejects.toBeInstanceOf(InvalidChannelNameError);
+        await expectEmpty(layer, ch);
+      });
+
+      it.runIf(target.shared)("except works across instances: everyone in the room but the sender", async () => {
+        const a = await make();
+        const b = await make();
+        const group = fresh("except-shared");
+        const [inA, inB] = [await a.newChannel(), await b.newChannel()];
+        await a.groupAdd(group, inA);
+        await b.groupAdd(group, inB);
+        await b.groupSend(group, { type: "from-b" }, { except: inB });
+        await a.groupSend(group, { type: "from-a" }, { except: inA });
+        expect((await drain(a, inA)).map((x) => x.type)).toEqual(["from-b"]);
+        expect((await drain(b, inB)).map((x) => x.type)).toEqual(["from-a"]);
+      });
+
       it("advertises the groups and flush extensions", async () => {
         const layer = await make();
         expect(layer.extensions).toContain("groups");
@@ -700,3 +751,4 @@ export function conformance(target: ConformanceTarget): void {
     it.checkAllFound();
   });
 }
+

@@ -7,8 +7,8 @@
  */
 import { afterEach, expect, it, vi } from "vitest";
 import { Consumer, InvalidMessageError, RemoteChannelLayer, type BrokerServer, type Message } from "../../../src/index.js";
-import { Op, PROTOCOL_VERSION, Status } from "../../../src/protocol/ops.js";
-import { rawClient, startBroker } from "../helpers.js";
+import { Op, Status } from "../../../src/protocol/ops.js";
+import { hello, rawClient, startBroker } from "../helpers.js";
 
 const open: Array<{ close(): unknown }> = [];
 afterEach(async () => {
@@ -28,7 +28,7 @@ it("bytes that are not msgpack, dropped (expired or pushed out), become dead let
   const attacker = rawClient(url);
   open.push({ close: () => attacker.socket.destroy() });
   attacker.send(
-    [Op.Hello, 1, PROTOCOL_VERSION, "attacker1", null],
+    hello("attacker1"),
     [Op.Send, 2, "jobs", garbage], // expires in a second: dropped in the sweeper's timer
     [Op.Send, 3, "feed", garbage],
     [Op.Send, 4, "feed", garbage], // pushes the first one out
@@ -53,7 +53,7 @@ it("a body that is no message fails that one receive with InvalidMessageError; t
   open.push(server as BrokerServer);
   const attacker = rawClient(url);
   open.push({ close: () => attacker.socket.destroy() });
-  attacker.send([Op.Hello, 1, PROTOCOL_VERSION, "attacker2", null]);
+  attacker.send(hello("attacker2"));
   expect((await attacker.answer(1))[1]).toBe(Status.Ok);
   const noMessages = [Buffer.from([0x92, 0x01]), Buffer.from([0x05]), Buffer.from([0x91, 0x01]), Buffer.from([0xc4, 0x01, 0x00])]; // cut short, 5, [1], bytes
 

@@ -14,10 +14,10 @@ import { Sampler, type Snapshot } from "../../../src/observe/snapshot.js";
 import { Broker } from "../../../src/protocol/broker.js";
 import { encodeFrames } from "../../../src/protocol/frames.js";
 import type { Link } from "../../../src/protocol/link.js";
-import { Op, PROTOCOL_VERSION, Status } from "../../../src/protocol/ops.js";
+import { Op, Status } from "../../../src/protocol/ops.js";
 import { PartialFrames } from "../../../src/remote/partial-frames.js";
 import { streamLink } from "../../../src/remote/stream-link.js";
-import { helloClient, type RawClient } from "../helpers.js";
+import { hello, helloClient, type RawClient } from "../helpers.js";
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -26,7 +26,7 @@ function session(broker: Broker, id: string): { frame(f: unknown[]): void; sent:
   const sent: unknown[][] = [];
   const link: Link = { send: (frames) => void sent.push(...(frames as unknown[][])), close: () => {} };
   const s = broker.open(link, id);
-  s.frame([Op.Hello, 1, PROTOCOL_VERSION, id, null]);
+  s.frame(hello(id));
   return { frame: (f) => s.frame(f), sent };
 }
 

@@ -10,6 +10,7 @@ import { createConnection, type Socket } from "node:net";
 import { spawnBroker, stopBroker } from "../../../bench/backends/broker.js";
 import { RemoteChannelLayer } from "../../../src/index.js";
 import { encodeFrames } from "../../../src/protocol/frames.js";
+import { instanceIdOf } from "../../../src/protocol/identity.js";
 import { Op, PROTOCOL_VERSION } from "../../../src/protocol/ops.js";
 
 export interface ChildBroker {
@@ -23,8 +24,13 @@ export interface ChildBroker {
   stop(): Promise<void>;
 }
 
-export async function childBroker(...extra: string[]): Promise<ChildBroker> {
-  const { child, url, log } = await spawnBroker("tcp://127.0.0.1:0", extra);
+export function childBroker(...extra: string[]): Promise<ChildBroker> {
+  return childBrokerOn([], ...extra);
+}
+
+/** A child broker whose node runs with `nodeArgs` (a smaller heap: `--max-old-space-size=256`). */
+export async function childBrokerOn(nodeArgs: string[], ...extra: string[]): Promise<ChildBroker> {
+  const { child, url, log } = await spawnBroker("tcp://127.0.0.1:0", extra, nodeArgs);
   return {
     child,
     url,
@@ -50,8 +56,9 @@ export function rawSocket(port: number): Promise<Socket> {
   });
 }
 
-export function helloFrame(instanceId: string, token: string | null = null, id = 1): unknown[] {
-  return [Op.Hello, id, PROTOCOL_VERSION, instanceId, token];
+/** A hello as the instance whose secret is `secret` (its id derives from it). */
+export function helloFrame(secret: string, token: string | null = null, id = 1): unknown[] {
+  return [Op.Hello, id, PROTOCOL_VERSION, instanceIdOf(secret), token, secret];
 }
 
 export const frameBytes = (...frames: unknown[][]): Buffer => encodeFrames(frames);

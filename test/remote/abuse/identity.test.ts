@@ -1,13 +1,17 @@
 /**
  * Attack-table rows 2 and 3: a hello claiming another client's instance id
- * (ids are listed by Stats(top)), and a token holder flushing everyone or
+ * (ids are listed by Stats(top)), while it is connected, after its grace and
+ * after a broker restart, and a token holder flushing everyone or
  * removing other clients' channels from their groups.
  */
+import { createHash } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { AuthenticationError, BrokerServer, ForbiddenError, RemoteChannelLayer } from "../../../src/index.js";
 import { parseTokenFile } from "../../../src/protocol/auth.js";
 import { Op, PROTOCOL_VERSION, Status, type BrokerDetails, type HelloInfo } from "../../../src/protocol/ops.js";
-import { rawClient, startBroker, type RawClient } from "../helpers.js";
+import { instanceIdOf, newInstanceSecret } from "../../../src/protocol/identity.js";
+import { groupSendsArrive, until, watch } from "../../heal/helpers.js";
+import { hello, rawClient, relay, startBroker, type RawClient } from "../helpers.js";
 
 const open: Array<{ close(): unknown }> = [];
 afterEach(async () => {
@@ -23,6 +27,8 @@ async function broker(options: Parameters<typeof startBroker>[0] = {}): Promise<
   return b;
 }
 
+const secretOf = (layer: RemoteChannelLayer): string => (layer as unknown as { secret: string }).secret;
+
 function raw(url: string): RawClient {
   const r = rawClient(url);
   open.push({ close: () => r.socket.destroy() });
@@ -37,20 +43,18 @@ describe("identity", () => {
     const mine = await victim.newChannel();
     // The attacker finds the victim's instance id in stats, as the attack did.
     const spy = raw(url);
-    spy.send([Op.Hello, 1, PROTOCOL_VERSION, "spy1", null], [Op.Stats, 2, 10]);
+    spy.send(hello(newInstanceSecret()), [Op.Stats, 2, 10]);
     const details = (await spy.answer(2))[2] as BrokerDetails;
     const id = victim.instanceId;
     expect(details.clientList.map((c) => c.instance)).toContain(id);
-    // Stats name instances, never their secrets (not even the asker's own).
-    const ownSecret = (spy.frames[0]![2] as HelloInfo).secret!;
-    expect(JSON.stringify(details)).not.toMatch(/secret/);
-    expect(JSON.stringify(details)).not.toContain(ownSecret);
+    // Stats name instances, never their secrets.
+    expect(JSON.stringify(details)).not.toContain(secretOf(victim));
 
     const thief = raw(url);
     thief.send([Op.Hello, 1, PROTOCOL_VERSION, id, null], [Op.Receive, 2, mine]);
     const [, status, code, message] = await thief.answer(1);
     expect([status, code]).toEqual([Status.Error, "ERR_AUTHENTICATION"]);
-    expect(message).toMatch(/belongs to another client/);
+    expect(message).toMatch(/not the one derived from the secret presented/);
     await thief.closed;
     // With a guessed secret too.
     const guesser = raw(url);
@@ -65,26 +69,82 @@ describe("identity", () => {
     expect(got).toEqual([...Array(21).keys()]);
   });
 
-  it("the client that holds the secret says hello again as its instance, within the grace period", async () => {
+  it("the id is the derivation of the secret: sha256(\"channel-layers/instance/\" + secret), hex, 16 characters", () => {
+    const secret = newInstanceSecret();
+    expect(Buffer.from(secret, "base64url")).toHaveLength(24);
+    expect(instanceIdOf(secret)).toBe(createHash("sha256").update(`channel-layers/instance/${secret}`).digest("hex").slice(0, 16));
+    // A fixed vector, for clients written in other languages (docs/broker.md "Instance identity").
+    expect(instanceIdOf("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")).toBe("76810c5b30099363");
+    expect(new RemoteChannelLayer("tcp://127.0.0.1:1", { connectTimeout: 50 }).instanceId).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it("the client that holds the secret says hello again as its instance, while connected and within the grace period", async () => {
     const { url } = await broker({ localGrace: 5000 });
     const first = raw(url);
-    first.send([Op.Hello, 1, PROTOCOL_VERSION, "inst42", null]);
-    const info = (await first.answer(1))[2] as HelloInfo;
-    expect(info.secret).toMatch(/^[\w-]{20,}$/);
+    first.send(hello("inst42"));
+    expect((await first.answer(1))[1]).toBe(Status.Ok);
     // A second connection of the same instance, while the first is live, with the secret.
     const second = raw(url);
-    second.send([Op.Hello, 1, PROTOCOL_VERSION, "inst42", null, info.secret]);
-    expect((await second.answer(1))[1]).toBe(Status.Ok);
+    second.send(hello("inst42"));
+    expect(((await second.answer(1))[2] as HelloInfo).resumed).toBe(true);
     first.socket.destroy();
     second.socket.destroy();
     await Promise.all([first.closed, second.closed]);
     // Within the grace period: only with the secret.
     const other = raw(url);
-    other.send([Op.Hello, 1, PROTOCOL_VERSION, "inst42", null]);
+    other.send([Op.Hello, 1, PROTOCOL_VERSION, instanceIdOf("inst42"), null]);
     expect((await other.answer(1)).slice(1, 3)).toEqual([Status.Error, "ERR_AUTHENTICATION"]);
     const back = raw(url);
-    back.send([Op.Hello, 1, PROTOCOL_VERSION, "inst42", null, info.secret]);
-    expect((await back.answer(1))[1]).toBe(Status.Ok);
+    back.send(hello("inst42"));
+    expect(((await back.answer(1))[2] as HelloInfo).resumed).toBe(true);
+  });
+
+  it("after the victim's grace expired, and after a broker restart, a hello as its id is refused and gets nothing; the victim heals", { timeout: 20_000 }, async () => {
+    const first = await broker({ localGrace: 200 });
+    const port = Number(new URL(first.url).port);
+    let hop = await relay(port);
+    open.push({ close: () => hop.cut() });
+    const victim = new RemoteChannelLayer(`tcp://127.0.0.1:${hop.port}`, { maxReconnectDelay: 200 });
+    const sender = new RemoteChannelLayer(first.url, { maxReconnectDelay: 200 });
+    open.push(victim, sender);
+    const seen = watch(victim);
+    const mine = await victim.newChannel();
+    await victim.groupAdd("room", mine);
+    await groupSendsArrive(sender, victim, "room", mine, 2000);
+
+    /** The attacker knows the id (stats, channel names) but not the secret: it says hello as the id, and asks for the victim's channel. */
+    const attack = async (): Promise<void> => {
+      for (const secret of [undefined, "guess", newInstanceSecret()]) {
+        const thief = raw(first.url);
+        thief.send([Op.Hello, 1, PROTOCOL_VERSION, victim.instanceId, null, ...(secret === undefined ? [] : [secret])], [Op.Receive, 2, mine]);
+        expect((await thief.answer(1)).slice(1, 3)).toEqual([Status.Error, "ERR_AUTHENTICATION"]);
+        await sender.send(mine, { type: "for the victim" });
+        await sender.groupSend("room", { type: "for the room" });
+        await thief.closed;
+        expect(thief.frames).toHaveLength(1); // the refusal, nothing else
+      }
+    };
+
+    // 1. Past the grace: the broker forgot the victim's instance.
+    await hop.cut();
+    await until("the broker forgot the victim", () => first.server.broker.stats().members === 0, 5000);
+    await attack();
+    hop = await relay(port, hop.port);
+    expect(await groupSendsArrive(sender, victim, "room", mine, 5000)).toBeLessThan(5000);
+    await until("gap", () => seen.gaps.length === 1, 5000);
+    expect(seen.gaps[0]!.reason).toBe("grace-expired");
+
+    // 2. A broker restart: a new broker on the same port knows nobody.
+    await hop.cut();
+    await first.server.close();
+    const second = await broker({ listen: `tcp://127.0.0.1:${port}` });
+    expect(second.url).toBe(first.url);
+    await attack();
+    hop = await relay(port, hop.port);
+    expect(await groupSendsArrive(sender, victim, "room", mine, 5000)).toBeLessThan(5000);
+    await until("gap", () => seen.gaps.length === 2, 5000);
+    expect(seen.gaps[1]!.reason).toBe("broker-restarted");
+    expect(victim.state).toBe("ready");
   });
 });
 

@@ -1,0 +1,217 @@
+/**
+ * `bigroom`: one group of 10,000 members (a `!` channel each, as Channels
+ * consumers have) spread over 4 consumer processes, and one sender process
+ * doing group sends one after another; on memory (everything in one
+ * process), IPC, the TCP broker, one Redis and a Redis Cluster (3 masters +
+ * 3 replicas, started here). Figures: deliveries a second from the first
+ * groupSend to the last member's receive of the last message, and p50/p99 of
+ * each message's time from its groupSend to its last member's receive.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { InMemoryChannelLayer, RedisChannelLayer, serveIpc, type IpcServer } from "../../src/index.js";
+import { OwnCluster } from "../../test/redis/own-cluster.js";
+import { armRound, joinGroup, sendRound, type BigroomCommand } from "../bigroom-roles.js";
+import type { BenchBackend, ExtraResult } from "../types.js";
+import { spawnBroker, stopBroker } from "./broker.js";
+
+const CHILD = fileURLToPath(new URL("../bigroom-child.ts", import.meta.url));
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379/0";
+export const BIGROOM_MEMBERS = 10_000;
+const CONSUMERS = 4;
+
+interface Reply {
+  reply?: string;
+  error?: string;
+  sent?: number[];
+  done?: number;
+  at?: number;
+}
+
+/** A bench child and the replies it sent that nobody took yet. */
+class Child {
+  private readonly inbox: Reply[] = [];
+  private waiter: (() => void) | undefined;
+  constructor(readonly process: ChildProcess) {
+    process.on("message", (m: Reply) => {
+      if (m.reply === undefined && m.error === undefined) return; // "done" reports go to the tally; the rest are the IPC layer's own
+      this.inbox.push(m);
+      this.waiter?.();
+    });
+    process.once("exit", (code) => {
+      this.inbox.push({ error: `bigroom child exited with ${code}` });
+      this.waiter?.();
+    });
+  }
+
+  /** The next reply that `pick` accepts. */
+  async next(pick: (r: Reply) => boolean): Promise<Reply> {
+    for (;;) {
+      const error = this.inbox.find((r) => r.error !== undefined);
+      if (error) throw new Error(error.error);
+      const i = this.inbox.findIndex(pick);
+      if (i >= 0) return this.inbox.splice(i, 1)[0]!;
+      await new Promise<void>((r) => (this.waiter = r));
+    }
+  }
+
+  ask(command: Partial<BigroomCommand>): Promise<Reply> {
+    this.process.send(command);
+    return this.next((r) => r.reply === command.cmd);
+  }
+}
+
+/** How one transport's consumers and sender are driven: the same steps in one process or in five. */
+interface Room {
+  /** Arm every consumer for messages 0…k-1. */
+  arm(k: number): Promise<void>;
+  send(from: number, k: number): Promise<number[]>;
+  /** When the last member got message i. */
+  done(i: number): Promise<number>;
+}
+
+/**
+ * Throughput: `k` group sends back to back, deliveries a second until the
+ * last member's last receive. Latency: `paced` sends, each once the one
+ * before reached every member, from its groupSend to its last member's
+ * receive (back to back, a message's latency would be the queue ahead of it).
+ */
+async function measure(transport: string, room: Room, k: number, paced: number): Promise<ExtraResult> {
+  let deliveriesPerSec = 0;
+  let seconds = 0;
+  // A short round first: every process compiles its hot paths before the timed one.
+  for (const rounds of [Math.min(5, k), k]) {
+    await room.arm(rounds);
+    const sent = await room.send(0, rounds);
+    const lasts = await Promise.all(sent.map((_, i) => room.done(i)));
+    seconds = (Math.max(...lasts) - sent[0]!) / 1000;
+    deliveriesPerSec = (BIGROOM_MEMBERS * rounds) / seconds;
+  }
+  await room.arm(paced);
+  const latencies: number[] = [];
+  for (let i = 0; i < paced; i++) {
+    const [sent] = await room.send(i, 1);
+    latencies.push((await room.done(i)) - sent!);
+  }
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number): number => latencies[Math.min(paced - 1, Math.floor(p * paced))]!;
+  return { backend: transport, workload: "bigroom", n: BIGROOM_MEMBERS * k, seconds, opsPerSec: deliveriesPerSec, p50Ms: pct(0.5), p99Ms: pct(0.99), burst: k, paced };
+}
+
+/** Resolves per message once `consumers` reports of it came in, with the latest time. */
+class Tally {
+  private readonly seen = new Map<number, { n: number; at: number; resolve?: (at: number) => void }>();
+  constructor(private readonly consumers: number) {}
+  report(i: number, at: number): void {
+    const entry = this.seen.get(i) ?? { n: 0, at: 0 };
+    entry.n++;
+    entry.at = Math.max(entry.at, at);
+    this.seen.set(i, entry);
+    if (entry.n === this.consumers) entry.resolve?.(entry.at);
+  }
+  done(i: number): Promise<number> {
+    const entry = this.seen.get(i) ?? { n: 0, at: 0 };
+    this.seen.set(i, entry);
+    if (entry.n === this.consumers) return Promise.resolve(entry.at);
+    return new Promise((resolve) => (entry.resolve = resolve));
+  }
+  reset(): void {
+    this.seen.clear();
+  }
+}
+
+/** Memory: the four consumers and the sender share one process and one layer. */
+async function inMemory(k: number, paced: number): Promise<ExtraResult> {
+  const layer = new InMemoryChannelLayer({ capacity: Infinity });
+  try {
+    const group = "bigroom";
+    const shares: string[][] = [];
+    for (let c = 0; c < CONSUMERS; c++) shares.push(await joinGroup(layer, group, BIGROOM_MEMBERS / CONSUMERS));
+    const tally = new Tally(CONSUMERS);
+    return await measure("memory", {
+      arm: async (n) => {
+        tally.reset();
+        for (const members of shares) void armRound(layer, members, n, (i, at) => tally.report(i, at));
+      },
+      send: (from, n) => sendRound(layer, group, from, n),
+      done: (i) => tally.done(i),
+    }, k, paced);
+  } finally {
+    await layer.close();
+  }
+}
+
+/** Four consumer processes and a sender process on `url` (undefined: IPC, served by this process). */
+async function acrossProcesses(transport: string, url: string | undefined, k: number, paced: number): Promise<ExtraResult> {
+  const spec = JSON.stringify(url === undefined ? {} : { url });
+  const children: Child[] = [];
+  let server: IpcServer | undefined;
+  try {
+    for (let c = 0; c <= CONSUMERS; c++) {
+      const child = fork(CHILD, [spec], { execArgv: ["--import", "tsx"], stdio: "inherit" });
+      if (url === undefined) {
+        if (server) server.add(child);
+        else server = serveIpc(child, { capacity: Infinity });
+      }
+      children.push(new Child(child));
+    }
+    await Promise.all(children.map((c) => c.next((r) => r.reply === "started")));
+    const sender = children[CONSUMERS]!;
+    const consumers = children.slice(0, CONSUMERS);
+    const group = `bigroom${randomBytes(4).toString("hex")}`;
+    await Promise.all(consumers.map((c) => c.ask({ cmd: "join", group, members: BIGROOM_MEMBERS / CONSUMERS })));
+    const tally = new Tally(CONSUMERS);
+    for (const c of consumers) c.process.on("message", (m: Reply) => m.done !== undefined && tally.report(m.done, m.at!));
+    const out = await measure(transport, {
+      arm: async (n) => {
+        tally.reset();
+        await Promise.all(consumers.map((c) => c.ask({ cmd: "arm", k: n })));
+      },
+      send: async (from, n) => (await sender.ask({ cmd: "send", group, from, k: n })).sent!,
+      done: (i) => tally.done(i),
+    }, k, paced);
+    await Promise.all(children.map((c) => c.ask({ cmd: "close" })));
+    return out;
+  } finally {
+    for (const c of children) if (c.process.exitCode === null) c.process.kill();
+    await server?.close();
+  }
+}
+
+export const bigroom: BenchBackend = {
+  name: "bigroom",
+  workloads: [],
+  available: async () => true,
+  async run() {
+    throw new Error("bigroom has only its own rows");
+  },
+  async extras(quick) {
+    const k = quick ? 10 : 50;
+    const paced = quick ? 10 : 50;
+    const prefix = (): string => `asgibenchroom${randomBytes(4).toString("hex")}`;
+    const rows = [await inMemory(k, paced), await acrossProcesses("ipc", undefined, k, paced)];
+    const broker = await spawnBroker("tcp://127.0.0.1:0", ["--capacity", "inf"]);
+    try {
+      rows.push(await acrossProcesses("tcp", broker.url, k, paced));
+    } finally {
+      await stopBroker(broker.child);
+    }
+    const redisPrefix = prefix();
+    try {
+      rows.push(await acrossProcesses("redis", `${REDIS_URL}?prefix=${redisPrefix}`, k, paced));
+    } finally {
+      // The group's key would stay a day (groupExpiry) on the shared server.
+      const layer = new RedisChannelLayer({ hosts: [REDIS_URL], prefix: redisPrefix });
+      await layer.flush();
+      await layer.close();
+    }
+    const cluster = await OwnCluster.start();
+    try {
+      rows.push(await acrossProcesses("redis-cluster", `${cluster.url}/?prefix=${prefix()}`, k, paced));
+    } finally {
+      await cluster.stop();
+    }
+    return rows;
+  },
+};
