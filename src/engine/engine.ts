@@ -51,6 +51,8 @@ export interface EngineOptions<T, I = unknown> {
   holdAhead?: boolean;
   /** Join and leave events of presence entries (docs/presence.md); without it entries are kept but never announced. */
   presenceEvents?: PresenceEvents<T, I>;
+  /** Bytes a presence entry's info counts toward `maxStoredBytes` (with `size`): info is stored as messages are. */
+  presenceSize?: (info: I) => number;
 }
 
 /** Which groups announce presence, and the body of an announcement. */
@@ -351,6 +353,17 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
 
   /** `expiryMs`: how long this membership lasts, at most groupExpiry (a restored membership keeps what it had left). */
   groupAdd(group: string, channel: string, expiryMs = this.groupExpiryMs, presence?: PresenceArg<I>): void {
+    const infoSize = this.options.presenceSize;
+    if (presence !== undefined && infoSize !== undefined) {
+      // Checked before anything changes: a refused add adds no membership either.
+      const old = this.presence.infoOf(group, channel);
+      const more = infoSize(presence.info) - (old === undefined ? 0 : infoSize(old));
+      if (more > 0 && this.stored + more > this.maxStored) {
+        this.counters.rejectedFull++;
+        throw new BrokerFullError(this.maxStored);
+      }
+      this.stored += more;
+    }
     const now = this.clock();
     const deadline = now + Math.min(expiryMs, this.groupExpiryMs);
     const ch = this.channel(channel);
@@ -408,7 +421,9 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
   private left(group: string, channel: string): void {
     if (this.presence.size === 0) return;
     const record = this.presence.delete(group, channel);
-    if (record !== undefined) this.announce(group, "presence.leave", channel, record.info);
+    if (record === undefined) return;
+    if (this.options.presenceSize) this.stored -= this.options.presenceSize(record.info);
+    this.announce(group, "presence.leave", channel, record.info);
   }
 
   private announce(group: string, type: "presence.join" | "presence.leave", channel: string, info: I): void {

@@ -91,6 +91,11 @@ export class PresenceTable<I> {
     if (groups?.size === 0) this.owners.delete(record.owner);
   }
 
+  /** The info of `channel`'s entry in `group`, if it has one. */
+  infoOf(group: string, channel: string): I | undefined {
+    return this.groups.get(group)?.byChannel.get(channel)?.info;
+  }
+
   /** End `channel`'s entry in `group`, if it has one; returns it. */
   delete(group: string, channel: string): PresenceRecord<I> | undefined {
     const gp = this.groups.get(group);

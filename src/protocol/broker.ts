@@ -191,6 +191,7 @@ export class Broker implements SessionHost {
       // Only dropped messages are decoded: wrapped for the dead-letter channel, then encoded again.
       deadLetter: (body, reason, channel, group) => encodeMessage(deadLetterMessage(droppedMessage(body), reason, channel, group)),
       presenceEvents: announces.size === 0 ? undefined : { on: (group) => announces.match(group) === true, body: presenceEventBody },
+      presenceSize: (info) => info.length + MESSAGE_BOOKKEEPING,
     });
     this.settling = new Settling(this.engine);
     this.sweeper = new Sweeper(this.engine);

@@ -8,7 +8,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { ForbiddenError, RemoteChannelLayer, serveIpc, type Message } from "../../src/index.js";
+import { BrokerFullError, ForbiddenError, RemoteChannelLayer, serveIpc, type Message } from "../../src/index.js";
 import { decodeMessage, encodeMessage } from "../../src/msgpack.js";
 import { Op, Status } from "../../src/protocol/ops.js";
 import { sleep } from "../conformance/helpers.js";
@@ -168,6 +168,29 @@ describe("presence when a process dies", () => {
     } finally {
       await admin.close();
       await limited.close();
+      await server.close();
+    }
+  });
+
+  it("presence info counts toward maxStoredBytes: a client cannot fill the broker with entries", async () => {
+    const { server, url } = await startBroker({ maxStoredBytes: 64 * 1024 });
+    const layer = new RemoteChannelLayer(url);
+    try {
+      const info = { blob: "x".repeat(10_000) };
+      let added = 0;
+      let refused: unknown;
+      for (let i = 0; i < 20 && refused === undefined; i++) {
+        await layer.groupAdd("room-full", `m${i}`, { presence: info }).then(() => added++, (err: unknown) => (refused = err));
+      }
+      expect(refused).toBeInstanceOf(BrokerFullError);
+      expect(added).toBeGreaterThan(0);
+      expect(await layer.presenceCount("room-full")).toBe(added); // the refused add added nothing
+      expect(server.broker.engine.groupMembers("room-full")?.size).toBe(added);
+      // Leaving gives the room back.
+      await layer.groupDiscard("room-full", "m0");
+      await layer.groupAdd("room-full", "again", { presence: info });
+    } finally {
+      await layer.close();
       await server.close();
     }
   });
