@@ -9,6 +9,6 @@ describeChannelLayer("redis pub/sub (real server)", {
   capabilities: {
     ...PUBSUB_LACKS,
     trafficControl: "channels_redis' pub/sub layer keeps no such state, so Python peers could not honour it",
-    presence: "not yet kept on Redis pub/sub",
+    presence: "presence is not built on Redis pub/sub yet: groupAdd with presence is rejected with a TypeError (docs/presence.md)",
   },
 });

@@ -10,6 +10,6 @@ describeChannelLayer("redis (real server)", {
   shared: true,
   capabilities: {
     trafficControl: "channels_redis' Redis layout has no priorities, rate limits, overflow policies or dead letters",
-    presence: "not yet kept on Redis",
+    presence: "presence is not built on Redis yet: groupAdd with presence is rejected with a TypeError (docs/presence.md)",
   },
 });
