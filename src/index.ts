@@ -21,6 +21,17 @@ export { DEFAULTS } from "./layer.js";
 export { POSITION_KEY } from "./history.js";
 export { resumeGroup, type GroupResume } from "./resume.js";
 export type { GapReason, LayerEvents, LayerGap, LayerState, RequestOptions } from "./layer.js";
+export type {
+  GroupAddOptions,
+  GroupPresenceRule,
+  PresenceEntry,
+  PresenceEvent,
+  PresenceInfo,
+  PresenceOptions,
+  PresencePage,
+  PresenceQuery,
+} from "./layer.js";
+export { PRESENCE_PAGE, PRESENCE_PAGE_MAX } from "./presence.js";
 export {
   AuthenticationError,
   ForbiddenError,

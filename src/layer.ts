@@ -22,6 +22,7 @@ export interface Message {
 
 import type { EventEmitter } from "eventemitter3";
 import type { LayerStats, RequestCounters } from "./stats.js";
+import type { PatternMap } from "./patterns.js";
 import type { TrafficOptions } from "./traffic.js";
 
 export type Extension = "groups" | "flush" | "priority";
@@ -77,6 +78,57 @@ export interface LayerEvents {
   gap: (gap: LayerGap) => void;
 }
 
+/* Presence (docs/presence.md). */
+
+/** What a member says about itself: a plain object of message values, size-checked like a message. */
+export type PresenceInfo = { [key: string]: MessageValue };
+
+/** The third argument of `groupAdd`. */
+export interface GroupAddOptions {
+  /** Make this membership a presence entry carrying `info` (a renewal replaces the info and keeps `since`). */
+  presence?: PresenceInfo;
+}
+
+/** One member who is here. */
+export interface PresenceEntry {
+  channel: string;
+  info: PresenceInfo;
+  /** When the entry began, in milliseconds since the epoch. */
+  since: number;
+}
+
+export interface PresenceQuery {
+  /** Most entries in the page: 1 to PRESENCE_PAGE_MAX. Default PRESENCE_PAGE. */
+  limit?: number;
+  /** The `next` of the previous page. */
+  after?: string;
+}
+
+/** A page of a group's presence, oldest entry first; `next` is absent on the last page. */
+export interface PresencePage {
+  entries: PresenceEntry[];
+  next?: string;
+}
+
+/** The event a presence group's members receive when an entry begins or ends. */
+export interface PresenceEvent extends Message {
+  type: "presence.join" | "presence.leave";
+  group: string;
+  channel: string;
+  info: PresenceInfo;
+}
+
+/** What `groupPresence` says of a group. */
+export interface GroupPresenceRule {
+  /** Members receive presence.join and presence.leave. */
+  events: boolean;
+}
+
+export interface PresenceOptions {
+  /** Per group pattern (as channelCapacity): `{ events: true }` makes members receive presence.join / presence.leave. */
+  groupPresence?: PatternMap<GroupPresenceRule>;
+}
+
 export interface ChannelLayer {
   readonly extensions: readonly Extension[];
   /**
@@ -95,7 +147,8 @@ export interface ChannelLayer {
   messages(channel: string, options?: ReceiveOptions): AsyncIterableIterator<Message>;
   /** A new process-local channel name: `<prefix>.<instance id>!<unique id>`. */
   newChannel(prefix?: string): Promise<string>;
-  groupAdd(group: string, channel: string): Promise<void>;
+  /** With `{ presence: info }` the membership is also a presence entry (docs/presence.md); rejected by a backend without `presence`. */
+  groupAdd(group: string, channel: string, options?: GroupAddOptions): Promise<void>;
   groupDiscard(group: string, channel: string): Promise<void>;
   /** Send to every member but those in `except`; members that are full are skipped, never raised. */
   groupSend(group: string, message: Message, options?: GroupSendOptions): Promise<void>;
@@ -122,6 +175,10 @@ export interface ChannelLayer {
    * layers written elsewhere still satisfy the interface.
    */
   groupHistory?(group: string, options?: GroupHistoryReadOptions): Promise<GroupHistory>;
+  /** A page of `group`'s presence entries, oldest first (docs/presence.md); backends that keep presence have it. */
+  presence?(group: string, query?: PresenceQuery): Promise<PresencePage>;
+  /** How many presence entries `group` has, without listing them. */
+  presenceCount?(group: string): Promise<number>;
 }
 
 /**
@@ -180,7 +237,7 @@ export interface GroupHistory {
   recovered: boolean;
 }
 
-export interface LayerOptions extends TrafficOptions {
+export interface LayerOptions extends TrafficOptions, PresenceOptions {
   /** Seconds a message may wait in a channel before it is gone. Default 60. */
   expiry?: number;
   /** Seconds a group membership lasts without a renewing `groupAdd`. Default 86400. */

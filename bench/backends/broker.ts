@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RemoteChannelLayer } from "../../src/index.js";
+import { presenceRows } from "../presence.js";
 import { WORKLOADS, type BenchBackend } from "../types.js";
 import { workloads } from "../workloads.js";
 import { layerBackend } from "./layer.js";
@@ -76,6 +77,8 @@ export function brokerBackend(name: "tcp" | "unix" | "tcp-metrics" | "tcp-histor
       ({ child, url } = await spawnBroker(listen, ["--capacity", "inf", ...extra]));
       await warmUpBroker(url);
     },
+    // The CLI has no flag for join/leave events: these rows are entries without events.
+    extras: name === "tcp" ? (quick) => presenceRows(() => new RemoteChannelLayer(url, { capacity: Infinity }), quick) : undefined,
     async stop() {
       if (child) await stopBroker(child);
       rmSync(dir, { recursive: true, force: true });

@@ -181,3 +181,39 @@ function absolute(url) {
 function ackError(message, code) {
   return Object.assign(new Error(`channel-layers/browser: sendWithAck: ${message}`), { code });
 }
+
+/**
+ * Who is here, kept from the frames a server sends (docs/presence.md): a
+ * `{ type: "presence", entries: [{ channel, info }] }` frame sets the whole
+ * list, `presence.join` adds one, `presence.leave` removes one. Pass every
+ * frame to `handle`; it returns whether the frame was about presence.
+ */
+export function trackPresence(onChange) {
+  const members = new Map();
+  const changed = (event) => {
+    if (typeof onChange === "function") onChange(members, event);
+  };
+  return {
+    members,
+    handle(content) {
+      if (typeof content !== "object" || content === null) return false;
+      if (content.type === "presence" && Array.isArray(content.entries)) {
+        members.clear();
+        for (const e of content.entries) if (e && typeof e.channel === "string") members.set(e.channel, e.info);
+        changed({ type: "presence" });
+        return true;
+      }
+      if ((content.type === "presence.join" || content.type === "presence.leave") && typeof content.channel === "string") {
+        if (content.type === "presence.join") members.set(content.channel, content.info);
+        else members.delete(content.channel);
+        changed({ type: content.type, channel: content.channel, info: content.info });
+        return true;
+      }
+      return false;
+    },
+    clear() {
+      members.clear();
+      changed({ type: "presence" });
+    },
+  };
+}

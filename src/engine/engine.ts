@@ -15,6 +15,7 @@ import type { HistoryPosition } from "../layer.js";
 import type { DropReason, TrafficRules } from "../traffic.js";
 import { DeadlineHeap } from "./heap.js";
 import { EngineHistory, type EngineHistoryOptions, type HistoryRead } from "./history.js";
+import { PresenceTable, type PresencePageOf } from "./presence.js";
 import { PriorityQueue } from "./priority-queue.js";
 import { RingQueue } from "./queue.js";
 import { newCounters, type ChannelState, type EngineCounters, type EngineStats, type GroupState } from "./state.js";
@@ -28,7 +29,7 @@ export type { HistoryRead } from "./history.js";
 /** How long a channel that holds nothing is kept before a sweep drops it. */
 const IDLE_GRACE_MS = 2000;
 
-export interface EngineOptions<T> {
+export interface EngineOptions<T, I = unknown> {
   /** Seconds a message may wait in a channel. */
   expiry: number;
   /** Seconds a membership lasts without renewal. */
@@ -54,6 +55,24 @@ export interface EngineOptions<T> {
   holdAhead?: boolean;
   /** Group history (docs/recovery.md); its kept bodies count toward `maxStoredBytes`. */
   history?: EngineHistoryOptions<T>;
+  /** Join and leave events of presence entries (docs/presence.md); without it entries are kept but never announced. */
+  presenceEvents?: PresenceEvents<T, I>;
+  /** Bytes a presence entry's info counts toward `maxStoredBytes` (with `size`): info is stored as messages are. */
+  presenceSize?: (info: I) => number;
+}
+
+/** Which groups announce presence, and the body of an announcement. */
+export interface PresenceEvents<T, I> {
+  /** Whether members of `group` receive presence.join and presence.leave. */
+  on(group: string): boolean;
+  body(type: "presence.join" | "presence.leave", group: string, channel: string, info: I): T;
+}
+
+/** What a membership that carries presence brings to `groupAdd`. */
+export interface PresenceArg<I> {
+  info: I;
+  /** The client instance that made it (broker), so that its entries end when it goes. */
+  owner?: string;
 }
 
 export interface EngineTop {
@@ -103,7 +122,12 @@ export interface Taken {
   seq?: number;
 }
 
-export class Engine<T, W extends Waiter<T> = Waiter<T>> {
+export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
+  /** Presence entries of memberships (docs/presence.md): read them here, change them through groupAdd and groupDiscard. */
+  readonly presence = new PresenceTable<I>();
+  /** Announcements waiting to be group-sent at the end of the operation that caused them, in order. */
+  private readonly announcements: Array<[group: string, body: T]> = [];
+  private announcing = false;
   private readonly channels = new Map<string, ChannelState<T, W>>();
   private readonly groups = new Map<string, GroupState>();
   /**
@@ -132,7 +156,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   epoch = 0;
   readonly counters: EngineCounters = newCounters();
 
-  constructor(private readonly options: EngineOptions<T>) {
+  constructor(private readonly options: EngineOptions<T, I>) {
     this.expiryMs = options.expiry * 1000;
     this.groupExpiryMs = options.groupExpiry * 1000;
     this.clock = options.clock;
@@ -155,6 +179,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     const now = this.clock();
     const ch = this.channel(channel);
     this.expire(ch, now);
+    this.announcePending(); // leaves of the memberships an expired message ended
     if (this.refuses(ch)) {
       this.release(ch);
       this.counters.rejectedFull++;
@@ -182,6 +207,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     const ch = this.channels.get(channel);
     if (ch === undefined) return undefined;
     this.expire(ch, this.clock());
+    this.announcePending(); // leaves of the memberships an expired message ended
     if (ch.queue.size === 0) return undefined;
     if (out) {
       out.deadline = ch.queue.headDeadline;
@@ -207,6 +233,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     const ch = this.channels.get(channel);
     if (ch === undefined || ch.ahead === 0 || ch.overflow !== "reject") return false;
     this.expire(ch, this.clock());
+    this.announcePending(); // leaves of the memberships an expired message ended
     return ch.queue.size < ch.capacity && ch.queue.size + ch.ahead >= ch.capacity;
   }
 
@@ -341,7 +368,18 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   }
 
   /** `expiryMs`: how long this membership lasts, at most groupExpiry (a restored membership keeps what it had left). */
-  groupAdd(group: string, channel: string, expiryMs = this.groupExpiryMs): void {
+  groupAdd(group: string, channel: string, expiryMs = this.groupExpiryMs, presence?: PresenceArg<I>): void {
+    const infoSize = this.options.presenceSize;
+    if (presence !== undefined && infoSize !== undefined) {
+      // Checked before anything changes: a refused add adds no membership either.
+      const old = this.presence.infoOf(group, channel);
+      const more = infoSize(presence.info) - (old === undefined ? 0 : infoSize(old));
+      if (more > 0 && this.stored + more > this.maxStored) {
+        this.counters.rejectedFull++;
+        throw new BrokerFullError(this.maxStored);
+      }
+      this.stored += more;
+    }
     const now = this.clock();
     const deadline = now + Math.min(expiryMs, this.groupExpiryMs);
     const ch = this.channel(channel);
@@ -349,6 +387,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     // does: dropping them later would take the channel out of the group it just joined.
     // (First, too, because leaving may drop this very group when it was the last member.)
     this.expire(ch, now);
+    this.announcePending(); // leaves of the memberships an expired message ended
     let g = this.groups.get(group);
     if (g === undefined) {
       const rate = this.traffic?.rate.match(group);
@@ -360,18 +399,81 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     this.memberships++;
     (ch.groups ??= new Set()).add(g);
     if (g.heapIndex === -1) this.groupDeadlines.set(g, deadline);
+    if (presence !== undefined && this.presence.set(group, channel, presence.info, presence.owner, Date.now())) {
+      this.announce(group, "presence.join", channel, presence.info);
+    }
+    this.announcePending();
+  }
+
+  /** A page of `group`'s presence entries; memberships past their deadline are ended first, so none is listed (docs/presence.md). */
+  presencePage(group: string, after: number, limit: number): PresencePageOf<I> {
+    this.expireGroup(group);
+    return this.presence.page(group, after, limit);
+  }
+
+  /** How many presence entries `group` has, its expired memberships ended first. */
+  presenceCount(group: string): number {
+    this.expireGroup(group);
+    return this.presence.count(group);
+  }
+
+  private expireGroup(group: string): void {
+    const g = this.groups.get(group);
+    if (g === undefined || g.key > this.clock()) return;
+    this.expireMembers(g, this.clock(), Infinity);
+    if (g.members.size === 0) this.dropGroup(g);
+    else this.groupDeadlines.set(g, g.members.values().next().value!);
+    this.announcePending();
+  }
+
+  /** End every membership `owner` made with presence (its process is gone), announcing each leave. */
+  departOwner(owner: string): number {
+    const owned = this.presence.ownedBy(owner);
+    for (const [group, channel] of owned) this.groupDiscard(group, channel);
+    return owned.length;
+  }
+
+  /** A membership ended, however: its presence entry ends too, announced where the group wants it. */
+  private left(group: string, channel: string): void {
+    if (this.presence.size === 0) return;
+    const record = this.presence.delete(group, channel);
+    if (record === undefined) return;
+    if (this.options.presenceSize) this.stored -= this.options.presenceSize(record.info);
+    this.announce(group, "presence.leave", channel, record.info);
+  }
+
+  private announce(group: string, type: "presence.join" | "presence.leave", channel: string, info: I): void {
+    const events = this.options.presenceEvents;
+    if (events?.on(group)) this.announcements.push([group, events.body(type, group, channel, info)]);
+  }
+
+  /**
+   * Group-send what was announced, in order, at the end of the operation that
+   * caused it: never from inside a walk over a group's members. A send may end
+   * more memberships (a dead member), whose leaves follow in the same loop.
+   */
+  private announcePending(): void {
+    if (this.announcements.length === 0 || this.announcing) return;
+    this.announcing = true;
+    try {
+      for (let next = this.announcements.shift(); next !== undefined; next = this.announcements.shift()) this.groupSend(next[0], next[1]);
+    } finally {
+      this.announcing = false;
+    }
   }
 
   groupDiscard(group: string, channel: string): void {
     const g = this.groups.get(group);
     if (g === undefined || !g.members.delete(channel)) return;
     this.memberships--;
+    this.left(group, channel);
     const ch = this.channels.get(channel);
     if (ch) {
       ch.groups?.delete(g);
       this.release(ch);
     }
     if (g.members.size === 0) this.dropGroup(g);
+    this.announcePending();
   }
 
   /**
@@ -393,6 +495,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       if (g.bucket && g.bucket.take(now) > 0) {
         this.counters.rateLimited++;
         this.deadLetter(body, "rate-limited", undefined, group);
+        this.announcePending();
         return { delivered: 0, skipped: g.members.size };
       }
     }
@@ -450,6 +553,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     }
     if (g.members.size === 0 && this.groups.get(g.name) === g) this.dropGroup(g);
     this.counters.groupDelivered += delivered;
+    this.announcePending();
     return { delivered, skipped };
   }
 
@@ -481,6 +585,8 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       if (ch.waiters.size === 0) this.channels.delete(ch.name);
     }
     this.groups.clear();
+    this.presence.clear();
+    this.announcements.length = 0;
     this.queued = 0;
     this.stored = 0;
     this.memberships = 0;
@@ -507,6 +613,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       else this.groupDeadlines.set(g, g.members.values().next().value!);
     }
     const history = this.history?.sweep(now, Math.max(0, budget - work));
+    this.announcePending();
     const ch = this.channelDeadlines.peek();
     const g = this.groupDeadlines.peek();
     return (ch !== undefined && ch.key <= now) || (g !== undefined && g.key <= now) || history?.more === true;
@@ -708,7 +815,10 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     this.counters.expired += dropped;
     if (dropped > 0 && ch.groups) {
       for (const g of ch.groups) {
-        if (g.members.delete(ch.name)) this.memberships--;
+        if (g.members.delete(ch.name)) {
+          this.memberships--;
+          this.left(g.name, ch.name);
+        }
         if (g.members.size === 0) this.dropGroup(g);
       }
       ch.groups = undefined;
@@ -723,6 +833,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       if (deadline > now || dropped >= limit) break;
       g.members.delete(name);
       this.memberships--;
+      this.left(g.name, name);
       dropped++;
       const ch = this.channels.get(name);
       if (ch) {

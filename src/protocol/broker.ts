@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { getHeapStatistics } from "node:v8";
-import { Engine, keepTop, WALK_STEP, type EngineStats } from "../engine/engine.js";
+import { Engine, keepTop, WALK_STEP, type EngineStats, type Waiter } from "../engine/engine.js";
 import { Sweeper } from "../engine/sweeper.js";
 import type { LayerOptions, MessageValue } from "../layer.js";
 import { deadLetterMessage } from "../message.js";
@@ -14,8 +14,10 @@ import { decodeMessage, encodeMessage } from "../msgpack.js";
 import { isProcessLocal, ownerOf, ownsChannel } from "../names.js";
 import { delayOption, positiveOption } from "../positive-option.js";
 import { resolveOptions, type ResolvedOptions } from "../options.js";
+import { presenceRules } from "../presence.js";
 import { DEFAULT_CACHE_BYTES } from "../request/cache.js";
 import { frameBytesFor } from "./frames.js";
+import { presenceEventBody } from "./presence.js";
 import { HELLO_TIMEOUT_MS, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
 import { Access, type Grant, type TokenGrant } from "./auth.js";
@@ -127,7 +129,7 @@ const MAX_REFUSED = 64;
 
 export class Broker implements SessionHost {
   readonly config: ResolvedOptions;
-  readonly engine: Engine<Buffer>;
+  readonly engine: Engine<Buffer, Waiter<Buffer>, Buffer>;
   /** Who holds what ahead, and the sends waiting for them to settle it. */
   readonly settling: Settling;
   readonly maxConnections: number;
@@ -187,7 +189,8 @@ export class Broker implements SessionHost {
     this.maxStoredBytes = positiveOption(options.maxStoredBytes, "maxStoredBytes", defaultStoredBytes(), true);
     this.maxFrameBytes = positiveOption(options.maxFrameBytes, "maxFrameBytes", frameBytesFor(this.config.maxMessageBytes), true);
     this.replies = new ReplyShares(positiveOption(options.maxCacheBytes, "maxCacheBytes", DEFAULT_CACHE_BYTES, true), this.access.writers);
-    this.engine = new Engine<Buffer>({
+    const announces = presenceRules(options);
+    this.engine = new Engine<Buffer, Waiter<Buffer>, Buffer>({
       ...this.config,
       size: (body) => body.length + MESSAGE_BOOKKEEPING,
       maxStoredBytes: this.maxStoredBytes,
@@ -197,6 +200,8 @@ export class Broker implements SessionHost {
       deadLetter: (body, reason, channel, group) => encodeMessage(deadLetterMessage(droppedMessage(body), reason, channel, group)),
       // History is kept in this process only: a restarted broker starts every group's history in a new epoch.
       history: { rules: this.config.groupHistory, stamp: stampEncoded },
+      presenceEvents: announces.size === 0 ? undefined : { on: (group) => announces.match(group) === true, body: presenceEventBody },
+      presenceSize: (info) => info.length + MESSAGE_BOOKKEEPING,
     });
     this.settling = new Settling(this.engine);
     this.sweeper = new Sweeper(this.engine);
@@ -315,6 +320,8 @@ export class Broker implements SessionHost {
     const inst = this.instances.get(id);
     if (inst === undefined || inst.sessions > 0) return;
     this.instances.delete(id);
+    // Its presence entries end with it, each leave announced (docs/presence.md "When a process dies").
+    this.engine.departOwner(id);
     for (const channel of inst.channels) {
       for (const group of this.engine.groupsOf(channel)) this.engine.groupDiscard(group, channel);
       this.engine.discard(channel);

@@ -14,6 +14,7 @@ import { EVERYTHING, type Grant } from "./auth.js";
 import { errorToWire } from "./errors.js";
 import { BYTES_PER_TURN, DELIVERIES_PER_TURN, OUTPUT_BUDGET, REQUESTS_PER_TURN, WRITE_SLICE_BYTES, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
+import { presenceInfoArg, presencePageArgs, presencePageFrame } from "./presence.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, MAX_STATS_TOP, Op, PROTOCOL_VERSION, Status, type HelloInfo } from "./ops.js";
 import type { SessionHost, Viewer } from "./session-host.js";
 import { historyArgs, historyReplyBytes } from "./history.js";
@@ -402,10 +403,23 @@ export class Session {
         assertGroupName(group);
         const channel = this.channelArg(frame[3]);
         this.allowed(this.grant.group(group) && this.mayReceive(channel), `change group "${group}" for channel "${channel}"`);
-        if (op === Op.GroupAdd) engine.groupAdd(group, channel, expiryArg(frame[4]));
-        else engine.groupDiscard(group, channel);
+        if (op === Op.GroupDiscard) engine.groupDiscard(group, channel);
+        else if (frame[5] == null) engine.groupAdd(group, channel, expiryArg(frame[4]));
+        else engine.groupAdd(group, channel, expiryArg(frame[4]), { info: presenceInfoArg(frame[5], this.broker.config.maxMessageBytes), owner: this.instanceId });
         break;
       }
+      case Op.Presence:
+      case Op.PresenceCount: {
+        const group = frame[2];
+        assertGroupName(group);
+        this.allowed(this.grant.group(group), `read the presence of group "${group}"`);
+        if (op === Op.PresenceCount) return this.reply([id, Status.Ok, engine.presenceCount(group)]);
+        const { limit, after } = presencePageArgs(frame[3], frame[4]);
+        return this.reply([id, Status.Ok, ...presencePageFrame(engine.presencePage(group, after, limit))]);
+      }
+      case Op.Depart:
+        engine.departOwner(this.instanceId!);
+        break;
       case Op.GroupSend: {
         const group = frame[2];
         assertGroupName(group);

@@ -5,7 +5,7 @@
  */
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { startChatServer, type ChatServer } from "../../examples/chat/chat.js";
+import { CHAT_LAYER_OPTIONS, startChatServer, type ChatServer } from "../../examples/chat/chat.js";
 import { InMemoryChannelLayer } from "../../src/index.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -16,7 +16,7 @@ let browser: Browser;
 const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
-  layer = new InMemoryChannelLayer();
+  layer = new InMemoryChannelLayer(CHAT_LAYER_OPTIONS);
   chat = await startChatServer({ layer, port: 0, host: "127.0.0.1" });
 });
 
@@ -120,4 +120,18 @@ it("sendWithAck in the page resolves with what the consumer's handler returned; 
   const said = result.frames.find((f) => (f as { type?: string }).type === "message") as { id: string } | undefined;
   expect(said?.id).toBe((result.answer as { id: string }).id);
   expect(result.frames.some((f) => typeof f === "object" && f !== null && "$ack" in f)).toBe(false);
+}, 60_000);
+
+it("shows who is online in a room; a page that closes leaves the other's list within 1 s", async () => {
+  if (browser === undefined) await launch();
+  const dee = await joinRoom("dee", "porch");
+  const eve = await joinRoom("eve", "porch");
+  const online = (page: Page): Promise<string[]> => page.locator("#online li").allTextContents();
+  await expect.poll(() => online(dee)).toEqual(["dee", "eve"]);
+  await expect.poll(() => online(eve)).toEqual(["dee", "eve"]);
+  await eve.close();
+  const start = Date.now();
+  await expect.poll(() => online(dee), { timeout: 1000, interval: 20 }).toEqual(["dee"]);
+  expect(Date.now() - start).toBeLessThan(1000);
+  expect(await layer.presenceCount("chat.room.porch")).toBe(1);
 }, 60_000);

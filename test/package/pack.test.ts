@@ -282,13 +282,13 @@ describe("the packed package", () => {
       join(scratch, "wrapped.test.mjs"),
       `import { describeChannelLayer } from "channel-layers/testing";
        import { Wrapped } from "./wrapped.mjs";
-       describeChannelLayer("wrapped memory", { make: (options) => new Wrapped(options) });`,
+       describeChannelLayer("wrapped memory", { make: (options) => new Wrapped(options), capabilities: { presence: "this wrapper passes no presence on" } });`,
     );
     writeFileSync(
       join(scratch, "lossy.test.mjs"),
       `import { describeChannelLayer } from "channel-layers/testing";
        import { Wrapped } from "./wrapped.mjs";
-       describeChannelLayer("lossy memory", { make: (options) => new Wrapped(options, 10) });`,
+       describeChannelLayer("lossy memory", { make: (options) => new Wrapped(options, 10), capabilities: { presence: "this wrapper passes no presence on" } });`,
     );
     const good = vitest("wrapped.test.mjs");
     expect(
