@@ -1,5 +1,5 @@
 /**
- * One attack from the issue-13 table, run in its own process against the
+ * One attack from the attack table (docs/security.md), run in its own process against the
  * broker on 127.0.0.1:PORT until killed: `node --import tsx
  * bench/abuse-attacker.ts ATTACK PORT`. Prints "ready" once it is under way.
  * Every loop is bounded in count; the bench kills it after its run.
@@ -10,7 +10,7 @@ import { encodeFrames } from "../src/protocol/frames.js";
 import { instanceIdOf } from "../src/protocol/identity.js";
 import { Op, PROTOCOL_VERSION } from "../src/protocol/ops.js";
 
-type Attack = "amplification" | "silent-sockets" | "slowloris" | "stats-top" | "filling" | "deaf-readers";
+type Attack = "amplification" | "silent-sockets" | "slowloris" | "stats-top" | "filling" | "deaf-readers" | "fan-out" | "cache-filling";
 
 const [attack, portText] = process.argv.slice(2) as [Attack, string];
 const port = Number(portText);
@@ -115,6 +115,40 @@ const attacks: Record<Attack, () => Promise<void>> = {
       s.pause();
       for (let round = 0; round < 5; round++) s.write(storm);
     }
+  },
+  async "fan-out"() {
+    // A 50k-member group, then frames of 200 group sends to it, one after another.
+    const s = await hello("fanner");
+    s.resume();
+    let id = 2;
+    for (let i = 0; i < 50_000; i += 5000) {
+      const adds: unknown[][] = [];
+      for (let j = i; j < i + 5000; j++) adds.push([Op.GroupAdd, id++, "everyone", `member.${j}`]);
+      s.write(frames(...adds));
+    }
+    await sleep(1000);
+    const body = Buffer.from([0x81, 0xa4, 0x74, 0x79, 0x70, 0x65, 0xa1, 0x78]); // {type: "x"}
+    void (async () => {
+      for (let round = 0; round < 1000; round++) {
+        const f: unknown[][] = [];
+        for (let i = 0; i < 200; i++) f.push([Op.GroupSend, id++, "everyone", body]);
+        if (!s.write(frames(...f))) await new Promise((r) => s.once("drain", r));
+        await sleep(100);
+      }
+    })();
+  },
+  async "cache-filling"() {
+    // The shortest keys the broker takes and one-byte replies: what costs most per counted byte.
+    const s = await hello("cacher");
+    s.resume();
+    const body = Buffer.from([0xc0]);
+    void (async () => {
+      for (let sent = 0; sent < 20_000_000; ) {
+        const f: unknown[][] = [];
+        for (let i = 0; i < 5000; i++, sent++) f.push([Op.CacheSet, sent + 2, `s:${sent.toString(36)}`, body, 3_600_000]);
+        if (!s.write(frames(...f))) await new Promise((r) => s.once("drain", r));
+      }
+    })();
   },
 };
 

@@ -5,24 +5,31 @@
  * which see only valid names and an already copied, size-checked message.
  */
 import { EventEmitter } from "eventemitter3";
-import { InvalidChannelNameError, LayerClosedError } from "./errors.js";
+import { InvalidChannelNameError, LayerClosedError, NoGroupHistoryError } from "./errors.js";
 import type {
   ChannelLayer,
   Extension,
   GapReason,
+  GroupHistory,
+  GroupHistoryReadOptions,
+  HistoryPosition,
+  GroupAddOptions,
   LayerEvents,
   LayerOptions,
   LayerState,
   Message,
+  PresenceInfo,
   ReceiveOptions,
   RequestOptions,
   GroupSendOptions,
   SendOptions,
 } from "./layer.js";
+import { checkSince, historyLimit } from "./history.js";
 import { copyMessage, type CopyOptions } from "./message.js";
 import { encodeMessage } from "./msgpack.js";
 import { assertChannelName, assertGroupName, assertOwnChannel, makeChannelName, uniqueId } from "./names.js";
 import { resolveOptions, type ResolvedOptions } from "./options.js";
+import { copyPresenceInfo } from "./presence.js";
 import { assertPriority } from "./traffic.js";
 import { MemoryReplyCache, type ReplyCache } from "./request/cache.js";
 import { Requester } from "./request/request.js";
@@ -110,7 +117,10 @@ export abstract class BaseLayer extends EventEmitter<LayerEvents> implements Cha
   /** `priority` is undefined when the caller gave none (the channel's default applies). */
   protected abstract doSend(channel: string, message: Message, priority: number | undefined): Promise<void>;
   protected abstract doReceive(channel: string, signal: AbortSignal | undefined): Promise<Message>;
-  protected abstract doGroupAdd(group: string, channel: string): Promise<void>;
+  /** `presence`: the checked copy of the member's info, when the membership is a presence entry. */
+  protected abstract doGroupAdd(group: string, channel: string, presence: PresenceInfo | undefined): Promise<void>;
+  /** Whether this backend keeps presence (docs/presence.md); the others reject a groupAdd with `presence`, never drop it. */
+  protected readonly keepsPresence: boolean = false;
   protected abstract doGroupDiscard(group: string, channel: string): Promise<void>;
   /** `except` is undefined when no member is left out (docs/semantics.md §9). */
   protected abstract doGroupSend(
@@ -206,12 +216,27 @@ export abstract class BaseLayer extends EventEmitter<LayerEvents> implements Cha
     }
   }
 
-  groupAdd(group: string, channel: string): Promise<void> {
+  groupAdd(group: string, channel: string, options?: GroupAddOptions): Promise<void> {
     try {
       this.assertOpen();
       assertGroupName(group);
       assertChannelName(channel);
-      return this.doGroupAdd(group, channel);
+      const info = options?.presence;
+      if (info === undefined) return this.doGroupAdd(group, channel, undefined);
+      if (!this.keepsPresence) throw new TypeError(`groupAdd with presence: this backend does not keep presence (docs/presence.md); add without it`);
+      this.copyOptions ??= { wideInts: this.wideInts, maxBytes: this.config.maxMessageBytes, encode: encodeMessage };
+      return this.doGroupAdd(group, channel, copyPresenceInfo(group, channel, info, this.copyOptions));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** What presence() and presenceCount() check first: the layer is open and `group` is a group name. */
+  protected readPresence<R>(group: string, read: () => Promise<R>): Promise<R> {
+    try {
+      this.assertOpen();
+      assertGroupName(group);
+      return read();
     } catch (err) {
       return Promise.reject(err);
     }
@@ -238,6 +263,24 @@ export abstract class BaseLayer extends EventEmitter<LayerEvents> implements Cha
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /** What is kept of `group`'s history (docs/recovery.md): all of it after `since`, or `recovered: false` and none. */
+  groupHistory(group: string, options: GroupHistoryReadOptions = {}): Promise<GroupHistory> {
+    try {
+      this.assertOpen();
+      assertGroupName(group);
+      return this.doGroupHistory(group, checkSince(options.since), historyLimit(options.limit));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** `limit` is a positive integer or Infinity. A backend that keeps history overrides this. */
+  protected doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number): Promise<GroupHistory> {
+    void since;
+    void limit;
+    return Promise.reject(new NoGroupHistoryError(`this backend keeps no group history (asked for ${JSON.stringify(group)})`));
   }
 
   private ownRequester: Requester | undefined;

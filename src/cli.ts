@@ -16,6 +16,7 @@ import { BrokerServer } from "./remote/server.js";
 import { workerCommand, WORKER_USAGE } from "./worker-command.js";
 import { gatewayCommand, GATEWAY_USAGE } from "./gateway-command.js";
 import { cliMessage, onStop, positiveFlag } from "./cli-words.js";
+import { historyFlag } from "./history.js";
 
 const SERVE_USAGE = `serve options (channel-layers serve [options]):
   --listen URL            tcp://host:port, tls://host:port or unix:///path.sock;
@@ -29,13 +30,19 @@ const SERVE_USAGE = `serve options (channel-layers serve [options]):
   --max-connections N     connections served at once (default 10000)
   --hello-timeout SECONDS how long a new connection has to say hello before it is
                           closed (default 5)
-  --max-stored-bytes N    bytes of messages held in all; past it sends are refused
-                          with ERR_BROKER_FULL (default a quarter of the heap limit)
-  --max-cache-bytes N     bytes of replies the shared request cache may hold (default 16777216)
+  --max-stored-bytes N    bytes of messages held in all, each counted with 192 bytes
+                          for itself; past it sends are refused with ERR_BROKER_FULL
+                          (default a quarter of the heap limit)
+  --max-cache-bytes N     bytes the shared request cache may hold, each reply counted
+                          with 300 bytes for itself, split among tokens (default 16777216)
   --capacity N            messages a channel may hold (default 100)
   --expiry SECONDS        how long a message may wait in a channel (default 60)
   --group-expiry SECONDS  how long a group membership lasts (default 86400)
   --max-message-bytes N   largest message accepted (default 1048576)
+  --group-history PATTERN=SIZE,TTL
+                          keep the last SIZE messages (for TTL seconds) of groups
+                          matching PATTERN (a glob, e.g. "chat.*=1000,120") for
+                          recovery after a reconnect; repeat for several (docs/recovery.md)
   --http HOST:PORT        serve Prometheus metrics (/metrics), a live status page (/)
                           and JSON (/api/stats) over HTTP; off by default (a bare PORT
                           binds 127.0.0.1). With a token (an admin one from --token-file,
@@ -143,6 +150,7 @@ async function serve(args: string[]): Promise<void> {
       expiry: { type: "string" },
       "group-expiry": { type: "string" },
       "max-message-bytes": { type: "string" },
+      "group-history": { type: "string", multiple: true },
       http: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -181,6 +189,7 @@ async function serve(args: string[]): Promise<void> {
       expiry: positiveFlag(values.expiry, "--expiry"),
       groupExpiry: positiveFlag(values["group-expiry"], "--group-expiry"),
       maxMessageBytes: positiveFlag(values["max-message-bytes"], "--max-message-bytes", { integer: true }),
+      groupHistory: historyFlag(values["group-history"]),
       log,
     });
     await server.listen();

@@ -20,7 +20,8 @@ export type ErrorCode =
   | "ERR_INVALID_MESSAGE"
   | "ERR_INVALID_MESSAGE_TYPE"
   | "ERR_NO_HANDLER"
-  | "ERR_BAD_FRAME";
+  | "ERR_BAD_FRAME"
+  | "ERR_NO_GROUP_HISTORY";
 
 /** Base of the package's own non-TypeError errors. */
 export class ChannelLayerError extends Error {
@@ -208,5 +209,14 @@ export class NoHandlerError extends ChannelLayerError {
 export class BadFrameError extends ChannelLayerError {
   constructor(message: string) {
     super("ERR_BAD_FRAME", message);
+  }
+}
+
+/** A history read of a group no `groupHistory` pattern keeps history for (docs/recovery.md). A TypeError. */
+export class NoGroupHistoryError extends TypeError {
+  readonly code = "ERR_NO_GROUP_HISTORY" as const;
+  constructor(message: string) {
+    super(message);
+    this.name = "NoGroupHistoryError";
   }
 }

@@ -3,6 +3,11 @@ export type {
   ChannelLayer,
   ChannelCapacity,
   Extension,
+  GroupHistory,
+  GroupHistoryOptions,
+  GroupHistoryReadOptions,
+  GroupHistoryRule,
+  HistoryPosition,
   LayerOptions,
   Message,
   MessageValue,
@@ -13,7 +18,20 @@ export type {
 export type { DeadLetterOptions, DropReason, OverflowPolicy, RateLimit, TrafficOptions } from "./traffic.js";
 export type { PatternMap } from "./patterns.js";
 export { DEFAULTS } from "./layer.js";
+export { POSITION_KEY } from "./history.js";
+export { resumeGroup, type GroupResume } from "./resume.js";
 export type { GapReason, LayerEvents, LayerGap, LayerState, RequestOptions } from "./layer.js";
+export type {
+  GroupAddOptions,
+  GroupPresenceRule,
+  PresenceEntry,
+  PresenceEvent,
+  PresenceInfo,
+  PresenceOptions,
+  PresencePage,
+  PresenceQuery,
+} from "./layer.js";
+export { PRESENCE_PAGE, PRESENCE_PAGE_MAX } from "./presence.js";
 export {
   AuthenticationError,
   ForbiddenError,
@@ -32,6 +50,7 @@ export {
   NoHandlerError,
   InvalidMessageError,
   InvalidMessageTypeError,
+  NoGroupHistoryError,
   BadFrameError,
   type ErrorCode,
 } from "./errors.js";
@@ -54,6 +73,8 @@ export {
 } from "./consumer/consumer.js";
 export { WebSocketConsumer, type WebSocketInit, type WebSocketScope, type Upgrade, type WebSocketLike } from "./consumer/websocket.js";
 export { JsonWebSocketConsumer } from "./consumer/json.js";
+export type { Ack } from "./consumer/acks.js";
+export { cookieAuth, type SessionLookup } from "./consumer/cookie-auth.js";
 export { CloseCode } from "./consumer/close-codes.js";
 export type { FrameFormat } from "./consumer/frames.js";
 export { serve, type Authenticate, type ServeOptions, type WebSocketApp, type WebSocketRoute, type WebSocketService } from "./consumer/serve.js";

@@ -22,6 +22,7 @@ export interface Message {
 
 import type { EventEmitter } from "eventemitter3";
 import type { LayerStats, RequestCounters } from "./stats.js";
+import type { PatternMap } from "./patterns.js";
 import type { TrafficOptions } from "./traffic.js";
 
 export type Extension = "groups" | "flush" | "priority";
@@ -77,6 +78,57 @@ export interface LayerEvents {
   gap: (gap: LayerGap) => void;
 }
 
+/* Presence (docs/presence.md). */
+
+/** What a member says about itself: a plain object of message values, size-checked like a message. */
+export type PresenceInfo = { [key: string]: MessageValue };
+
+/** The third argument of `groupAdd`. */
+export interface GroupAddOptions {
+  /** Make this membership a presence entry carrying `info` (a renewal replaces the info and keeps `since`). */
+  presence?: PresenceInfo;
+}
+
+/** One member who is here. */
+export interface PresenceEntry {
+  channel: string;
+  info: PresenceInfo;
+  /** When the entry began, in milliseconds since the epoch. */
+  since: number;
+}
+
+export interface PresenceQuery {
+  /** Most entries in the page: 1 to PRESENCE_PAGE_MAX. Default PRESENCE_PAGE. */
+  limit?: number;
+  /** The `next` of the previous page. */
+  after?: string;
+}
+
+/** A page of a group's presence, oldest entry first; `next` is absent on the last page. */
+export interface PresencePage {
+  entries: PresenceEntry[];
+  next?: string;
+}
+
+/** The event a presence group's members receive when an entry begins or ends. */
+export interface PresenceEvent extends Message {
+  type: "presence.join" | "presence.leave";
+  group: string;
+  channel: string;
+  info: PresenceInfo;
+}
+
+/** What `groupPresence` says of a group. */
+export interface GroupPresenceRule {
+  /** Members receive presence.join and presence.leave. */
+  events: boolean;
+}
+
+export interface PresenceOptions {
+  /** Per group pattern (as channelCapacity): `{ events: true }` makes members receive presence.join / presence.leave. */
+  groupPresence?: PatternMap<GroupPresenceRule>;
+}
+
 export interface ChannelLayer {
   readonly extensions: readonly Extension[];
   /**
@@ -95,7 +147,8 @@ export interface ChannelLayer {
   messages(channel: string, options?: ReceiveOptions): AsyncIterableIterator<Message>;
   /** A new process-local channel name: `<prefix>.<instance id>!<unique id>`. */
   newChannel(prefix?: string): Promise<string>;
-  groupAdd(group: string, channel: string): Promise<void>;
+  /** With `{ presence: info }` the membership is also a presence entry (docs/presence.md); rejected by a backend without `presence`. */
+  groupAdd(group: string, channel: string, options?: GroupAddOptions): Promise<void>;
   groupDiscard(group: string, channel: string): Promise<void>;
   /** Send to every member but those in `except`; members that are full are skipped, never raised. */
   groupSend(group: string, message: Message, options?: GroupSendOptions): Promise<void>;
@@ -115,6 +168,17 @@ export interface ChannelLayer {
    * backend has it; `request()` from the package serves any other layer.
    */
   request?(channel: string, message: Message, options?: RequestOptions): Promise<Message>;
+  /**
+   * What is kept of a group's history (docs/recovery.md): with `since`, every
+   * message after it and `recovered: true`, or none and `recovered: false`;
+   * never a partial replay. Every bundled backend has it; optional so that
+   * layers written elsewhere still satisfy the interface.
+   */
+  groupHistory?(group: string, options?: GroupHistoryReadOptions): Promise<GroupHistory>;
+  /** A page of `group`'s presence entries, oldest first (docs/presence.md); backends that keep presence have it. */
+  presence?(group: string, query?: PresenceQuery): Promise<PresencePage>;
+  /** How many presence entries `group` has, without listing them. */
+  presenceCount?(group: string): Promise<number>;
 }
 
 /**
@@ -137,7 +201,43 @@ export interface BundledChannelLayer extends ChannelLayer {
 /** `channelCapacity`: glob patterns (fnmatch, whole name) or regexes; first match wins. */
 export type ChannelCapacity = Record<string, number> | Array<[string | RegExp, number]>;
 
-export interface LayerOptions extends TrafficOptions {
+/**
+ * Where a message stands in its group's history (docs/recovery.md): `offset`
+ * grows by one per message; `epoch` changes whenever the history was lost or
+ * reset. A recorded message carries it under `__position__`.
+ */
+export interface HistoryPosition {
+  epoch: string;
+  offset: number;
+}
+
+/** How much of a group's history is kept: `size` messages, each for `ttl` seconds. */
+export interface GroupHistoryRule {
+  size: number;
+  ttl: number;
+}
+
+/** `groupHistory`: group name patterns (as `channelCapacity`) to what is kept; first match wins. */
+export type GroupHistoryOptions = Record<string, GroupHistoryRule> | Array<[string | RegExp, GroupHistoryRule]>;
+
+export interface GroupHistoryReadOptions {
+  /** The last position the reader has: resume after it. Without it, the latest `limit` messages kept. */
+  since?: HistoryPosition;
+  /** Most messages to return; with `since`, more than this after it is `recovered: false`. */
+  limit?: number;
+}
+
+/** What `groupHistory()` resolves to. */
+export interface GroupHistory {
+  /** Oldest first; each message carries its position under `__position__` too. */
+  messages: Array<{ position: HistoryPosition; message: Message }>;
+  /** The group's latest position (`offset` 0: nothing recorded in this epoch). */
+  position: HistoryPosition;
+  /** Every message after `since` is in `messages`. False: none is, and the app must resync. */
+  recovered: boolean;
+}
+
+export interface LayerOptions extends TrafficOptions, PresenceOptions {
   /** Seconds a message may wait in a channel before it is gone. Default 60. */
   expiry?: number;
   /** Seconds a group membership lasts without a renewing `groupAdd`. Default 86400. */
@@ -148,6 +248,8 @@ export interface LayerOptions extends TrafficOptions {
   channelCapacity?: ChannelCapacity;
   /** Largest encoded message, in bytes. Default 1 MiB. */
   maxMessageBytes?: number;
+  /** Groups whose messages are kept for recovery, by pattern (docs/recovery.md). Default none. */
+  groupHistory?: GroupHistoryOptions;
 }
 
 export const DEFAULTS = {

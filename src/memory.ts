@@ -9,9 +9,11 @@ import { Engine } from "./engine/engine.js";
 import { PendingReceive } from "./pending-receive.js";
 import { Sweeper } from "./engine/sweeper.js";
 import { LayerClosedError } from "./errors.js";
-import type { Extension, LayerOptions, Message } from "./layer.js";
+import { POSITION_KEY } from "./history.js";
+import type { Extension, GroupHistory, HistoryPosition, LayerOptions, Message, PresenceInfo, PresencePage, PresenceQuery } from "./layer.js";
 import { cloneMessage, deadLetterMessage } from "./message.js";
 import { delayOption } from "./positive-option.js";
+import { presenceEvent, presenceQuery, presenceRules } from "./presence.js";
 import { later, NextWaiter, NO_WAIT, receiveNext, type NextMessageTarget, type NextMessageWait, type ReceivesNext } from "./receive-next.js";
 import type { EngineLayerStats } from "./stats.js";
 
@@ -27,13 +29,15 @@ type MemoryWaiter = PendingReceive<Message> | NextWaiter;
 
 export class InMemoryChannelLayer extends BaseLayer implements ReceivesNext {
   readonly extensions: readonly Extension[] = ["groups", "flush", "priority"];
-  private readonly engine: Engine<Message, MemoryWaiter>;
+  private readonly engine: Engine<Message, MemoryWaiter, PresenceInfo>;
+  protected override readonly keepsPresence = true;
   private readonly sweeper: Sweeper;
 
   constructor(options: InMemoryLayerOptions = {}) {
     super(options);
     const clock = options.clock;
-    this.engine = new Engine<Message, MemoryWaiter>({
+    const announces = presenceRules(options);
+    this.engine = new Engine<Message, MemoryWaiter, PresenceInfo>({
       ...this.config,
       // Cached per docs/semantics.md §4.5: fresh each turn of the event loop and every 64 reads.
       clock: typeof clock === "object" ? () => clock.now() : (clock ?? new CachedClock().now),
@@ -42,6 +46,14 @@ export class InMemoryChannelLayer extends BaseLayer implements ReceivesNext {
       // A letter for a group member skipped as full holds a copy too: the group send's own object may
       // already be another member's message (docs/semantics.md §2.8). Letters are rare; the copy is cheap.
       deadLetter: (message, reason, channel, group) => deadLetterMessage(cloneMessage(message), reason, channel, group),
+      // The message is the layer's own copy (prepare made it): the position goes straight in.
+      // Frozen, so that the copies each member gets share it (cloneMessage).
+      history: { rules: this.config.groupHistory, stamp: (message, position) => ((message[POSITION_KEY] = Object.freeze({ ...position })), message) },
+      // The event holds a copy of the info: a receiver changing it never changes the entry.
+      presenceEvents: announces.size === 0 ? undefined : {
+        on: (group) => announces.match(group) === true,
+        body: (type, group, channel, info) => cloneMessage(presenceEvent(type, group, channel, info)),
+      },
     });
     this.sweeper = new Sweeper(this.engine, { intervalMs: delayOption(options.sweepInterval, "sweepInterval (ms)", 1000) });
   }
@@ -77,9 +89,24 @@ export class InMemoryChannelLayer extends BaseLayer implements ReceivesNext {
     return NO_WAIT;
   }
 
-  protected doGroupAdd(group: string, channel: string): Promise<void> {
-    this.engine.groupAdd(group, channel);
+  protected doGroupAdd(group: string, channel: string, presence: PresenceInfo | undefined): Promise<void> {
+    this.engine.groupAdd(group, channel, undefined, presence && { info: presence });
     return DONE;
+  }
+
+  /** A page of `group`'s presence entries, oldest first (docs/presence.md); each a copy. */
+  presence(group: string, query?: PresenceQuery): Promise<PresencePage> {
+    return this.readPresence(group, () => {
+      const { limit, after } = presenceQuery(query);
+      const page = this.engine.presencePage(group, after, limit);
+      const entries = page.entries.map((r) => ({ channel: r.channel, info: cloneMessage(r.info as Message), since: r.since }));
+      return Promise.resolve(page.next === undefined ? { entries } : { entries, next: String(page.next) });
+    });
+  }
+
+  /** How many presence entries `group` has: O(1). */
+  presenceCount(group: string): Promise<number> {
+    return this.readPresence(group, () => Promise.resolve(this.engine.presenceCount(group)));
   }
 
   protected doGroupDiscard(group: string, channel: string): Promise<void> {
@@ -90,6 +117,12 @@ export class InMemoryChannelLayer extends BaseLayer implements ReceivesNext {
   protected doGroupSend(group: string, message: Message, priority: number | undefined, except: ReadonlySet<string> | undefined): Promise<void> {
     this.engine.groupSend(group, message, priority, except);
     return DONE;
+  }
+
+  protected override doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number): Promise<GroupHistory> {
+    const read = this.engine.groupHistory(group, since, limit);
+    // Copies: the kept messages are the history's own, whatever the caller does with these.
+    return Promise.resolve({ ...read, messages: read.messages.map(({ position, message }) => ({ position, message: cloneMessage(message) })) });
   }
 
   protected doFlush(): Promise<void> {

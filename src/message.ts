@@ -87,6 +87,8 @@ class Walk {
         this.size += 5 + 3 * value.length;
         return value;
       case "number":
+        // JSON has no NaN (JSON.stringify writes null): refused, like undefined in an array; it is usually arithmetic on a missing field.
+        if (value !== value) throw new BadValue("NaN is not allowed (JSON cannot carry it; it usually comes from arithmetic on a missing field)");
         this.size += 9;
         if (this.wideInts && (value > 0xffffffff || value < -0x80000000) && Number.isSafeInteger(value)) return BigInt(value);
         return value;
@@ -232,6 +234,9 @@ function cloneValue(value: MessageValue): MessageValue {
   if (typeof value !== "object" || value === null) return value;
   if (value instanceof Uint8Array) return Buffer.isBuffer(value) ? Buffer.from(value) : value.slice();
   if (Array.isArray(value)) return value.map(cloneValue);
+  // Only the layer freezes what it puts in a message (a history position: copyMessage never leaves a
+  // sender's object frozen), and nobody can change a frozen one: every copy may share it.
+  if (Object.isFrozen(value)) return value;
   // Spread, then deepen in place, as copyPlain does: V8 clones the shape in one step. A spread defines
   // each key as an own data property, so a "__proto__" key stays one.
   const out: Record<string, MessageValue> = { ...value };

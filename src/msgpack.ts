@@ -25,15 +25,22 @@ export function decodeMessage(bytes: Uint8Array): Message {
 }
 
 /**
- * A decoded body as the message it must be: a map. A peer may send any bytes
- * (the broker and Redis never look inside), so a receiver checks; throws a
- * TypeError naming what came instead.
+ * A decoded body as the message it must be: a plain map with a string
+ * `type`. A peer may send any bytes (the broker and Redis never look
+ * inside), so a receiver checks, the top level only (a deeper check would
+ * walk every message received); throws a TypeError naming what came instead.
  */
 export function asMessage(value: unknown): Message {
-  if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof Uint8Array) {
-    const kind = value === null ? "null" : Array.isArray(value) ? "an array" : value instanceof Uint8Array ? "bytes" : typeof value;
+  if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof Uint8Array || Object.getPrototypeOf(value) !== Object.prototype) {
+    const kind =
+      value === null ? "null"
+      : Array.isArray(value) ? "an array"
+      : value instanceof Uint8Array ? "bytes"
+      : typeof value === "object" ? `a ${(value.constructor as { name?: string } | undefined)?.name ?? "foreign object"}` // a Date, msgpackr's C1Type for 0xC1
+      : typeof value;
     throw new TypeError(`it decoded to ${kind}, not a message (a map)`);
   }
+  if (typeof (value as Message).type !== "string") throw new TypeError('it decoded to a map without a string "type", not a message');
   return value as Message;
 }
 

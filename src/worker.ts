@@ -3,7 +3,7 @@
  * worker channel. Every worker on the channel, in this process or another,
  * shares its messages, each to exactly one handler.
  */
-import { LayerClosedError, NoHandlerError } from "./errors.js";
+import { InvalidMessageError, LayerClosedError, NoHandlerError } from "./errors.js";
 import type { ChannelLayer, Message } from "./layer.js";
 import { assertChannelName } from "./names.js";
 import { positiveOption } from "./positive-option.js";
@@ -108,6 +108,13 @@ export function runWorker(layer: ChannelLayer, channel: string, handlers: Handle
       } catch (err) {
         // A stop aborts the receive (its message stays in the channel); a closed layer ends the worker.
         if (stopping.signal.aborted || err instanceof LayerClosedError) return;
+        // One body that was no message (a peer wrote bytes to the channel): there is no message to hand
+        // onError, so one line says it; the channel is fine and the worker goes on.
+        if (err instanceof InvalidMessageError) {
+          failed++;
+          console.error(`channel-layers worker on "${channel}": ${err.message}`);
+          continue;
+        }
         throw err;
       }
       await handle(message);

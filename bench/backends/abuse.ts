@@ -18,7 +18,7 @@ import { workloads } from "../workloads.js";
 import { spawnBroker, stopBroker } from "./broker.js";
 
 /** The attacks of bench/abuse-attacker.ts, in the table's order. */
-const ATTACKS = ["amplification", "silent-sockets", "slowloris", "stats-top", "filling", "deaf-readers"];
+const ATTACKS = ["amplification", "silent-sockets", "slowloris", "stats-top", "filling", "deaf-readers", "fan-out", "cache-filling"];
 
 const ATTACKER = fileURLToPath(new URL("../abuse-attacker.ts", import.meta.url));
 

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RemoteChannelLayer } from "../../src/index.js";
+import { presenceRows } from "../presence.js";
 import { WORKLOADS, type BenchBackend } from "../types.js";
 import { workloads } from "../workloads.js";
 import { layerBackend } from "./layer.js";
@@ -61,11 +62,12 @@ export async function warmUpBroker(url: string): Promise<void> {
   }
 }
 
-function brokerBackend(name: "tcp" | "unix" | "tcp-metrics", extra: string[] = []): BenchBackend {
+/** A broker in its own process with `extra` serve flags; `url()` is where it listens once started. */
+export function brokerBackend(name: "tcp" | "unix" | "tcp-metrics" | "tcp-history", extra: string[] = []): BenchBackend & { url(): string } {
   let child: ChildProcess | undefined;
   let url = "";
   let dir = "";
-  return layerBackend(name, () => new RemoteChannelLayer(url, { capacity: Infinity }), {
+  const backend = layerBackend(name, () => new RemoteChannelLayer(url, { capacity: Infinity }), {
     available: async () => true,
     // A cross-process round trip costs 60–150 µs here: 50k round trips measure it in seconds.
     maxN: 50_000,
@@ -75,11 +77,14 @@ function brokerBackend(name: "tcp" | "unix" | "tcp-metrics", extra: string[] = [
       ({ child, url } = await spawnBroker(listen, ["--capacity", "inf", ...extra]));
       await warmUpBroker(url);
     },
+    // The CLI has no flag for join/leave events: these rows are entries without events.
+    extras: name === "tcp" ? (quick) => presenceRows(() => new RemoteChannelLayer(url, { capacity: Infinity }), quick) : undefined,
     async stop() {
       if (child) await stopBroker(child);
       rmSync(dir, { recursive: true, force: true });
     },
   });
+  return { ...backend, url: () => url };
 }
 
 export const tcp = brokerBackend("tcp");

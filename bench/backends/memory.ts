@@ -1,5 +1,6 @@
 /** The in-memory layer, plus the two checks only it makes: pipeline scaling and memory reclamation. */
 import { InMemoryChannelLayer } from "../../src/index.js";
+import { presenceRows } from "../presence.js";
 import type { ExtraResult } from "../types.js";
 import { workloads } from "../workloads.js";
 import { layerBackend } from "./layer.js";
@@ -53,7 +54,12 @@ async function reclamation(quick: boolean): Promise<ExtraResult> {
 
 export const memory = layerBackend("memory", () => new InMemoryChannelLayer({ capacity: Infinity }), {
   available: async () => true,
-  extras: async (quick) => [...(await pipelineScaling(quick)), await reclamation(quick)],
+  extras: async (quick) => [
+    ...(await pipelineScaling(quick)),
+    await reclamation(quick),
+    // Joins announced to the group (docs/presence.md): the events are part of what a join costs.
+    ...(await presenceRows(() => new InMemoryChannelLayer({ capacity: Infinity, groupPresence: { "bench.presence.*.churn": { events: true } } }), quick)),
+  ],
 });
 
 /**

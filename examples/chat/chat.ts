@@ -17,6 +17,8 @@ import {
 } from "../../src/index.js";
 
 const ROOM = /^[a-zA-Z0-9_-]{1,40}$/;
+/** What the chat's layer is made with: rooms announce who joins and leaves (docs/presence.md). */
+export const CHAT_LAYER_OPTIONS = { groupPresence: { "chat.room.*": { events: true } } };
 const MAX_TEXT = 2000;
 /** Messages of a room this server keeps, for pages that join or come back. */
 const HISTORY = 50;
@@ -67,18 +69,28 @@ export class ChatConsumer extends JsonWebSocketConsumer {
     this.group = `chat.room.${room}`;
     this.room = room;
     this.accept();
-    await this.groupAdd(this.group);
-    this.sendJson({ type: "welcome", room, user: this.user, history: this.history() });
+    // Who is online: a presence entry where the layer keeps them (not on Redis yet), a plain membership otherwise.
+    if (this.layer.presence) await this.join(this.group, { user: this.user });
+    else await this.groupAdd(this.group);
+    const welcome: Message = { type: "welcome", room, user: this.user, history: this.history() };
+    if (this.layer.presence) {
+      // Who is online, one page of it (up to 1000 people): a demo's room, not a stadium.
+      const { entries } = await this.layer.presence(this.group, { limit: 1000 });
+      welcome.online = entries.map((e) => ({ channel: e.channel, info: e.info }));
+    }
+    this.sendJson(welcome);
     await this.layer.groupSend(this.group, { type: "chat.notice", text: `${this.user} joined` });
   }
 
-  override async receiveJson(content: MessageValue): Promise<void> {
+  /** What it returns goes back to a page that sent with `sendWithAck`: the id its message got. */
+  override async receiveJson(content: MessageValue): Promise<MessageValue | void> {
     // The page asks again after it reconnected, or after the server told it the layer had a gap.
     if (isObject(content) && content.type === "history") return this.sendJson({ type: "history", messages: this.history() });
     const text = isObject(content) && content.type === "message" && typeof content.text === "string" ? content.text.trim() : "";
     if (text === "") return this.sendError("ERR_BAD_MESSAGE", 'send {"type": "message", "text": "..."} with some text');
     const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
     await this.layer.groupSend(this.group, { type: "chat.message", id, user: this.user, text: text.slice(0, MAX_TEXT) });
+    return { id };
   }
 
   chat_message(event: Message): void {
@@ -94,6 +106,14 @@ export class ChatConsumer extends JsonWebSocketConsumer {
 
   private history(): MessageValue {
     return ChatConsumer.history.of(this.room).map((m) => ({ ...m }));
+  }
+
+  presence_join(event: Message): void {
+    this.sendJson({ type: "presence.join", channel: event.channel as string, info: event.info as MessageValue });
+  }
+
+  presence_leave(event: Message): void {
+    this.sendJson({ type: "presence.leave", channel: event.channel as string });
   }
 
   chat_notice(event: Message): void {

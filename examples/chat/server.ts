@@ -5,10 +5,10 @@
  * rooms span both.
  */
 import { createChannelLayer } from "../../src/index.js";
-import { startChatServer } from "./chat.js";
+import { CHAT_LAYER_OPTIONS, startChatServer } from "./chat.js";
 
 const layerUrl = process.env.CHANNEL_LAYER_URL ?? "memory://";
-const layer = createChannelLayer(layerUrl);
+const layer = createChannelLayer(layerUrl, CHAT_LAYER_OPTIONS);
 // Loopback unless HOST says otherwise: a demo is not meant to face the network.
 let chat: Awaited<ReturnType<typeof startChatServer>>;
 try {

@@ -2,7 +2,8 @@
  * `npm run demo:django`: the Django chat on Daphne and the Node chat, on one
  * channel layer. Open both URLs, join one room.
  *
- *   npm run demo:django                       Redis (CHANNEL_LAYER_URL, default redis://127.0.0.1:6379/0;
+ *   npm run demo:django                       Redis (CHANNEL_LAYER_URL, default redis://127.0.0.1:6379/1, not
+ *                                             database 0 where a developer's own data usually lives;
  *                                             redis+pubsub://… for the pub/sub layers)
  *   npm run demo:django -- --broker           no Redis: a broker started here, Django on channel_layers.BrokerChannelLayer
  *   CHANNEL_LAYER_URL=tcp://127.0.0.1:6741 npm run demo:django     a broker already running (`npm start`)
@@ -18,7 +19,7 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 const broker = args.includes("--broker") ? new BrokerServer({ listen: "tcp://127.0.0.1:0" }) : undefined;
-const layerUrl = broker ? (await broker.listen())[0]! : (process.env.CHANNEL_LAYER_URL ?? "redis://127.0.0.1:6379/0");
+const layerUrl = broker ? (await broker.listen())[0]! : (process.env.CHANNEL_LAYER_URL ?? "redis://127.0.0.1:6379/1");
 if (!/^(rediss?(\+pubsub)?|tcp|tls|unix):\/\//.test(layerUrl)) {
   console.error(`CHANNEL_LAYER_URL must be redis://, rediss://, redis+pubsub://, rediss+pubsub://, tcp://, tls:// or unix:// (Django shares it), got ${layerUrl}`);
   process.exit(2);

@@ -56,9 +56,35 @@ export interface Connection {
   readonly state: ConnectionState;
   /** Send `content` in the route's format; false (nothing sent) when not open. */
   send(content: unknown): boolean;
+  /**
+   * Send `content` and resolve with the server's answer (Socket.IO's `emitWithAck`): what the
+   * consumer's `receiveJson` returned or passed to `ack()`. Rejects with an Error whose `code` is
+   * ERR_NOT_CONNECTED (nothing sent), ERR_ACK_TIMEOUT (no answer within `timeout` ms, default 10000),
+   * ERR_CONNECTION_CLOSED (the socket closed first), or the handler's error code when it threw.
+   */
+  sendWithAck(content: unknown, options?: { timeout?: number }): Promise<unknown>;
   /** Close for good: no more reconnecting. */
   close(): void;
 }
 
 /** Connect to `url`: ws:// or wss://, or a path on the page's own host ("/ws/chat/lobby"). */
 export function connect(url: string, options?: ConnectOptions): Connection;
+
+/** A presence change: the whole list arrived ("presence"), or one member joined or left. */
+export interface PresenceChange {
+  type: "presence" | "presence.join" | "presence.leave";
+  channel?: string;
+  info?: unknown;
+}
+
+/** Who is here, as `trackPresence` keeps it: member channel → the info it joined with. */
+export interface PresenceTracker {
+  readonly members: Map<string, unknown>;
+  /** Feed every frame from the server; true when it was about presence (and was applied). */
+  handle(content: unknown): boolean;
+  /** Forget everyone (the connection dropped: a new list comes with the next welcome). */
+  clear(): void;
+}
+
+/** Keep the members of a room from `presence`, `presence.join` and `presence.leave` frames (docs/presence.md). */
+export function trackPresence(onChange?: (members: Map<string, unknown>, change: PresenceChange) => void): PresenceTracker;

@@ -36,6 +36,9 @@ export function connect(url, options = {}) {
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let timer;
   let stopped = false;
+  /** Frames waiting for their acknowledgement, by id: settled by the answer, a timeout, or the socket closing. */
+  const pending = new Map();
+  let nextAck = 1;
 
   /** @type {import("./index.js").Connection} */
   const connection = {
@@ -44,16 +47,55 @@ export function connect(url, options = {}) {
     },
     send(content) {
       if (state !== "open" || ws === undefined) return false;
-      ws.send(format === "json" ? JSON.stringify(content) : options.codec.encode(content));
+      ws.send(encode(content));
       return true;
+    },
+    sendWithAck(content, { timeout = 10_000 } = {}) {
+      if (state !== "open" || ws === undefined) return Promise.reject(ackError("not connected: nothing was sent", "ERR_NOT_CONNECTED"));
+      const id = nextAck;
+      nextAck = nextAck >= 2 ** 31 - 1 ? 1 : nextAck + 1;
+      ws.send(encode({ $ack: id, $content: content }));
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          reject(ackError(`no answer from the server within ${timeout} ms`, "ERR_ACK_TIMEOUT"));
+        }, timeout);
+        pending.set(id, { resolve, reject, timer });
+      });
     },
     close() {
       stopped = true;
       clearTimeout(timer);
       if (ws) ws.close(1000);
+      failPending("the connection was closed");
       setState("closed", {});
     },
   };
+
+  function encode(content) {
+    return format === "json" ? JSON.stringify(content) : options.codec.encode(content);
+  }
+
+  /** An answer to one of our frames: settles its promise. Whether `content` was one. */
+  function answered(content) {
+    if (typeof content !== "object" || content === null || !("$ack" in content)) return false;
+    const waiting = pending.get(content.$ack);
+    if (waiting === undefined) return true; // answered after its timeout: nobody waits for it
+    pending.delete(content.$ack);
+    clearTimeout(waiting.timer);
+    if ("$error" in content) waiting.reject(ackError(`the server's handler failed (${content.$error})`, String(content.$error)));
+    else waiting.resolve(content.$reply);
+    return true;
+  }
+
+  /** The socket these frames went out on is gone: their answers will never come. */
+  function failPending(why) {
+    for (const waiting of pending.values()) {
+      clearTimeout(waiting.timer);
+      waiting.reject(ackError(`${why} before the server answered`, "ERR_CONNECTION_CLOSED"));
+    }
+    pending.clear();
+  }
 
   function setState(next, info) {
     if (state === "closed") return;
@@ -99,12 +141,13 @@ export function connect(url, options = {}) {
       } catch {
         return; // not ours to guess at; the server speaks the route's format
       }
-      call(options.onMessage, content);
+      if (!answered(content)) call(options.onMessage, content);
     };
     socket.onerror = () => {}; // a close event always follows, with the code
     socket.onclose = (event) => {
       if (ws !== socket) return;
       ws = undefined;
+      failPending(`the connection closed (${event.code})`);
       if (stopped) return;
       if (FINAL_CODES.has(event.code)) return setState("closed", { code: event.code, reason: event.reason });
       retry(event.code, event.reason);
@@ -132,4 +175,45 @@ function absolute(url) {
   const base = new URL(url, loc.href);
   base.protocol = base.protocol === "https:" ? "wss:" : "ws:";
   return base.href;
+}
+
+/** The Error a `sendWithAck` rejects with, with a `code` to branch on. */
+function ackError(message, code) {
+  return Object.assign(new Error(`channel-layers/browser: sendWithAck: ${message}`), { code });
+}
+
+/**
+ * Who is here, kept from the frames a server sends (docs/presence.md): a
+ * `{ type: "presence", entries: [{ channel, info }] }` frame sets the whole
+ * list, `presence.join` adds one, `presence.leave` removes one. Pass every
+ * frame to `handle`; it returns whether the frame was about presence.
+ */
+export function trackPresence(onChange) {
+  const members = new Map();
+  const changed = (event) => {
+    if (typeof onChange === "function") onChange(members, event);
+  };
+  return {
+    members,
+    handle(content) {
+      if (typeof content !== "object" || content === null) return false;
+      if (content.type === "presence" && Array.isArray(content.entries)) {
+        members.clear();
+        for (const e of content.entries) if (e && typeof e.channel === "string") members.set(e.channel, e.info);
+        changed({ type: "presence" });
+        return true;
+      }
+      if ((content.type === "presence.join" || content.type === "presence.leave") && typeof content.channel === "string") {
+        if (content.type === "presence.join") members.set(content.channel, content.info);
+        else members.delete(content.channel);
+        changed({ type: content.type, channel: content.channel, info: content.info });
+        return true;
+      }
+      return false;
+    },
+    clear() {
+      members.clear();
+      changed({ type: "presence" });
+    },
+  };
 }

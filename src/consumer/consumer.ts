@@ -5,7 +5,7 @@
  * `chat_message`), one message at a time, in order.
  */
 import { ConnectionLostError, InvalidMessageError, LayerClosedError, NoHandlerError } from "../errors.js";
-import type { ChannelLayer, LayerGap, Message, SendOptions } from "../layer.js";
+import type { ChannelLayer, LayerGap, Message, PresenceInfo, SendOptions } from "../layer.js";
 import { nextMessage, type NextMessageTarget, type NextMessageWait } from "../receive-next.js";
 import { handlerName, InvalidMessageTypeError } from "./handler-name.js";
 
@@ -146,6 +146,17 @@ export class Consumer {
     if (this.stopped) return;
     this.joined.add(group);
     await this.layer.groupAdd(group, this.channelName);
+  }
+
+  /**
+   * Join `group` as a presence entry carrying `info` (docs/presence.md): who is
+   * here. Left, with its entry, by `groupDiscard(group)` or by `stop()` (the
+   * WebSocket disconnecting); a stopped consumer joins nothing.
+   */
+  async join(group: string, info: PresenceInfo): Promise<void> {
+    if (this.stopped) return;
+    this.joined.add(group);
+    await this.layer.groupAdd(group, this.channelName, { presence: info });
   }
 
   /**

@@ -10,8 +10,12 @@
  */
 import type { CapacityRules } from "../capacity.js";
 import { BrokerFullError, ChannelFullError, RateLimitedError } from "../errors.js";
+import { noHistory } from "../history.js";
+import type { HistoryPosition } from "../layer.js";
 import type { DropReason, TrafficRules } from "../traffic.js";
 import { DeadlineHeap } from "./heap.js";
+import { EngineHistory, type EngineHistoryOptions, type HistoryRead } from "./history.js";
+import { PresenceTable, type PresencePageOf } from "./presence.js";
 import { PriorityQueue } from "./priority-queue.js";
 import { RingQueue } from "./queue.js";
 import { newCounters, type ChannelState, type EngineCounters, type EngineStats, type GroupState } from "./state.js";
@@ -20,11 +24,12 @@ import { WaiterList, type WaitHandle, type Waiter } from "./waiters.js";
 
 export type { Waiter, WaitHandle } from "./waiters.js";
 export type { EngineCounters, EngineStats } from "./state.js";
+export type { HistoryRead } from "./history.js";
 
 /** How long a channel that holds nothing is kept before a sweep drops it. */
 const IDLE_GRACE_MS = 2000;
 
-export interface EngineOptions<T> {
+export interface EngineOptions<T, I = unknown> {
   /** Seconds a message may wait in a channel. */
   expiry: number;
   /** Seconds a membership lasts without renewal. */
@@ -48,11 +53,38 @@ export interface EngineOptions<T> {
    * its channel's capacity until `settle` says it was taken or gives it back.
    */
   holdAhead?: boolean;
+  /** Group history (docs/recovery.md); its kept bodies count toward `maxStoredBytes`. */
+  history?: EngineHistoryOptions<T>;
+  /** Join and leave events of presence entries (docs/presence.md); without it entries are kept but never announced. */
+  presenceEvents?: PresenceEvents<T, I>;
+  /** Bytes a presence entry's info counts toward `maxStoredBytes` (with `size`): info is stored as messages are. */
+  presenceSize?: (info: I) => number;
+}
+
+/** Which groups announce presence, and the body of an announcement. */
+export interface PresenceEvents<T, I> {
+  /** Whether members of `group` receive presence.join and presence.leave. */
+  on(group: string): boolean;
+  body(type: "presence.join" | "presence.leave", group: string, channel: string, info: I): T;
+}
+
+/** What a membership that carries presence brings to `groupAdd`. */
+export interface PresenceArg<I> {
+  info: I;
+  /** The client instance that made it (broker), so that its entries end when it goes. */
+  owner?: string;
 }
 
 export interface EngineTop {
   channels: Array<{ name: string; messages: number; waiting: number }>;
   groups: Array<{ name: string; members: number }>;
+}
+
+/** What one group send (or one slice of it) did; `more` delivers its next slice. */
+export interface GroupDelivery {
+  delivered: number;
+  skipped: number;
+  more?: () => GroupDelivery;
 }
 
 /** What a walk over every channel and group finds: the top lists, and the figures only a walk can give. */
@@ -90,7 +122,12 @@ export interface Taken {
   seq?: number;
 }
 
-export class Engine<T, W extends Waiter<T> = Waiter<T>> {
+export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
+  /** Presence entries of memberships (docs/presence.md): read them here, change them through groupAdd and groupDiscard. */
+  readonly presence = new PresenceTable<I>();
+  /** Announcements waiting to be group-sent at the end of the operation that caused them, in order. */
+  private readonly announcements: Array<[group: string, body: T]> = [];
+  private announcing = false;
   private readonly channels = new Map<string, ChannelState<T, W>>();
   private readonly groups = new Map<string, GroupState>();
   /**
@@ -113,11 +150,13 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   private readonly maxStored: number;
   private memberships = 0;
   private readonly holdAhead: boolean;
+  /** Absent unless some group may keep history: then groupSend looks nothing up. */
+  private readonly history: EngineHistory<T> | undefined;
   /** Bumped by flush: what receivers held ahead before it is gone, whatever they say of it later. */
   epoch = 0;
   readonly counters: EngineCounters = newCounters();
 
-  constructor(private readonly options: EngineOptions<T>) {
+  constructor(private readonly options: EngineOptions<T, I>) {
     this.expiryMs = options.expiry * 1000;
     this.groupExpiryMs = options.groupExpiry * 1000;
     this.clock = options.clock;
@@ -127,6 +166,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     this.maxStored = options.maxStoredBytes ?? Infinity;
     this.deadLetters = options.traffic?.deadLetters;
     this.holdAhead = options.holdAhead === true;
+    this.history = options.history?.rules.any ? new EngineHistory(options.history, options.size) : undefined;
     if (this.deadLetters && !options.deadLetter) throw new TypeError("an engine with dead letters needs a deadLetter wrapper");
   }
 
@@ -139,6 +179,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     const now = this.clock();
     const ch = this.channel(channel);
     this.expire(ch, now);
+    this.announcePending(); // leaves of the memberships an expired message ended
     if (this.refuses(ch)) {
       this.release(ch);
       this.counters.rejectedFull++;
@@ -166,6 +207,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     const ch = this.channels.get(channel);
     if (ch === undefined) return undefined;
     this.expire(ch, this.clock());
+    this.announcePending(); // leaves of the memberships an expired message ended
     if (ch.queue.size === 0) return undefined;
     if (out) {
       out.deadline = ch.queue.headDeadline;
@@ -191,6 +233,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     const ch = this.channels.get(channel);
     if (ch === undefined || ch.ahead === 0 || ch.overflow !== "reject") return false;
     this.expire(ch, this.clock());
+    this.announcePending(); // leaves of the memberships an expired message ended
     return ch.queue.size < ch.capacity && ch.queue.size + ch.ahead >= ch.capacity;
   }
 
@@ -325,7 +368,18 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
   }
 
   /** `expiryMs`: how long this membership lasts, at most groupExpiry (a restored membership keeps what it had left). */
-  groupAdd(group: string, channel: string, expiryMs = this.groupExpiryMs): void {
+  groupAdd(group: string, channel: string, expiryMs = this.groupExpiryMs, presence?: PresenceArg<I>): void {
+    const infoSize = this.options.presenceSize;
+    if (presence !== undefined && infoSize !== undefined) {
+      // Checked before anything changes: a refused add adds no membership either.
+      const old = this.presence.infoOf(group, channel);
+      const more = infoSize(presence.info) - (old === undefined ? 0 : infoSize(old));
+      if (more > 0 && this.stored + more > this.maxStored) {
+        this.counters.rejectedFull++;
+        throw new BrokerFullError(this.maxStored);
+      }
+      this.stored += more;
+    }
     const now = this.clock();
     const deadline = now + Math.min(expiryMs, this.groupExpiryMs);
     const ch = this.channel(channel);
@@ -333,6 +387,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     // does: dropping them later would take the channel out of the group it just joined.
     // (First, too, because leaving may drop this very group when it was the last member.)
     this.expire(ch, now);
+    this.announcePending(); // leaves of the memberships an expired message ended
     let g = this.groups.get(group);
     if (g === undefined) {
       const rate = this.traffic?.rate.match(group);
@@ -344,39 +399,139 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     this.memberships++;
     (ch.groups ??= new Set()).add(g);
     if (g.heapIndex === -1) this.groupDeadlines.set(g, deadline);
+    if (presence !== undefined && this.presence.set(group, channel, presence.info, presence.owner, Date.now())) {
+      this.announce(group, "presence.join", channel, presence.info);
+    }
+    this.announcePending();
+  }
+
+  /** A page of `group`'s presence entries; memberships past their deadline are ended first, so none is listed (docs/presence.md). */
+  presencePage(group: string, after: number, limit: number): PresencePageOf<I> {
+    this.expireGroup(group);
+    return this.presence.page(group, after, limit);
+  }
+
+  /** How many presence entries `group` has, its expired memberships ended first. */
+  presenceCount(group: string): number {
+    this.expireGroup(group);
+    return this.presence.count(group);
+  }
+
+  private expireGroup(group: string): void {
+    const g = this.groups.get(group);
+    if (g === undefined || g.key > this.clock()) return;
+    this.expireMembers(g, this.clock(), Infinity);
+    if (g.members.size === 0) this.dropGroup(g);
+    else this.groupDeadlines.set(g, g.members.values().next().value!);
+    this.announcePending();
+  }
+
+  /** End every membership `owner` made with presence (its process is gone), announcing each leave. */
+  departOwner(owner: string): number {
+    const owned = this.presence.ownedBy(owner);
+    for (const [group, channel] of owned) this.groupDiscard(group, channel);
+    return owned.length;
+  }
+
+  /** A membership ended, however: its presence entry ends too, announced where the group wants it. */
+  private left(group: string, channel: string): void {
+    if (this.presence.size === 0) return;
+    const record = this.presence.delete(group, channel);
+    if (record === undefined) return;
+    if (this.options.presenceSize) this.stored -= this.options.presenceSize(record.info);
+    this.announce(group, "presence.leave", channel, record.info);
+  }
+
+  private announce(group: string, type: "presence.join" | "presence.leave", channel: string, info: I): void {
+    const events = this.options.presenceEvents;
+    if (events?.on(group)) this.announcements.push([group, events.body(type, group, channel, info)]);
+  }
+
+  /**
+   * Group-send what was announced, in order, at the end of the operation that
+   * caused it: never from inside a walk over a group's members. A send may end
+   * more memberships (a dead member), whose leaves follow in the same loop.
+   */
+  private announcePending(): void {
+    if (this.announcements.length === 0 || this.announcing) return;
+    this.announcing = true;
+    try {
+      for (let next = this.announcements.shift(); next !== undefined; next = this.announcements.shift()) this.groupSend(next[0], next[1]);
+    } finally {
+      this.announcing = false;
+    }
   }
 
   groupDiscard(group: string, channel: string): void {
     const g = this.groups.get(group);
     if (g === undefined || !g.members.delete(channel)) return;
     this.memberships--;
+    this.left(group, channel);
     const ch = this.channels.get(channel);
     if (ch) {
       ch.groups?.delete(g);
       this.release(ch);
     }
     if (g.members.size === 0) this.dropGroup(g);
+    this.announcePending();
   }
 
   /**
    * Deliver to every live member but those in `except`; members that are full
-   * or over their rate are skipped, never raised.
+   * or over their rate are skipped, never raised. A group of more than `slice`
+   * members is delivered `slice` members at a time: the first slice now, each
+   * next one when the caller calls `more` (a later turn of the event loop), so
+   * one huge group send does not hold up every other client (docs/security.md).
+   * Its members are those of the moment it was sent: one added or refreshed
+   * meanwhile gets it at most once, one gone meanwhile not at all.
    */
-  groupSend(group: string, body: T, priority?: number, except?: ReadonlySet<string>): { delivered: number; skipped: number } {
+  groupSend(group: string, body: T, priority?: number, except?: ReadonlySet<string>, slice = Infinity): GroupDelivery {
     this.counters.groupSends++;
     const g = this.groups.get(group);
-    if (g === undefined) return { delivered: 0, skipped: 0 };
+    if (g === undefined && this.history === undefined) return { delivered: 0, skipped: 0 };
     const now = this.clock();
-    this.expireMembers(g, now, Infinity);
-    if (g.bucket && g.bucket.take(now) > 0) {
-      this.counters.rateLimited++;
-      this.deadLetter(body, "rate-limited", undefined, group);
-      return { delivered: 0, skipped: g.members.size };
+    if (g !== undefined) {
+      this.expireMembers(g, now, Infinity);
+      if (g.bucket && g.bucket.take(now) > 0) {
+        this.counters.rateLimited++;
+        this.deadLetter(body, "rate-limited", undefined, group);
+        this.announcePending();
+        return { delivered: 0, skipped: g.members.size };
+      }
     }
+    // The one point where history is recorded: same call as the delivery, so never one without the other.
+    const recorded = this.history?.record(group, body, now, this.maxStored - this.stored);
+    if (g === undefined) return { delivered: 0, skipped: 0 };
+    if (recorded !== undefined) body = recorded;
     const deadline = now + this.expiryMs;
+    // A recorded body is the history's own: no member may take it itself, each gets a copy.
+    const bodyFree = recorded === undefined;
+    if (g.members.size <= slice) return this.deliver(g, g.members.keys(), body, deadline, priority, except, bodyFree);
+    const names = [...g.members.keys()];
+    let at = 0;
+    const next = (): GroupDelivery => {
+      const part = names.slice(at, (at += slice)).filter((name) => g.members.has(name) && this.groups.get(group) === g);
+      const result = this.deliver(g, part, body, deadline, priority, except, bodyFree && at === slice);
+      if (at < names.length) result.more = next;
+      return result;
+    };
+    return next();
+  }
+
+  /** groupSend's loop over `names` (members of `g`) but `except`; `first`: `body` itself may go to the first, copies to the rest. */
+  private deliver(
+    g: GroupState,
+    names: Iterable<string>,
+    body: T,
+    deadline: number,
+    priority: number | undefined,
+    except: ReadonlySet<string> | undefined,
+    first: boolean,
+  ): GroupDelivery {
+    const now = this.clock();
     let delivered = 0;
     let skipped = 0;
-    for (const name of g.members.keys()) {
+    for (const name of names) {
       if (except !== undefined && except.has(name)) continue;
       const ch = this.channels.get(name)!;
       // A member that let a message expire unread is dead: it leaves its groups (docs/semantics.md §4.5).
@@ -384,26 +539,42 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       if (this.refuses(ch) || (ch.waiters.size === 0 && this.full(body))) {
         skipped++;
         this.counters.groupSkippedFull++;
-        this.deadLetter(body, "overflow", name, group);
+        this.deadLetter(body, "overflow", name, g.name);
         continue;
       }
       if (ch.bucket && ch.bucket.take(now) > 0) {
         skipped++;
         this.counters.rateLimited++;
-        this.deadLetter(body, "rate-limited", name, group);
+        this.deadLetter(body, "rate-limited", name, g.name);
         continue;
       }
-      this.offer(ch, delivered === 0 ? body : this.fanout(body), deadline, priority ?? ch.priority);
+      this.offer(ch, first && delivered === 0 ? body : this.fanout(body), deadline, priority ?? ch.priority);
       delivered++;
     }
-    if (g.members.size === 0 && this.groups.get(group) === g) this.dropGroup(g);
+    if (g.members.size === 0 && this.groups.get(g.name) === g) this.dropGroup(g);
     this.counters.groupDelivered += delivered;
+    this.announcePending();
     return { delivered, skipped };
   }
 
-  /** Empty every channel and group; waiting receivers keep waiting. */
+  /**
+   * What is kept of `group`'s history after `since` (docs/recovery.md).
+   * Throws a TypeError when no `groupHistory` pattern matches the group.
+   */
+  groupHistory(group: string, since: HistoryPosition | undefined, limit = Infinity, maxBytes = Infinity): HistoryRead<T> {
+    if (this.history === undefined) throw noHistory(group);
+    return this.history.read(group, since, limit, this.clock(), maxBytes);
+  }
+
+  /** Groups with history state and the messages they keep (zeros without history). */
+  historyStats(): { groups: number; messages: number } {
+    return this.history?.stats() ?? { groups: 0, messages: 0 };
+  }
+
+  /** Empty every channel and group and forget all history (new epochs); waiting receivers keep waiting. */
   flush(): void {
     this.epoch++;
+    this.history?.clear();
     this.channelDeadlines.clear();
     this.groupDeadlines.clear();
     for (const ch of this.channels.values()) {
@@ -414,6 +585,8 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       if (ch.waiters.size === 0) this.channels.delete(ch.name);
     }
     this.groups.clear();
+    this.presence.clear();
+    this.announcements.length = 0;
     this.queued = 0;
     this.stored = 0;
     this.memberships = 0;
@@ -439,9 +612,11 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       if (g.members.size === 0) this.dropGroup(g);
       else this.groupDeadlines.set(g, g.members.values().next().value!);
     }
+    const history = this.history?.sweep(now, Math.max(0, budget - work));
+    this.announcePending();
     const ch = this.channelDeadlines.peek();
     const g = this.groupDeadlines.peek();
-    return (ch !== undefined && ch.key <= now) || (g !== undefined && g.key <= now);
+    return (ch !== undefined && ch.key <= now) || (g !== undefined && g.key <= now) || history?.more === true;
   }
 
   /** End every wait (the owner rejects them) and drop all state. */
@@ -601,12 +776,12 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
 
   /** Storing `body` would take the stored messages past `maxStoredBytes`. */
   private full(body: T): boolean {
-    return this.sizeOf !== undefined && this.stored + this.sizeOf(body) > this.maxStored;
+    return this.sizeOf !== undefined && this.stored + (this.history?.bytes ?? 0) + this.sizeOf(body) > this.maxStored;
   }
 
-  /** Total size of the stored messages (0 unless the engine was given `size`). */
+  /** Total size of the stored messages and kept history (0 unless the engine was given `size`). */
   get storedBytes(): number {
-    return this.stored;
+    return this.stored + (this.history?.bytes ?? 0);
   }
 
   private prioritise(ch: ChannelState<T, W>): void {
@@ -640,7 +815,10 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
     this.counters.expired += dropped;
     if (dropped > 0 && ch.groups) {
       for (const g of ch.groups) {
-        if (g.members.delete(ch.name)) this.memberships--;
+        if (g.members.delete(ch.name)) {
+          this.memberships--;
+          this.left(g.name, ch.name);
+        }
         if (g.members.size === 0) this.dropGroup(g);
       }
       ch.groups = undefined;
@@ -655,6 +833,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>> {
       if (deadline > now || dropped >= limit) break;
       g.members.delete(name);
       this.memberships--;
+      this.left(g.name, name);
       dropped++;
       const ch = this.channels.get(name);
       if (ch) {

@@ -5,11 +5,12 @@
  * nothing, heartbeats, and reconnecting with backoff. RemoteChannelLayer gives
  * it socket links; the IPC layer a socket link to its parent's broker.
  */
-import { decodeMessage, encodeMessage } from "../msgpack.js";
+import { decodeMessage, decodeMessageView, encodeMessage } from "../msgpack.js";
 import type { ReplyCache } from "../request/cache.js";
 import { BaseLayer } from "../base.js";
 import { ConnectionLostError, LayerClosedError, ProtocolError } from "../errors.js";
-import type { LayerOptions, Message } from "../layer.js";
+import type { GroupHistory, HistoryPosition, LayerOptions, Message, PresenceInfo, PresencePage, PresenceQuery } from "../layer.js";
+import { presenceQuery } from "../presence.js";
 import { delayOption, positiveOrOff } from "../positive-option.js";
 import { PendingReceive } from "../pending-receive.js";
 import { Call, Outgoing } from "./calls.js";
@@ -18,8 +19,10 @@ import type { Link, LinkHandlers } from "./link.js";
 import { instanceIdOf, newInstanceSecret } from "./identity.js";
 import type { BrokerLayerStats } from "../stats.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, Op, PROTOCOL_VERSION, Status, type BrokerDetails, type BrokerStats, type HelloInfo } from "./ops.js";
+import { readPresencePage } from "./presence.js";
 import { Poll, Receives } from "./receives.js";
 import { Restorer } from "./restore.js";
+import { MAX_HISTORY_READ } from "./history.js";
 import { writer } from "./writer.js";
 
 export interface Connector {
@@ -229,12 +232,30 @@ export abstract class ProtocolLayer extends BaseLayer {
     return caller.promise;
   }
 
-  protected doGroupAdd(group: string, channel: string): Promise<void> {
-    return this.restorer.added(group, channel, this.call([Op.GroupAdd, 0, group, channel]));
+  protected doGroupAdd(group: string, channel: string, presence: PresenceInfo | undefined): Promise<void> {
+    if (presence === undefined) return this.restorer.added(group, channel, this.call([Op.GroupAdd, 0, group, channel]));
+    const info = encodeMessage(presence as Message);
+    return this.restorer.added(group, channel, this.call([Op.GroupAdd, 0, group, channel, null, info]), info);
+  }
+
+  protected override readonly keepsPresence = true;
+
+  /** A page of `group`'s presence entries, oldest first (docs/presence.md); needs the token's group right. */
+  presence(group: string, query?: PresenceQuery): Promise<PresencePage> {
+    return this.readPresence(group, async () => {
+      const { limit, after } = presenceQuery(query);
+      const [entries, next] = await this.call<[unknown, unknown]>(after < 0 ? [Op.Presence, 0, group, limit] : [Op.Presence, 0, group, limit, after]);
+      return readPresencePage(entries, next);
+    });
+  }
+
+  /** How many presence entries `group` has. */
+  presenceCount(group: string): Promise<number> {
+    return this.readPresence(group, () => this.call<number>([Op.PresenceCount, 0, group]));
   }
 
   protected doGroupDiscard(group: string, channel: string): Promise<void> {
-    this.restorer.memberships.discarded(group, channel);
+    this.restorer.discarded(group, channel);
     return this.call([Op.GroupDiscard, 0, group, channel]);
   }
 
@@ -245,9 +266,22 @@ export abstract class ProtocolLayer extends BaseLayer {
     return this.call(priority === undefined ? [Op.GroupSend, 0, group, body] : [Op.GroupSend, 0, group, body, priority]);
   }
 
+  protected override async doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number): Promise<GroupHistory> {
+    // The broker caps the limit too; past the cap a resume is recovered: false there, never cut short.
+    const wireLimit = Math.min(limit, MAX_HISTORY_READ);
+    const [epoch, offset, recovered, first, ...bodies] = await this.call<[string, number, number, number, ...Uint8Array[]]>([
+      Op.GroupHistory, 0, group, since?.epoch ?? null, since?.offset ?? 0, wireLimit,
+    ]);
+    return {
+      messages: bodies.map((body, i) => ({ position: { epoch, offset: first + i }, message: decodeMessageView(body) })),
+      position: { epoch, offset },
+      recovered: recovered === 1,
+    };
+  }
+
   protected doFlush(): Promise<void> {
     const giveBack = this.receives.discardAhead();
-    this.restorer.memberships.clear();
+    this.restorer.cleared();
     const flushed = this.call<void>([Op.Flush, 0]);
     giveBack();
     return flushed;
@@ -345,7 +379,7 @@ export abstract class ProtocolLayer extends BaseLayer {
       else this.receives.failed(call, wireFailure(id, status, frame));
     } else {
       this.pending.delete(id);
-      if (status === Status.Ok) call.fulfil(call.op === Op.Stats ? frame[2] : call.op === Op.CacheGet ? frame.slice(2, 4) : undefined);
+      if (status === Status.Ok) call.fulfil(answerOf(call.op, frame));
       else call.fail(wireFailure(id, status, frame));
     }
     if (this.onDrained && this.pending.size === 0) this.onDrained();
@@ -499,6 +533,8 @@ export abstract class ProtocolLayer extends BaseLayer {
     if (link === undefined || !this.ready) {
       this.failAll(new LayerClosedError());
     } else {
+      // Entries this layer made end now, announced, not after the broker's reconnect grace (docs/presence.md).
+      if (this.restorer.hasPresence) this.call([Op.Depart, 0]).catch(() => {});
       if (this.pending.size > 0) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, 2000);
@@ -527,6 +563,14 @@ export abstract class ProtocolLayer extends BaseLayer {
 function frameLimit(info: unknown): number | undefined {
   const limit = (info as Partial<HelloInfo> | null)?.maxFrameBytes;
   return typeof limit === "number" && Number.isInteger(limit) && limit > 0 ? limit : undefined;
+}
+
+/** What a call resolves with: the values its op answers with, if any. */
+function answerOf(op: number, frame: unknown[]): unknown {
+  if (op === Op.Stats || op === Op.PresenceCount) return frame[2];
+  if (op === Op.CacheGet || op === Op.Presence) return frame.slice(2, 4);
+  if (op === Op.GroupHistory) return frame.slice(2);
+  return undefined;
 }
 
 /** The error an answer other than Ok stands for. */

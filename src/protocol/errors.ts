@@ -15,6 +15,7 @@ import {
   InvalidMessageError,
   LayerClosedError,
   MessageTooLargeError,
+  NoGroupHistoryError,
   ProtocolError,
   RateLimitedError,
   RequestFailedError,
@@ -62,6 +63,7 @@ const REBUILD: Record<ErrorCode, (message: string, details: unknown[]) => Error>
   ERR_INVALID_MESSAGE_TYPE: (m) => new ProtocolError(m),
   ERR_NO_HANDLER: (m) => new ProtocolError(m),
   ERR_BAD_FRAME: (m) => new ProtocolError(m),
+  ERR_NO_GROUP_HISTORY: (m) => new NoGroupHistoryError(m),
 };
 
 /** The error class a wire error stands for; an unknown code becomes a ProtocolError. */

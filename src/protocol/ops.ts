@@ -47,8 +47,10 @@ export const Op = {
    */
   Requeue: 4,
   /**
-   * [GroupAdd, id, group, channel, expiry?] → [id, Ok]; `expiry`, seconds the membership
-   * lasts (at most the broker's groupExpiry), is sent by a client restoring its memberships.
+   * [GroupAdd, id, group, channel, expiry?, presence?] → [id, Ok]; `expiry`, seconds the membership
+   * lasts (at most the broker's groupExpiry), is sent by a client restoring its memberships;
+   * `presence`, msgpack bin of a map, makes the membership a presence entry owned by this
+   * client's instance (docs/presence.md).
    */
   GroupAdd: 5,
   /** [GroupDiscard, id, group, channel] → [id, Ok] */
@@ -69,6 +71,22 @@ export const Op = {
   CacheGet: 11,
   /** [CacheSet, id, key, body, ttlMs] → [id, Ok]: cache a reply for ttlMs (at most a day); needs the right to receive from the key's channel */
   CacheSet: 12,
+  /**
+   * [GroupHistory, id, group, sinceEpoch | null, sinceOffset, limit] → [id, Ok, epoch, offset, recovered (0 or 1), first, body…]:
+   * a group's history after a position (docs/recovery.md); `epoch`/`offset` are the group's latest
+   * position, the bodies hold consecutive offsets from `first`. Needs the right to the group; at most
+   * MAX_HISTORY_READ messages and historyReplyBytes() of bodies are returned.
+   */
+  GroupHistory: 13,
+  /**
+   * [Presence, id, group, limit, after?] → [id, Ok, [[channel, info, since], …], next | null]: a page of
+   * the group's presence entries (limit 1–PRESENCE_PAGE_MAX), oldest first; needs the group right.
+   */
+  Presence: 14,
+  /** [PresenceCount, id, group] → [id, Ok, count]; needs the group right */
+  PresenceCount: 15,
+  /** [Depart, id] → [id, Ok]: the instance is closing; its presence entries end now, not after its reconnect grace */
+  Depart: 16,
 } as const;
 
 export const Status = { Ok: 0, Error: 1, Cancelled: 2, Partial: 3 } as const;

@@ -13,6 +13,8 @@ import { Op, type HelloInfo } from "./ops.js";
 
 export class Restorer {
   readonly memberships = new Memberships();
+  /** The presence info (encoded) of memberships made with it, `group channel` → bytes: restored with them. */
+  private readonly infos = new Map<string, Buffer>();
   private epoch: string | undefined;
   /** A restore that did not complete (the link dropped again): redone on the next hello. */
   private unfinished: GapReason | undefined;
@@ -27,11 +29,31 @@ export class Restorer {
     this.groupExpiryMs = groupExpiry * 1000;
   }
 
-  /** Remember a groupAdd while it is made; forget it if the broker did not apply it. */
-  added(group: string, channel: string, call: Promise<void>): Promise<void> {
+  /** Remember a groupAdd (with its presence info, if any) while it is made; forget it if the broker did not apply it. */
+  added(group: string, channel: string, call: Promise<void>, info?: Buffer): Promise<void> {
     const at = this.memberships.added(group, channel);
-    call.catch(() => this.memberships.failed(group, channel, at));
+    if (info !== undefined) this.infos.set(`${group} ${channel}`, info);
+    call.catch(() => {
+      this.memberships.failed(group, channel, at);
+      if (info !== undefined && this.infos.get(`${group} ${channel}`) === info) this.infos.delete(`${group} ${channel}`);
+    });
     return call;
+  }
+
+  discarded(group: string, channel: string): void {
+    this.memberships.discarded(group, channel);
+    this.infos.delete(`${group} ${channel}`);
+  }
+
+  /** A flush: every membership is gone. */
+  cleared(): void {
+    this.memberships.clear();
+    this.infos.clear();
+  }
+
+  /** Whether this layer made presence entries that may still be live (its close then ends them at once). */
+  get hasPresence(): boolean {
+    return this.infos.size > 0;
   }
 
   /** A hello was answered Ok with `info`: queue what the broker lost, before anything else is queued. */
@@ -47,8 +69,13 @@ export class Restorer {
     else if (previous !== undefined && resumed === false) reason ??= "grace-expired";
     if (reason === undefined) return;
     this.unfinished = reason;
-    const calls = this.memberships.live(this.groupExpiryMs).map(([group, channel, left]) =>
-      this.call([Op.GroupAdd, 0, group, channel, left / 1000]));
+    const live = this.memberships.live(this.groupExpiryMs);
+    const kept = new Set(live.map(([group, channel]) => `${group} ${channel}`));
+    for (const key of this.infos.keys()) if (!kept.has(key)) this.infos.delete(key);
+    const calls = live.map(([group, channel, left]) => {
+      const info = this.infos.get(`${group} ${channel}`);
+      return this.call(info === undefined ? [Op.GroupAdd, 0, group, channel, left / 1000] : [Op.GroupAdd, 0, group, channel, left / 1000, info]);
+    });
     Promise.all(calls).then(
       () => {
         if (this.unfinished !== reason) return;

@@ -3,7 +3,7 @@
  * it; a session sees nothing else of the broker, so the import goes one way
  * (broker.ts → session.ts) and either file can be read alone.
  */
-import type { Engine } from "../engine/engine.js";
+import type { Engine, Waiter } from "../engine/engine.js";
 import type { ResolvedOptions } from "../options.js";
 import type { ReplyShares } from "./reply-shares.js";
 import type { Grant } from "./auth.js";
@@ -20,7 +20,7 @@ export interface SessionHost {
   /** The layer options every client is told in hello (expiry, capacity, maxMessageBytes…). */
   readonly config: ResolvedOptions;
   /** The one engine every session runs its requests on; bodies are opaque bytes. */
-  readonly engine: Engine<Buffer>;
+  readonly engine: Engine<Buffer, Waiter<Buffer>, Buffer>;
   /** Who holds what ahead, and the sends waiting for them to settle it (settling.ts). */
   readonly settling: Settling;
   readonly maxConnections: number;

@@ -5,17 +5,19 @@
  * a client sends can throw out of here: a bad request is answered with an
  * error, a bad frame ends this connection only.
  */
-import type { Taken, Waiter, WaitHandle } from "../engine/engine.js";
+import type { GroupDelivery, Taken, Waiter, WaitHandle } from "../engine/engine.js";
 import { AuthenticationError, ConnectionLostError, ForbiddenError, MessageTooLargeError, ProtocolError } from "../errors.js";
 import { assertChannelName, assertGroupName, assertOwnChannel, isProcessLocal, ownsChannel } from "../names.js";
 import { HeldAhead } from "./ahead.js";
 import { SETTLE_WAIT_MS, type SettleWait } from "./settling.js";
 import { EVERYTHING, type Grant } from "./auth.js";
 import { errorToWire } from "./errors.js";
-import { BYTES_PER_TURN, OUTPUT_BUDGET, REQUESTS_PER_TURN, WRITE_SLICE_BYTES, wireEstimate } from "./limits.js";
+import { BYTES_PER_TURN, DELIVERIES_PER_TURN, OUTPUT_BUDGET, REQUESTS_PER_TURN, WRITE_SLICE_BYTES, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
+import { presenceInfoArg, presencePageArgs, presencePageFrame } from "./presence.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, MAX_STATS_TOP, Op, PROTOCOL_VERSION, Status, type HelloInfo } from "./ops.js";
 import type { SessionHost, Viewer } from "./session-host.js";
+import { historyArgs, historyReplyBytes } from "./history.js";
 
 /** A receive waiting in the engine for a message. */
 export class ReceiveWaiter implements Waiter<Buffer> {
@@ -92,6 +94,10 @@ export class Session {
   private turn = -1;
   private turnRequests = 0;
   private turnBytes = 0;
+  /** Group members delivered to this turn: a group send costs what it delivers, not one request. */
+  private turnDeliveries = 0;
+  /** A group send too large for one turn is being delivered a slice a turn: this client's next requests wait for it (FIFO per sender). */
+  private fanning = false;
   private helloTimer: NodeJS.Timeout | undefined;
   /** Whether the log already said this client may not store replies (once per connection). */
   private cacheRefused = false;
@@ -152,20 +158,21 @@ export class Session {
     if (!this.held) this.queuePump();
   }
 
-  /** Requests wait for something other than the next turn: the client to read, or a census. */
+  /** Requests wait for something other than the next turn: the client to read, a census, or a group send's slices. */
   private get held(): boolean {
-    return this.blocked || this.counting;
+    return this.blocked || this.counting || this.fanning;
   }
 
   /** Whether one more request may be served now: budget owed and share of the turn. */
   private mayServe(): boolean {
-    if (this.counting) return false;
+    if (this.counting || this.fanning) return false;
     if (this.turn !== this.broker.turn) {
       this.turn = this.broker.turn;
       this.turnRequests = 0;
       this.turnBytes = 0;
+      this.turnDeliveries = 0;
     }
-    if (this.turnRequests >= REQUESTS_PER_TURN || this.turnBytes >= BYTES_PER_TURN) return false;
+    if (this.turnRequests >= REQUESTS_PER_TURN || this.turnBytes >= BYTES_PER_TURN || this.turnDeliveries >= DELIVERIES_PER_TURN) return false;
     if (this.outBytes + (this.link.buffered ?? 0) > OUTPUT_BUDGET) {
       this.blocked = true;
       this.link.pause?.();
@@ -396,17 +403,34 @@ export class Session {
         assertGroupName(group);
         const channel = this.channelArg(frame[3]);
         this.allowed(this.grant.group(group) && this.mayReceive(channel), `change group "${group}" for channel "${channel}"`);
-        if (op === Op.GroupAdd) engine.groupAdd(group, channel, expiryArg(frame[4]));
-        else engine.groupDiscard(group, channel);
+        if (op === Op.GroupDiscard) engine.groupDiscard(group, channel);
+        else if (frame[5] == null) engine.groupAdd(group, channel, expiryArg(frame[4]));
+        else engine.groupAdd(group, channel, expiryArg(frame[4]), { info: presenceInfoArg(frame[5], this.broker.config.maxMessageBytes), owner: this.instanceId });
         break;
       }
+      case Op.Presence:
+      case Op.PresenceCount: {
+        const group = frame[2];
+        assertGroupName(group);
+        this.allowed(this.grant.group(group), `read the presence of group "${group}"`);
+        if (op === Op.PresenceCount) return this.reply([id, Status.Ok, engine.presenceCount(group)]);
+        const { limit, after } = presencePageArgs(frame[3], frame[4]);
+        return this.reply([id, Status.Ok, ...presencePageFrame(engine.presencePage(group, after, limit))]);
+      }
+      case Op.Depart:
+        engine.departOwner(this.instanceId!);
+        break;
       case Op.GroupSend: {
         const group = frame[2];
         assertGroupName(group);
         this.allowed(this.grant.group(group), `send to group "${group}"`);
-        engine.groupSend(group, this.bodyArg(frame[3]), priorityArg(frame[4]), exceptArg(frame[5]));
+        const sent = engine.groupSend(group, this.bodyArg(frame[3]), priorityArg(frame[4]), exceptArg(frame[5]), DELIVERIES_PER_TURN);
+        this.turnDeliveries += sent.delivered + sent.skipped;
+        if (sent.more !== undefined) return this.fanOut(id, sent.more);
         break;
       }
+      case Op.GroupHistory:
+        return this.history(id, frame);
       case Op.Flush:
         this.allowed(this.grant.admin, "flush the broker (an admin right)");
         engine.flush();
@@ -448,6 +472,28 @@ export class Session {
         throw new ProtocolError(`unknown op ${op}`);
     }
     this.reply([id, Status.Ok]);
+  }
+
+  /**
+   * Deliver the rest of group send `id` a slice per turn of the event loop,
+   * other clients' requests served in between; then answer it and serve on.
+   */
+  private fanOut(id: number, more: () => GroupDelivery): void {
+    this.fanning = true;
+    const step = (): void => {
+      if (this.gone) return; // the sender is gone: the rest of its group send is not delivered (at most once)
+      const sent = more();
+      this.broker.nextTurn();
+      if (sent.more !== undefined) {
+        more = sent.more;
+        setImmediate(step);
+        return;
+      }
+      this.fanning = false;
+      this.reply([id, Status.Ok]);
+      this.queuePump();
+    };
+    setImmediate(step);
   }
 
   /**
@@ -549,6 +595,20 @@ export class Session {
     assertChannelName(value);
     if (isProcessLocal(value)) this.broker.track(value);
     return value;
+  }
+
+  /** Answer a history read (docs/recovery.md): only of a group this client's grants cover, bounded in count and bytes. */
+  private history(id: number, frame: unknown[]): void {
+    const group = frame[2];
+    assertGroupName(group);
+    this.allowed(this.grant.group(group), `read the history of group "${group}"`);
+    const [since, limit] = historyArgs(frame);
+    const read = this.broker.engine.groupHistory(group, since, limit, historyReplyBytes(this.broker.maxFrameBytes));
+    const bodies = read.messages.map((m) => m.message);
+    const first = read.messages[0]?.position.offset ?? read.position.offset + 1;
+    let bytes = 64;
+    for (const body of bodies) bytes += body.length + 8;
+    this.reply([id, Status.Ok, read.position.epoch, read.position.offset, read.recovered ? 1 : 0, first, ...bodies], bytes);
   }
 
   /** A reply cache key, `<channel>:<digest>`: asking or storing needs the right to send to that channel. */

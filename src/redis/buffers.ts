@@ -8,9 +8,10 @@
  */
 import type { Message } from "../layer.js";
 import { RingQueue } from "../engine/queue.js";
+import type { NotAMessage } from "../not-a-message.js";
 
 export class LocalBuffers {
-  private readonly queues = new Map<string, RingQueue<Message>>();
+  private readonly queues = new Map<string, RingQueue<Message | NotAMessage>>();
   /** Messages dropped because their channel's buffer was at capacity. */
   dropped = 0;
 
@@ -30,9 +31,9 @@ export class LocalBuffers {
   }
 
   /** Keep `message` (sent at `score`, seconds) for `channel`, dropping its oldest when at `capacity`. */
-  push(channel: string, message: Message, score: number, capacity: number): void {
+  push(channel: string, message: Message | NotAMessage, score: number, capacity: number): void {
     let queue = this.queues.get(channel);
-    if (!queue) this.queues.set(channel, (queue = new RingQueue<Message>()));
+    if (!queue) this.queues.set(channel, (queue = new RingQueue<Message | NotAMessage>()));
     if (queue.size >= capacity) {
       queue.shift();
       this.dropped++;
@@ -41,7 +42,7 @@ export class LocalBuffers {
   }
 
   /** The oldest message of `channel` sent after `cutoff` (seconds), expired ones dropped. */
-  take(channel: string, cutoff: number): Message | undefined {
+  take(channel: string, cutoff: number): Message | NotAMessage | undefined {
     const queue = this.queues.get(channel);
     if (!queue) return undefined;
     queue.dropExpired(cutoff);
@@ -53,7 +54,7 @@ export class LocalBuffers {
   /** Put a message back at the head (its receive was cancelled after it was handed over). */
   unshift(channel: string, message: Message, score: number): void {
     let queue = this.queues.get(channel);
-    if (!queue) this.queues.set(channel, (queue = new RingQueue<Message>()));
+    if (!queue) this.queues.set(channel, (queue = new RingQueue<Message | NotAMessage>()));
     queue.unshift(message, score);
   }
 

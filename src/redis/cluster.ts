@@ -60,8 +60,9 @@ export function checkCluster(cluster: RedisClusterOptions): { nodes: ClusterNode
  * retried every RETRY_MS for about `timeoutMs` (connectionLostTimeout) before
  * it fails, as a single server's client waits out an outage.
  */
-function clusterOptions(redisOptions: RedisOptions, timeoutMs: number, autoPipelining: boolean): ClusterOptions {
+function clusterOptions(redisOptions: RedisOptions, timeoutMs: number, autoPipelining: boolean, refreshMs: number | undefined): ClusterOptions {
   return {
+    ...(refreshMs === undefined ? {} : { slotsRefreshInterval: refreshMs }),
     redisOptions,
     enableAutoPipelining: autoPipelining,
     clusterRetryStrategy: () => RETRY_MS,
@@ -73,11 +74,15 @@ function clusterOptions(redisOptions: RedisOptions, timeoutMs: number, autoPipel
   };
 }
 
-/** The ring of shards over a cluster: one shared command client, one receive client per shard. */
-export function clusterShards(cluster: RedisClusterOptions, redisOptions: RedisOptions, timeoutMs: number): Shard[] {
+/**
+ * The ring of shards over a cluster: one shared command client, one receive
+ * client per shard. `refreshMs`: how often the command client reloads the
+ * slot table besides on redirects (the pub/sub layer's subscribers follow it).
+ */
+export function clusterShards(cluster: RedisClusterOptions, redisOptions: RedisOptions, timeoutMs: number, refreshMs?: number): Shard[] {
   const { nodes, slots } = checkCluster(cluster);
   const make = (autoPipelining: boolean): Redis => {
-    const client = new (loadIoredis().Cluster)(nodes, clusterOptions(redisOptions, timeoutMs, autoPipelining));
+    const client = new (loadIoredis().Cluster)(nodes, clusterOptions(redisOptions, timeoutMs, autoPipelining, refreshMs));
     // Errors surface through the commands that fail; without a listener ioredis prints them.
     client.on("error", () => {});
     // The Cluster client has the commands we use of a single server's (the loop and layer avoid the rest).

@@ -186,6 +186,17 @@ export class Shard {
   }
 }
 
+/** Why a Redis layer is not ready: a shard's refusal, else the shards that are `down` and their last errors. */
+export function unavailableError(shards: readonly Shard[], down: readonly Shard[], timeoutMs: number): ConnectionLostError {
+  const fatal = shards.find((s) => s.fatal !== undefined)?.fatal;
+  if (fatal !== undefined) return fatal;
+  const why = down.map((s) => s.lastError?.message).filter((m) => m !== undefined);
+  return new ConnectionLostError(
+    `Redis at ${down.map((s) => s.where).join(", ") || "?"} could not be reached within ${timeoutMs} ms (connectionLostTimeout)` +
+      `${why.length > 0 ? `: ${why.join("; ")}` : ""}; the layer goes on retrying until it is closed`,
+  );
+}
+
 /** Close a client: politely when it is connected, at once when it is not. */
 export async function release(client: Redis): Promise<void> {
   if (client.status === "ready") {

@@ -85,6 +85,8 @@ export class RedisChannelLayer extends BaseLayer {
 
   constructor(options: RedisLayerOptions = {}) {
     super(options, "connecting");
+    // Said at once rather than ignored: a group the app thinks is recoverable would not be.
+    if (this.config.groupHistory.any) throw new TypeError("groupHistory is not supported by the Redis layer yet (docs/recovery.md)");
     // Everything that can refuse the options runs before the first connection is made.
     const { prefix, timeout, targets, factory, clientOptions, cluster } = commonRedisOptions(options, "Redis");
     this.prefix = prefix;

@@ -9,6 +9,7 @@ import { LayerClosedError } from "../errors.js";
 import type { Message } from "../layer.js";
 import { cloneMessage, RESERVED_KEY } from "../message.js";
 import { isProcessLocal, nonLocalName } from "../names.js";
+import { NotAMessage } from "../not-a-message.js";
 import { PendingReceive } from "../pending-receive.js";
 import { type Caller, type Inbox, ReceiveBuffer, type ReceiveSource } from "../receive-buffer.js";
 import { LocalBuffers } from "./buffers.js";
@@ -70,7 +71,7 @@ interface Watch {
 
 /** A member popped and not (yet) handed to a receive, kept as it came so it can go back unchanged. */
 export interface Extra {
-  message: Message;
+  message: Message | NotAMessage;
   /** Its queue key, shard and score (as Redis sent it, and as a number). */
   key: string;
   shard: number;
@@ -101,7 +102,7 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
   /** Bumped whenever the set of watched keys changes, so a blocked loop knows to look again. */
   version = 0;
   readonly buffers = new LocalBuffers();
-  /** Members that could not be decoded (a wrong key, garbage): dropped, counted here. */
+  /** Members that held no message (garbage, a wrong key, no `type`…): their receives failed with InvalidMessageError; counted here. */
   dropped = 0;
   /** Messages handed to a receive of this process. */
   received = 0;
@@ -129,6 +130,7 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
   receive(channel: string, signal: AbortSignal | undefined): Promise<Message> {
     if (isProcessLocal(channel)) {
       const ready = this.buffers.take(channel, this.cutoff());
+      if (ready instanceof NotAMessage) return Promise.reject(ready.error());
       if (ready !== undefined) {
         this.received++;
         return Promise.resolve(ready);
@@ -259,6 +261,7 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
   }
 
   open(item: Extra): Message {
+    if (item.message instanceof NotAMessage) throw item.message.error();
     return item.message;
   }
 
@@ -347,11 +350,16 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
       const rawScore = Buffer.isBuffer(raw) ? raw.toString("latin1") : String(raw);
       const score = Number(rawScore);
       if (score <= cutoff) continue; // expired: exact expiry at receive
-      let message: Message;
-      try {
-        message = this.config.serializer.decode(member);
-      } catch {
+      const message = this.config.serializer.decode(member);
+      if (message instanceof NotAMessage) {
         this.dropped++;
+        // The receive it was popped for fails (src/not-a-message.ts): a normal channel's next one, or the one
+        // of the local channel it names. One whose addressee cannot be read (garbage on a process key) is only counted.
+        if (!local) {
+          if (this.buffer.arrive(this.buffer.inbox(name), { message, key, shard, rawScore, score, member })) kept = true;
+        } else {
+          for (const channel of [message.addressee].flat()) if (typeof channel === "string") this.toLocal(channel, message, score);
+        }
         continue;
       }
       const target = message[RESERVED_KEY];
@@ -377,17 +385,17 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
         continue;
       }
       names.forEach((channel, i) => {
-        if (typeof channel !== "string") return;
-        const copy = i === 0 ? message : cloneMessage(message);
-        const pending = this.buffer.take(channel);
-        if (pending) this.handOver(pending, copy);
-        else this.buffers.push(channel, copy, score, this.config.capacityOf(channel));
+        if (typeof channel === "string") this.toLocal(channel, i === 0 ? message : cloneMessage(message), score);
       });
     }
     return kept;
   }
 
-  private handOver(pending: PendingReceive<Message>, message: Message): void {
+  /** To a receive waiting on a local channel, else to its buffer. */
+  private toLocal(channel: string, message: Message | NotAMessage, score: number): void {
+    const pending = this.buffer.take(channel);
+    if (!pending) return this.buffers.push(channel, message, score, this.config.capacityOf(channel));
+    if (message instanceof NotAMessage) return pending.fail(message.error());
     pending.deliver(message);
     this.received++;
   }

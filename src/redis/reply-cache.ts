@@ -6,6 +6,7 @@
  */
 import type { Message } from "../layer.js";
 import type { CachedReply, ReplyCache } from "../request/cache.js";
+import { NotAMessage } from "../not-a-message.js";
 import type { Shard } from "./connections.js";
 import type { Serializer } from "./serializer.js";
 import { consistentHash } from "./sharding.js";
@@ -27,6 +28,7 @@ export class RedisReplyCache implements ReplyCache {
     const raw = await shard.commands.getBuffer(name).catch((err: unknown) => Promise.reject(shard.fail(err)));
     if (raw === null) return undefined;
     const stored = this.serializer.decode(raw);
+    if (stored instanceof NotAMessage) return undefined; // unreadable (a key rotated away): a miss
     return { reply: stored.reply as Message, storedAt: stored.storedAt as number };
   }
 

@@ -7,6 +7,7 @@ import { randomFillSync } from "node:crypto";
 import { InvalidMessageError } from "../errors.js";
 import type { Message } from "../layer.js";
 import { asMessage, decodeMessage, encodeMessage } from "../msgpack.js";
+import { addresseeOf, NotAMessage } from "../not-a-message.js";
 import { MultiFernet } from "./fernet.js";
 
 export const RANDOM_PREFIX_LENGTH = 12;
@@ -64,11 +65,17 @@ export class Serializer {
     return out;
   }
 
-  /** Throws on bytes that are not a member (garbage, a wrong key, an expired token). */
-  decode(member: Uint8Array): Message {
-    let body = member.subarray(this.prefixLength);
-    if (this.fernet) body = this.fernet.decrypt(body, this.tokenTtl);
-    return asMessage(decodeMessage(body));
+  /** The message in a member, or why it holds none (garbage, a wrong key, an expired token, no message). */
+  decode(member: Uint8Array): Message | NotAMessage {
+    let value: unknown;
+    try {
+      let body = member.subarray(this.prefixLength);
+      if (this.fernet) body = this.fernet.decrypt(body, this.tokenTtl);
+      value = decodeMessage(body);
+      return asMessage(value);
+    } catch (err) {
+      return new NotAMessage((err as Error).message, addresseeOf(value));
+    }
   }
 
   private randomInto(out: Buffer): void {

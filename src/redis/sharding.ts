@@ -54,6 +54,16 @@ export function clusterSlot(text: string): number {
   return crc16(text) % CLUSTER_SLOTS;
 }
 
+/** The slot of any key, as Redis Cluster computes it: the text of its first non-empty `{…}` if any, else the whole key. */
+export function keySlot(key: string): number {
+  const open = key.indexOf("{");
+  if (open >= 0) {
+    const close = key.indexOf("}", open + 1);
+    if (close > open + 1) return clusterSlot(key.slice(open + 1, close));
+  }
+  return clusterSlot(key);
+}
+
 /**
  * The hash tags of a ring of `n` virtual shards over a Redis Cluster:
  * `{k}` with the smallest k whose slot falls in the shard's `1/n` of the slot

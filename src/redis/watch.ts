@@ -17,10 +17,9 @@
  * process deletes `prefix*`, and must not make every other layer restore the
  * memberships that flush was meant to end.
  */
-import { ConnectionLostError } from "../errors.js";
 import type { GapReason, LayerState } from "../layer.js";
 import { Memberships } from "../memberships.js";
-import type { Shard } from "./connections.js";
+import { unavailableError, type Shard } from "./connections.js";
 
 export interface WatchHooks {
   setState(state: LayerState): void;
@@ -103,13 +102,10 @@ export class RedisWatch {
 
   /** Why the layer is not ready: a refusal, or the shards that are down and why. */
   unavailable(): Error {
-    const fatal = this.shards.find((s) => s.fatal !== undefined)?.fatal;
-    if (fatal !== undefined) return fatal;
-    const down = this.shards.filter((s) => !this.watches[s.index]!.ready);
-    const why = down.map((s) => s.lastError?.message).filter((m) => m !== undefined);
-    return new ConnectionLostError(
-      `Redis at ${down.map((s) => s.where).join(", ") || "?"} could not be reached within ${this.timeoutMs} ms (connectionLostTimeout)` +
-        `${why.length > 0 ? `: ${why.join("; ")}` : ""}; the layer goes on retrying until it is closed`,
+    return unavailableError(
+      this.shards,
+      this.shards.filter((s) => !this.watches[s.index]!.ready),
+      this.timeoutMs,
     );
   }
 

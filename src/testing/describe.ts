@@ -7,6 +7,7 @@ import type { ChannelLayer, LayerOptions } from "../layer.js";
 import type { Capability as ContractCapability } from "./conformance/capabilities.js";
 import { conformance } from "./conformance/suite.js";
 import { requestConformance } from "./conformance/request.js";
+import { presenceConformance } from "./conformance/presence.js";
 import { trafficConformance } from "./conformance/traffic.js";
 import { vitest } from "./vitest.js";
 
@@ -14,6 +15,8 @@ import { vitest } from "./vitest.js";
 export type Capability =
   /** Priorities, rate limits, overflow policies and dead letters (the "priority" extension and its traffic options). */
   | "trafficControl"
+  /** Presence entries on memberships, with join/leave events (docs/presence.md): groupAdd's `presence`, presence(), presenceCount(). */
+  | "presence"
   /** The contract's own capabilities a backend such as pub/sub cannot keep (see conformance/capabilities.ts). */
   | ContractCapability;
 
@@ -32,12 +35,14 @@ export interface ChannelLayerSuiteOptions {
 export function describeChannelLayer(name: string, options: ChannelLayerSuiteOptions): void {
   const { describe } = vitest("describeChannelLayer()");
   if (typeof options?.make !== "function") throw new TypeError(`describeChannelLayer("${name}"): options.make must be a function that returns a new layer`);
-  const { trafficControl, ...lacks } = options.capabilities ?? {};
+  const { trafficControl, presence, ...lacks } = options.capabilities ?? {};
   // make() is called as a plain function by the suite, as documented.
   // eslint-disable-next-line @typescript-eslint/unbound-method
   const target = { name, make: options.make, shared: options.shared ?? false, expirySlackMs: options.expirySlackMs, lacks };
   conformance(target);
   if (trafficControl === undefined) trafficConformance(target);
   else describe.skip(`traffic control: ${name} [skipped, lacks trafficControl: ${trafficControl}]`, () => trafficConformance(target));
+  if (presence === undefined) presenceConformance(target);
+  else describe.skip(`presence: ${name} [skipped, lacks presence: ${presence}]`, () => presenceConformance(target));
   requestConformance(target);
 }

@@ -20,7 +20,15 @@ export class Inbox {
   /** Bytes sent and not yet taken: the in-memory socket's `bufferedAmount`. */
   bytes = 0;
 
+  /** Waits for one particular frame (an ack's answer): served before, and apart from, the frames in line. */
+  private readonly matchers: Array<Waiter & { match(frame: Frame): boolean }> = [];
+
   push(frame: Frame): void {
+    const matcher = this.matchers.findIndex((m) => m.match(frame));
+    if (matcher >= 0) {
+      this.matchers.splice(matcher, 1)[0]!.resolve(frame);
+      return;
+    }
     const waiter = this.waiters.shift();
     if (waiter) waiter.resolve(frame);
     else {
@@ -33,39 +41,52 @@ export class Inbox {
   /** No more frames will come; waits fail with `why` once the queued frames are taken. */
   end(why: string): void {
     this.ended ??= why;
-    for (const waiter of this.waiters.splice(0)) waiter.reject(new Error(`${why}`));
+    for (const waiter of [...this.waiters.splice(0), ...this.matchers.splice(0)]) waiter.reject(new Error(`${why}`));
   }
 
   /** Ends every wait now (the caller has something to raise instead): takes reject, `nothingWithin` resolves false. */
   interrupt(): void {
-    for (const waiter of this.waiters.splice(0)) waiter.reject(new Error("interrupted"));
+    for (const waiter of [...this.waiters.splice(0), ...this.matchers.splice(0)]) waiter.reject(new Error("interrupted"));
     for (const watch of this.watchers) watch();
   }
 
   /** The next frame; rejects after `timeoutMs` saying what `what` awaited. */
   take(what: string, timeoutMs: number): Promise<Frame> {
-    const frame = this.frames.shift();
-    if (frame !== undefined) {
-      this.bytes -= frame.length;
-      return Promise.resolve(frame);
+    return this.wait(undefined, what, timeoutMs);
+  }
+
+  /** The first frame `match` accepts (an ack's answer), queued or still to come; the frames around it stay in line. */
+  takeMatching(match: (frame: Frame) => boolean, what: string, timeoutMs: number): Promise<Frame> {
+    return this.wait(match, what, timeoutMs);
+  }
+
+  private wait(match: ((frame: Frame) => boolean) | undefined, what: string, timeoutMs: number): Promise<Frame> {
+    const i = match === undefined ? (this.frames.length > 0 ? 0 : -1) : this.frames.findIndex(match);
+    if (i >= 0) {
+      const [frame] = this.frames.splice(i, 1);
+      this.bytes -= frame!.length;
+      return Promise.resolve(frame!);
     }
-    if (this.ended !== undefined) return Promise.reject(new Error(`${what}: ${this.ended} before a frame arrived`));
+    const awaited = match === undefined ? "a frame" : "its answer";
+    if (this.ended !== undefined) return Promise.reject(new Error(`${what}: ${this.ended} before ${awaited} arrived`));
+    const list: Waiter[] = match === undefined ? this.waiters : this.matchers;
     return new Promise<Frame>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve: (f) => {
+      const waiter = {
+        match: match ?? (() => true),
+        resolve: (f: Frame) => {
           clearTimeout(timer);
           resolve(f);
         },
-        reject: (e) => {
+        reject: (e: Error) => {
           clearTimeout(timer);
-          reject(new Error(`${what}: ${e.message} before a frame arrived`));
+          reject(new Error(`${what}: ${e.message} before ${awaited} arrived`));
         },
       };
       const timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        reject(new Error(`${what}: no frame from the server within ${timeoutMs} ms`));
+        list.splice(list.indexOf(waiter), 1);
+        reject(new Error(`${what}: no ${match === undefined ? "frame" : "answer"} from the server within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.waiters.push(waiter);
+      list.push(waiter);
     });
   }
 

@@ -6,3 +6,4 @@ export { WebSocketCommunicator, type CommunicatorOptions, type CloseEvent, type 
 export { ConsumerCommunicator, type ConsumerCommunicatorOptions } from "./consumer.js";
 export { TestClock } from "./clock.js";
 export { describeChannelLayer, type Capability, type ChannelLayerSuiteOptions } from "./describe.js";
+export { CONFORMANCE_GROUP_HISTORY } from "./conformance/history.js";

@@ -69,6 +69,7 @@ export class WebSocketCommunicator {
   private consumer: Promise<WebSocketConsumer | void> | undefined;
   /** Errors to raise, oldest first: each rejects one call. */
   private readonly unraised: unknown[] = [];
+  private nextAck = 1;
 
   /** `app` is what `serve()` takes, without `server`; communicators given the same object share its route throttles. */
   constructor(
@@ -107,6 +108,35 @@ export class WebSocketCommunicator {
 
   sendJson(value: MessageValue): void {
     this.sendText(JSON.stringify(value));
+  }
+
+  /**
+   * Send `content` asking for an acknowledgement (the browser client's `sendWithAck`), and resolve
+   * with the consumer's answer: what its `receiveJson` returned or passed to `ack()` (null for nothing).
+   * Frames sent meanwhile stay in line for the `receive…()` calls. A handler that threw rejects it
+   * with its error (raised, see `consumerErrors`; reported: an Error carrying the answer's `code`).
+   * JSON routes only.
+   */
+  async sendJsonWithAck<T = unknown>(content: MessageValue, { timeout = DEFAULT_TIMEOUT }: TimeoutOption = {}): Promise<T> {
+    const id = this.nextAck++;
+    this.sendText(JSON.stringify({ $ack: id, $content: content }));
+    const isAnswer = (frame: Frame): boolean => typeof frame === "string" && frame.startsWith('{"$ack":') && (JSON.parse(frame) as { $ack?: unknown }).$ack === id;
+    let frame: Frame;
+    this.raise();
+    try {
+      frame = await this.opened("sendJsonWithAck()").inbox.takeMatching(isAnswer, `sendJsonWithAck() on ${this.path}`, timeout);
+    } catch (err) {
+      this.raise();
+      throw err;
+    }
+    const answer = JSON.parse(frame as string) as { $reply?: T; $error?: string };
+    if (answer.$error !== undefined) {
+      // The error itself reaches the consumer's hook a moment after its answer left: raise it, not a copy.
+      if (this.options.consumerErrors !== "report") await new Promise((resolve) => setImmediate(resolve));
+      this.raise();
+      throw Object.assign(new Error(`sendJsonWithAck() on ${this.path}: the consumer's handler failed (${answer.$error})`), { code: answer.$error });
+    }
+    return answer.$reply as T;
   }
 
   /** The next frame, which must be a text frame. */

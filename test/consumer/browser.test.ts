@@ -5,7 +5,7 @@
  */
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { startChatServer, type ChatServer } from "../../examples/chat/chat.js";
+import { CHAT_LAYER_OPTIONS, startChatServer, type ChatServer } from "../../examples/chat/chat.js";
 import { InMemoryChannelLayer } from "../../src/index.js";
 import { needs } from "../services.js";
 
@@ -19,7 +19,7 @@ let browser: Browser;
 const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
-  layer = new InMemoryChannelLayer();
+  layer = new InMemoryChannelLayer(CHAT_LAYER_OPTIONS);
   chat = await startChatServer({ layer, port: 0, host: "127.0.0.1" });
 });
 
@@ -29,6 +29,7 @@ beforeAll(async () => {
  * profile and removes it on close.
  */
 async function launch(): Promise<void> {
+  if (browser !== undefined) return;
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -94,4 +95,46 @@ it("delivers a message typed in one page to another page in the same room", asyn
   await bob.close();
   await ann.locator("#messages li", { hasText: "bob left" }).waitFor();
   await expect.poll(async () => (await layer.stats()).members).toBe(2); // ann and cy
+}, 60_000);
+
+it("sendWithAck in the page resolves with what the consumer's handler returned; the answer is no onMessage frame", async () => {
+  await launch();
+  const context = await browser.newContext();
+  contexts.push(context);
+  const page = await context.newPage();
+  await page.goto(chat.url);
+  // A string, so that vitest leaves the page's own import() alone: the module as the page gets it from the server.
+  const result = (await page.evaluate(`(async () => {
+    const { connect } = await import("/channel-layers/browser.js");
+    const frames = [];
+    const conn = connect("/ws/chat/acks?name=zed", { onMessage: (m) => frames.push(m) });
+    await new Promise((resolve) => {
+      const poll = setInterval(() => { if (conn.state === "open") { clearInterval(poll); resolve(); } }, 10);
+    });
+    const answer = await conn.sendWithAck({ type: "message", text: "acked" });
+    const quick = await conn.sendWithAck({ type: "message", text: "" });
+    conn.close();
+    const closed = await conn.sendWithAck({ type: "message", text: "late" }).catch((e) => e.code);
+    return { answer, quick, closed, frames };
+  })()`)) as { answer: unknown; quick: unknown; closed: unknown; frames: unknown[] };
+  expect(result.answer).toEqual({ id: expect.any(String) });
+  expect(result.quick).toBeNull(); // the handler answered with an error frame and returned nothing
+  expect(result.closed).toBe("ERR_NOT_CONNECTED");
+  const said = result.frames.find((f) => (f as { type?: string }).type === "message") as { id: string } | undefined;
+  expect(said?.id).toBe((result.answer as { id: string }).id);
+  expect(result.frames.some((f) => typeof f === "object" && f !== null && "$ack" in f)).toBe(false);
+}, 60_000);
+
+it("shows who is online in a room; a page that closes leaves the other's list within 1 s", async () => {
+  if (browser === undefined) await launch();
+  const dee = await joinRoom("dee", "porch");
+  const eve = await joinRoom("eve", "porch");
+  const online = (page: Page): Promise<string[]> => page.locator("#online li").allTextContents();
+  await expect.poll(() => online(dee)).toEqual(["dee", "eve"]);
+  await expect.poll(() => online(eve)).toEqual(["dee", "eve"]);
+  await eve.close();
+  const start = Date.now();
+  await expect.poll(() => online(dee), { timeout: 1000, interval: 20 }).toEqual(["dee"]);
+  expect(Date.now() - start).toBeLessThan(1000);
+  expect(await layer.presenceCount("chat.room.porch")).toBe(1);
 }, 60_000);

@@ -241,3 +241,30 @@ describe("Consumer", () => {
     expect(errors[0]!.error).toBeInstanceOf(LayerClosedError);
   });
 });
+
+describe("presence (docs/presence.md)", () => {
+  it("join(group, info) makes the consumer a presence entry; stop() leaves it, announced to the others once", async () => {
+    layer = new InMemoryChannelLayer({ groupPresence: { "room*": { events: true } } });
+    const ann = await start(new Recorder(init()));
+    const bob = await start(new Recorder(init()));
+    const seen: Message[] = [];
+    const watcher = await layer.newChannel();
+    await layer.groupAdd("room", watcher);
+    await ann.join("room", { user: "ann" });
+    await bob.join("room", { user: "bob" });
+    expect((await layer.presence("room")).entries.map((e) => e.info)).toEqual([{ user: "ann" }, { user: "bob" }]);
+    await bob.stop();
+    expect((await layer.presence("room")).entries.map((e) => e.info)).toEqual([{ user: "ann" }]);
+    for (let m = await layer.receive(watcher); ; m = await layer.receive(watcher)) {
+      seen.push(m);
+      if (m.type === "presence.leave") break;
+    }
+    expect(seen.map((m) => [m.type, (m.info as { user: string }).user])).toEqual([
+      ["presence.join", "ann"],
+      ["presence.join", "bob"],
+      ["presence.leave", "bob"],
+    ]);
+    await bob.join("room", { user: "bob" }); // stopped: joins nothing
+    expect(await layer.presenceCount("room")).toBe(1);
+  });
+});

@@ -7,6 +7,18 @@ import { afterEach, expect, it } from "vitest";
 import { startDemo, stopDemos } from "./demo-process.js";
 import { cleanup, Client, open } from "./helpers.js";
 
+/** Presence frames each client got, kept aside so the chat's own frames read in order. */
+const seen = new Map<Client, unknown[]>();
+
+/** The next frame of `c` that is not about presence. */
+async function said(c: Client): Promise<unknown> {
+  for (;;) {
+    const frame = (await c.json()) as { type?: string };
+    if (!String(frame.type).startsWith("presence")) return frame;
+    seen.set(c, [...(seen.get(c) ?? []), frame]);
+  }
+}
+
 afterEach(async () => {
   await cleanup();
   await stopDemos();
@@ -23,17 +35,23 @@ it("serves the page and the chat on the port it prints, and exits cleanly on SIG
 
   const ws = url.replace("http", "ws");
   const ann = await open(`${ws}ws/chat/lobby?name=ann`);
-  expect(await ann.json()).toEqual({ type: "welcome", room: "lobby", user: "ann", history: [] });
+  expect(await said(ann)).toEqual({ type: "welcome", room: "lobby", user: "ann", history: [], online: [{ channel: expect.any(String), info: { user: "ann" } }] });
   const bob = await open(`${ws}ws/chat/lobby?name=bob`);
-  await bob.json();
-  expect(await ann.json()).toEqual({ type: "notice", text: "ann joined" });
-  expect(await ann.json()).toEqual({ type: "notice", text: "bob joined" });
+  await said(bob);
+  expect(await said(ann)).toEqual({ type: "notice", text: "ann joined" });
+  expect(await said(ann)).toEqual({ type: "notice", text: "bob joined" });
   bob.send(JSON.stringify({ type: "message", text: "hi" }));
-  expect(await ann.json()).toEqual({ type: "message", id: expect.any(String), user: "bob", text: "hi" });
+  expect(await said(ann)).toEqual({ type: "message", id: expect.any(String), user: "bob", text: "hi" });
   bob.send(JSON.stringify({ type: "nonsense" }));
-  expect(await bob.json()).toEqual({ type: "notice", text: "bob joined" });
-  expect(await bob.json()).toEqual({ type: "message", id: expect.any(String), user: "bob", text: "hi" });
-  expect(await bob.json()).toMatchObject({ type: "error", code: "ERR_BAD_MESSAGE" });
+  expect(await said(bob)).toEqual({ type: "notice", text: "bob joined" });
+  expect(await said(bob)).toEqual({ type: "message", id: expect.any(String), user: "bob", text: "hi" });
+  expect(await said(bob)).toMatchObject({ type: "error", code: "ERR_BAD_MESSAGE" });
+
+  // Who is online came alongside: the list with the welcome, then each join.
+  expect(seen.get(ann)).toEqual([
+    { type: "presence.join", channel: expect.any(String), info: { user: "ann" } },
+    { type: "presence.join", channel: expect.any(String), info: { user: "bob" } },
+  ]);
 
   child.kill("SIGTERM");
   const [code] = (await once(child, "exit")) as [number | null];

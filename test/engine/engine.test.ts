@@ -234,6 +234,27 @@ describe("engine: capacity and groups", () => {
     expect(engine.counters).toMatchObject({ groupSends: 2, groupDelivered: 1, groupSkippedFull: 1 });
   });
 
+  it("a group larger than the slice is delivered a slice per call, to its members of the moment, each at most once", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock);
+    for (let i = 0; i < 25; i++) engine.groupAdd("g", `m${i}`);
+    let part = engine.groupSend("g", 7, undefined, undefined, 10);
+    expect(part).toMatchObject({ delivered: 10, skipped: 0 });
+    // Meanwhile: a member already served is refreshed (it moves to the end), one not yet served leaves, a new one joins.
+    engine.groupAdd("g", "m0");
+    engine.groupDiscard("g", "m15");
+    engine.groupAdd("g", "late");
+    part = part.more!();
+    expect(part).toMatchObject({ delivered: 9, skipped: 0 });
+    part = part.more!();
+    expect(part).toEqual({ delivered: 5, skipped: 0 });
+    expect(engine.take("m0")).toBe(7);
+    expect(engine.take("m0")).toBeUndefined();
+    expect(engine.take("m15")).toBeUndefined();
+    expect(engine.take("late")).toBeUndefined();
+    expect(engine.counters).toMatchObject({ groupSends: 1, groupDelivered: 24 });
+  });
+
   it("flush keeps waiting receivers and drops the rest", () => {
     const clock = new FakeClock();
     const engine = makeEngine(clock);

@@ -10,7 +10,7 @@
 import type { ChildProcess } from "node:child_process";
 import type { MessagePort, Worker } from "node:worker_threads";
 import { BaseLayer } from "../../src/base.js";
-import type { Extension, LayerOptions, Message } from "../../src/layer.js";
+import type { Extension, GroupHistory, HistoryPosition, LayerOptions, Message, PresenceInfo, PresencePage, PresenceQuery } from "../../src/layer.js";
 import { decodeMessage, encodeMessage } from "../../src/msgpack.js";
 import { errorFromWire } from "../../src/protocol/errors.js";
 
@@ -106,14 +106,25 @@ export class ProxyLayer extends BaseLayer {
   protected async doReceive(channel: string, signal: AbortSignal | undefined): Promise<Message> {
     return decodeMessage((await this.call("receive", [channel], signal)) as Uint8Array);
   }
-  protected async doGroupAdd(group: string, channel: string): Promise<void> {
-    await this.call("groupAdd", [group, channel]);
+  protected override readonly keepsPresence = true;
+  protected async doGroupAdd(group: string, channel: string, presence: PresenceInfo | undefined): Promise<void> {
+    await this.call("groupAdd", presence === undefined ? [group, channel] : [group, channel, encodeMessage(presence as Message)]);
+  }
+  presence(group: string, query?: PresenceQuery): Promise<PresencePage> {
+    return this.readPresence(group, async () => decodeMessage((await this.call("presence", [group, query === undefined ? null : encodeMessage(query as Message)])) as Uint8Array) as unknown as PresencePage);
+  }
+  presenceCount(group: string): Promise<number> {
+    return this.readPresence(group, async () => (await this.call("presenceCount", [group])) as number);
   }
   protected async doGroupDiscard(group: string, channel: string): Promise<void> {
     await this.call("groupDiscard", [group, channel]);
   }
   protected async doGroupSend(group: string, message: Message, priority: number | undefined, except: ReadonlySet<string> | undefined): Promise<void> {
     await this.call("groupSend", [group, encodeMessage(message), priority, except && [...except]]);
+  }
+  protected override async doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number): Promise<GroupHistory> {
+    const options = { ...(since && { since }), ...(limit !== Infinity && { limit }) };
+    return decodeMessage((await this.call("groupHistory", [group, options])) as Uint8Array) as unknown as GroupHistory;
   }
   protected async doFlush(): Promise<void> {
     await this.call("flush", []);

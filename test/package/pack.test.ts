@@ -163,6 +163,58 @@ describe("the packed package", () => {
     });
   });
 
+  it("a user's room app from the tarball, in ESM and CommonJS: everyone but the sender, an ack, and the consumer's error raised in the test", () => {
+    const body = `
+      class Room extends JsonWebSocketConsumer {
+        async connect() { this.accept(); await this.groupAdd("room"); }
+        async receiveJson(content) {
+          if (content.boom) throw new Error("kaboom");
+          await this.groupSendOthers("room", { type: "room.said", text: content.text });
+          return { ok: true };
+        }
+        room_said(m) { this.sendJson({ heard: m.text }); }
+      }
+      async function main() {
+        const layer = new InMemoryChannelLayer();
+        const app = { layer, routes: [{ path: "/", consumer: Room }] };
+        const [ann, bob] = [new WebSocketCommunicator(app, "/"), new WebSocketCommunicator(app, "/")];
+        await ann.connect();
+        await bob.connect();
+        const ack = await ann.sendJsonWithAck({ text: "hi" });
+        const heard = await bob.receiveJson();
+        const annHeardNothing = await ann.receiveNothing();
+        ann.sendJson({ boom: true });
+        const raised = await ann.receiveJson().then(() => "nothing raised", (e) => e.message);
+        const [a, b] = [await layer.newChannel(), await layer.newChannel()];
+        await layer.groupAdd("g", a);
+        await layer.groupAdd("g", b);
+        await layer.groupSend("g", { type: "not-for-a" }, { except: a });
+        const toB = (await layer.receive(b)).type;
+        const toA = await Promise.race([layer.receive(a).then((m) => m.type), new Promise((r) => setTimeout(() => r("nothing"), 50))]);
+        await ann.disconnect();
+        await bob.disconnect();
+        await layer.close();
+        console.log(JSON.stringify({ ack, heard, annHeardNothing, raised, toB, toA }));
+      }`;
+    writeFileSync(
+      join(scratch, "room.mjs"),
+      `import { InMemoryChannelLayer, JsonWebSocketConsumer } from "channel-layers";
+       import { WebSocketCommunicator } from "channel-layers/testing";
+       ${body}
+       await main();`,
+    );
+    writeFileSync(
+      join(scratch, "room.cjs"),
+      `const { InMemoryChannelLayer, JsonWebSocketConsumer } = require("channel-layers");
+       const { WebSocketCommunicator } = require("channel-layers/testing");
+       ${body}
+       main();`,
+    );
+    const expected = { ack: { ok: true }, heard: { heard: "hi" }, annHeardNothing: true, raised: "kaboom", toB: "not-for-a", toA: "nothing" };
+    expect(JSON.parse(run("node", ["room.mjs"], scratch))).toEqual(expected);
+    expect(JSON.parse(run("node", ["room.cjs"], scratch))).toEqual(expected);
+  });
+
   it("runs a user's vitest file that tests a chat consumer with WebSocketCommunicator", () => {
     linkVitest();
     writeFileSync(
@@ -222,6 +274,7 @@ describe("the packed package", () => {
          groupDiscard(group, channel) { return this.inner.groupDiscard(group, channel); }
          groupSend(group, message, options) { return this.inner.groupSend(group, message, options); }
          flush() { return this.inner.flush(); }
+         groupHistory(group, options) { return this.inner.groupHistory(group, options); }
          close() { return this.inner.close(); }
        }`,
     );
@@ -229,13 +282,13 @@ describe("the packed package", () => {
       join(scratch, "wrapped.test.mjs"),
       `import { describeChannelLayer } from "channel-layers/testing";
        import { Wrapped } from "./wrapped.mjs";
-       describeChannelLayer("wrapped memory", { make: (options) => new Wrapped(options) });`,
+       describeChannelLayer("wrapped memory", { make: (options) => new Wrapped(options), capabilities: { presence: "this wrapper passes no presence on" } });`,
     );
     writeFileSync(
       join(scratch, "lossy.test.mjs"),
       `import { describeChannelLayer } from "channel-layers/testing";
        import { Wrapped } from "./wrapped.mjs";
-       describeChannelLayer("lossy memory", { make: (options) => new Wrapped(options, 10) });`,
+       describeChannelLayer("lossy memory", { make: (options) => new Wrapped(options, 10), capabilities: { presence: "this wrapper passes no presence on" } });`,
     );
     const good = vitest("wrapped.test.mjs");
     expect(

@@ -117,7 +117,9 @@ it("every ts block of the docs that starts with an import typechecks against the
   ]);
   const origin = new Map<string, { page: string; line: number }>();
   blocks.forEach((block, i) => {
-    const file = join(dir, `block${i}.ts`);
+    // A block that names its file ("// server.ts") is that file, for the blocks after it that import it.
+    const named = /^\/\/ ([\w-]+\.ts)\n/.exec(block.code)?.[1];
+    const file = join(dir, named !== undefined && !files.has(join(dir, named)) ? named : `block${i}.ts`);
     files.set(file, block.code);
     origin.set(file, block);
   });

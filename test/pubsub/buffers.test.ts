@@ -152,7 +152,7 @@ describe("pub/sub layer buffers", () => {
     expect((await waiting).type).toBe("still");
   });
 
-  it("drops and counts published garbage and oversized messages, and keeps working", async () => {
+  it("fails one receive for each published body that is no message, drops oversized ones, counts both, and keeps working", async () => {
     const layer = make({ maxMessageBytes: 1000 });
     const admin = raw();
     const ch = await layer.newChannel();
@@ -161,6 +161,7 @@ describe("pub/sub layer buffers", () => {
     await admin.publish(ch, Buffer.from([0x93, 1, 2, 3])); // an array, not a message
     await admin.publish(ch, Buffer.concat([Buffer.from([0x82, 0xa4, 0x74, 0x79, 0x70, 0x65, 0xa1, 0x74, 0xa1, 0x78, 0xc5, 0x07, 0xd0]), Buffer.alloc(2000)]));
     await layer.send(ch, { type: "fine" });
+    for (let i = 0; i < 3; i++) await expect(layer.receive(ch)).rejects.toMatchObject({ name: "InvalidMessageError" });
     expect((await layer.receive(ch)).type).toBe("fine");
     expect(layer.droppedMessages).toBe(4);
   });

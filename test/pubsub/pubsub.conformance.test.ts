@@ -12,5 +12,15 @@ describeChannelLayer("redis pub/sub (real server)", {
   capabilities: {
     ...PUBSUB_LACKS,
     trafficControl: "channels_redis' pub/sub layer keeps no such state, so Python peers could not honour it",
+    presence: "presence is not built on Redis pub/sub yet: groupAdd with presence is rejected with a TypeError (docs/presence.md)",
+  },
+});
+
+describeChannelLayer("redis pub/sub, sharded (SSUBSCRIBE, real server)", {
+  make: (options) => makePubSub(prefix, { sharded: true, ...options }),
+  shared: true,
+  capabilities: {
+    ...PUBSUB_LACKS,
+    trafficControl: "channels_redis' pub/sub layer keeps no such state, so Python peers could not honour it",
   },
 });

@@ -126,12 +126,13 @@ describe("redis layer on ioredis-mock", () => {
     expect(got).toEqual([2, 3, 4]);
   });
 
-  it("drops a member it cannot decode and keeps serving the channel", async () => {
+  it("fails one receive with InvalidMessageError for a member it cannot decode, counts it, and keeps serving the channel", async () => {
     const h = host();
     const layer = make(h);
     const probe = new MockRedis({ host: h });
     await probe.zadd("asgigarbage", Date.now() / 1000, Buffer.from("not msgpack at all \xc1"));
     await layer.send("garbage", { type: "fine" });
+    await expect(layer.receive("garbage")).rejects.toMatchObject({ name: "InvalidMessageError" });
     expect((await layer.receive("garbage")).type).toBe("fine");
     expect(layer.droppedMembers).toBe(1);
     probe.disconnect();

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { ChannelFullError, createChannelLayer, RedisChannelLayer, type ChannelLayer } from "../../src/index.js";
+import { ChannelFullError, createChannelLayer, RedisChannelLayer, RedisPubSubChannelLayer, type ChannelLayer } from "../../src/index.js";
 import { cleanPrefix, keysUnder, REDIS_URL, testPrefix } from "./helpers.js";
 import { needs } from "../services.js";
 
@@ -89,5 +89,24 @@ describe("hosts in every form channels_redis accepts", () => {
     expect(resolveHost({ sentinels: [{ host: "s", port: 1 }], name: "m" })).toEqual({ sentinels: [{ host: "s", port: 1 }], name: "m" });
     expect(describeHost("redis://user:secret@h:1/0")).toBe("redis://***@h:1/0");
     expect(describeHost({ sentinels: [{ host: "s", port: 1 }], name: "m" })).toBe('sentinel master "m"');
+  });
+});
+
+describe("redis+cluster:// URLs and the cluster option, refused before any connection", () => {
+  it("moves the node list into the query so the URL parses, keeping credentials and options", async () => {
+    const { clusterNodesToQuery } = await import("../../src/redis/url.js");
+    expect(clusterNodesToQuery("redis+cluster://a:7000,b:7001/?prefix=p")).toBe("redis+cluster://cluster/?prefix=p&nodes=a%3A7000%2Cb%3A7001");
+    expect(clusterNodesToQuery("rediss+cluster://u:pw@a:7000")).toBe("rediss+cluster://u:pw@cluster?nodes=a%3A7000");
+    expect(clusterNodesToQuery("redis://a:6379/0")).toBe("redis://a:6379/0");
+  });
+
+  it("says in one line what is wrong", () => {
+    expect(() => createChannelLayer("redis+cluster:///?prefix=x")).toThrow(/names at least one node: redis\+cluster:\/\/host:port,host:port/);
+    expect(() => createChannelLayer("redis+cluster://a:1/?slots=many")).toThrow(/option "slots" in channel layer URL must be a whole number, got "many"/);
+    expect(() => createChannelLayer("redis+cluster://a:1/?slots=0")).toThrow(/cluster slots must be a whole number from 1 to 1024, got 0/);
+    expect(() => new RedisChannelLayer({ cluster: { nodes: [] } })).toThrow(/cluster.nodes must be a non-empty array/);
+    expect(() => new RedisChannelLayer({ cluster: { nodes: ["a:1"] }, hosts: ["redis://a:1"] })).toThrow(/give hosts or cluster, not both/);
+    expect(() => new RedisPubSubChannelLayer({ cluster: { nodes: ["a:1"] } })).toThrow(/Redis pub\/sub on a cluster needs sharded: true/);
+    expect(() => createChannelLayer("redis+pubsub://a:1/?sharded=yes")).toThrow(/option "sharded" in channel layer URL must be true or false, got "yes"/);
   });
 });

@@ -4,7 +4,8 @@
  */
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { encodeMessage } from "../../src/msgpack.js";
+import { decodeMessage, encodeMessage } from "../../src/msgpack.js";
+import { NotAMessage } from "../../src/not-a-message.js";
 import { InvalidTokenError, MultiFernet } from "../../src/redis/fernet.js";
 import { Serializer } from "../../src/redis/serializer.js";
 import { consistentHash, crc32ForTest } from "../../src/redis/sharding.js";
@@ -22,7 +23,11 @@ describe("member bytes", () => {
 
   it("reads a member with the golden 12-byte prefix back to the same object", () => {
     const member = Buffer.from("510cbb3f51bce37c44fd390083a161c3a162c0a16381a16490", "hex");
-    expect(new Serializer(undefined, 70).decode(member)).toEqual({ a: true, b: null, c: { d: [] } });
+    expect(decodeMessage(member.subarray(12))).toEqual({ a: true, b: null, c: { d: [] } });
+    // It has no "type": read through the layer's serializer it is no message (its receive fails).
+    expect(new Serializer(undefined, 70).decode(member)).toMatchObject({ reason: 'it decoded to a map without a string "type", not a message' });
+    const typed = Buffer.concat([member.subarray(0, 12), encodeMessage({ type: "t", a: true, b: null, c: { d: [] } })]);
+    expect(new Serializer(undefined, 70).decode(typed)).toEqual({ type: "t", a: true, b: null, c: { d: [] } });
   });
 
   it("puts a fresh random prefix of the configured length before the msgpack", () => {
@@ -46,7 +51,8 @@ describe("member bytes", () => {
 
   it("refuses bytes that are not a message", () => {
     const s = new Serializer(undefined, 70);
-    expect(() => s.decode(Buffer.concat([Buffer.alloc(12), encodeMessage([1, 2] as never)]))).toThrow(/not a message/);
+    expect(s.decode(Buffer.concat([Buffer.alloc(12), encodeMessage([1, 2] as never)]))).toBeInstanceOf(NotAMessage);
+    expect(s.decode(Buffer.concat([Buffer.alloc(12), Buffer.from([0xd6, 0xff, 0, 0, 0, 1])]))).toMatchObject({ reason: "it decoded to a Date, not a message (a map)" });
   });
 });
 

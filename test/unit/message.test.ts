@@ -12,7 +12,7 @@ const value: fc.Arbitrary<MessageValue> = fc.letrec<{ v: MessageValue }>((tie) =
     { depthSize: "small" },
     fc.constant(null),
     fc.boolean(),
-    fc.double(),
+    fc.double({ noNaN: true }), // NaN is refused (conformance suite)
     fc.integer(),
     fc.maxSafeInteger(),
     fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),

@@ -2,12 +2,22 @@
 // the room says and where the connection stands. After a reconnect (this
 // page's socket dropped) or a gap (the server's channel layer was away) it
 // reloads the room's recent messages from the server.
-import { connect } from "/channel-layers/browser.js";
+import { connect, trackPresence } from "/channel-layers/browser.js";
 
 const $ = (id) => document.getElementById(id);
 const messages = $("messages");
 let connection = null;
 let joined = "";
+
+// Who is online: the server sends the list with its welcome, then each join and leave.
+const online = trackPresence((members) => {
+  const items = [...members.values()].map((info) => {
+    const li = document.createElement("li");
+    li.textContent = info?.user ?? "?"; // text, never HTML
+    return li;
+  });
+  $("online").replaceChildren(...items);
+});
 
 function show(text, kind, user) {
   const li = document.createElement("li");
@@ -34,14 +44,17 @@ function setStatus(text, connected) {
 }
 
 function onState(state, info) {
+  if (state !== "open") online.clear();
   if (state === "open") setStatus(info.reconnected ? `reconnected to ${joined}` : `joining ${joined}…`, info.reconnected);
   else if (state === "reconnecting") setStatus(`reconnecting in ${(info.delay / 1000).toFixed(1)} s (attempt ${info.attempt}, code ${info.code})…`, false);
   else if (state === "closed" && info.code) setStatus(`disconnected (code ${info.code})`, false);
 }
 
 function onMessage(m) {
+  if (online.handle(m)) return;
   if (m.type === "welcome") {
     setStatus(`in room ${m.room} as ${m.user}`, true);
+    online.handle({ type: "presence", entries: m.online ?? [] });
     showHistory(m.history ?? []);
   } else if (m.type === "history") showHistory(m.messages);
   else if (m.type === "message") show(m.text, "message", m.user);

@@ -42,4 +42,4 @@ def channel_layers(url):
     return {"default": {"BACKEND": backends[scheme], "CONFIG": config}}
 
 
-CHANNEL_LAYERS = channel_layers(os.environ.get("CHANNEL_LAYER_URL", "redis://127.0.0.1:6379/0"))
+CHANNEL_LAYERS = channel_layers(os.environ.get("CHANNEL_LAYER_URL", "redis://127.0.0.1:6379/1"))

@@ -7,13 +7,14 @@
  */
 import { LayerClosedError } from "../../errors.js";
 import type { Message } from "../../layer.js";
+import { NotAMessage } from "../../not-a-message.js";
 import { PendingReceive } from "../../pending-receive.js";
 import { RingQueue } from "../../engine/queue.js";
 import { WaiterList } from "../../engine/waiters.js";
 
 export class LocalChannel {
   /** Messages nobody was waiting for, with their deadlines (ms, performance.now). */
-  readonly queue = new RingQueue<Message>();
+  readonly queue = new RingQueue<Message | NotAMessage>();
   readonly waiters = new WaiterList<Message, PendingReceive<Message>>();
   /** Groups (their pub/sub channel names) this channel is a member of here. */
   readonly groups = new Set<string>();
@@ -74,12 +75,13 @@ export class LocalChannels {
     return n > 0;
   }
 
-  /** Hand `message` to the longest-waiting receive, else queue it unless the channel is full. */
-  arrive(channel: LocalChannel, message: Message, now = performance.now()): Arrival {
+  /** Hand `message` to the longest-waiting receive (one that is no message fails it), else queue it unless the channel is full. */
+  arrive(channel: LocalChannel, message: Message | NotAMessage, now = performance.now()): Arrival {
     channel.lastUsed = now;
     const waiter = channel.waiters.shift();
     if (waiter) {
-      waiter.deliver(message);
+      if (message instanceof NotAMessage) waiter.fail(message.error());
+      else waiter.deliver(message);
       return "delivered";
     }
     this.dropExpired(channel, now);
@@ -94,6 +96,7 @@ export class LocalChannels {
     channel.lastUsed = now;
     this.dropExpired(channel, now);
     const message = channel.queue.shift();
+    if (message instanceof NotAMessage) return Promise.reject(message.error());
     if (message !== undefined) return Promise.resolve(message);
     return PendingReceive.wait<Message>(signal, (pending) =>
       channel.waiters.push(pending, () => {

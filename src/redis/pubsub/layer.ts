@@ -7,17 +7,21 @@
  * by the receiving layer (channels.ts); what it cannot is in docs/pubsub.md.
  */
 import { BaseLayer } from "../../base.js";
-import { ConnectionLostError, InvalidMessageError, LayerClosedError } from "../../errors.js";
+import { InvalidMessageError, LayerClosedError } from "../../errors.js";
 import type { Extension, Message, MessageValue } from "../../layer.js";
 import { cloneMessage } from "../../message.js";
 import { assertChannelName, assertOwnChannel } from "../../names.js";
+import { NotAMessage } from "../../not-a-message.js";
 import type { LayerStats } from "../../stats.js";
 import { commonRedisOptions, type CommonRedisOptions } from "../common-options.js";
-import { describeHost, release, Shard } from "../connections.js";
+import { describeHost, release, Shard, unavailableError } from "../connections.js";
 import { Serializer } from "../serializer.js";
 import { consistentHash } from "../sharding.js";
 import { LocalChannels, type LocalChannel } from "./channels.js";
 import { ShardSubscriber } from "./subscriber.js";
+import { ClusterSubscribers } from "./cluster-subscribers.js";
+import { clusterShards } from "../cluster.js";
+import type { Cluster } from "ioredis";
 
 export interface RedisPubSubLayerOptions extends CommonRedisOptions {
   /** Starts group channel names (`{prefix}__group__{group}`) and newChannel names. Default `"asgi"`. */
@@ -27,6 +31,13 @@ export interface RedisPubSubLayerOptions extends CommonRedisOptions {
    * `symmetric_encryption_keys`; Debian's 4.0 pubsub layer cannot read them).
    */
   symmetricEncryptionKeys?: Array<string | Uint8Array>;
+  /**
+   * Redis ≥ 7's sharded pub/sub (SPUBLISH/SSUBSCRIBE, docs/pubsub.md): a
+   * message goes to the master of its channel's slot only, not to every
+   * node. Needed with `cluster`. Default false: Python's layer uses PUBLISH,
+   * and a sharded subscriber hears no PUBLISH.
+   */
+  sharded?: boolean;
 }
 
 /**
@@ -51,7 +62,8 @@ export class RedisPubSubChannelLayer extends BaseLayer {
   protected override readonly wideInts = true;
   readonly prefix: string;
   private readonly shards: Shard[];
-  private readonly subscribers: ShardSubscriber[];
+  private readonly subscribers: Array<ShardSubscriber | ClusterSubscribers>;
+  private readonly sharded: boolean;
   private readonly serializer: Serializer;
   private readonly local: LocalChannels;
   /** Group channel name → member channel → when it was added (ms, performance.now). */
@@ -68,7 +80,11 @@ export class RedisPubSubChannelLayer extends BaseLayer {
     droppedOverflow: 0,
     membershipsExpired: 0,
   };
-  /** Published messages that could not be decoded (garbage, a wrong key), or were too large: dropped. */
+  /**
+   * Published bodies too large (dropped unread), or holding no message
+   * (garbage, a wrong key, no `type`…: each receive that gets one fails with
+   * InvalidMessageError).
+   */
   droppedMessages = 0;
   private readonly timeoutMs: number;
   /** Runs while a shard is down (from the start, or since a drop): at connectionLostTimeout the layer is "failed". */
@@ -76,8 +92,15 @@ export class RedisPubSubChannelLayer extends BaseLayer {
 
   constructor(options: RedisPubSubLayerOptions = {}) {
     super(options, "connecting");
+    // Said at once rather than ignored: a group the app thinks is recoverable would not be.
+    if (this.config.groupHistory.any) throw new TypeError("groupHistory is not supported by the Redis pub/sub layer yet (docs/recovery.md)");
     const { prefix, timeout, targets, factory, clientOptions, cluster } = commonRedisOptions(options, "Redis pub/sub");
-    if (cluster) throw new TypeError("the Redis pub/sub layer does not run on a Redis Cluster yet: use hosts");
+    const sharded = options.sharded ?? false;
+    if (typeof sharded !== "boolean") throw new TypeError(`sharded must be true or false, got ${String(sharded)}`);
+    if (cluster && !sharded) {
+      throw new TypeError("Redis pub/sub on a cluster needs sharded: true (a PUBLISH would reach every node of the cluster)");
+    }
+    this.sharded = sharded;
     this.prefix = prefix;
     // No random prefix and no token lifetime: the pubsub layer's serializer has neither.
     this.serializer = new Serializer(options.symmetricEncryptionKeys, Infinity, 0);
@@ -85,20 +108,27 @@ export class RedisPubSubChannelLayer extends BaseLayer {
     this.groupExpiryMs = this.config.groupExpiry * 1000;
     this.local = new LocalChannels(this.expiryMs, (channel) => this.config.capacity.capacityOf(channel));
     this.timeoutMs = timeout;
-    // Messages name the server by the URL the user wrote: redis+pubsub://, not the redis:// ioredis is given.
-    const where = (t: (typeof targets)[number]): string => describeHost(t).replace(/^(rediss?):/, "$1+pubsub:");
-    this.shards = targets.map((t, i) => new Shard(i, t, factory, { ...clientOptions, autoResubscribe: false }, timeout, where(t)));
-    this.subscribers = this.shards.map(
-      (shard) =>
-        new ShardSubscriber(shard, {
-          message: (channel, data) => this.arrived(channel, data),
-          up: (restored) => this.shardUp(restored),
-          down: () => {
-            this.setState("reconnecting");
-            this.startDownTimer();
-          },
-        }),
-    );
+    const events = {
+      message: (channel: string, data: Buffer) => this.arrived(channel, data),
+      up: (restored: boolean) => this.shardUp(restored),
+      down: () => {
+        this.setState("reconnecting");
+        this.startDownTimer();
+      },
+    };
+    if (cluster) {
+      // One command client for the whole cluster, whose slot table says where each channel's subscriber goes.
+      const shard = clusterShards({ ...cluster, slots: 1 }, options.redisOptions ?? {}, timeout, 1000)[0]!;
+      const client = shard.commands as unknown as Cluster;
+      const known = new Promise((resolve) => client.once("ready", resolve));
+      this.shards = [shard];
+      this.subscribers = [new ClusterSubscribers(() => client.slots, known, options.redisOptions ?? {}, timeout, events)];
+    } else {
+      // Messages name the server by the URL the user wrote: redis+pubsub://, not the redis:// ioredis is given.
+      const where = (t: (typeof targets)[number]): string => describeHost(t).replace(/^(rediss?):/, "$1+pubsub:");
+      this.shards = targets.map((t, i) => new Shard(i, t, factory, { ...clientOptions, autoResubscribe: false }, timeout, where(t)));
+      this.subscribers = this.shards.map((shard) => new ShardSubscriber(shard, events, sharded));
+    }
     for (const shard of this.shards) {
       // After the shard's own listener, which decides whether the error is fatal (a database the server does not have).
       shard.commands.on("error", () => {
@@ -151,13 +181,10 @@ export class RedisPubSubChannelLayer extends BaseLayer {
 
   protected override unavailable(): Error {
     if (this.closed) return new LayerClosedError();
-    const fatal = this.shards.find((s) => s.fatal !== undefined)?.fatal;
-    if (fatal !== undefined) return fatal;
-    const down = this.shards.filter((s) => !this.subscribers[s.index]!.isUp);
-    const why = down.map((s) => s.lastError?.message).filter((m) => m !== undefined);
-    return new ConnectionLostError(
-      `Redis at ${down.map((s) => s.where).join(", ") || "?"} could not be reached within ${this.timeoutMs} ms (connectionLostTimeout)` +
-        `${why.length > 0 ? `: ${why.join("; ")}` : ""}; the layer goes on retrying until it is closed`,
+    return unavailableError(
+      this.shards,
+      this.shards.filter((s) => !this.subscribers[s.index]!.isUp),
+      this.timeoutMs,
     );
   }
 
@@ -178,7 +205,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
     const shard = this.shards[index]!;
     const data = this.serializer.encode(message);
     const publish = (): Promise<void> =>
-      shard.commands.publish(name, data).then(
+      (this.sharded ? shard.commands.spublish(name, data) : shard.commands.publish(name, data)).then(
         () => undefined,
         (err: unknown) => {
           throw shard.fail(err);
@@ -270,19 +297,18 @@ export class RedisPubSubChannelLayer extends BaseLayer {
     const channel = this.local.get(name);
     const members = channel ? undefined : this.groups.get(name);
     if (!channel && !members) return; // unsubscribed a moment ago
-    let message: Message;
-    try {
-      if (data.length > this.config.maxMessageBytes) throw new RangeError("too large");
-      message = this.serializer.decode(data);
-    } catch {
+    if (data.length > this.config.maxMessageBytes) {
       this.droppedMessages++;
       return;
     }
+    // A body that is no message takes a message's place: the receive that gets it fails (src/not-a-message.ts).
+    const message = this.serializer.decode(data);
+    if (message instanceof NotAMessage) this.droppedMessages++;
     if (channel) {
       if (this.local.arrive(channel, message) === "full") this.counters.droppedOverflow++;
       return;
     }
-    const except = takeExcept(message);
+    const except = message instanceof NotAMessage ? undefined : takeExcept(message);
     const now = performance.now();
     let first = true;
     for (const [member, added] of members!) {
@@ -298,7 +324,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
         this.leave(name, member);
         continue;
       }
-      const copy = first ? message : cloneMessage(message);
+      const copy = first || message instanceof NotAMessage ? message : cloneMessage(message);
       first = false;
       if (this.local.arrive(local, copy, now) === "full") this.counters.groupSkippedFull++;
       else this.counters.groupDelivered++;

@@ -4,9 +4,14 @@
  * drops. ioredis' own resubscription is off (autoResubscribe: false) so the
  * layer knows the moment every wanted channel is subscribed again, and only
  * then reports the gap (docs/semantics.md §5) — Python's layer finds out by polling.
+ * Sharded (Redis 7's SSUBSCRIBE, docs/pubsub.md): the same, with the S commands.
  */
 import type { Redis } from "ioredis";
 import { release, type Shard } from "../connections.js";
+import { keySlot } from "../sharding.js";
+
+/** What a subscriber needs of its server: a connection, and how to word an outage. */
+export type SubscriberLink = Pick<Shard, "connect" | "fail">;
 
 export interface SubscriberEvents {
   /** A message published to a subscribed channel. */
@@ -31,11 +36,13 @@ export class ShardSubscriber {
   private closed = false;
 
   constructor(
-    private readonly shard: Shard,
+    private readonly shard: SubscriberLink,
     private readonly events: SubscriberEvents,
+    /** SSUBSCRIBE/SUNSUBSCRIBE (Redis ≥ 7's sharded pub/sub) instead of SUBSCRIBE/UNSUBSCRIBE. */
+    private readonly sharded = false,
   ) {
     this.client = shard.connect();
-    this.client.on("messageBuffer", (channel: Buffer, data: Buffer) => this.events.message(channel.toString("utf8"), data));
+    this.client.on(sharded ? "smessageBuffer" : "messageBuffer", (channel: Buffer, data: Buffer) => this.events.message(channel.toString("utf8"), data));
     this.client.on("ready", () => void this.onReady());
     this.client.on("close", () => this.onClose());
   }
@@ -60,7 +67,7 @@ export class ShardSubscriber {
     if (pending) return pending;
     if (this.wanted.has(channel) && this.connected) return Promise.resolve();
     this.wanted.add(channel);
-    const done = this.client.subscribe(channel).then(
+    const done = this.send("subscribe", [channel]).then(
       () => {
         this.pending.delete(channel);
       },
@@ -77,7 +84,35 @@ export class ShardSubscriber {
   unsubscribe(channel: string): void {
     if (!this.wanted.delete(channel)) return;
     // Nothing waits on this: a failed UNSUBSCRIBE is moot once the connection is gone.
-    this.client.unsubscribe(channel).catch(() => {});
+    this.send("unsubscribe", [channel]).catch(() => {});
+  }
+
+  /** Subscribe many channels in commands of up to CHUNK (a cluster's channels moving to this node after a failover). */
+  async subscribeMany(channels: string[]): Promise<void> {
+    const fresh = channels.filter((c) => !this.wanted.has(c));
+    for (const c of fresh) this.wanted.add(c);
+    try {
+      for (let i = 0; i < fresh.length; i += CHUNK) await this.send("subscribe", fresh.slice(i, i + CHUNK));
+    } catch (err) {
+      // Not subscribed: the caller tries again (a node just promoted may still redirect).
+      for (const c of fresh) this.wanted.delete(c);
+      throw this.shard.fail(err);
+    }
+  }
+
+  private send(what: "subscribe" | "unsubscribe", channels: string[]): Promise<unknown> {
+    if (!this.sharded) return what === "subscribe" ? this.client.subscribe(...channels) : this.client.unsubscribe(...channels);
+    // One SSUBSCRIBE names channels of one slot only (a cluster refuses others): one command per slot, sent together.
+    const perSlot = new Map<number, string[]>();
+    for (const channel of channels) {
+      const slot = keySlot(channel);
+      const list = perSlot.get(slot);
+      if (list) list.push(channel);
+      else perSlot.set(slot, [channel]);
+    }
+    return Promise.all(
+      [...perSlot.values()].map((list) => (what === "subscribe" ? this.client.ssubscribe(...list) : this.client.sunsubscribe(...list))),
+    );
   }
 
   async close(): Promise<void> {
@@ -97,7 +132,7 @@ export class ShardSubscriber {
     if (restored && this.wanted.size > 0) {
       const names = [...this.wanted];
       try {
-        for (let i = 0; i < names.length; i += CHUNK) await this.client.subscribe(...names.slice(i, i + CHUNK));
+        for (let i = 0; i < names.length; i += CHUNK) await this.send("subscribe", names.slice(i, i + CHUNK));
       } catch {
         return; // dropped again: the next "ready" tries again
       }

@@ -6,6 +6,7 @@
  * backend does not keep is declared in one place and read in the test report.
  */
 import { vitest } from "../vitest.js";
+import { HISTORY_CASES } from "./history.js";
 import { modelTitle } from "./model.js";
 
 export type Capability =
@@ -18,7 +19,9 @@ export type Capability =
   /** A send to a full channel rejects with ChannelFullError at the sender. */
   | "senderSeesCapacity"
   /** newChannel names are exactly `<prefix>.<instance>!<id>` (no backend prefix in front). */
-  | "bareNewChannelNames";
+  | "bareNewChannelNames"
+  /** `groupHistory()` and positions in group messages (docs/recovery.md), with the suite's CONFORMANCE_GROUP_HISTORY. */
+  | "groupHistory";
 
 /** Case titles (exact) by the capability they need. */
 export const NEEDS: Record<Capability, readonly string[]> = {
@@ -46,6 +49,7 @@ export const NEEDS: Record<Capability, readonly string[]> = {
     "channelCapacity as a record of globs",
   ],
   bareNewChannelNames: ["newChannel makes unique process-local names from a prefix"],
+  groupHistory: HISTORY_CASES,
 };
 
 type CaseFn = () => Promise<void> | void;

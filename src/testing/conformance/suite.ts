@@ -15,6 +15,7 @@ import {
 } from "../../index.js";
 import { casesFor, type Capability } from "./capabilities.js";
 import { closedAfterEach, drain, expectEmpty, fresh, sleep, tick, tryReceive } from "./helpers.js";
+import { historyCases } from "./history.js";
 import { modelTest } from "./model.js";
 
 export interface ConformanceTarget {
@@ -127,6 +128,7 @@ export function conformance(target: ConformanceTarget): void {
           [{ type: "t", p: new Point() }, /message\.p: Point is not allowed/],
           [{ type: "t", a: [1, undefined] }, /message\.a\[1\]: undefined is not allowed/],
           [{ type: "t", deep: { list: [undefined] } }, /message\.deep\.list\[0\]: undefined is not allowed/],
+          [{ type: "t", price: { cents: Number.NaN } }, /message\.price\.cents: NaN is not allowed/],
           [cyclic, /message\.self\.again: a cycle/],
           [{ type: "t", big: 2n ** 64n }, /message\.big: bigint .* outside int64/],
           [{ type: "t", sym: Symbol("s") }, /message\.sym: a symbol is not allowed/],
@@ -748,6 +750,7 @@ export function conformance(target: ConformanceTarget): void {
         await layer.close(); // a second close is harmless
       });
     });
+    describe("group history (docs/recovery.md)", () => historyCases(target, make, it));
     it.checkAllFound();
   });
 }
