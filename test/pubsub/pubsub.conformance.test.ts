@@ -12,7 +12,6 @@ describeChannelLayer("redis pub/sub (real server)", {
   capabilities: {
     ...PUBSUB_LACKS,
     trafficControl: "channels_redis' pub/sub layer keeps no such state, so Python peers could not honour it",
-    presence: "presence is not built on Redis pub/sub yet: groupAdd with presence is rejected with a TypeError (docs/presence.md)",
   },
 });
 
