@@ -11,7 +11,7 @@ import { describeChannelLayer } from "../../src/testing/index.js";
 import { OwnCluster } from "./own-cluster.js";
 import { RedisPubSubChannelLayer } from "../../src/redis/pubsub/layer.js";
 import { PUBSUB_LACKS } from "../pubsub/helpers.js";
-import { testPrefix } from "./helpers.js";
+import { REDIS_LACKS, testPrefix } from "./helpers.js";
 import { needs } from "../services.js";
 
 await needs("redis-server");
@@ -30,11 +30,7 @@ const prefix = testPrefix();
 describeChannelLayer("redis cluster", {
   make: (options) => makeLayer(prefix, options),
   shared: true,
-  capabilities: {
-    trafficControl: "channels_redis' Redis layout has no priorities, rate limits, overflow policies or dead letters",
-    groupHistory: "not built yet for Redis (docs/recovery.md)",
-    presence: "presence is not built on Redis yet: groupAdd with presence is rejected with a TypeError (docs/presence.md)",
-  },
+  capabilities: REDIS_LACKS,
 });
 
 const pubsubPrefix = testPrefix();

@@ -1,6 +1,6 @@
 import { afterAll } from "vitest";
 import { describeChannelLayer } from "../../src/testing/index.js";
-import { cleanPrefix, makeLayer, testPrefix } from "./helpers.js";
+import { cleanPrefix, makeLayer, REDIS_LACKS, testPrefix } from "./helpers.js";
 import { needs } from "../services.js";
 
 await needs("redis");
@@ -11,9 +11,5 @@ afterAll(() => cleanPrefix(prefix));
 describeChannelLayer("redis (real server)", {
   make: (options) => makeLayer(prefix, options),
   shared: true,
-  capabilities: {
-    trafficControl: "channels_redis' Redis layout has no priorities, rate limits, overflow policies or dead letters",
-    groupHistory: "not built yet for Redis (docs/recovery.md)",
-    presence: "presence is not built on Redis yet: groupAdd with presence is rejected with a TypeError (docs/presence.md)",
-  },
+  capabilities: REDIS_LACKS,
 });
