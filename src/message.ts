@@ -234,15 +234,15 @@ function cloneValue(value: MessageValue): MessageValue {
   if (typeof value !== "object" || value === null) return value;
   if (value instanceof Uint8Array) return Buffer.isBuffer(value) ? Buffer.from(value) : value.slice();
   if (Array.isArray(value)) return value.map(cloneValue);
-  // Only the layer freezes what it puts in a message (a history position: copyMessage never leaves a
-  // sender's object frozen), and nobody can change a frozen one: every copy may share it.
-  if (Object.isFrozen(value)) return value;
   // Spread, then deepen in place, as copyPlain does: V8 clones the shape in one step. A spread defines
   // each key as an own data property, so a "__proto__" key stays one.
   const out: Record<string, MessageValue> = { ...value };
   for (const key in out) {
     const v = out[key]!;
-    if (typeof v === "object" && v !== null) out[key] = cloneValue(v);
+    // Only the layer freezes what it puts in a message (a history position: copyMessage never leaves a
+    // sender's object frozen), and nobody can change a frozen one: every copy may share it. Asked of
+    // nested objects only: the check costs about 7 ns a call, a fifth of a flat message's whole copy.
+    if (typeof v === "object" && v !== null && !Object.isFrozen(v)) out[key] = cloneValue(v);
   }
   return out;
 }
