@@ -59,7 +59,7 @@ describe("framing", () => {
         fc.constantFrom(null, true, false, 0, -0, 31, 32, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, -32, -33, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1),
         fc.integer(),
         fc.maxSafeInteger(),
-        fc.double(),
+        fc.double({ noNaN: true }), // NaN is refused at send (docs/semantics.md), so copyMessage never passes one on
         fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
         fc.string({ maxLength: 300 }),
         fc.string({ unit: "grapheme", maxLength: 40 }),
