@@ -74,7 +74,7 @@ export interface ResumeEvent {
 }
 
 /** Where a page stands in a group's history: the position of the last message it got. */
-export interface HistoryPosition {
+export interface ResumePosition {
   epoch: string;
   offset: number;
 }
@@ -82,7 +82,7 @@ export interface HistoryPosition {
 export interface Connection {
   readonly state: ConnectionState;
   /** The last position of each resumed group (at most 32), sent with every handshake. */
-  readonly positions: ReadonlyMap<string, HistoryPosition>;
+  readonly positions: ReadonlyMap<string, ResumePosition>;
   /** Send `content` in the route's format; false (nothing sent) when not open. */
   send(content: unknown): boolean;
   /**
