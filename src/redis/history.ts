@@ -15,8 +15,8 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { GroupHistory, HistoryPosition, Message } from "../layer.js";
-import { POSITION_KEY, type HistoryRule } from "../history.js";
-import { NotAMessage } from "../not-a-message.js";
+import { POSITION_KEY, type HistoryRule } from "../options/history.js";
+import { NotAMessage } from "../client/not-a-message.js";
 import type { Serializer } from "./serializer.js";
 import type { Shard } from "./connections.js";
 

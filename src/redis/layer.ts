@@ -12,7 +12,7 @@ import type { Extension, GroupHistory, HistoryPosition, Message } from "../layer
 import type { LayerStats } from "../stats.js";
 import { RESERVED_KEY } from "../message.js";
 import { isProcessLocal, nonLocalName } from "../names.js";
-import { delayOption, positiveOption, positiveOrOff } from "../positive-option.js";
+import { delayOption, positiveOption, positiveOrOff } from "../options/positive-option.js";
 import { commonRedisOptions, type CommonRedisOptions } from "./common-options.js";
 import { clusterShards, masters } from "./cluster.js";
 import { release, Shard } from "./connections.js";
@@ -25,7 +25,7 @@ import { keyTtlMs } from "./ttl.js";
 import { RedisWatch } from "./watch.js";
 import { RedisReplyCache } from "./reply-cache.js";
 import { assertHistoryScripts, readHistory, recordHistory, stamp, type HistoryKeys } from "./history.js";
-import { noHistory, type HistoryRule } from "../history.js";
+import { noHistory, type HistoryRule } from "../options/history.js";
 import type { ReplyCache } from "../request/cache.js";
 
 export interface RedisLayerOptions extends CommonRedisOptions {
