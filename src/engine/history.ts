@@ -31,7 +31,7 @@ interface Ring<T> extends HeapItem {
   next: number;
   bodies: T[];
   deadlines: number[];
-  /** The channels each kept send left out (SPEC §9), undefined for most: a read for one of them skips it. */
+  /** The channels each kept send left out (its `except`), undefined for most: a read for one of them skips it. */
   excepts: Array<ReadonlySet<string> | undefined>;
   /** Index of the oldest kept in the arrays (used as a circle once they reach `rule.size`). */
   head: number;
