@@ -24,13 +24,13 @@ import type {
   GroupSendOptions,
   SendOptions,
 } from "./layer.js";
-import { checkSince, historyLimit } from "./history.js";
+import { checkSince, historyLimit } from "./options/history.js";
 import { copyMessage, type CopyOptions } from "./message.js";
-import { encodeMessage } from "./msgpack.js";
+import { encodeMessage } from "./dependencies/msgpack.js";
 import { assertChannelName, assertGroupName, assertOwnChannel, makeChannelName, uniqueId } from "./names.js";
-import { resolveOptions, type ResolvedOptions } from "./options.js";
-import { copyPresenceInfo } from "./presence.js";
-import { assertPriority } from "./traffic.js";
+import { resolveOptions, type ResolvedOptions } from "./options/layer-options.js";
+import { copyPresenceInfo } from "./options/presence.js";
+import { assertPriority } from "./options/traffic.js";
 import { MemoryReplyCache, type ReplyCache } from "./request/cache.js";
 import { Requester } from "./request/request.js";
 import type { RequestCounters } from "./stats.js";
@@ -270,16 +270,19 @@ export abstract class BaseLayer extends EventEmitter<LayerEvents> implements Cha
     try {
       this.assertOpen();
       assertGroupName(group);
-      return this.doGroupHistory(group, checkSince(options.since), historyLimit(options.limit));
+      const channel = options.channel;
+      if (channel !== undefined) assertChannelName(channel, "groupHistory channel");
+      return this.doGroupHistory(group, checkSince(options.since), historyLimit(options.limit), channel);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  /** `limit` is a positive integer or Infinity. A backend that keeps history overrides this. */
-  protected doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number): Promise<GroupHistory> {
+  /** `limit` is a positive integer or Infinity; `channel` the reader's (checked). A backend that keeps history overrides this. */
+  protected doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number, channel: string | undefined): Promise<GroupHistory> {
     void since;
     void limit;
+    void channel;
     return Promise.reject(new NoGroupHistoryError(`this backend keeps no group history (asked for ${JSON.stringify(group)})`));
   }
 

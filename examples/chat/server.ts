@@ -8,9 +8,7 @@ import { createChannelLayer } from "../../src/index.js";
 import { CHAT_LAYER_OPTIONS, startChatServer } from "./chat.js";
 
 const layerUrl = process.env.CHANNEL_LAYER_URL ?? "memory://";
-// Redis keeps no group history yet (docs/recovery.md): there the chat runs without catching pages up.
-const { groupHistory, ...withoutHistory } = CHAT_LAYER_OPTIONS;
-const layer = createChannelLayer(layerUrl, /^redis/.test(layerUrl) ? withoutHistory : { ...withoutHistory, groupHistory });
+const layer = createChannelLayer(layerUrl, CHAT_LAYER_OPTIONS);
 // Loopback unless HOST says otherwise: a demo is not meant to face the network.
 let chat: Awaited<ReturnType<typeof startChatServer>>;
 try {

@@ -6,7 +6,7 @@
  */
 import { ConnectionLostError, InvalidMessageError, LayerClosedError, NoHandlerError } from "../errors.js";
 import type { ChannelLayer, LayerGap, Message, PresenceInfo, SendOptions } from "../layer.js";
-import { nextMessage, type NextMessageTarget, type NextMessageWait } from "../receive-next.js";
+import { nextMessage, type NextMessageTarget, type NextMessageWait } from "../client/receive-next.js";
 import { handlerName, InvalidMessageTypeError } from "./handler-name.js";
 import { ResumedGroups, type GroupPosition, type GroupResumed, type GroupResumeOptions } from "./resumed-groups.js";
 
@@ -189,7 +189,7 @@ export class Consumer {
    */
   async groupResume(group: string, options: GroupResumeOptions = {}): Promise<GroupResumed | undefined> {
     if (this.stopped) return undefined;
-    this.#resumed ??= new ResumedGroups(this.layer, {
+    this.#resumed ??= new ResumedGroups(this.layer, this.channelName, {
       deliver: (message, at) => this.#dispatchAt(message, at),
       resumed: (result) => this.resumed(result),
       report: (error, message) => this.report(error, message),

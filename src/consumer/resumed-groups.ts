@@ -10,9 +10,9 @@
  * either a resumed group's new epoch (its history was lost) or another
  * group's: every resumed group is read again to tell, once per epoch.
  */
-import { positionOf } from "../history.js";
+import { positionOf } from "../options/history.js";
 import type { ChannelLayer, GroupHistory, HistoryPosition, Message, PresenceInfo } from "../layer.js";
-import { positiveOption } from "../positive-option.js";
+import { positiveOption } from "../options/positive-option.js";
 
 export interface GroupResumeOptions {
   /**
@@ -78,6 +78,8 @@ export class ResumedGroups {
 
   constructor(
     private readonly layer: ChannelLayer,
+    /** The consumer's channel: reads leave out what was sent with it in `except`, as its live delivery did. */
+    private readonly channel: string,
     private readonly hooks: ResumedGroupsHooks,
   ) {}
 
@@ -156,7 +158,8 @@ export class ResumedGroups {
    * is told when there was nothing to say.
    */
   private async read(group: string, since: HistoryPosition | undefined, limit: number, load: number, tell: boolean): Promise<GroupResumed> {
-    const history = (options: { since?: HistoryPosition; limit: number }): Promise<GroupHistory> => this.layer.groupHistory!(group, options);
+    const history = (options: { since?: HistoryPosition; limit: number }): Promise<GroupHistory> =>
+      this.layer.groupHistory!(group, { ...options, channel: this.channel });
     let read = await history(since === undefined ? { limit: Math.max(load, 1) } : { since, limit });
     const recovered = since !== undefined && read.recovered;
     let replay: GroupHistory["messages"] = [];

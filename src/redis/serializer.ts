@@ -6,8 +6,8 @@
 import { randomFillSync } from "node:crypto";
 import { InvalidMessageError } from "../errors.js";
 import type { Message } from "../layer.js";
-import { asMessage, decodeMessage, encodeMessage } from "../msgpack.js";
-import { addresseeOf, NotAMessage } from "../not-a-message.js";
+import { asMessage, decodeMessage, encodeMessage } from "../dependencies/msgpack.js";
+import { addresseeOf, NotAMessage } from "../client/not-a-message.js";
 import { MultiFernet } from "./fernet.js";
 
 export const RANDOM_PREFIX_LENGTH = 12;
@@ -65,12 +65,16 @@ export class Serializer {
     return out;
   }
 
-  /** The message in a member, or why it holds none (garbage, a wrong key, an expired token, no message). */
-  decode(member: Uint8Array): Message | NotAMessage {
+  /**
+   * The message in a member, or why it holds none (garbage, a wrong key, an
+   * expired token, no message). `tokenTtl`: seconds a token stays valid, for
+   * bodies kept longer than a queue's (group history).
+   */
+  decode(member: Uint8Array, tokenTtl = this.tokenTtl): Message | NotAMessage {
     let value: unknown;
     try {
       let body = member.subarray(this.prefixLength);
-      if (this.fernet) body = this.fernet.decrypt(body, this.tokenTtl);
+      if (this.fernet) body = this.fernet.decrypt(body, tokenTtl);
       value = decodeMessage(body);
       return asMessage(value);
     } catch (err) {

@@ -5,8 +5,8 @@
  * second, every message before the join is in the history; the live copies
  * of the overlap carry positions the read already covered.
  */
-import type { ChannelLayer, GroupHistory, HistoryPosition, Message } from "./layer.js";
-import { positionOf } from "./history.js";
+import type { ChannelLayer, GroupHistory, HistoryPosition, Message } from "../layer.js";
+import { positionOf } from "../options/history.js";
 
 export interface GroupResume extends GroupHistory {
   /**
@@ -33,7 +33,8 @@ export async function resumeGroup(
 ): Promise<GroupResume> {
   if (layer.groupHistory === undefined) throw new TypeError("resumeGroup needs a layer with groupHistory() (docs/recovery.md)");
   await layer.groupAdd(group, channel);
-  const read = await layer.groupHistory(group, { since, limit: options.limit });
+  // With the channel, a message sent with it in `except` is left out of the replay as it was of the live delivery.
+  const read = await layer.groupHistory(group, { since, limit: options.limit, channel });
   const { epoch, offset } = read.position;
   return {
     ...read,
