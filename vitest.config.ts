@@ -19,6 +19,7 @@ const UNIT = [
   "test/consumer/frames.test.ts",
   "test/consumer/routing.test.ts",
   "test/consumer/cookie-auth.test.ts",
+  "test/consumer/resume-order.test.ts",
   "test/testing/chat.test.ts",
   "test/testing/communicator.test.ts",
   "test/testing/communicator-errors.test.ts",

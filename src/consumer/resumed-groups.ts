@@ -53,6 +53,14 @@ const DEFAULT_LIMIT = 1000;
 /** Epochs remembered (of resumed groups, and of others); forgotten in bulk past this. */
 const MAX_EPOCHS = 1024;
 
+/**
+ * Which reads' results the consumer is told of: "always" (a resume it asked
+ * for); "replay" (a re-read after a gap or a new epoch: when it replays or
+ * fails to recover); "failure" (filling skipped offsets, part of the live
+ * stream: only when it fails to recover).
+ */
+type Tell = "always" | "replay" | "failure";
+
 interface Track {
   /** Where the consumer stands: the last position delivered or read. */
   last: HistoryPosition;
@@ -100,7 +108,7 @@ export class ResumedGroups {
     if (!this.tracks.has(group) && this.tracks.size >= MAX_RESUMED_GROUPS) {
       throw new RangeError(`a consumer resumes at most ${MAX_RESUMED_GROUPS} groups; discard one before resuming ${JSON.stringify(group)}`);
     }
-    return () => this.read(group, options.since, limit, load, true);
+    return () => this.read(group, options.since, limit, load, "always");
   }
 
   /** `group` was discarded: its live copies are plain messages again. */
@@ -127,7 +135,27 @@ export class ResumedGroups {
     if (t === undefined) return this.hooks.deliver(message, undefined);
     // An earlier epoch of the group (told `recovered: false` already), or a copy a read gave: both were dealt with.
     if (p.epoch !== t.last.epoch || p.offset <= t.last.offset) return;
+    // Offsets skipped: on Redis a later send's copy can arrive before an earlier one's (the offset is
+    // recorded in one call, the copies pushed in another), or the skipped send left this channel out.
+    // Delivering it now would drop the earlier copy as "already given": read what lies between first.
+    if (p.offset > t.last.offset + 1) return this.fillGap(message, group, t, p);
     t.last = p;
+    return this.hooks.deliver(message, { group, position: p });
+  }
+
+  /**
+   * Read the history after where the consumer stands and replay it, before
+   * `message` (past it). The read was made after `p` was recorded, so it
+   * reaches `p` and the live copy is dropped as a duplicate; the earlier
+   * copies still on their way are dropped when they come. The consumer's
+   * queue runs one message at a time, so one read at most is in flight.
+   */
+  private async fillGap(message: Message, group: string, t: Track, p: HistoryPosition): Promise<void> {
+    await this.reread(group, t, "failure");
+    const now = this.tracks.get(group);
+    // A failed read (told `recovered: false` already), or one that somehow stopped short: go on from `p`.
+    if (now === undefined || p.epoch !== now.last.epoch || p.offset <= now.last.offset) return;
+    now.last = p;
     return this.hooks.deliver(message, { group, position: p });
   }
 
@@ -140,10 +168,10 @@ export class ResumedGroups {
     return this.hooks.deliver(message, undefined);
   }
 
-  /** Read again after a gap or an epoch change; a failed read is reported and the group told `recovered: false` at the same position. */
-  private async reread(group: string, t: Track): Promise<void> {
+  /** Read again after a gap, an epoch change or skipped offsets; a failed read is reported and the group told `recovered: false` at the same position. */
+  private async reread(group: string, t: Track, tell: Tell = "replay"): Promise<void> {
     try {
-      await this.read(group, t.last, t.limit, t.load, false);
+      await this.read(group, t.last, t.limit, t.load, tell);
     } catch (err) {
       if (this.tracks.get(group) !== t) return;
       this.hooks.report(err);
@@ -154,10 +182,10 @@ export class ResumedGroups {
   /**
    * Join first (the caller did), read second: every message after the read
    * arrives live, every one before it is in the read, and live copies up to
-   * the read's position are dropped. With `tell` false (a re-read), nothing
-   * is told when there was nothing to say.
+   * the read's position are dropped. `tell` says which results the
+   * consumer is told of (see Tell).
    */
-  private async read(group: string, since: HistoryPosition | undefined, limit: number, load: number, tell: boolean): Promise<GroupResumed> {
+  private async read(group: string, since: HistoryPosition | undefined, limit: number, load: number, tell: Tell): Promise<GroupResumed> {
     const history = (options: { since?: HistoryPosition; limit: number }): Promise<GroupHistory> =>
       this.layer.groupHistory!(group, { ...options, channel: this.channel });
     let read = await history(since === undefined ? { limit: Math.max(load, 1) } : { since, limit });
@@ -174,7 +202,7 @@ export class ResumedGroups {
     this.epochs.set(read.position.epoch, group);
     this.others.delete(read.position.epoch);
     const result: GroupResumed = { group, recovered, position: read.position, replayed: replay.length, since };
-    if (tell || !recovered || replay.length > 0) this.hooks.resumed(result);
+    if (tell === "always" || !recovered || (tell === "replay" && replay.length > 0)) this.hooks.resumed(result);
     for (const { message, position } of replay) {
       try {
         await this.hooks.deliver(message, { group, position });
