@@ -24,6 +24,12 @@ export interface CommonRedisOptions extends LayerOptions {
   redisOptions?: RedisOptions;
   /** Makes each connection; tests pass one that returns ioredis-mock clients. */
   createClient?: ClientFactory;
+  /**
+   * Seconds a process's presence entries outlive it when it dies without
+   * closing (docs/presence.md "When a process dies"): its heartbeat's deadline.
+   * Default 15; the leaves follow within a third more.
+   */
+  presenceTimeout?: number;
 }
 
 export interface CommonRedisSettings {

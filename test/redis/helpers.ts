@@ -13,7 +13,6 @@ export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379/9";
 export const REDIS_LACKS = {
   trafficControl: "channels_redis' Redis layout has no priorities, rate limits, overflow policies or dead letters",
   groupHistory: "not built yet for Redis (docs/recovery.md)",
-  presence: "presence is not built on Redis yet: groupAdd with presence is rejected with a TypeError (docs/presence.md)",
 } as const;
 
 export function testPrefix(): string {
