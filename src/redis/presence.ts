@@ -76,6 +76,8 @@ export class RedisPresence {
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
   private readonly retries: Announcement[] = [];
+  /** Entries of this owner whose end Redis did not take (pub/sub's leave(), which nobody awaits): retried by the sweep. */
+  private readonly unended: Array<[group: string, channel: string]> = [];
   private readonly ttlMs: number;
   private closed = false;
   /** Announcements dropped: more than MAX_RETRIES waited for Redis, or the event could not be sent as a message. */
@@ -118,8 +120,16 @@ export class RedisPresence {
     });
   }
 
-  /** Add or renew `channel`'s entry in `group`; announces its join (and the leave of an expired one it replaces). */
-  async add(group: string, channel: string, info: PresenceInfo): Promise<void> {
+  /** Whether `group`'s members receive presence events. */
+  announces(group: string): boolean {
+    return this.hooks.announces(group);
+  }
+
+  /**
+   * Add or renew `channel`'s entry in `group`; announces its join (and the
+   * leave of an expired one it replaces). Resolves to whether a join was announced.
+   */
+  async add(group: string, channel: string, info: PresenceInfo): Promise<boolean> {
     this.start();
     const shard = this.hooks.shardOf(group);
     const { owner, groupExpiry, timeout, withGroups } = this.hooks;
@@ -142,7 +152,9 @@ export class RedisPresence {
     );
     this.ownedOn(shard).add(`${group} ${channel}`);
     await this.announceEnded(shard, ended);
-    if (isNew === 1) await this.announce({ type: "presence.join", group, channel, info });
+    if (isNew !== 1 || !this.hooks.announces(group)) return false;
+    await this.announce({ type: "presence.join", group, channel, info });
+    return true;
   }
 
   private ownedOn(shard: Shard): Set<string> {
@@ -161,14 +173,30 @@ export class RedisPresence {
    * `withGroups`, this is the whole groupDiscard: the membership goes in the
    * same call. `ownOnly`: only an entry this owner made (pub/sub, where
    * another layer's membership of the same channel keeps its own entry).
+   * Resolves to whether a leave was announced.
    */
-  async end(group: string, channel: string, ownOnly: boolean): Promise<void> {
+  async end(group: string, channel: string, ownOnly: boolean): Promise<boolean> {
     const shard = this.hooks.shardOf(group);
     this.owned.get(shard.index)?.delete(`${group} ${channel}`);
     const [ended] = await this.call(shard, (c) =>
       c.chlPresenceEndBuffer(this.ownersKey(shard), this.base(shard), this.ttlMs, group, channel, ownOnly ? this.hooks.owner : "", this.hooks.withGroups ? "1" : "0"),
     );
     await this.announceEnded(shard, ended);
+    return ended.length > 0 && this.hooks.announces(group);
+  }
+
+  /**
+   * End an entry of this owner whose membership ended in the layer
+   * (pub/sub): a failed end is retried by the sweep. The promise is for a
+   * caller that waits (a discard); nobody else need handle its rejection.
+   */
+  endOwn(group: string, channel: string): Promise<boolean> {
+    const done = this.end(group, channel, true).catch((err: unknown) => {
+      if (!this.closed) this.unended.push([group, channel]);
+      throw err;
+    });
+    done.catch(() => {});
+    return done;
   }
 
   /** A membership with an entry of this owner renewed without presence: its keys live as long as it does. */
@@ -255,6 +283,11 @@ export class RedisPresence {
   /** One sweep: retries, heartbeats of the shards this owner holds entries on, and a reap of every shard. */
   private async sweep(): Promise<void> {
     try {
+      while (this.unended.length > 0 && !this.closed) {
+        const [group, channel] = this.unended[0]!;
+        await this.end(group, channel, true);
+        this.unended.shift();
+      }
       while (this.retries.length > 0 && !this.closed) {
         const a = this.retries[0]!;
         await this.hooks.groupSend(a.group, presenceEvent(a.type, a.group, a.channel, a.info));
@@ -306,6 +339,7 @@ export class RedisPresence {
   flushed(): void {
     this.owned.clear();
     this.retries.length = 0;
+    this.unended.length = 0;
   }
 
   /** Delete every presence key under the prefix (pub/sub's flush; the Redis layer's deletes the whole prefix). */
