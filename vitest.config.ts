@@ -41,6 +41,7 @@ const SYSTEM = [
   "test/redis/sentinel*.test.ts",
   "test/redis/restart*.test.ts",
   "test/redis/interop.test.ts",
+  "test/redis/presence-kill.test.ts",
   "test/redis/read-ahead.test.ts",
   "test/redis/wire.test.ts",
   "test/pubsub/interop.test.ts",
