@@ -13,9 +13,9 @@ import { isConnectionError, type Shard } from "./connections.js";
 import { keyTtlMs } from "./ttl.js";
 import { masters } from "./cluster.js";
 import { presenceScripts, type PresenceRedis, type PresenceReply } from "./presence-scripts.js";
-import { packr } from "../msgpack.js";
-import { positiveOption } from "../positive-option.js";
-import { presenceEvent, presenceQuery, presenceRules } from "../presence.js";
+import { packr } from "../dependencies/msgpack.js";
+import { positiveOption } from "../options/positive-option.js";
+import { presenceEvent, presenceQuery, presenceRules } from "../options/presence.js";
 import type { Message, PresenceEntry, PresenceInfo, PresenceOptions, PresencePage, PresenceQuery } from "../layer.js";
 
 /** Seconds a killed process's entries may outlive it when the option is not given (docs/presence.md). */
