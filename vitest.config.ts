@@ -74,6 +74,7 @@ const SYSTEM = [
   "test/remote/abuse/websocket.test.ts",
   "test/remote/history.test.ts",
   "test/remote/presence-kill.test.ts",
+  "test/remote/presence-cli.test.ts",
   "test/remote/process.test.ts",
   "test/remote/protocol-ahead.test.ts",
   "test/remote/security.test.ts",
