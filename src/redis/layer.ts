@@ -92,7 +92,7 @@ export class RedisChannelLayer extends BaseLayer {
     // Said at once rather than ignored: a group the app thinks is recoverable would not be.
     if (this.config.groupHistory.any) throw new TypeError("groupHistory is not supported by the Redis layer yet (docs/recovery.md)");
     // Everything that can refuse the options runs before the first connection is made.
-    const { prefix, timeout, targets, factory, clientOptions, cluster } = commonRedisOptions(options, "Redis");
+    const { prefix, timeout, targets, factory, clientOptions, cluster, presence } = commonRedisOptions(options, "Redis");
     this.prefix = prefix;
     const prefixLength = positiveOption(options.randomPrefixLength, "randomPrefixLength", RANDOM_PREFIX_LENGTH, true);
     const blockTimeout = positiveOption(options.blockTimeout, "blockTimeout (s)", 1);
@@ -122,7 +122,7 @@ export class RedisChannelLayer extends BaseLayer {
       restore: (shard, group, channel, leftMs) =>
         shard.commands.chlGroupAdd(this.groupKey(group), channel, score(now() - this.config.groupExpiry + leftMs / 1000), keyTtlMs(this.config.groupExpiry)),
     });
-    this.presenceStore = redisPresence(options, {
+    this.presenceStore = redisPresence(presence, {
       shards: this.shards,
       shardOf: (group) => this.groupShard(group),
       prefix,

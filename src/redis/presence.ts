@@ -16,6 +16,7 @@ import { presenceScripts, type PresenceRedis, type PresenceReply } from "./prese
 import { packr } from "../dependencies/msgpack.js";
 import { positiveOption } from "../options/positive-option.js";
 import { presenceEvent, presenceQuery, presenceRules } from "../options/presence.js";
+import type { PatternRules } from "../options/patterns.js";
 import type { Message, PresenceEntry, PresenceInfo, PresenceOptions, PresencePage, PresenceQuery } from "../layer.js";
 
 /** Seconds a killed process's entries may outlive it when the option is not given (docs/presence.md). */
@@ -25,18 +26,25 @@ const BUDGET = 1000;
 /** Announcements kept for a retry while Redis cannot take them; past it the oldest is dropped and counted. */
 const MAX_RETRIES = 10_000;
 
-/** The presence timeout option, checked (seconds). */
-export function presenceTimeout(value: unknown): number {
-  const seconds = positiveOption(value, "presenceTimeout (s)", PRESENCE_TIMEOUT);
-  if (seconds > 3600) throw new RangeError(`presenceTimeout (s) must be at most 3600, got ${seconds}`);
-  return seconds;
+/** The presence options of a Redis layer, checked before it connects. */
+export interface PresenceSettings {
+  /** Which groups' members receive presence.join / presence.leave. */
+  rules: PatternRules<boolean>;
+  /** Seconds a process's entries outlive it when it dies without closing. */
+  timeout: number;
 }
 
-/** What both Redis layers do to keep presence: check the options, and sweep from the start where events are on. */
-export function redisPresence(options: PresenceOptions & { presenceTimeout?: number }, hooks: Omit<RedisPresenceHooks, "announces" | "timeout">): RedisPresence {
-  const rules = presenceRules(options);
-  const presence = new RedisPresence({ ...hooks, timeout: presenceTimeout(options.presenceTimeout), announces: (group) => rules.match(group) === true });
-  // A process whose members hear leaves sweeps even if it never adds an entry: someone must notice a death.
+export function presenceSettings(options: PresenceOptions & { presenceTimeout?: unknown }): PresenceSettings {
+  const timeout = positiveOption(options.presenceTimeout, "presenceTimeout (s)", PRESENCE_TIMEOUT);
+  if (timeout > 3600) throw new RangeError(`presenceTimeout (s) must be at most 3600, got ${timeout}`);
+  return { rules: presenceRules(options), timeout };
+}
+
+/** What both Redis layers do to keep presence; a layer whose groups announce presence sweeps from the start. */
+export function redisPresence(settings: PresenceSettings, hooks: Omit<RedisPresenceHooks, "announces" | "timeout">): RedisPresence {
+  const { rules, timeout } = settings;
+  const presence = new RedisPresence({ ...hooks, timeout, announces: (group) => rules.match(group) === true });
+  // Its members hear leaves: it sweeps even if it never adds an entry, so that someone notices a death.
   if (rules.size > 0) presence.start();
   return presence;
 }

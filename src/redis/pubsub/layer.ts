@@ -101,7 +101,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
     super(options, "connecting");
     // Said at once rather than ignored: a group the app thinks is recoverable would not be.
     if (this.config.groupHistory.any) throw new TypeError("groupHistory is not supported by the Redis pub/sub layer yet (docs/recovery.md)");
-    const { prefix, timeout, targets, factory, clientOptions, cluster } = commonRedisOptions(options, "Redis pub/sub");
+    const { prefix, timeout, targets, factory, clientOptions, cluster, presence } = commonRedisOptions(options, "Redis pub/sub");
     const sharded = options.sharded ?? false;
     if (typeof sharded !== "boolean") throw new TypeError(`sharded must be true or false, got ${String(sharded)}`);
     if (cluster && !sharded) {
@@ -142,7 +142,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
         if (shard.fatal !== undefined && !this.closed) this.setState("failed");
       });
     }
-    this.presenceStore = redisPresence(options, {
+    this.presenceStore = redisPresence(presence, {
       shards: this.shards,
       shardOf: (group) => this.shards[this.shardOf(this.groupChannel(group))]!,
       prefix,
