@@ -6,8 +6,7 @@
  * both sweep: the claim lets one of them announce each leave); the other
  * closes cleanly and its members vanish at once.
  */
-import { fork, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { Message, PresenceEntry } from "../../src/index.js";
@@ -16,10 +15,10 @@ import { RedisPubSubChannelLayer } from "../../src/redis/pubsub/layer.js";
 import { sleep } from "../conformance/helpers.js";
 import { cleanPrefix, keysUnder, REDIS_URL, testPrefix } from "./helpers.js";
 import { needs } from "../services.js";
+import { presenceMember, type PresenceMember } from "../remote/fixtures/spawn-presence-member.js";
 
 await needs("redis");
 
-const FIXTURE = fileURLToPath(new URL("./fixtures/presence-member.ts", import.meta.url));
 /** Seconds: short, so the test is quick; the default (15) is checked in the unit tier. */
 const TIMEOUT = 2;
 const GROUP = "room-kill";
@@ -37,29 +36,17 @@ type Kind = "redis" | "pubsub";
 type Layer = RedisChannelLayer | RedisPubSubChannelLayer;
 
 function options(prefix: string): Record<string, unknown> {
-  return { hosts: [REDIS_URL], prefix, connectionLostTimeout: 3000, presenceTimeout: TIMEOUT, groupPresence: { "room-*": { events: true } } };
+  return { prefix, connectionLostTimeout: 3000, presenceTimeout: TIMEOUT, groupPresence: { "room-*": { events: true } } };
 }
 
-function member(kind: Kind, prefix: string, count: number): { child: ChildProcess; ready: Promise<void>; closed: () => Promise<void> } {
-  const child = fork(FIXTURE, [kind, JSON.stringify(options(prefix)), GROUP, String(count)], {
-    execArgv: ["--import", "tsx"],
-    stdio: ["pipe", "pipe", "inherit", "ipc"],
-  });
-  children.push(child);
-  let out = "";
-  child.stdout!.setEncoding("utf8");
-  const seen = (word: string): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const check = (): void => void (out.includes(word) && resolve());
-      child.stdout!.on("data", (chunk: string) => ((out += chunk), check()));
-      child.once("exit", () => (out.includes(word) ? resolve() : reject(new Error(`the member process exited before "${word}"`))));
-    });
-  return { child, ready: seen("ready"), closed: () => seen("closed") };
+function member(kind: Kind, prefix: string, count: number): PresenceMember {
+  const url = kind === "pubsub" ? REDIS_URL.replace(/^redis:/, "redis+pubsub:") : REDIS_URL;
+  return presenceMember([url, GROUP, String(count), JSON.stringify(options(prefix))], children);
 }
 
 /** An observing layer with one member of its own, and what that member received so far. */
 async function observer(kind: Kind, prefix: string): Promise<{ layer: Layer; me: string; received: Message[]; drain(): Promise<void> }> {
-  const layer = kind === "pubsub" ? new RedisPubSubChannelLayer(options(prefix)) : new RedisChannelLayer(options(prefix));
+  const layer = kind === "pubsub" ? new RedisPubSubChannelLayer({ hosts: [REDIS_URL], ...options(prefix) }) : new RedisChannelLayer({ hosts: [REDIS_URL], ...options(prefix) });
   const me = await layer.newChannel("observer");
   await layer.groupAdd(GROUP, me, { presence: { who: "observer" } });
   const received: Message[] = [];
