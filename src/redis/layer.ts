@@ -262,6 +262,14 @@ export class RedisChannelLayer extends BaseLayer {
     }
   }
 
+  /**
+   * Presence events this layer could not send (docs/presence.md "When a process dies"): an entry whose info no
+   * longer decodes or exceeds maxMessageBytes, or more than 10,000 waiting for Redis to come back.
+   */
+  get droppedPresenceEvents(): number {
+    return this.presenceStore.dropped;
+  }
+
   /** A page of `group`'s presence entries, oldest first (docs/presence.md). */
   presence(group: string, query?: PresenceQuery): Promise<PresencePage> {
     return this.readPresence(group, async () => {

@@ -261,7 +261,15 @@ export class RedisPresence {
       const group = ended[i]!.toString();
       const channel = ended[i + 1]!.toString();
       owned?.delete(`${group} ${channel}`);
-      await this.announce({ type: "presence.leave", group, channel, info: packr.unpack(ended[i + 2]!) as PresenceInfo });
+      let info: PresenceInfo;
+      try {
+        info = packr.unpack(ended[i + 2]!) as PresenceInfo;
+      } catch {
+        // Bytes no layer of ours wrote: the entry is gone all the same, and the others' leaves still go out.
+        this.dropped++;
+        continue;
+      }
+      await this.announce({ type: "presence.leave", group, channel, info });
     }
   }
 
