@@ -12,7 +12,7 @@ import type { ChannelLayer, GroupHistory, GroupHistoryOptions, HistoryPosition, 
 import { POSITION_KEY } from "../../history.js";
 import { resumeGroup, type GroupResume } from "../../resume.js";
 import { vitest } from "../vitest.js";
-import { fresh, sleep, tryReceive } from "./helpers.js";
+import { fresh, tryReceive, waitsFor, type Timing } from "./helpers.js";
 
 /** The history the cases need, first match wins. */
 export const CONFORMANCE_GROUP_HISTORY: GroupHistoryOptions = [
@@ -46,10 +46,11 @@ function historyOf(layer: ChannelLayer): (group: string, options?: { since?: His
 
 const offsets = (h: GroupHistory): number[] => h.messages.map((m) => m.position.offset);
 
-export function historyCases(target: { shared: boolean; expirySlackMs?: number }, make: Make, it: Register): void {
+export function historyCases(target: { shared: boolean; expirySlackMs?: number } & Timing, make: Make, it: Register): void {
   const { expect } = vitest("describeChannelLayer");
   const options: LayerOptions = { groupHistory: CONFORMANCE_GROUP_HISTORY };
   const slack = target.expirySlackMs ?? 0;
+  const { elapse } = waitsFor(target);
 
   it(HISTORY_CASES[0], async () => {
     const layer = await make(options);
@@ -114,7 +115,7 @@ export function historyCases(target: { shared: boolean; expirySlackMs?: number }
     const group = fresh("hist-ttl");
     await layer.groupSend(group, { type: "n", n: 1 });
     await layer.groupSend(group, { type: "n", n: 2 });
-    await sleep(600 + slack);
+    await elapse(600, slack);
     await layer.groupSend(group, { type: "n", n: 3 });
     const { position } = await history(group);
     expect(position.offset).toBe(3);

@@ -4,13 +4,14 @@
  */
 import { vitest } from "../vitest.js";
 import { ChannelFullError, RateLimitedError, type Message } from "../../index.js";
-import { closedAfterEach, drain, fresh, sleep, tryReceive } from "./helpers.js";
+import { closedAfterEach, fresh, waitsFor } from "./helpers.js";
 import type { ConformanceTarget } from "./suite.js";
 
 export function trafficConformance(target: ConformanceTarget): void {
   const { describe, expect, it } = vitest("describeChannelLayer");
   const make = closedAfterEach((options) => target.make(options));
   const types = (ms: Message[]): string[] => ms.map((m) => m.type);
+  const { drain, elapse, tryReceive } = waitsFor(target);
 
   describe(`traffic control: ${target.name}`, { timeout: 30_000 }, () => {
     describe("priority", () => {
@@ -60,7 +61,7 @@ export function trafficConformance(target: ConformanceTarget): void {
         await layer.send(ch, { type: "old-high" }, { priority: 9 });
         await layer.send(ch, { type: "old-low" });
         await expect(layer.send(ch, { type: "third" }, { priority: 9 })).rejects.toBeInstanceOf(ChannelFullError);
-        await sleep(300 + (target.expirySlackMs ?? 0));
+        await elapse(300, target.expirySlackMs);
         await layer.send(ch, { type: "new-low" });
         expect(types(await drain(layer, ch))).toEqual(["new-low"]);
       });
@@ -75,7 +76,7 @@ export function trafficConformance(target: ConformanceTarget): void {
           const pending = layer.receive(ch, { signal: c.signal });
           c.abort();
           const got = await pending.catch(() => undefined);
-          // Roomy enough for a broker across a socket on a loaded machine.
+          // Roomy enough for a broker across a socket on a loaded machine (a target that settles needs no wait).
           const rest = await drain(layer, ch, 250);
           const all = got ? [got, ...rest] : rest;
           expect(types(all)).toEqual(["high", "low"]);
@@ -95,7 +96,7 @@ export function trafficConformance(target: ConformanceTarget): void {
         const wait = (refused as RateLimitedError).retryAfterMs;
         expect(wait).toBeGreaterThan(0);
         expect(wait).toBeLessThanOrEqual(100);
-        await sleep(wait + 20);
+        await elapse(wait + 20);
         await layer.send(ch, { type: "4" });
         expect(types(await drain(layer, ch))).toEqual(["1", "2", "4"]);
         // Channels no pattern matches are not limited.
@@ -181,7 +182,7 @@ export function trafficConformance(target: ConformanceTarget): void {
           { type: "dead.letter", reason: "overflow", channel: over, message: { type: "first" } },
           { type: "dead.letter", reason: "rate-limited", channel: limited, group, message: { type: "g2" } },
         ]);
-        await sleep(1100 + (target.expirySlackMs ?? 0));
+        await elapse(1100, target.expirySlackMs);
         expect(await tryReceive(layer, over)).toBeUndefined(); // "second" expired unread
         const expired = await drain(layer, dead);
         expect(expired).toContainEqual({ type: "dead.letter", reason: "expired", channel: over, message: { type: "second" } });
