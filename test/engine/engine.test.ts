@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ChannelFullError } from "../../src/errors.js";
-import { FakeClock, makeEngine, Recorder } from "./fixtures.js";
+import { makeEngine, Recorder } from "./fixtures.js";
+import { TestClock } from "../../src/testing/clock.js";
 
 /** Sweep until nothing due is left; returns how many calls it took. */
 function sweepAll(engine: ReturnType<typeof makeEngine>, budget = 1024): number {
@@ -11,7 +12,7 @@ function sweepAll(engine: ReturnType<typeof makeEngine>, budget = 1024): number 
 
 describe("engine: expiry is exact and reclaimed", () => {
   it("a message is gone at its deadline, not a millisecond later", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { expiry: 10 });
     engine.send("a", 1);
     clock.advance(9_999);
@@ -26,7 +27,7 @@ describe("engine: expiry is exact and reclaimed", () => {
   });
 
   it("100,000 channels filled and left to expire leave no entry behind", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { expiry: 5, groupExpiry: 10 });
     for (let i = 0; i < 100_000; i++) {
       engine.send(`chan.${i}`, i);
@@ -43,7 +44,7 @@ describe("engine: expiry is exact and reclaimed", () => {
   });
 
   it("one sweep call does about `budget` units of work at most", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { expiry: 1 });
     for (let i = 0; i < 10_000; i++) engine.send(`c${i}`, i);
     clock.advance(1_000);
@@ -54,7 +55,7 @@ describe("engine: expiry is exact and reclaimed", () => {
   });
 
   it("a long queue that expires is reclaimed across several bounded sweeps", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { expiry: 1, capacity: Infinity });
     for (let i = 0; i < 50_000; i++) engine.send("long", i);
     clock.advance(1_000);
@@ -65,7 +66,7 @@ describe("engine: expiry is exact and reclaimed", () => {
   });
 
   it("memberships expire without any groupSend, and groupAdd renews them", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { groupExpiry: 10 });
     engine.groupAdd("g", "old");
     engine.groupAdd("g", "renewed");
@@ -80,7 +81,7 @@ describe("engine: expiry is exact and reclaimed", () => {
   });
 
   it("a group joined after a message expired keeps the channel (the old message is settled at the join)", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { expiry: 1 });
     engine.groupAdd("old", "c");
     engine.send("c", 1);
@@ -97,7 +98,7 @@ describe("engine: expiry is exact and reclaimed", () => {
   });
 
   it("a channel that lets a message expire unread leaves all its groups", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { expiry: 1 });
     engine.groupAdd("g1", "dead");
     engine.groupAdd("g2", "dead");
@@ -112,7 +113,7 @@ describe("engine: expiry is exact and reclaimed", () => {
 
 describe("engine: receivers", () => {
   it("hands a message straight to the longest-waiting receiver", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock);
     const first = new Recorder();
     const second = new Recorder();
@@ -126,7 +127,7 @@ describe("engine: receivers", () => {
   });
 
   it("a receiver that can no longer take a message passes it on", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock);
     const gone = new Recorder(false);
     const live = new Recorder();
@@ -140,7 +141,7 @@ describe("engine: receivers", () => {
   });
 
   it("a cancelled wait is skipped and leaves no entry", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock);
     const r = new Recorder();
     const handle = engine.wait("c", r);
@@ -155,13 +156,13 @@ describe("engine: receivers", () => {
   });
 
   it("settle gives messages back at the head with their deadlines, in order, or to a waiter", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { expiry: 10 });
     engine.send("c", 1);
     engine.send("c", 2);
     const out = { deadline: 0, priority: 0 };
     expect(engine.take("c", out)).toBe(1);
-    expect(out.deadline).toBe(clock.now + 10_000);
+    expect(out.deadline).toBe(clock.now() + 10_000);
     const first = out.deadline;
     expect(engine.take("c", out)).toBe(2);
     engine.settle("c", 0, [1, 2], [first, out.deadline], [0, 0]);
@@ -169,15 +170,15 @@ describe("engine: receivers", () => {
     expect(engine.take("c")).toBe(2);
     const waiter = new Recorder();
     engine.wait("c", waiter);
-    engine.settle("c", 0, [9], [clock.now + 500], [0]);
-    expect(waiter.got).toEqual([[9, clock.now + 500]]);
-    engine.settle("c", 0, [10], [clock.now], [0]); // already past its deadline: dropped, counted
+    engine.settle("c", 0, [9], [clock.now() + 500], [0]);
+    expect(waiter.got).toEqual([[9, clock.now() + 500]]);
+    engine.settle("c", 0, [10], [clock.now()], [0]); // already past its deadline: dropped, counted
     expect(engine.take("c")).toBeUndefined();
     expect(engine.counters.expired).toBe(1);
   });
 
   it("close returns every waiter and drops all state", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock);
     const a = new Recorder();
     const b = new Recorder();
@@ -192,7 +193,7 @@ describe("engine: receivers", () => {
 
 describe("engine: introspection", () => {
   it("top lists the fullest channels and the largest groups, largest first", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock);
     for (let c = 0; c < 20; c++) for (let i = 0; i < c; i++) engine.send(`c${c}`, i);
     for (let g = 0; g < 10; g++) for (let m = 0; m <= g; m++) engine.groupAdd(`g${g}`, `m${m}`);
@@ -214,7 +215,7 @@ describe("engine: introspection", () => {
 
 describe("engine: capacity and groups", () => {
   it("send to a full channel throws ChannelFullError and stores nothing", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { capacity: 2 });
     engine.send("c", 1);
     engine.send("c", 2);
@@ -224,7 +225,7 @@ describe("engine: capacity and groups", () => {
   });
 
   it("groupSend counts deliveries and skipped full members", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { capacity: 1 });
     engine.groupAdd("g", "a");
     engine.groupAdd("g", "b");
@@ -235,7 +236,7 @@ describe("engine: capacity and groups", () => {
   });
 
   it("a group larger than the slice is delivered a slice per call, to its members of the moment, each at most once", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock);
     for (let i = 0; i < 25; i++) engine.groupAdd("g", `m${i}`);
     let part = engine.groupSend("g", 7, undefined, undefined, 10);
@@ -256,7 +257,7 @@ describe("engine: capacity and groups", () => {
   });
 
   it("flush keeps waiting receivers and drops the rest", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock);
     const r = new Recorder();
     engine.wait("w", r);

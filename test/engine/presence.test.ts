@@ -3,16 +3,16 @@ import { describe, expect, it } from "vitest";
 import { CapacityRules } from "../../src/options/capacity.js";
 import { Engine } from "../../src/engine/engine.js";
 import { PresenceTable } from "../../src/engine/presence.js";
-import { FakeClock } from "./fixtures.js";
+import { TestClock } from "../../src/testing/clock.js";
 
 type Event = [type: string, group: string, channel: string, info: string];
 
-function announcing(clock: FakeClock, groupExpiry = 86_400, expiry = 60): Engine<string | Event, never, string> {
+function announcing(clock: TestClock, groupExpiry = 86_400, expiry = 60): Engine<string | Event, never, string> {
   return new Engine<string | Event, never, string>({
     expiry,
     groupExpiry,
     capacity: new CapacityRules(100, undefined),
-    clock: clock.read,
+    clock: clock.now,
     presenceEvents: { on: (group) => group.startsWith("ev"), body: (type, group, channel, info) => [type, group, channel, info] },
   });
 }
@@ -71,7 +71,7 @@ describe("engine: presence table", () => {
 
 describe("engine: presence events", () => {
   it("departOwner ends an owner's memberships, each leave announced once to the others", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = announcing(clock);
     engine.groupAdd("ev", "a", undefined, { info: "ann", owner: "p1" });
     engine.groupAdd("ev", "b", undefined, { info: "bob", owner: "p2" });
@@ -89,7 +89,7 @@ describe("engine: presence events", () => {
   });
 
   it("a member that lets a message expire leaves, announced by the operation that notices", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = announcing(clock, 86_400, 1);
     engine.groupAdd("ev", "a", undefined, { info: "ann" });
     engine.groupAdd("ev", "b", undefined, { info: "bob" });
@@ -102,7 +102,7 @@ describe("engine: presence events", () => {
   });
 
   it("membership expiry swept: one leave per entry, none for groups without events", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = announcing(clock, 10);
     engine.groupAdd("ev", "a", undefined, { info: "ann" });
     engine.groupAdd("quiet", "a", undefined, { info: "ann" });

@@ -5,6 +5,7 @@ import { Broker } from "../../src/protocol/broker.js";
 import { Op } from "../../src/protocol/ops.js";
 import { BrokerMetrics } from "../../src/observe/metrics.js";
 import { metric, parseMetrics, scrape, startObserved, type Observed } from "./helpers.js";
+import { waitFor } from "../wait.js";
 
 const open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
@@ -23,14 +24,6 @@ function layer(url: string): RemoteChannelLayer {
   return l;
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe("GET /metrics", () => {
   it("counts 100 sends and 40 receives: sent 100, received 40, 60 queued, 2 connections", async () => {
     const { url, http, server } = await observed({ capacity: 1000 });
@@ -39,7 +32,7 @@ describe("GET /metrics", () => {
     for (let i = 0; i < 100; i++) await producer.send("jobs", { type: "job", i });
     for (let i = 0; i < 40; i++) expect((await consumer.receive("jobs")).i).toBe(i);
     // Messages the consumer fetched ahead and did not claim go back to the broker.
-    await until(() => server.stats().messages === 60, "prefetched messages went back");
+    await waitFor("prefetched messages went back", () => server.stats().messages === 60);
 
     const m = await scrape(http);
     expect(metric(m, "channel_layers_messages_sent_total")).toBe(100);
@@ -61,7 +54,7 @@ describe("GET /metrics", () => {
     await a.groupAdd("room", "bob");
     await a.groupAdd("lobby", "bob");
     const waiting = a.receive("idle");
-    await until(() => server.stats().waitingReceivers === 1, "the receive waits in the broker");
+    await waitFor("the receive waits in the broker", () => server.stats().waitingReceivers === 1);
     await a.groupSend("room", { type: "hi" });
 
     const m = await scrape(http);

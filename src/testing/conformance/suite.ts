@@ -230,7 +230,7 @@ export function conformance(target: ConformanceTarget): void {
         await expect(layer.send(ch, { type: "t", blob: new Uint8Array(20_000) })).rejects.toBeInstanceOf(MessageTooLargeError);
         // Near the limit by the cheap bound but under it when encoded: accepted.
         await layer.send(ch, { type: "ok", text: "y".repeat(4_000) });
-        const got = await waits.drain(layer, ch);
+        const got = await waits.drain(layer, ch, 1);
         expect(got.map((m) => m.type)).toEqual(["ok"]);
       });
     });
@@ -266,7 +266,7 @@ export function conformance(target: ConformanceTarget): void {
         const ch = fresh("noreader");
         await layer.send(ch, { type: "a" });
         await layer.send(ch, { type: "b" });
-        expect((await waits.drain(layer, ch)).map((m) => m.type)).toEqual(["a", "b"]);
+        expect((await waits.drain(layer, ch, 2)).map((m) => m.type)).toEqual(["a", "b"]);
       });
 
       it("messages() iterates receives in order and ends when the layer closes", async () => {
@@ -383,7 +383,7 @@ export function conformance(target: ConformanceTarget): void {
         const refused = layer.send(ch, { type: "n", i: 3 });
         await expect(refused).rejects.toBeInstanceOf(ChannelFullError);
         await expect(refused).rejects.toMatchObject({ code: "ERR_CHANNEL_FULL" });
-        expect((await waits.drain(layer, ch)).map((m) => m.i)).toEqual([0, 1, 2]);
+        expect((await waits.drain(layer, ch, 3)).map((m) => m.i)).toEqual([0, 1, 2]);
         await layer.send(ch, { type: "n", i: 4 }); // room again once drained
         expect((await layer.receive(ch)).i).toBe(4);
       });
@@ -450,7 +450,7 @@ export function conformance(target: ConformanceTarget): void {
         await layer.send(full, { type: "filler" });
         await layer.groupSend(group, { type: "news" }); // never raises
         expect((await layer.receive(open1)).type).toBe("news");
-        expect((await waits.drain(layer, full)).map((m) => m.type)).toEqual(["filler"]);
+        expect((await waits.drain(layer, full, 1)).map((m) => m.type)).toEqual(["filler"]);
       });
 
       it("refuses a capacity that is not a positive integer or Infinity with a RangeError", async () => {
@@ -624,7 +624,7 @@ export function conformance(target: ConformanceTarget): void {
         for (const m of members) await layer.groupAdd(group, m);
         await layer.groupAdd(group, members[0]!); // adding twice is one membership
         await layer.groupSend(group, { type: "hello" });
-        for (const m of members) expect((await waits.drain(layer, m)).map((x) => x.type)).toEqual(["hello"]);
+        for (const m of members) expect((await waits.drain(layer, m, 1)).map((x) => x.type)).toEqual(["hello"]);
         await layer.groupDiscard(group, members[1]!);
         await layer.groupSend(group, { type: "again" });
         expect((await layer.receive(members[0]!)).type).toBe("again");
@@ -671,9 +671,9 @@ export function conformance(target: ConformanceTarget): void {
         await layer.groupSend(group, { type: "only-c" }, { except: [a, b] });
         await layer.groupSend(group, { type: "all" }, { except: [] });
         await layer.groupSend(group, { type: "all-again" }, { except: fresh("not-a-member") });
-        expect((await waits.drain(layer, a)).map((x) => x.type)).toEqual(["all", "all-again"]);
-        expect((await waits.drain(layer, b)).map((x) => x.type)).toEqual(["not-a", "all", "all-again"]);
-        expect((await waits.drain(layer, c)).map((x) => x.type)).toEqual(["not-a", "only-c", "all", "all-again"]);
+        expect((await waits.drain(layer, a, 2)).map((x) => x.type)).toEqual(["all", "all-again"]);
+        expect((await waits.drain(layer, b, 3)).map((x) => x.type)).toEqual(["not-a", "all", "all-again"]);
+        expect((await waits.drain(layer, c, 4)).map((x) => x.type)).toEqual(["not-a", "only-c", "all", "all-again"]);
         await layer.groupSend(group, { type: "plain" }, { except: fresh("nobody") });
         expect(await layer.receive(c)).toEqual({ type: "plain" }); // nothing of except in what members get
       });
@@ -699,8 +699,8 @@ export function conformance(target: ConformanceTarget): void {
         await b.groupAdd(group, inB);
         await b.groupSend(group, { type: "from-b" }, { except: inB });
         await a.groupSend(group, { type: "from-a" }, { except: inA });
-        expect((await waits.drain(a, inA)).map((x) => x.type)).toEqual(["from-b"]);
-        expect((await waits.drain(b, inB)).map((x) => x.type)).toEqual(["from-a"]);
+        expect((await waits.drain(a, inA, 1)).map((x) => x.type)).toEqual(["from-b"]);
+        expect((await waits.drain(b, inB, 1)).map((x) => x.type)).toEqual(["from-a"]);
       });
 
       it("advertises the groups and flush extensions", async () => {
