@@ -90,15 +90,17 @@ describe("GET /metrics", () => {
   it("reports event-loop lag and memory", async () => {
     const { http } = await observed();
     await new Promise((r) => setTimeout(r, 100));
-    const block = Date.now() + 60;
-    while (Date.now() < block); // a 60 ms stall the lag gauges must see
+    // A 250 ms stall the lag gauges must see: far above what a loaded machine's own lag reaches
+    // between two scrapes, so the reset below is told apart from the load.
+    const block = Date.now() + 250;
+    while (Date.now() < block);
     await new Promise((r) => setTimeout(r, 30));
     const m = await scrape(http);
-    expect(metric(m, "nodejs_eventloop_lag_max_seconds")).toBeGreaterThan(0.04);
+    expect(metric(m, "nodejs_eventloop_lag_max_seconds")).toBeGreaterThan(0.2);
     expect(metric(m, "nodejs_eventloop_lag_p50_seconds")).toBeGreaterThanOrEqual(0);
     expect(metric(m, "process_resident_memory_bytes")).toBeGreaterThan(1e6);
     // The window starts again at each scrape.
-    expect(metric(await scrape(http), "nodejs_eventloop_lag_max_seconds")).toBeLessThan(0.04);
+    expect(metric(await scrape(http), "nodejs_eventloop_lag_max_seconds")).toBeLessThan(0.2);
   });
 
   it("keeps each broker's metrics apart, in one process", async () => {

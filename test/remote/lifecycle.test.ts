@@ -34,11 +34,14 @@ describe("departed clients", () => {
   });
 
   it("a layer keeps its connection alive with heartbeats while idle", async () => {
-    const { server, url } = await broker({ heartbeatInterval: 30 });
+    // The broker drops a client silent for 3 of its beats (300 ms); the layer pings every 30 ms while
+    // idle, so only a stall of the whole process for 300 ms could drop it, not a loaded machine's lag.
+    const { server, url } = await broker({ heartbeatInterval: 100 });
     const l = layer(url, { heartbeatInterval: 30 });
     const pending = l.receive("idle");
-    await sleep(300);
+    await sleep(500);
     expect(server.stats().clients).toBe(1);
+    expect(server.broker.connectionsOpened).toBe(1); // never dropped and reconnected
     await l.send("idle", { type: "still here" });
     expect((await pending).type).toBe("still here");
   });
