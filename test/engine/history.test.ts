@@ -48,7 +48,7 @@ describe("engine: group history", () => {
   });
 
   it("keeps who each send left out through the ring's growth and trims, counts their names in the stored bytes, and leaves those sends out of their reads", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { "g*": { size: 20, ttl: 10 } });
     const start = engine.groupHistory("g1", undefined).position;
     // More than the ring's first 8 slots: the except sets move with the bodies when it grows, and wrap after trims.

@@ -51,7 +51,8 @@ export function historyCases(target: { shared: boolean; expirySlackMs?: number }
   const { expect } = vitest("describeChannelLayer");
   const options: LayerOptions = { groupHistory: CONFORMANCE_GROUP_HISTORY };
   const slack = target.expirySlackMs ?? 0;
-  const { elapse } = waitsFor(target);
+  const waits = waitsFor(target);
+  const { elapse } = waits;
 
   it(HISTORY_CASES[0], async () => {
     const layer = await make(options);
@@ -184,7 +185,7 @@ export function historyCases(target: { shared: boolean; expirySlackMs?: number }
     const live = async (ch: string, count: number): Promise<unknown[]> => {
       const got: unknown[] = [];
       for (let i = 0; i < count; i++) got.push((await layer.receive(ch)).n);
-      expect(await tryReceive(layer, ch, 100)).toBeUndefined();
+      expect(await waits.tryReceive(layer, ch, 100)).toBeUndefined();
       return got;
     };
     expect(await live(a, 2)).toEqual([1, 4]);
