@@ -41,6 +41,8 @@ export interface GroupState extends HeapItem {
   readonly members: Map<string, number>;
   /** Present when a `rateLimits` pattern matches the group. */
   readonly bucket: TokenBucket | undefined;
+  /** Sliced sends under way, oldest first (the engine's own records): later sends wait behind them. */
+  fanouts?: unknown[];
 }
 
 export interface EngineCounters {
