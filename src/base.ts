@@ -24,13 +24,13 @@ import type {
   GroupSendOptions,
   SendOptions,
 } from "./layer.js";
-import { checkSince, historyLimit } from "./history.js";
+import { checkSince, historyLimit } from "./options/history.js";
 import { copyMessage, type CopyOptions } from "./message.js";
-import { encodeMessage } from "./msgpack.js";
+import { encodeMessage } from "./dependencies/msgpack.js";
 import { assertChannelName, assertGroupName, assertOwnChannel, makeChannelName, uniqueId } from "./names.js";
-import { resolveOptions, type ResolvedOptions } from "./options.js";
-import { copyPresenceInfo } from "./presence.js";
-import { assertPriority } from "./traffic.js";
+import { resolveOptions, type ResolvedOptions } from "./options/layer-options.js";
+import { copyPresenceInfo } from "./options/presence.js";
+import { assertPriority } from "./options/traffic.js";
 import { MemoryReplyCache, type ReplyCache } from "./request/cache.js";
 import { Requester } from "./request/request.js";
 import type { RequestCounters } from "./stats.js";

@@ -15,11 +15,11 @@ export type {
   SendOptions,
   GroupSendOptions,
 } from "./layer.js";
-export type { DeadLetterOptions, DropReason, OverflowPolicy, RateLimit, TrafficOptions } from "./traffic.js";
-export type { PatternMap } from "./patterns.js";
+export type { DeadLetterOptions, DropReason, OverflowPolicy, RateLimit, TrafficOptions } from "./options/traffic.js";
+export type { PatternMap } from "./options/patterns.js";
 export { DEFAULTS } from "./layer.js";
-export { POSITION_KEY } from "./history.js";
-export { resumeGroup, type GroupResume } from "./resume.js";
+export { POSITION_KEY } from "./options/history.js";
+export { resumeGroup, type GroupResume } from "./client/resume.js";
 export type { GapReason, LayerEvents, LayerGap, LayerState, RequestOptions } from "./layer.js";
 export type {
   GroupAddOptions,
@@ -31,7 +31,7 @@ export type {
   PresencePage,
   PresenceQuery,
 } from "./layer.js";
-export { PRESENCE_PAGE, PRESENCE_PAGE_MAX } from "./presence.js";
+export { PRESENCE_PAGE, PRESENCE_PAGE_MAX } from "./options/presence.js";
 export {
   AuthenticationError,
   ForbiddenError,
@@ -62,7 +62,7 @@ export { request } from "./request/request.js";
 export type { ReplyCacheStats, RequestCounters, RequestStats } from "./stats.js";
 export { createGateway, type Gateway, type GatewayCounters, type GatewayOptions } from "./gateway/gateway.js";
 export type { GatewayRoute } from "./gateway/routes.js";
-export { runWorker, type Handler, type Handlers, type HandlerContext, type Worker, type WorkerOptions } from "./worker.js";
+export { runWorker, type Handler, type Handlers, type HandlerContext, type Worker, type WorkerOptions } from "./consumer/worker.js";
 export {
   Consumer,
   type ConsumerErrorContext,
@@ -80,9 +80,9 @@ export type { FrameFormat } from "./consumer/frames.js";
 export { serve, type Authenticate, type ServeOptions, type WebSocketApp, type WebSocketRoute, type WebSocketService } from "./consumer/serve.js";
 export type { AllowedOrigins } from "./consumer/origins.js";
 export { Throttle, type ThrottleOptions, type OverLimit } from "./consumer/throttle.js";
-export { RemoteChannelLayer, type RemoteLayerOptions } from "./remote/client.js";
-export { BrokerServer, type BrokerServerOptions } from "./remote/server.js";
-export { DEFAULT_PORT as DEFAULT_BROKER_PORT } from "./remote/address.js";
+export { RemoteChannelLayer, type RemoteLayerOptions } from "./transport/remote-layer.js";
+export { BrokerServer, type BrokerServerOptions } from "./transport/broker-server.js";
+export { DEFAULT_PORT as DEFAULT_BROKER_PORT } from "./transport/address.js";
 export type { Broker, BrokerOptions } from "./protocol/broker.js";
 export type { BrokerDetails, BrokerStats, ClientInfo } from "./protocol/ops.js";
 export type { BrokerLayerStats, ClientLinkStats, EngineLayerStats, LayerCounters, LayerStats } from "./stats.js";

@@ -22,8 +22,8 @@ export interface Message {
 
 import type { EventEmitter } from "eventemitter3";
 import type { LayerStats, RequestCounters } from "./stats.js";
-import type { PatternMap } from "./patterns.js";
-import type { TrafficOptions } from "./traffic.js";
+import type { PatternMap } from "./options/patterns.js";
+import type { TrafficOptions } from "./options/traffic.js";
 
 export type Extension = "groups" | "flush" | "priority";
 

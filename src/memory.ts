@@ -6,15 +6,15 @@
 import { BaseLayer, DONE } from "./base.js";
 import { CachedClock } from "./engine/clock.js";
 import { Engine } from "./engine/engine.js";
-import { PendingReceive } from "./pending-receive.js";
+import { PendingReceive } from "./client/pending-receive.js";
 import { Sweeper } from "./engine/sweeper.js";
 import { LayerClosedError } from "./errors.js";
-import { POSITION_KEY } from "./history.js";
+import { POSITION_KEY } from "./options/history.js";
 import type { Extension, GroupHistory, HistoryPosition, LayerOptions, Message, PresenceInfo, PresencePage, PresenceQuery } from "./layer.js";
 import { cloneMessage, deadLetterMessage } from "./message.js";
-import { delayOption } from "./positive-option.js";
-import { presenceEvent, presenceQuery, presenceRules } from "./presence.js";
-import { later, NextWaiter, NO_WAIT, receiveNext, type NextMessageTarget, type NextMessageWait, type ReceivesNext } from "./receive-next.js";
+import { delayOption } from "./options/positive-option.js";
+import { presenceEvent, presenceQuery, presenceRules } from "./options/presence.js";
+import { later, NextWaiter, NO_WAIT, receiveNext, type NextMessageTarget, type NextMessageWait, type ReceivesNext } from "./client/receive-next.js";
 import type { EngineLayerStats } from "./stats.js";
 
 export interface InMemoryLayerOptions extends LayerOptions {
@@ -24,7 +24,7 @@ export interface InMemoryLayerOptions extends LayerOptions {
   sweepInterval?: number;
 }
 
-/** A receive waiting in the engine: a promise, or a consumer's request (src/receive-next.ts). */
+/** A receive waiting in the engine: a promise, or a consumer's request (src/client/receive-next.ts). */
 type MemoryWaiter = PendingReceive<Message> | NextWaiter;
 
 export class InMemoryChannelLayer extends BaseLayer implements ReceivesNext {
@@ -75,7 +75,7 @@ export class InMemoryChannelLayer extends BaseLayer implements ReceivesNext {
     return PendingReceive.wait<Message>(signal, (pending) => this.engine.wait(channel, pending));
   }
 
-  /** A consumer's next message, straight from the engine: no promise, no signal (src/receive-next.ts). */
+  /** A consumer's next message, straight from the engine: no promise, no signal (src/client/receive-next.ts). */
   [receiveNext](channel: string, target: NextMessageTarget): NextMessageWait {
     try {
       this.checkReceive(channel);

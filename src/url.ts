@@ -5,7 +5,7 @@
 import type { BundledChannelLayer, LayerOptions } from "./layer.js";
 import { InMemoryChannelLayer } from "./memory.js";
 import { IpcChannelLayer } from "./ipc/layer.js";
-import { RemoteChannelLayer } from "./remote/client.js";
+import { RemoteChannelLayer } from "./transport/remote-layer.js";
 import { CLUSTER_QUERY_OPTIONS, clusterFromUrl, clusterNodesToQuery, redisFromUrl, REDIS_QUERY_OPTIONS } from "./redis/url.js";
 import { pubsubFromUrl, PUBSUB_QUERY_OPTIONS } from "./redis/pubsub/url.js";
 

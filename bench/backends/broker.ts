@@ -14,7 +14,7 @@ import { workloads } from "../workloads.js";
 import { layerBackend } from "./layer.js";
 
 /** The CLI source, run through tsx (the bench and the tests run from source). */
-export const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
+export const CLI = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
 /** Start `channel-layers serve` on `listen`; resolves with the process and the URL it printed. */
 /** `node` options such as `--max-old-space-size=256` go in `nodeArgs`. */

@@ -1,4 +1,4 @@
-"""Broker addresses, as the Node client reads them (src/remote/address.ts):
+"""Broker addresses, as the Node client reads them (src/transport/address.ts):
 tcp://host:port, tls://host:port, unix:///path.sock; a token may ride in the
 URL's password (tcp://:s3cret@host:6741)."""
 from urllib.parse import unquote, urlsplit

@@ -6,7 +6,7 @@
  */
 import { ConnectionLostError, InvalidMessageError, LayerClosedError, NoHandlerError } from "../errors.js";
 import type { ChannelLayer, LayerGap, Message, PresenceInfo, SendOptions } from "../layer.js";
-import { nextMessage, type NextMessageTarget, type NextMessageWait } from "../receive-next.js";
+import { nextMessage, type NextMessageTarget, type NextMessageWait } from "../client/receive-next.js";
 import { handlerName, InvalidMessageTypeError } from "./handler-name.js";
 
 /** What to do after a handler throws: keep consuming, or close the consumer. */

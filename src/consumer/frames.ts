@@ -6,7 +6,7 @@
 import type { MessageValue } from "../layer.js";
 import { BadFrameError } from "../errors.js";
 import { MAX_MESSAGE_DEPTH } from "../message.js";
-import { packr } from "../msgpack.js";
+import { packr } from "../dependencies/msgpack.js";
 
 export type FrameFormat = "json" | "msgpack";
 

@@ -6,13 +6,13 @@
 import type { IncomingMessage, Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { loadWs } from "../load-on-use.js";
+import { loadWs } from "../dependencies/load-on-use.js";
 import { BaseLayer } from "../base.js";
 import type { ChannelLayer, LayerState } from "../layer.js";
 import { CloseCode } from "./close-codes.js";
 import { defaultErrorHook, type ConsumerOptions, type ErrorPolicy } from "./consumer.js";
 import { frameCodec, type FrameFormat } from "./frames.js";
-import { boundToLoopback, checkAllowedHosts, hostAllowed, hostRefusal } from "../host-check.js";
+import { boundToLoopback, checkAllowedHosts, hostAllowed, hostRefusal } from "../http/host-check.js";
 import { checkAllowedOrigins, originAllowed, type AllowedOrigins } from "./origins.js";
 import { Router } from "./routing.js";
 import { Throttle, type ThrottleOptions } from "./throttle.js";

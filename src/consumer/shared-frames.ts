@@ -12,7 +12,7 @@
  * socket where it is missing, or busy with something of its own
  * (compression, a Blob being read), is written with `send()`.
  */
-import { loadWs } from "../load-on-use.js";
+import { loadWs } from "../dependencies/load-on-use.js";
 
 /** The last payload framed, per frame type: the cache holds at most these two frames. */
 interface Last {

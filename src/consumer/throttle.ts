@@ -4,7 +4,7 @@
  * `rateLimits`.
  */
 import { TokenBucket } from "../engine/token-bucket.js";
-import { parseRate, type Rate, type RateLimit } from "../traffic.js";
+import { parseRate, type Rate, type RateLimit } from "../options/traffic.js";
 
 /** What happens to a frame over the limit: an error frame to the client, or the socket closed. */
 export type OverLimit = "error" | "close";

@@ -8,11 +8,11 @@
  * Bodies are opaque (`T`): the in-memory layer stores message copies, the
  * brokers store encoded bytes.
  */
-import type { CapacityRules } from "../capacity.js";
+import type { CapacityRules } from "../options/capacity.js";
 import { BrokerFullError, ChannelFullError, RateLimitedError } from "../errors.js";
-import { noHistory } from "../history.js";
+import { noHistory } from "../options/history.js";
 import type { HistoryPosition } from "../layer.js";
-import type { DropReason, TrafficRules } from "../traffic.js";
+import type { DropReason, TrafficRules } from "../options/traffic.js";
 import { DeadlineHeap } from "./heap.js";
 import { EngineHistory, type EngineHistoryOptions, type HistoryRead } from "./history.js";
 import { PresenceTable, type PresencePageOf } from "./presence.js";

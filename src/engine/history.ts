@@ -7,7 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { HistoryPosition } from "../layer.js";
-import { noHistory, type HistoryRule, type HistoryRules } from "../history.js";
+import { noHistory, type HistoryRule, type HistoryRules } from "../options/history.js";
 import { DeadlineHeap, type HeapItem } from "./heap.js";
 
 export interface EngineHistoryOptions<T> {

@@ -1,5 +1,5 @@
 /** The engine's records: what it keeps per channel and per group, and what it counts. */
-import type { OverflowPolicy } from "../traffic.js";
+import type { OverflowPolicy } from "../options/traffic.js";
 import type { HeapItem } from "./heap.js";
 import type { MessageQueue } from "./queue.js";
 import type { TokenBucket } from "./token-bucket.js";

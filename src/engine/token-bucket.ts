@@ -1,5 +1,5 @@
 /** A token bucket: `burst` tokens, refilled continuously at the rate's pace. */
-import type { Rate } from "../traffic.js";
+import type { Rate } from "../options/traffic.js";
 
 export class TokenBucket {
   private tokens: number;

@@ -9,11 +9,11 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ChannelLayer, Message, MessageValue } from "../layer.js";
-import { positiveOption } from "../positive-option.js";
+import { positiveOption } from "../options/positive-option.js";
 import { requesterOf, DEFAULT_REQUEST_TIMEOUT_MS } from "../request/request.js";
 import { checkAllowedOrigins, originAllowed, type AllowedOrigins } from "../consumer/origins.js";
-import { Admission, SERVER_DEADLINES, type AdmissionCounters } from "../http-admission.js";
-import { boundToLoopback, checkAllowedHosts, hostAllowed, hostRefusal } from "../host-check.js";
+import { Admission, SERVER_DEADLINES, type AdmissionCounters } from "../http/admission.js";
+import { boundToLoopback, checkAllowedHosts, hostAllowed, hostRefusal } from "../http/host-check.js";
 import { compileRoute, type CompiledRoute, type GatewayRoute } from "./routes.js";
 import { httpStatusOf, replyToResponse, storableReply, type HttpAnswer } from "./responses.js";
 

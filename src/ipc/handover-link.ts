@@ -8,7 +8,7 @@
  */
 import { createConnection } from "node:net";
 import type { Link, LinkHandlers } from "../protocol/link.js";
-import { streamLink } from "../remote/stream-link.js";
+import { streamLink } from "../transport/stream-link.js";
 import { TAG } from "./handshake.js";
 import type { ParentChannel } from "./parent.js";
 

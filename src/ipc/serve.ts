@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { MessagePort, Worker } from "node:worker_threads";
 import type { Broker, BrokerOptions } from "../protocol/broker.js";
 import type { BrokerStats } from "../protocol/ops.js";
-import { BrokerServer } from "../remote/server.js";
+import { BrokerServer } from "../transport/broker-server.js";
 import { isWhere, TAG, type HereMessage } from "./handshake.js";
 
 /** What serveIpc serves: the cluster module (every worker, now and later), one cluster worker, a forked child, a worker thread, or a MessagePort. */

@@ -17,8 +17,8 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Broker } from "../protocol/broker.js";
-import { Admission, SERVER_DEADLINES } from "../http-admission.js";
-import { boundToLoopback, checkAllowedHosts, hostAllowed, hostRefusal } from "../host-check.js";
+import { Admission, SERVER_DEADLINES } from "../http/admission.js";
+import { boundToLoopback, checkAllowedHosts, hostAllowed, hostRefusal } from "../http/host-check.js";
 import { isLoopback, parseHttpAddress } from "./http-address.js";
 import { BrokerMetrics } from "./metrics.js";
 import { Sampler, type SamplerOptions, type Snapshot } from "./snapshot.js";

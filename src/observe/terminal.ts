@@ -4,7 +4,7 @@
  * redrawn every interval with --watch until Ctrl-C.
  */
 import type { BrokerDetails, BrokerStats } from "../protocol/ops.js";
-import type { RemoteChannelLayer } from "../remote/client.js";
+import type { RemoteChannelLayer } from "../transport/remote-layer.js";
 
 const fmt = new Intl.NumberFormat("en-US");
 const n = (value: number): string => fmt.format(value);

@@ -8,7 +8,7 @@
  * names) and, or not, `admin` (flush; other clients in stats).
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { globToRegExp } from "../patterns.js";
+import { globToRegExp } from "../options/patterns.js";
 
 /** One token and what it grants. With none of send/receive/group/admin given, it grants everything. */
 export interface TokenGrant {

@@ -10,11 +10,11 @@ import { Engine, keepTop, WALK_STEP, type EngineStats, type Waiter } from "../en
 import { Sweeper } from "../engine/sweeper.js";
 import type { LayerOptions, MessageValue } from "../layer.js";
 import { deadLetterMessage } from "../message.js";
-import { decodeMessage, encodeMessage } from "../msgpack.js";
+import { decodeMessage, encodeMessage } from "../dependencies/msgpack.js";
 import { isProcessLocal, ownerOf, ownsChannel } from "../names.js";
-import { delayOption, positiveOption } from "../positive-option.js";
-import { resolveOptions, type ResolvedOptions } from "../options.js";
-import { presenceRules } from "../presence.js";
+import { delayOption, positiveOption } from "../options/positive-option.js";
+import { resolveOptions, type ResolvedOptions } from "../options/layer-options.js";
+import { presenceRules } from "../options/presence.js";
 import { DEFAULT_CACHE_BYTES } from "../request/cache.js";
 import { frameBytesFor } from "./frames.js";
 import { presenceEventBody } from "./presence.js";

@@ -1,5 +1,5 @@
 /** Requests on their way to the broker, and the callers awaiting their answers. */
-import { settlers } from "../pending-receive.js";
+import { settlers } from "../client/pending-receive.js";
 import type { Link } from "./link.js";
 
 /** A frame waiting to be written, and the link it went out on once written. */

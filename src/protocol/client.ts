@@ -5,14 +5,14 @@
  * nothing, heartbeats, and reconnecting with backoff. RemoteChannelLayer gives
  * it socket links; the IPC layer a socket link to its parent's broker.
  */
-import { decodeMessage, decodeMessageView, encodeMessage } from "../msgpack.js";
+import { decodeMessage, decodeMessageView, encodeMessage } from "../dependencies/msgpack.js";
 import type { ReplyCache } from "../request/cache.js";
 import { BaseLayer } from "../base.js";
 import { ConnectionLostError, LayerClosedError, ProtocolError } from "../errors.js";
 import type { GroupHistory, HistoryPosition, LayerOptions, Message, PresenceInfo, PresencePage, PresenceQuery } from "../layer.js";
-import { presenceQuery } from "../presence.js";
-import { delayOption, positiveOrOff } from "../positive-option.js";
-import { PendingReceive } from "../pending-receive.js";
+import { presenceQuery } from "../options/presence.js";
+import { delayOption, positiveOrOff } from "../options/positive-option.js";
+import { PendingReceive } from "../client/pending-receive.js";
 import { Call, Outgoing } from "./calls.js";
 import { errorFromWire } from "./errors.js";
 import type { Link, LinkHandlers } from "./link.js";

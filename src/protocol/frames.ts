@@ -5,7 +5,7 @@
  */
 import { ProtocolError } from "../errors.js";
 import { DEFAULTS } from "../layer.js";
-import { packr } from "../msgpack.js";
+import { packr } from "../dependencies/msgpack.js";
 import { writer } from "./writer.js";
 
 /** Room a frame needs beyond its message body: the op, id, names and msgpack headers. */

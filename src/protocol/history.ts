@@ -2,10 +2,10 @@
  * Group history on the broker (docs/recovery.md): the position put into an
  * encoded body without decoding it, and the history read's wire form.
  */
-import { POSITION_KEY } from "../history.js";
+import { POSITION_KEY } from "../options/history.js";
 import type { HistoryPosition } from "../layer.js";
 import { ProtocolError } from "../errors.js";
-import { packr } from "../msgpack.js";
+import { packr } from "../dependencies/msgpack.js";
 import { OUTPUT_BUDGET } from "./limits.js";
 
 const KEY = packr.pack(POSITION_KEY);

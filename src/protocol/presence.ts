@@ -7,8 +7,8 @@
  */
 import type { PresenceEntry, PresencePage } from "../layer.js";
 import type { PresencePageOf } from "../engine/presence.js";
-import { decodeMessage, encodeMessage } from "../msgpack.js";
-import { presenceEvent, PRESENCE_PAGE_MAX } from "../presence.js";
+import { decodeMessage, encodeMessage } from "../dependencies/msgpack.js";
+import { presenceEvent, PRESENCE_PAGE_MAX } from "../options/presence.js";
 import { ProtocolError } from "../errors.js";
 
 /** A GroupAdd's presence info: msgpack bin of a map, no larger than a message may be. */

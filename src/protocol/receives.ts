@@ -1,6 +1,6 @@
 /**
  * A broker client's receives: the source that feeds its receive buffer
- * (src/receive-buffer.ts, which keeps callers in call order, the window, the
+ * (src/client/receive-buffer.ts, which keeps callers in call order, the window, the
  * linger and the give-back). The broker holds at most one receive per channel
  * for this client, a *poll*, which keeps one client's receives in FIFO order
  * even when a poll is cancelled in flight (what it still brings goes to the
@@ -30,8 +30,8 @@
  */
 import { InvalidMessageError, ProtocolError } from "../errors.js";
 import type { Message } from "../layer.js";
-import { asMessage, decodeMessageView } from "../msgpack.js";
-import { type Caller, type Inbox, ReceiveBuffer, type ReceiveSource } from "../receive-buffer.js";
+import { asMessage, decodeMessageView } from "../dependencies/msgpack.js";
+import { type Caller, type Inbox, ReceiveBuffer, type ReceiveSource } from "../client/receive-buffer.js";
 import type { WaitHandle } from "../engine/waiters.js";
 import { Outgoing } from "./calls.js";
 import { MAX_RECEIVE_BATCH, Op } from "./ops.js";
@@ -210,7 +210,7 @@ export class Receives implements ReceiveSource<unknown, PollState> {
     this.buffer.failAll(reason);
   }
 
-  // The source's side of the buffer (src/receive-buffer.ts).
+  // The source's side of the buffer (src/client/receive-buffer.ts).
 
   create(): PollState {
     return { poll: undefined, taken: 0, reporting: false };

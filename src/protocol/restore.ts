@@ -8,7 +8,7 @@
  * same requests, and by the receives that resume on the new link.
  */
 import type { GapReason } from "../layer.js";
-import { Memberships } from "../memberships.js";
+import { Memberships } from "../client/memberships.js";
 import { Op, type HelloInfo } from "./ops.js";
 
 export class Restorer {

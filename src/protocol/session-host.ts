@@ -4,7 +4,7 @@
  * (broker.ts → session.ts) and either file can be read alone.
  */
 import type { Engine, Waiter } from "../engine/engine.js";
-import type { ResolvedOptions } from "../options.js";
+import type { ResolvedOptions } from "../options/layer-options.js";
 import type { ReplyShares } from "./reply-shares.js";
 import type { Grant } from "./auth.js";
 import type { BrokerDetails, BrokerStats } from "./ops.js";

@@ -11,7 +11,7 @@
  * class instances) is packed by msgpackr and copied in.
  */
 import type { Message } from "../layer.js";
-import { packr } from "../msgpack.js";
+import { packr } from "../dependencies/msgpack.js";
 
 /** Bytes of a stream frame's header: the 4-byte length and an array32 header. */
 const HEADER = 9;

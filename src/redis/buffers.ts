@@ -8,7 +8,7 @@
  */
 import type { Message } from "../layer.js";
 import { RingQueue } from "../engine/queue.js";
-import type { NotAMessage } from "../not-a-message.js";
+import type { NotAMessage } from "../client/not-a-message.js";
 
 export class LocalBuffers {
   private readonly queues = new Map<string, RingQueue<Message | NotAMessage>>();

@@ -9,7 +9,7 @@
  * serves each slot, and ioredis' Cluster client follows MOVED and ASK.
  */
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from "ioredis";
-import { loadIoredis } from "../load-on-use.js";
+import { loadIoredis } from "../dependencies/load-on-use.js";
 
 interface ClusterNode {
   host: string;

@@ -4,7 +4,7 @@
  */
 import type { RedisOptions } from "ioredis";
 import type { LayerOptions } from "../layer.js";
-import { delayOption } from "../positive-option.js";
+import { delayOption } from "../options/positive-option.js";
 import { checkCluster, type RedisClusterOptions } from "./cluster.js";
 import { defaultFactory, outageOptions, resolveHost, type ClientFactory, type RedisHost } from "./connections.js";
 

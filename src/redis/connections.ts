@@ -4,7 +4,7 @@
  * command client per shard, and how a long outage becomes ConnectionLostError.
  */
 import type { Redis, RedisOptions } from "ioredis";
-import { loadIoredis } from "../load-on-use.js";
+import { loadIoredis } from "../dependencies/load-on-use.js";
 import { ConnectionLostError } from "../errors.js";
 import { fullScripting, installScripts, type ScriptedRedis } from "./scripts.js";
 

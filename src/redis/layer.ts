@@ -12,7 +12,7 @@ import type { Extension, Message } from "../layer.js";
 import type { LayerStats } from "../stats.js";
 import { RESERVED_KEY } from "../message.js";
 import { isProcessLocal, nonLocalName } from "../names.js";
-import { delayOption, positiveOption, positiveOrOff } from "../positive-option.js";
+import { delayOption, positiveOption, positiveOrOff } from "../options/positive-option.js";
 import { commonRedisOptions, type CommonRedisOptions } from "./common-options.js";
 import { clusterShards, masters } from "./cluster.js";
 import { release, Shard } from "./connections.js";

@@ -1,5 +1,5 @@
 /**
- * Receiving: the receive buffer's source for Redis (src/receive-buffer.ts
+ * Receiving: the receive buffer's source for Redis (src/client/receive-buffer.ts
  * keeps callers in call order, the window, the linger and the give-back), the
  * queue keys its channels need watched, and where a popped member goes (a
  * waiting receive, held ahead, or the local buffer of a process-specific
@@ -9,9 +9,9 @@ import { LayerClosedError } from "../errors.js";
 import type { Message } from "../layer.js";
 import { cloneMessage, RESERVED_KEY } from "../message.js";
 import { isProcessLocal, nonLocalName } from "../names.js";
-import { NotAMessage } from "../not-a-message.js";
-import { PendingReceive } from "../pending-receive.js";
-import { type Caller, type Inbox, ReceiveBuffer, type ReceiveSource } from "../receive-buffer.js";
+import { NotAMessage } from "../client/not-a-message.js";
+import { PendingReceive } from "../client/pending-receive.js";
+import { type Caller, type Inbox, ReceiveBuffer, type ReceiveSource } from "../client/receive-buffer.js";
 import { LocalBuffers } from "./buffers.js";
 import type { Shard } from "./connections.js";
 import type { Serializer } from "./serializer.js";
@@ -182,7 +182,7 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
     return key.slice(this.config.shards[shard]!.tag.length);
   }
 
-  // The source's side of the buffer (src/receive-buffer.ts).
+  // The source's side of the buffer (src/client/receive-buffer.ts).
 
   create(): undefined {
     return undefined;
@@ -353,7 +353,7 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
       const message = this.config.serializer.decode(member);
       if (message instanceof NotAMessage) {
         this.dropped++;
-        // The receive it was popped for fails (src/not-a-message.ts): a normal channel's next one, or the one
+        // The receive it was popped for fails (src/client/not-a-message.ts): a normal channel's next one, or the one
         // of the local channel it names. One whose addressee cannot be read (garbage on a process key) is only counted.
         if (!local) {
           if (this.buffer.arrive(this.buffer.inbox(name), { message, key, shard, rawScore, score, member })) kept = true;

@@ -6,7 +6,7 @@
  */
 import type { Message } from "../layer.js";
 import type { CachedReply, ReplyCache } from "../request/cache.js";
-import { NotAMessage } from "../not-a-message.js";
+import { NotAMessage } from "../client/not-a-message.js";
 import type { Shard } from "./connections.js";
 import type { Serializer } from "./serializer.js";
 import { consistentHash } from "./sharding.js";

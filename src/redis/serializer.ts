@@ -6,8 +6,8 @@
 import { randomFillSync } from "node:crypto";
 import { InvalidMessageError } from "../errors.js";
 import type { Message } from "../layer.js";
-import { asMessage, decodeMessage, encodeMessage } from "../msgpack.js";
-import { addresseeOf, NotAMessage } from "../not-a-message.js";
+import { asMessage, decodeMessage, encodeMessage } from "../dependencies/msgpack.js";
+import { addresseeOf, NotAMessage } from "../client/not-a-message.js";
 import { MultiFernet } from "./fernet.js";
 
 export const RANDOM_PREFIX_LENGTH = 12;

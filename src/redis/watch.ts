@@ -18,7 +18,7 @@
  * memberships that flush was meant to end.
  */
 import type { GapReason, LayerState } from "../layer.js";
-import { Memberships } from "../memberships.js";
+import { Memberships } from "../client/memberships.js";
 import { unavailableError, type Shard } from "./connections.js";
 
 export interface WatchHooks {

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import type { Message, MessageValue } from "../layer.js";
 import { InvalidMessageError } from "../errors.js";
 import { MAX_MESSAGE_DEPTH } from "../message.js";
-import { decodeMessage, encodeMessage } from "../msgpack.js";
+import { decodeMessage, encodeMessage } from "../dependencies/msgpack.js";
 import type { ReplyCacheStats } from "../stats.js";
 
 /** A cached reply and when it was stored (ms since the epoch), for HTTP's `Age`. */

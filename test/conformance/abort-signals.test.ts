@@ -1,5 +1,5 @@
 /**
- * The one abortable-promise type (src/pending-receive.ts), as each backend
+ * The one abortable-promise type (src/client/pending-receive.ts), as each backend
  * that waits with it shows it: memory, the broker client, Redis and Redis
  * pub/sub.
  */

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
 import { JsonWebSocketConsumer, WebSocketConsumer, type Message, type MessageValue } from "../../src/index.js";
 import { frameWriter, sharedFrame } from "../../src/consumer/shared-frames.js";
-import { packr } from "../../src/msgpack.js";
+import { packr } from "../../src/dependencies/msgpack.js";
 import { cleanup, open, startServer, type Client } from "./helpers.js";
 
 afterEach(cleanup);

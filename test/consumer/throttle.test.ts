@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { CloseCode, Throttle, WebSocketConsumer } from "../../src/index.js";
-import { parseRate } from "../../src/traffic.js";
+import { parseRate } from "../../src/options/traffic.js";
 import { cleanup, open, startServer } from "./helpers.js";
 
 afterEach(cleanup);

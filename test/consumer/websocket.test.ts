@@ -8,7 +8,7 @@ import {
   type Message,
   type MessageValue,
 } from "../../src/index.js";
-import { packr } from "../../src/msgpack.js";
+import { packr } from "../../src/dependencies/msgpack.js";
 import { Client, cleanup, open, startServer, until } from "./helpers.js";
 
 afterEach(cleanup);

@@ -1,4 +1,4 @@
-import { CapacityRules } from "../../src/capacity.js";
+import { CapacityRules } from "../../src/options/capacity.js";
 import { Engine, type Waiter } from "../../src/engine/engine.js";
 
 /** A clock tests move by hand. */

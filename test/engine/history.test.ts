@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { CapacityRules } from "../../src/capacity.js";
+import { CapacityRules } from "../../src/options/capacity.js";
 import { Engine } from "../../src/engine/engine.js";
-import { HistoryRules } from "../../src/history.js";
+import { HistoryRules } from "../../src/options/history.js";
 import type { GroupHistoryOptions, HistoryPosition } from "../../src/layer.js";
-import { decodeMessage, encodeMessage } from "../../src/msgpack.js";
+import { decodeMessage, encodeMessage } from "../../src/dependencies/msgpack.js";
 import { stampEncoded } from "../../src/protocol/history.js";
 import { InMemoryChannelLayer } from "../../src/memory.js";
-import { resolveTraffic } from "../../src/traffic.js";
+import { resolveTraffic } from "../../src/options/traffic.js";
 import { FakeClock } from "./fixtures.js";
 
 /** Bodies are [value, position?] pairs, so tests see what was stamped. */

@@ -1,6 +1,6 @@
 /** The engine's presence table: pages by cursor, ends with every kind of membership end, announces once. */
 import { describe, expect, it } from "vitest";
-import { CapacityRules } from "../../src/capacity.js";
+import { CapacityRules } from "../../src/options/capacity.js";
 import { Engine } from "../../src/engine/engine.js";
 import { PresenceTable } from "../../src/engine/presence.js";
 import { FakeClock } from "./fixtures.js";

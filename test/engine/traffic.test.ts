@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { CapacityRules } from "../../src/capacity.js";
+import { CapacityRules } from "../../src/options/capacity.js";
 import { Engine } from "../../src/engine/engine.js";
 import { RateLimitedError } from "../../src/errors.js";
-import { resolveTraffic, type TrafficOptions } from "../../src/traffic.js";
+import { resolveTraffic, type TrafficOptions } from "../../src/options/traffic.js";
 import { FakeClock } from "./fixtures.js";
 
 function engineWith(clock: FakeClock, traffic: TrafficOptions, capacity = 100): Engine<string> {

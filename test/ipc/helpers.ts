@@ -3,7 +3,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { MessageChannel, Worker } from "node:worker_threads";
 import { serveIpc, type IpcServer, type LayerOptions } from "../../src/index.js";
-import { resolveOptions } from "../../src/options.js";
+import { resolveOptions } from "../../src/options/layer-options.js";
 import { Host, type ProxyLayer } from "./proxy.js";
 
 export const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));

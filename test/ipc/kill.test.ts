@@ -7,7 +7,7 @@ import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { expect, it } from "vitest";
 import { serveIpc } from "../../src/index.js";
-import { decodeMessage, encodeMessage } from "../../src/msgpack.js";
+import { decodeMessage, encodeMessage } from "../../src/dependencies/msgpack.js";
 import { sleep } from "../conformance/helpers.js";
 
 it("a consumer holding read-ahead is SIGKILLed: the rest drains from the broker, at most the message in hand lost, none twice", async () => {

@@ -11,7 +11,7 @@ import type { ChildProcess } from "node:child_process";
 import type { MessagePort, Worker } from "node:worker_threads";
 import { BaseLayer } from "../../src/base.js";
 import type { Extension, GroupHistory, HistoryPosition, LayerOptions, Message, PresenceInfo, PresencePage, PresenceQuery } from "../../src/layer.js";
-import { decodeMessage, encodeMessage } from "../../src/msgpack.js";
+import { decodeMessage, encodeMessage } from "../../src/dependencies/msgpack.js";
 import { errorFromWire } from "../../src/protocol/errors.js";
 
 export type RpcRequest =

@@ -1,6 +1,6 @@
 /**
  * Importing the package for `memory://` loads neither ioredis nor ws: they
- * load when a Redis URL or `serve()` needs them (src/load-on-use.ts). A fresh
+ * load when a Redis URL or `serve()` needs them (src/dependencies/load-on-use.ts). A fresh
  * Node process imports the package and reports every module it loaded both
  * ways a module can be: an ESM resolve hook sees `import`s, and `require.cache`
  * holds every CommonJS module (ioredis and ws are CommonJS, whether reached by

@@ -326,9 +326,9 @@ describe("the packed package", () => {
     }
   }
 
-  it("the build leaves dist/cli.js executable, so npx channel-layers works in a clone after a rebuild", () => {
-    expect(statSync(join(root, "dist/cli.js")).mode & 0o111).toBe(0o111);
-    expect(run(join(root, "dist/cli.js"), ["version"], root).trim()).toMatch(/^\d+\.\d+\.\d+/);
+  it("the build leaves dist/cli/main.js executable, so npx channel-layers works in a clone after a rebuild", () => {
+    expect(statSync(join(root, "dist/cli/main.js")).mode & 0o111).toBe(0o111);
+    expect(run(join(root, "dist/cli/main.js"), ["version"], root).trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
 
   it("installs the channel-layers command", () => {

@@ -8,7 +8,7 @@
 import { Redis } from "ioredis";
 import { afterEach, expect, it, vi } from "vitest";
 import { Consumer, InvalidMessageError, runWorker, type Message } from "../../src/index.js";
-import { packr } from "../../src/msgpack.js";
+import { packr } from "../../src/dependencies/msgpack.js";
 import { RedisPubSubChannelLayer } from "../../src/redis/pubsub/layer.js";
 import { cleanPrefix, makeLayer, REDIS_URL, testPrefix } from "./helpers.js";
 import { needs } from "../services.js";

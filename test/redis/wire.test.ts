@@ -4,8 +4,8 @@
  */
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { decodeMessage, encodeMessage } from "../../src/msgpack.js";
-import { NotAMessage } from "../../src/not-a-message.js";
+import { decodeMessage, encodeMessage } from "../../src/dependencies/msgpack.js";
+import { NotAMessage } from "../../src/client/not-a-message.js";
 import { InvalidTokenError, MultiFernet } from "../../src/redis/fernet.js";
 import { Serializer } from "../../src/redis/serializer.js";
 import { consistentHash, crc32ForTest } from "../../src/redis/sharding.js";

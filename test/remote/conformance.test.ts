@@ -1,6 +1,6 @@
 import { afterAll, describe } from "vitest";
 import { RemoteChannelLayer, type LayerOptions } from "../../src/index.js";
-import { resolveOptions } from "../../src/options.js";
+import { resolveOptions } from "../../src/options/layer-options.js";
 import { describeChannelLayer } from "../../src/testing/index.js";
 import { brokerPool, type Kind } from "./helpers.js";
 

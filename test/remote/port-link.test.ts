@@ -6,7 +6,7 @@
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { afterAll, describe } from "vitest";
 import type { LayerOptions } from "../../src/index.js";
-import { resolveOptions } from "../../src/options.js";
+import { resolveOptions } from "../../src/options/layer-options.js";
 import { Broker } from "../../src/protocol/broker.js";
 import { ProtocolLayer, type ProtocolLayerOptions } from "../../src/protocol/client.js";
 import type { Link, LinkHandlers } from "../../src/protocol/link.js";

@@ -9,7 +9,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { BrokerFullError, ForbiddenError, RemoteChannelLayer, serveIpc, type Message } from "../../src/index.js";
-import { decodeMessage, encodeMessage } from "../../src/msgpack.js";
+import { decodeMessage, encodeMessage } from "../../src/dependencies/msgpack.js";
 import { Op, Status } from "../../src/protocol/ops.js";
 import { sleep } from "../conformance/helpers.js";
 import { helloClient, startBroker } from "./helpers.js";

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { BrokerServer, ChannelFullError, MessageTooLargeError, ProtocolError, RemoteChannelLayer, type Message } from "../../src/index.js";
 import { copyMessage } from "../../src/message.js";
-import { decodeMessage, packr } from "../../src/msgpack.js";
+import { decodeMessage, packr } from "../../src/dependencies/msgpack.js";
 import { errorFromWire, errorToWire } from "../../src/protocol/errors.js";
 import { encodeFrames, FrameDecoder } from "../../src/protocol/frames.js";
 import { Op, PROTOCOL_VERSION, Status } from "../../src/protocol/ops.js";
@@ -267,7 +267,7 @@ describe("a layer's standing receives", () => {
   });
 });
 
-describe("a receive loop's window (src/receive-buffer.ts)", () => {
+describe("a receive loop's window (src/client/receive-buffer.ts)", () => {
   it("grows while a consumer drains a backlog in a loop: far fewer Receive requests than messages; prefetch 0 asks for each", async () => {
     const { server, url } = await startBroker({ capacity: 1000 });
     const producer = new RemoteChannelLayer(url);

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthenticationError, BrokerServer, ConnectionLostError, createChannelLayer, DEFAULT_BROKER_PORT, RemoteChannelLayer } from "../../src/index.js";
-import { DEFAULT_LISTEN, parseAddress } from "../../src/remote/address.js";
+import { DEFAULT_LISTEN, parseAddress } from "../../src/transport/address.js";
 import { Op, PROTOCOL_VERSION, Status } from "../../src/protocol/ops.js";
 import { rawClient, startBroker, tempDir } from "./helpers.js";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { CapacityRules } from "../../src/capacity.js";
-import { globToRegExp } from "../../src/patterns.js";
+import { CapacityRules } from "../../src/options/capacity.js";
+import { globToRegExp } from "../../src/options/patterns.js";
 
 describe("channelCapacity globs follow Python's fnmatch, whole name, case-sensitive", () => {
   const cases: Array<[string, string, boolean]> = [

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { MessageTooLargeError } from "../../src/errors.js";
 import type { Message, MessageValue } from "../../src/layer.js";
 import { cloneMessage, copyMessage } from "../../src/message.js";
-import { decodeMessage, encodeMessage } from "../../src/msgpack.js";
+import { decodeMessage, encodeMessage } from "../../src/dependencies/msgpack.js";
 
 const plain = { wideInts: false, maxBytes: Infinity, encode: encodeMessage };
 

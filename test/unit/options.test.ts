@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { positiveFlag } from "../../src/cli-words.js";
-import { resolveOptions } from "../../src/options.js";
+import { positiveFlag } from "../../src/cli/words.js";
+import { resolveOptions } from "../../src/options/layer-options.js";
 import { BrokerServer, InMemoryChannelLayer, RemoteChannelLayer } from "../../src/index.js";
-import { delayOption, MAX_DELAY_MS, positiveOption, positiveOrOff } from "../../src/positive-option.js";
+import { delayOption, MAX_DELAY_MS, positiveOption, positiveOrOff } from "../../src/options/positive-option.js";
 
 describe("the one rule for numeric options (docs/semantics.md §3.3)", () => {
   it("takes a positive finite number, or the fallback when absent", () => {

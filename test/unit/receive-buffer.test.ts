@@ -1,5 +1,5 @@
 /**
- * The one receive buffer (src/receive-buffer.ts) on its own, fed by a source
+ * The one receive buffer (src/client/receive-buffer.ts) on its own, fed by a source
  * that records what the buffer asks of it: the window rule, the give-back at
  * the tick's end, the linger and what it keeps, aborts and the order of
  * "took" before delivery. The backends run it for real in the conformance,
@@ -7,8 +7,8 @@
  */
 import { describe, expect, it } from "vitest";
 import type { Message } from "../../src/layer.js";
-import { PendingReceive } from "../../src/pending-receive.js";
-import { type Inbox, ReceiveBuffer, type ReceiveBufferOptions, type ReceiveSource } from "../../src/receive-buffer.js";
+import { PendingReceive } from "../../src/client/pending-receive.js";
+import { type Inbox, ReceiveBuffer, type ReceiveBufferOptions, type ReceiveSource } from "../../src/client/receive-buffer.js";
 
 type Item = { n: number; expired?: boolean };
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { BrokerServer, ChannelFullError, RemoteChannelLayer } from "../../src/index.js";
 
-const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
+const CLI = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 const MODULE = fileURLToPath(new URL("./fixtures/record-jobs.mjs", import.meta.url));
 let broker: BrokerServer;
 const workers: ChildProcess[] = [];

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { InMemoryChannelLayer, NoHandlerError, type Message } from "../../src/index.js";
-import { runWorker } from "../../src/worker.js";
+import { runWorker } from "../../src/consumer/worker.js";
 import { sleep } from "../conformance/helpers.js";
 
 describe("runWorker", () => {

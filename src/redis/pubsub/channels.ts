@@ -7,8 +7,8 @@
  */
 import { LayerClosedError } from "../../errors.js";
 import type { Message } from "../../layer.js";
-import { NotAMessage } from "../../not-a-message.js";
-import { PendingReceive } from "../../pending-receive.js";
+import { NotAMessage } from "../../client/not-a-message.js";
+import { PendingReceive } from "../../client/pending-receive.js";
 import { RingQueue } from "../../engine/queue.js";
 import { WaiterList } from "../../engine/waiters.js";
 

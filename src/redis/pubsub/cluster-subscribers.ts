@@ -10,7 +10,7 @@
  * live master again.
  */
 import type { RedisOptions } from "ioredis";
-import { loadIoredis } from "../../load-on-use.js";
+import { loadIoredis } from "../../dependencies/load-on-use.js";
 import { mapError } from "../connections.js";
 import { keySlot } from "../sharding.js";
 import { ShardSubscriber, type SubscriberEvents } from "./subscriber.js";

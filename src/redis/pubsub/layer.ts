@@ -11,7 +11,7 @@ import { InvalidMessageError, LayerClosedError } from "../../errors.js";
 import type { Extension, Message, MessageValue } from "../../layer.js";
 import { cloneMessage } from "../../message.js";
 import { assertChannelName, assertOwnChannel } from "../../names.js";
-import { NotAMessage } from "../../not-a-message.js";
+import { NotAMessage } from "../../client/not-a-message.js";
 import type { LayerStats } from "../../stats.js";
 import { commonRedisOptions, type CommonRedisOptions } from "../common-options.js";
 import { describeHost, release, Shard, unavailableError } from "../connections.js";
@@ -301,7 +301,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
       this.droppedMessages++;
       return;
     }
-    // A body that is no message takes a message's place: the receive that gets it fails (src/not-a-message.ts).
+    // A body that is no message takes a message's place: the receive that gets it fails (src/client/not-a-message.ts).
     const message = this.serializer.decode(data);
     if (message instanceof NotAMessage) this.droppedMessages++;
     if (channel) {

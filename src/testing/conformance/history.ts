@@ -9,8 +9,8 @@
  * that server with it.
  */
 import type { ChannelLayer, GroupHistory, GroupHistoryOptions, HistoryPosition, LayerOptions, Message } from "../../index.js";
-import { POSITION_KEY } from "../../history.js";
-import { resumeGroup, type GroupResume } from "../../resume.js";
+import { POSITION_KEY } from "../../options/history.js";
+import { resumeGroup, type GroupResume } from "../../client/resume.js";
 import { vitest } from "../vitest.js";
 import { fresh, sleep, tryReceive } from "./helpers.js";
 

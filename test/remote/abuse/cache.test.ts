@@ -5,7 +5,7 @@
  */
 import { afterEach, expect, it } from "vitest";
 import { RemoteChannelLayer, runWorker, type BrokerServer } from "../../../src/index.js";
-import { encodeMessage } from "../../../src/msgpack.js";
+import { encodeMessage } from "../../../src/dependencies/msgpack.js";
 import { parseTokenFile } from "../../../src/protocol/auth.js";
 import { Op, Status } from "../../../src/protocol/ops.js";
 import { cacheKey } from "../../../src/request/cache.js";

@@ -5,7 +5,7 @@
  */
 import { afterEach, expect, it } from "vitest";
 import { RemoteChannelLayer, type BrokerServer } from "../../../src/index.js";
-import { encodeMessage } from "../../../src/msgpack.js";
+import { encodeMessage } from "../../../src/dependencies/msgpack.js";
 import { Op, Status } from "../../../src/protocol/ops.js";
 import { helloClient, startBroker } from "../helpers.js";
 

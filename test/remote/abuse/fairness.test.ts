@@ -15,8 +15,8 @@ import { Broker } from "../../../src/protocol/broker.js";
 import { encodeFrames } from "../../../src/protocol/frames.js";
 import type { Link } from "../../../src/protocol/link.js";
 import { Op, Status } from "../../../src/protocol/ops.js";
-import { PartialFrames } from "../../../src/remote/partial-frames.js";
-import { streamLink } from "../../../src/remote/stream-link.js";
+import { PartialFrames } from "../../../src/transport/partial-frames.js";
+import { streamLink } from "../../../src/transport/stream-link.js";
 import { hello, helloClient, type RawClient } from "../helpers.js";
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));

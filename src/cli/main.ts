@@ -5,18 +5,18 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import type { ObserveServer } from "./observe/http.js";
-import { renderStats, watchStats } from "./observe/terminal.js";
-import { checkAllowedHosts } from "./host-check.js";
-import { isLoopback, parseHttpAddress } from "./observe/http-address.js";
-import { grantsAdmin, parseTokenFile, type TokenGrant } from "./protocol/auth.js";
-import { DEFAULT_LISTEN, parseAddress } from "./remote/address.js";
-import { RemoteChannelLayer } from "./remote/client.js";
-import { BrokerServer } from "./remote/server.js";
+import type { ObserveServer } from "../observe/http.js";
+import { renderStats, watchStats } from "../observe/terminal.js";
+import { checkAllowedHosts } from "../http/host-check.js";
+import { isLoopback, parseHttpAddress } from "../observe/http-address.js";
+import { grantsAdmin, parseTokenFile, type TokenGrant } from "../protocol/auth.js";
+import { DEFAULT_LISTEN, parseAddress } from "../transport/address.js";
+import { RemoteChannelLayer } from "../transport/remote-layer.js";
+import { BrokerServer } from "../transport/broker-server.js";
 import { workerCommand, WORKER_USAGE } from "./worker-command.js";
 import { gatewayCommand, GATEWAY_USAGE } from "./gateway-command.js";
-import { cliMessage, onStop, positiveFlag } from "./cli-words.js";
-import { historyFlag } from "./history.js";
+import { cliMessage, onStop, positiveFlag } from "./words.js";
+import { historyFlag } from "../options/history.js";
 
 const SERVE_USAGE = `serve options (channel-layers serve [options]):
   --listen URL            tcp://host:port, tls://host:port or unix:///path.sock;
@@ -195,7 +195,7 @@ async function serve(args: string[]): Promise<void> {
     await server.listen();
     if (values.http !== undefined) {
       // Loaded only when asked for: prom-client takes a while to load.
-      const { ObserveServer } = await import("./observe/http.js");
+      const { ObserveServer } = await import("../observe/http.js");
       // The HTTP side shows every client: an admin's token opens it, or its own.
       const httpToken = readToken(values["http-token-file"]);
       const httpTokens = httpToken !== undefined ? [httpToken] : (tokens ?? []).filter(grantsAdmin).map((t) => t.token);
@@ -262,7 +262,7 @@ async function stats(args: string[]): Promise<void> {
 }
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
   return pkg.version;
 }
 

@@ -3,7 +3,7 @@
  * options, so an error the library phrases for code is rephrased with the flag
  * that fixes it, and a flag's number is checked under the flag's name.
  */
-import { AuthenticationError, ChannelLayerError } from "./errors.js";
+import { AuthenticationError, ChannelLayerError } from "../errors.js";
 
 /** The one-line message for `err`; `tokenFile` is the --token-file given, if any. */
 export function cliMessage(err: unknown, tokenFile: string | undefined): string {

@@ -4,11 +4,11 @@
  * flight finish, closes the layer and exits 0.
  */
 import { parseArgs } from "node:util";
-import { createGateway } from "./gateway/gateway.js";
-import { parseRoute } from "./gateway/routes.js";
-import { onStop, positiveFlag } from "./cli-words.js";
-import { checkAllowedHosts } from "./host-check.js";
-import { createChannelLayer } from "./url.js";
+import { createGateway } from "../gateway/gateway.js";
+import { parseRoute } from "../gateway/routes.js";
+import { onStop, positiveFlag } from "./words.js";
+import { checkAllowedHosts } from "../http/host-check.js";
+import { createChannelLayer } from "../url.js";
 
 export const GATEWAY_USAGE = `gateway options (channel-layers gateway --route "METHOD PATH CHANNEL" [options]):
   --listen URL            http://host:port to serve (default http://127.0.0.1:8080)

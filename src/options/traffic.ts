@@ -3,7 +3,7 @@
  * letters), checked once when a layer is made. They change nothing when unset.
  */
 import { PatternRules, type PatternMap } from "./patterns.js";
-import { isProcessLocal } from "./names.js";
+import { isProcessLocal } from "../names.js";
 import { positiveOption } from "./positive-option.js";
 
 /** What a full channel does with one more message. */

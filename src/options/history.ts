@@ -3,8 +3,8 @@
  * when a layer or broker is made, and the one key under which a member's copy
  * carries its position.
  */
-import { NoGroupHistoryError } from "./errors.js";
-import type { GroupHistoryOptions, GroupHistoryRule, HistoryPosition, Message } from "./layer.js";
+import { NoGroupHistoryError } from "../errors.js";
+import type { GroupHistoryOptions, GroupHistoryRule, HistoryPosition, Message } from "../layer.js";
 import { PatternRules } from "./patterns.js";
 import { positiveOption } from "./positive-option.js";
 

@@ -10,8 +10,8 @@
  * Measured on the ws-rooms bench: a promise, its continuation and an abort
  * listener's bookkeeping per message cost more than the layer's own work.
  */
-import type { Waiter } from "./engine/waiters.js";
-import type { ChannelLayer, Message } from "./layer.js";
+import type { Waiter } from "../engine/waiters.js";
+import type { ChannelLayer, Message } from "../layer.js";
 
 /** Who gets the next message. Neither method may throw: they run in a batch with other consumers' deliveries. */
 export interface NextMessageTarget {

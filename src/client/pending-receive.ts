@@ -7,7 +7,7 @@
  * engine, pub/sub buffers), or once what was already on its way for it is
  * back where it came from (the broker client, Redis).
  */
-import type { WaitHandle, Waiter } from "./engine/waiters.js";
+import type { WaitHandle, Waiter } from "../engine/waiters.js";
 
 // One shared executor rather than a closure for each promise (a receive loop makes one or two per message):
 // it leaves the resolve and reject here, and settlers() takes them at once, in the same call.

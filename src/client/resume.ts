@@ -5,8 +5,8 @@
  * second, every message before the join is in the history; the live copies
  * of the overlap carry positions the read already covered.
  */
-import type { ChannelLayer, GroupHistory, HistoryPosition, Message } from "./layer.js";
-import { positionOf } from "./history.js";
+import type { ChannelLayer, GroupHistory, HistoryPosition, Message } from "../layer.js";
+import { positionOf } from "../options/history.js";
 
 export interface GroupResume extends GroupHistory {
   /**

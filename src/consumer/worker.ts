@@ -3,10 +3,10 @@
  * worker channel. Every worker on the channel, in this process or another,
  * shares its messages, each to exactly one handler.
  */
-import { InvalidMessageError, LayerClosedError, NoHandlerError } from "./errors.js";
-import type { ChannelLayer, Message } from "./layer.js";
-import { assertChannelName } from "./names.js";
-import { positiveOption } from "./positive-option.js";
+import { InvalidMessageError, LayerClosedError, NoHandlerError } from "../errors.js";
+import type { ChannelLayer, Message } from "../layer.js";
+import { assertChannelName } from "../names.js";
+import { positiveOption } from "../options/positive-option.js";
 
 export interface HandlerContext {
   layer: ChannelLayer;

@@ -7,10 +7,10 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import type { Handlers } from "./worker.js";
-import { runWorker } from "./worker.js";
-import { createChannelLayer } from "./url.js";
-import { cliMessage, moduleLoadMessage, onStop, positiveFlag } from "./cli-words.js";
+import type { Handlers } from "../consumer/worker.js";
+import { runWorker } from "../consumer/worker.js";
+import { createChannelLayer } from "../url.js";
+import { cliMessage, moduleLoadMessage, onStop, positiveFlag } from "./words.js";
 
 export const WORKER_USAGE = `worker options (channel-layers worker MODULE [options]; a .ts MODULE needs NODE_OPTIONS="--import tsx"):
   --url URL               the channel layer (default $CHANNEL_LAYER_URL, else the local broker)

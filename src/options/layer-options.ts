@@ -1,7 +1,7 @@
 /** Checking `LayerOptions` once, when a layer is made (docs/semantics.md §3.3, §4.4). */
 import { CapacityRules } from "./capacity.js";
 import { HistoryRules } from "./history.js";
-import { DEFAULTS, type LayerOptions } from "./layer.js";
+import { DEFAULTS, type LayerOptions } from "../layer.js";
 import { positiveOption } from "./positive-option.js";
 import { resolveTraffic, type TrafficRules } from "./traffic.js";
 

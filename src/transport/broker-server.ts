@@ -9,7 +9,7 @@ import { Broker, type BrokerOptions } from "../protocol/broker.js";
 import { HELLO_FRAME_BYTES, PARTIAL_FRAME_BYTES } from "../protocol/limits.js";
 import type { BrokerStats } from "../protocol/ops.js";
 import type { Session } from "../protocol/session.js";
-import { positiveOption } from "../positive-option.js";
+import { positiveOption } from "../options/positive-option.js";
 import { DEFAULT_LISTEN, formatAddress, parseAddress, type Address } from "./address.js";
 import { PartialFrames } from "./partial-frames.js";
 import { streamLink } from "./stream-link.js";

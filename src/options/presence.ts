@@ -4,8 +4,8 @@
  * before an entry is stored. The entries themselves live in the engine
  * (src/engine/presence.ts) or in Redis (src/redis/presence.ts).
  */
-import type { GroupPresenceRule, PresenceEvent, PresenceInfo, PresenceOptions, PresenceQuery } from "./layer.js";
-import { copyMessage, type CopyOptions } from "./message.js";
+import type { GroupPresenceRule, PresenceEvent, PresenceInfo, PresenceOptions, PresenceQuery } from "../layer.js";
+import { copyMessage, type CopyOptions } from "../message.js";
 import { PatternRules } from "./patterns.js";
 
 /** Entries a presence() page holds when the caller gives no limit. */

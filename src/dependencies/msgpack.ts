@@ -4,7 +4,7 @@
  * int64 decodes to a number when safe and to a bigint otherwise.
  */
 import { Packr, Unpackr } from "msgpackr";
-import type { Message } from "./layer.js";
+import type { Message } from "../layer.js";
 
 const OPTIONS = {
   useRecords: false,

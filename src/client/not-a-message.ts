@@ -6,8 +6,8 @@
  * (a Consumer reports it and takes the next): it is kept where the message
  * would have been, so order and capacity stay as they were.
  */
-import { InvalidMessageError } from "./errors.js";
-import { RESERVED_KEY } from "./message.js";
+import { InvalidMessageError } from "../errors.js";
+import { RESERVED_KEY } from "../message.js";
 
 export class NotAMessage {
   constructor(

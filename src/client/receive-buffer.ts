@@ -28,8 +28,8 @@
  * tells its server about it goes first (docs/broker.md "Read-ahead and
  * capacity").
  */
-import type { Message } from "./layer.js";
-import { WaiterList, type WaitHandle } from "./engine/waiters.js";
+import type { Message } from "../layer.js";
+import { WaiterList, type WaitHandle } from "../engine/waiters.js";
 import type { PendingReceive } from "./pending-receive.js";
 
 /** A caller of `receive`, waiting for a message its channel's source brings. */

@@ -1,5 +1,5 @@
 /** Capacity (docs/semantics.md §4.4): a default, and `channelCapacity` patterns over it. */
-import type { ChannelCapacity } from "./layer.js";
+import type { ChannelCapacity } from "../layer.js";
 import { PatternRules } from "./patterns.js";
 
 /** Throws RangeError unless `value` is a positive integer or Infinity. */
