@@ -71,7 +71,7 @@ export interface EngineOptions<T, I = unknown> {
 
 /** A group send delivered in slices: its members of the moment it was sent, and how far it got. */
 interface Fanout<T> {
-  readonly names: string[];
+  readonly names: readonly string[];
   at: number;
   readonly body: T;
   readonly deadline: number;
@@ -417,6 +417,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
       this.groups.set(group, g);
     }
     if (g.members.delete(channel)) this.memberships--;
+    else g.names = undefined; // a renewal keeps the member list a sliced send walks (it was one of them)
     g.members.set(channel, deadline);
     this.memberships++;
     (ch.groups ??= new Set()).add(g);
@@ -490,6 +491,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
   groupDiscard(group: string, channel: string): void {
     const g = this.groups.get(group);
     if (g === undefined || !g.members.delete(channel)) return;
+    g.names = undefined;
     this.memberships--;
     this.left(group, channel);
     const ch = this.channels.get(channel);
@@ -533,7 +535,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
     const own = recorded === undefined;
     if (g.fanouts === undefined && g.members.size <= slice) return this.deliver(g, g.members.keys(), body, deadline, priority, except, own);
     // Sliced, behind the group's earlier sliced sends: each member gets the group's messages in the order sent.
-    const fanout: Fanout<T> = { names: [...g.members.keys()], at: 0, body, deadline, priority, except, own };
+    const fanout: Fanout<T> = { names: (g.names ??= [...g.members.keys()]), at: 0, body, deadline, priority, except, own };
     (g.fanouts ??= []).push(fanout);
     if (slice !== Infinity) return this.fanStep(g, fanout, slice);
     const total: GroupDelivery = { delivered: 0, skipped: 0 };
@@ -895,6 +897,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
     if (dropped > 0 && ch.groups) {
       for (const g of ch.groups) {
         if (g.members.delete(ch.name)) {
+          g.names = undefined;
           this.memberships--;
           this.left(g.name, ch.name);
         }
@@ -911,6 +914,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
     for (const [name, deadline] of g.members) {
       if (deadline > now || dropped >= limit) break;
       g.members.delete(name);
+      g.names = undefined;
       this.memberships--;
       this.left(g.name, name);
       dropped++;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ChannelFullError } from "../../src/errors.js";
+import type { GroupDelivery } from "../../src/engine/engine.js";
 import { FakeClock, makeEngine, Recorder } from "./fixtures.js";
 
 /** Sweep until nothing due is left; returns how many calls it took. */
@@ -281,6 +282,29 @@ describe("engine: capacity and groups", () => {
     expect(third.more!()).toEqual({ delivered: 0, skipped: 0 });
     expect(engine.take("m24")).toBe(3);
     expect(engine.take("m24")).toBe(4);
+  });
+
+  it("sliced sends share the member list until a member joins or leaves: each reaches its members of the moment", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock);
+    const finish = (s: GroupDelivery): void => {
+      while (s.more) s = s.more();
+    };
+    for (let i = 0; i < 25; i++) engine.groupAdd("g", `m${i}`);
+    const first = engine.groupSend("g", 1, undefined, undefined, 10);
+    engine.groupAdd("g", "m3"); // a renewal: the same members
+    const second = engine.groupSend("g", 2, undefined, undefined, 10);
+    finish(first);
+    finish(second);
+    engine.groupAdd("g", "late");
+    const third = engine.groupSend("g", 3, undefined, undefined, 10); // its first step moved nothing of its own: none were left before it
+    engine.groupDiscard("g", "m24");
+    finish(third);
+    finish(engine.groupSend("g", 4, undefined, undefined, 10));
+    expect([1, 2, 3, 4, 5].map(() => engine.take("m0"))).toEqual([1, 2, 3, 4, undefined]);
+    expect([1, 2, 3].map(() => engine.take("late"))).toEqual([3, 4, undefined]);
+    expect([1, 2, 3].map(() => engine.take("m24"))).toEqual([1, 2, undefined]); // gone before the third reached it
+    expect([1, 2, 3, 4, 5].map(() => engine.take("m3"))).toEqual([1, 2, 3, 4, undefined]);
   });
 
   it("the owner drives what it adopted, a turn's budget at a time; a dropped group's sliced send ends", () => {
