@@ -266,14 +266,20 @@ export abstract class ProtocolLayer extends BaseLayer {
     return this.call(priority === undefined ? [Op.GroupSend, 0, group, body] : [Op.GroupSend, 0, group, body, priority]);
   }
 
-  protected override async doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number): Promise<GroupHistory> {
+  protected override async doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number, channel: string | undefined): Promise<GroupHistory> {
     // The broker caps the limit too; past the cap a resume is recovered: false there, never cut short.
     const wireLimit = Math.min(limit, MAX_HISTORY_READ);
-    const [epoch, offset, recovered, first, ...bodies] = await this.call<[string, number, number, number, ...Uint8Array[]]>([
-      Op.GroupHistory, 0, group, since?.epoch ?? null, since?.offset ?? 0, wireLimit,
-    ]);
+    const frame: unknown[] = [Op.GroupHistory, 0, group, since?.epoch ?? null, since?.offset ?? 0, wireLimit];
+    // Without a reader the frame is the one it always was.
+    if (channel !== undefined) frame.push(channel);
+    const [epoch, offset, recovered, first, ...bodies] = await this.call<[string, number, number, number, ...Array<Uint8Array | null>]>(frame);
+    const messages: GroupHistory["messages"] = [];
+    // A null stands for a message the reader was left out of (its offset still counts).
+    bodies.forEach((body, i) => {
+      if (body !== null) messages.push({ position: { epoch, offset: first + i }, message: decodeMessageView(body) });
+    });
     return {
-      messages: bodies.map((body, i) => ({ position: { epoch, offset: first + i }, message: decodeMessageView(body) })),
+      messages,
       position: { epoch, offset },
       recovered: recovered === 1,
     };

@@ -607,12 +607,17 @@ export class Session {
     const group = frame[2];
     assertGroupName(group);
     this.allowed(this.grant.group(group), `read the history of group "${group}"`);
-    const [since, limit] = historyArgs(frame);
-    const read = this.broker.engine.groupHistory(group, since, limit, historyReplyBytes(this.broker.maxFrameBytes));
-    const bodies = read.messages.map((m) => m.message);
+    const [since, limit, reader] = historyArgs(frame);
+    const read = this.broker.engine.groupHistory(group, since, limit, historyReplyBytes(this.broker.maxFrameBytes), reader);
     const first = read.messages[0]?.position.offset ?? read.position.offset + 1;
+    // Consecutive from `first`: a message the reader was left out of (its `except`) is a null in its place.
+    const bodies: Array<Buffer | null> = [];
     let bytes = 64;
-    for (const body of bodies) bytes += body.length + 8;
+    for (const { position, message } of read.messages) {
+      while (first + bodies.length < position.offset) bodies.push(null);
+      bodies.push(message);
+      bytes += message.length + 8;
+    }
     this.reply([id, Status.Ok, read.position.epoch, read.position.offset, read.recovered ? 1 : 0, first, ...bodies], bytes);
   }
 
