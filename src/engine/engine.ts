@@ -565,7 +565,8 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
       const part = head.names.slice(head.at, (head.at += slice)).filter((name) => g.members.has(name));
       result = this.deliver(g, part, head.body, head.deadline, head.priority, head.except, head.own);
       if (result.delivered > 0) head.own = false;
-      if (head.at >= head.names.length) queue.shift();
+      // (A leave announced by that delivery may have moved this group's sends on already, head's end included.)
+      if (head.at >= head.names.length && queue[0] === head) queue.shift();
     }
     if (queue.length === 0) g.fanouts = undefined;
     if (queue.includes(fanout)) result.more = () => this.fanStep(g, fanout, slice);
@@ -668,6 +669,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
     this.groups.clear();
     this.presence.clear();
     this.announcements.length = 0;
+    this.backlog.length = 0; // their groups are gone
     this.queued = 0;
     this.stored = 0;
     this.memberships = 0;

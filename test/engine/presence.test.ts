@@ -105,6 +105,21 @@ describe("engine: presence events", () => {
     expect(drain(engine, "new")).toEqual([["presence.join", "ev", "new", "hi"], "after"]);
   });
 
+  it("a leave found by a sliced send's own delivery goes out after that send, to every member once", () => {
+    const clock = new FakeClock();
+    const engine = announcing(clock, undefined, 10, { fanoutSlice: 100, onBacklog: () => {} });
+    for (let i = 0; i < 250; i++) engine.groupAdd("ev", `m${i}`, undefined, i === 150 ? { info: "i150" } : undefined);
+    expect(engine.drive(100_000)).toBe(false);
+    for (let i = 0; i < 250; i++) drain(engine, `m${i}`); // m150's join
+    engine.send("m150", "unread"); // expires before the send reaches m150: m150 leaves, announced to the group mid-send
+    clock.advance(11_000);
+    engine.adopt(engine.groupSend("ev", "news", undefined, undefined, 100).more!);
+    expect(engine.drive(100_000)).toBe(false);
+    const leave = ["presence.leave", "ev", "m150", "i150"];
+    for (const i of [0, 149, 151, 249]) expect(drain(engine, `m${i}`)).toEqual(["news", leave]);
+    expect(drain(engine, "m150")).toEqual([]);
+  });
+
   it("a member that lets a message expire leaves, announced by the operation that notices", () => {
     const clock = new FakeClock();
     const engine = announcing(clock, 86_400, 1);
