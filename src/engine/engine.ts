@@ -413,7 +413,8 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
     let g = this.groups.get(group);
     if (g === undefined) {
       const rate = this.traffic?.rate.match(group);
-      g = { name: group, members: new Map(), key: 0, heapIndex: -1, bucket: rate && new TokenBucket(rate, now) };
+      // Every field from the start: one shape for every group, so the fan-out paths stay monomorphic.
+      g = { name: group, members: new Map(), key: 0, heapIndex: -1, bucket: rate && new TokenBucket(rate, now), names: undefined, fanouts: undefined };
       this.groups.set(group, g);
     }
     if (g.members.delete(channel)) this.memberships--;

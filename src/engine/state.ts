@@ -46,9 +46,9 @@ export interface GroupState extends HeapItem {
    * until a member joins or leaves (200 sends to 50k members made 200 lists
    * of 50k names, each kept until its send was done).
    */
-  names?: readonly string[];
+  names: readonly string[] | undefined;
   /** Sliced sends under way, oldest first (the engine's own records): later sends wait behind them. */
-  fanouts?: unknown[];
+  fanouts: unknown[] | undefined;
 }
 
 export interface EngineCounters {
