@@ -53,6 +53,7 @@ const SYSTEM = [
   "test/ipc/kill.test.ts",
   "test/consumer/browser.test.ts",
   "test/consumer/demo.test.ts",
+  "test/consumer/resume-browser.test.ts",
   "test/consumer/two-servers.test.ts",
   "test/gateway/cli.test.ts",
   "test/gateway/django.test.ts",
