@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { getHeapStatistics } from "node:v8";
 import { Engine, keepTop, WALK_STEP, type EngineStats, type Waiter } from "../engine/engine.js";
+import { engineClock, type ClockOption } from "../engine/clock.js";
 import { Sweeper } from "../engine/sweeper.js";
 import type { LayerOptions, MessageValue } from "../layer.js";
 import { deadLetterMessage } from "../message.js";
@@ -18,7 +19,7 @@ import { presenceRules } from "../options/presence.js";
 import { DEFAULT_CACHE_BYTES } from "../request/cache.js";
 import { frameBytesFor } from "./frames.js";
 import { presenceEventBody } from "./presence.js";
-import { HELLO_TIMEOUT_MS, wireEstimate } from "./limits.js";
+import { DELIVERIES_PER_TURN, FANOUT_STEP, FANOUT_TURN_MS, HELLO_TIMEOUT_MS, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
 import { Access, type Grant, type TokenGrant } from "./auth.js";
 import { secretProves } from "./identity.js";
@@ -58,6 +59,12 @@ export interface BrokerOptions extends LayerOptions {
   maxFrameBytes?: number;
   /** Where lifecycle events are reported (client connected, disconnected). Default: nowhere. */
   log?: (line: string) => void;
+  /**
+   * The clock message expiry, group expiry, history and rate limits are read on: milliseconds from a
+   * fixed origin, or an object with `now()` (tests pass a `TestClock`). Default `performance.now`.
+   * Timers of the connection (heartbeats, hello, grace) keep real time.
+   */
+  clock?: ClockOption;
 }
 
 /** The part of `details` a client without admin rights may see (Broker.statsAnswer). */
@@ -152,6 +159,7 @@ export class Broker implements SessionHost {
    */
   turn = 0;
   private turnQueued = false;
+  private driveQueued: NodeJS.Immediate | undefined;
   private readonly instances = new Map<string, Instance>();
   private readonly sweeper: Sweeper;
   private readonly heartbeat: NodeJS.Timeout;
@@ -194,7 +202,7 @@ export class Broker implements SessionHost {
       ...this.config,
       size: (body) => body.length + MESSAGE_BOOKKEEPING,
       maxStoredBytes: this.maxStoredBytes,
-      clock: () => performance.now(),
+      clock: engineClock(options.clock, () => performance.now()),
       holdAhead: true,
       // Only dropped messages are decoded: wrapped for the dead-letter channel, then encoded again.
       deadLetter: (body, reason, channel, group) => encodeMessage(deadLetterMessage(droppedMessage(body), reason, channel, group)),
@@ -202,6 +210,9 @@ export class Broker implements SessionHost {
       history: { rules: this.config.groupHistory, stamp: stampEncoded },
       presenceEvents: announces.size === 0 ? undefined : { on: (group) => announces.match(group) === true, body: presenceEventBody },
       presenceSize: (info) => info.length + MESSAGE_BOOKKEEPING,
+      // Announcements to big groups are sliced as clients' group sends are, and moved on by drive() a turn's share at a time.
+      fanoutSlice: FANOUT_STEP,
+      onBacklog: () => this.queueDrive(),
     });
     this.settling = new Settling(this.engine);
     this.sweeper = new Sweeper(this.engine);
@@ -411,10 +422,29 @@ export class Broker implements SessionHost {
     return { stats, details: { channelTop: found.channels, groupTop: found.groups, clientList }, answers: new Map() };
   }
 
+  private queueDrive(): void {
+    if (this.driveQueued || this.closed) return;
+    this.driveQueued = setImmediate(this.drive);
+  }
+
+  /** A turn's share of the sliced sends in the broker's own hands (Engine.drive). */
+  private readonly drive = (): void => {
+    this.driveQueued = undefined;
+    const until = performance.now() + FANOUT_TURN_MS;
+    let more: boolean;
+    let steps = 0;
+    do more = this.engine.drive(FANOUT_STEP);
+    while (more && ++steps < DELIVERIES_PER_TURN / FANOUT_STEP && performance.now() < until);
+    this.nextTurn();
+    if (more) this.queueDrive();
+  };
+
   /** End every session (their waiting receives are dropped, their links ended) and free the timers. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.driveQueued) clearImmediate(this.driveQueued);
+    this.driveQueued = undefined;
     clearInterval(this.heartbeat);
     this.sweeper.close();
     this.census.close();

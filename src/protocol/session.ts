@@ -12,7 +12,8 @@ import { HeldAhead } from "./ahead.js";
 import { SETTLE_WAIT_MS, type SettleWait } from "./settling.js";
 import { EVERYTHING, type Grant } from "./auth.js";
 import { errorToWire } from "./errors.js";
-import { BYTES_PER_TURN, DELIVERIES_PER_TURN, OUTPUT_BUDGET, REQUESTS_PER_TURN, WRITE_SLICE_BYTES, wireEstimate } from "./limits.js";
+import { fanTurn } from "./fan-turn.js";
+import { BYTES_PER_TURN, DELIVERIES_PER_TURN, FANOUT_STEP, OUTPUT_BUDGET, REQUESTS_PER_TURN, WRITE_SLICE_BYTES, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
 import { presenceInfoArg, presencePageArgs, presencePageFrame } from "./presence.js";
 import { CONNECTION_ID, MAX_RECEIVE_BATCH, MAX_STATS_TOP, Op, PROTOCOL_VERSION, Status, type HelloInfo } from "./ops.js";
@@ -424,7 +425,7 @@ export class Session {
         const group = frame[2];
         assertGroupName(group);
         this.allowed(this.grant.group(group), `send to group "${group}"`);
-        const sent = engine.groupSend(group, this.bodyArg(frame[3]), priorityArg(frame[4]), exceptArg(frame[5]), DELIVERIES_PER_TURN);
+        const sent = engine.groupSend(group, this.bodyArg(frame[3]), priorityArg(frame[4]), exceptArg(frame[5]), FANOUT_STEP);
         this.turnDeliveries += sent.delivered + sent.skipped;
         if (sent.more !== undefined) return this.fanOut(id, sent.more);
         break;
@@ -475,17 +476,21 @@ export class Session {
   }
 
   /**
-   * Deliver the rest of group send `id` a slice per turn of the event loop,
+   * Deliver the rest of group send `id` a turn's share at a time (fanTurn),
    * other clients' requests served in between; then answer it and serve on.
    */
   private fanOut(id: number, more: () => GroupDelivery): void {
     this.fanning = true;
     const step = (): void => {
-      if (this.gone) return; // the sender is gone: the rest of its group send is not delivered (at most once)
-      const sent = more();
+      if (this.gone) {
+        // The sender is gone, its send is not: the broker delivers the rest, so later sends to the group are not held behind it.
+        this.broker.engine.adopt(more);
+        return;
+      }
+      const left = fanTurn(more);
       this.broker.nextTurn();
-      if (sent.more !== undefined) {
-        more = sent.more;
+      if (left !== undefined) {
+        more = left;
         setImmediate(step);
         return;
       }
