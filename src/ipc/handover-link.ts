@@ -36,7 +36,7 @@ export function handoverLink(parent: ParentChannel, handlers: LinkHandlers, opti
     stopListening?.();
     clearTimeout(timer);
     queued = [];
-    process.nextTick(() => handlers.closed(err));
+    process.nextTick(() => handlers.onClosed(err));
   };
 
   /** The first frame is always hello: [Op.Hello, id, version, instanceId, token]. */

@@ -30,7 +30,7 @@ export class Admission {
   /** A pump of the inbox is scheduled for the next turn of the event loop. */
   private pumpQueued = false;
   /** Waiting for the client to read what it is owed before serving more of its requests. */
-  private overBudget = false;
+  private budgetExceeded = false;
   /** A stats answer waits for the broker's census: the client's further requests wait for it. */
   private censusPending = false;
   /** A group send too large for one turn is being delivered a slice a turn: the next requests wait for it (FIFO per sender). */
@@ -67,15 +67,15 @@ export class Admission {
       if (this.inbox.push(request) - this.inboxAt > MAX_FRAMES_WHILE_SETTLING) this.link.pause?.();
       return;
     }
-    if (this.inboxAt === this.inbox.length && !this.waiting && this.mayServe()) return this.admit(request);
+    if (this.inboxAt === this.inbox.length && !this.servingPaused && this.mayServe()) return this.admit(request);
     this.inbox.push(request);
     this.link.pause?.();
-    if (!this.waiting) this.queuePump();
+    if (!this.servingPaused) this.queuePump();
   }
 
   /** Whether the client is owed more than its budget and not reading it. */
-  get unread(): boolean {
-    return this.overBudget;
+  get overBudget(): boolean {
+    return this.budgetExceeded;
   }
 
   /** Answer bytes queued for the client: counted against its share of the turn. */
@@ -84,7 +84,7 @@ export class Admission {
   }
 
   /** Group members a group send delivered to: counted against the client's share of the turn. */
-  delivered(members: number): void {
+  chargeDeliveries(members: number): void {
     this.turnDeliveries += members;
   }
 
@@ -104,16 +104,16 @@ export class Admission {
   }
 
   /** The link wrote what it held: a client over its budget may be served again. */
-  drained(): void {
-    if (!this.overBudget || this.ended) return;
+  onDrained(): void {
+    if (!this.budgetExceeded || this.ended) return;
     if (this.replies.owed > OUTPUT_BUDGET) return;
-    this.overBudget = false;
+    this.budgetExceeded = false;
     this.pump();
   }
 
   /** Answers went out: a client over its budget may have read enough by the next turn. */
-  written(): void {
-    if (this.overBudget) setImmediate(() => this.drained());
+  afterWrite(): void {
+    if (this.budgetExceeded) setImmediate(() => this.onDrained());
   }
 
   /** The session ended: nothing more is served, and a send's wait is over. */
@@ -125,8 +125,8 @@ export class Admission {
   }
 
   /** Requests wait for something other than the next turn: the client to read, a census, or a group send's slices. */
-  private get waiting(): boolean {
-    return this.overBudget || this.censusPending || this.fanOutPending;
+  private get servingPaused(): boolean {
+    return this.budgetExceeded || this.censusPending || this.fanOutPending;
   }
 
   /** Whether one more request may be served now: budget owed and share of the turn. */
@@ -140,7 +140,7 @@ export class Admission {
     }
     if (this.turnRequests >= REQUESTS_PER_TURN || this.turnBytes >= BYTES_PER_TURN || this.turnDeliveries >= DELIVERIES_PER_TURN) return false;
     if (this.replies.owed > OUTPUT_BUDGET) {
-      this.overBudget = true;
+      this.budgetExceeded = true;
       this.link.pause?.();
       return false;
     }
@@ -165,7 +165,7 @@ export class Admission {
         continue;
       }
       if (!this.mayServe()) {
-        if (!this.waiting) this.queuePump();
+        if (!this.servingPaused) this.queuePump();
         return;
       }
       const request = this.inbox[this.inboxAt]!;
@@ -216,6 +216,6 @@ export class Admission {
     this.settleWait.over = true;
     this.settleWait = undefined;
     clearTimeout(this.settleTimer);
-    if (!this.ended && !this.overBudget) this.queuePump();
+    if (!this.ended && !this.budgetExceeded) this.queuePump();
   };
 }

@@ -194,9 +194,9 @@ export abstract class ProtocolLayer extends BaseLayer {
     this.linksOpened++;
     this.helloId = this.pipeline.newId();
     const link: Link = this.connector.connect({
-      frame: (frame) => this.onFrame(link, frame),
-      malformed: () => link.close(),
-      closed: (err) => this.onClosed(link, err),
+      onFrame: (frame) => this.onFrame(link, frame),
+      onMalformed: () => link.close(),
+      onClosed: (err) => this.onClosed(link, err),
     });
     this.link = link;
     this.heardSinceBeat = true;
@@ -211,7 +211,7 @@ export abstract class ProtocolLayer extends BaseLayer {
     const answer = decodeAnswer(frame);
     if (answer === undefined) return link.close();
     if (answer.id === CONNECTION_ID) return link.close(); // the broker found our frames wrong; start afresh
-    if (this.ready) return this.pipeline.answered(answer);
+    if (this.ready) return this.pipeline.onAnswer(answer);
     if (answer.id === this.helloId) this.hello(link, answer);
   }
 
@@ -243,7 +243,7 @@ export abstract class ProtocolLayer extends BaseLayer {
     if (err) this.lastError = err;
     this.link = undefined;
     this.ready = false;
-    this.pipeline.lost();
+    this.pipeline.onLinkLost();
     if (this.shuttingDown) {
       this.pipeline.failAll(new LayerClosedError());
       // close() may be waiting for answers this link will never bring, or for this very close.

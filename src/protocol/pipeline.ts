@@ -37,7 +37,7 @@ export class Pipeline {
   /** `redeliverOnCrash`: reports wait for the end of the turn (setImmediate), owned here until close. */
   private reportTimer: NodeJS.Immediate | undefined = undefined;
   /** Whether a write went out since the last heartbeat. */
-  private wrote = false;
+  private wroteSinceBeat = false;
   /** Called whenever the last answer awaited came (close waits for it). */
   onDrained: (() => void) | undefined = undefined;
 
@@ -104,8 +104,8 @@ export class Pipeline {
 
   /** The heartbeat: a ping goes only if nothing was written since the last beat (any frame proves us alive). */
   beat(): void {
-    if (!this.wrote) this.enqueue(new Outgoing({ op: Op.Ping, id: this.newId() }));
-    this.wrote = false;
+    if (!this.wroteSinceBeat) this.enqueue(new Outgoing({ op: Op.Ping, id: this.newId() }));
+    this.wroteSinceBeat = false;
   }
 
   /**
@@ -123,7 +123,7 @@ export class Pipeline {
   }
 
   /** An answer from the broker, for the call or poll it answers. */
-  answered(answer: Answer): void {
+  onAnswer(answer: Answer): void {
     const { id, status } = answer;
     const call = this.pending.get(id);
     if (call === undefined) return; // answers to requeues and pings
@@ -146,7 +146,7 @@ export class Pipeline {
    * nothing brought is ours any more. Polls resume on the next link; calls
    * written on it fail, since they may or may not have been applied.
    */
-  lost(): void {
+  onLinkLost(): void {
     this.link = undefined;
     this.receives.linkLost();
     this.outbox = this.outbox.filter((out) => out.request.op !== Op.Requeue);
@@ -201,7 +201,7 @@ export class Pipeline {
     }
     this.outbox = [];
     if (frames.length === 0) return;
-    this.wrote = true;
+    this.wroteSinceBeat = true;
     link.send(frames, this.splitBytes);
   }
 

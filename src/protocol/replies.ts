@@ -9,11 +9,11 @@ import type { Link } from "./link.js";
 
 export interface ReplyHooks {
   /** An answer of `bytes` (estimated) was queued. */
-  queued(bytes: number): void;
+  onQueued(bytes: number): void;
   /** A write went out. */
-  written(): void;
+  onWritten(): void;
   /** The answers could not be encoded or written: the session ends. */
-  failed(err: Error): void;
+  onWriteFailed(err: Error): void;
 }
 
 export class Replies {
@@ -37,7 +37,7 @@ export class Replies {
   /** Queue an answer; `bytes`, its estimated size when the caller knows it. */
   send(frame: unknown[], bytes = wireEstimate(frame)): void {
     this.outBytes += bytes;
-    this.hooks.queued(bytes);
+    this.hooks.onQueued(bytes);
     this.out.push(frame);
     if (!this.flushQueued) {
       this.flushQueued = true;
@@ -57,9 +57,9 @@ export class Replies {
       if (estimated <= WRITE_SLICE_BYTES) this.link.send(frames);
       else this.sendSliced(frames);
     } catch (err) {
-      return this.hooks.failed(err as Error);
+      return this.hooks.onWriteFailed(err as Error);
     }
-    this.hooks.written();
+    this.hooks.onWritten();
   };
 
   /** Drop what is queued; nothing is written any more. */

@@ -36,8 +36,9 @@ export class Session {
   private cacheRefused = false;
   /** What this client's token lets it do. */
   private grant: Grant = EVERYTHING;
-  private gone = false;
-  private heard = true;
+  private ended = false;
+  /** Whether the client sent anything since the last heartbeat. */
+  private heardSinceBeat = true;
   private silentBeats = 0;
 
   constructor(
@@ -54,9 +55,9 @@ export class Session {
     }, broker.helloTimeout);
     this.helloTimer.unref();
     this.replies = new Replies(link, {
-      queued: (bytes) => this.admission.charge(bytes),
-      written: () => this.admission.written(),
-      failed: (err) => {
+      onQueued: (bytes) => this.admission.charge(bytes),
+      onWritten: () => this.admission.afterWrite(),
+      onWriteFailed: (err) => {
         this.broker.log(`client ${this.id} (${this.peer}) closed: its answers could not be written: ${err.message}`);
         this.cleanup();
         this.link.close();
@@ -67,8 +68,8 @@ export class Session {
   }
 
   /** Not yet said hello (and not refused). */
-  get unknown(): boolean {
-    return this.instanceId === undefined && !this.refused && !this.gone;
+  get awaitingHello(): boolean {
+    return this.instanceId === undefined && !this.refused && !this.ended;
   }
 
   /** Receives of this client waiting for a message. */
@@ -77,19 +78,19 @@ export class Session {
   }
 
   /** A decoded frame from the client: admitted now or after what waits before it. */
-  frame(frame: unknown): void {
-    this.heard = true;
-    if (this.gone) return;
+  onFrame(frame: unknown): void {
+    this.heardSinceBeat = true;
+    if (this.ended) return;
     this.admission.arrive(decodeRequest(frame, this.broker.config.maxMessageBytes));
   }
 
   /** The link wrote what it held: a client blocked on its budget may be served again. */
-  drained(): void {
-    this.admission.drained();
+  onDrained(): void {
+    this.admission.onDrained();
   }
 
   /** The link sent bytes that are not frames. */
-  malformed(err: Error): void {
+  onMalformed(err: Error): void {
     this.fatal(err.message);
   }
 
@@ -193,7 +194,7 @@ export class Session {
         const { group } = request;
         this.allowed(this.grant.group(group), `send to group "${group}"`);
         const sent = engine.groupSend(group, request.body, request.priority, request.except, DELIVERIES_PER_TURN);
-        this.admission.delivered(sent.delivered + sent.skipped);
+        this.admission.chargeDeliveries(sent.delivered + sent.skipped);
         if (sent.more !== undefined) return this.fanOut(id, sent.more);
         break;
       }
@@ -232,7 +233,7 @@ export class Session {
   private fanOut(id: number, more: () => GroupDelivery): void {
     this.admission.awaitFanOut(true);
     const step = (): void => {
-      if (this.gone) return; // the sender is gone: the rest of its group send is not delivered (at most once)
+      if (this.ended) return; // the sender is gone: the rest of its group send is not delivered (at most once)
       const sent = more();
       this.broker.nextTurn();
       if (sent.more !== undefined) {
@@ -257,7 +258,7 @@ export class Session {
     this.admission.awaitCensus(true);
     this.broker.statsAnswer(top, only, ({ value, bytes }) => {
       this.admission.awaitCensus(false);
-      if (this.gone) return;
+      if (this.ended) return;
       this.replies.send(answer.with(id, value), bytes + 16);
       if (later) this.admission.serveOn();
     });
@@ -305,12 +306,12 @@ export class Session {
 
   /** Heartbeat check: a client silent for three beats is gone. */
   beat(): void {
-    if (this.heard) {
-      this.heard = false;
+    if (this.heardSinceBeat) {
+      this.heardSinceBeat = false;
       this.silentBeats = 0;
     } else if (++this.silentBeats >= 3) {
       this.broker.log(
-        this.admission.unread
+        this.admission.overBudget
           ? `client ${this.id} (${this.peer}) has not read its answers for three heartbeats`
           : `client ${this.id} (${this.peer}) missed its heartbeats`,
       );
@@ -326,19 +327,19 @@ export class Session {
 
   /** Say what is left to say, then end the link. */
   end(): void {
-    if (this.gone) return;
+    if (this.ended) return;
     this.replies.flush();
     this.cleanup();
     this.link.close();
   }
 
   /** The link is gone (from the transport). */
-  closed(): void {
-    if (!this.gone) this.cleanup();
+  onClosed(): void {
+    if (!this.ended) this.cleanup();
   }
 
   private cleanup(): void {
-    this.gone = true;
+    this.ended = true;
     clearTimeout(this.helloTimer);
     this.admission.end();
     this.receives.end();

@@ -16,12 +16,12 @@ import { describeChannelLayer } from "../../src/testing/index.js";
 function portLink(port: MessagePort, handlers: LinkHandlers): Link {
   let open = true;
   port.on("message", (batch: unknown) => {
-    if (!Array.isArray(batch)) return handlers.malformed(new Error("a port message must be a batch of frames"));
-    for (const frame of batch) handlers.frame(frame);
+    if (!Array.isArray(batch)) return handlers.onMalformed(new Error("a port message must be a batch of frames"));
+    for (const frame of batch) handlers.onFrame(frame);
   });
   port.once("close", () => {
     open = false;
-    handlers.closed();
+    handlers.onClosed();
   });
   return {
     send: (frames) => open && port.postMessage(frames),
@@ -37,9 +37,9 @@ class PortLayer extends ProtocolLayer {
         connect(handlers) {
           const { port1, port2 } = new MessageChannel();
           const serverLink = portLink(port2, {
-            frame: (f) => session.frame(f),
-            malformed: (err) => session.malformed(err),
-            closed: () => session.closed(),
+            onFrame: (f) => session.onFrame(f),
+            onMalformed: (err) => session.onMalformed(err),
+            onClosed: () => session.onClosed(),
           });
           const session: ReturnType<Broker["open"]> = broker.open(serverLink, "port");
           return portLink(port1, handlers);
