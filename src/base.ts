@@ -270,16 +270,19 @@ export abstract class BaseLayer extends EventEmitter<LayerEvents> implements Cha
     try {
       this.assertOpen();
       assertGroupName(group);
-      return this.doGroupHistory(group, checkSince(options.since), historyLimit(options.limit));
+      const channel = options.channel;
+      if (channel !== undefined) assertChannelName(channel, "groupHistory channel");
+      return this.doGroupHistory(group, checkSince(options.since), historyLimit(options.limit), channel);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  /** `limit` is a positive integer or Infinity. A backend that keeps history overrides this. */
-  protected doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number): Promise<GroupHistory> {
+  /** `limit` is a positive integer or Infinity; `channel` the reader's (checked). A backend that keeps history overrides this. */
+  protected doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number, channel: string | undefined): Promise<GroupHistory> {
     void since;
     void limit;
+    void channel;
     return Promise.reject(new NoGroupHistoryError(`this backend keeps no group history (asked for ${JSON.stringify(group)})`));
   }
 

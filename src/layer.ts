@@ -225,6 +225,11 @@ export interface GroupHistoryReadOptions {
   since?: HistoryPosition;
   /** Most messages to return; with `since`, more than this after it is `recovered: false`. */
   limit?: number;
+  /**
+   * The reader's channel: messages sent with it in `except` are left out, as
+   * they were of its live delivery (docs/recovery.md). `resumeGroup` passes it.
+   */
+  channel?: string;
 }
 
 /** What `groupHistory()` resolves to. */

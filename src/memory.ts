@@ -119,8 +119,8 @@ export class InMemoryChannelLayer extends BaseLayer implements ReceivesNext {
     return DONE;
   }
 
-  protected override doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number): Promise<GroupHistory> {
-    const read = this.engine.groupHistory(group, since, limit);
+  protected override doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number, channel: string | undefined): Promise<GroupHistory> {
+    const read = this.engine.groupHistory(group, since, limit, Infinity, channel);
     // Copies: the kept messages are the history's own, whatever the caller does with these.
     return Promise.resolve({ ...read, messages: read.messages.map(({ position, message }) => ({ position, message: cloneMessage(message) })) });
   }

@@ -3,10 +3,11 @@
  * keeping history, against the same backend without (the issue asks ≤ 1.3×),
  * and how long a reader that missed 1,000 messages takes to get them back.
  */
-import { InMemoryChannelLayer, RemoteChannelLayer, type ChannelLayer } from "../../src/index.js";
+import { InMemoryChannelLayer, RedisChannelLayer, RemoteChannelLayer, type ChannelLayer } from "../../src/index.js";
 import type { BenchBackend, ExtraResult } from "../types.js";
 import { brokerBackend } from "./broker.js";
 import { layerBackend } from "./layer.js";
+import { prefix, reachable, REDIS_URL } from "./redis.js";
 
 const HISTORY = { "bench.*": { size: 1000, ttl: 120 } };
 const MISSED = 1000;
@@ -60,3 +61,25 @@ export const tcpHistory: BenchBackend = (() => {
     },
   };
 })();
+
+/** Redis (one server) with history kept for every bench group, under a prefix of its own, removed afterwards. */
+const redisPrefix = prefix("history");
+const redisLayer = (): RedisChannelLayer => new RedisChannelLayer({ hosts: [REDIS_URL], prefix: redisPrefix, capacity: Infinity, expiry: 3600, groupHistory: HISTORY });
+export const redisHistory: BenchBackend = layerBackend("redis-history", redisLayer, {
+  available: reachable,
+  maxN: 50_000,
+  workloads: ["fanout"],
+  async extras(quick) {
+    const layer = redisLayer();
+    try {
+      return [await recovery(layer, quick)];
+    } finally {
+      await layer.close();
+    }
+  },
+  stop: async () => {
+    const layer = new RedisChannelLayer({ hosts: [REDIS_URL], prefix: redisPrefix });
+    await layer.flush();
+    await layer.close();
+  },
+});

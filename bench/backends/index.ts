@@ -13,6 +13,6 @@ import { socketio } from "./socketio.js";
 import { websocket } from "./websocket.js";
 import { gateway } from "./gateway.js";
 import { bigroom } from "./bigroom.js";
-import { memoryHistory, tcpHistory } from "./history.js";
+import { memoryHistory, redisHistory, tcpHistory } from "./history.js";
 
-export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, memoryHistory, pythonMemory, websocket, socketio, tcp, tcpMetrics, tcpHistory, unix, ipc, redis, redisReadAhead, redisCluster, pythonRedis, pythonBroker, redisPubsub, pythonRedisPubsub, bigroom, gateway, abuse];
+export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, memoryHistory, pythonMemory, websocket, socketio, tcp, tcpMetrics, tcpHistory, unix, ipc, redis, redisHistory, redisReadAhead, redisCluster, pythonRedis, pythonBroker, redisPubsub, pythonRedisPubsub, bigroom, gateway, abuse];

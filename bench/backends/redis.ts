@@ -11,10 +11,10 @@ import { OwnCluster } from "../../test/redis/own-cluster.js";
 import { layerBackend } from "./layer.js";
 import { pythonBackend } from "./python.js";
 
-const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379/0";
-const prefix = (who: string): string => `asgibench${who}${randomBytes(4).toString("hex")}`;
+export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379/0";
+export const prefix = (who: string): string => `asgibench${who}${randomBytes(4).toString("hex")}`;
 
-async function reachable(): Promise<true | string> {
+export async function reachable(): Promise<true | string> {
   const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   try {
     await client.connect();

@@ -33,7 +33,8 @@ export async function resumeGroup(
 ): Promise<GroupResume> {
   if (layer.groupHistory === undefined) throw new TypeError("resumeGroup needs a layer with groupHistory() (docs/recovery.md)");
   await layer.groupAdd(group, channel);
-  const read = await layer.groupHistory(group, { since, limit: options.limit });
+  // With the channel, a message sent with it in `except` is left out of the replay as it was of the live delivery.
+  const read = await layer.groupHistory(group, { since, limit: options.limit, channel });
   const { epoch, offset } = read.position;
   return {
     ...read,

@@ -500,7 +500,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
       }
     }
     // The one point where history is recorded: same call as the delivery, so never one without the other.
-    const recorded = this.history?.record(group, body, now, this.maxStored - this.stored);
+    const recorded = this.history?.record(group, body, now, this.maxStored - this.stored, except);
     if (g === undefined) return { delivered: 0, skipped: 0 };
     if (recorded !== undefined) body = recorded;
     const deadline = now + this.expiryMs;
@@ -561,9 +561,9 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
    * What is kept of `group`'s history after `since` (docs/recovery.md).
    * Throws a TypeError when no `groupHistory` pattern matches the group.
    */
-  groupHistory(group: string, since: HistoryPosition | undefined, limit = Infinity, maxBytes = Infinity): HistoryRead<T> {
+  groupHistory(group: string, since: HistoryPosition | undefined, limit = Infinity, maxBytes = Infinity, reader?: string): HistoryRead<T> {
     if (this.history === undefined) throw noHistory(group);
-    return this.history.read(group, since, limit, this.clock(), maxBytes);
+    return this.history.read(group, since, limit, this.clock(), maxBytes, reader);
   }
 
   /** Groups with history state and the messages they keep (zeros without history). */

@@ -31,6 +31,8 @@ interface Ring<T> extends HeapItem {
   next: number;
   bodies: T[];
   deadlines: number[];
+  /** The channels each kept send left out (its `except`), undefined for most: a read for one of them skips it. */
+  excepts: Array<ReadonlySet<string> | undefined>;
   /** Index of the oldest kept in the arrays (used as a circle once they reach `rule.size`). */
   head: number;
   count: number;
@@ -62,15 +64,16 @@ export class EngineHistory<T> {
    * many bytes all history may hold after this record: past it this group's
    * oldest make room, and if that is not enough this message is delivered
    * but not kept (a reader from before it is told `recovered: false`).
+   * `except`: the channels the send left out, whose reads will skip it too.
    */
-  record(group: string, body: T, now: number, room: number): T | undefined {
+  record(group: string, body: T, now: number, room: number, except?: ReadonlySet<string>): T | undefined {
     let ring = this.rings.get(group);
     if (ring === undefined) {
       const rule = this.options.rules.ruleOf(group);
       if (rule === undefined) return undefined;
       ring = this.open(group, rule, now);
     } else this.trim(ring, now);
-    const size = this.sizeOf ? this.sizeOf(body) : 0;
+    const size = this.entrySize(body, except);
     while (ring.count > 0 && (ring.count >= ring.rule.size || this.bytes + size > room)) this.dropOldest(ring);
     const stamped = this.options.stamp(body, { epoch: ring.epoch, offset: ring.next++ });
     if (this.bytes + size > room) {
@@ -79,7 +82,7 @@ export class EngineHistory<T> {
       return stamped;
     }
     const deadline = now + ring.rule.ttlMs;
-    this.push(ring, stamped, deadline);
+    this.push(ring, stamped, deadline, except);
     ring.bytes += size;
     this.bytes += size;
     // Kept for another ttl once it is empty: a reader away for less than ttl resumes with nothing missed.
@@ -91,9 +94,11 @@ export class EngineHistory<T> {
   /**
    * What is kept of `group` after `since` (docs/recovery.md, "Reading history"):
    * at most `limit` messages of at most `maxBytes` in all (by `size`), else
-   * none. Throws when the group keeps no history.
+   * none. Throws when the group keeps no history. `reader`: a channel whose
+   * reads leave out what was sent with it in `except`, as its live delivery did
+   * (the bounds count every message after `since` all the same).
    */
-  read(group: string, since: HistoryPosition | undefined, limit: number, now: number, maxBytes = Infinity): HistoryRead<T> {
+  read(group: string, since: HistoryPosition | undefined, limit: number, now: number, maxBytes = Infinity, reader?: string): HistoryRead<T> {
     let ring = this.rings.get(group);
     if (ring === undefined) {
       const rule = this.options.rules.ruleOf(group);
@@ -127,6 +132,7 @@ export class EngineHistory<T> {
     const messages: HistoryRead<T>["messages"] = [];
     for (let offset = from; offset <= latest; offset++) {
       const i = (ring.head + offset - first) % cap;
+      if (reader !== undefined && ring.excepts[i]?.has(reader)) continue;
       messages.push({ position: { epoch: ring.epoch, offset }, message: ring.bodies[i]! });
     }
     return { messages, position, recovered: since !== undefined };
@@ -160,7 +166,7 @@ export class EngineHistory<T> {
   }
 
   private open(name: string, rule: HistoryRule, now: number): Ring<T> {
-    const ring: Ring<T> = { name, rule, epoch: newEpoch(), next: 1, bodies: [], deadlines: [], head: 0, count: 0, bytes: 0, reclaimAt: now + rule.ttlMs, key: 0, heapIndex: -1 };
+    const ring: Ring<T> = { name, rule, epoch: newEpoch(), next: 1, bodies: [], deadlines: [], excepts: [], head: 0, count: 0, bytes: 0, reclaimAt: now + rule.ttlMs, key: 0, heapIndex: -1 };
     this.rings.set(name, ring);
     this.deadlines.set(ring, ring.reclaimAt);
     return ring;
@@ -172,38 +178,49 @@ export class EngineHistory<T> {
     if (this.rings.get(ring.name) === ring) this.rings.delete(ring.name);
   }
 
-  private push(ring: Ring<T>, body: T, deadline: number): void {
+  private push(ring: Ring<T>, body: T, deadline: number, except: ReadonlySet<string> | undefined): void {
     let cap = ring.bodies.length;
     if (ring.count === cap) {
       // Grow by doubling, up to rule.size (record trims to below it first), unrolling the circle.
       const grown = Math.min(ring.rule.size, Math.max(8, cap * 2));
       const bodies = new Array<T>(grown);
       const deadlines = new Array<number>(grown);
+      const excepts = new Array<ReadonlySet<string> | undefined>(grown);
       for (let k = 0; k < ring.count; k++) {
         bodies[k] = ring.bodies[(ring.head + k) % cap]!;
         deadlines[k] = ring.deadlines[(ring.head + k) % cap]!;
+        excepts[k] = ring.excepts[(ring.head + k) % cap];
       }
       ring.bodies = bodies;
       ring.deadlines = deadlines;
+      ring.excepts = excepts;
       ring.head = 0;
       cap = grown;
     }
     const i = (ring.head + ring.count) % cap;
     ring.bodies[i] = body;
     ring.deadlines[i] = deadline;
+    ring.excepts[i] = except;
     ring.count++;
   }
 
   private dropOldest(ring: Ring<T>): void {
     const i = ring.head;
-    if (this.sizeOf) {
-      const size = this.sizeOf(ring.bodies[i]!);
-      ring.bytes -= size;
-      this.bytes -= size;
-    }
+    const size = this.entrySize(ring.bodies[i]!, ring.excepts[i]);
+    ring.bytes -= size;
+    this.bytes -= size;
     ring.bodies[i] = undefined as T; // let it be collected
+    ring.excepts[i] = undefined;
     ring.head = (i + 1) % ring.bodies.length;
     ring.count--;
+  }
+
+  /** What a kept send counts toward the stored bytes: its body, and the names it left out (a sender chooses how many). */
+  private entrySize(body: T, except: ReadonlySet<string> | undefined): number {
+    if (!this.sizeOf) return 0;
+    let size = this.sizeOf(body);
+    if (except !== undefined) for (const name of except) size += name.length;
+    return size;
   }
 
   /** Drop `ring`'s expired messages, at most `limit`; returns how many. */

@@ -164,15 +164,16 @@ export abstract class ProtocolLayer extends BaseLayer {
     return this.call({ op: Op.GroupSend, id: 0, group, body: writer.message(message), priority, except }, read.nothing);
   }
 
-  protected override async doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number): Promise<GroupHistory> {
+  protected override async doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number, reader: string | undefined): Promise<GroupHistory> {
     // The broker caps the limit too; past the cap a resume is recovered: false there, never cut short.
-    const request: Request = { op: Op.GroupHistory, id: 0, group, since, limit: Math.min(limit, MAX_HISTORY_READ) };
+    const request: Request = { op: Op.GroupHistory, id: 0, group, since, limit: Math.min(limit, MAX_HISTORY_READ), reader };
     const { epoch, offset, recovered, first, bodies } = await this.call(request, read.history);
-    return {
-      messages: bodies.map((body, i) => ({ position: { epoch, offset: first + i }, message: decodeMessageView(body) })),
-      position: { epoch, offset },
-      recovered,
-    };
+    const messages: GroupHistory["messages"] = [];
+    // A null stands for a message the reader was left out of (its offset still counts).
+    bodies.forEach((body, i) => {
+      if (body !== null) messages.push({ position: { epoch, offset: first + i }, message: decodeMessageView(body) });
+    });
+    return { messages, position: { epoch, offset }, recovered };
   }
 
   protected doFlush(): Promise<void> {

@@ -37,7 +37,8 @@ export type StatsRequest = Of<"Stats", { top: number | undefined }>;
 /** `key` is `<channel>:<digest>` (cacheKeyChannel). */
 export type CacheGetRequest = Of<"CacheGet", { key: string }>;
 export type CacheSetRequest = Of<"CacheSet", { key: string; body: Buffer; ttlMs: number }>;
-export type GroupHistoryRequest = Of<"GroupHistory", { group: string; since: HistoryPosition | undefined; limit: number }>;
+/** `reader`: the channel reading, whose sends that left it out (`except`) are left out of the read. */
+export type GroupHistoryRequest = Of<"GroupHistory", { group: string; since: HistoryPosition | undefined; limit: number; reader: string | undefined }>;
 /** `after` -1: from the first entry. */
 export type PresenceRequest = Of<"Presence", { group: string; limit: number; after: number }>;
 export type PresenceCountRequest = Of<"PresenceCount", { group: string }>;
@@ -162,7 +163,7 @@ function fields(f: unknown[], id: number, maxBytes: number): Request {
       return { op: Op.CacheSet, id, key, body: bodyArg(f[3], maxBytes), ttlMs };
     }
     case Op.GroupHistory:
-      return { op: Op.GroupHistory, id, group: groupArg(f[2]), ...historyArgs(f[3], f[4], f[5]) };
+      return { op: Op.GroupHistory, id, group: groupArg(f[2]), ...historyArgs(f[3], f[4], f[5], f[6]) };
     case Op.Presence:
       return { op: Op.Presence, id, group: groupArg(f[2]), ...presencePageArgs(f[3], f[4]) };
     case Op.PresenceCount:
@@ -226,12 +227,19 @@ export function cacheKeyChannel(key: string): string {
   return key.slice(0, key.lastIndexOf(":"));
 }
 
-/** A history read's `since` (null epoch: from the start) and `limit`, capped at MAX_HISTORY_READ. */
-function historyArgs(epoch: unknown, offset: unknown, limit: unknown): { since: HistoryPosition | undefined; limit: number } {
+/** A history read's `since` (null epoch: from the start), `limit` (capped at MAX_HISTORY_READ) and optional reader. */
+function historyArgs(epoch: unknown, offset: unknown, limit: unknown, reader: unknown): { since: HistoryPosition | undefined; limit: number; reader: string | undefined } {
   if (epoch !== null && (typeof epoch !== "string" || epoch.length > 64)) throw new ProtocolError("group history: since's epoch must be null or a string of at most 64 characters");
   if (epoch !== null && (!isInt(offset) || offset < 0)) throw new ProtocolError("group history: since's offset must be a non-negative integer");
   if (!isInt(limit) || limit < 1) throw new ProtocolError("group history: limit must be a positive integer");
-  return { since: epoch === null ? undefined : { epoch, offset: offset as number }, limit: Math.min(limit, MAX_HISTORY_READ) };
+  if (reader != null) {
+    try {
+      assertChannelName(reader, "group history reader");
+    } catch (err) {
+      throw new ProtocolError((err as Error).message);
+    }
+  }
+  return { since: epoch === null ? undefined : { epoch, offset: offset as number }, limit: Math.min(limit, MAX_HISTORY_READ), reader: reader ?? undefined };
 }
 
 /** The instance id a hello frame names (the IPC link asks its parent for a broker with it). */
@@ -284,8 +292,9 @@ export const read = {
   count: (a: Answer) => a.values[FIRST] as number,
   cacheEntry: (a: Answer) => ({ body: a.values[FIRST] as Uint8Array | null, storedAt: a.values[FIRST + 1] as number }),
   presencePage: (a: Answer): PresencePage => readPresencePage(a.values[FIRST], a.values[FIRST + 1]),
+  /** Bodies hold consecutive offsets from `first`; a null stands for a message the reader was left out of. */
   history: (a: Answer) => {
-    const [epoch, offset, recovered, first, ...bodies] = a.values.slice(FIRST) as [string, number, number, number, ...Uint8Array[]];
+    const [epoch, offset, recovered, first, ...bodies] = a.values.slice(FIRST) as [string, number, number, number, ...Array<Uint8Array | null>];
     return { epoch, offset, recovered: recovered === 1, first, bodies };
   },
 };

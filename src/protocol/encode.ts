@@ -4,6 +4,7 @@
  * the sender leaves unset are left off the end, so a frame is the one an older
  * peer expects unless it uses something new.
  */
+import type { HistoryRead } from "../engine/history.js";
 import { errorToWire } from "./errors.js";
 import type { Request } from "./decode.js";
 import { CONNECTION_ID, Op, Status } from "./ops.js";
@@ -36,8 +37,11 @@ export function encodeRequest(r: Request): unknown[] {
       return [Op.CacheGet, r.id, r.key];
     case Op.CacheSet:
       return [Op.CacheSet, r.id, r.key, r.body, r.ttlMs];
-    case Op.GroupHistory:
-      return [Op.GroupHistory, r.id, r.group, r.since?.epoch ?? null, r.since?.offset ?? 0, r.limit];
+    case Op.GroupHistory: {
+      const frame = [Op.GroupHistory, r.id, r.group, r.since?.epoch ?? null, r.since?.offset ?? 0, r.limit];
+      if (r.reader !== undefined) frame.push(r.reader);
+      return frame;
+    }
     case Op.Presence:
       return r.after < 0 ? [Op.Presence, r.id, r.group, r.limit] : [Op.Presence, r.id, r.group, r.limit, r.after];
     case Op.PresenceCount:
@@ -65,6 +69,23 @@ export const answer = {
   cancelled: (id: number): unknown[] => [id, Status.Cancelled],
   /** A frame the connection cannot go on after: the client starts afresh. */
   fatal: (message: string): unknown[] => [CONNECTION_ID, Status.Error, "ERR_PROTOCOL", message],
+  /**
+   * A history read's answer and its estimated size: bodies of consecutive
+   * offsets from `first`, a null in place of each message the reader was left
+   * out of (its `except`).
+   */
+  history: (id: number, read: HistoryRead<Buffer>): { frame: unknown[]; bytes: number } => {
+    const first = read.messages[0]?.position.offset ?? read.position.offset + 1;
+    const frame: unknown[] = [id, Status.Ok, read.position.epoch, read.position.offset, read.recovered ? 1 : 0, first];
+    const head = frame.length;
+    let bytes = 64;
+    for (const { position, message } of read.messages) {
+      while (first + frame.length - head < position.offset) frame.push(null);
+      frame.push(message);
+      bytes += message.length + 8;
+    }
+    return { frame, bytes };
+  },
   /** A receive's answer with one message; `more` (Partial) when the receive stands for more. */
   message: (id: number, more: boolean, body: Buffer, deadline: number, priority: number): unknown[] => [
     id,

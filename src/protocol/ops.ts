@@ -72,9 +72,10 @@ export const Op = {
   /** [CacheSet, id, key, body, ttlMs] → [id, Ok]: cache a reply for ttlMs (at most a day); needs the right to receive from the key's channel */
   CacheSet: 12,
   /**
-   * [GroupHistory, id, group, sinceEpoch | null, sinceOffset, limit] → [id, Ok, epoch, offset, recovered (0 or 1), first, body…]:
+   * [GroupHistory, id, group, sinceEpoch | null, sinceOffset, limit, reader?] → [id, Ok, epoch, offset, recovered (0 or 1), first, body…]:
    * a group's history after a position (docs/recovery.md); `epoch`/`offset` are the group's latest
-   * position, the bodies hold consecutive offsets from `first`. Needs the right to the group; at most
+   * position, the bodies hold consecutive offsets from `first`, a null where a send left `reader` out
+   * (its `except`). Needs the right to the group; at most
    * MAX_HISTORY_READ messages and historyReplyBytes() of bodies are returned.
    */
   GroupHistory: 13,

@@ -266,14 +266,11 @@ export class Session {
   }
 
   /** Answer a history read (docs/recovery.md): only of a group this client's grants cover, bounded in count and bytes. */
-  private history({ id, group, since, limit }: GroupHistoryRequest): void {
+  private history({ id, group, since, limit, reader }: GroupHistoryRequest): void {
     this.allowed(this.grant.group(group), `read the history of group "${group}"`);
-    const read = this.broker.engine.groupHistory(group, since, limit, historyReplyBytes(this.broker.maxFrameBytes));
-    const bodies = read.messages.map((m) => m.message);
-    const first = read.messages[0]?.position.offset ?? read.position.offset + 1;
-    let bytes = 64;
-    for (const body of bodies) bytes += body.length + 8;
-    this.replies.send(answer.with(id, read.position.epoch, read.position.offset, read.recovered ? 1 : 0, first, ...bodies), bytes);
+    const read = this.broker.engine.groupHistory(group, since, limit, historyReplyBytes(this.broker.maxFrameBytes), reader);
+    const { frame, bytes } = answer.history(id, read);
+    this.replies.send(frame, bytes);
   }
 
   /** Store a reply: asking or storing needs the right to send to the key's channel, storing also the right to receive from it. */

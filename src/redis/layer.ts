@@ -8,7 +8,7 @@
 import type { Redis } from "ioredis";
 import { BaseLayer } from "../base.js";
 import { ChannelFullError, LayerClosedError } from "../errors.js";
-import type { Extension, Message } from "../layer.js";
+import type { Extension, GroupHistory, HistoryPosition, Message } from "../layer.js";
 import type { LayerStats } from "../stats.js";
 import { RESERVED_KEY } from "../message.js";
 import { isProcessLocal, nonLocalName } from "../names.js";
@@ -24,6 +24,8 @@ import { consistentHash } from "./sharding.js";
 import { keyTtlMs } from "./ttl.js";
 import { RedisWatch } from "./watch.js";
 import { RedisReplyCache } from "./reply-cache.js";
+import { assertHistoryScripts, readHistory, recordHistory, stamp, type HistoryKeys } from "./history.js";
+import { noHistory, type HistoryRule } from "../options/history.js";
 import type { ReplyCache } from "../request/cache.js";
 
 export interface RedisLayerOptions extends CommonRedisOptions {
@@ -85,8 +87,6 @@ export class RedisChannelLayer extends BaseLayer {
 
   constructor(options: RedisLayerOptions = {}) {
     super(options, "connecting");
-    // Said at once rather than ignored: a group the app thinks is recoverable would not be.
-    if (this.config.groupHistory.any) throw new TypeError("groupHistory is not supported by the Redis layer yet (docs/recovery.md)");
     // Everything that can refuse the options runs before the first connection is made.
     const { prefix, timeout, targets, factory, clientOptions, cluster } = commonRedisOptions(options, "Redis");
     this.prefix = prefix;
@@ -243,10 +243,12 @@ export class RedisChannelLayer extends BaseLayer {
   private async writeGroupSend(group: string, message: Message, except: ReadonlySet<string> | undefined): Promise<void> {
     const gshard = this.groupShard(group);
     const gkey = this.groupKey(group);
+    const rule = this.config.groupHistory.ruleOf(group);
     let oneCall: boolean;
     try {
-      // The one-call script reads the members inside Redis; `except` filters them here, before the send script.
-      oneCall = except === undefined && this.oneCallGroupSend && (await gshard.full());
+      if (rule !== undefined) await assertHistoryScripts(gshard);
+      // The one-call script reads the members inside Redis; `except` and history take the two halves.
+      oneCall = rule === undefined && except === undefined && this.oneCallGroupSend && (await gshard.full());
     } catch (err) {
       throw gshard.fail(err);
     }
@@ -271,8 +273,15 @@ export class RedisChannelLayer extends BaseLayer {
       return;
     }
     let members: string[];
+    const cutoff = score(now() - this.config.groupExpiry);
     try {
-      members = await gshard.commands.chlGroupMembers(gkey, score(now() - this.config.groupExpiry));
+      if (rule === undefined) members = await gshard.commands.chlGroupMembers(gkey, cutoff);
+      else {
+        // Recorded in the call that lists the members: one joined before it gets the message live, one joined after finds it in the history.
+        const recorded = await recordHistory(gshard.commands, this.historyKeys(group), rule, this.serializer.encode(message), except, { key: gkey, cutoff });
+        members = recorded.members;
+        message = stamp(message, recorded.position);
+      }
     } catch (err) {
       throw gshard.fail(err);
     }
@@ -321,6 +330,24 @@ export class RedisChannelLayer extends BaseLayer {
       } catch (err) {
         throw gshard.fail(err);
       }
+    }
+  }
+
+  /** The group's history keys, beside its group key (same server, same cluster slot). */
+  private historyKeys(group: string): HistoryKeys {
+    const base = `${this.groupShard(group).tag}${this.prefix}:history`;
+    return { stream: `${base}:${group}`, epoch: `${base}-epoch:${group}` };
+  }
+
+  protected override async doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number, channel: string | undefined): Promise<GroupHistory> {
+    const rule: HistoryRule | undefined = this.config.groupHistory.ruleOf(group);
+    if (rule === undefined) throw noHistory(group);
+    const shard = this.groupShard(group);
+    try {
+      await assertHistoryScripts(shard);
+      return await readHistory(shard.commands, this.historyKeys(group), rule, this.serializer, since, limit, channel);
+    } catch (err) {
+      throw shard.fail(err);
     }
   }
 

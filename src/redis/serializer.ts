@@ -65,12 +65,16 @@ export class Serializer {
     return out;
   }
 
-  /** The message in a member, or why it holds none (garbage, a wrong key, an expired token, no message). */
-  decode(member: Uint8Array): Message | NotAMessage {
+  /**
+   * The message in a member, or why it holds none (garbage, a wrong key, an
+   * expired token, no message). `tokenTtl`: seconds a token stays valid, for
+   * bodies kept longer than a queue's (group history).
+   */
+  decode(member: Uint8Array, tokenTtl = this.tokenTtl): Message | NotAMessage {
     let value: unknown;
     try {
       let body = member.subarray(this.prefixLength);
-      if (this.fernet) body = this.fernet.decrypt(body, this.tokenTtl);
+      if (this.fernet) body = this.fernet.decrypt(body, tokenTtl);
       value = decodeMessage(body);
       return asMessage(value);
     } catch (err) {

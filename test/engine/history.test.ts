@@ -47,6 +47,24 @@ describe("engine: group history", () => {
     expect(after.position.epoch).not.toBe(read.position.epoch);
   });
 
+  it("keeps who each send left out through the ring's growth and trims, counts their names in the stored bytes, and leaves those sends out of their reads", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock, { "g*": { size: 20, ttl: 10 } });
+    const start = engine.groupHistory("g1", undefined).position;
+    // More than the ring's first 8 slots: the except sets move with the bodies when it grows, and wrap after trims.
+    for (let n = 1; n <= 25; n++) engine.groupSend("g1", { n }, undefined, n % 3 === 0 ? new Set(["a.x!1"]) : undefined);
+    const excepted = [6, 9, 12, 15, 18, 21, 24];
+    expect(engine.storedBytes).toBe(20 * 100 + excepted.length * "a.x!1".length);
+    const since = { epoch: start.epoch, offset: 5 };
+    const forA = engine.groupHistory("g1", since, Infinity, Infinity, "a.x!1");
+    expect(forA.recovered).toBe(true);
+    expect(forA.messages.map((m) => m.message.n)).toEqual(Array.from({ length: 20 }, (_, i) => i + 6).filter((n) => !excepted.includes(n)));
+    expect(engine.groupHistory("g1", since, Infinity, Infinity, "b.y!1").messages).toHaveLength(20);
+    clock.advance(10_000);
+    engine.sweep();
+    expect(engine.storedBytes).toBe(0);
+  });
+
   it("counts history in maxStoredBytes: a group's oldest make room, and past that a message is delivered but not kept", () => {
     const clock = new FakeClock();
     const engine = makeEngine(clock, { "g*": { size: 100, ttl: 60 } }, 350);

@@ -122,8 +122,8 @@ export class ProxyLayer extends BaseLayer {
   protected async doGroupSend(group: string, message: Message, priority: number | undefined, except: ReadonlySet<string> | undefined): Promise<void> {
     await this.call("groupSend", [group, encodeMessage(message), priority, except && [...except]]);
   }
-  protected override async doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number): Promise<GroupHistory> {
-    const options = { ...(since && { since }), ...(limit !== Infinity && { limit }) };
+  protected override async doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number, channel: string | undefined): Promise<GroupHistory> {
+    const options = { ...(since && { since }), ...(limit !== Infinity && { limit }), ...(channel !== undefined && { channel }) };
     return decodeMessage((await this.call("groupHistory", [group, options])) as Uint8Array) as unknown as GroupHistory;
   }
   protected async doFlush(): Promise<void> {

@@ -17,6 +17,5 @@ export const PUBSUB_LACKS = {
   senderSeesCapacity:
     "a PUBLISH cannot know a subscriber's buffer: the receiving layer drops what its full buffer cannot hold and counts it (stats droppedOverflow)",
   bareNewChannelNames: "newChannel names start with the layer prefix as channels_redis' pubsub layer makes them (asgispecific.…)",
-  groupHistory: "not built yet for pub/sub: its group sends are PUBLISHes with no Redis state to record a position in (docs/recovery.md)",
   presence: "presence is not built on Redis pub/sub yet: groupAdd with presence is rejected with a TypeError (docs/presence.md)",
 } as const;

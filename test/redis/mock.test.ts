@@ -36,6 +36,14 @@ describe("redis layer on ioredis-mock", () => {
 
   const host = (): string => `mock-${randomBytes(4).toString("hex")}`;
 
+  it("group history needs a real Redis: a send to a group with history and a read reject with a TypeError saying so", async () => {
+    const layer = make(host(), { groupHistory: { "room.*": { size: 10, ttl: 10 } } });
+    await expect(layer.groupSend("room.a", { type: "x" })).rejects.toThrow(/groupHistory needs a real Redis server/);
+    await expect(layer.groupHistory("room.a")).rejects.toBeInstanceOf(TypeError);
+    // Groups without history are untouched.
+    await layer.groupSend("plain", { type: "x" });
+  });
+
   it("polls when the client has no BZPOPMIN: a waiting receive gets a message sent later", async () => {
     const h = host();
     const a = make(h);

@@ -103,8 +103,14 @@ describe("reading history on a broker with tokens", () => {
     expect(await l.groupHistory("many", { since: many.position, limit: 1_000_000 })).toMatchObject({ recovered: false, messages: [] });
 
     const raw = await helloClient(broker.url);
-    raw.send([Op.GroupHistory, 2, "many", null, 0, 0], [Op.GroupHistory, 3, "many", 5, 0, 10], [Op.GroupHistory, 4, "many", "e", -1, 10]);
-    for (const id of [2, 3, 4]) expect((await raw.answer(id)).slice(0, 3)).toEqual([id, Status.Error, "ERR_PROTOCOL"]);
+    raw.send(
+      [Op.GroupHistory, 2, "many", null, 0, 0],
+      [Op.GroupHistory, 3, "many", 5, 0, 10],
+      [Op.GroupHistory, 4, "many", "e", -1, 10],
+      [Op.GroupHistory, 5, "many", null, 0, 10, 7],
+      [Op.GroupHistory, 6, "many", null, 0, 10, "not a channel"],
+    );
+    for (const id of [2, 3, 4, 5, 6]) expect((await raw.answer(id)).slice(0, 3)).toEqual([id, Status.Error, "ERR_PROTOCOL"]);
     raw.socket.destroy();
   });
 });

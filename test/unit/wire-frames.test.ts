@@ -42,8 +42,9 @@ const CASES: [Request, unknown[]][] = [
   [{ op: Op.Stats, id: 10, top: 5 }, [10, 10, 5]],
   [{ op: Op.CacheGet, id: 11, key: "c:digest" }, [11, 11, "c:digest"]],
   [{ op: Op.CacheSet, id: 12, key: "c:digest", body, ttlMs: 500 }, [12, 12, "c:digest", body, 500]],
-  [{ op: Op.GroupHistory, id: 13, group: "g", since: undefined, limit: 10 }, [13, 13, "g", null, 0, 10]],
-  [{ op: Op.GroupHistory, id: 13, group: "g", since: { epoch: "e", offset: 4 }, limit: 10 }, [13, 13, "g", "e", 4, 10]],
+  [{ op: Op.GroupHistory, id: 13, group: "g", since: undefined, limit: 10, reader: undefined }, [13, 13, "g", null, 0, 10]],
+  [{ op: Op.GroupHistory, id: 13, group: "g", since: { epoch: "e", offset: 4 }, limit: 10, reader: undefined }, [13, 13, "g", "e", 4, 10]],
+  [{ op: Op.GroupHistory, id: 13, group: "g", since: undefined, limit: 10, reader: "c" }, [13, 13, "g", null, 0, 10, "c"]],
   [{ op: Op.Presence, id: 14, group: "g", limit: 100, after: -1 }, [14, 14, "g", 100]],
   [{ op: Op.Presence, id: 14, group: "g", limit: 100, after: 17 }, [14, 14, "g", 100, 17]],
   [{ op: Op.PresenceCount, id: 15, group: "g" }, [15, 15, "g"]],
@@ -130,7 +131,11 @@ describe("answers", () => {
     expect(error).toBeInstanceOf(ForbiddenError);
     expect(error.message).toBe("no");
     expect(read.cacheEntry(decodeAnswer(answer.with(3, body, 77))!)).toEqual({ body, storedAt: 77 });
-    expect(read.history(decodeAnswer(answer.with(3, "e", 9, 1, 8, body, body))!)).toEqual({ epoch: "e", offset: 9, recovered: true, first: 8, bodies: [body, body] });
+    expect(read.history(decodeAnswer(answer.with(3, "e", 9, 1, 8, body, null, body))!)).toEqual({ epoch: "e", offset: 9, recovered: true, first: 8, bodies: [body, null, body] });
+    const at = (offset: number) => ({ epoch: "e", offset });
+    const gap = answer.history(3, { messages: [{ position: at(8), message: body }, { position: at(10), message: body }], position: at(10), recovered: true });
+    expect(gap.frame).toEqual([3, Status.Ok, "e", 10, 1, 8, body, null, body]);
+    expect(answer.history(3, { messages: [], position: at(10), recovered: false }).frame).toEqual([3, Status.Ok, "e", 10, 0, 11]);
     expect(decodeAnswer([1])).toBeUndefined();
     expect(decodeAnswer({})).toBeUndefined();
   });

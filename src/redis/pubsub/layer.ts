@@ -8,7 +8,9 @@
  */
 import { BaseLayer } from "../../base.js";
 import { InvalidMessageError, LayerClosedError } from "../../errors.js";
-import type { Extension, Message, MessageValue } from "../../layer.js";
+import type { Extension, GroupHistory, HistoryPosition, Message, MessageValue } from "../../layer.js";
+import { noHistory } from "../../options/history.js";
+import { assertHistoryScripts, readHistory, recordHistory, stamp, type HistoryKeys } from "../history.js";
 import { cloneMessage } from "../../message.js";
 import { assertChannelName, assertOwnChannel } from "../../names.js";
 import { NotAMessage } from "../../client/not-a-message.js";
@@ -20,7 +22,7 @@ import { consistentHash } from "../sharding.js";
 import { LocalChannels, type LocalChannel } from "./channels.js";
 import { ShardSubscriber } from "./subscriber.js";
 import { ClusterSubscribers } from "./cluster-subscribers.js";
-import { clusterShards } from "../cluster.js";
+import { clusterShards, masters } from "../cluster.js";
 import type { Cluster } from "ioredis";
 
 export interface RedisPubSubLayerOptions extends CommonRedisOptions {
@@ -92,8 +94,6 @@ export class RedisPubSubChannelLayer extends BaseLayer {
 
   constructor(options: RedisPubSubLayerOptions = {}) {
     super(options, "connecting");
-    // Said at once rather than ignored: a group the app thinks is recoverable would not be.
-    if (this.config.groupHistory.any) throw new TypeError("groupHistory is not supported by the Redis pub/sub layer yet (docs/recovery.md)");
     const { prefix, timeout, targets, factory, clientOptions, cluster } = commonRedisOptions(options, "Redis pub/sub");
     const sharded = options.sharded ?? false;
     if (typeof sharded !== "boolean") throw new TypeError(`sharded must be true or false, got ${String(sharded)}`);
@@ -222,11 +222,47 @@ export class RedisPubSubChannelLayer extends BaseLayer {
     return this.publish(channel, message);
   }
 
-  protected doGroupSend(group: string, message: Message, _priority: number | undefined, except: ReadonlySet<string> | undefined): Promise<void> {
-    if (EXCEPT_KEY in message) return Promise.reject(reservedExcept());
+  protected async doGroupSend(group: string, message: Message, _priority: number | undefined, except: ReadonlySet<string> | undefined): Promise<void> {
+    if (EXCEPT_KEY in message) throw reservedExcept();
     this.counters.groupSends++;
+    const name = this.groupChannel(group);
+    const rule = this.config.groupHistory.ruleOf(group);
+    if (rule !== undefined) {
+      // Recorded before it is published: a member that joined (subscribed) before the record hears it, one that joins after finds it in the history.
+      const shard = await this.historyShard(name);
+      try {
+        const recorded = await recordHistory(shard.commands, this.historyKeys(name), rule, this.serializer.encode(message), except);
+        message = stamp(message, recorded.position);
+      } catch (err) {
+        throw shard.fail(err);
+      }
+    }
     // Members live in the layers that receive, so the names to leave out travel with the message; without them it is the bytes Python sends.
-    return this.publish(this.groupChannel(group), except === undefined ? message : { ...message, [EXCEPT_KEY]: [...except] });
+    return this.publish(name, except === undefined ? message : { ...message, [EXCEPT_KEY]: [...except] });
+  }
+
+  /** A group's history keys (docs/redis-wire.md): hash-tagged with its channel's name, so on a cluster they are in the slot its messages are published to. */
+  private historyKeys(name: string): HistoryKeys {
+    return { stream: `{${name}}:history`, epoch: `{${name}}:history-epoch` };
+  }
+
+  /** The shard of a group channel, once it is known to run the history scripts (a real Redis, not ioredis-mock). */
+  private async historyShard(name: string): Promise<Shard> {
+    const shard = this.shards[this.shardOf(name)]!;
+    await assertHistoryScripts(shard);
+    return shard;
+  }
+
+  protected override async doGroupHistory(group: string, since: HistoryPosition | undefined, limit: number, channel: string | undefined): Promise<GroupHistory> {
+    const rule = this.config.groupHistory.ruleOf(group);
+    if (rule === undefined) throw noHistory(group);
+    const name = this.groupChannel(group);
+    const shard = await this.historyShard(name);
+    try {
+      return await readHistory(shard.commands, this.historyKeys(name), rule, this.serializer, since, limit, channel);
+    } catch (err) {
+      throw shard.fail(err);
+    }
   }
 
   /**
@@ -382,6 +418,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
   }
 
   protected async doFlush(): Promise<void> {
+    if (this.config.groupHistory.any) await this.dropHistory();
     for (const name of [...this.groups.keys()]) {
       for (const member of [...this.groups.get(name)!.keys()]) this.leave(name, member);
     }
@@ -393,6 +430,29 @@ export class RedisPubSubChannelLayer extends BaseLayer {
       this.local.delete(name);
       this.subscribers[this.shardOf(name)]!.unsubscribe(name);
     }
+  }
+
+  /** Delete every group history under this layer's prefix (flush: their next sends start new epochs). */
+  private async dropHistory(): Promise<void> {
+    const pattern = "{" + this.groupChannel("").replace(/[*?[\]\\]/g, "\\$&") + "*}:history*";
+    await Promise.all(
+      this.shards.map(async (shard) => {
+        // A cluster's keys are on every master; one UNLINK per key, as a cluster refuses several slots in one command.
+        const nodes = shard.cluster ? masters(shard.commands) : [shard.commands];
+        try {
+          for (const node of nodes) {
+            let cursor = "0";
+            do {
+              const [next, keys] = await node.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+              cursor = next;
+              await Promise.all(keys.map((k) => shard.commands.unlink(k)));
+            } while (cursor !== "0");
+          }
+        } catch (err) {
+          throw shard.fail(err);
+        }
+      }),
+    );
   }
 
   protected async doClose(): Promise<void> {

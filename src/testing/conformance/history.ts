@@ -8,7 +8,7 @@
  * the suite; one whose history is set on its server (the broker) must start
  * that server with it.
  */
-import type { ChannelLayer, GroupHistory, GroupHistoryOptions, HistoryPosition, LayerOptions, Message } from "../../index.js";
+import type { ChannelLayer, GroupHistory, GroupHistoryOptions, GroupHistoryReadOptions, HistoryPosition, LayerOptions, Message } from "../../index.js";
 import { POSITION_KEY } from "../../options/history.js";
 import { resumeGroup, type GroupResume } from "../../client/resume.js";
 import { vitest } from "../vitest.js";
@@ -32,6 +32,7 @@ export const HISTORY_CASES = [
   "a read never replays part: another epoch, a position ahead, more than limit",
   "flush starts a new epoch",
   "a group send with no members is recorded",
+  "a send that left a member out (except) is left out of that member's replay too",
   HISTORY_MODEL_TITLE,
 ] as const;
 
@@ -39,7 +40,7 @@ type Make = (options?: LayerOptions) => Promise<ChannelLayer>;
 /** The suite's `it` (capabilities.ts's CaseRegistrar, which imports the titles from here). */
 type Register = (title: string, fn: () => Promise<void>, timeout?: number) => void;
 
-function historyOf(layer: ChannelLayer): (group: string, options?: { since?: HistoryPosition; limit?: number }) => Promise<GroupHistory> {
+function historyOf(layer: ChannelLayer): (group: string, options?: GroupHistoryReadOptions) => Promise<GroupHistory> {
   if (layer.groupHistory === undefined) throw new Error("this layer has no groupHistory(); declare lacks.groupHistory");
   return (group, options) => layer.groupHistory!(group, options);
 }
@@ -165,6 +166,39 @@ export function historyCases(target: { shared: boolean; expirySlackMs?: number }
     const read = await history(group, { since: start.position });
     expect(read.recovered).toBe(true);
     expect(read.messages.map((m) => m.message.n)).toEqual([1]);
+  });
+
+  it(HISTORY_CASES[7], async () => {
+    const layer = await make(options);
+    const history = historyOf(layer);
+    const group = fresh("hist-except");
+    const [a, b] = [await layer.newChannel("a"), await layer.newChannel("b")];
+    await layer.groupAdd(group, a);
+    await layer.groupAdd(group, b);
+    const start = (await history(group)).position;
+    await layer.groupSend(group, { type: "n", n: 1 });
+    await layer.groupSend(group, { type: "n", n: 2 }, { except: a });
+    await layer.groupSend(group, { type: "n", n: 3 }, { except: [a, b] });
+    await layer.groupSend(group, { type: "n", n: 4 });
+    const live = async (ch: string, count: number): Promise<unknown[]> => {
+      const got: unknown[] = [];
+      for (let i = 0; i < count; i++) got.push((await layer.receive(ch)).n);
+      expect(await tryReceive(layer, ch, 100)).toBeUndefined();
+      return got;
+    };
+    expect(await live(a, 2)).toEqual([1, 4]);
+    expect(await live(b, 3)).toEqual([1, 2, 4]);
+    // The replay is what the channel's live delivery was; offsets count every send all the same.
+    const forA = await history(group, { since: start, channel: a });
+    expect(forA.recovered).toBe(true);
+    expect(offsets(forA)).toEqual([1, 4]);
+    expect(forA.position.offset).toBe(4);
+    expect(offsets(await history(group, { since: start, channel: b }))).toEqual([1, 2, 4]);
+    expect(offsets(await history(group, { since: start }))).toEqual([1, 2, 3, 4]);
+    expect(offsets(await history(group, { channel: a }))).toEqual([1, 4]);
+    const resumed = await resumeGroup(layer, group, a, { epoch: start.epoch, offset: 1 });
+    expect(resumed.messages.map((m) => m.message.n)).toEqual([4]);
+    await expect(history(group, { channel: "not a channel" })).rejects.toBeInstanceOf(TypeError);
   });
 
   it(HISTORY_MODEL_TITLE, async () => {
