@@ -71,6 +71,7 @@ export {
   type ConsumerOptions,
   type ErrorPolicy,
 } from "./consumer/consumer.js";
+export type { GroupPosition, GroupResumed, GroupResumeOptions } from "./consumer/resumed-groups.js";
 export { WebSocketConsumer, type WebSocketInit, type WebSocketScope, type Upgrade, type WebSocketLike } from "./consumer/websocket.js";
 export { JsonWebSocketConsumer } from "./consumer/json.js";
 export type { Ack } from "./consumer/acks.js";

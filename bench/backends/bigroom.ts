@@ -20,6 +20,8 @@ const CHILD = fileURLToPath(new URL("../bigroom-child.ts", import.meta.url));
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379/0";
 export const BIGROOM_MEMBERS = 10_000;
 const CONSUMERS = 4;
+/** `BIGROOM_ROWS=memory,ipc,tcp` runs only those rows (of memory, ipc, tcp, redis, redis-cluster). */
+const ROWS = process.env.BIGROOM_ROWS?.split(",");
 
 interface Reply {
   reply?: string;
@@ -190,27 +192,36 @@ export const bigroom: BenchBackend = {
     const k = quick ? 10 : 50;
     const paced = quick ? 10 : 50;
     const prefix = (): string => `asgibenchroom${randomBytes(4).toString("hex")}`;
-    const rows = [await inMemory(k, paced), await acrossProcesses("ipc", undefined, k, paced)];
-    const broker = await spawnBroker("tcp://127.0.0.1:0", ["--capacity", "inf"]);
-    try {
-      rows.push(await acrossProcesses("tcp", broker.url, k, paced));
-    } finally {
-      await stopBroker(broker.child);
+    const wanted = (row: string): boolean => ROWS === undefined || ROWS.includes(row);
+    const rows: ExtraResult[] = [];
+    if (wanted("memory")) rows.push(await inMemory(k, paced));
+    if (wanted("ipc")) rows.push(await acrossProcesses("ipc", undefined, k, paced));
+    if (wanted("tcp")) {
+      const broker = await spawnBroker("tcp://127.0.0.1:0", ["--capacity", "inf"]);
+      try {
+        rows.push(await acrossProcesses("tcp", broker.url, k, paced));
+      } finally {
+        await stopBroker(broker.child);
+      }
     }
-    const redisPrefix = prefix();
-    try {
-      rows.push(await acrossProcesses("redis", `${REDIS_URL}?prefix=${redisPrefix}`, k, paced));
-    } finally {
-      // The group's key would stay a day (groupExpiry) on the shared server.
-      const layer = new RedisChannelLayer({ hosts: [REDIS_URL], prefix: redisPrefix });
-      await layer.flush();
-      await layer.close();
+    if (wanted("redis")) {
+      const redisPrefix = prefix();
+      try {
+        rows.push(await acrossProcesses("redis", `${REDIS_URL}?prefix=${redisPrefix}`, k, paced));
+      } finally {
+        // The group's key would stay a day (groupExpiry) on the shared server.
+        const layer = new RedisChannelLayer({ hosts: [REDIS_URL], prefix: redisPrefix });
+        await layer.flush();
+        await layer.close();
+      }
     }
-    const cluster = await OwnCluster.start();
-    try {
-      rows.push(await acrossProcesses("redis-cluster", `${cluster.url}/?prefix=${prefix()}`, k, paced));
-    } finally {
-      await cluster.stop();
+    if (wanted("redis-cluster")) {
+      const cluster = await OwnCluster.start();
+      try {
+        rows.push(await acrossProcesses("redis-cluster", `${cluster.url}/?prefix=${prefix()}`, k, paced));
+      } finally {
+        await cluster.stop();
+      }
     }
     return rows;
   },

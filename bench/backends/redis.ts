@@ -10,6 +10,7 @@ import type { BenchBackend } from "../types.js";
 import { OwnCluster } from "../../test/redis/own-cluster.js";
 import { layerBackend } from "./layer.js";
 import { pythonBackend } from "./python.js";
+import { presenceRows } from "../presence.js";
 
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379/0";
 export const prefix = (who: string): string => `asgibench${who}${randomBytes(4).toString("hex")}`;
@@ -37,6 +38,9 @@ export const redis: BenchBackend = layerBackend(
     available: reachable,
     // A few thousand round trips a second: 50k measures it without minutes of waiting.
     maxN: 50_000,
+    // Joins announced to the group, as on memory and the broker (docs/presence.md).
+    extras: (quick) =>
+      presenceRows(() => new RedisChannelLayer({ hosts: [REDIS_URL], prefix: ours, capacity: Infinity, expiry: EXPIRY, groupPresence: { "bench.presence.*.churn": { events: true } } }), quick),
     // Leave nothing behind: a run's keys expire anyway, but a bench should not wait for that.
     stop: async () => {
       const layer = new RedisChannelLayer({ hosts: [REDIS_URL], prefix: ours });

@@ -1,13 +1,16 @@
 /**
  * The chat example: one JsonWebSocketConsumer per browser tab, one group per
  * room. Everything between tabs goes through the channel layer, so the same
- * code chats across processes when the layer is shared (CHANNEL_LAYER_URL).
+ * code chats across processes when the layer is shared (CHANNEL_LAYER_URL),
+ * and each room's recent messages are the layer's group history: a page that
+ * reconnects is caught up from its position (docs/recovery.md).
  */
 import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
   JsonWebSocketConsumer,
+  NoGroupHistoryError,
   serve,
   type ChannelLayer,
   type Message,
@@ -17,62 +20,45 @@ import {
 } from "../../src/index.js";
 
 const ROOM = /^[a-zA-Z0-9_-]{1,40}$/;
-/** What the chat's layer is made with: rooms announce who joins and leaves (docs/presence.md). */
-export const CHAT_LAYER_OPTIONS = { groupPresence: { "chat.room.*": { events: true } } };
-const MAX_TEXT = 2000;
-/** Messages of a room this server keeps, for pages that join or come back. */
-const HISTORY = 50;
-/** Rooms with history; the oldest is forgotten past this many (a demo bound, not a database). */
-const MAX_ROOMS = 1000;
-
-interface Said {
-  id: string;
-  user: string;
-  text: string;
-}
-
 /**
- * The last messages of each room this server has seen, in the order they
- * arrived. Every consumer of a room in this process gets each message, so
- * the first to see one records it and the rest find its id.
+ * What the chat's layer is made with: rooms announce who joins and leaves
+ * (docs/presence.md) and keep their last 1000 messages for 10 minutes, from
+ * which a page that reconnects is caught up (docs/recovery.md). On a broker
+ * the history is the broker's option: `serve --group-history "chat.room.*=1000,600"`.
  */
-class History {
-  private readonly rooms = new Map<string, Said[]>();
-
-  add(room: string, said: Said): void {
-    let list = this.rooms.get(room);
-    if (list === undefined) {
-      if (this.rooms.size >= MAX_ROOMS) this.rooms.delete(this.rooms.keys().next().value!);
-      this.rooms.set(room, (list = []));
-    }
-    if (list.some((m) => m.id === said.id)) return;
-    list.push(said);
-    if (list.length > HISTORY) list.shift();
-  }
-
-  of(room: string): Said[] {
-    return this.rooms.get(room) ?? [];
-  }
-}
+export const CHAT_LAYER_OPTIONS = {
+  groupPresence: { "chat.room.*": { events: true } },
+  groupHistory: { "chat.room.*": { size: 1000, ttl: 600 } },
+};
+const MAX_TEXT = 2000;
+/** Messages a page that joins (or could not be caught up) is shown. */
+const LOAD = 50;
 
 export class ChatConsumer extends JsonWebSocketConsumer {
-  /** Set by startChatServer: the history of the server this consumer runs in. */
-  static history = new History();
   private group = "";
-  private room = "";
   private user = "";
+  /** Whether the room's history catches this page up (false: the layer keeps none for it). */
+  private resuming = false;
 
   override async connect(): Promise<void> {
     const room = this.scope.params.room ?? "";
     if (!ROOM.test(room)) return this.close(); // refused: HTTP 403
     this.user = (this.scope.query.get("name") ?? "").trim().slice(0, 32) || `guest-${Math.floor(Math.random() * 10000)}`;
     this.group = `chat.room.${room}`;
-    this.room = room;
     this.accept();
-    // Who is online: a presence entry where the layer keeps them (not on Redis yet), a plain membership otherwise.
-    if (this.layer.presence) await this.join(this.group, { user: this.user });
-    else await this.groupAdd(this.group);
-    const welcome: Message = { type: "welcome", room, user: this.user, history: this.history() };
+    // Who is online: a presence entry where the layer keeps them, a plain membership otherwise.
+    const presence = this.layer.presence ? { user: this.user } : undefined;
+    try {
+      // Join and catch up: what this page missed since its last message (it sends its position when it
+      // reconnects), or the latest 50 when it is new here or that cannot be done.
+      await this.groupResume(this.group, { presence, load: LOAD });
+      this.resuming = true;
+    } catch (err) {
+      if (!(err instanceof NoGroupHistoryError)) throw err;
+      // Joined, but the room keeps no history here (a broker started without --group-history): live messages only.
+      this.warn(`${err.message}; the chat goes on without catching pages up`);
+    }
+    const welcome: Message = { type: "welcome", room, user: this.user };
     if (this.layer.presence) {
       // Who is online, one page of it (up to 1000 people): a demo's room, not a stadium.
       const { entries } = await this.layer.presence(this.group, { limit: 1000 });
@@ -84,8 +70,6 @@ export class ChatConsumer extends JsonWebSocketConsumer {
 
   /** What it returns goes back to a page that sent with `sendWithAck`: the id its message got. */
   override async receiveJson(content: MessageValue): Promise<MessageValue | void> {
-    // The page asks again after it reconnected, or after the server told it the layer had a gap.
-    if (isObject(content) && content.type === "history") return this.sendJson({ type: "history", messages: this.history() });
     const text = isObject(content) && content.type === "message" && typeof content.text === "string" ? content.text.trim() : "";
     if (text === "") return this.sendError("ERR_BAD_MESSAGE", 'send {"type": "message", "text": "..."} with some text');
     const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
@@ -94,18 +78,7 @@ export class ChatConsumer extends JsonWebSocketConsumer {
   }
 
   chat_message(event: Message): void {
-    const said = { id: String(event.id), user: event.user as string, text: event.text as string };
-    ChatConsumer.history.add(this.room, said);
-    this.sendJson({ type: "message", ...said });
-  }
-
-  /** The channel layer was away and may have lost messages (a broker or Redis restart): tell the page, which reloads. */
-  layer_gap(event: Message): void {
-    this.sendJson({ type: "resync", reason: event.reason as string });
-  }
-
-  private history(): MessageValue {
-    return ChatConsumer.history.of(this.room).map((m) => ({ ...m }));
+    this.sendJson({ type: "message", id: String(event.id), user: event.user as string, text: event.text as string });
   }
 
   presence_join(event: Message): void {
@@ -114,6 +87,11 @@ export class ChatConsumer extends JsonWebSocketConsumer {
 
   presence_leave(event: Message): void {
     this.sendJson({ type: "presence.leave", channel: event.channel as string });
+  }
+
+  /** The layer was away and may have lost messages: with history the page was told by its resume; without, say so here. */
+  layer_gap(event: Message): void {
+    if (!this.resuming) this.sendJson({ type: "notice", text: `messages may be missing (the channel layer was away: ${event.reason as string})` });
   }
 
   chat_notice(event: Message): void {

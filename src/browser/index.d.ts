@@ -1,7 +1,8 @@
 /**
  * channel-layers/browser: a WebSocket client for routes served by serve(),
- * with reconnecting (exponential backoff and jitter), a state callback and a
- * resync hook after every reconnect. Plain ES module, no dependencies.
+ * with reconnecting (exponential backoff and jitter), a state callback,
+ * resuming of group history after a reconnect (docs/recovery.md) and a
+ * resync hook for when that cannot be done. Plain ES module, no dependencies.
  */
 
 /** "open": connected; "reconnecting": waiting `delay` ms before the next try; "closed": close() was called, or the server refused for good. */
@@ -9,7 +10,7 @@ export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
 
 /** What came with a state change. */
 export interface StateInfo {
-  /** With "open": whether this is a reconnect (resync is called next). */
+  /** With "open": whether this is a reconnect. */
   reconnected?: boolean;
   /** With "reconnecting" and "closed": the close code of the socket that ended (1006: it dropped, or never opened). */
   code?: number;
@@ -42,18 +43,46 @@ export interface ConnectOptions {
   minDelay?: number;
   /** Longest retry delay in ms. Default 10000. */
   maxDelay?: number;
-  /** Every decoded frame from the server. */
+  /** Every decoded frame from the server (a resumed group's message without its position wrapper). */
   onMessage?(content: unknown): void;
   /** Every change of state. */
   onState?(state: ConnectionState, info: StateInfo): void;
-  /** Called after every reconnect, once open: ask the server for what was missed. */
-  resync?(connection: Connection): void;
+  /**
+   * The server resumed a group (consumer `groupResume`): on connect, after each reconnect, and
+   * after the server's channel layer had a gap. With `recovered: true` every message missed
+   * follows (through onMessage, in order, none twice); with false none does (`resync` is called
+   * next unless `first`).
+   */
+  onResume?(event: ResumeEvent): void;
+  /**
+   * Ask the server for what was missed: called with `{ group }` when a group this page had a
+   * position in could not be recovered, and with `{}` after a reconnect when the page holds no
+   * position (the route resumes nothing: whatever was sent meanwhile is gone).
+   */
+  resync?(connection: Connection, info: { group?: string }): void;
   /** The WebSocket to use; default the global one. */
   WebSocket?: WebSocketConstructor;
 }
 
+/** What `onResume` is told. */
+export interface ResumeEvent {
+  group: string;
+  /** Every message after the page's position is replayed next. False: none is; the app resyncs. */
+  recovered: boolean;
+  /** The page had no position in this group yet (a first join: nothing to recover). */
+  first: boolean;
+}
+
+/** Where a page stands in a group's history: the position of the last message it got. */
+export interface ResumePosition {
+  epoch: string;
+  offset: number;
+}
+
 export interface Connection {
   readonly state: ConnectionState;
+  /** The last position of each resumed group (at most 32), sent with every handshake. */
+  readonly positions: ReadonlyMap<string, ResumePosition>;
   /** Send `content` in the route's format; false (nothing sent) when not open. */
   send(content: unknown): boolean;
   /**

@@ -2,12 +2,18 @@
 // Plain ES module, no dependencies and no build step: a page can load it with
 // <script type="module"> as it is. It reconnects by itself with exponential
 // backoff and jitter (so a thousand pages do not all come back in the same
-// millisecond), says where it stands through onState, and calls resync after
-// every reconnect: what was sent while it was away is gone, so the page asks
-// for what it missed (history, presence). Types: index.d.ts beside this file.
+// millisecond) and says where it stands through onState. It remembers the
+// position of the last message it got of each group the server resumes
+// (docs/recovery.md) and sends them with every handshake, so the server
+// replays what was missed; the page is told per group whether that worked
+// (onResume) and resyncs only when it did not. Types: index.d.ts beside this file.
 
 /** Close codes after which trying again cannot help: the server refused this client for good. */
 const FINAL_CODES = new Set([1003, 1007, 1008, 1009]);
+/** The handshake's query parameter holding the positions (src/consumer/resume-hints.ts reads it). */
+const RESUME_PARAM = "$resume";
+/** Groups whose positions are kept, at most (the server reads no more): the oldest is forgotten past it. */
+const MAX_POSITIONS = 32;
 
 /**
  * Connect to `url` (ws:, wss:, or a path such as "/ws/chat/lobby" on this page's host).
@@ -39,12 +45,15 @@ export function connect(url, options = {}) {
   /** Frames waiting for their acknowledgement, by id: settled by the answer, a timeout, or the socket closing. */
   const pending = new Map();
   let nextAck = 1;
+  /** The last position seen of each resumed group: group → { epoch, offset }. */
+  const positions = new Map();
 
   /** @type {import("./index.js").Connection} */
   const connection = {
     get state() {
       return state;
     },
+    positions,
     send(content) {
       if (state !== "open" || ws === undefined) return false;
       ws.send(encode(content));
@@ -88,6 +97,35 @@ export function connect(url, options = {}) {
     return true;
   }
 
+  /** The server's frames about resuming: `$resume` (once per group resumed) and `$group`-tagged content. Whether `content` was one. */
+  function resumeFrame(content) {
+    if (typeof content !== "object" || content === null) return false;
+    if (typeof content.$resume === "string") {
+      const group = content.$resume;
+      const had = positions.has(group);
+      const position = positionOf(content.position);
+      // Recovered: the replayed frames carry their positions. Not: the server goes on from its position.
+      if (!content.recovered && position) remember(group, position, true);
+      call(options.onResume, { group, recovered: content.recovered === true, first: !had });
+      if (!content.recovered && had) call(options.resync, connection, { group });
+      return true;
+    }
+    if (typeof content.$group !== "string" || !("$content" in content)) return false;
+    const position = positionOf(content.$position);
+    if (position) remember(content.$group, position, false);
+    call(options.onMessage, content.$content);
+    return true;
+  }
+
+  /** Keep `position` as the group's latest; a replayed first load never moves it back within an epoch. */
+  function remember(group, position, always) {
+    const known = positions.get(group);
+    if (!always && known && known.epoch === position.epoch && known.offset >= position.offset) return;
+    positions.delete(group);
+    positions.set(group, position);
+    if (positions.size > MAX_POSITIONS) positions.delete(positions.keys().next().value);
+  }
+
   /** The socket these frames went out on is gone: their answers will never come. */
   function failPending(why) {
     for (const waiting of pending.values()) {
@@ -119,7 +157,7 @@ export function connect(url, options = {}) {
     timer = undefined;
     let socket;
     try {
-      socket = new WS(target, options.protocols);
+      socket = new WS(withPositions(target, positions), options.protocols);
     } catch (err) {
       return retry(1006, String(err && err.message));
     }
@@ -131,7 +169,8 @@ export function connect(url, options = {}) {
       opened++;
       attempt = 0;
       setState("open", { reconnected });
-      if (reconnected) call(options.resync, connection);
+      // With positions, the server says per group whether it caught up ($resume); without, the page is on its own.
+      if (reconnected && positions.size === 0) call(options.resync, connection, {});
     };
     socket.onmessage = (event) => {
       if (ws !== socket) return;
@@ -141,7 +180,7 @@ export function connect(url, options = {}) {
       } catch {
         return; // not ours to guess at; the server speaks the route's format
       }
-      if (!answered(content)) call(options.onMessage, content);
+      if (!answered(content) && !resumeFrame(content)) call(options.onMessage, content);
     };
     socket.onerror = () => {}; // a close event always follows, with the code
     socket.onclose = (event) => {
@@ -175,6 +214,21 @@ function absolute(url) {
   const base = new URL(url, loc.href);
   base.protocol = base.protocol === "https:" ? "wss:" : "ws:";
   return base.href;
+}
+
+/** `url` with the positions to resume from (none yet: `{}`, which asks the server to tag its frames with them). */
+function withPositions(url, positions) {
+  const u = new URL(url);
+  const hint = {};
+  for (const [group, p] of positions) hint[group] = [p.epoch, p.offset];
+  u.searchParams.set(RESUME_PARAM, JSON.stringify(hint));
+  return u.href;
+}
+
+/** A position as the server sends it, `[epoch, offset]`, or undefined. */
+function positionOf(value) {
+  if (!Array.isArray(value) || typeof value[0] !== "string" || !Number.isSafeInteger(value[1])) return undefined;
+  return { epoch: value[0], offset: value[1] };
 }
 
 /** The Error a `sendWithAck` rejects with, with a `code` to branch on. */

@@ -17,6 +17,7 @@ import { workerCommand, WORKER_USAGE } from "./worker-command.js";
 import { gatewayCommand, GATEWAY_USAGE } from "./gateway-command.js";
 import { cliMessage, onStop, positiveFlag } from "./words.js";
 import { historyFlag } from "../options/history.js";
+import { presenceFlag } from "../options/presence.js";
 
 const SERVE_USAGE = `serve options (channel-layers serve [options]):
   --listen URL            tcp://host:port, tls://host:port or unix:///path.sock;
@@ -43,6 +44,10 @@ const SERVE_USAGE = `serve options (channel-layers serve [options]):
                           keep the last SIZE messages (for TTL seconds) of groups
                           matching PATTERN (a glob, e.g. "chat.*=1000,120") for
                           recovery after a reconnect; repeat for several (docs/recovery.md)
+  --group-presence PATTERN
+                          members of groups matching PATTERN (a glob, e.g. "room.*")
+                          receive presence.join and presence.leave; repeat for
+                          several (docs/presence.md)
   --http HOST:PORT        serve Prometheus metrics (/metrics), a live status page (/)
                           and JSON (/api/stats) over HTTP; off by default (a bare PORT
                           binds 127.0.0.1). With a token (an admin one from --token-file,
@@ -151,6 +156,7 @@ async function serve(args: string[]): Promise<void> {
       "group-expiry": { type: "string" },
       "max-message-bytes": { type: "string" },
       "group-history": { type: "string", multiple: true },
+      "group-presence": { type: "string", multiple: true },
       http: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -190,6 +196,7 @@ async function serve(args: string[]): Promise<void> {
       groupExpiry: positiveFlag(values["group-expiry"], "--group-expiry"),
       maxMessageBytes: positiveFlag(values["max-message-bytes"], "--max-message-bytes", { integer: true }),
       groupHistory: historyFlag(values["group-history"]),
+      groupPresence: presenceFlag(values["group-presence"]),
       log,
     });
     await server.listen();

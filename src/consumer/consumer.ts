@@ -8,6 +8,10 @@ import { ConnectionLostError, InvalidMessageError, LayerClosedError, NoHandlerEr
 import type { ChannelLayer, LayerGap, Message, PresenceInfo, SendOptions } from "../layer.js";
 import { nextMessage, type NextMessageTarget, type NextMessageWait } from "../client/receive-next.js";
 import { handlerName, InvalidMessageTypeError } from "./handler-name.js";
+import { ResumedGroups, type GroupPosition, type GroupResumed, type GroupResumeOptions } from "./resumed-groups.js";
+
+/** Where a queued message came from: the socket or the app ("event"), the layer, or the layer's gap event. */
+type MessageSource = "event" | "layer" | "gap";
 
 /** What to do after a handler throws: keep consuming, or close the consumer. */
 export type ErrorPolicy = "continue" | "close";
@@ -101,6 +105,10 @@ export class Consumer {
   readonly #receiveNext = (): void => {
     if (this.stopping === undefined) this.#waiting = nextMessage(this.layer, this.channelName, this.#target, this.#signal);
   };
+  /** Groups joined with `groupResume`, made on first use. */
+  #resumed: ResumedGroups | undefined = undefined;
+  /** The group and position of the resumed group's message being handled, if it is one. */
+  #at: GroupPosition | undefined = undefined;
   /** Messages are handled one at a time: each waits for the one before. */
   private tail: Promise<void> = Promise.resolve();
   /** Messages queued or being handled; at 0 a layer message starts at once instead of behind `tail`. */
@@ -125,7 +133,7 @@ export class Consumer {
    * `layer_gap` handler if there is one (resync: reload history, re-announce).
    */
   readonly #onGap = (gap: LayerGap): void => {
-    if (!this.stopped) void this.enqueue({ type: "layer.gap", reason: gap.reason, at: gap.at });
+    if (!this.stopped) void this.#enqueue({ type: "layer.gap", reason: gap.reason, at: gap.at }, "gap");
   };
 
   /** Whether `stop()` has begun. */
@@ -167,7 +175,41 @@ export class Consumer {
     return this.layer.groupSend(group, message, { ...options, except: this.channelName });
   }
 
+  /**
+   * Join `group` and catch up on its history (docs/recovery.md, "Consumers
+   * and the browser"): replay, through the handlers, every message after
+   * `since`, then drop the live copies the replay already gave, so each
+   * message is handled once and in order. Resolves with `recovered: false`
+   * when that cannot be done (nothing is replayed then but the `load`
+   * latest). After a layer gap, or when the group's history changes epoch,
+   * the consumer reads again from where it stands: `resumed()` is told each
+   * time. Call it from a handler or `connect()`, where nothing else runs.
+   * The group stays joined if the read fails (`NoGroupHistoryError` when no
+   * `groupHistory` pattern keeps it).
+   */
+  async groupResume(group: string, options: GroupResumeOptions = {}): Promise<GroupResumed | undefined> {
+    if (this.stopped) return undefined;
+    this.#resumed ??= new ResumedGroups(this.layer, this.channelName, {
+      deliver: (message, at) => this.#dispatchAt(message, at),
+      resumed: (result) => this.resumed(result),
+      report: (error, message) => this.report(error, message),
+    });
+    const read = this.#resumed.prepare(group, options);
+    if (options.presence !== undefined) await this.join(group, options.presence);
+    else await this.groupAdd(group);
+    return read();
+  }
+
+  /** A resume was decided (at `groupResume`, or again after a gap), before its replay: a WebSocket consumer tells its client here. */
+  protected resumed(_result: GroupResumed): void {}
+
+  /** While a resumed group's message is handled (live or replayed): its group and position. */
+  protected get groupPosition(): GroupPosition | undefined {
+    return this.#at;
+  }
+
   async groupDiscard(group: string): Promise<void> {
+    this.#resumed?.forget(group);
     this.joined.delete(group);
     await this.layer.groupDiscard(group, this.channelName);
   }
@@ -195,10 +237,36 @@ export class Consumer {
 
   /** Queue `message` behind the ones being handled; resolves once it is handled (or reported). */
   protected enqueue(message: Message): Promise<void> {
+    return this.#enqueue(message, "event");
+  }
+
+  #enqueue(message: Message, from: MessageSource): Promise<void> {
     this.busy++;
-    const run = (): Promise<void> | undefined => this.handle(message);
+    const run = (): Promise<void> | undefined => this.handle(message, from);
     this.tail = this.tail.then(run, run);
     return this.tail;
+  }
+
+  /** Dispatch a message with its group and position readable as `groupPosition` until its handler is done. */
+  #dispatchAt(message: Message, at: GroupPosition | undefined): void | Promise<void> {
+    this.#at = at;
+    let result: void | Promise<void>;
+    try {
+      result = this.dispatch(message);
+    } catch (err) {
+      this.#at = undefined;
+      throw err;
+    }
+    if (result === undefined) this.#at = undefined;
+    else return Promise.resolve(result).finally(() => (this.#at = undefined));
+  }
+
+  /** A layer message goes through the resumed groups, when there are any; a gap has them read again first. */
+  #route(message: Message, from: MessageSource): void | Promise<void> {
+    const resumed = this.#resumed;
+    if (from === "event" || resumed === undefined || !resumed.active) return this.dispatch(message);
+    if (from === "layer") return resumed.live(message);
+    return resumed.gap().then(() => this.dispatch(message));
   }
 
   /** Whether a message from the layer may be dispatched (a subclass refuses its reserved types). */
@@ -222,10 +290,10 @@ export class Consumer {
    * Dispatch `message` and report what it throws. Returns a promise only when
    * its handling goes on after this call; never throws, never rejects.
    */
-  private handle(message: Message): Promise<void> | undefined {
+  private handle(message: Message, from: MessageSource): Promise<void> | undefined {
     let result: void | Promise<void>;
     try {
-      result = this.dispatch(message);
+      result = this.#route(message, from);
     } catch (err) {
       this.handlerFailed(err, message);
       return undefined;
@@ -263,13 +331,13 @@ export class Consumer {
     }
     if (this.busy > 0) {
       // Socket events or a gap are queued: this message goes behind them.
-      void this.enqueue(message).then(this.#receiveNext);
+      void this.#enqueue(message, "layer").then(this.#receiveNext);
       return;
     }
     // Nothing queued: handle it now. Most layer messages find the consumer idle. (Socket events and
     // gaps always queue: their handlers must not run inside the emitter that reported them.)
     this.busy++;
-    const running = this.handle(message);
+    const running = this.handle(message, "layer");
     if (running === undefined) this.#receiveNext();
     else void (this.tail = running).then(this.#receiveNext);
   }

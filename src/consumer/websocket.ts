@@ -174,6 +174,11 @@ export class WebSocketConsumer extends Consumer {
     this.state = "closed";
   }
 
+  /** One line about what the client did wrong, where `serve()`'s `log` goes. */
+  protected warn(line: string): void {
+    this.#log(`WebSocket ${this.scope.path}: ${line}`);
+  }
+
   /** Tell the client something went wrong with what it sent, in the route's frame format. */
   sendError(code: string, message: string): void {
     this.send(this.codec.encode({ type: "error", code, message }));

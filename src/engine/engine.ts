@@ -59,6 +59,26 @@ export interface EngineOptions<T, I = unknown> {
   presenceEvents?: PresenceEvents<T, I>;
   /** Bytes a presence entry's info counts toward `maxStoredBytes` (with `size`): info is stored as messages are. */
   presenceSize?: (info: I) => number;
+  /**
+   * Members a presence announcement is delivered to at a time; the rest go
+   * to the owner's `drive`, called after `onBacklog` says there is work.
+   * Unset, an announcement reaches every member at once.
+   */
+  fanoutSlice?: number;
+  /** `drive` has work again (the owner schedules it on a later turn). */
+  onBacklog?: () => void;
+}
+
+/** A group send delivered in slices: its members of the moment it was sent, and how far it got. */
+interface Fanout<T> {
+  readonly names: readonly string[];
+  at: number;
+  readonly body: T;
+  readonly deadline: number;
+  readonly priority: number | undefined;
+  readonly except: ReadonlySet<string> | undefined;
+  /** `body` itself may still go to a member (none took it yet, and it is not history's). */
+  own: boolean;
 }
 
 /** Which groups announce presence, and the body of an announcement. */
@@ -128,6 +148,8 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
   /** Announcements waiting to be group-sent at the end of the operation that caused them, in order. */
   private readonly announcements: Array<[group: string, body: T]> = [];
   private announcing = false;
+  /** Continuations of sliced sends in the owner's hands (`drive`), oldest first. */
+  private readonly backlog: Array<() => GroupDelivery> = [];
   private readonly channels = new Map<string, ChannelState<T, W>>();
   private readonly groups = new Map<string, GroupState>();
   /**
@@ -391,10 +413,12 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
     let g = this.groups.get(group);
     if (g === undefined) {
       const rate = this.traffic?.rate.match(group);
-      g = { name: group, members: new Map(), key: 0, heapIndex: -1, bucket: rate && new TokenBucket(rate, now) };
+      // Every field from the start: one shape for every group, so the fan-out paths stay monomorphic.
+      g = { name: group, members: new Map(), key: 0, heapIndex: -1, bucket: rate && new TokenBucket(rate, now), names: undefined, fanouts: undefined };
       this.groups.set(group, g);
     }
     if (g.members.delete(channel)) this.memberships--;
+    else g.names = undefined; // a renewal keeps the member list a sliced send walks (it was one of them)
     g.members.set(channel, deadline);
     this.memberships++;
     (ch.groups ??= new Set()).add(g);
@@ -456,7 +480,10 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
     if (this.announcements.length === 0 || this.announcing) return;
     this.announcing = true;
     try {
-      for (let next = this.announcements.shift(); next !== undefined; next = this.announcements.shift()) this.groupSend(next[0], next[1]);
+      for (let next = this.announcements.shift(); next !== undefined; next = this.announcements.shift()) {
+        const sent = this.groupSend(next[0], next[1], undefined, undefined, this.options.fanoutSlice);
+        if (sent.more !== undefined) this.adopt(sent.more);
+      }
     } finally {
       this.announcing = false;
     }
@@ -465,6 +492,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
   groupDiscard(group: string, channel: string): void {
     const g = this.groups.get(group);
     if (g === undefined || !g.members.delete(channel)) return;
+    g.names = undefined;
     this.memberships--;
     this.left(group, channel);
     const ch = this.channels.get(channel);
@@ -505,17 +533,72 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
     if (recorded !== undefined) body = recorded;
     const deadline = now + this.expiryMs;
     // A recorded body is the history's own: no member may take it itself, each gets a copy.
-    const bodyFree = recorded === undefined;
-    if (g.members.size <= slice) return this.deliver(g, g.members.keys(), body, deadline, priority, except, bodyFree);
-    const names = [...g.members.keys()];
-    let at = 0;
-    const next = (): GroupDelivery => {
-      const part = names.slice(at, (at += slice)).filter((name) => g.members.has(name) && this.groups.get(group) === g);
-      const result = this.deliver(g, part, body, deadline, priority, except, bodyFree && at === slice);
-      if (at < names.length) result.more = next;
-      return result;
-    };
-    return next();
+    const own = recorded === undefined;
+    if (g.fanouts === undefined && g.members.size <= slice) return this.deliver(g, g.members.keys(), body, deadline, priority, except, own);
+    // Sliced, behind the group's earlier sliced sends: each member gets the group's messages in the order sent.
+    const fanout: Fanout<T> = { names: (g.names ??= [...g.members.keys()]), at: 0, body, deadline, priority, except, own };
+    (g.fanouts ??= []).push(fanout);
+    if (slice !== Infinity) return this.fanStep(g, fanout, slice);
+    const total: GroupDelivery = { delivered: 0, skipped: 0 };
+    for (let step: GroupDelivery | undefined = this.fanStep(g, fanout, Infinity); step; step = step.more?.()) {
+      total.delivered += step.delivered;
+      total.skipped += step.skipped;
+    }
+    return total;
+  }
+
+  /**
+   * Deliver the next slice of `g`'s oldest sliced send (`fanout` itself or one
+   * sent before it); `more` goes on while `fanout` is not done. Any caller's
+   * step moves the group's oldest send on, so no send waits on one whose
+   * sender stopped calling.
+   */
+  private fanStep(g: GroupState, fanout: Fanout<T>, slice: number): GroupDelivery {
+    const queue = g.fanouts as Array<Fanout<T>> | undefined;
+    if (queue === undefined || !queue.includes(fanout)) return { delivered: 0, skipped: 0 }; // done already
+    const head = queue[0]!;
+    let result: GroupDelivery;
+    if (this.groups.get(g.name) !== g) {
+      // Dropped or flushed since: its members of then are no members now.
+      queue.length = 0;
+      result = { delivered: 0, skipped: 0 };
+    } else {
+      const part = head.names.slice(head.at, (head.at += slice)).filter((name) => g.members.has(name));
+      result = this.deliver(g, part, head.body, head.deadline, head.priority, head.except, head.own);
+      if (result.delivered > 0) head.own = false;
+      // (A leave announced by that delivery may have moved this group's sends on already, head's end included.)
+      if (head.at >= head.names.length && queue[0] === head) queue.shift();
+    }
+    if (queue.length === 0) g.fanouts = undefined;
+    if (queue.includes(fanout)) result.more = () => this.fanStep(g, fanout, slice);
+    return result;
+  }
+
+  /**
+   * Sliced sends nobody else moves on (presence announcements, and sends
+   * whose sender left: see `adopt`) are in the owner's hands: `drive`
+   * delivers about `budget` of them and says whether any remain.
+   */
+  drive(budget: number): boolean {
+    let n = 0;
+    while (this.backlog.length > 0 && n < budget) {
+      const step = this.backlog[0]!();
+      n += 1 + step.delivered + step.skipped;
+      if (step.more !== undefined) this.backlog[0] = step.more;
+      else this.backlog.shift();
+    }
+    return this.backlog.length > 0;
+  }
+
+  /** Whether `drive` has work. */
+  get driving(): boolean {
+    return this.backlog.length > 0;
+  }
+
+  /** Hand the rest of a sliced send to the owner (`drive`): its sender will not move it on. */
+  adopt(more: () => GroupDelivery): void {
+    this.backlog.push(more);
+    if (this.backlog.length === 1) this.options.onBacklog?.();
   }
 
   /** groupSend's loop over `names` (members of `g`) but `except`; `first`: `body` itself may go to the first, copies to the rest. */
@@ -587,6 +670,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
     this.groups.clear();
     this.presence.clear();
     this.announcements.length = 0;
+    this.backlog.length = 0; // their groups are gone
     this.queued = 0;
     this.stored = 0;
     this.memberships = 0;
@@ -816,6 +900,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
     if (dropped > 0 && ch.groups) {
       for (const g of ch.groups) {
         if (g.members.delete(ch.name)) {
+          g.names = undefined;
           this.memberships--;
           this.left(g.name, ch.name);
         }
@@ -832,6 +917,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
     for (const [name, deadline] of g.members) {
       if (deadline > now || dropped >= limit) break;
       g.members.delete(name);
+      g.names = undefined;
       this.memberships--;
       this.left(g.name, name);
       dropped++;

@@ -41,6 +41,14 @@ export interface GroupState extends HeapItem {
   readonly members: Map<string, number>;
   /** Present when a `rateLimits` pattern matches the group. */
   readonly bucket: TokenBucket | undefined;
+  /**
+   * The members' names as a sliced send walks them, shared by every such send
+   * until a member joins or leaves (200 sends to 50k members made 200 lists
+   * of 50k names, each kept until its send was done).
+   */
+  names: readonly string[] | undefined;
+  /** Sliced sends under way, oldest first (the engine's own records): later sends wait behind them. */
+  fanouts: unknown[] | undefined;
 }
 
 export interface EngineCounters {

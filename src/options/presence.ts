@@ -39,6 +39,22 @@ export function presenceEvent(type: PresenceEvent["type"], group: string, channe
   return { type, group, channel, info };
 }
 
+/**
+ * `--group-presence PATTERN` flags (`serve`): members of groups matching a
+ * PATTERN receive presence.join / presence.leave. A RangeError in the flag's
+ * words for anything that is no group name glob.
+ */
+export function presenceFlag(flags: readonly string[] | undefined): Array<[string, GroupPresenceRule]> | undefined {
+  if (flags === undefined) return undefined;
+  return flags.map((flag) => {
+    // A group name's characters (letters, digits, "-", "_", ".") and a glob's ("*", "?", "[", "]", "!").
+    if (!/^[A-Za-z0-9._\-*?[\]!]{1,200}$/.test(flag)) {
+      throw new RangeError(`--group-presence must be a group name pattern, a glob such as "room.*" (repeat the flag for several); got ${JSON.stringify(flag)}`);
+    }
+    return [flag, { events: true }];
+  });
+}
+
 /** Check a presence() query; returns the limit and the cursor (-1: from the start). */
 export function presenceQuery(query: PresenceQuery | undefined): { limit: number; after: number } {
   const limit = query?.limit ?? PRESENCE_PAGE;

@@ -18,7 +18,7 @@ import { presenceRules } from "../options/presence.js";
 import { DEFAULT_CACHE_BYTES } from "../request/cache.js";
 import { frameBytesFor } from "./frames.js";
 import { presenceEventBody } from "./presence.js";
-import { HELLO_TIMEOUT_MS, wireEstimate } from "./limits.js";
+import { DELIVERIES_PER_TURN, FANOUT_STEP, FANOUT_TURN_MS, HELLO_TIMEOUT_MS, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
 import { Access, type Grant, type TokenGrant } from "./auth.js";
 import { secretProves } from "./identity.js";
@@ -152,6 +152,7 @@ export class Broker implements SessionHost {
    */
   turn = 0;
   private turnQueued = false;
+  private driveQueued: NodeJS.Immediate | undefined;
   private readonly instances = new Map<string, Instance>();
   private readonly sweeper: Sweeper;
   private readonly heartbeat: NodeJS.Timeout;
@@ -202,6 +203,9 @@ export class Broker implements SessionHost {
       history: { rules: this.config.groupHistory, stamp: stampEncoded },
       presenceEvents: announces.size === 0 ? undefined : { on: (group) => announces.match(group) === true, body: presenceEventBody },
       presenceSize: (info) => info.length + MESSAGE_BOOKKEEPING,
+      // Announcements to big groups are sliced as clients' group sends are, and moved on by drive() a turn's share at a time.
+      fanoutSlice: FANOUT_STEP,
+      onBacklog: () => this.queueDrive(),
     });
     this.settling = new Settling(this.engine);
     this.sweeper = new Sweeper(this.engine);
@@ -411,10 +415,29 @@ export class Broker implements SessionHost {
     return { stats, details: { channelTop: found.channels, groupTop: found.groups, clientList }, answers: new Map() };
   }
 
+  private queueDrive(): void {
+    if (this.driveQueued || this.closed) return;
+    this.driveQueued = setImmediate(this.drive);
+  }
+
+  /** A turn's share of the sliced sends in the broker's own hands (Engine.drive). */
+  private readonly drive = (): void => {
+    this.driveQueued = undefined;
+    const until = performance.now() + FANOUT_TURN_MS;
+    let more: boolean;
+    let steps = 0;
+    do more = this.engine.drive(FANOUT_STEP);
+    while (more && ++steps < DELIVERIES_PER_TURN / FANOUT_STEP && performance.now() < until);
+    this.nextTurn();
+    if (more) this.queueDrive();
+  };
+
   /** End every session (their waiting receives are dropped, their links ended) and free the timers. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.driveQueued) clearImmediate(this.driveQueued);
+    this.driveQueued = undefined;
     clearInterval(this.heartbeat);
     this.sweeper.close();
     this.census.close();

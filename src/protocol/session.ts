@@ -16,7 +16,8 @@ import { askedOp, BAD, cacheKeyChannel, decodeRequest, type BadRequest, type Cac
 import { answer } from "./encode.js";
 import { judgeHello } from "./hello.js";
 import { historyReplyBytes } from "./history.js";
-import { DELIVERIES_PER_TURN } from "./limits.js";
+import { fanTurn } from "./fan-turn.js";
+import { FANOUT_STEP } from "./limits.js";
 import type { Link } from "./link.js";
 import { Op } from "./ops.js";
 import { presencePageFrame } from "./presence.js";
@@ -52,8 +53,7 @@ export class Session {
     this.helloTimer = setTimeout(() => {
       this.broker.log(`client ${this.id} (${this.peer}) did not say hello within ${broker.helloTimeout} ms`);
       this.end();
-    }, broker.helloTimeout);
-    this.helloTimer.unref();
+    }, broker.helloTimeout).unref();
     this.replies = new Replies(link, {
       onQueued: (bytes) => this.admission.charge(bytes),
       onWritten: () => this.admission.afterWrite(),
@@ -193,7 +193,7 @@ export class Session {
       case Op.GroupSend: {
         const { group } = request;
         this.allowed(this.grant.group(group), `send to group "${group}"`);
-        const sent = engine.groupSend(group, request.body, request.priority, request.except, DELIVERIES_PER_TURN);
+        const sent = engine.groupSend(group, request.body, request.priority, request.except, FANOUT_STEP);
         this.admission.chargeDeliveries(sent.delivered + sent.skipped);
         if (sent.more !== undefined) return this.fanOut(id, sent.more);
         break;
@@ -227,17 +227,21 @@ export class Session {
   }
 
   /**
-   * Deliver the rest of group send `id` a slice per turn of the event loop,
+   * Deliver the rest of group send `id` a turn's share at a time (fanTurn),
    * other clients' requests served in between; then answer it and serve on.
    */
   private fanOut(id: number, more: () => GroupDelivery): void {
     this.admission.awaitFanOut(true);
     const step = (): void => {
-      if (this.ended) return; // the sender is gone: the rest of its group send is not delivered (at most once)
-      const sent = more();
+      if (this.ended) {
+        // The sender is gone, its send is not: the broker delivers the rest, so later sends to the group are not held behind it.
+        this.broker.engine.adopt(more);
+        return;
+      }
+      const left = fanTurn(more);
       this.broker.nextTurn();
-      if (sent.more !== undefined) {
-        more = sent.more;
+      if (left !== undefined) {
+        more = left;
         setImmediate(step);
         return;
       }
@@ -268,8 +272,7 @@ export class Session {
   /** Answer a history read (docs/recovery.md): only of a group this client's grants cover, bounded in count and bytes. */
   private history({ id, group, since, limit, reader }: GroupHistoryRequest): void {
     this.allowed(this.grant.group(group), `read the history of group "${group}"`);
-    const read = this.broker.engine.groupHistory(group, since, limit, historyReplyBytes(this.broker.maxFrameBytes), reader);
-    const { frame, bytes } = answer.history(id, read);
+    const { frame, bytes } = answer.history(id, this.broker.engine.groupHistory(group, since, limit, historyReplyBytes(this.broker.maxFrameBytes), reader));
     this.replies.send(frame, bytes);
   }
 

@@ -6,6 +6,7 @@ import type { RedisOptions } from "ioredis";
 import type { LayerOptions } from "../layer.js";
 import { delayOption } from "../options/positive-option.js";
 import { checkCluster, type RedisClusterOptions } from "./cluster.js";
+import { presenceSettings, type PresenceSettings } from "./presence.js";
 import { defaultFactory, outageOptions, resolveHost, type ClientFactory, type RedisHost } from "./connections.js";
 
 export interface CommonRedisOptions extends LayerOptions {
@@ -24,6 +25,12 @@ export interface CommonRedisOptions extends LayerOptions {
   redisOptions?: RedisOptions;
   /** Makes each connection; tests pass one that returns ioredis-mock clients. */
   createClient?: ClientFactory;
+  /**
+   * Seconds a process's presence entries outlive it when it dies without
+   * closing (docs/presence.md "When a process dies"): its heartbeat's deadline.
+   * Default 15; the leaves follow within a third more.
+   */
+  presenceTimeout?: number;
 }
 
 export interface CommonRedisSettings {
@@ -37,6 +44,8 @@ export interface CommonRedisSettings {
   factory: ClientFactory;
   /** The caller's ioredis options with the outage behaviour of `timeout`. */
   clientOptions: RedisOptions;
+  /** Which groups announce presence, and the seconds a dead process's entries outlive it (presence.ts). */
+  presence: PresenceSettings;
 }
 
 /** Traffic options the engine backends honour and channels_redis has no state for. */
@@ -70,5 +79,6 @@ export function commonRedisOptions(options: CommonRedisOptions, backend: string)
     targets: hosts.map(resolveHost),
     factory: options.createClient ?? defaultFactory,
     clientOptions: { ...options.redisOptions, ...outageOptions(timeout) },
+    presence: presenceSettings(options),
   };
 }

@@ -35,9 +35,11 @@ it("serves the page and the chat on the port it prints, and exits cleanly on SIG
 
   const ws = url.replace("http", "ws");
   const ann = await open(`${ws}ws/chat/lobby?name=ann`);
-  expect(await said(ann)).toEqual({ type: "welcome", room: "lobby", user: "ann", history: [], online: [{ channel: expect.any(String), info: { user: "ann" } }] });
+  expect(await said(ann)).toEqual({ type: "welcome", room: "lobby", user: "ann", online: [{ channel: expect.any(String), info: { user: "ann" } }] });
   const bob = await open(`${ws}ws/chat/lobby?name=bob`);
-  await said(bob);
+  // A page that joins is shown the room's latest messages first (its group history), then welcomed.
+  expect(await said(bob)).toEqual({ type: "notice", text: "ann joined" });
+  expect(await said(bob)).toMatchObject({ type: "welcome", user: "bob" });
   expect(await said(ann)).toEqual({ type: "notice", text: "ann joined" });
   expect(await said(ann)).toEqual({ type: "notice", text: "bob joined" });
   bob.send(JSON.stringify({ type: "message", text: "hi" }));

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ChannelFullError } from "../../src/errors.js";
+import type { GroupDelivery } from "../../src/engine/engine.js";
 import { FakeClock, makeEngine, Recorder } from "./fixtures.js";
 
 /** Sweep until nothing due is left; returns how many calls it took. */
@@ -253,6 +254,75 @@ describe("engine: capacity and groups", () => {
     expect(engine.take("m15")).toBeUndefined();
     expect(engine.take("late")).toBeUndefined();
     expect(engine.counters).toMatchObject({ groupSends: 1, groupDelivered: 24 });
+  });
+
+  it("a sliced send waits behind the group's earlier sliced send: every member gets them in the order sent, whoever moves them on", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock);
+    for (let i = 0; i < 25; i++) engine.groupAdd("g", `m${i}`);
+    const first = engine.groupSend("g", 1, undefined, undefined, 10);
+    const second = engine.groupSend("g", 2, undefined, undefined, 10);
+    // The second's steps move the first on until it is done; only the first's sender stopped calling.
+    expect(second).toMatchObject({ delivered: 10 });
+    let step = second;
+    let steps = 1;
+    while (step.more !== undefined) {
+      step = step.more();
+      steps++;
+    }
+    expect(steps).toBe(5); // 25 members twice, 10 a step
+    expect(first.more!()).toEqual({ delivered: 0, skipped: 0 }); // nothing left of it
+    for (let i = 0; i < 25; i++) {
+      expect(engine.take(`m${i}`)).toBe(1);
+      expect(engine.take(`m${i}`)).toBe(2);
+    }
+    // An unsliced send to the group delivers the rest of those before it first (its figures count them).
+    const third = engine.groupSend("g", 3, undefined, undefined, 10);
+    expect(engine.groupSend("g", 4)).toEqual({ delivered: 25 - 10 + 25, skipped: 0 });
+    expect(third.more!()).toEqual({ delivered: 0, skipped: 0 });
+    expect(engine.take("m24")).toBe(3);
+    expect(engine.take("m24")).toBe(4);
+  });
+
+  it("sliced sends share the member list until a member joins or leaves: each reaches its members of the moment", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock);
+    const finish = (s: GroupDelivery): void => {
+      while (s.more) s = s.more();
+    };
+    for (let i = 0; i < 25; i++) engine.groupAdd("g", `m${i}`);
+    const first = engine.groupSend("g", 1, undefined, undefined, 10);
+    engine.groupAdd("g", "m3"); // a renewal: the same members
+    const second = engine.groupSend("g", 2, undefined, undefined, 10);
+    finish(first);
+    finish(second);
+    engine.groupAdd("g", "late");
+    const third = engine.groupSend("g", 3, undefined, undefined, 10); // its first step moved nothing of its own: none were left before it
+    engine.groupDiscard("g", "m24");
+    finish(third);
+    finish(engine.groupSend("g", 4, undefined, undefined, 10));
+    expect([1, 2, 3, 4, 5].map(() => engine.take("m0"))).toEqual([1, 2, 3, 4, undefined]);
+    expect([1, 2, 3].map(() => engine.take("late"))).toEqual([3, 4, undefined]);
+    expect([1, 2, 3].map(() => engine.take("m24"))).toEqual([1, 2, undefined]); // gone before the third reached it
+    expect([1, 2, 3, 4, 5].map(() => engine.take("m3"))).toEqual([1, 2, 3, 4, undefined]);
+  });
+
+  it("the owner drives what it adopted, a turn's budget at a time; a dropped group's sliced send ends", () => {
+    const clock = new FakeClock();
+    const engine = makeEngine(clock);
+    for (let i = 0; i < 30; i++) engine.groupAdd("g", `m${i}`);
+    engine.adopt(engine.groupSend("g", 1, undefined, undefined, 10).more!);
+    expect(engine.driving).toBe(true);
+    expect(engine.drive(5)).toBe(true); // one step of 10 members
+    expect(engine.take("m19")).toBe(1);
+    expect(engine.take("m20")).toBeUndefined();
+    expect(engine.drive(100)).toBe(false);
+    expect(engine.take("m29")).toBe(1);
+    const cut = engine.groupSend("g", 2, undefined, undefined, 10);
+    for (let i = 0; i < 30; i++) engine.groupDiscard("g", `m${i}`);
+    engine.groupAdd("g", "m29"); // a new group of the same name: not the send's members of then
+    expect(cut.more!()).toEqual({ delivered: 0, skipped: 0 });
+    expect(engine.take("m29")).toBeUndefined();
   });
 
   it("flush keeps waiting receivers and drops the rest", () => {

@@ -7,12 +7,13 @@ import { FakeClock } from "./fixtures.js";
 
 type Event = [type: string, group: string, channel: string, info: string];
 
-function announcing(clock: FakeClock, groupExpiry = 86_400, expiry = 60): Engine<string | Event, never, string> {
+function announcing(clock: FakeClock, groupExpiry = 86_400, expiry = 60, sliced?: { fanoutSlice: number; onBacklog: () => void }): Engine<string | Event, never, string> {
   return new Engine<string | Event, never, string>({
     expiry,
     groupExpiry,
     capacity: new CapacityRules(100, undefined),
     clock: clock.read,
+    ...sliced,
     presenceEvents: { on: (group) => group.startsWith("ev"), body: (type, group, channel, info) => [type, group, channel, info] },
   });
 }
@@ -86,6 +87,37 @@ describe("engine: presence events", () => {
     ]);
     expect(engine.groupMembers("ev")?.size).toBe(1);
     expect(engine.presence.count("ev")).toBe(1);
+  });
+
+  it("an announcement to a big group is sliced like a group send, driven by the owner, and stays in order with the group's messages", () => {
+    const clock = new FakeClock();
+    let backlogs = 0;
+    const engine = announcing(clock, undefined, undefined, { fanoutSlice: 100, onBacklog: () => backlogs++ });
+    for (let i = 0; i < 250; i++) engine.groupAdd("ev", `m${i}`);
+    engine.groupAdd("ev", "new", undefined, { info: "hi" });
+    expect(backlogs).toBe(1);
+    expect(engine.driving).toBe(true);
+    expect(drain(engine, "m99")).toEqual([["presence.join", "ev", "new", "hi"]]);
+    expect(drain(engine, "m100")).toEqual([]); // not yet: the owner moves it on
+    engine.adopt(engine.groupSend("ev", "after", undefined, undefined, 100).more!); // its first step moved the join on
+    expect(engine.drive(10_000)).toBe(false);
+    expect(drain(engine, "m249")).toEqual([["presence.join", "ev", "new", "hi"], "after"]);
+    expect(drain(engine, "new")).toEqual([["presence.join", "ev", "new", "hi"], "after"]);
+  });
+
+  it("a leave found by a sliced send's own delivery goes out after that send, to every member once", () => {
+    const clock = new FakeClock();
+    const engine = announcing(clock, undefined, 10, { fanoutSlice: 100, onBacklog: () => {} });
+    for (let i = 0; i < 250; i++) engine.groupAdd("ev", `m${i}`, undefined, i === 150 ? { info: "i150" } : undefined);
+    expect(engine.drive(100_000)).toBe(false);
+    for (let i = 0; i < 250; i++) drain(engine, `m${i}`); // m150's join
+    engine.send("m150", "unread"); // expires before the send reaches m150: m150 leaves, announced to the group mid-send
+    clock.advance(11_000);
+    engine.adopt(engine.groupSend("ev", "news", undefined, undefined, 100).more!);
+    expect(engine.drive(100_000)).toBe(false);
+    const leave = ["presence.leave", "ev", "m150", "i150"];
+    for (const i of [0, 149, 151, 249]) expect(drain(engine, `m${i}`)).toEqual(["news", leave]);
+    expect(drain(engine, "m150")).toEqual([]);
   });
 
   it("a member that lets a message expire leaves, announced by the operation that notices", () => {

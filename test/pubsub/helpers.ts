@@ -17,5 +17,4 @@ export const PUBSUB_LACKS = {
   senderSeesCapacity:
     "a PUBLISH cannot know a subscriber's buffer: the receiving layer drops what its full buffer cannot hold and counts it (stats droppedOverflow)",
   bareNewChannelNames: "newChannel names start with the layer prefix as channels_redis' pubsub layer makes them (asgispecific.…)",
-  presence: "presence is not built on Redis pub/sub yet: groupAdd with presence is rejected with a TypeError (docs/presence.md)",
 } as const;

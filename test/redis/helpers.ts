@@ -12,7 +12,6 @@ export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379/9";
 /** Why a conformance case cannot hold on the Redis layer (one server or a cluster), one reason per capability. */
 export const REDIS_LACKS = {
   trafficControl: "channels_redis' Redis layout has no priorities, rate limits, overflow policies or dead letters",
-  presence: "presence is not built on Redis yet: groupAdd with presence is rejected with a TypeError (docs/presence.md)",
 } as const;
 
 export function testPrefix(): string {

@@ -6,15 +6,14 @@
  * once. Also who may read presence, and what the broker refuses.
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { BrokerFullError, ForbiddenError, RemoteChannelLayer, serveIpc, type Message } from "../../src/index.js";
 import { decodeMessage, encodeMessage } from "../../src/dependencies/msgpack.js";
 import { Op, Status } from "../../src/protocol/ops.js";
 import { sleep } from "../conformance/helpers.js";
 import { helloClient, startBroker } from "./helpers.js";
+import { FIXTURE, presenceMember, type PresenceMember } from "./fixtures/spawn-presence-member.js";
 
-const FIXTURE = fileURLToPath(new URL("./fixtures/presence-member.ts", import.meta.url));
 const GRACE_MS = 1000;
 const GROUP = "room-kill";
 const options = { groupPresence: { "room-*": { events: true } }, localGrace: GRACE_MS };
@@ -31,18 +30,8 @@ afterEach(() => {
   for (const c of children.splice(0)) c.kill("SIGKILL");
 });
 
-function member(url: string, count: number): { child: ChildProcess; ready: Promise<void>; closed: () => Promise<void> } {
-  const child = fork(FIXTURE, [url, GROUP, String(count)], { execArgv: ["--import", "tsx"], stdio: ["pipe", "pipe", "inherit", "ipc"] });
-  children.push(child);
-  let out = "";
-  child.stdout!.setEncoding("utf8");
-  const seen = (word: string): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const check = (): void => void (out.includes(word) && resolve());
-      child.stdout!.on("data", (chunk: string) => ((out += chunk), check()));
-      child.once("exit", () => (out.includes(word) ? resolve() : reject(new Error(`the member process exited before "${word}"`))));
-    });
-  return { child, ready: seen("ready"), closed: () => seen("closed") };
+function member(url: string, count: number): PresenceMember {
+  return presenceMember([url, GROUP, String(count)], children);
 }
 
 async function within(ms: number, ok: () => Promise<boolean>): Promise<number> {

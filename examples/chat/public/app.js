@@ -1,7 +1,9 @@
 // The chat page: join a room with channel-layers' browser client, show what
-// the room says and where the connection stands. After a reconnect (this
-// page's socket dropped) or a gap (the server's channel layer was away) it
-// reloads the room's recent messages from the server.
+// the room says and where the connection stands. After a reconnect the
+// server catches the page up from the room's history (docs/recovery.md):
+// the client sends where it stands and gets every message it missed, once.
+// When that cannot be done (recovered: false) the server sends the latest
+// messages instead, and the page shows those.
 import { connect, trackPresence } from "/channel-layers/browser.js";
 
 const $ = (id) => document.getElementById(id);
@@ -32,11 +34,6 @@ function show(text, kind, user) {
   li.scrollIntoView({ block: "end" });
 }
 
-function showHistory(list) {
-  messages.replaceChildren();
-  for (const m of list) show(m.text, "message", m.user);
-}
-
 function setStatus(text, connected) {
   $("status").textContent = text;
   $("text").disabled = !connected;
@@ -55,16 +52,16 @@ function onMessage(m) {
   if (m.type === "welcome") {
     setStatus(`in room ${m.room} as ${m.user}`, true);
     online.handle({ type: "presence", entries: m.online ?? [] });
-    showHistory(m.history ?? []);
-  } else if (m.type === "history") showHistory(m.messages);
-  else if (m.type === "message") show(m.text, "message", m.user);
+  } else if (m.type === "message") show(m.text, "message", m.user);
   else if (m.type === "notice") show(m.text, "notice");
   else if (m.type === "error") show(m.message, "error");
-  else if (m.type === "resync") {
-    // The server's channel layer was away: messages may be missing here. Reload them.
-    $("status").textContent = `in room ${joined} (reconnected after ${m.reason})`;
-    connection.send({ type: "history" });
-  }
+}
+
+// Recovered: what was missed follows, nothing to do. Not: the latest messages follow instead; start the list again.
+function onResume({ recovered, first }) {
+  if (recovered) return;
+  messages.replaceChildren();
+  if (!first) show("some messages could not be caught up: showing the latest", "notice");
 }
 
 $("join-form").addEventListener("submit", (event) => {
@@ -77,8 +74,9 @@ $("join-form").addEventListener("submit", (event) => {
     onState,
     maxDelay: 5000,
     onMessage,
-    // A new socket is a new consumer: its welcome brings the history again, so there is nothing more to ask.
-    resync: () => {},
+    onResume,
+    // Only when the server keeps no history for the room (the page holds no position): what was sent meanwhile is gone.
+    resync: (_c, { group }) => group === undefined && show("reconnected: messages sent meanwhile may be missing", "notice"),
   });
 });
 

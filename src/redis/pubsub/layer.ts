@@ -8,7 +8,7 @@
  */
 import { BaseLayer } from "../../base.js";
 import { InvalidMessageError, LayerClosedError } from "../../errors.js";
-import type { Extension, GroupHistory, HistoryPosition, Message, MessageValue } from "../../layer.js";
+import type { Extension, GroupHistory, HistoryPosition, Message, MessageValue, PresenceInfo, PresencePage, PresenceQuery } from "../../layer.js";
 import { noHistory } from "../../options/history.js";
 import { assertHistoryScripts, readHistory, recordHistory, stamp, type HistoryKeys } from "../history.js";
 import { cloneMessage } from "../../message.js";
@@ -24,6 +24,7 @@ import { ShardSubscriber } from "./subscriber.js";
 import { ClusterSubscribers } from "./cluster-subscribers.js";
 import { clusterShards, masters } from "../cluster.js";
 import type { Cluster } from "ioredis";
+import { redisPresence, type RedisPresence } from "../presence.js";
 
 export interface RedisPubSubLayerOptions extends CommonRedisOptions {
   /** Starts group channel names (`{prefix}__group__{group}`) and newChannel names. Default `"asgi"`. */
@@ -47,6 +48,9 @@ export interface RedisPubSubLayerOptions extends CommonRedisOptions {
  * "Sending to a group except some members"); reserved in messages sent through this layer.
  */
 const EXCEPT_KEY = "__asgi_except__";
+
+/** Milliseconds a membership change waits to hear its own presence event before it is made anyway (a lost subscription). */
+const HEAR_MS = 2000;
 
 const reservedExcept = (): InvalidMessageError =>
   new InvalidMessageError(`message.${EXCEPT_KEY} is reserved for groupSend's except on Redis pub/sub`);
@@ -91,10 +95,13 @@ export class RedisPubSubChannelLayer extends BaseLayer {
   private readonly timeoutMs: number;
   /** Runs while a shard is down (from the start, or since a drop): at connectionLostTimeout the layer is "failed". */
   private downTimer: NodeJS.Timeout | undefined;
+  protected override readonly keepsPresence = true;
+  /** Presence entries in Redis (../presence.ts): the memberships are this layer's, the entries are shared. */
+  private readonly presenceStore: RedisPresence;
 
   constructor(options: RedisPubSubLayerOptions = {}) {
     super(options, "connecting");
-    const { prefix, timeout, targets, factory, clientOptions, cluster } = commonRedisOptions(options, "Redis pub/sub");
+    const { prefix, timeout, targets, factory, clientOptions, cluster, presence } = commonRedisOptions(options, "Redis pub/sub");
     const sharded = options.sharded ?? false;
     if (typeof sharded !== "boolean") throw new TypeError(`sharded must be true or false, got ${String(sharded)}`);
     if (cluster && !sharded) {
@@ -135,6 +142,16 @@ export class RedisPubSubChannelLayer extends BaseLayer {
         if (shard.fatal !== undefined && !this.closed) this.setState("failed");
       });
     }
+    this.presenceStore = redisPresence(presence, {
+      shards: this.shards,
+      shardOf: (group) => this.shards[this.shardOf(this.groupChannel(group))]!,
+      prefix,
+      owner: this.instanceId,
+      groupExpiry: this.config.groupExpiry,
+      withGroups: false,
+      groupSend: (group, event) => this.doGroupSend(group, this.prepare(event), undefined, undefined),
+      lost: () => this.reportGap("grace-expired"),
+    });
     this.startDownTimer();
     this.sweeper = setInterval(() => this.sweep(), Math.min(1000, Math.max(20, this.expiryMs / 4)));
     this.sweeper.unref();
@@ -297,7 +314,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
     });
   }
 
-  protected async doGroupAdd(group: string, channel: string): Promise<void> {
+  protected async doGroupAdd(group: string, channel: string, presence?: PresenceInfo): Promise<void> {
     assertOwnChannel(
       channel,
       this.instanceId,
@@ -306,33 +323,100 @@ export class RedisPubSubChannelLayer extends BaseLayer {
     );
     const name = this.groupChannel(group);
     const { channel: local, subscribed } = this.listenOn(channel);
-    let members = this.groups.get(name);
-    if (!members) this.groups.set(name, (members = new Map<string, number>()));
-    members.set(channel, performance.now());
-    local.groups.add(name);
+    const join = (): void => {
+      let members = this.groups.get(name);
+      if (!members) this.groups.set(name, (members = new Map<string, number>()));
+      members.set(channel, performance.now());
+      local.groups.add(name);
+    };
+    // A new member of a group that announces presence becomes one where its join is in the group's stream (hear()).
+    const ordered = presence !== undefined && !(this.groups.get(name)?.has(channel) ?? false) && this.presenceStore.announces(group);
+    if (!ordered) join();
     await Promise.all([subscribed, this.subscribers[this.shardOf(name)]!.subscribe(name)]);
+    if (presence === undefined) {
+      if (this.presenceStore.owns(group, channel)) await this.presenceStore.renew(group);
+      return;
+    }
+    if (!ordered) {
+      await this.presenceStore.add(group, channel, presence);
+      return;
+    }
+    const { heard, settle } = this.hear(`presence.join ${name} ${channel}`, join);
+    try {
+      if (await this.presenceStore.add(group, channel, presence)) await heard;
+      else settle();
+    } catch (err) {
+      settle();
+      throw err;
+    }
   }
 
   protected async doGroupDiscard(group: string, channel: string): Promise<void> {
-    this.leave(this.groupChannel(group), channel);
+    const name = this.groupChannel(group);
+    if (!(this.groups.get(name)?.has(channel) && this.presenceStore.owns(group, channel) && this.presenceStore.announces(group))) {
+      await this.leave(name, channel);
+      return;
+    }
+    // The member stops being one where its leave is in the group's stream: it gets what was sent before, not its leave.
+    const { heard, settle } = this.hear(`presence.leave ${name} ${channel}`, () => void this.leave(name, channel));
+    try {
+      if (await this.presenceStore.end(group, channel, true)) await heard;
+      else settle();
+    } catch (err) {
+      settle();
+      throw err;
+    }
   }
 
-  private leave(name: string, channel: string): void {
+  /**
+   * Membership changes waiting for their presence event to come back from
+   * Redis. A PUBLISH reaches this layer some time after it was made, so a
+   * membership changed at once would get group messages sent before a join, or
+   * miss some sent before a leave; changed as its own event arrives, it is in
+   * the order Redis gave every message of the group (docs/presence.md).
+   */
+  private readonly awaiting = new Map<string, () => void>();
+
+  /** Apply `change` when this layer hears the event `key` ("type group-channel channel"), or after HEAR_MS without it. */
+  private hear(key: string, change: () => void): { heard: Promise<void>; settle: () => void } {
+    let settle!: () => void;
+    const heard = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => settle(), HEAR_MS);
+      timer.unref();
+      settle = (): void => {
+        if (this.awaiting.get(key) !== settle) return;
+        this.awaiting.delete(key);
+        clearTimeout(timer);
+        change();
+        resolve();
+      };
+    });
+    this.awaiting.set(key, settle);
+    return { heard, settle };
+  }
+
+  /**
+   * The membership ends here, however; its presence entry with it: the
+   * promise of that end, which only a discard waits for (the store retries
+   * a failed end itself).
+   */
+  private leave(name: string, channel: string): Promise<unknown> | undefined {
     const members = this.groups.get(name);
-    if (!members?.delete(channel)) return;
+    if (!members?.delete(channel)) return undefined;
     this.local.get(channel)?.groups.delete(name);
     if (members.size === 0) {
       this.groups.delete(name);
       this.subscribers[this.shardOf(name)]!.unsubscribe(name);
     }
+    const group = name.slice(this.groupChannel("").length);
+    return this.presenceStore.owns(group, channel) ? this.presenceStore.endOwn(group, channel) : undefined;
   }
 
   /** A published message: to the channel's queue or waiting receive, or to every local member of a group. */
   private arrived(name: string, data: Buffer): void {
     if (this.closed) return;
     const channel = this.local.get(name);
-    const members = channel ? undefined : this.groups.get(name);
-    if (!channel && !members) return; // unsubscribed a moment ago
+    if (!channel && !this.groups.has(name) && this.awaiting.size === 0) return; // unsubscribed a moment ago
     if (data.length > this.config.maxMessageBytes) {
       this.droppedMessages++;
       return;
@@ -344,20 +428,25 @@ export class RedisPubSubChannelLayer extends BaseLayer {
       if (this.local.arrive(channel, message) === "full") this.counters.droppedOverflow++;
       return;
     }
+    if (this.awaiting.size > 0 && !(message instanceof NotAMessage) && message.type.startsWith("presence.")) {
+      this.awaiting.get(`${message.type} ${name} ${String(message.channel)}`)?.();
+    }
+    const members = this.groups.get(name);
+    if (!members) return;
     const except = message instanceof NotAMessage ? undefined : takeExcept(message);
     const now = performance.now();
     let first = true;
-    for (const [member, added] of members!) {
+    for (const [member, added] of members) {
       if (except?.has(member)) continue;
       const local = this.local.get(member);
       if (!local || now - added >= this.groupExpiryMs) {
         this.counters.membershipsExpired++;
-        this.leave(name, member);
+        void this.leave(name, member);
         continue;
       }
       // A member that let a message expire unread has stopped reading: it leaves (docs/semantics.md §4.5).
       if (this.local.dropExpired(local, now)) {
-        this.leave(name, member);
+        void this.leave(name, member);
         continue;
       }
       const copy = first || message instanceof NotAMessage ? message : cloneMessage(message);
@@ -380,18 +469,36 @@ export class RedisPubSubChannelLayer extends BaseLayer {
       for (const [member, added] of members) {
         if (now - added >= this.groupExpiryMs) {
           this.counters.membershipsExpired++;
-          this.leave(name, member);
+          void this.leave(name, member);
         }
       }
     }
     for (const [name, channel] of this.local.entries()) {
       // A channel that let a message expire unread has stopped reading: it leaves its groups (docs/semantics.md §4.5).
-      if (this.local.dropExpired(channel, now)) for (const group of [...channel.groups]) this.leave(group, name);
+      if (this.local.dropExpired(channel, now)) for (const group of [...channel.groups]) void this.leave(group, name);
       if (channel.idle && now - channel.lastUsed >= this.expiryMs) {
         this.local.delete(name);
         this.subscribers[this.shardOf(name)]!.unsubscribe(name);
       }
     }
+  }
+
+  /**
+   * Presence events this layer could not send (docs/presence.md "When a process dies"): an entry whose info no
+   * longer decodes or exceeds maxMessageBytes, or more than 10,000 waiting for Redis to come back.
+   */
+  get droppedPresenceEvents(): number {
+    return this.presenceStore.dropped;
+  }
+
+  /** A page of `group`'s presence entries, oldest first (docs/presence.md). */
+  presence(group: string, query?: PresenceQuery): Promise<PresencePage> {
+    return this.readPresence(group, () => this.presenceStore.page(group, query));
+  }
+
+  /** How many presence entries `group` has (entries live in Redis, shared by every layer on the prefix). */
+  presenceCount(group: string): Promise<number> {
+    return this.readPresence(group, () => this.presenceStore.count(group));
   }
 
   async stats(): Promise<LayerStats> {
@@ -418,9 +525,11 @@ export class RedisPubSubChannelLayer extends BaseLayer {
   }
 
   protected async doFlush(): Promise<void> {
+    // First: the memberships below end without a leave (a flush ends the groups too).
+    await this.presenceStore.flush();
     if (this.config.groupHistory.any) await this.dropHistory();
     for (const name of [...this.groups.keys()]) {
-      for (const member of [...this.groups.get(name)!.keys()]) this.leave(name, member);
+      for (const member of [...this.groups.get(name)!.keys()]) void this.leave(name, member);
     }
     this.local.clearQueues();
     // A receive waiting across a flush keeps waiting (docs/semantics.md §4.8), and a ! channel's owner still holds
@@ -456,6 +565,8 @@ export class RedisPubSubChannelLayer extends BaseLayer {
   }
 
   protected async doClose(): Promise<void> {
+    for (const settle of [...this.awaiting.values()]) settle();
+    await this.presenceStore.close();
     clearInterval(this.sweeper);
     clearTimeout(this.downTimer);
     await Promise.all([...this.subscribers.map((s) => s.close()), ...this.shards.map((s) => release(s.commands))]);
