@@ -4,7 +4,7 @@
  * share nothing.
  */
 import { BaseLayer, DONE } from "./base.js";
-import { CachedClock } from "./engine/clock.js";
+import { CachedClock, engineClock, type ClockOption } from "./engine/clock.js";
 import { Engine } from "./engine/engine.js";
 import { PendingReceive } from "./client/pending-receive.js";
 import { Sweeper } from "./engine/sweeper.js";
@@ -19,7 +19,7 @@ import type { EngineLayerStats } from "./stats.js";
 
 export interface InMemoryLayerOptions extends LayerOptions {
   /** Milliseconds from a fixed origin, or an object with `now()` (tests pass a `TestClock`). Default `performance.now`, cached per docs/semantics.md §4.5. */
-  clock?: (() => number) | { now(): number };
+  clock?: ClockOption;
   /** Milliseconds between sweeps that reclaim expired state. Default 1000. */
   sweepInterval?: number;
 }
@@ -35,12 +35,11 @@ export class InMemoryChannelLayer extends BaseLayer implements ReceivesNext {
 
   constructor(options: InMemoryLayerOptions = {}) {
     super(options);
-    const clock = options.clock;
     const announces = presenceRules(options);
     this.engine = new Engine<Message, MemoryWaiter, PresenceInfo>({
       ...this.config,
       // Cached per docs/semantics.md §4.5: fresh each turn of the event loop and every 64 reads.
-      clock: typeof clock === "object" ? () => clock.now() : (clock ?? new CachedClock().now),
+      clock: engineClock(options.clock, new CachedClock().now),
       // Each member gets its own copy: one receiver mutating its message never touches another's.
       fanout: cloneMessage,
       // A letter for a group member skipped as full holds a copy too: the group send's own object may

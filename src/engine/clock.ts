@@ -40,3 +40,14 @@ export class CachedClock {
     this.left = 0;
   };
 }
+
+/** A clock a layer or broker may be given: milliseconds from a fixed origin, or an object with `now()` (a `TestClock`). */
+export type ClockOption = (() => number) | { now(): number };
+
+/** The engine's clock for `option`: the given one, else `fallback`. */
+export function engineClock(option: ClockOption | undefined, fallback: () => number): () => number {
+  if (option === undefined) return fallback;
+  if (typeof option === "function") return option;
+  if (typeof option?.now === "function") return () => option.now();
+  throw new TypeError("clock must be a function returning milliseconds or an object with now() (a TestClock)");
+}

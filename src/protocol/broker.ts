@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { getHeapStatistics } from "node:v8";
 import { Engine, keepTop, WALK_STEP, type EngineStats, type Waiter } from "../engine/engine.js";
+import { engineClock, type ClockOption } from "../engine/clock.js";
 import { Sweeper } from "../engine/sweeper.js";
 import type { LayerOptions, MessageValue } from "../layer.js";
 import { deadLetterMessage } from "../message.js";
@@ -58,6 +59,12 @@ export interface BrokerOptions extends LayerOptions {
   maxFrameBytes?: number;
   /** Where lifecycle events are reported (client connected, disconnected). Default: nowhere. */
   log?: (line: string) => void;
+  /**
+   * The clock message expiry, group expiry, history and rate limits are read on: milliseconds from a
+   * fixed origin, or an object with `now()` (tests pass a `TestClock`). Default `performance.now`.
+   * Timers of the connection (heartbeats, hello, grace) keep real time.
+   */
+  clock?: ClockOption;
 }
 
 /** The part of `details` a client without admin rights may see (Broker.statsAnswer). */
@@ -195,7 +202,7 @@ export class Broker implements SessionHost {
       ...this.config,
       size: (body) => body.length + MESSAGE_BOOKKEEPING,
       maxStoredBytes: this.maxStoredBytes,
-      clock: () => performance.now(),
+      clock: engineClock(options.clock, () => performance.now()),
       holdAhead: true,
       // Only dropped messages are decoded: wrapped for the dead-letter channel, then encoded again.
       deadLetter: (body, reason, channel, group) => encodeMessage(deadLetterMessage(droppedMessage(body), reason, channel, group)),

@@ -29,6 +29,18 @@ export interface ChannelLayerSuiteOptions {
   expirySlackMs?: number;
   /** What the backend cannot keep, each with the reason the test report shows; every other case must pass. */
   capabilities?: Partial<Record<Capability, string>>;
+  /**
+   * Resolves once everything `layer`'s earlier calls started has taken effect in the backend, so that
+   * a message a channel holds has reached a receive waiting there. Given, the suite proves a channel
+   * empty by starting a receive, settling and withdrawing it, instead of waiting out a 60 ms receive.
+   * Default: none (the wall clock).
+   */
+  settle?: (layer: ChannelLayer) => Promise<void>;
+  /**
+   * The clock every layer `make` returns reads (a `TestClock` given to them): expiry, group expiry,
+   * history and rate-limit cases advance it instead of sleeping. Default: none (the wall clock).
+   */
+  clock?: { advance(ms: number): void };
 }
 
 /** Register the conformance suite for `name` with vitest's `describe` and `it`; call it at the top level of a test file. */
@@ -36,9 +48,12 @@ export function describeChannelLayer(name: string, options: ChannelLayerSuiteOpt
   const { describe } = vitest("describeChannelLayer()");
   if (typeof options?.make !== "function") throw new TypeError(`describeChannelLayer("${name}"): options.make must be a function that returns a new layer`);
   const { trafficControl, presence, ...lacks } = options.capabilities ?? {};
+  const { settle, clock } = options;
+  if (settle !== undefined && typeof settle !== "function") throw new TypeError(`describeChannelLayer("${name}"): options.settle must be a function of a layer that returns a promise`);
+  if (clock !== undefined && typeof clock?.advance !== "function") throw new TypeError(`describeChannelLayer("${name}"): options.clock must have advance(ms) (a TestClock)`);
   // make() is called as a plain function by the suite, as documented.
   // eslint-disable-next-line @typescript-eslint/unbound-method
-  const target = { name, make: options.make, shared: options.shared ?? false, expirySlackMs: options.expirySlackMs, lacks };
+  const target = { name, make: options.make, shared: options.shared ?? false, expirySlackMs: options.expirySlackMs, lacks, settle, clock };
   conformance(target);
   if (trafficControl === undefined) trafficConformance(target);
   else describe.skip(`traffic control: ${name} [skipped, lacks trafficControl: ${trafficControl}]`, () => trafficConformance(target));

@@ -10,7 +10,7 @@ import {
   type Message,
 } from "../../src/index.js";
 import { handlerName } from "../../src/consumer/handler-name.js";
-import { until } from "./helpers.js";
+import { waitFor } from "../wait.js";
 
 let layer: InMemoryChannelLayer;
 const errors: Array<{ error: unknown; context: ConsumerErrorContext }> = [];
@@ -66,7 +66,7 @@ describe("Consumer", () => {
   it("dispatches a layer message to the handler its type names", async () => {
     const c = await start(new Recorder(init()));
     await layer.send(c.channelName, { type: "chat.message", text: "hi" });
-    await until(() => c.seen.length === 1, "the handler ran");
+    await waitFor("the handler ran", () => c.seen.length === 1);
     expect(c.seen[0]).toEqual({ type: "chat.message", text: "hi" });
   });
 
@@ -81,7 +81,7 @@ describe("Consumer", () => {
     const c = await start(new Recorder(init()));
     await layer.send(c.channelName, { type: "no.such" });
     await layer.send(c.channelName, { type: "chat.message" });
-    await until(() => c.seen.length === 1, "the next message was handled");
+    await waitFor("the next message was handled", () => c.seen.length === 1);
     expect(errors).toHaveLength(1);
     const err = errors[0]!.error as NoHandlerError;
     expect(err).toBeInstanceOf(NoHandlerError);
@@ -97,7 +97,7 @@ describe("Consumer", () => {
       await layer.send(c.channelName, { type });
     }
     await layer.send(c.channelName, { type: "chat.message" });
-    await until(() => c.seen.length === 1, "the next message was handled");
+    await waitFor("the next message was handled", () => c.seen.length === 1);
     expect(c.stopped).toBe(false);
     expect(errors.map((e) => (e.error as Error).constructor)).toEqual(Array(5).fill(InvalidMessageTypeError));
   });
@@ -111,14 +111,14 @@ describe("Consumer", () => {
     }
     const c = await start(new Mailer(init()));
     await layer.send(c.channelName, { type: "send", to: "x" });
-    await until(() => c.sent.length === 1, "the handler ran");
+    await waitFor("the handler ran", () => c.sent.length === 1);
     expect(errors).toEqual([]);
   });
 
   it("refuses a type with a leading underscore handler name through the error hook", async () => {
     const c = await start(new Recorder(init()));
     await layer.send(c.channelName, { type: "_private" });
-    await until(() => errors.length === 1, "the error was reported");
+    await waitFor("the error was reported", () => errors.length === 1);
     expect(errors[0]!.error).toBeInstanceOf(InvalidMessageTypeError);
   });
 
@@ -126,7 +126,7 @@ describe("Consumer", () => {
     const c = await start(new Recorder(init()));
     await layer.send(c.channelName, { type: "boom" });
     await layer.send(c.channelName, { type: "chat.message" });
-    await until(() => c.seen.length === 1, "the next message was handled");
+    await waitFor("the next message was handled", () => c.seen.length === 1);
     expect((errors[0]!.error as Error).message).toBe("handler failed");
     expect(errors[0]!.context.consumer).toBe(c);
   });
@@ -156,7 +156,7 @@ describe("Consumer", () => {
     try {
       await layer.send(c.channelName, { type: "boom" });
       await layer.send(c.channelName, { type: "chat.message" });
-      await until(() => c.seen.length === 1, "the next message was handled");
+      await waitFor("the next message was handled", () => c.seen.length === 1);
     } finally {
       console.error = original;
     }
@@ -175,7 +175,7 @@ describe("Consumer", () => {
     const c = await start(new Logged(init()));
     await layer.send(c.channelName, { type: "chat.message", drop: true });
     await layer.send(c.channelName, { type: "chat.message", n: 2 });
-    await until(() => c.seen.length === 1, "the kept message was handled");
+    await waitFor("the kept message was handled", () => c.seen.length === 1);
     expect(c.log).toEqual(["before chat.message", "before chat.message"]);
     expect(c.seen[0]!.n).toBe(2);
   });
@@ -194,7 +194,7 @@ describe("Consumer", () => {
     }
     const c = await start(new Slow(init()));
     for (let i = 0; i < 10; i++) await layer.send(c.channelName, { type: "step", i });
-    await until(() => c.order.length === 10, "all were handled");
+    await waitFor("all were handled", () => c.order.length === 10);
     expect(c.order).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(c.maxActive).toBe(1);
   });
@@ -207,7 +207,7 @@ describe("Consumer", () => {
     await c.groupAdd("gamma");
     expect((await layer.stats()).members).toBe(3);
     await layer.groupSend("beta", { type: "chat.message", via: "beta" });
-    await until(() => c.seen.length === 1, "the group message arrived");
+    await waitFor("the group message arrived", () => c.seen.length === 1);
     await c.stop();
     expect((await layer.stats()).members).toBe(0);
     expect((await layer.stats()).groups).toBe(0);

@@ -98,12 +98,3 @@ export async function open(url: string, protocols?: string[]): Promise<Client> {
   await c.opened;
   return c;
 }
-
-/** Wait until `check` holds, polling the event loop (no fixed sleeps). */
-export async function until(check: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}

@@ -1,7 +1,8 @@
 import type { Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { CloseCode, JsonWebSocketConsumer, WebSocketConsumer } from "../../src/index.js";
-import { Client, cleanup, open, startServer, until } from "./helpers.js";
+import { Client, cleanup, open, startServer } from "./helpers.js";
+import { waitFor } from "../wait.js";
 
 afterEach(cleanup);
 
@@ -27,7 +28,7 @@ describe("slow clients", () => {
     c.ws.pause();
     const before = floodsDone;
     c.send("go");
-    await until(() => floodsDone > before, "the server flooded");
+    await waitFor("the server flooded", () => floodsDone > before);
     c.ws.resume();
     const { code, reason } = await c.closed;
     expect(code).toBe(CloseCode.slowClient);
@@ -35,7 +36,7 @@ describe("slow clients", () => {
     // What the client got is what fit in the limit plus the kernel's socket buffers; the rest was dropped.
     expect(received).toBeGreaterThan(0);
     expect(received).toBeLessThan(FLOOD);
-    await until(() => service.connections === 0, "the consumer stopped");
+    await waitFor("the consumer stopped", () => service.connections === 0);
   });
 
   it("lets a client that keeps reading receive everything", async () => {
@@ -44,7 +45,7 @@ describe("slow clients", () => {
     let received = 0;
     c.ws.on("message", () => received++);
     c.send("go");
-    await until(() => received === FLOOD, "every frame arrived");
+    await waitFor("every frame arrived", () => received === FLOOD);
     expect(c.ws.readyState).toBe(c.ws.OPEN);
   });
 
@@ -87,10 +88,10 @@ describe("fast clients", () => {
     const c = await open(`${server.base}/`);
     const frames = 200;
     for (let i = 0; i < frames; i++) c.send(Buffer.alloc(1024, i));
-    await until(() => server.socket().isPaused(), "the server stopped reading the client");
+    await waitFor("the server stopped reading the client", () => server.socket().isPaused());
     expect(server.handled()).toBe(0);
     server.openGate();
-    await until(() => server.handled() === frames, "every frame was handled");
+    await waitFor("every frame was handled", () => server.handled() === frames);
     expect(server.socket().isPaused()).toBe(false);
   });
 
@@ -100,11 +101,11 @@ describe("fast clients", () => {
     const frames = 40;
     for (let i = 0; i < frames; i++) c.send(Buffer.alloc(1000 * 1000, i));
     // Bounded by count only, the server read all 40 MB into its queue and never paused.
-    await until(() => server.socket().isPaused(), "the server stopped reading the client");
+    await waitFor("the server stopped reading the client", () => server.socket().isPaused());
     await new Promise((r) => setTimeout(r, 200));
     expect(server.socket().bytesRead).toBeLessThan(8 * 1000 * 1000);
     server.openGate();
-    await until(() => server.handled() === frames, "every frame was handled");
+    await waitFor("every frame was handled", () => server.handled() === frames);
   });
 });
 
@@ -144,7 +145,7 @@ describe("shutting down", () => {
     const { base, service, layer } = await startServer({ routes: [{ path: "/", consumer: Stuck }], closeTimeout: 100 });
     const c = await open(`${base}/`);
     c.send("1");
-    await until(() => stuck, "the handler hung");
+    await waitFor("the handler hung", () => stuck);
     await service.close();
     expect(service.connections).toBe(0);
     expect((await layer.stats()).members).toBe(0);

@@ -19,7 +19,8 @@ import {
   type Message,
   type WebSocketConsumer,
 } from "../../src/index.js";
-import { Client, until } from "./helpers.js";
+import { Client } from "./helpers.js";
+import { waitFor } from "../wait.js";
 
 const GROUP = "room.one";
 
@@ -94,7 +95,7 @@ describe("groupResume and channel-layers/browser", () => {
   it("catches a page up after its socket drops, while a sender keeps sending: every message once, in order", async () => {
     const s = await setup();
     const p = page(s.url);
-    await until(() => p.resumes.length === 1, "the first resume");
+    await waitFor("the first resume", () => p.resumes.length === 1);
     expect(p.resumes[0]).toEqual({ group: GROUP, recovered: false, first: true });
     let n = 0;
     let drops = 0;
@@ -102,13 +103,13 @@ describe("groupResume and channel-layers/browser", () => {
       await send(s.layer, ++n);
       if (n % 100 === 50) {
         // Drop the page's socket from the server side, as a network cut would; the sender goes on.
-        await until(() => p.conn.state === "open", "the page back");
+        await waitFor("the page back", () => p.conn.state === "open");
         for (const c of s.consumers) c.terminate();
         drops++;
       }
       await new Promise((r) => setTimeout(r, 1));
     }
-    await until(() => p.got.length >= 600, "all 600", 10_000).catch((e) => {
+    await waitFor("all 600", () => p.got.length >= 600, { timeout: 10_000 }).catch((e) => {
       console.log(p.got.length, p.got.filter((v, i) => i > 0 && v !== p.got[i - 1]! + 1), p.resumes);
       throw e;
     });
@@ -124,14 +125,14 @@ describe("groupResume and channel-layers/browser", () => {
   it("says recovered: false and calls resync when the history no longer covers what was missed; then carries on", async () => {
     const s = await setup();
     const p = page(s.url);
-    await until(() => p.resumes.length === 1, "the first resume");
+    await waitFor("the first resume", () => p.resumes.length === 1);
     await send(s.layer, 1);
-    await until(() => p.got.length === 1, "message 1");
+    await waitFor("message 1", () => p.got.length === 1);
     // Cut the page off for good while 600 are sent: more than the resume's limit (500).
     p.conn.close();
     for (let n = 2; n <= 601; n++) await send(s.layer, n);
     const q = page(s.url);
-    await until(() => q.resumes.length === 1, "the new page's resume");
+    await waitFor("the new page's resume", () => q.resumes.length === 1);
     // A new connection with the old page's position: as the old page would reconnect.
     const old = new Client(`${s.url}?$resume=${encodeURIComponent(JSON.stringify({ [GROUP]: ["x", 1] }))}`);
     await old.opened;
@@ -143,21 +144,21 @@ describe("groupResume and channel-layers/browser", () => {
     await s.layer.flush();
     await s.layer.groupAdd(GROUP, consumer.channelName);
     await send(s.layer, 602);
-    await until(() => q.resyncs.length === 1, "resync after the epoch changed");
+    await waitFor("resync after the epoch changed", () => q.resyncs.length === 1);
     expect(q.resyncs).toEqual([{ group: GROUP }]);
     expect(q.resumes.at(-1)).toEqual({ group: GROUP, recovered: false, first: false });
     // 602 came before the re-read's position: the resync covers it, the live copy is dropped. After it, all live again.
     await send(s.layer, 603);
-    await until(() => q.got.includes(603), "603");
+    await waitFor("603", () => q.got.includes(603));
     expect(q.got).toEqual([603]);
   });
 
   it("reads history again after a layer gap and replays what the consumer's channel missed", async () => {
     const s = await setup();
     const p = page(s.url);
-    await until(() => p.resumes.length === 1, "the first resume");
+    await waitFor("the first resume", () => p.resumes.length === 1);
     await send(s.layer, 1);
-    await until(() => p.got.length === 1, "message 1");
+    await waitFor("message 1", () => p.got.length === 1);
     // As a broker that dropped this server's membership for a while: it misses 2 and 3, then hears of a gap.
     const [consumer] = s.consumers;
     await s.layer.groupDiscard(GROUP, consumer!.channelName);
@@ -166,7 +167,7 @@ describe("groupResume and channel-layers/browser", () => {
     await s.layer.groupAdd(GROUP, consumer!.channelName);
     s.layer.emit("gap", { reason: "broker-restarted", at: Date.now() });
     await send(s.layer, 4);
-    await until(() => p.got.length === 4, "2, 3 and 4");
+    await waitFor("2, 3 and 4", () => p.got.length === 4);
     expect(p.got).toEqual([1, 2, 3, 4]);
     expect(p.resumes.at(-1)).toEqual({ group: GROUP, recovered: true, first: false });
     expect(p.resyncs).toEqual([]);
@@ -176,7 +177,7 @@ describe("groupResume and channel-layers/browser", () => {
     const s = await setup();
     const c = new Client(s.url);
     await c.opened;
-    await until(() => s.consumers.size === 1 && s.reads.length === 1, "the resume");
+    await waitFor("the resume", () => s.consumers.size === 1 && s.reads.length === 1);
     await send(s.layer, 1);
     expect(await c.json()).toEqual({ n: 1 });
   });

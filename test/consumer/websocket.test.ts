@@ -9,7 +9,8 @@ import {
   type MessageValue,
 } from "../../src/index.js";
 import { packr } from "../../src/dependencies/msgpack.js";
-import { Client, cleanup, open, startServer, until } from "./helpers.js";
+import { Client, cleanup, open, startServer } from "./helpers.js";
+import { waitFor } from "../wait.js";
 
 afterEach(cleanup);
 
@@ -75,7 +76,7 @@ describe("WebSocketConsumer", () => {
     const { base, layer, service } = await startServer({ routes: [{ path: "/", consumer: Refuse }] });
     expect(await new Client(`${base}/?close`).refused).toBe(403);
     expect(await new Client(`${base}/`).refused).toBe(403);
-    await until(() => service.connections === 0, "the refused consumers stopped");
+    await waitFor("the refused consumers stopped", () => service.connections === 0);
     expect((await layer.stats()).members).toBe(0);
   });
 
@@ -121,7 +122,7 @@ describe("WebSocketConsumer", () => {
     await a.json();
     expect((await layer.stats()).members).toBe(1);
     a.ws.close(4321);
-    await until(() => service.connections === 0, "the consumer stopped");
+    await waitFor("the consumer stopped", () => service.connections === 0);
     expect(disconnects).toEqual([4321]);
     expect((await layer.stats()).members).toBe(0);
   });
@@ -133,7 +134,7 @@ describe("WebSocketConsumer", () => {
     await Promise.all(clients.map((c) => c.json()));
     expect((await layer.stats()).members).toBe(3);
     for (const c of clients) c.ws.terminate();
-    await until(() => service.connections === 0, "every consumer stopped");
+    await waitFor("every consumer stopped", () => service.connections === 0);
     expect(disconnects).toEqual([1006, 1006, 1006]);
     expect((await layer.stats()).members).toBe(0);
     const before = (await layer.stats()).counters.groupDelivered;
@@ -151,9 +152,9 @@ describe("WebSocketConsumer", () => {
     }
     const { base, layer, service, errors } = await startServer({ routes: [{ path: "/", consumer: Slow }] });
     const c = new Client(`${base}/`);
-    await until(async () => (await layer.stats()).members === 1, "connect() joined its group");
+    await waitFor("connect() joined its group", async () => (await layer.stats()).members === 1);
     c.ws.terminate();
-    await until(() => service.connections === 0, "the consumer stopped");
+    await waitFor("the consumer stopped", () => service.connections === 0);
     expect((await layer.stats()).members).toBe(0);
     expect(errors).toEqual([]);
   });
@@ -163,7 +164,7 @@ describe("WebSocketConsumer", () => {
     const a = await open(`${base}/ws/room/r1`);
     await a.json();
     await layer.groupSend("room.r1", { type: "websocket.disconnect", code: 1000 });
-    await until(() => errors.length === 1, "the forged event was reported");
+    await waitFor("the forged event was reported", () => errors.length === 1);
     expect(errors[0]!.error).toBeInstanceOf(InvalidMessageTypeError);
     a.send(JSON.stringify("still here"));
     expect(await a.json()).toBe("still here");
@@ -174,7 +175,7 @@ describe("WebSocketConsumer", () => {
     const a = await open(`${base}/ws/room/r1`);
     await a.json();
     await layer.groupSend("room.r1", { type: "close", code: 1000 });
-    await until(() => errors.length === 1, "the message was refused");
+    await waitFor("the message was refused", () => errors.length === 1);
     expect((errors[0]!.error as Error).message).toMatch(/names "close", a method of Room itself/);
     a.send(JSON.stringify("still here"));
     expect(await a.json()).toBe("still here");
@@ -188,7 +189,7 @@ describe("WebSocketConsumer", () => {
     // hook, the log, the throttle, the gap listener, the end of stop().
     const types = ["onRawClose", "onError", "log", "admit", "onGap", "markDone", "stopWatchingDrop"];
     for (const type of types) await layer.groupSend("room.r1", { type });
-    await until(() => errors.length === types.length, "every message was reported");
+    await waitFor("every message was reported", () => errors.length === types.length);
     expect(errors.map((e) => (e.error as Error).name)).toEqual(Array(types.length).fill("NoHandlerError"));
     a.send(JSON.stringify("still here"));
     expect(await a.json()).toBe("still here");

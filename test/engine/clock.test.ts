@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { CachedClock, READS_PER_READING } from "../../src/engine/clock.js";
+import { CachedClock, engineClock, READS_PER_READING } from "../../src/engine/clock.js";
+import { TestClock } from "../../src/testing/clock.js";
 
 describe("the cached clock (SPEC §4.5)", () => {
   it("reads its source once per 64 reads within a turn", () => {
@@ -24,5 +25,18 @@ describe("the cached clock (SPEC §4.5)", () => {
     // A timer that fires while nothing else runs sees a fresh reading too.
     const seen = await new Promise<number>((resolve) => setTimeout(() => resolve(clock.now()), 1));
     expect(seen).toBe(4);
+  });
+});
+
+describe("the clock a layer or broker is given (engineClock)", () => {
+  it("reads a function, or an object's now(), else the fallback; anything else is a TypeError", () => {
+    const fallback = (): number => 7;
+    expect(engineClock(undefined, fallback)).toBe(fallback);
+    expect(engineClock(() => 3, fallback)()).toBe(3);
+    const clock = new TestClock(5);
+    const read = engineClock(clock, fallback);
+    clock.advance(10);
+    expect(read()).toBe(15);
+    for (const bad of [42, "now", {}, null]) expect(() => engineClock(bad as never, fallback)).toThrow(/clock must be a function/);
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ChannelFullError } from "../../src/errors.js";
 import type { GroupDelivery } from "../../src/engine/engine.js";
-import { FakeClock, makeEngine, Recorder } from "./fixtures.js";
+import { makeEngine, Recorder } from "./fixtures.js";
+import { TestClock } from "../../src/testing/clock.js";
 
 /** Sweep until nothing due is left; returns how many calls it took. */
 function sweepAll(engine: ReturnType<typeof makeEngine>, budget = 1024): number {
@@ -12,7 +13,7 @@ function sweepAll(engine: ReturnType<typeof makeEngine>, budget = 1024): number 
 
 describe("engine: expiry is exact and reclaimed", () => {
   it("a message is gone at its deadline, not a millisecond later", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { expiry: 10 });
     engine.send("a", 1);
     clock.advance(9_999);
@@ -27,7 +28,7 @@ describe("engine: expiry is exact and reclaimed", () => {
   });
 
   it("100,000 channels filled and left to expire leave no entry behind", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { expiry: 5, groupExpiry: 10 });
     for (let i = 0; i < 100_000; i++) {
       engine.send(`chan.${i}`, i);
@@ -44,7 +45,7 @@ describe("engine: expiry is exact and reclaimed", () => {
   });
 
   it("one sweep call does about `budget` units of work at most", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { expiry: 1 });
     for (let i = 0; i < 10_000; i++) engine.send(`c${i}`, i);
     clock.advance(1_000);
@@ -55,7 +56,7 @@ describe("engine: expiry is exact and reclaimed", () => {
   });
 
   it("a long queue that expires is reclaimed across several bounded sweeps", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { expiry: 1, capacity: Infinity });
     for (let i = 0; i < 50_000; i++) engine.send("long", i);
     clock.advance(1_000);
@@ -66,7 +67,7 @@ describe("engine: expiry is exact and reclaimed", () => {
   });
 
   it("memberships expire without any groupSend, and groupAdd renews them", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { groupExpiry: 10 });
     engine.groupAdd("g", "old");
     engine.groupAdd("g", "renewed");
@@ -81,7 +82,7 @@ describe("engine: expiry is exact and reclaimed", () => {
   });
 
   it("a group joined after a message expired keeps the channel (the old message is settled at the join)", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { expiry: 1 });
     engine.groupAdd("old", "c");
     engine.send("c", 1);
@@ -98,7 +99,7 @@ describe("engine: expiry is exact and reclaimed", () => {
   });
 
   it("a channel that lets a message expire unread leaves all its groups", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { expiry: 1 });
     engine.groupAdd("g1", "dead");
     engine.groupAdd("g2", "dead");
@@ -113,7 +114,7 @@ describe("engine: expiry is exact and reclaimed", () => {
 
 describe("engine: receivers", () => {
   it("hands a message straight to the longest-waiting receiver", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock);
     const first = new Recorder();
     const second = new Recorder();
@@ -127,7 +128,7 @@ describe("engine: receivers", () => {
   });
 
   it("a receiver that can no longer take a message passes it on", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock);
     const gone = new Recorder(false);
     const live = new Recorder();
@@ -141,7 +142,7 @@ describe("engine: receivers", () => {
   });
 
   it("a cancelled wait is skipped and leaves no entry", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock);
     const r = new Recorder();
     const handle = engine.wait("c", r);
@@ -156,13 +157,13 @@ describe("engine: receivers", () => {
   });
 
   it("settle gives messages back at the head with their deadlines, in order, or to a waiter", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { expiry: 10 });
     engine.send("c", 1);
     engine.send("c", 2);
     const out = { deadline: 0, priority: 0 };
     expect(engine.take("c", out)).toBe(1);
-    expect(out.deadline).toBe(clock.now + 10_000);
+    expect(out.deadline).toBe(clock.now() + 10_000);
     const first = out.deadline;
     expect(engine.take("c", out)).toBe(2);
     engine.settle("c", 0, [1, 2], [first, out.deadline], [0, 0]);
@@ -170,15 +171,15 @@ describe("engine: receivers", () => {
     expect(engine.take("c")).toBe(2);
     const waiter = new Recorder();
     engine.wait("c", waiter);
-    engine.settle("c", 0, [9], [clock.now + 500], [0]);
-    expect(waiter.got).toEqual([[9, clock.now + 500]]);
-    engine.settle("c", 0, [10], [clock.now], [0]); // already past its deadline: dropped, counted
+    engine.settle("c", 0, [9], [clock.now() + 500], [0]);
+    expect(waiter.got).toEqual([[9, clock.now() + 500]]);
+    engine.settle("c", 0, [10], [clock.now()], [0]); // already past its deadline: dropped, counted
     expect(engine.take("c")).toBeUndefined();
     expect(engine.counters.expired).toBe(1);
   });
 
   it("close returns every waiter and drops all state", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock);
     const a = new Recorder();
     const b = new Recorder();
@@ -193,7 +194,7 @@ describe("engine: receivers", () => {
 
 describe("engine: introspection", () => {
   it("top lists the fullest channels and the largest groups, largest first", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock);
     for (let c = 0; c < 20; c++) for (let i = 0; i < c; i++) engine.send(`c${c}`, i);
     for (let g = 0; g < 10; g++) for (let m = 0; m <= g; m++) engine.groupAdd(`g${g}`, `m${m}`);
@@ -215,7 +216,7 @@ describe("engine: introspection", () => {
 
 describe("engine: capacity and groups", () => {
   it("send to a full channel throws ChannelFullError and stores nothing", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { capacity: 2 });
     engine.send("c", 1);
     engine.send("c", 2);
@@ -225,7 +226,7 @@ describe("engine: capacity and groups", () => {
   });
 
   it("groupSend counts deliveries and skipped full members", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { capacity: 1 });
     engine.groupAdd("g", "a");
     engine.groupAdd("g", "b");
@@ -236,7 +237,7 @@ describe("engine: capacity and groups", () => {
   });
 
   it("a group larger than the slice is delivered a slice per call, to its members of the moment, each at most once", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock);
     for (let i = 0; i < 25; i++) engine.groupAdd("g", `m${i}`);
     let part = engine.groupSend("g", 7, undefined, undefined, 10);
@@ -257,7 +258,7 @@ describe("engine: capacity and groups", () => {
   });
 
   it("a sliced send waits behind the group's earlier sliced send: every member gets them in the order sent, whoever moves them on", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock);
     for (let i = 0; i < 25; i++) engine.groupAdd("g", `m${i}`);
     const first = engine.groupSend("g", 1, undefined, undefined, 10);
@@ -285,7 +286,7 @@ describe("engine: capacity and groups", () => {
   });
 
   it("sliced sends share the member list until a member joins or leaves: each reaches its members of the moment", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock);
     const finish = (s: GroupDelivery): void => {
       while (s.more) s = s.more();
@@ -308,7 +309,7 @@ describe("engine: capacity and groups", () => {
   });
 
   it("the owner drives what it adopted, a turn's budget at a time; a dropped group's sliced send ends", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock);
     for (let i = 0; i < 30; i++) engine.groupAdd("g", `m${i}`);
     engine.adopt(engine.groupSend("g", 1, undefined, undefined, 10).more!);
@@ -326,7 +327,7 @@ describe("engine: capacity and groups", () => {
   });
 
   it("flush keeps waiting receivers and drops the rest", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock);
     const r = new Recorder();
     engine.wait("w", r);

@@ -1,24 +1,16 @@
 import { CapacityRules } from "../../src/options/capacity.js";
 import { Engine, type Waiter } from "../../src/engine/engine.js";
-
-/** A clock tests move by hand. */
-export class FakeClock {
-  now = 1_000;
-  readonly read = (): number => this.now;
-  advance(ms: number): void {
-    this.now += ms;
-  }
-}
+import type { TestClock } from "../../src/testing/clock.js";
 
 export function makeEngine(
-  clock: FakeClock,
+  clock: TestClock,
   options: { expiry?: number; groupExpiry?: number; capacity?: number } = {},
 ): Engine<number> {
   return new Engine<number>({
     expiry: options.expiry ?? 60,
     groupExpiry: options.groupExpiry ?? 86_400,
     capacity: new CapacityRules(options.capacity ?? 100, undefined),
-    clock: clock.read,
+    clock: clock.now,
   });
 }
 

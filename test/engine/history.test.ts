@@ -7,17 +7,17 @@ import { decodeMessage, encodeMessage } from "../../src/dependencies/msgpack.js"
 import { stampEncoded } from "../../src/protocol/history.js";
 import { InMemoryChannelLayer } from "../../src/memory.js";
 import { resolveTraffic } from "../../src/options/traffic.js";
-import { FakeClock } from "./fixtures.js";
+import { TestClock } from "../../src/testing/clock.js";
 
 /** Bodies are [value, position?] pairs, so tests see what was stamped. */
 type Body = { n: number; at?: HistoryPosition };
 
-function makeEngine(clock: FakeClock, history: GroupHistoryOptions, maxStoredBytes?: number): Engine<Body> {
+function makeEngine(clock: TestClock, history: GroupHistoryOptions, maxStoredBytes?: number): Engine<Body> {
   return new Engine<Body>({
     expiry: 60,
     groupExpiry: 86_400,
     capacity: new CapacityRules(100, undefined),
-    clock: clock.read,
+    clock: clock.now,
     size: () => 100,
     maxStoredBytes,
     history: { rules: new HistoryRules(history), stamp: (body, at) => ({ ...body, at }) },
@@ -26,7 +26,7 @@ function makeEngine(clock: FakeClock, history: GroupHistoryOptions, maxStoredByt
 
 describe("engine: group history", () => {
   it("keeps the newest `size`, drops by ttl on the engine's clock, and a sweep reclaims an empty ring after another ttl", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { "g*": { size: 3, ttl: 10 } });
     for (let n = 1; n <= 5; n++) engine.groupSend("g1", { n });
     const read = engine.groupHistory("g1", undefined);
@@ -48,7 +48,7 @@ describe("engine: group history", () => {
   });
 
   it("keeps who each send left out through the ring's growth and trims, counts their names in the stored bytes, and leaves those sends out of their reads", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { "g*": { size: 20, ttl: 10 } });
     const start = engine.groupHistory("g1", undefined).position;
     // More than the ring's first 8 slots: the except sets move with the bodies when it grows, and wrap after trims.
@@ -66,7 +66,7 @@ describe("engine: group history", () => {
   });
 
   it("counts history in maxStoredBytes: a group's oldest make room, and past that a message is delivered but not kept", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = makeEngine(clock, { "g*": { size: 100, ttl: 60 } }, 350);
     engine.groupAdd("g1", "member");
     for (let n = 1; n <= 3; n++) engine.groupSend("g1", { n });
@@ -83,12 +83,12 @@ describe("engine: group history", () => {
   });
 
   it("a rate-limited group send is not recorded; a group send to no members is", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = new Engine<Body>({
       expiry: 60,
       groupExpiry: 86_400,
       capacity: new CapacityRules(100, undefined),
-      clock: clock.read,
+      clock: clock.now,
       traffic: resolveTraffic({ rateLimits: { g1: { rate: "1/h", burst: 1 } } }),
       history: { rules: new HistoryRules({ "g*": { size: 10, ttl: 60 } }), stamp: (body, at) => ({ ...body, at }) },
     });

@@ -3,16 +3,16 @@ import { describe, expect, it } from "vitest";
 import { CapacityRules } from "../../src/options/capacity.js";
 import { Engine } from "../../src/engine/engine.js";
 import { PresenceTable } from "../../src/engine/presence.js";
-import { FakeClock } from "./fixtures.js";
+import { TestClock } from "../../src/testing/clock.js";
 
 type Event = [type: string, group: string, channel: string, info: string];
 
-function announcing(clock: FakeClock, groupExpiry = 86_400, expiry = 60, sliced?: { fanoutSlice: number; onBacklog: () => void }): Engine<string | Event, never, string> {
+function announcing(clock: TestClock, groupExpiry = 86_400, expiry = 60, sliced?: { fanoutSlice: number; onBacklog: () => void }): Engine<string | Event, never, string> {
   return new Engine<string | Event, never, string>({
     expiry,
     groupExpiry,
     capacity: new CapacityRules(100, undefined),
-    clock: clock.read,
+    clock: clock.now,
     ...sliced,
     presenceEvents: { on: (group) => group.startsWith("ev"), body: (type, group, channel, info) => [type, group, channel, info] },
   });
@@ -72,7 +72,7 @@ describe("engine: presence table", () => {
 
 describe("engine: presence events", () => {
   it("departOwner ends an owner's memberships, each leave announced once to the others", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = announcing(clock);
     engine.groupAdd("ev", "a", undefined, { info: "ann", owner: "p1" });
     engine.groupAdd("ev", "b", undefined, { info: "bob", owner: "p2" });
@@ -90,7 +90,7 @@ describe("engine: presence events", () => {
   });
 
   it("an announcement to a big group is sliced like a group send, driven by the owner, and stays in order with the group's messages", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     let backlogs = 0;
     const engine = announcing(clock, undefined, undefined, { fanoutSlice: 100, onBacklog: () => backlogs++ });
     for (let i = 0; i < 250; i++) engine.groupAdd("ev", `m${i}`);
@@ -106,7 +106,7 @@ describe("engine: presence events", () => {
   });
 
   it("a leave found by a sliced send's own delivery goes out after that send, to every member once", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = announcing(clock, undefined, 10, { fanoutSlice: 100, onBacklog: () => {} });
     for (let i = 0; i < 250; i++) engine.groupAdd("ev", `m${i}`, undefined, i === 150 ? { info: "i150" } : undefined);
     expect(engine.drive(100_000)).toBe(false);
@@ -121,7 +121,7 @@ describe("engine: presence events", () => {
   });
 
   it("a member that lets a message expire leaves, announced by the operation that notices", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = announcing(clock, 86_400, 1);
     engine.groupAdd("ev", "a", undefined, { info: "ann" });
     engine.groupAdd("ev", "b", undefined, { info: "bob" });
@@ -134,7 +134,7 @@ describe("engine: presence events", () => {
   });
 
   it("membership expiry swept: one leave per entry, none for groups without events", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = announcing(clock, 10);
     engine.groupAdd("ev", "a", undefined, { info: "ann" });
     engine.groupAdd("quiet", "a", undefined, { info: "ann" });

@@ -3,14 +3,14 @@ import { CapacityRules } from "../../src/options/capacity.js";
 import { Engine } from "../../src/engine/engine.js";
 import { RateLimitedError } from "../../src/errors.js";
 import { resolveTraffic, type TrafficOptions } from "../../src/options/traffic.js";
-import { FakeClock } from "./fixtures.js";
+import { TestClock } from "../../src/testing/clock.js";
 
-function engineWith(clock: FakeClock, traffic: TrafficOptions, capacity = 100): Engine<string> {
+function engineWith(clock: TestClock, traffic: TrafficOptions, capacity = 100): Engine<string> {
   return new Engine<string>({
     expiry: 60,
     groupExpiry: 86_400,
     capacity: new CapacityRules(capacity, undefined),
-    clock: clock.read,
+    clock: clock.now,
     traffic: resolveTraffic(traffic),
     deadLetter: (body, reason, channel, group) => `${reason}:${channel}:${group ?? ""}:${body}`,
   });
@@ -18,7 +18,7 @@ function engineWith(clock: FakeClock, traffic: TrafficOptions, capacity = 100): 
 
 describe("rate limits under a fake clock", () => {
   it("a burst passes, then one message per interval, with retryAfterMs exact", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = engineWith(clock, { rateLimits: { "r.*": { rate: "4/s", burst: 2 } } });
     engine.send("r.a", "1");
     engine.send("r.a", "2");
@@ -38,7 +38,7 @@ describe("rate limits under a fake clock", () => {
   });
 
   it("a long quiet spell refills to the burst, never past it", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = engineWith(clock, { rateLimits: { "*": "10/s" } });
     for (let i = 0; i < 10; i++) engine.send("c", String(i));
     expect(() => engine.send("c", "x")).toThrow(RateLimitedError);
@@ -50,7 +50,7 @@ describe("rate limits under a fake clock", () => {
   });
 
   it("a rate limit outlives the channel's idle grace until its bucket is full", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = engineWith(clock, { rateLimits: { "*": { rate: "1/m", burst: 1 } } });
     engine.send("c", "1");
     expect(engine.take("c")).toBe("1");
@@ -64,7 +64,7 @@ describe("rate limits under a fake clock", () => {
   });
 
   it("per-pattern limits count, and dead letters record, skipped group deliveries", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = engineWith(clock, { rateLimits: { "slow.*": { rate: "1/s", burst: 1 } }, deadLetters: "dead" });
     engine.groupAdd("g", "slow.1");
     engine.groupAdd("g", "fast.1");
@@ -77,7 +77,7 @@ describe("rate limits under a fake clock", () => {
 
 describe("overflow and dead letters in the engine", () => {
   it("drop-oldest sacrifices the lowest priority first", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = engineWith(clock, { overflow: { "*": "drop-oldest" }, deadLetters: "dead" }, 2);
     engine.send("c", "high", 9);
     engine.send("c", "low", 0);
@@ -89,7 +89,7 @@ describe("overflow and dead letters in the engine", () => {
   });
 
   it("expired messages become dead letters when they are reclaimed", () => {
-    const clock = new FakeClock();
+    const clock = new TestClock(1_000);
     const engine = engineWith(clock, { deadLetters: { channel: "dead", capacity: 2 } });
     engine.send("a", "1");
     engine.send("b", "2");

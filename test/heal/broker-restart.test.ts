@@ -10,7 +10,8 @@ import { spawnBroker, stopBroker } from "../../bench/backends/broker.js";
 import { RemoteChannelLayer } from "../../src/index.js";
 import { sleep } from "../conformance/helpers.js";
 import { tempDir } from "../remote/helpers.js";
-import { groupSendsArrive, until, watch } from "./helpers.js";
+import { groupSendsArrive, watch } from "./helpers.js";
+import { waitFor } from "../wait.js";
 
 const children: ChildProcess[] = [];
 const layers: RemoteChannelLayer[] = [];
@@ -43,13 +44,13 @@ describe.each(["tcp", "unix"] as const)("a %s broker SIGKILLed and restarted", (
     expect(seen.states).toEqual(["connecting", "ready"]);
 
     first.child.kill("SIGKILL");
-    await until("reconnecting", () => member.state === "reconnecting", 5000);
+    await waitFor("reconnecting", () => member.state === "reconnecting", { timeout: 5000 });
     await sleep(300);
     const second = await serve(kind === "tcp" ? `tcp://127.0.0.1:${new URL(url).port}` : url);
     expect(second.url).toBe(url);
 
     const took = await groupSendsArrive(sender, member, "room", me, 5000);
-    await until("gap", () => seen.gaps.length > 0, 5000);
+    await waitFor("gap", () => seen.gaps.length > 0, { timeout: 5000 });
     expect(took).toBeLessThan(5000);
     expect(seen.states).toEqual(["connecting", "ready", "reconnecting", "ready"]);
     expect(seen.gaps).toHaveLength(1);

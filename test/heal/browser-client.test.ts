@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
 import { connect, type Connection, type ConnectionState, type StateInfo, type WebSocketConstructor } from "../../src/browser/index.js";
-import { until } from "./helpers.js";
+import { waitFor } from "../wait.js";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -51,15 +51,15 @@ describe("channel-layers/browser", () => {
     let srv = await echoServer();
     const port = srv.port;
     const c = client(port);
-    await until("open", () => c.conn.state === "open", 5000);
+    await waitFor("open", () => c.conn.state === "open", { timeout: 5000 });
     expect(c.states[0]).toEqual(["open", { reconnected: false }]);
     expect(c.conn.send({ type: "hi", n: 1 })).toBe(true);
-    await until("echo", () => c.got.length === 1, 5000);
+    await waitFor("echo", () => c.got.length === 1, { timeout: 5000 });
     expect(c.got).toEqual([{ type: "hi", n: 1 }]);
     expect(c.resyncs()).toBe(0);
 
     await srv.close();
-    await until("a few retries", () => c.states.filter(([s]) => s === "reconnecting").length >= 4, 5000);
+    await waitFor("a few retries", () => c.states.filter(([s]) => s === "reconnecting").length >= 4, { timeout: 5000 });
     expect(c.conn.send({ type: "lost" })).toBe(false);
     const delays = c.states.filter(([s]) => s === "reconnecting").map(([, i]) => i.delay!);
     // Attempt n waits between half and all of min(maxDelay, minDelay * 2^n).
@@ -71,11 +71,11 @@ describe("channel-layers/browser", () => {
 
     srv = await echoServer(port);
     cleanups.push(() => srv.close());
-    await until("reopened", () => c.conn.state === "open", 5000);
+    await waitFor("reopened", () => c.conn.state === "open", { timeout: 5000 });
     expect(c.states.at(-1)).toEqual(["open", { reconnected: true }]);
     expect(c.resyncs()).toBe(1);
     c.conn.send({ type: "again" });
-    await until("echo again", () => c.got.length === 2, 5000);
+    await waitFor("echo again", () => c.got.length === 2, { timeout: 5000 });
 
     c.conn.close();
     expect(c.conn.state).toBe("closed");
@@ -88,7 +88,7 @@ describe("channel-layers/browser", () => {
     cleanups.push(() => srv.close());
     srv.wss.on("connection", (ws) => ws.close(1008, "go away"));
     const c = client(srv.port);
-    await until("closed", () => c.conn.state === "closed", 5000);
+    await waitFor("closed", () => c.conn.state === "closed", { timeout: 5000 });
     expect(c.states.at(-1)).toEqual(["closed", { code: 1008, reason: "go away" }]);
   });
 

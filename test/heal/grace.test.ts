@@ -8,7 +8,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { BrokerServer, RemoteChannelLayer } from "../../src/index.js";
 import { sleep } from "../conformance/helpers.js";
 import { relay } from "../remote/helpers.js";
-import { groupSendsArrive, until, watch } from "./helpers.js";
+import { groupSendsArrive, watch } from "./helpers.js";
+import { waitFor } from "../wait.js";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -31,14 +32,14 @@ describe("a client away longer than the broker's localGrace", () => {
     await groupSendsArrive(sender, member, "room", me, 2000);
 
     await hop.cut();
-    await until("reconnecting", () => member.state === "reconnecting", 5000);
-    await until("the broker forgot the member", () => broker.broker.stats().members === 0, 5000);
+    await waitFor("reconnecting", () => member.state === "reconnecting", { timeout: 5000 });
+    await waitFor("the broker forgot the member", () => broker.broker.stats().members === 0, { timeout: 5000 });
     await sleep(100);
     hop = await relay(brokerPort, hop.port);
     cleanups.push(() => hop.cut());
 
     await groupSendsArrive(sender, member, "room", me, 5000);
-    await until("gap", () => seen.gaps.length > 0, 5000);
+    await waitFor("gap", () => seen.gaps.length > 0, { timeout: 5000 });
     expect(seen.states).toEqual(["connecting", "ready", "reconnecting", "ready"]);
     expect(seen.gaps.map((g) => g.reason)).toEqual(["grace-expired"]);
   });

@@ -14,14 +14,6 @@ export function watch(layer: ChannelLayer): Watched {
   return seen;
 }
 
-export async function until(what: string, ok: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
 /**
  * Group-send `group` every 100 ms until `member` (a channel of `receiver`)
  * gets one, or `ms` pass; resolves with the milliseconds it took.

@@ -7,7 +7,8 @@
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
 import { IpcChannelLayer, serveIpc, type IpcServer } from "../../src/index.js";
-import { groupSendsArrive, until, watch } from "./helpers.js";
+import { groupSendsArrive, watch } from "./helpers.js";
+import { waitFor } from "../wait.js";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -38,12 +39,12 @@ describe("ipc: the parent's broker restarted", () => {
     await groupSendsArrive(sender.layer, member.layer, "room", me, 2000);
 
     await server.close();
-    await until("reconnecting", () => member.layer.state === "reconnecting", 5000);
+    await waitFor("reconnecting", () => member.layer.state === "reconnecting", { timeout: 5000 });
     server = serveIpc(member.parentEnd);
     server.add(sender.parentEnd);
 
     const took = await groupSendsArrive(sender.layer, member.layer, "room", me, 5000);
-    await until("gap", () => seen.gaps.length > 0, 5000);
+    await waitFor("gap", () => seen.gaps.length > 0, { timeout: 5000 });
     expect(took).toBeLessThan(5000);
     expect(seen.states).toEqual(["connecting", "ready", "reconnecting", "ready"]);
     expect(seen.gaps.map((g) => g.reason)).toEqual(["broker-restarted"]);

@@ -9,8 +9,9 @@ import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { RedisChannelLayer } from "../../src/redis/layer.js";
 import { sleep } from "../conformance/helpers.js";
-import { groupSendsArrive, until, watch } from "./helpers.js";
+import { groupSendsArrive, watch } from "./helpers.js";
 import { needs } from "../services.js";
+import { waitFor } from "../wait.js";
 
 await needs("redis-server");
 
@@ -66,15 +67,15 @@ describe("a private Redis SIGKILLed and restarted empty", () => {
     await member.groupAdd("left", me);
     await member.groupDiscard("left", me);
     await groupSendsArrive(sender, member, "room", me, 2000);
-    await until("ready", () => member.state === "ready", 2000);
+    await waitFor("ready", () => member.state === "ready", { timeout: 2000 });
 
     await kill(redis);
-    await until("reconnecting", () => member.state === "reconnecting", 5000);
+    await waitFor("reconnecting", () => member.state === "reconnecting", { timeout: 5000 });
     await sleep(300);
     redis = await startRedis(port);
 
     const took = await groupSendsArrive(sender, member, "room", me, 5000);
-    await until("gap", () => seen.gaps.length > 0, 5000);
+    await waitFor("gap", () => seen.gaps.length > 0, { timeout: 5000 });
     expect(took).toBeLessThan(5000);
     expect(seen.states).toEqual(["connecting", "ready", "reconnecting", "ready"]);
     expect(seen.gaps.map((g) => g.reason)).toEqual(["redis-restarted"]);

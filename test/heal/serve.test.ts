@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { BrokerServer, Consumer, RemoteChannelLayer, serve, WebSocketConsumer, type Message } from "../../src/index.js";
 import { startChatServer } from "../../examples/chat/chat.js";
-import { until } from "./helpers.js";
+import { waitFor } from "../wait.js";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -60,7 +60,7 @@ describe("consumers hear layer.gap", () => {
 
     await first.server.close();
     await broker(first.url); // a new broker on the same port: a new epoch
-    await until("layer.gap", () => gaps.length === 1, 5000);
+    await waitFor("layer.gap", () => gaps.length === 1, { timeout: 5000 });
     expect(gaps[0]).toMatchObject({ type: "layer.gap", reason: "broker-restarted", at: expect.any(Number) });
     expect(errors).toEqual([]);
   });
@@ -94,7 +94,7 @@ describe("serve() and a failed layer", () => {
     expect(status).toBe(503);
 
     await broker(b.url);
-    await until("ready", () => layer.state === "ready", 5000);
+    await waitFor("ready", () => layer.state === "ready", { timeout: 5000 });
     const again = new WebSocket(`ws://127.0.0.1:${port}/ws`);
     await new Promise((r) => again.once("open", r));
     again.close();

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { serveIpc, type IpcServer } from "../../src/index.js";
 import { tempDir } from "../remote/helpers.js";
 import { exited, fixture, forkTs, workerTs } from "./helpers.js";
+import { waitFor } from "../wait.js";
 
 const servers: IpcServer[] = [];
 const children: Array<ChildProcess | Worker> = [];
@@ -20,10 +21,6 @@ afterEach(async () => {
   }
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
-
-async function until(ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
-}
 
 /** The next message that is not the layer's own handshake (those carry the channelLayersIpc key). */
 function next<T>(peer: { on(event: "message", fn: (m: T) => void): unknown; off(event: "message", fn: (m: T) => void): unknown }): Promise<T> {
@@ -45,7 +42,7 @@ describe("ipc: when a child dies", () => {
     servers.push(server);
     const ready = await next<{ roundtrip: string }>(child);
     expect(ready.roundtrip).toBe("ping");
-    await until(() => server.stats().waitingReceivers === 1);
+    await waitFor("the receive waits in the broker", () => server.stats().waitingReceivers === 1, { timeout: 2000 });
     expect(server.stats()).toMatchObject({ clients: 1, members: 1, waitingReceivers: 1, messages: 1 });
     child.kill("SIGKILL");
     await exited(child);
@@ -59,7 +56,7 @@ describe("ipc: when a child dies", () => {
     const server = serveIpc(worker);
     servers.push(server);
     await next(worker);
-    await until(() => server.stats().waitingReceivers === 1);
+    await waitFor("the receive waits in the broker", () => server.stats().waitingReceivers === 1, { timeout: 2000 });
     expect(server.stats()).toMatchObject({ members: 1, waitingReceivers: 1, messages: 1 });
     await worker.terminate();
     await new Promise((resolve) => setImmediate(resolve));

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { MessageChannel, Worker } from "node:worker_threads";
 import { serveIpc, type IpcServer, type LayerOptions } from "../../src/index.js";
 import { resolveOptions } from "../../src/options/layer-options.js";
+import type { TestClock } from "../../src/testing/index.js";
 import { Host, type ProxyLayer } from "./proxy.js";
 
 export const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -37,7 +38,8 @@ export interface ProxyPool {
  * serveIpc: for processes, one forked child per option set; for threads, one
  * worker with a MessagePort per option set (serveIpc serves the port).
  */
-export function proxyPool(kind: "fork" | "thread"): ProxyPool {
+/** Layers in children of one kind, each set of options served by its own broker here; `clock`, when given, is every broker's. */
+export function proxyPool(kind: "fork" | "thread", clock?: TestClock): ProxyPool {
   const servers: IpcServer[] = [];
   const hosts = new Map<string, Promise<{ host: Host; key?: string }>>();
   const children: ChildProcess[] = [];
@@ -51,13 +53,13 @@ export function proxyPool(kind: "fork" | "thread"): ProxyPool {
       if (kind === "fork") {
         const child = forkTs("host.ts", [], "advanced");
         children.push(child);
-        servers.push(serveIpc(child, options));
+        servers.push(serveIpc(child, { ...options, clock }));
         found = Promise.resolve({ host: new Host(child) });
       } else {
         worker ??= workerTs("host.ts");
         workerHost ??= new Host(worker);
         const { port1, port2 } = new MessageChannel();
-        servers.push(serveIpc(port1, options));
+        servers.push(serveIpc(port1, { ...options, clock }));
         workerHost.post({ rpc: "port", key, port: port2 }, [port2]);
         found = Promise.resolve({ host: workerHost, key });
       }

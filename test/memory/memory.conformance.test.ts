@@ -1,4 +1,12 @@
 import { InMemoryChannelLayer } from "../../src/index.js";
-import { describeChannelLayer } from "../../src/testing/index.js";
+import { describeChannelLayer, TestClock } from "../../src/testing/index.js";
 
-describeChannelLayer("memory", { make: (options) => new InMemoryChannelLayer(options), shared: false });
+// Every call of the in-memory layer takes effect before it returns, so one turn of the event loop
+// settles it; its engine reads `clock`, so expiry cases move time instead of waiting it out.
+const clock = new TestClock();
+describeChannelLayer("memory", {
+  make: (options) => new InMemoryChannelLayer({ ...options, clock }),
+  shared: false,
+  settle: () => new Promise((resolve) => setImmediate(resolve)),
+  clock,
+});

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { CLI, spawnBroker, stopBroker } from "../../bench/backends/broker.js";
 import { RemoteChannelLayer } from "../../src/index.js";
 import { metric, scrape } from "./helpers.js";
+import { waitFor } from "../wait.js";
 
 const run = promisify(execFile);
 const cli = (...args: string[]) => run(process.execPath, ["--import", "tsx", CLI, ...args]);
@@ -40,14 +41,6 @@ function watchStats(url: string): { watch: ChildProcess; output: () => string; e
   return { watch, output: () => out, exited };
 }
 
-async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** The `name value` lines at the top of a stats frame. */
 function figures(frame: string): Record<string, number> {
   const out: Record<string, number> = {};
@@ -60,7 +53,7 @@ function figures(frame: string): Record<string, number> {
 describe("channel-layers serve --http", () => {
   it("serves metrics on the address it logs, and still exits 0 on SIGTERM", async () => {
     const { child, url, log } = await broker("--http", "127.0.0.1:0");
-    await until(() => /status page on (http:\/\/\S+)\//.test(log()), "the HTTP address is logged");
+    await waitFor("the HTTP address is logged", () => /status page on (http:\/\/\S+)\//.test(log()), { timeout: 10000, interval: 20 });
     const http = /status page on (http:\/\/\S+)\//.exec(log())![1]!;
     expect(log()).toMatch(/no authentication/);
     await client(url).send("q", { type: "x" });
@@ -109,11 +102,11 @@ describe("channel-layers stats", () => {
     const { watch, output, exited } = watchStats(url);
     // Piped, frames follow each other; each starts with its "broker" line.
     const frames = (): string[] => output().split(/^(?=broker {3})/m).filter((f) => f.trim() !== "");
-    await until(() => frames().length >= 2, "two frames were printed");
+    await waitFor("two frames were printed", () => frames().length >= 2, { timeout: 10000, interval: 20 });
     expect(figures(frames()[0]!)).toMatchObject({ channels: 1, messages: 4, clients: 2 });
 
     for (let i = 0; i < 7; i++) await a.send("jobs", { type: "m" });
-    await until(() => frames().some((f) => figures(f).messages === 11), "a frame shows the new messages");
+    await waitFor("a frame shows the new messages", () => frames().some((f) => figures(f).messages === 11), { timeout: 10000, interval: 20 });
 
     watch.kill("SIGINT");
     expect(await exited).toBe(0);
@@ -125,9 +118,9 @@ describe("channel-layers stats", () => {
   it("--watch says when the broker is gone, keeps watching, and still exits 0 on Ctrl-C", async () => {
     const { child, url } = await broker();
     const { watch, output, exited } = watchStats(url);
-    await until(() => /clients +1/.test(output()), "a first frame");
+    await waitFor("a first frame", () => /clients +1/.test(output()), { timeout: 10000, interval: 20 });
     await stopBroker(child);
-    await until(() => /ERR_CONNECTION_LOST|lost|unreachable/i.test(output()), "a frame says the broker is gone");
+    await waitFor("a frame says the broker is gone", () => /ERR_CONNECTION_LOST|lost|unreachable/i.test(output()), { timeout: 10000, interval: 20 });
     expect(watch.exitCode).toBeNull();
     watch.kill("SIGINT");
     expect(await exited).toBe(0);

@@ -7,19 +7,12 @@ import { ObserveServer, parseHttpAddress } from "../../src/observe/http.js";
 import type { Snapshot } from "../../src/observe/snapshot.js";
 import { Broker } from "../../src/protocol/broker.js";
 import { startObserved } from "./helpers.js";
+import { waitFor } from "../wait.js";
 
 const open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((x) => x.close()));
 });
-
-async function until(check: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** Read server-sent events from `url` until `count` arrived; the connection is then closed. */
 function events(url: string, count: number): Promise<Snapshot[]> {
@@ -115,8 +108,8 @@ describe("the HTTP side door", () => {
     socket.on("error", () => {});
     socket.write("GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     socket.pause(); // and never read
-    await until(() => watchers.size === 1, "the stream is watched");
-    await until(() => watchers.size === 0, "the unread stream was dropped", 25_000);
+    await waitFor("the stream is watched", () => watchers.size === 1);
+    await waitFor("the unread stream was dropped", () => watchers.size === 0, { timeout: 25_000 });
     socket.destroy();
   });
 

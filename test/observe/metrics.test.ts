@@ -5,6 +5,7 @@ import { Broker } from "../../src/protocol/broker.js";
 import { Op } from "../../src/protocol/ops.js";
 import { BrokerMetrics } from "../../src/observe/metrics.js";
 import { metric, parseMetrics, scrape, startObserved, type Observed } from "./helpers.js";
+import { waitFor } from "../wait.js";
 
 const open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
@@ -23,14 +24,6 @@ function layer(url: string): RemoteChannelLayer {
   return l;
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe("GET /metrics", () => {
   it("counts 100 sends and 40 receives: sent 100, received 40, 60 queued, 2 connections", async () => {
     const { url, http, server } = await observed({ capacity: 1000 });
@@ -39,7 +32,7 @@ describe("GET /metrics", () => {
     for (let i = 0; i < 100; i++) await producer.send("jobs", { type: "job", i });
     for (let i = 0; i < 40; i++) expect((await consumer.receive("jobs")).i).toBe(i);
     // Messages the consumer fetched ahead and did not claim go back to the broker.
-    await until(() => server.stats().messages === 60, "prefetched messages went back");
+    await waitFor("prefetched messages went back", () => server.stats().messages === 60);
 
     const m = await scrape(http);
     expect(metric(m, "channel_layers_messages_sent_total")).toBe(100);
@@ -61,7 +54,7 @@ describe("GET /metrics", () => {
     await a.groupAdd("room", "bob");
     await a.groupAdd("lobby", "bob");
     const waiting = a.receive("idle");
-    await until(() => server.stats().waitingReceivers === 1, "the receive waits in the broker");
+    await waitFor("the receive waits in the broker", () => server.stats().waitingReceivers === 1);
     await a.groupSend("room", { type: "hi" });
 
     const m = await scrape(http);
@@ -97,15 +90,17 @@ describe("GET /metrics", () => {
   it("reports event-loop lag and memory", async () => {
     const { http } = await observed();
     await new Promise((r) => setTimeout(r, 100));
-    const block = Date.now() + 60;
-    while (Date.now() < block); // a 60 ms stall the lag gauges must see
+    // A 250 ms stall the lag gauges must see: far above what a loaded machine's own lag reaches
+    // between two scrapes, so the reset below is told apart from the load.
+    const block = Date.now() + 250;
+    while (Date.now() < block);
     await new Promise((r) => setTimeout(r, 30));
     const m = await scrape(http);
-    expect(metric(m, "nodejs_eventloop_lag_max_seconds")).toBeGreaterThan(0.04);
+    expect(metric(m, "nodejs_eventloop_lag_max_seconds")).toBeGreaterThan(0.2);
     expect(metric(m, "nodejs_eventloop_lag_p50_seconds")).toBeGreaterThanOrEqual(0);
     expect(metric(m, "process_resident_memory_bytes")).toBeGreaterThan(1e6);
     // The window starts again at each scrape.
-    expect(metric(await scrape(http), "nodejs_eventloop_lag_max_seconds")).toBeLessThan(0.04);
+    expect(metric(await scrape(http), "nodejs_eventloop_lag_max_seconds")).toBeLessThan(0.2);
   });
 
   it("keeps each broker's metrics apart, in one process", async () => {

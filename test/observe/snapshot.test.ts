@@ -2,6 +2,7 @@
 import { afterEach, expect, it } from "vitest";
 import { Sampler, type Snapshot } from "../../src/observe/snapshot.js";
 import { Broker } from "../../src/protocol/broker.js";
+import { sleep } from "../wait.js";
 
 const open: Array<{ close(): void }> = [];
 afterEach(() => {
@@ -15,7 +16,6 @@ function setup(options: ConstructorParameters<typeof Sampler>[1]) {
   return { broker, sampler };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 it("turns counter growth into messages per second, per interval", async () => {
   const { broker, sampler } = setup({ interval: 100 });

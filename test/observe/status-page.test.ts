@@ -12,6 +12,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { RemoteChannelLayer } from "../../src/index.js";
 import { startObserved, type Observed } from "./helpers.js";
 import { needs } from "../services.js";
+import { sleep } from "../wait.js";
 
 await needs("chromium");
 
@@ -37,7 +38,6 @@ afterAll(async () => {
   await o?.close();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The figure shown in element `#id`, as a number ("1,234" → 1234). */
 async function shown(page: Page, id: string): Promise<number> {

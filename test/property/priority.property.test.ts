@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FakeClock, makeEngine } from "../engine/fixtures.js";
+import { makeEngine } from "../engine/fixtures.js";
+import { TestClock } from "../../src/testing/clock.js";
 
 const op = fc.oneof(
   { weight: 5, arbitrary: fc.record({ kind: fc.constant("send" as const), priority: fc.integer({ min: 0, max: 9 }) }) },
@@ -14,14 +15,14 @@ describe("priority and expiry together (property)", () => {
   it("take returns the highest priority, oldest first within it, never an expired one", () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 150 }), (ops) => {
-        const clock = new FakeClock();
+        const clock = new TestClock(1_000);
         const engine = makeEngine(clock, { expiry: 5, capacity: Infinity });
         // The model: every stored message with its priority and deadline, in arrival order.
         let model: Array<{ id: number; priority: number; deadline: number }> = [];
         let next = 0;
         const out = { deadline: 0, priority: 0 };
         for (const o of ops) {
-          const now = clock.now;
+          const now = clock.now();
           model = model.filter((m) => m.deadline > now);
           if (o.kind === "send") {
             engine.send("c", next, o.priority);

@@ -12,18 +12,11 @@ import { RedisPubSubChannelLayer } from "../../src/redis/pubsub/layer.js";
 import { drain, expectEmpty, fresh, sleep, tryReceive } from "../conformance/helpers.js";
 import { makePubSub, REDIS_URL, testPrefix } from "./helpers.js";
 import { needs } from "../services.js";
+import { waitFor } from "../wait.js";
 
 await needs("redis");
 
 const prefix = testPrefix();
-
-async function until(check: () => Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await sleep(10);
-  }
-}
 
 describe("pub/sub layer buffers", () => {
   const open: Array<{ close(): Promise<void> | void }> = [];
@@ -68,9 +61,9 @@ describe("pub/sub layer buffers", () => {
     await receiver.listen(wide);
     await receiver.send(wide, { type: "warm" });
     for (let i = 0; i < 6; i++) await sender.send(wide, { type: "n", i });
-    await until(async () => (await receiver.stats()).counters.droppedOverflow === 2 + 2);
-    expect((await drain(receiver, ch)).map((m) => m.i)).toEqual([0, 1, 2]);
-    expect((await drain(receiver, wide)).map((m) => m.i ?? m.type)).toEqual(["warm", 0, 1, 2, 3]);
+    await waitFor("four messages dropped as overflow", async () => (await receiver.stats()).counters.droppedOverflow === 2 + 2);
+    expect((await drain(receiver, ch, 3)).map((m) => m.i)).toEqual([0, 1, 2]);
+    expect((await drain(receiver, wide, 5)).map((m) => m.i ?? m.type)).toEqual(["warm", 0, 1, 2, 3]);
     const stats = await receiver.stats();
     expect(stats.counters.droppedOverflow).toBe(2 + 2);
   });
@@ -126,7 +119,7 @@ describe("pub/sub layer buffers", () => {
     const ch = fresh("everyone");
     const got = [a.receive(ch), b.receive(ch)];
     const admin = raw();
-    await until(async () => ((await admin.pubsub("NUMSUB", ch)) as [string, number])[1] === 2);
+    await waitFor("two subscribers of the channel", async () => ((await admin.pubsub("NUMSUB", ch)) as [string, number])[1] === 2);
     await sender.send(ch, { type: "both" });
     expect((await Promise.all(got)).map((m) => m.type)).toEqual(["both", "both"]);
   });
@@ -137,14 +130,14 @@ describe("pub/sub layer buffers", () => {
     const ch = fresh("idle");
     const mine = await layer.newChannel();
     await tryReceive(layer, ch, 30);
-    await until(async () => ((await admin.pubsub("NUMSUB", ch)) as [string, number])[1] === 1);
+    await waitFor("one subscriber of the channel", async () => ((await admin.pubsub("NUMSUB", ch)) as [string, number])[1] === 1);
     const since = Date.now();
-    await until(async () => ((await admin.pubsub("NUMSUB", ch)) as [string, number])[1] === 0);
+    await waitFor("no subscriber of the channel", async () => ((await admin.pubsub("NUMSUB", ch)) as [string, number])[1] === 0);
     expect(Date.now() - since).toBeGreaterThanOrEqual(50);
     // A ! channel too, unless a receive waits on it: a consumer's loop keeps its channel.
     const kept = await layer.newChannel();
     const waiting = layer.receive(kept);
-    await until(async () => ((await admin.pubsub("NUMSUB", mine)) as [string, number])[1] === 0);
+    await waitFor("no subscriber of the process-local channel", async () => ((await admin.pubsub("NUMSUB", mine)) as [string, number])[1] === 0);
     await sleep(150);
     expect(await admin.pubsub("NUMSUB", kept)).toEqual([kept, 1]);
     expect((await layer.stats()).channels).toBe(1);
@@ -195,7 +188,7 @@ describe("pub/sub layer buffers", () => {
     await layer.groupAdd("flushroom", mine);
     await layer.listen(plain);
     await layer.send(mine, { type: "gone" });
-    await until(async () => (await layer.stats()).messages === 1);
+    await waitFor("one message held", async () => (await layer.stats()).messages === 1);
     await layer.flush();
     expect(await layer.stats()).toMatchObject({ messages: 0, groups: 0, members: 0 });
     expect(await admin.pubsub("NUMSUB", mine, plain, `${prefix}__group__flushroom`)).toEqual([mine, 1, plain, 0, `${prefix}__group__flushroom`, 0]);

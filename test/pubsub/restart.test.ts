@@ -10,16 +10,9 @@ import type { LayerGap, LayerState } from "../../src/layer.js";
 import { sleep } from "../conformance/helpers.js";
 import { OwnRedis } from "../redis/own-redis.js";
 import { needs } from "../services.js";
+import { waitFor } from "../wait.js";
 
 await needs("redis-server");
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 8000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** `promise`, or an error naming `what` after `ms`: a step that stalls fails by name, not at the test's timeout. */
 async function step<T>(what: string, promise: Promise<T>, ms = 8000): Promise<T> {
@@ -55,13 +48,13 @@ describe("pub/sub layer across a Redis restart", () => {
     const mine = await layer.newChannel();
     await layer.groupAdd("room", mine);
     const worker = layer.receive("jobs"); // a normal channel, subscribed by its receive
-    await until("ready", () => layer.state === "ready");
+    await waitFor("ready", () => layer.state === "ready", { timeout: 8000 });
     expect(states).toEqual(["ready"]);
 
     await redis.kill();
-    await until("reconnecting", () => layer.state === "reconnecting");
+    await waitFor("reconnecting", () => layer.state === "reconnecting", { timeout: 8000 });
     await redis.start();
-    await until("ready again", () => layer.state === "ready");
+    await waitFor("ready again", () => layer.state === "ready", { timeout: 8000 });
     expect(states).toEqual(["ready", "reconnecting", "ready"]);
     expect(gaps).toHaveLength(1);
     expect(gaps[0]!.reason).toBe("redis-restarted");
@@ -81,11 +74,11 @@ describe("pub/sub layer across a Redis restart", () => {
   it("a dropped socket (CLIENT KILL) is a gap too, and nothing is subscribed twice", async () => {
     const { redis, layer, gaps } = await setup();
     const mine = await layer.newChannel();
-    await until("ready", () => layer.state === "ready");
+    await waitFor("ready", () => layer.state === "ready", { timeout: 8000 });
     const admin = new Redis(redis.url);
     cleanups.push(async () => void admin.disconnect());
     await admin.client("KILL", "TYPE", "pubsub");
-    await until("gap", () => gaps.length === 1);
+    await waitFor("gap", () => gaps.length === 1, { timeout: 8000 });
     expect(layer.state).toBe("ready");
     expect(await admin.pubsub("NUMSUB", mine)).toEqual([mine, 1]);
     await admin.publish(mine, Buffer.from([0x81, 0xa4, 0x74, 0x79, 0x70, 0x65, 0xa1, 0x78])); // msgpack {"type": "x"}
@@ -95,12 +88,12 @@ describe("pub/sub layer across a Redis restart", () => {
   it("a receive waiting through the outage gets what is sent after it", async () => {
     const { redis, layer, gaps } = await setup();
     const ch = await layer.newChannel();
-    await until("ready", () => layer.state === "ready");
+    await waitFor("ready", () => layer.state === "ready", { timeout: 8000 });
     const waiting = layer.receive(ch);
     await redis.kill();
     await sleep(100);
     await redis.start();
-    await until("gap", () => gaps.length === 1);
+    await waitFor("gap", () => gaps.length === 1, { timeout: 8000 });
     const sender = new Redis(redis.url);
     cleanups.push(async () => void sender.disconnect());
     await sender.publish(ch, Buffer.from([0x81, 0xa4, 0x74, 0x79, 0x70, 0x65, 0xa1, 0x79]));
@@ -109,7 +102,7 @@ describe("pub/sub layer across a Redis restart", () => {
 
   it("a send while Redis is down rejects with ConnectionLostError after connectionLostTimeout", async () => {
     const { redis, layer } = await setup();
-    await until("ready", () => layer.state === "ready");
+    await waitFor("ready", () => layer.state === "ready", { timeout: 8000 });
     await redis.kill();
     const started = Date.now();
     await expect(layer.send("somewhere", { type: "t" })).rejects.toMatchObject({ code: "ERR_CONNECTION_LOST" });
@@ -124,11 +117,11 @@ describe("pub/sub layer across a Redis restart", () => {
     layer.on("gap", (g) => gaps.push(g));
     const names: string[] = [];
     while (new Set(names.map((n) => layer.shardOf(n))).size < 2) names.push(await step("newChannel", layer.newChannel()));
-    await until("ready", () => layer.state === "ready");
+    await waitFor("ready", () => layer.state === "ready", { timeout: 8000 });
     await step("killing redis", servers[1]!.kill());
-    await until("reconnecting", () => layer.state === "reconnecting");
+    await waitFor("reconnecting", () => layer.state === "reconnecting", { timeout: 8000 });
     await step("restarting redis", servers[1]!.start());
-    await until("gap", () => gaps.length === 1);
+    await waitFor("gap", () => gaps.length === 1, { timeout: 8000 });
     expect(layer.state).toBe("ready");
     const sender = new RedisPubSubChannelLayer({ hosts: servers.map((s) => s.url), prefix: "t" });
     cleanups.push(() => sender.close());

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import { freePort } from "./own-redis.js";
+import { waitFor } from "../wait.js";
 
 const run = promisify(execFile);
 
@@ -53,19 +54,6 @@ async function stopServer(node: Node): Promise<void> {
   await exited;
 }
 
-async function waitFor(what: string, timeoutMs: number, test: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await test()) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function query<T>(port: number, f: (r: Redis) => Promise<T>): Promise<T> {
   const r = new Redis({ port, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   r.on("error", () => {});
@@ -107,13 +95,13 @@ export class OwnCluster {
       await run("redis-cli", ["--cluster", "create", ...nodes.map((n) => `127.0.0.1:${n.port}`), "--cluster-replicas", "1", "--cluster-yes"]);
       await cluster.waitHealthy(20_000);
       // A replica that has not synced yet will not take over: wait until every one has.
-      await waitFor("every replica to sync", 20_000, async () => {
+      await waitFor("every replica to sync", async () => {
         for (const node of nodes) {
           const info = await query(node.port, (r) => r.info("replication"));
           if (/role:slave/.test(info) && !/master_link_status:up/.test(info)) return false;
         }
         return true;
-      });
+      }, { timeout: 20_000, interval: 100 });
     } catch (err) {
       await cluster.stop();
       throw err;
@@ -132,14 +120,14 @@ export class OwnCluster {
 
   /** Until every live node says cluster_state:ok and all 16384 slots are assigned. */
   async waitHealthy(timeoutMs: number): Promise<void> {
-    await waitFor("cluster_state:ok", timeoutMs, async () => {
+    await waitFor("cluster_state:ok", async () => {
       for (const node of this.nodes) {
         if (!node.child) continue;
         const info = await query(node.port, (r) => r.cluster("INFO"));
         if (!/cluster_state:ok/.test(info) || !/cluster_slots_ok:16384/.test(info)) return false;
       }
       return true;
-    });
+    }, { timeout: timeoutMs, interval: 100 });
   }
 
   /** Ports of the current masters, with the slot ranges each serves. */
@@ -194,7 +182,7 @@ export class OwnCluster {
     const { port } = await this.masterOf(slot);
     const node = this.nodes.find((n) => n.port === port)!;
     await stopServer(node);
-    await waitFor(`a replica to take over slot ${slot}`, timeoutMs, async () => (await this.masterOf(slot)).port !== port);
+    await waitFor(`a replica to take over slot ${slot}`, async () => (await this.masterOf(slot)).port !== port, { timeout: timeoutMs, interval: 100 });
     await this.waitHealthy(timeoutMs);
     return port;
   }
@@ -275,16 +263,16 @@ export class OwnSentinels {
     try {
       await spawnServer(master, dir);
       await spawnServer(replica, dir);
-      await waitFor("the replica to sync", 10_000, async () => /master_link_status:up/.test(await query(replica.port, (r) => r.info("replication"))));
+      await waitFor("the replica to sync", async () => /master_link_status:up/.test(await query(replica.port, (r) => r.info("replication"))), { timeout: 10_000, interval: 100 });
       await Promise.all(sentinels.map((s) => spawnServer(s, dir)));
-      await waitFor("the sentinels to see the replica and each other", 15_000, async () => {
+      await waitFor("the sentinels to see the replica and each other", async () => {
         for (const s of sentinels) {
           const replicas = (await query(s.port, (r) => r.call("SENTINEL", "REPLICAS", "mymaster"))) as unknown[];
           const others = (await query(s.port, (r) => r.call("SENTINEL", "SENTINELS", "mymaster"))) as unknown[];
           if (replicas.length < 1 || others.length < 2) return false;
         }
         return true;
-      });
+      }, { timeout: 15_000, interval: 100 });
     } catch (err) {
       await setup.stop();
       throw err;
@@ -306,7 +294,7 @@ export class OwnSentinels {
   async killMaster(timeoutMs = 20_000): Promise<number> {
     const port = await this.masterPort();
     await stopServer(this.servers.find((s) => s.port === port)!);
-    await waitFor("the sentinels to promote the replica", timeoutMs, async () => (await this.masterPort()) !== port);
+    await waitFor("the sentinels to promote the replica", async () => (await this.masterPort()) !== port, { timeout: timeoutMs, interval: 100 });
     return port;
   }
 

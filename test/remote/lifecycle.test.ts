@@ -4,6 +4,7 @@ import { BrokerServer, ConnectionLostError, RemoteChannelLayer, type Message } f
 import { Op, Status, type HelloInfo } from "../../src/protocol/ops.js";
 import { sleep, tryReceive } from "../conformance/helpers.js";
 import { hello, helloClient, rawClient, startBroker } from "./helpers.js";
+import { waitFor } from "../wait.js";
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -22,30 +23,25 @@ function layer(url: string, options: ConstructorParameters<typeof RemoteChannelL
   return l;
 }
 
-async function until(check: () => boolean, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await sleep(10);
-  }
-}
-
 describe("departed clients", () => {
   it("a client that misses its heartbeats is dropped and its waiting receives removed", async () => {
     const { server, url } = await broker({ heartbeatInterval: 30 });
     const raw = await helloClient(url);
     raw.send([Op.Receive, 2, "silent"]);
-    await until(() => server.stats().waitingReceivers === 1);
+    await waitFor("the receive waits in the broker", () => server.stats().waitingReceivers === 1, { timeout: 3000 });
     await raw.closed; // it said nothing more: three beats later the broker hangs up
     expect(server.stats()).toMatchObject({ waitingReceivers: 0, clients: 0 });
   });
 
   it("a layer keeps its connection alive with heartbeats while idle", async () => {
-    const { server, url } = await broker({ heartbeatInterval: 30 });
+    // The broker drops a client silent for 3 of its beats (300 ms); the layer pings every 30 ms while
+    // idle, so only a stall of the whole process for 300 ms could drop it, not a loaded machine's lag.
+    const { server, url } = await broker({ heartbeatInterval: 100 });
     const l = layer(url, { heartbeatInterval: 30 });
     const pending = l.receive("idle");
-    await sleep(300);
+    await sleep(500);
     expect(server.stats().clients).toBe(1);
+    expect(server.broker.connectionsOpened).toBe(1); // never dropped and reconnected
     await l.send("idle", { type: "still here" });
     expect((await pending).type).toBe("still here");
   });
@@ -59,7 +55,7 @@ describe("departed clients", () => {
     await other.groupSend("room", { type: "for both" });
     expect(server.stats()).toMatchObject({ messages: 2, members: 2 });
     raw.socket.destroy();
-    await until(() => server.stats().messages === 1);
+    await waitFor("one message stored", () => server.stats().messages === 1, { timeout: 3000 });
     expect(server.stats()).toMatchObject({ messages: 1, members: 1 });
     expect((await other.receive("normal")).type).toBe("for both");
   });
@@ -125,7 +121,7 @@ describe("reconnecting", () => {
     await first.server.close();
     const second = await broker({ listen: `tcp://127.0.0.1:${port}` });
     const sender = layer(second.url);
-    await until(() => second.server.stats().waitingReceivers === 1);
+    await waitFor("the receive waits in the new broker", () => second.server.stats().waitingReceivers === 1, { timeout: 3000 });
     await sender.send("resume", { type: "after restart" });
     expect((await pending).type).toBe("after restart");
   });
@@ -172,10 +168,10 @@ describe("cancellation races (SPEC §4.6)", () => {
     const l = layer(url);
     const controller = new AbortController();
     const pending = l.receive("cancel-me", { signal: controller.signal });
-    await until(() => server.stats().waitingReceivers === 1);
+    await waitFor("the receive waits in the broker", () => server.stats().waitingReceivers === 1, { timeout: 3000 });
     controller.abort();
     await expect(pending).rejects.toMatchObject({ name: "AbortError" });
-    await until(() => server.stats().waitingReceivers === 0);
+    await waitFor("no receive waits in the broker", () => server.stats().waitingReceivers === 0, { timeout: 3000 });
     await l.send("cancel-me", { type: "kept" });
     expect(server.stats().messages).toBe(1);
   });

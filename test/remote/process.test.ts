@@ -73,23 +73,29 @@ describe("channel-layers serve", () => {
   });
 
   it("refuses bad arguments with a clear message", async () => {
-    const err = await cli("serve", "--max-connections", "lots").catch((e: { code: number; stderr: string }) => e);
+    // Independent runs of the CLI, started together: each is a process start, the slow part.
+    const [err, dashed] = (await Promise.all([
+      cli("serve", "--max-connections", "lots").catch((e: { code: number; stderr: string }) => e),
+      // A value that starts with a dash: one line naming the flag, not node:util's three.
+      cli("serve", "--capacity", "-5").catch((e: { code: number; stderr: string }) => e),
+    ])) as [{ code: number; stderr: string }, { code: number; stderr: string }];
     expect(err).toMatchObject({ code: 2, stderr: expect.stringMatching(/--max-connections must be a positive integer, got "lots"/) });
-    // A value that starts with a dash: one line naming the flag, not node:util's three.
-    const dashed = (await cli("serve", "--capacity", "-5").catch((e: { code: number; stderr: string }) => e)) as { code: number; stderr: string };
     expect(dashed.code).toBe(2);
     expect(dashed.stderr.trim().split("\n")).toEqual(['channel-layers: --capacity needs a value (one that starts with "-" is written --capacity=-…) (see channel-layers serve --help)']);
   });
 
   it("--hello-timeout closes a connection that does not say hello in time; a bad value is one line naming the flag", async () => {
-    for (const bad of ["0", "soon", "inf", "7200"]) {
-      const err = await cli("serve", "--hello-timeout", bad).catch((e: { code: number; stderr: string }) => e);
+    // Independent runs of the CLI, started together with the broker: each is a process start, the slow part.
+    const bads = ["0", "soon", "inf", "7200"];
+    const [refusals, { url, log }] = await Promise.all([
+      Promise.all(bads.map((bad) => cli("serve", "--hello-timeout", bad).catch((e: { code: number; stderr: string }) => e))),
+      serve("tcp://127.0.0.1:0", "--hello-timeout", "0.3"),
+    ]);
+    bads.forEach((bad, i) => {
+      const err = refusals[i] as { code: number; stderr: string };
       expect(err).toMatchObject({ code: 2 });
-      expect(err.stderr.trim().split("\n")).toEqual([
-        `channel-layers: --hello-timeout must be a positive number of at most 3600, got "${bad}"`,
-      ]);
-    }
-    const { url, log } = await serve("tcp://127.0.0.1:0", "--hello-timeout", "0.3");
+      expect(err.stderr.trim().split("\n")).toEqual([`channel-layers: --hello-timeout must be a positive number of at most 3600, got "${bad}"`]);
+    });
     const silent = createConnection({ host: "127.0.0.1", port: Number(new URL(url).port) });
     silent.on("error", () => {});
     // Well before the default 5 s.

@@ -7,7 +7,8 @@
 import WebSocket from "ws";
 import { InMemoryChannelLayer, type ConsumerErrorContext, type WebSocketApp } from "../../src/index.js";
 import { WebSocketCommunicator, type CloseEvent, type CommunicatorOptions, type ConnectResult } from "../../src/testing/index.js";
-import { Client, startServer, until } from "../consumer/helpers.js";
+import { Client, startServer } from "../consumer/helpers.js";
+import { waitFor } from "../wait.js";
 
 export type Peer = Pick<
   WebSocketCommunicator,
@@ -34,7 +35,7 @@ export const memory: Transport = async (app) => {
     layer,
     errors,
     peer: (path, options) => new WebSocketCommunicator(full, path, options),
-    settled: () => until(() => live.count === 0, "every consumer stopped"),
+    settled: () => waitFor("every consumer stopped", () => live.count === 0),
   };
 };
 
@@ -48,7 +49,7 @@ export const network: Transport = async (app) => {
     layer,
     errors,
     peer: (path, options) => new WsPeer(`${base}${path}`, options),
-    settled: () => until(() => live.count === 0, "every consumer stopped"),
+    settled: () => waitFor("every consumer stopped", () => live.count === 0),
   };
 };
 

@@ -12,7 +12,7 @@ import type { ChannelLayer, GroupHistory, GroupHistoryOptions, GroupHistoryReadO
 import { POSITION_KEY } from "../../options/history.js";
 import { resumeGroup, type GroupResume } from "../../client/resume.js";
 import { vitest } from "../vitest.js";
-import { fresh, sleep, tryReceive } from "./helpers.js";
+import { fresh, tryReceive, waitsFor, type Timing } from "./helpers.js";
 
 /** The history the cases need, first match wins. */
 export const CONFORMANCE_GROUP_HISTORY: GroupHistoryOptions = [
@@ -47,10 +47,12 @@ function historyOf(layer: ChannelLayer): (group: string, options?: GroupHistoryR
 
 const offsets = (h: GroupHistory): number[] => h.messages.map((m) => m.position.offset);
 
-export function historyCases(target: { shared: boolean; expirySlackMs?: number }, make: Make, it: Register): void {
+export function historyCases(target: { shared: boolean; expirySlackMs?: number } & Timing, make: Make, it: Register): void {
   const { expect } = vitest("describeChannelLayer");
   const options: LayerOptions = { groupHistory: CONFORMANCE_GROUP_HISTORY };
   const slack = target.expirySlackMs ?? 0;
+  const waits = waitsFor(target);
+  const { elapse } = waits;
 
   it(HISTORY_CASES[0], async () => {
     const layer = await make(options);
@@ -115,7 +117,7 @@ export function historyCases(target: { shared: boolean; expirySlackMs?: number }
     const group = fresh("hist-ttl");
     await layer.groupSend(group, { type: "n", n: 1 });
     await layer.groupSend(group, { type: "n", n: 2 });
-    await sleep(600 + slack);
+    await elapse(600, slack);
     await layer.groupSend(group, { type: "n", n: 3 });
     const { position } = await history(group);
     expect(position.offset).toBe(3);
@@ -183,7 +185,7 @@ export function historyCases(target: { shared: boolean; expirySlackMs?: number }
     const live = async (ch: string, count: number): Promise<unknown[]> => {
       const got: unknown[] = [];
       for (let i = 0; i < count; i++) got.push((await layer.receive(ch)).n);
-      expect(await tryReceive(layer, ch, 100)).toBeUndefined();
+      expect(await waits.tryReceive(layer, ch, 100)).toBeUndefined();
       return got;
     };
     expect(await live(a, 2)).toEqual([1, 4]);

@@ -14,6 +14,7 @@
 import { ChannelFullError, type ChannelLayer, type LayerOptions, type Message } from "../../index.js";
 import { fastCheck } from "../fast-check.js";
 import { vitest } from "../vitest.js";
+import { tryReceive, type Settle } from "./helpers.js";
 
 const expect: ReturnType<typeof vitest>["expect"] = ((...args: Parameters<ReturnType<typeof vitest>["expect"]>) =>
   vitest("describeChannelLayer").expect(...args)) as ReturnType<typeof vitest>["expect"];
@@ -21,7 +22,7 @@ const expect: ReturnType<typeof vitest>["expect"] = ((...args: Parameters<Return
 const CAPACITY = 3;
 const CHANNELS = 4; // the last one is layer 0's process-local channel
 const GROUPS = 2;
-/** How long a receive waits when the model says the channel is empty. */
+/** How long a receive waits when the model says the channel is empty (unless the target can settle). */
 const EMPTY_WAIT_MS = 10;
 /** How long a receive may take when the model says a message is there (only a failing backend waits this long). */
 const FULL_WAIT_MS = 2000;
@@ -30,10 +31,12 @@ export interface ModelTarget {
   name: string;
   make(options?: LayerOptions): ChannelLayer | Promise<ChannelLayer>;
   shared: boolean;
+  settle?: Settle;
 }
 
 interface Real {
   layers: ChannelLayer[];
+  settle: Settle | undefined;
   channels: string[];
   groups: string[];
   next: number;
@@ -74,15 +77,9 @@ class Receive implements Cmd {
   async run(m: Model, r: Real): Promise<void> {
     const queue = m.queues[this.ch]!;
     const expected = queue[0];
-    let got: Message | undefined;
-    try {
-      got = await r.layers[this.layer]!.receive(r.channels[this.ch]!, {
-        signal: AbortSignal.timeout(expected === undefined ? EMPTY_WAIT_MS : FULL_WAIT_MS),
-      });
-    } catch (err) {
-      const name = (err as Error).name;
-      if (name !== "TimeoutError" && name !== "AbortError") throw err;
-    }
+    const layer = r.layers[this.layer]!;
+    const channel = r.channels[this.ch]!;
+    const got: Message | undefined = expected === undefined ? await tryReceive(layer, channel, EMPTY_WAIT_MS, r.settle) : await tryReceive(layer, channel, FULL_WAIT_MS);
     expect(got?.n, `receive on ${label(r, this.ch)} holding [${queue.join(", ")}]`).toBe(expected);
     if (expected !== undefined) queue.shift();
   }
@@ -162,7 +159,7 @@ export function modelTest(target: ModelTarget, fresh: (base: string) => string, 
           for (let i = 0; i < layers; i++) made.push(await target.make({ capacity: CAPACITY }));
           const channels = Array.from({ length: CHANNELS - 1 }, (_, i) => fresh(`model${i}`));
           channels.push(await made[0]!.newChannel("model"));
-          const real: Real = { layers: made, channels, groups: Array.from({ length: GROUPS }, (_, i) => fresh(`mg${i}`)), next: 0 };
+          const real: Real = { layers: made, settle: target.settle, channels, groups: Array.from({ length: GROUPS }, (_, i) => fresh(`mg${i}`)), next: 0 };
           const model: Model = { queues: channels.map(() => []), groups: Array.from({ length: GROUPS }, () => new Set()) };
           await fc.asyncModelRun(() => ({ model, real }), cmds);
         } finally {

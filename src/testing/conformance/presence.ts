@@ -6,7 +6,7 @@
  */
 import { vitest } from "../vitest.js";
 import { MessageTooLargeError, type ChannelLayer, type Message, type PresenceEntry, type PresencePage } from "../../index.js";
-import { closedAfterEach, drain, fresh, sleep } from "./helpers.js";
+import { closedAfterEach, fresh, sleep, waitsFor } from "./helpers.js";
 import type { ConformanceTarget } from "./suite.js";
 
 type PresenceLayer = ChannelLayer & Required<Pick<ChannelLayer, "presence" | "presenceCount">>;
@@ -30,13 +30,13 @@ async function listAll(layer: PresenceLayer, group: string, limit?: number): Pro
   }
 }
 
-/** Poll until `check` holds or `ms` pass; returns whether it held. */
-async function eventually(check: () => Promise<boolean>, ms: number): Promise<boolean> {
+/** Poll until `check` holds or `ms` of wall clock pass, letting 25 ms of the layers' time pass between tries; returns whether it held. */
+async function eventually(check: () => Promise<boolean>, ms: number, elapse: (ms: number) => Promise<void>): Promise<boolean> {
   const until = Date.now() + ms;
   for (;;) {
     if (await check()) return true;
     if (Date.now() > until) return false;
-    await sleep(25);
+    await elapse(25);
   }
 }
 
@@ -46,6 +46,7 @@ export function presenceConformance(target: ConformanceTarget): void {
   const open = async (options?: Parameters<ConformanceTarget["make"]>[0]): Promise<PresenceLayer> => (await make(options)) as PresenceLayer;
   const events = { groupPresence: { "pres-ev-*": { events: true } } };
   const shape = (ms: Message[]): Array<[string, unknown]> => ms.map((m) => [m.type, m.type.startsWith("presence.") ? m.channel : undefined]);
+  const { drain, elapse } = waitsFor(target);
 
   describe(`presence: ${target.name}`, { timeout: 30_000 }, () => {
     it("lists entries with their info and since, and counts them", async () => {
@@ -113,7 +114,7 @@ export function presenceConformance(target: ConformanceTarget): void {
       const a = fresh("pa");
       await layer.groupAdd(group, a, { presence: { user: "ann" } });
       expect(await layer.presenceCount(group)).toBe(1);
-      expect(await eventually(async () => (await layer.presenceCount(group)) === 0 && (await layer.presence(group)).entries.length === 0, 4000)).toBe(true);
+      expect(await eventually(async () => (await layer.presenceCount(group)) === 0 && (await layer.presence(group)).entries.length === 0, 4000, elapse)).toBe(true);
     });
 
     it("presence info is checked like a message: bad values and oversize are refused, nothing stored", async () => {
@@ -141,7 +142,7 @@ export function presenceConformance(target: ConformanceTarget): void {
       await layer.groupDiscard(group, b);
       await layer.groupDiscard(group, b); // gone already: no second leave
       await layer.groupSend(group, { type: "chat", n: 3 });
-      const got = await drain(layer, a);
+      const got = await drain(layer, a, 6);
       expect(shape(got)).toEqual([
         ["presence.join", a],
         ["chat", undefined],
@@ -152,7 +153,7 @@ export function presenceConformance(target: ConformanceTarget): void {
       ]);
       expect(got[2]).toEqual({ type: "presence.join", group, channel: b, info: { user: "bob" } });
       expect(got[4]).toMatchObject({ info: { user: "bob", away: true } });
-      expect(shape(await drain(layer, b))).toEqual([["presence.join", b], ["chat", undefined]]);
+      expect(shape(await drain(layer, b, 2))).toEqual([["presence.join", b], ["chat", undefined]]);
     });
 
     it("without events on, members get no presence messages", async () => {
@@ -170,16 +171,16 @@ export function presenceConformance(target: ConformanceTarget): void {
       const group = fresh("pres-ev-exp");
       const [a, b] = [fresh("pa"), fresh("pb")];
       await layer.groupAdd(group, a, { presence: { user: "ann" } });
-      await sleep(600);
+      await elapse(600);
       await layer.groupAdd(group, b, { presence: { user: "bob" } });
       // a's membership ends; b, renewed all along (no second join), hears it leave.
       const renewed = async (): Promise<boolean> => {
         await layer.groupAdd(group, b, { presence: { user: "bob" } });
         return (await layer.presenceCount(group)) === 1;
       };
-      expect(await eventually(renewed, 4000)).toBe(true);
+      expect(await eventually(renewed, 4000, elapse)).toBe(true);
       await layer.groupSend(group, { type: "after" });
-      expect(shape(await drain(layer, b))).toEqual([["presence.join", b], ["presence.leave", a], ["after", undefined]]);
+      expect(shape(await drain(layer, b, 3))).toEqual([["presence.join", b], ["presence.leave", a], ["after", undefined]]);
     });
 
     if (target.shared) {
@@ -194,7 +195,7 @@ export function presenceConformance(target: ConformanceTarget): void {
         await owner.close();
         expect((await other.presence(group)).entries.map((e) => e.channel)).toEqual([b]);
         await other.groupSend(group, { type: "after" });
-        expect(shape(await drain(other, b))).toEqual([["presence.join", b], ["presence.leave", a], ["after", undefined]]);
+        expect(shape(await drain(other, b, 3))).toEqual([["presence.join", b], ["presence.leave", a], ["after", undefined]]);
       });
     }
   });

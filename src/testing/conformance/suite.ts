@@ -14,7 +14,7 @@ import {
   type Message,
 } from "../../index.js";
 import { casesFor, type Capability } from "./capabilities.js";
-import { closedAfterEach, drain, expectEmpty, fresh, sleep, tick, tryReceive } from "./helpers.js";
+import { closedAfterEach, fresh, sleep, tick, tryReceive, waitsFor, type Settle } from "./helpers.js";
 import { historyCases } from "./history.js";
 import { modelTest } from "./model.js";
 
@@ -27,6 +27,10 @@ export interface ConformanceTarget {
   shared: boolean;
   /** Backends whose clock is coarse (Redis TTLs) get a little more slack on expiry tests. */
   expirySlackMs?: number;
+  /** The backend can say nothing is pending: channels are proved empty by settling, not by waiting out a receive. */
+  settle?: Settle;
+  /** The clock `make`'s layers read (a TestClock): expiry and rate-limit cases move it instead of sleeping. */
+  clock?: { advance(ms: number): void };
   /**
    * SKIPPED CASES, declared: capabilities of the contract this backend cannot
    * keep, each with the reason (capabilities.ts lists the cases each one
@@ -42,6 +46,7 @@ export function conformance(target: ConformanceTarget): void {
   const { describe, expect } = vitest("describeChannelLayer");
   const make = closedAfterEach((options) => target.make(options));
   const slack = target.expirySlackMs ?? 0;
+  const waits = waitsFor(target);
   const it = casesFor(target.lacks);
 
 
@@ -145,7 +150,7 @@ export function conformance(target: ConformanceTarget): void {
           await expect(sent).rejects.toThrow(why);
           await expect(layer.groupSend("g", message as Message)).rejects.toThrow(why);
         }
-        await expectEmpty(layer, ch);
+        await waits.expectEmpty(layer, ch);
       });
 
       it("leaves out object properties that hold undefined, as JSON.stringify does (undefined in an array is refused above)", async () => {
@@ -225,7 +230,7 @@ export function conformance(target: ConformanceTarget): void {
         await expect(layer.send(ch, { type: "t", blob: new Uint8Array(20_000) })).rejects.toBeInstanceOf(MessageTooLargeError);
         // Near the limit by the cheap bound but under it when encoded: accepted.
         await layer.send(ch, { type: "ok", text: "y".repeat(4_000) });
-        const got = await drain(layer, ch);
+        const got = await waits.drain(layer, ch, 1);
         expect(got.map((m) => m.type)).toEqual(["ok"]);
       });
     });
@@ -236,7 +241,7 @@ export function conformance(target: ConformanceTarget): void {
         const ch = fresh("fifo");
         for (let i = 0; i < 200; i++) await layer.send(ch, { type: "n", i });
         for (let i = 0; i < 200; i++) expect((await layer.receive(ch)).i).toBe(i);
-        await expectEmpty(layer, ch);
+        await waits.expectEmpty(layer, ch);
       });
 
       it("keeps order for sends issued without awaiting", async () => {
@@ -251,7 +256,7 @@ export function conformance(target: ConformanceTarget): void {
         const layer = await make();
         const ch = fresh("wait");
         const pending = layer.receive(ch);
-        await sleep(20);
+        await waits.settled(layer, 20);
         await layer.send(ch, { type: "later" });
         expect((await pending).type).toBe("later");
       });
@@ -261,7 +266,7 @@ export function conformance(target: ConformanceTarget): void {
         const ch = fresh("noreader");
         await layer.send(ch, { type: "a" });
         await layer.send(ch, { type: "b" });
-        expect((await drain(layer, ch)).map((m) => m.type)).toEqual(["a", "b"]);
+        expect((await waits.drain(layer, ch, 2)).map((m) => m.type)).toEqual(["a", "b"]);
       });
 
       it("messages() iterates receives in order and ends when the layer closes", async () => {
@@ -295,7 +300,7 @@ export function conformance(target: ConformanceTarget): void {
         for (let i = 0; i < 5; i++) await layer.send(ch, { type: "job", i });
         const got = await Promise.all(receives);
         expect(got.map((m) => m.i).sort()).toEqual([0, 1, 2, 3, 4]);
-        await expectEmpty(layer, ch);
+        await waits.expectEmpty(layer, ch);
       });
 
       it("receivers in a loop share a stream without loss or duplicates", async () => {
@@ -378,7 +383,7 @@ export function conformance(target: ConformanceTarget): void {
         const refused = layer.send(ch, { type: "n", i: 3 });
         await expect(refused).rejects.toBeInstanceOf(ChannelFullError);
         await expect(refused).rejects.toMatchObject({ code: "ERR_CHANNEL_FULL" });
-        expect((await drain(layer, ch)).map((m) => m.i)).toEqual([0, 1, 2]);
+        expect((await waits.drain(layer, ch, 3)).map((m) => m.i)).toEqual([0, 1, 2]);
         await layer.send(ch, { type: "n", i: 4 }); // room again once drained
         expect((await layer.receive(ch)).i).toBe(4);
       });
@@ -445,7 +450,7 @@ export function conformance(target: ConformanceTarget): void {
         await layer.send(full, { type: "filler" });
         await layer.groupSend(group, { type: "news" }); // never raises
         expect((await layer.receive(open1)).type).toBe("news");
-        expect((await drain(layer, full)).map((m) => m.type)).toEqual(["filler"]);
+        expect((await waits.drain(layer, full, 1)).map((m) => m.type)).toEqual(["filler"]);
       });
 
       it("refuses a capacity that is not a positive integer or Infinity with a RangeError", async () => {
@@ -465,33 +470,35 @@ export function conformance(target: ConformanceTarget): void {
         const layer = await make({ expiry: 0.2 });
         const ch = fresh("expire");
         await layer.send(ch, { type: "old" });
-        await sleep(350 + slack);
+        await waits.elapse(350, slack);
         await layer.send(ch, { type: "new" });
         expect((await layer.receive(ch)).type).toBe("new");
-        await expectEmpty(layer, ch);
+        await waits.expectEmpty(layer, ch);
       });
 
       it("receive never returns a message older than expiry, even one waiting alone", async () => {
         const layer = await make({ expiry: 0.2 });
         const ch = fresh("expire-alone");
         await layer.send(ch, { type: "old" });
-        await sleep(350 + slack);
-        await expectEmpty(layer, ch, 100);
+        await waits.elapse(350, slack);
+        await waits.expectEmpty(layer, ch, 100);
       });
 
       it("a membership older than groupExpiry is gone; groupAdd again renews it", async () => {
-        const layer = await make({ groupExpiry: 0.3 });
+        // The renewal comes late and the expiry is long, so that a sleep overshooting on a loaded
+        // machine (which only ages `stale` more) leaves `renewed` 600 ms of room.
+        const layer = await make({ groupExpiry: 1 });
         const group = fresh("gexp");
         const stale = fresh("stale");
         const renewed = fresh("renewed");
         await layer.groupAdd(group, stale);
         await layer.groupAdd(group, renewed);
-        await sleep(150);
+        await waits.elapse(700);
         await layer.groupAdd(group, renewed);
-        await sleep(250 + slack);
+        await waits.elapse(400, slack);
         await layer.groupSend(group, { type: "news" });
         expect((await layer.receive(renewed)).type).toBe("news");
-        await expectEmpty(layer, stale);
+        await waits.expectEmpty(layer, stale);
       });
 
       it("a channel that lets a message expire unread leaves its groups by the next groupSend", async () => {
@@ -503,10 +510,10 @@ export function conformance(target: ConformanceTarget): void {
         await layer.groupAdd(group, alive);
         await layer.groupSend(group, { type: "first" });
         expect((await layer.receive(alive)).type).toBe("first");
-        await sleep(350 + slack);
+        await waits.elapse(350, slack);
         await layer.groupSend(group, { type: "second" });
         expect((await layer.receive(alive)).type).toBe("second");
-        await expectEmpty(layer, dead);
+        await waits.expectEmpty(layer, dead);
       });
     });
 
@@ -570,13 +577,13 @@ export function conformance(target: ConformanceTarget): void {
             seen.push((await pending).i as number);
           } catch (err) {
             expect((err as Error).name).toBe("AbortError");
-            const m = await tryReceive(layer, ch, 200);
+            const m = await waits.tryReceive(layer, ch, 200);
             if (m) seen.push(m.i as number);
           }
         }
         await sending;
         expect(seen).toEqual(Array.from({ length: total }, (_, i) => i));
-        await expectEmpty(layer, ch);
+        await waits.expectEmpty(layer, ch);
       });
     });
 
@@ -601,7 +608,7 @@ export function conformance(target: ConformanceTarget): void {
           }
         })();
         const got = layer.receive(quiet);
-        await sleep(20);
+        await sleep(20); // the flood never lets the layer settle
         await layer.send(quiet, { type: "hello" });
         const winner = await Promise.race([got, sleep(2000).then(() => undefined)]);
         stop = true;
@@ -619,12 +626,12 @@ export function conformance(target: ConformanceTarget): void {
         for (const m of members) await layer.groupAdd(group, m);
         await layer.groupAdd(group, members[0]!); // adding twice is one membership
         await layer.groupSend(group, { type: "hello" });
-        for (const m of members) expect((await drain(layer, m)).map((x) => x.type)).toEqual(["hello"]);
+        for (const m of members) expect((await waits.drain(layer, m, 1)).map((x) => x.type)).toEqual(["hello"]);
         await layer.groupDiscard(group, members[1]!);
         await layer.groupSend(group, { type: "again" });
         expect((await layer.receive(members[0]!)).type).toBe("again");
         expect((await layer.receive(members[2]!)).type).toBe("again");
-        await expectEmpty(layer, members[1]!);
+        await waits.expectEmpty(layer, members[1]!);
       });
 
       it("each member gets its own copy of a group message", async () => {
@@ -652,7 +659,7 @@ export function conformance(target: ConformanceTarget): void {
         const ch = await layer.newChannel();
         await layer.groupAdd(group, ch);
         const pending = layer.receive(ch);
-        await sleep(10);
+        await waits.settled(layer, 10);
         await layer.groupSend(group, { type: "wake" });
         expect((await pending).type).toBe("wake");
       });
@@ -666,9 +673,9 @@ export function conformance(target: ConformanceTarget): void {
         await layer.groupSend(group, { type: "only-c" }, { except: [a, b] });
         await layer.groupSend(group, { type: "all" }, { except: [] });
         await layer.groupSend(group, { type: "all-again" }, { except: fresh("not-a-member") });
-        expect((await drain(layer, a)).map((x) => x.type)).toEqual(["all", "all-again"]);
-        expect((await drain(layer, b)).map((x) => x.type)).toEqual(["not-a", "all", "all-again"]);
-        expect((await drain(layer, c)).map((x) => x.type)).toEqual(["not-a", "only-c", "all", "all-again"]);
+        expect((await waits.drain(layer, a, 2)).map((x) => x.type)).toEqual(["all", "all-again"]);
+        expect((await waits.drain(layer, b, 3)).map((x) => x.type)).toEqual(["not-a", "all", "all-again"]);
+        expect((await waits.drain(layer, c, 4)).map((x) => x.type)).toEqual(["not-a", "only-c", "all", "all-again"]);
         await layer.groupSend(group, { type: "plain" }, { except: fresh("nobody") });
         expect(await layer.receive(c)).toEqual({ type: "plain" }); // nothing of except in what members get
       });
@@ -682,7 +689,7 @@ export function conformance(target: ConformanceTarget): void {
           await expect(layer.groupSend(group, { type: "t" }, { except: bad as string })).rejects.toBeInstanceOf(TypeError);
         }
         await expect(layer.groupSend(group, { type: "t" }, { except: "has space" })).rejects.toBeInstanceOf(InvalidChannelNameError);
-        await expectEmpty(layer, ch);
+        await waits.expectEmpty(layer, ch);
       });
 
       it.runIf(target.shared)("except works across instances: everyone in the room but the sender", async () => {
@@ -694,8 +701,8 @@ export function conformance(target: ConformanceTarget): void {
         await b.groupAdd(group, inB);
         await b.groupSend(group, { type: "from-b" }, { except: inB });
         await a.groupSend(group, { type: "from-a" }, { except: inA });
-        expect((await drain(a, inA)).map((x) => x.type)).toEqual(["from-b"]);
-        expect((await drain(b, inB)).map((x) => x.type)).toEqual(["from-a"]);
+        expect((await waits.drain(a, inA, 1)).map((x) => x.type)).toEqual(["from-b"]);
+        expect((await waits.drain(b, inB, 1)).map((x) => x.type)).toEqual(["from-a"]);
       });
 
       it("advertises the groups and flush extensions", async () => {
@@ -713,16 +720,16 @@ export function conformance(target: ConformanceTarget): void {
         await layer.send(ch, { type: "gone" });
         await layer.groupAdd(group, ch);
         await layer.flush();
-        await expectEmpty(layer, ch);
+        await waits.expectEmpty(layer, ch);
         await layer.groupSend(group, { type: "nobody" });
-        await expectEmpty(layer, ch);
+        await waits.expectEmpty(layer, ch);
       });
 
       it("a receive waiting across a flush keeps waiting and gets the next message", async () => {
         const layer = await make();
         const ch = fresh("flushwait");
         const pending = layer.receive(ch);
-        await sleep(10);
+        await waits.settled(layer, 10);
         await layer.flush();
         await layer.send(ch, { type: "after" });
         expect((await pending).type).toBe("after");
@@ -732,7 +739,7 @@ export function conformance(target: ConformanceTarget): void {
         const layer = await target.make();
         const ch = fresh("closing");
         const pending = layer.receive(ch);
-        await sleep(10);
+        await waits.settled(layer, 10);
         await layer.close();
         await expect(pending).rejects.toBeInstanceOf(LayerClosedError);
         await expect(pending).rejects.toMatchObject({ code: "ERR_LAYER_CLOSED" });

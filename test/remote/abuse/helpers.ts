@@ -75,7 +75,7 @@ export function closedWithin(socket: Socket, ms: number): Promise<boolean> {
   });
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { sleep } from "../../wait.js";
 
 /**
  * The good client: send-then-receive round trips on its own channel for

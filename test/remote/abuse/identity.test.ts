@@ -10,8 +10,9 @@ import { AuthenticationError, BrokerServer, ForbiddenError, RemoteChannelLayer }
 import { parseTokenFile } from "../../../src/protocol/auth.js";
 import { Op, PROTOCOL_VERSION, Status, type BrokerDetails, type HelloInfo } from "../../../src/protocol/ops.js";
 import { instanceIdOf, newInstanceSecret } from "../../../src/protocol/identity.js";
-import { groupSendsArrive, until, watch } from "../../heal/helpers.js";
+import { groupSendsArrive, watch } from "../../heal/helpers.js";
 import { hello, rawClient, relay, startBroker, type RawClient } from "../helpers.js";
+import { waitFor } from "../../wait.js";
 
 const open: Array<{ close(): unknown }> = [];
 afterEach(async () => {
@@ -127,11 +128,11 @@ describe("identity", () => {
 
     // 1. Past the grace: the broker forgot the victim's instance.
     await hop.cut();
-    await until("the broker forgot the victim", () => first.server.broker.stats().members === 0, 5000);
+    await waitFor("the broker forgot the victim", () => first.server.broker.stats().members === 0, { timeout: 5000 });
     await attack();
     hop = await relay(port, hop.port);
     expect(await groupSendsArrive(sender, victim, "room", mine, 5000)).toBeLessThan(5000);
-    await until("gap", () => seen.gaps.length === 1, 5000);
+    await waitFor("gap", () => seen.gaps.length === 1, { timeout: 5000 });
     expect(seen.gaps[0]!.reason).toBe("grace-expired");
 
     // 2. A broker restart: a new broker on the same port knows nobody.
@@ -142,7 +143,7 @@ describe("identity", () => {
     await attack();
     hop = await relay(port, hop.port);
     expect(await groupSendsArrive(sender, victim, "room", mine, 5000)).toBeLessThan(5000);
-    await until("gap", () => seen.gaps.length === 2, 5000);
+    await waitFor("gap", () => seen.gaps.length === 2, { timeout: 5000 });
     expect(seen.gaps[1]!.reason).toBe("broker-restarted");
     expect(victim.state).toBe("ready");
   });
