@@ -8,6 +8,8 @@
  */
 import { createConnection } from "node:net";
 import type { Link, LinkHandlers } from "../protocol/link.js";
+import { helloInstance } from "../protocol/decode.js";
+import { setHelloToken } from "../protocol/encode.js";
 import { streamLink } from "../transport/stream-link.js";
 import { TAG } from "./handshake.js";
 import type { ParentChannel } from "./parent.js";
@@ -34,7 +36,7 @@ export function handoverLink(parent: ParentChannel, handlers: LinkHandlers, opti
     stopListening?.();
     clearTimeout(timer);
     queued = [];
-    process.nextTick(() => handlers.closed(err));
+    process.nextTick(() => handlers.onClosed(err));
   };
 
   /** The first frame is always hello: [Op.Hello, id, version, instanceId, token]. */
@@ -50,12 +52,12 @@ export function handoverLink(parent: ParentChannel, handlers: LinkHandlers, opti
         )),
       options.handshakeTimeout,
     );
-    stopListening = parent.ask({ [TAG]: "where", id, instance: String(hello[3]) }, (answer) => {
+    stopListening = parent.ask({ [TAG]: "where", id, instance: helloInstance(hello) }, (answer) => {
       if (answer.id !== id || over) return; // another layer's answer
       stopListening!();
       clearTimeout(timer);
       if (answer.error !== undefined || answer.path === undefined) return end(new Error(answer.error ?? "the parent gave no broker address"));
-      hello[4] = answer.token ?? null;
+      setHelloToken(hello, answer.token ?? null);
       inner = streamLink(createConnection({ path: answer.path }), handlers, { maxFrameBytes: options.maxFrameBytes });
       const frames = queued;
       queued = [];

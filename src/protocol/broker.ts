@@ -233,7 +233,7 @@ export class Broker implements SessionHost {
     if (full) {
       // A connection that has not said hello yet gives way to a new one: silent sockets cannot hold the slots.
       for (const s of this.sessions) {
-        if (!s.unknown) continue;
+        if (!s.awaitingHello) continue;
         this.log(`client ${s.id} (${s.peer}) closed before hello: the broker is at its connection limit`);
         s.end();
         full = false;

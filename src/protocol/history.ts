@@ -4,8 +4,6 @@
  */
 import { POSITION_KEY } from "../options/history.js";
 import type { HistoryPosition } from "../layer.js";
-import { ProtocolError } from "../errors.js";
-import { assertChannelName } from "../names.js";
 import { packr } from "../dependencies/msgpack.js";
 import { OUTPUT_BUDGET } from "./limits.js";
 
@@ -47,20 +45,4 @@ export const MAX_HISTORY_READ = 10_000;
  */
 export function historyReplyBytes(maxFrameBytes: number): number {
   return Math.max(OUTPUT_BUDGET, maxFrameBytes);
-}
-
-/** `since`, `limit` and the reader's channel of a history read frame, checked as every frame is: a ProtocolError names what is wrong. */
-export function historyArgs(frame: unknown[]): [HistoryPosition | undefined, number, string | undefined] {
-  const [epoch, offset, limit, reader] = [frame[3], frame[4], frame[5], frame[6]];
-  if (epoch !== null && (typeof epoch !== "string" || epoch.length > 64)) throw new ProtocolError("group history: since's epoch must be null or a string of at most 64 characters");
-  if (epoch !== null && (typeof offset !== "number" || !Number.isInteger(offset) || offset < 0)) throw new ProtocolError("group history: since's offset must be a non-negative integer");
-  if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1) throw new ProtocolError("group history: limit must be a positive integer");
-  if (reader != null) {
-    try {
-      assertChannelName(reader, "group history reader");
-    } catch (err) {
-      throw new ProtocolError((err as Error).message);
-    }
-  }
-  return [epoch === null ? undefined : { epoch, offset: offset as number }, Math.min(limit, MAX_HISTORY_READ), reader ?? undefined];
 }

@@ -25,11 +25,11 @@ export interface Link {
 
 export interface LinkHandlers {
   /** A decoded frame arrived (not yet validated: the receiver checks every field). */
-  frame: (frame: unknown) => void;
+  onFrame: (frame: unknown) => void;
   /** The peer sent bytes that are not frames; the link is ended next. */
-  malformed: (err: Error) => void;
+  onMalformed: (err: Error) => void;
   /** What was sent has been taken by the peer, after a send that had to wait. */
-  drained?: () => void;
+  onDrained?: () => void;
   /** The link is gone (ended, reset, or failed to open). Called once. */
-  closed: (err?: Error) => void;
+  onClosed: (err?: Error) => void;
 }

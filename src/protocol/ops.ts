@@ -92,6 +92,9 @@ export const Op = {
 
 export const Status = { Ok: 0, Error: 1, Cancelled: 2, Partial: 3 } as const;
 
+/** A receive's `standing` field: answered once, standing until it has handed over `max`, or a watch (see Op.Receive). */
+export const ReceiveMode = { Once: 0, Standing: 1, Watch: 2 } as const;
+
 /** Most messages one receive may ask for. */
 export const MAX_RECEIVE_BATCH = 1024;
 

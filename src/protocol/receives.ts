@@ -34,7 +34,8 @@ import { asMessage, decodeMessageView } from "../dependencies/msgpack.js";
 import { type Caller, type Inbox, ReceiveBuffer, type ReceiveSource } from "../client/receive-buffer.js";
 import type { WaitHandle } from "../engine/waiters.js";
 import { Outgoing } from "./calls.js";
-import { MAX_RECEIVE_BATCH, Op } from "./ops.js";
+import type { ReceiveRequest, Settle } from "./decode.js";
+import { MAX_RECEIVE_BATCH, Op, ReceiveMode } from "./ops.js";
 
 /** What the broker client keeps of a channel besides its buffer. */
 export interface PollState {
@@ -49,11 +50,11 @@ export interface PollState {
 /** A broker client's inbox: bodies as the broker sent them. */
 type PollInbox = Inbox<unknown, PollState>;
 
-/** A channel's standing receive in the broker: [Receive, id, channel, credit, 1]. */
-export class Poll extends Outgoing {
+/** A channel's standing receive in the broker, its credit (`max`) filled in when it is written. */
+export class Poll extends Outgoing<ReceiveRequest> {
   /** Cancelled in the broker: it is over once the broker says so; what it still brings goes to callers or back. */
   aborted = false;
-  /** Messages it has brought so far (its credit, once written, is frame[3]). */
+  /** Messages it has brought so far (its credit, once written, is `request.max`). */
   brought = 0;
   /** What it still brings was given back already (the broker has it): dropped on arrival. */
   returned = false;
@@ -62,7 +63,7 @@ export class Poll extends Outgoing {
     readonly inbox: PollInbox,
     id: number,
   ) {
-    super([Op.Receive, id, inbox.channel, 1, 1]);
+    super({ op: Op.Receive, id, channel: inbox.channel, max: 1, mode: ReceiveMode.Standing, callers: 1 });
   }
 }
 
@@ -108,27 +109,28 @@ export class Receives implements ReceiveSource<unknown, PollState> {
   credit(poll: Poll): void {
     const inbox = poll.inbox;
     const waiting = inbox.callers.size;
-    poll.frame[3] = waiting === 0 ? 1 : Math.min(MAX_RECEIVE_BATCH, waiting + inbox.window);
-    poll.frame[4] = waiting === 0 ? 2 : 1;
-    poll.frame[5] = Math.min(waiting, poll.frame[3] as number);
+    const request = poll.request;
+    request.max = waiting === 0 ? 1 : Math.min(MAX_RECEIVE_BATCH, waiting + inbox.window);
+    request.mode = waiting === 0 ? ReceiveMode.Watch : ReceiveMode.Standing;
+    request.callers = Math.min(waiting, request.max);
   }
 
   /**
-   * The broker answered `poll`: `answer` is [id, status, body, deadline,
-   * priority, …] (no bodies when it was cancelled); `final` when the poll is
-   * over (Ok or Cancelled), not when more will follow (Partial).
+   * The broker answered `poll` with `bodies` (none when it was cancelled);
+   * `final` when the poll is over (Ok or Cancelled), not when more will
+   * follow (Partial).
    */
-  answered(poll: Poll, answer: unknown[], final: boolean): void {
+  answered(poll: Poll, bodies: readonly unknown[], final: boolean): void {
     const inbox = poll.inbox;
     if (inbox.own.poll !== poll) return;
-    for (let i = 2; i < answer.length && !poll.returned; i += 3) {
+    for (let i = 0; i < bodies.length && !poll.returned; i++) {
       poll.brought++;
-      this.buffer.arrive(inbox, answer[i]);
+      this.buffer.arrive(inbox, bodies[i]);
     }
     if (!final) return;
     inbox.own.poll = undefined;
     // A watch answered with nothing: the channel holds messages, so lingering would take them ahead of others.
-    if (answer.length <= 2 && !poll.aborted && inbox.callers.size === 0) this.buffer.endLinger(inbox);
+    if (bodies.length === 0 && !poll.aborted && inbox.callers.size === 0) this.buffer.endLinger(inbox);
     if (inbox.callers.size > 0) this.openPoll(inbox);
     else this.buffer.touch(inbox);
   }
@@ -182,13 +184,13 @@ export class Receives implements ReceiveSource<unknown, PollState> {
     };
   }
 
-  /** The reports for the next write, channel, took, 0 for each channel (one Requeue frame carries them all); called by the writer. */
-  takeReports(): unknown[] {
-    const out: unknown[] = [];
+  /** The reports for the next write, one per channel (one Requeue frame carries them all); called by the writer. */
+  takeReports(): Settle[] {
+    const out: Settle[] = [];
     for (const inbox of this.reporting) {
       const own = inbox.own;
       own.reporting = false;
-      if (own.taken > 0) out.push(inbox.channel, own.taken, 0);
+      if (own.taken > 0) out.push({ channel: inbox.channel, took: own.taken, rest: false });
       own.taken = 0;
     }
     this.reporting = [];
@@ -240,7 +242,7 @@ export class Receives implements ReceiveSource<unknown, PollState> {
     if (this.closing) return;
     const poll = inbox.own.poll;
     if (poll === undefined) this.openPoll(inbox, !tickOver);
-    else if (tickOver && !poll.aborted && poll.link !== undefined && (poll.frame[3] as number) - poll.brought > 1) this.stop(inbox);
+    else if (tickOver && !poll.aborted && poll.link !== undefined && poll.request.max - poll.brought > 1) this.stop(inbox);
   }
 
   /**

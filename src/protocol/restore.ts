@@ -9,6 +9,7 @@
  */
 import type { GapReason } from "../layer.js";
 import { Memberships } from "../client/memberships.js";
+import type { GroupAddRequest } from "./decode.js";
 import { Op, type HelloInfo } from "./ops.js";
 
 export class Restorer {
@@ -23,7 +24,7 @@ export class Restorer {
   constructor(
     groupExpiry: number,
     /** Queue a request; the promise settles with its answer. */
-    private readonly call: (frame: unknown[]) => Promise<unknown>,
+    private readonly call: (request: GroupAddRequest) => Promise<unknown>,
     private readonly gap: (reason: GapReason) => void,
   ) {
     this.groupExpiryMs = groupExpiry * 1000;
@@ -57,8 +58,7 @@ export class Restorer {
   }
 
   /** A hello was answered Ok with `info`: queue what the broker lost, before anything else is queued. */
-  hello(info: unknown): void {
-    const { epoch, resumed, groupExpiry } = (typeof info === "object" && info !== null ? info : {}) as Partial<HelloInfo>;
+  hello({ epoch, resumed, groupExpiry }: Partial<HelloInfo>): void {
     if (typeof groupExpiry === "number" && groupExpiry > 0) this.groupExpiryMs = groupExpiry * 1000;
     // A broker that names no epoch predates it: nothing can be told.
     if (typeof epoch !== "string") return;
@@ -73,8 +73,8 @@ export class Restorer {
     const kept = new Set(live.map(([group, channel]) => `${group} ${channel}`));
     for (const key of this.infos.keys()) if (!kept.has(key)) this.infos.delete(key);
     const calls = live.map(([group, channel, left]) => {
-      const info = this.infos.get(`${group} ${channel}`);
-      return this.call(info === undefined ? [Op.GroupAdd, 0, group, channel, left / 1000] : [Op.GroupAdd, 0, group, channel, left / 1000, info]);
+      const presence = this.infos.get(`${group} ${channel}`);
+      return this.call({ op: Op.GroupAdd, id: 0, group, channel, expiry: left / 1000, presence });
     });
     Promise.all(calls).then(
       () => {

@@ -97,10 +97,10 @@ export class BrokerServer {
     const link = streamLink(
       socket,
       {
-        frame: (frame) => session.frame(frame),
-        malformed: (err) => session.malformed(err),
-        drained: () => session.drained(),
-        closed: () => session.closed(),
+        onFrame: (frame) => session.onFrame(frame),
+        onMalformed: (err) => session.onMalformed(err),
+        onDrained: () => session.onDrained(),
+        onClosed: () => session.onClosed(),
       },
       {
         maxFrameBytes: this.broker.maxFrameBytes,

@@ -98,23 +98,23 @@ export function streamLink(socket: Socket, handlers: LinkHandlers, options: Stre
     if (failed) return;
     let completed: number;
     try {
-      completed = decoder.push(chunk, handlers.frame);
+      completed = decoder.push(chunk, handlers.onFrame);
     } catch (err) {
       failed = true;
-      return handlers.malformed(err as Error);
+      return handlers.onMalformed(err as Error);
     }
     if (room !== undefined && admitted) reserve();
     if (options.throttleDribbles) pace(chunk.length, completed);
   });
   socket.on("error", (err) => (lastError = err));
-  if (handlers.drained) socket.on("drain", handlers.drained);
+  if (handlers.onDrained) socket.on("drain", handlers.onDrained);
   socket.on("close", () => {
     clearTimeout(killer);
     clearTimeout(pause);
     if (wanted > 0) room!.cancel(granted);
     if (reserved > 0) room!.release(reserved);
     wanted = reserved = 0;
-    handlers.closed(lastError);
+    handlers.onClosed(lastError);
   });
   return {
     send(frames, splitBytes) {

@@ -25,13 +25,13 @@ function portLink(port: MessagePort, handlers: LinkHandlers, inFlight: InFlight)
   let open = true;
   port.on("message", (batch: unknown) => {
     inFlight.batches--;
-    if (!Array.isArray(batch)) return handlers.malformed(new Error("a port message must be a batch of frames"));
-    for (const frame of batch) handlers.frame(frame);
+    if (!Array.isArray(batch)) return handlers.onMalformed(new Error("a port message must be a batch of frames"));
+    for (const frame of batch) handlers.onFrame(frame);
   });
   port.once("close", () => {
     open = false;
     channels.delete(inFlight);
-    handlers.closed();
+    handlers.onClosed();
   });
   return {
     send: (frames) => {
@@ -71,9 +71,9 @@ class PortLayer extends ProtocolLayer {
           const inFlight: InFlight = { batches: 0 };
           channels.add(inFlight);
           const serverLink = portLink(port2, {
-            frame: (f) => session.frame(f),
-            malformed: (err) => session.malformed(err),
-            closed: () => session.closed(),
+            onFrame: (f) => session.onFrame(f),
+            onMalformed: (err) => session.onMalformed(err),
+            onClosed: () => session.onClosed(),
           }, inFlight);
           const session: ReturnType<Broker["open"]> = broker.open(serverLink, "port");
           return portLink(port1, handlers, inFlight);

@@ -378,10 +378,12 @@ describe("a layer's receive linger", () => {
     await producer.send("closing", { type: "m", i: 0 });
     expect((await lingering.receive("closing")).i).toBe(0);
     await vi.waitFor(() => expect(server.stats().waitingReceivers).toBe(1));
+    const buffer = (lingering as unknown as { pipeline: { receives: { buffer: { lingerTimer: unknown } } } }).pipeline.receives.buffer;
+    expect(buffer.lingerTimer).toBeDefined();
     const started = performance.now();
     await lingering.close();
     expect(performance.now() - started).toBeLessThan(1000);
-    expect((lingering as unknown as { receives: { lingerTimer: unknown } }).receives.lingerTimer).toBeUndefined();
+    expect(buffer.lingerTimer).toBeUndefined();
     await vi.waitFor(() => expect(server.stats().waitingReceivers).toBe(0));
     for (let i = 1; i <= 3; i++) await producer.send("closing", { type: "m", i });
     const got: unknown[] = [];

@@ -26,8 +26,8 @@ function session(broker: Broker, id: string): { frame(f: unknown[]): void; sent:
   const sent: unknown[][] = [];
   const link: Link = { send: (frames) => void sent.push(...(frames as unknown[][])), close: () => {} };
   const s = broker.open(link, id);
-  s.frame(hello(id));
-  return { frame: (f) => s.frame(f), sent };
+  s.onFrame(hello(id));
+  return { frame: (f) => s.onFrame(f), sent };
 }
 
 const answered = (sent: unknown[][], id: number): boolean => sent.some((f) => f[0] === id);
@@ -156,7 +156,7 @@ describe("reading", () => {
     const reads: number[] = [];
     server = createServer({ highWaterMark: 0 }, (socket) => {
       sockets.push(socket);
-      streamLink(socket, { frame: () => {}, malformed: () => {}, closed: () => {} }, { maxFrameBytes: 1024 * 1024, throttleDribbles: true });
+      streamLink(socket, { onFrame: () => {}, onMalformed: () => {}, onClosed: () => {} }, { maxFrameBytes: 1024 * 1024, throttleDribbles: true });
       socket.on("data", (chunk: Buffer) => reads.push(chunk.length));
     });
     await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
