@@ -22,6 +22,9 @@ export const BIGROOM_MEMBERS = 10_000;
 const CONSUMERS = 4;
 /** `BIGROOM_ROWS=memory,ipc,tcp` runs only those rows (of memory, ipc, tcp, redis, redis-cluster). */
 const ROWS = process.env.BIGROOM_ROWS?.split(",");
+/** `BIGROOM_CPU_PROF=dir` writes a CPU profile of every child process and the broker there (node --cpu-prof). */
+const PROFILE = process.env.BIGROOM_CPU_PROF;
+const PROFILE_ARGS = PROFILE === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`];
 
 interface Reply {
   reply?: string;
@@ -56,6 +59,18 @@ class Child {
       if (i >= 0) return this.inbox.splice(i, 1)[0]!;
       await new Promise<void>((r) => (this.waiter = r));
     }
+  }
+
+  /** Resolves once the process ended, or after `ms` (it is killed then, by the caller). */
+  exited(ms: number): Promise<void> {
+    if (this.process.exitCode !== null || this.process.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.process.once("exit", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   ask(command: Partial<BigroomCommand>): Promise<Reply> {
@@ -181,7 +196,7 @@ async function acrossProcesses(transport: string, url: string | undefined, k: nu
   let server: IpcServer | undefined;
   try {
     for (let c = 0; c <= CONSUMERS; c++) {
-      const child = fork(CHILD, [spec], { execArgv: ["--import", "tsx"], stdio: "inherit" });
+      const child = fork(CHILD, [spec], { execArgv: [...PROFILE_ARGS, "--import", "tsx"], stdio: "inherit" });
       if (url === undefined) {
         if (server) server.add(child);
         else server = serveIpc(child, { capacity: Infinity });
@@ -204,6 +219,8 @@ async function acrossProcesses(transport: string, url: string | undefined, k: nu
       done: (i) => tally.done(i),
     }, k, paced);
     await Promise.all(children.map((c) => c.ask({ cmd: "close" })));
+    // Each ends by itself once closed; a profile (BIGROOM_CPU_PROF) is written only then.
+    await Promise.all(children.map((c) => c.exited(5_000)));
     return out;
   } finally {
     for (const c of children) if (c.process.exitCode === null) c.process.kill();
@@ -227,7 +244,7 @@ export const bigroom: BenchBackend = {
     if (wanted("memory")) rows.push(...await inMemory(k, paced));
     if (wanted("ipc")) rows.push(...await acrossProcesses("ipc", undefined, k, paced));
     if (wanted("tcp")) {
-      const broker = await spawnBroker("tcp://127.0.0.1:0", ["--capacity", "inf"]);
+      const broker = await spawnBroker("tcp://127.0.0.1:0", ["--capacity", "inf"], PROFILE_ARGS);
       try {
         rows.push(...await acrossProcesses("tcp", broker.url, k, paced));
       } finally {
