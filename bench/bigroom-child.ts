@@ -29,7 +29,8 @@ process.on("message", (m: Partial<BigroomCommand>) => {
     }
   })();
   work.then(
-    (result) => process.send!({ reply: m.cmd, ...(result as object) }),
+    // After close, the IPC channel goes too: the process then ends by itself (and writes its --cpu-prof profile).
+    (result) => process.send!({ reply: m.cmd, ...(result as object) }, () => m.cmd === "close" && process.disconnect()),
     (err: Error) => process.send!({ error: err.stack ?? String(err) }),
   );
 });

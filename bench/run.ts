@@ -187,6 +187,12 @@ if (rooms[0] && rooms[1]) {
 }
 ratios.push(...costs);
 if (ratios.length) console.log(`\n${ratios.join("\n")}`);
+if (rows.some((r) => r.workload.startsWith("bigroom"))) {
+  console.log(`
+bigroom: a group of 10,000 members over 4 consumer processes, one sender (memory: one process); ops/s are deliveries/s
+  bigroom-burst  saturation: sends back to back; p50/p99 per send from groupSend to its last member's receive, queueing included
+  bigroom-paced  one send in flight: p50/p99 from groupSend to the last member's receive (the slowest member, not a typical one)`);
+}
 for (const s of skipped) console.log(`skipped ${s}`);
 
 if (values.json) writeFileSync(values.json, JSON.stringify({ results: rows, skipped }, null, 2));

@@ -1,18 +1,18 @@
 /**
  * `bigroom`: one group of 10,000 members (a `!` channel each, as Channels
  * consumers have) spread over 4 consumer processes, and one sender process
- * doing group sends one after another; on memory (everything in one
- * process), IPC, the TCP broker, one Redis and a Redis Cluster (3 masters +
- * 3 replicas, started here). Figures: deliveries a second from the first
- * groupSend to the last member's receive of the last message, and p50/p99 of
- * each message's time from its groupSend to its last member's receive.
+ * doing group sends; on memory (everything in one process), IPC, the TCP
+ * broker, one Redis and a Redis Cluster (3 masters + 3 replicas, started
+ * here). Each backend gives two rows (measure(), below): deliveries a second
+ * at saturation, and the latency of one group send in flight, from its
+ * groupSend to its last member's receive.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { InMemoryChannelLayer, RedisChannelLayer, serveIpc, type IpcServer } from "../../src/index.js";
 import { OwnCluster } from "../../test/redis/own-cluster.js";
-import { armRound, joinGroup, sendRound, type BigroomCommand } from "../bigroom-roles.js";
+import { armRound, joinGroup, sendRound, wallMs, type BigroomCommand } from "../bigroom-roles.js";
 import type { BenchBackend, ExtraResult } from "../types.js";
 import { spawnBroker, stopBroker } from "./broker.js";
 
@@ -22,6 +22,9 @@ export const BIGROOM_MEMBERS = 10_000;
 const CONSUMERS = 4;
 /** `BIGROOM_ROWS=memory,ipc,tcp` runs only those rows (of memory, ipc, tcp, redis, redis-cluster). */
 const ROWS = process.env.BIGROOM_ROWS?.split(",");
+/** `BIGROOM_CPU_PROF=dir` writes a CPU profile of every child process and the broker there (node --cpu-prof). */
+const PROFILE = process.env.BIGROOM_CPU_PROF;
+const PROFILE_ARGS = PROFILE === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`];
 
 interface Reply {
   reply?: string;
@@ -58,6 +61,18 @@ class Child {
     }
   }
 
+  /** Resolves once the process ended, or after `ms` (it is killed then, by the caller). */
+  exited(ms: number): Promise<void> {
+    if (this.process.exitCode !== null || this.process.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.process.once("exit", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
   ask(command: Partial<BigroomCommand>): Promise<Reply> {
     this.process.send(command);
     return this.next((r) => r.reply === command.cmd);
@@ -73,32 +88,62 @@ interface Room {
   done(i: number): Promise<number>;
 }
 
+/** Nearest-rank percentile `p` (0–1) of `sorted` (ascending): with 100 samples, p99 is the second largest. */
+const percentile = (sorted: readonly number[], p: number): number => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]!;
+
 /**
- * Throughput: `k` group sends back to back, deliveries a second until the
- * last member's last receive. Latency: `paced` sends, each once the one
- * before reached every member, from its groupSend to its last member's
- * receive (back to back, a message's latency would be the queue ahead of it).
+ * Two rows, each saying what load it was measured at:
+ *
+ * - `bigroom-burst`, saturation: `k` group sends back to back (the sender
+ *   awaits each groupSend, not its deliveries); ops/s is deliveries a second
+ *   from the first groupSend to the last member's last receive, and p50/p99
+ *   are each send's time from its groupSend to its last member's receive,
+ *   queueing behind the sends before it included.
+ * - `bigroom-paced`, one group send in flight: `paced` sends, each once the
+ *   one before reached every member; p50/p99 are from its groupSend to its
+ *   last member's receive (not the median member's: the slowest one).
  */
-async function measure(transport: string, room: Room, k: number, paced: number): Promise<ExtraResult> {
-  let deliveriesPerSec = 0;
-  let seconds = 0;
+async function measure(transport: string, room: Room, k: number, paced: number): Promise<ExtraResult[]> {
+  let burst: ExtraResult | undefined;
   // A short round first: every process compiles its hot paths before the timed one.
   for (const rounds of [Math.min(5, k), k]) {
     await room.arm(rounds);
     const sent = await room.send(0, rounds);
     const lasts = await Promise.all(sent.map((_, i) => room.done(i)));
-    seconds = (Math.max(...lasts) - sent[0]!) / 1000;
-    deliveriesPerSec = (BIGROOM_MEMBERS * rounds) / seconds;
+    const seconds = (Math.max(...lasts) - sent[0]!) / 1000;
+    const queued = lasts.map((at, i) => at - sent[i]!).sort((a, b) => a - b);
+    burst = {
+      backend: transport,
+      workload: "bigroom-burst",
+      n: BIGROOM_MEMBERS * rounds,
+      seconds,
+      opsPerSec: (BIGROOM_MEMBERS * rounds) / seconds,
+      p50Ms: percentile(queued, 0.5),
+      p99Ms: percentile(queued, 0.99),
+      load: `${rounds} sends back to back`,
+    };
   }
   await room.arm(paced);
   const latencies: number[] = [];
+  const began = wallMs();
   for (let i = 0; i < paced; i++) {
     const [sent] = await room.send(i, 1);
     latencies.push((await room.done(i)) - sent!);
   }
+  const seconds = (wallMs() - began) / 1000;
   latencies.sort((a, b) => a - b);
-  const pct = (p: number): number => latencies[Math.min(paced - 1, Math.floor(p * paced))]!;
-  return { backend: transport, workload: "bigroom", n: BIGROOM_MEMBERS * k, seconds, opsPerSec: deliveriesPerSec, p50Ms: pct(0.5), p99Ms: pct(0.99), burst: k, paced };
+  const one: ExtraResult = {
+    backend: transport,
+    workload: "bigroom-paced",
+    n: BIGROOM_MEMBERS * paced,
+    seconds,
+    opsPerSec: (BIGROOM_MEMBERS * paced) / seconds,
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+    maxMs: Number(latencies.at(-1)!.toFixed(1)),
+    load: `1 send in flight, ${paced} sends`,
+  };
+  return [burst!, one];
 }
 
 /** Resolves per message once `consumers` reports of it came in, with the latest time. */
@@ -124,7 +169,7 @@ class Tally {
 }
 
 /** Memory: the four consumers and the sender share one process and one layer. */
-async function inMemory(k: number, paced: number): Promise<ExtraResult> {
+async function inMemory(k: number, paced: number): Promise<ExtraResult[]> {
   const layer = new InMemoryChannelLayer({ capacity: Infinity });
   try {
     const group = "bigroom";
@@ -145,13 +190,13 @@ async function inMemory(k: number, paced: number): Promise<ExtraResult> {
 }
 
 /** Four consumer processes and a sender process on `url` (undefined: IPC, served by this process). */
-async function acrossProcesses(transport: string, url: string | undefined, k: number, paced: number): Promise<ExtraResult> {
+async function acrossProcesses(transport: string, url: string | undefined, k: number, paced: number): Promise<ExtraResult[]> {
   const spec = JSON.stringify(url === undefined ? {} : { url });
   const children: Child[] = [];
   let server: IpcServer | undefined;
   try {
     for (let c = 0; c <= CONSUMERS; c++) {
-      const child = fork(CHILD, [spec], { execArgv: ["--import", "tsx"], stdio: "inherit" });
+      const child = fork(CHILD, [spec], { execArgv: [...PROFILE_ARGS, "--import", "tsx"], stdio: "inherit" });
       if (url === undefined) {
         if (server) server.add(child);
         else server = serveIpc(child, { capacity: Infinity });
@@ -174,6 +219,8 @@ async function acrossProcesses(transport: string, url: string | undefined, k: nu
       done: (i) => tally.done(i),
     }, k, paced);
     await Promise.all(children.map((c) => c.ask({ cmd: "close" })));
+    // Each ends by itself once closed; a profile (BIGROOM_CPU_PROF) is written only then.
+    await Promise.all(children.map((c) => c.exited(5_000)));
     return out;
   } finally {
     for (const c of children) if (c.process.exitCode === null) c.process.kill();
@@ -190,16 +237,16 @@ export const bigroom: BenchBackend = {
   },
   async extras(quick) {
     const k = quick ? 10 : 50;
-    const paced = quick ? 10 : 50;
+    const paced = quick ? 10 : 100;
     const prefix = (): string => `asgibenchroom${randomBytes(4).toString("hex")}`;
     const wanted = (row: string): boolean => ROWS === undefined || ROWS.includes(row);
     const rows: ExtraResult[] = [];
-    if (wanted("memory")) rows.push(await inMemory(k, paced));
-    if (wanted("ipc")) rows.push(await acrossProcesses("ipc", undefined, k, paced));
+    if (wanted("memory")) rows.push(...await inMemory(k, paced));
+    if (wanted("ipc")) rows.push(...await acrossProcesses("ipc", undefined, k, paced));
     if (wanted("tcp")) {
-      const broker = await spawnBroker("tcp://127.0.0.1:0", ["--capacity", "inf"]);
+      const broker = await spawnBroker("tcp://127.0.0.1:0", ["--capacity", "inf"], PROFILE_ARGS);
       try {
-        rows.push(await acrossProcesses("tcp", broker.url, k, paced));
+        rows.push(...await acrossProcesses("tcp", broker.url, k, paced));
       } finally {
         await stopBroker(broker.child);
       }
@@ -207,7 +254,7 @@ export const bigroom: BenchBackend = {
     if (wanted("redis")) {
       const redisPrefix = prefix();
       try {
-        rows.push(await acrossProcesses("redis", `${REDIS_URL}?prefix=${redisPrefix}`, k, paced));
+        rows.push(...await acrossProcesses("redis", `${REDIS_URL}?prefix=${redisPrefix}`, k, paced));
       } finally {
         // The group's key would stay a day (groupExpiry) on the shared server.
         const layer = new RedisChannelLayer({ hosts: [REDIS_URL], prefix: redisPrefix });
@@ -218,7 +265,7 @@ export const bigroom: BenchBackend = {
     if (wanted("redis-cluster")) {
       const cluster = await OwnCluster.start();
       try {
-        rows.push(await acrossProcesses("redis-cluster", `${cluster.url}/?prefix=${prefix()}`, k, paced));
+        rows.push(...await acrossProcesses("redis-cluster", `${cluster.url}/?prefix=${prefix()}`, k, paced));
       } finally {
         await cluster.stop();
       }
