@@ -4,6 +4,10 @@
  *
  *   npm run bench -- [--quick] [--backends a,b] [--workloads x,y] [--json FILE]
  *   npm run bench -- --backends abuse     the good client under each attack (opt-in)
+ *   npm run bench -- --backends redis,redis-cluster --interleave 5
+ *       every backend started at once, each workload run 5 times per backend in turn
+ *       (the order rotating): rows are medians, ratios the median of each turn's ratio,
+ *       so load that comes and goes on a shared machine falls on both sides alike
  */
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -17,13 +21,14 @@ const { values } = parseArgs({
     backends: { type: "string" },
     workloads: { type: "string" },
     json: { type: "string" },
+    interleave: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 
 if (values.help) {
   console.log(`usage: npm run bench -- [--quick] [--backends ${BACKENDS.map((b) => b.name).join(",")}]
-                         [--workloads ${WORKLOADS.join(",")}] [--json FILE]`);
+                         [--workloads ${WORKLOADS.join(",")}] [--interleave TURNS] [--json FILE]`);
   process.exit(0);
 }
 
@@ -61,8 +66,72 @@ async function warmUp(backend: (typeof BACKENDS)[number], workload: Workload, n:
 }
 
 const skipped: string[] = [];
+const interleave = values.interleave === undefined ? 0 : Number(values.interleave);
+if (!(Number.isInteger(interleave) && interleave >= 0)) throw new Error("--interleave takes a number of turns");
+/** Per backend and workload, the ops/s of each turn (--interleave). */
+const turns = new Map<string, number[]>();
 
-for (const backend of BACKENDS.filter((b) => backendNames.includes(b.name))) {
+/** One timed row of `backend` on `workload` (after its warm-up), or undefined when it failed (reported in skipped). */
+async function timed(backend: (typeof BACKENDS)[number], workload: Workload, warm: boolean): Promise<ResultRow | undefined> {
+  const n = Math.min(sizeOf(workload), backend.maxN ?? Infinity);
+  progress(`${backend.name} ${workload} n=${n} …`);
+  try {
+    if (warm && backend.warmUp !== false) await warmUp(backend, workload, n);
+    const r = await backend.run(workload, n);
+    return {
+      backend: backend.name,
+      workload,
+      n: r.ops,
+      seconds: r.seconds,
+      opsPerSec: r.ops / r.seconds,
+      ...(r.p50Ms !== undefined ? { p50Ms: r.p50Ms, p99Ms: r.p99Ms } : {}),
+    };
+  } catch (err) {
+    // One failed row (a rival that hung, say) is reported; the rest of the run goes on.
+    skipped.push(`${backend.name} ${workload}: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+if (interleave > 0) {
+  const started: (typeof BACKENDS)[number][] = [];
+  for (const backend of BACKENDS.filter((b) => backendNames.includes(b.name))) {
+    const ok = await backend.available();
+    if (ok !== true) skipped.push(`${backend.name}: ${ok}`);
+    else started.push(backend);
+  }
+  try {
+    for (const backend of started) await backend.start?.();
+    for (const workload of workloads) {
+      const runners = started.filter((b) => b.workloads?.includes(workload) ?? true);
+      const got = new Map<string, ResultRow[]>(runners.map((b) => [b.name, []]));
+      for (let turn = 0; turn < interleave; turn++) {
+        for (let i = 0; i < runners.length; i++) {
+          const backend = runners[(i + turn) % runners.length]!;
+          const row = await timed(backend, workload, turn === 0);
+          if (row) got.get(backend.name)!.push(row);
+          turns.set(`${backend.name} ${workload}`, [...(turns.get(`${backend.name} ${workload}`) ?? []), row?.opsPerSec ?? NaN]);
+        }
+      }
+      for (const [name, list] of got) {
+        if (list.length === 0) continue;
+        const mid = median(list.map((r) => r.opsPerSec));
+        const row = list.reduce((a, b) => (Math.abs(b.opsPerSec - mid) < Math.abs(a.opsPerSec - mid) ? b : a));
+        rows.push({ ...row, backend: name, opsPerSec: mid, turns: list.map((r) => Math.round(r.opsPerSec)).join("/") });
+      }
+    }
+  } finally {
+    for (const backend of started) await backend.stop?.();
+  }
+}
+
+for (const backend of BACKENDS.filter((b) => interleave === 0 && backendNames.includes(b.name))) {
   const ok = await backend.available();
   if (ok !== true) {
     skipped.push(`${backend.name}: ${ok}`);
@@ -71,25 +140,8 @@ for (const backend of BACKENDS.filter((b) => backendNames.includes(b.name))) {
   await backend.start?.();
   try {
     for (const workload of workloads.filter((w) => backend.workloads?.includes(w) ?? true)) {
-      const n = Math.min(sizeOf(workload), backend.maxN ?? Infinity);
-      progress(`${backend.name} ${workload} n=${n} …`);
-      let r;
-      try {
-        if (backend.warmUp !== false) await warmUp(backend, workload, n);
-        r = await backend.run(workload, n);
-      } catch (err) {
-        // One failed row (a rival that hung, say) is reported; the rest of the run goes on.
-        skipped.push(`${backend.name} ${workload}: ${(err as Error).message}`);
-        continue;
-      }
-      rows.push({
-        backend: backend.name,
-        workload,
-        n: r.ops,
-        seconds: r.seconds,
-        opsPerSec: r.ops / r.seconds,
-        ...(r.p50Ms !== undefined ? { p50Ms: r.p50Ms, p99Ms: r.p99Ms } : {}),
-      });
+      const row = await timed(backend, workload, true);
+      if (row) rows.push(row);
     }
     if (backend.extras && !values.workloads) {
       progress(`${backend.name} extras …`);
@@ -177,7 +229,14 @@ for (const [ours, theirs] of [
   for (const w of workloads) {
     const a = find(ours!, w);
     const b = find(theirs!, w);
-    if (a && b) ratios.push(`${ours}/${theirs} ${w}: ${(a.opsPerSec / b.opsPerSec).toFixed(2)}x`);
+    if (!a || !b) continue;
+    const mine = turns.get(`${ours} ${w}`);
+    const other = turns.get(`${theirs} ${w}`);
+    if (mine && other) {
+      // Interleaved: the median of each turn's ratio, and the range.
+      const each = mine.map((x, i) => x / other[i]!).filter(Number.isFinite);
+      ratios.push(`${ours}/${theirs} ${w}: ${median(each).toFixed(2)}x (median of ${each.length} turns; ${Math.min(...each).toFixed(2)}–${Math.max(...each).toFixed(2)})`);
+    } else ratios.push(`${ours}/${theirs} ${w}: ${(a.opsPerSec / b.opsPerSec).toFixed(2)}x`);
   }
 }
 // Extra rows compared by name (the rivals' rows are extras too).
@@ -191,7 +250,8 @@ if (rows.some((r) => r.workload.startsWith("bigroom"))) {
   console.log(`
 bigroom: a group of 10,000 members over 4 consumer processes, one sender (memory: one process); ops/s are deliveries/s
   bigroom-burst  saturation: sends back to back; p50/p99 per send from groupSend to its last member's receive, queueing included
-  bigroom-paced  one send in flight: p50/p99 from groupSend to the last member's receive (the slowest member, not a typical one)`);
+  bigroom-paced  one send in flight: p50/p99 from groupSend to the last member's receive (the slowest member, not a typical one)
+  cpuUsPerDelivery: CPU of every process of the row (sender, consumers, broker; not Redis) per delivery: steadier than times on a loaded machine`);
 }
 for (const s of skipped) console.log(`skipped ${s}`);
 

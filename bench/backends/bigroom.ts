@@ -8,6 +8,7 @@
  * groupSend to its last member's receive.
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { InMemoryChannelLayer, RedisChannelLayer, serveIpc, type IpcServer } from "../../src/index.js";
@@ -86,6 +87,25 @@ interface Room {
   send(from: number, k: number): Promise<number[]>;
   /** When the last member got message i. */
   done(i: number): Promise<number>;
+  /** CPU milliseconds the processes involved (the bench's own, its children, a broker) have used so far. */
+  cpu(): number;
+}
+
+/** CPU milliseconds this process has used. */
+const ownCpu = (): number => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
+
+/** CPU milliseconds process `pid` has used (Linux' /proc; 0 elsewhere), in clock ticks of 10 ms. */
+function cpuOf(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime (fields 14, 15)
+  } catch {
+    return 0;
+  }
 }
 
 /** Nearest-rank percentile `p` (0–1) of `sorted` (ascending): with 100 samples, p99 is the second largest. */
@@ -108,9 +128,11 @@ async function measure(transport: string, room: Room, k: number, paced: number):
   // A short round first: every process compiles its hot paths before the timed one.
   for (const rounds of [Math.min(5, k), k]) {
     await room.arm(rounds);
+    const cpuBefore = room.cpu();
     const sent = await room.send(0, rounds);
     const lasts = await Promise.all(sent.map((_, i) => room.done(i)));
     const seconds = (Math.max(...lasts) - sent[0]!) / 1000;
+    const cpuUs = ((room.cpu() - cpuBefore) * 1000) / (BIGROOM_MEMBERS * rounds);
     const queued = lasts.map((at, i) => at - sent[i]!).sort((a, b) => a - b);
     burst = {
       backend: transport,
@@ -120,17 +142,20 @@ async function measure(transport: string, room: Room, k: number, paced: number):
       opsPerSec: (BIGROOM_MEMBERS * rounds) / seconds,
       p50Ms: percentile(queued, 0.5),
       p99Ms: percentile(queued, 0.99),
+      cpuUsPerDelivery: Number(cpuUs.toFixed(1)),
       load: `${rounds} sends back to back`,
     };
   }
   await room.arm(paced);
   const latencies: number[] = [];
   const began = wallMs();
+  const cpuBefore = room.cpu();
   for (let i = 0; i < paced; i++) {
     const [sent] = await room.send(i, 1);
     latencies.push((await room.done(i)) - sent!);
   }
   const seconds = (wallMs() - began) / 1000;
+  const cpuUs = ((room.cpu() - cpuBefore) * 1000) / (BIGROOM_MEMBERS * paced);
   latencies.sort((a, b) => a - b);
   const one: ExtraResult = {
     backend: transport,
@@ -141,6 +166,7 @@ async function measure(transport: string, room: Room, k: number, paced: number):
     p50Ms: percentile(latencies, 0.5),
     p99Ms: percentile(latencies, 0.99),
     maxMs: Number(latencies.at(-1)!.toFixed(1)),
+    cpuUsPerDelivery: Number(cpuUs.toFixed(1)),
     load: `1 send in flight, ${paced} sends`,
   };
   return [burst!, one];
@@ -183,6 +209,7 @@ async function inMemory(k: number, paced: number): Promise<ExtraResult[]> {
       },
       send: (from, n) => sendRound(layer, group, from, n),
       done: (i) => tally.done(i),
+      cpu: ownCpu,
     }, k, paced);
   } finally {
     await layer.close();
@@ -190,7 +217,7 @@ async function inMemory(k: number, paced: number): Promise<ExtraResult[]> {
 }
 
 /** Four consumer processes and a sender process on `url` (undefined: IPC, served by this process). */
-async function acrossProcesses(transport: string, url: string | undefined, k: number, paced: number): Promise<ExtraResult[]> {
+async function acrossProcesses(transport: string, url: string | undefined, k: number, paced: number, serverPid?: number): Promise<ExtraResult[]> {
   const spec = JSON.stringify(url === undefined ? {} : { url });
   const children: Child[] = [];
   let server: IpcServer | undefined;
@@ -217,6 +244,8 @@ async function acrossProcesses(transport: string, url: string | undefined, k: nu
       },
       send: async (from, n) => (await sender.ask({ cmd: "send", group, from, k: n })).sent!,
       done: (i) => tally.done(i),
+      // The bench's own process holds the IPC broker, and tallies for every transport.
+      cpu: () => ownCpu() + [...children.map((c) => c.process.pid), serverPid].reduce<number>((sum, pid) => sum + cpuOf(pid), 0),
     }, k, paced);
     await Promise.all(children.map((c) => c.ask({ cmd: "close" })));
     // Each ends by itself once closed; a profile (BIGROOM_CPU_PROF) is written only then.
@@ -246,7 +275,7 @@ export const bigroom: BenchBackend = {
     if (wanted("tcp")) {
       const broker = await spawnBroker("tcp://127.0.0.1:0", ["--capacity", "inf"], PROFILE_ARGS);
       try {
-        rows.push(...await acrossProcesses("tcp", broker.url, k, paced));
+        rows.push(...await acrossProcesses("tcp", broker.url, k, paced, broker.child.pid));
       } finally {
         await stopBroker(broker.child);
       }

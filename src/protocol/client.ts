@@ -14,12 +14,12 @@ import type { GroupHistory, HistoryPosition, Message, PresenceInfo, PresencePage
 import { presenceQuery } from "../options/presence.js";
 import { PendingReceive } from "../client/pending-receive.js";
 import { clientSettings, frameLimit, OwnSettings, type ProtocolLayerOptions } from "./client-options.js";
-import { answerError, answerHello, decodeAnswer, read, type Answer, type Request } from "./decode.js";
+import { answerError, answerHello, bundleAnswers, decodeAnswer, read, type Answer, type Request } from "./decode.js";
 import { encodeRequest } from "./encode.js";
 import type { Link, LinkHandlers } from "./link.js";
 import { instanceIdOf, newInstanceSecret } from "./identity.js";
 import type { BrokerLayerStats } from "../stats.js";
-import { CONNECTION_ID, Op, PROTOCOL_VERSION, Status, type BrokerDetails, type BrokerStats } from "./ops.js";
+import { CONNECTION_ID, Feature, Op, PROTOCOL_VERSION, Status, type BrokerDetails, type BrokerStats } from "./ops.js";
 import { Pipeline } from "./pipeline.js";
 import { Restorer } from "./restore.js";
 import { MAX_HISTORY_READ } from "./history.js";
@@ -201,7 +201,15 @@ export abstract class ProtocolLayer extends BaseLayer {
     });
     this.link = link;
     this.heardSinceBeat = true;
-    const hello = { op: Op.Hello, id: this.helloId, version: PROTOCOL_VERSION, instanceId: this.instanceId, token: this.token ?? null, secret: this.secret };
+    const hello = {
+      op: Op.Hello,
+      id: this.helloId,
+      version: PROTOCOL_VERSION,
+      instanceId: this.instanceId,
+      token: this.token ?? null,
+      secret: this.secret,
+      features: Feature.Bundles,
+    };
     link.send([encodeRequest(hello)]);
     this.startDownTimer();
   }
@@ -211,7 +219,13 @@ export abstract class ProtocolLayer extends BaseLayer {
     this.heardSinceBeat = true;
     const answer = decodeAnswer(frame);
     if (answer === undefined) return link.close();
-    if (answer.id === CONNECTION_ID) return link.close(); // the broker found our frames wrong; start afresh
+    if (answer.id === CONNECTION_ID) {
+      if (answer.status !== Status.Bundle || !this.ready) return link.close(); // the broker found our frames wrong; start afresh
+      const answers = bundleAnswers(answer);
+      if (answers === undefined) return link.close();
+      for (const one of answers) this.pipeline.onAnswer(one);
+      return;
+    }
     if (this.ready) return this.pipeline.onAnswer(answer);
     if (answer.id === this.helloId) this.hello(link, answer);
   }

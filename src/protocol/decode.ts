@@ -6,7 +6,7 @@
  * Nothing here throws: what cannot be read is a BadRequest, or no answer.
  */
 import type { BrokerDetails, BrokerStats, HelloInfo } from "./ops.js";
-import { MAX_RECEIVE_BATCH, MAX_STATS_TOP, Op, ReceiveMode, Status } from "./ops.js";
+import { CONNECTION_ID, MAX_RECEIVE_BATCH, MAX_STATS_TOP, Op, ReceiveMode, Status } from "./ops.js";
 import { MessageTooLargeError, ProtocolError } from "../errors.js";
 import type { HistoryPosition, PresencePage } from "../layer.js";
 import { assertChannelName, assertGroupName } from "../names.js";
@@ -17,7 +17,7 @@ import { presenceInfoArg, presencePageArgs, readPresencePage } from "./presence.
 type Of<O extends keyof typeof Op, Fields = object> = { op: (typeof Op)[O]; id: number } & Fields;
 
 /** The hello's fields are judged by the broker (hello.ts), in the order its refusals take. */
-export type HelloRequest = Of<"Hello", { version: unknown; instanceId: unknown; token: unknown; secret: unknown }>;
+export type HelloRequest = Of<"Hello", { version: unknown; instanceId: unknown; token: unknown; secret: unknown; features: number | undefined }>;
 export type SendRequest = Of<"Send", { channel: string; body: Buffer; priority: number | undefined }>;
 export type ReceiveRequest = Of<"Receive", { channel: string; max: number; mode: (typeof ReceiveMode)[keyof typeof ReceiveMode]; callers: number }>;
 /** Its id is the receive's. */
@@ -109,7 +109,7 @@ class FatalFrame extends ProtocolError {}
 function fields(f: unknown[], id: number, maxBytes: number): Request {
   switch (f[0]) {
     case Op.Hello:
-      return { op: Op.Hello, id, version: f[2], instanceId: f[3], token: f[4], secret: f[5] };
+      return { op: Op.Hello, id, version: f[2], instanceId: f[3], token: f[4], secret: f[5], features: isInt(f[6]) && f[6] >= 0 ? f[6] : undefined };
     case Op.Send:
       return { op: Op.Send, id, channel: channelArg(f[2]), body: bodyArg(f[3], maxBytes), priority: priorityArg(f[4]) };
     case Op.Receive: {
@@ -258,6 +258,24 @@ export interface Answer {
 export function decodeAnswer(frame: unknown): Answer | undefined {
   if (!Array.isArray(frame) || typeof frame[0] !== "number" || typeof frame[1] !== "number") return undefined;
   return { id: frame[0], status: frame[1], values: frame };
+}
+
+/**
+ * The answers a bundle (Status.Bundle) stands for, each as the frame
+ * [id, status, body, deadline, priority] it replaces, in order; undefined when
+ * the bundle is malformed (the client then ends the link).
+ */
+export function bundleAnswers(bundle: Answer): Answer[] | undefined {
+  const v = bundle.values;
+  if (v.length < 7 || (v.length - 5) % 2 !== 0) return undefined;
+  const answers: Answer[] = [];
+  for (let i = 5; i < v.length; i += 2) {
+    const id = v[i];
+    const status = v[i + 1];
+    if (!isInt(id) || id === CONNECTION_ID || (status !== Status.Ok && status !== Status.Partial)) return undefined;
+    answers.push({ id, status, values: [id, status, v[2], v[3], v[4]] });
+  }
+  return answers;
 }
 
 /** The values of an Ok or Partial answer start after its id and status. */

@@ -13,7 +13,9 @@ import { CONNECTION_ID, Op, Status } from "./ops.js";
 export function encodeRequest(r: Request): unknown[] {
   switch (r.op) {
     case Op.Hello:
-      return [Op.Hello, r.id, r.version, r.instanceId, r.token ?? null, r.secret];
+      return r.features === undefined
+        ? [Op.Hello, r.id, r.version, r.instanceId, r.token ?? null, r.secret]
+        : [Op.Hello, r.id, r.version, r.instanceId, r.token ?? null, r.secret, r.features];
     case Op.Send:
       return r.priority === undefined ? [Op.Send, r.id, r.channel, r.body] : [Op.Send, r.id, r.channel, r.body, r.priority];
     case Op.Receive:

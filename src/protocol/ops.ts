@@ -7,6 +7,8 @@
  *             [id, Status.Partial, ...result]   more answers follow (a standing receive)
  *             [id, Status.Error, code, message, details?]
  *             [id, Status.Cancelled]       a receive ended by a cancel op
+ *   bundle    [0, Status.Bundle, body, deadline, priority, id, status, id, status, …]
+ *             one message answering several receives at once (see Status.Bundle)
  *
  * Message bodies travel as msgpack `bin`: encoded once by the sending client,
  * kept as opaque bytes by the broker, decoded by the receiving client.
@@ -18,7 +20,11 @@ import type { ReplyCacheStats } from "../stats.js";
 export const PROTOCOL_VERSION = 4;
 
 export const Op = {
-  /** [Hello, id, version, instanceId, token | null, secret] → [id, Ok, HelloInfo] (instanceId derives from secret: identity.ts) */
+  /**
+   * [Hello, id, version, instanceId, token | null, secret, features?] → [id, Ok, HelloInfo] (instanceId derives
+   * from secret: identity.ts); `features`, a bit set of Feature, says which optional frames the client reads
+   * (none when absent: an older client or the Python one is never sent a frame it does not know).
+   */
   Hello: 0,
   /** [Send, id, channel, body, priority?] → [id, Ok] */
   Send: 1,
@@ -90,7 +96,28 @@ export const Op = {
   Depart: 16,
 } as const;
 
-export const Status = { Ok: 0, Error: 1, Cancelled: 2, Partial: 3 } as const;
+export const Status = {
+  Ok: 0,
+  Error: 1,
+  Cancelled: 2,
+  Partial: 3,
+  /**
+   * [0, Bundle, body, deadline, priority, id₁, status₁, id₂, status₂, …]: the answers
+   * [idₙ, statusₙ, body, deadline, priority] of several receives (statusₙ Ok or Partial) that
+   * hand over one message, body written once; each is read as if it came alone, in the order
+   * listed, where the frame stands in the stream. The broker bundles answers only when they
+   * would have been written one after another (a group send reaching several of one client's
+   * channels), so no answer moves past another; only to a client whose hello offered
+   * Feature.Bundles. Bounded by the deliveries of one turn (DELIVERIES_PER_TURN).
+   */
+  Bundle: 4,
+} as const;
+
+/** Optional frames a client reads, offered as a bit set in its hello. */
+export const Feature = {
+  /** Status.Bundle answers. */
+  Bundles: 1,
+} as const;
 
 /** A receive's `standing` field: answered once, standing until it has handed over `max`, or a watch (see Op.Receive). */
 export const ReceiveMode = { Once: 0, Standing: 1, Watch: 2 } as const;

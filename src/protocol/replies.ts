@@ -4,8 +4,10 @@
  * and what the client is owed (queued and unsent bytes) is known at every
  * moment, for the admission of its next requests (admission.ts).
  */
+import { answer } from "./encode.js";
 import { WRITE_SLICE_BYTES, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
+import { CONNECTION_ID, Status } from "./ops.js";
 
 export interface ReplyHooks {
   /** An answer of `bytes` (estimated) was queued. */
@@ -16,8 +18,24 @@ export interface ReplyHooks {
   onWriteFailed(err: Error): void;
 }
 
+/** Estimated bytes one more receive adds to a bundle: its id and status. */
+const BUNDLE_ENTRY_BYTES = 10;
+
+/** The last message answer queued, which the next one for the same message may join. */
+interface Run {
+  frame: unknown[];
+  body: Buffer;
+  deadline: number;
+  priority: number;
+  /** Whether `frame` is a bundle already. */
+  bundled: boolean;
+}
+
 export class Replies {
+  /** Whether the client offered Feature.Bundles in its hello: answers handing over one message may then share a frame. */
+  bundling = false;
   private out: unknown[] = [];
+  private run: Run | undefined;
   /** Estimated encoded bytes of `out`, counted as each answer is queued. */
   private outBytes = 0;
   private flushQueued = false;
@@ -43,6 +61,35 @@ export class Replies {
       this.flushQueued = true;
       process.nextTick(this.flush);
     }
+  }
+
+  /**
+   * Queue a receive's answer handing over one message (`more`: the receive
+   * stands). Where the client reads bundles (`bundling`) and the answer
+   * queued just before handed over the same message (one group send reaching
+   * several of this client's channels), it joins that answer as a bundle
+   * (Status.Bundle): the body is written once, and no answer moves past another.
+   */
+  message(id: number, more: boolean, body: Buffer, deadline: number, priority: number): void {
+    const status = more ? Status.Partial : Status.Ok;
+    const last = this.run;
+    if (last !== undefined && last.body === body && last.deadline === deadline && last.priority === priority && this.out[this.out.length - 1] === last.frame) {
+      const frame = last.frame;
+      if (!last.bundled) {
+        // [id, status, body, deadline, priority] becomes [0, Bundle, body, deadline, priority, id, status].
+        frame.push(frame[0], frame[1]);
+        frame[0] = CONNECTION_ID;
+        frame[1] = Status.Bundle;
+        last.bundled = true;
+      }
+      frame.push(id, status);
+      this.outBytes += BUNDLE_ENTRY_BYTES;
+      this.hooks.onQueued(BUNDLE_ENTRY_BYTES);
+      return;
+    }
+    const frame = answer.message(id, more, body, deadline, priority);
+    this.send(frame);
+    this.run = this.bundling ? { frame, body, deadline, priority, bundled: false } : undefined;
   }
 
   /** Write what is queued now. A failure to encode or write ends this session, never the broker. */

@@ -19,7 +19,7 @@ import { historyReplyBytes } from "./history.js";
 import { fanTurn } from "./fan-turn.js";
 import { FANOUT_STEP } from "./limits.js";
 import type { Link } from "./link.js";
-import { Op } from "./ops.js";
+import { Feature, Op } from "./ops.js";
 import { presencePageFrame } from "./presence.js";
 import { Replies } from "./replies.js";
 import type { SessionHost, Viewer } from "./session-host.js";
@@ -135,6 +135,8 @@ export class Session {
     this.link.admit?.();
     this.instanceId = verdict.instanceId;
     this.grant = verdict.grant;
+    // Only a client that offered bundles gets them (the Python client and older ones do not).
+    this.replies.bundling = ((request.features ?? 0) & Feature.Bundles) !== 0;
     this.broker.log(`client ${this.id} connected (${this.peer}, instance ${this.instanceId})`);
     this.replies.send(answer.with(request.id, verdict.info));
   }

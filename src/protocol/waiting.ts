@@ -108,12 +108,12 @@ export class WaitingReceives {
     if (waiter.callers > 0) waiter.callers--;
     this.ahead.handed(waiter.channel, body, deadline, priority, seq);
     if (--waiter.credit > 0) {
-      this.replies.send(answer.message(waiter.id, true, body, deadline, priority));
+      this.replies.message(waiter.id, true, body, deadline, priority);
       // At the back of the line again, so other receivers of a worker channel get their turn (docs/semantics.md §4.2).
       waiter.handle = this.broker.engine.wait(waiter.channel, waiter);
     } else {
       this.waiters.delete(waiter.id);
-      this.replies.send(answer.message(waiter.id, false, body, deadline, priority));
+      this.replies.message(waiter.id, false, body, deadline, priority);
     }
     return true;
   }

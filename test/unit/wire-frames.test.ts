@@ -4,9 +4,11 @@
  * the broker's decoder reads it back into the very request.
  */
 import { describe, expect, it } from "vitest";
-import { askedOp, BAD, decodeAnswer, decodeRequest, read, answerBodies, answerError, type BadRequest, type Request } from "../../src/protocol/decode.js";
+import { askedOp, BAD, bundleAnswers, decodeAnswer, decodeRequest, read, answerBodies, answerError, type BadRequest, type Request } from "../../src/protocol/decode.js";
 import { answer, encodeRequest, MessagesAnswer } from "../../src/protocol/encode.js";
-import { Op, ReceiveMode, Status } from "../../src/protocol/ops.js";
+import { Feature, Op, ReceiveMode, Status } from "../../src/protocol/ops.js";
+import { Replies } from "../../src/protocol/replies.js";
+import { writer } from "../../src/protocol/writer.js";
 import { ForbiddenError, MessageTooLargeError, ProtocolError } from "../../src/errors.js";
 import { encodeMessage } from "../../src/dependencies/msgpack.js";
 
@@ -21,7 +23,8 @@ const plain = (value: unknown): unknown =>
 
 /** Each request, and the frame it has always been on the wire. */
 const CASES: [Request, unknown[]][] = [
-  [{ op: Op.Hello, id: 1, version: 4, instanceId: "abc", token: null, secret: "s" }, [0, 1, 4, "abc", null, "s"]],
+  [{ op: Op.Hello, id: 1, version: 4, instanceId: "abc", token: null, secret: "s", features: undefined }, [0, 1, 4, "abc", null, "s"]],
+  [{ op: Op.Hello, id: 1, version: 4, instanceId: "abc", token: null, secret: "s", features: Feature.Bundles }, [0, 1, 4, "abc", null, "s", 1]],
   [{ op: Op.Send, id: 2, channel: "c", body, priority: undefined }, [1, 2, "c", body]],
   [{ op: Op.Send, id: 2, channel: "c", body, priority: 7 }, [1, 2, "c", body, 7]],
   [{ op: Op.Receive, id: 3, channel: "c", max: 33, mode: ReceiveMode.Standing, callers: 1 }, [2, 3, "c", 33, 1, 1]],
@@ -138,5 +141,84 @@ describe("answers", () => {
     expect(answer.history(3, { messages: [], position: at(10), recovered: false }).frame).toEqual([3, Status.Ok, "e", 10, 0, 11]);
     expect(decodeAnswer([1])).toBeUndefined();
     expect(decodeAnswer({})).toBeUndefined();
+  });
+});
+
+describe("bundles", () => {
+  /** The frames a session's Replies writes for `queue`, bundling when `bundling`. */
+  const written = (bundling: boolean, queue: (replies: Replies) => void): unknown[] => {
+    const sent: unknown[] = [];
+    const replies = new Replies({ send: (frames) => sent.push(...frames), close: () => {} }, { onQueued: () => {}, onWritten: () => {}, onWriteFailed: (err) => { throw err; } });
+    replies.bundling = bundling;
+    queue(replies);
+    replies.flush();
+    return sent;
+  };
+  const other = Buffer.from([0x81, 0xa4, 0x74, 0x79, 0x70, 0x65, 0xa1, 0x6e]); // {type: "n"}
+
+  it("answers handing over one message one after another share a frame, pinned to the byte", () => {
+    const frames = written(true, (r) => {
+      r.message(3, false, body, 9, 0);
+      r.message(5, true, body, 9, 0);
+      r.message(6, false, body, 9, 0);
+    });
+    expect(frames).toEqual([[0, Status.Bundle, body, 9, 0, 3, Status.Ok, 5, Status.Partial, 6, Status.Ok]]);
+    // [length][array32 of 1 frame][fixarray 11: 0, 4, bin8 body, 9, 0, 3, 0, 5, 3, 6, 0]
+    expect(writer.frames(frames, 1 << 20).toString("hex")).toBe("0000001a" + "dd00000001" + "9b" + "0004" + "c408" + body.toString("hex") + "0900" + "030005030600");
+    expect(bundleAnswers(decodeAnswer(frames[0])!)).toEqual([
+      { id: 3, status: Status.Ok, values: [3, Status.Ok, body, 9, 0] },
+      { id: 5, status: Status.Partial, values: [5, Status.Partial, body, 9, 0] },
+      { id: 6, status: Status.Ok, values: [6, Status.Ok, body, 9, 0] },
+    ]);
+  });
+
+  it("nothing moves past anything: another message, deadline, priority or answer between ends the bundle", () => {
+    const frames = written(true, (r) => {
+      r.message(1, false, body, 9, 0);
+      r.message(2, false, other, 9, 0); // another message (the same bytes would not do: it is another send)
+      r.message(3, false, body, 9, 0);
+      r.send(answer.ok(4));
+      r.message(5, false, body, 9, 0);
+      r.message(6, false, body, 8, 0);
+      r.message(7, false, body, 8, 1);
+      r.message(8, false, body, 8, 1);
+    });
+    expect(frames).toEqual([
+      [1, Status.Ok, body, 9, 0],
+      [2, Status.Ok, other, 9, 0],
+      [3, Status.Ok, body, 9, 0],
+      [4, Status.Ok],
+      [5, Status.Ok, body, 9, 0],
+      [6, Status.Ok, body, 8, 0],
+      [0, Status.Bundle, body, 8, 1, 7, Status.Ok, 8, Status.Ok],
+    ]);
+  });
+
+  it("a client that did not offer bundles (an older one, the Python one) gets a frame per answer", () => {
+    expect(written(false, (r) => [1, 2].forEach((id) => r.message(id, false, body, 9, 0)))).toEqual([
+      [1, Status.Ok, body, 9, 0],
+      [2, Status.Ok, body, 9, 0],
+    ]);
+  });
+
+  it("a bundle's answers do not outlive its write: the next write begins afresh", () => {
+    const sent: unknown[][] = [];
+    const replies = new Replies({ send: (frames) => sent.push([...frames]), close: () => {} }, { onQueued: () => {}, onWritten: () => {}, onWriteFailed: () => {} });
+    replies.bundling = true;
+    replies.message(1, false, body, 9, 0);
+    replies.flush();
+    replies.message(2, false, body, 9, 0);
+    replies.flush();
+    expect(sent).toEqual([[[1, Status.Ok, body, 9, 0]], [[2, Status.Ok, body, 9, 0]]]);
+  });
+
+  it("a malformed bundle is refused (the client ends the link)", () => {
+    for (const frame of [
+      [0, Status.Bundle, body, 9, 0],
+      [0, Status.Bundle, body, 9, 0, 3],
+      [0, Status.Bundle, body, 9, 0, 3, Status.Error],
+      [0, Status.Bundle, body, 9, 0, 0, Status.Ok],
+      [0, Status.Bundle, body, 9, 0, "3", Status.Ok],
+    ]) expect(bundleAnswers(decodeAnswer(frame)!)).toBeUndefined();
   });
 });
