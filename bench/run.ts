@@ -13,7 +13,7 @@ import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { BACKENDS } from "./backends/index.js";
 import { WORKLOADS, type ResultRow, type Workload } from "./types.js";
-import { DEFAULT_N } from "./workloads.js";
+import { DEFAULT_N, FANOUT_MEMBERS, FANOUT_SENDS, fanoutPairs } from "./workloads.js";
 
 const { values } = parseArgs({
   options: {
@@ -151,6 +151,51 @@ for (const backend of BACKENDS.filter((b) => interleave === 0 && backendNames.in
     await backend.stop?.();
   }
 }
+
+/**
+ * What group history costs (docs/recovery.md; the issue asks ≤ 1.3×): a
+ * backend and its `-history` twin, both started, one fanout round on each in
+ * turn (fanoutPairs), as many rounds as the fanout row has (40 at least); the figures are
+ * the medians of the pairs' time ratios (on ÷ off = ops/s off ÷ on), with the
+ * quartiles; the CPU figure is the one to read for memory on a loaded machine,
+ * wall time for the brokers (their work is in another process). Two rows
+ * timed one after the other swung 0.9–1.6× on a loaded machine, as did whole
+ * runs alternated: the load here changes within a second.
+ */
+const costs: string[] = [];
+for (const name of ["memory", "tcp", "redis"]) {
+  const off = BACKENDS.find((b) => b.name === name)!;
+  const on = BACKENDS.find((b) => b.name === `${name}-history`)!;
+  if (!workloads.includes("fanout") || !backendNames.includes(off.name) || !backendNames.includes(on.name)) continue;
+  if ((await off.available()) !== true || (await on.available()) !== true) continue;
+  // As many rounds as the fanout row has, and at least 40 (a broker's row has 10: too few for a median here).
+  const pairs = Math.max(quick ? 5 : 40, Math.ceil(Math.min(sizeOf("fanout"), off.maxN ?? Infinity, on.maxN ?? Infinity) / (FANOUT_MEMBERS * FANOUT_SENDS)));
+  progress(`${name} history cost: ${pairs} interleaved fanout rounds …`);
+  await off.start?.();
+  await on.start?.();
+  try {
+    const a = await off.makeLayer!();
+    const b = await on.makeLayer!();
+    try {
+      // Warmed up as a row is: rounds on both until WARM_UP_MS passed.
+      const until = performance.now() + WARM_UP_MS;
+      do await fanoutPairs(a, b, 2);
+      while (performance.now() < until);
+      const { wall, cpu } = await fanoutPairs(a, b, pairs);
+      const q = (ratios: number[], f: number): string => [...ratios].sort((x, y) => x - y)[Math.min(ratios.length - 1, Math.floor(f * ratios.length))]!.toFixed(2);
+      const figures = (ratios: number[]): string => `${q(ratios, 0.5)}x (quartiles ${q(ratios, 0.25)}–${q(ratios, 0.75)})`;
+      costs.push(`${name} history cost fanout, median of ${pairs} interleaved rounds, on ÷ off: wall ${figures(wall)}, this process's CPU ${figures(cpu)}`);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  } catch (err) {
+    skipped.push(`${name} history cost: ${(err as Error).message}`);
+  } finally {
+    await on.stop?.();
+    await off.stop?.();
+  }
+}
 progress("");
 
 const fmt = (x: number): string => (x >= 100 ? Math.round(x).toLocaleString("en-US") : x.toPrecision(3));
@@ -205,6 +250,7 @@ const rooms = [find("websocket", "ws-rooms"), find("socketio", "ws-rooms")] as c
 if (rooms[0] && rooms[1]) {
   ratios.push(`websocket/socketio ws-rooms: ${(rooms[0].opsPerSec / rooms[1].opsPerSec).toFixed(2)}x, p99 ${rooms[0].p99Ms!.toFixed(1)} vs ${rooms[1].p99Ms!.toFixed(1)} ms`);
 }
+ratios.push(...costs);
 if (ratios.length) console.log(`\n${ratios.join("\n")}`);
 if (rows.some((r) => r.workload.startsWith("bigroom"))) {
   console.log(`

@@ -1,4 +1,5 @@
 /** The shapes the benchmark runner and its backends share. */
+import type { ChannelLayer } from "../src/index.js";
 
 export const WORKLOADS = ["pingpong", "pipeline", "fanout", "concurrent", "request"] as const;
 /** The workloads bench/python/layer_bench.py mirrors for Channels' own layers. */
@@ -33,6 +34,8 @@ export interface BenchBackend {
   /** Set up once before the backend's workloads (start a broker, say). */
   start?(): Promise<void>;
   run(workload: Workload, n: number): Promise<RunResult>;
+  /** A layer on this backend (once started), for measurements of its own (the history cost); the caller closes it. */
+  makeLayer?(): ChannelLayer | Promise<ChannelLayer>;
   /** Release everything `start` made. */
   stop?(): Promise<void>;
   /** Extra rows this backend measures beyond the four workloads (memory reclamation, say). */

@@ -60,24 +60,69 @@ async function pipeline(layer: ChannelLayer, n: number): Promise<RunResult> {
   return { seconds: (performance.now() - start) / 1000, ops: n };
 }
 
-/** Rounds of FANOUT_SENDS group sends, each drained by every member: `n` deliveries in all, rounded up to whole rounds. */
-async function fanout(layer: ChannelLayer, n: number): Promise<RunResult> {
-  const rounds = Math.max(1, Math.ceil(n / (FANOUT_MEMBERS * FANOUT_SENDS)));
+/** A group of FANOUT_MEMBERS on `layer`; each `round` is FANOUT_SENDS group sends, each drained by every member. */
+async function fanoutGroup(layer: ChannelLayer): Promise<{ round(): Promise<void>; close(): Promise<void> }> {
   const group = unique("fanout");
   const members = Array.from({ length: FANOUT_MEMBERS }, (_, i) => `${group}.member${i}`);
   await Promise.all(members.map((m) => layer.groupAdd(group, m)));
+  return {
+    async round() {
+      for (let i = 0; i < FANOUT_SENDS; i++) await layer.groupSend(group, payload(i));
+      await Promise.all(
+        members.map(async (m) => {
+          for (let i = 0; i < FANOUT_SENDS; i++) await layer.receive(m);
+        }),
+      );
+    },
+    close: async () => void (await Promise.all(members.map((m) => layer.groupDiscard(group, m)))),
+  };
+}
+
+/** Rounds of fanout: `n` deliveries in all, rounded up to whole rounds. */
+async function fanout(layer: ChannelLayer, n: number): Promise<RunResult> {
+  const rounds = Math.max(1, Math.ceil(n / (FANOUT_MEMBERS * FANOUT_SENDS)));
+  const g = await fanoutGroup(layer);
   const start = performance.now();
-  for (let round = 0; round < rounds; round++) {
-    for (let i = 0; i < FANOUT_SENDS; i++) await layer.groupSend(group, payload(i));
-    await Promise.all(
-      members.map(async (m) => {
-        for (let i = 0; i < FANOUT_SENDS; i++) await layer.receive(m);
-      }),
-    );
-  }
+  for (let round = 0; round < rounds; round++) await g.round();
   const seconds = (performance.now() - start) / 1000;
-  await Promise.all(members.map((m) => layer.groupDiscard(group, m)));
+  await g.close();
   return { seconds, ops: rounds * FANOUT_MEMBERS * FANOUT_SENDS };
+}
+
+/**
+ * Fanout on two layers, one round on each in turn (`a` first in even pairs,
+ * `b` first in odd ones): for each pair, b's round time ÷ a's, both in wall
+ * time and in this process's CPU time (which other processes' turns on a
+ * loaded machine do not inflate, but which leaves out a broker's work). Both
+ * sides see the same moment's load, which two runs one after the other do not.
+ */
+export async function fanoutPairs(a: ChannelLayer, b: ChannelLayer, pairs: number): Promise<{ wall: number[]; cpu: number[] }> {
+  const ga = await fanoutGroup(a);
+  const gb = await fanoutGroup(b);
+  const timed = async (g: typeof ga): Promise<[number, number]> => {
+    const t = performance.now();
+    const c = process.cpuUsage();
+    await g.round();
+    const used = process.cpuUsage(c);
+    return [performance.now() - t, used.user + used.system];
+  };
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  for (let pair = 0; pair < pairs; pair++) {
+    let ta: [number, number], tb: [number, number];
+    if (pair % 2 === 0) {
+      ta = await timed(ga);
+      tb = await timed(gb);
+    } else {
+      tb = await timed(gb);
+      ta = await timed(ga);
+    }
+    wall.push(tb[0] / ta[0]);
+    cpu.push(tb[1] / Math.max(1, ta[1]));
+  }
+  await ga.close();
+  await gb.close();
+  return { wall, cpu };
 }
 
 async function concurrent(layer: ChannelLayer, n: number): Promise<RunResult> {

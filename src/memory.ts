@@ -11,7 +11,7 @@ import { Sweeper } from "./engine/sweeper.js";
 import { LayerClosedError } from "./errors.js";
 import { POSITION_KEY } from "./options/history.js";
 import type { Extension, GroupHistory, HistoryPosition, LayerOptions, Message, PresenceInfo, PresencePage, PresenceQuery } from "./layer.js";
-import { cloneMessage, deadLetterMessage } from "./message.js";
+import { cloneMessage, deadLetterMessage, shared } from "./message.js";
 import { delayOption } from "./options/positive-option.js";
 import { presenceEvent, presenceQuery, presenceRules } from "./options/presence.js";
 import { later, NextWaiter, NO_WAIT, receiveNext, type NextMessageTarget, type NextMessageWait, type ReceivesNext } from "./client/receive-next.js";
@@ -46,8 +46,8 @@ export class InMemoryChannelLayer extends BaseLayer implements ReceivesNext {
       // already be another member's message (docs/semantics.md §2.8). Letters are rare; the copy is cheap.
       deadLetter: (message, reason, channel, group) => deadLetterMessage(cloneMessage(message), reason, channel, group),
       // The message is the layer's own copy (prepare made it): the position goes straight in.
-      // Frozen, so that the copies each member gets share it (cloneMessage).
-      history: { rules: this.config.groupHistory, stamp: (message, position) => ((message[POSITION_KEY] = Object.freeze({ ...position })), message) },
+      // Frozen and branded (`shared`), so that the copies each member gets share it (cloneMessage).
+      history: { rules: this.config.groupHistory, stamp: (message, position) => ((message[POSITION_KEY] = shared({ epoch: position.epoch, offset: position.offset })), message) },
       // The event holds a copy of the info: a receiver changing it never changes the entry.
       presenceEvents: announces.size === 0 ? undefined : {
         on: (group) => announces.match(group) === true,

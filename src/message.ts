@@ -225,6 +225,18 @@ export function deadLetterMessage(message: MessageValue, reason: string, channel
   return letter;
 }
 
+/** The brand of an object the layer put in a message for every copy to share (non-enumerable: no copy or encoding sees it). */
+const SHARED = Symbol("channel-layers.shared");
+
+/**
+ * `value` frozen and branded, for the layer to put in a message (a history
+ * position): `cloneMessage` shares it instead of copying it.
+ */
+export function shared<O extends object>(value: O): Readonly<O> {
+  Object.defineProperty(value, SHARED, { value: true });
+  return Object.freeze(value);
+}
+
 /** Copy a message already known to be valid (fan-out to several members). */
 export function cloneMessage(message: Message): Message {
   return cloneValue(message) as Message;
@@ -239,10 +251,11 @@ function cloneValue(value: MessageValue): MessageValue {
   const out: Record<string, MessageValue> = { ...value };
   for (const key in out) {
     const v = out[key]!;
-    // Only the layer freezes what it puts in a message (a history position: copyMessage never leaves a
-    // sender's object frozen), and nobody can change a frozen one: every copy may share it. Asked of
-    // nested objects only: the check costs about 7 ns a call, a fifth of a flat message's whole copy.
-    if (typeof v === "object" && v !== null && !Object.isFrozen(v)) out[key] = cloneValue(v);
+    // What the layer put in with `shared` (a history position) is frozen: every copy may share it. A
+    // sender's object never carries the brand (copyMessage's spread leaves a non-enumerable key out).
+    // The brand is a property load; Object.isFrozen, asked before, is a call into the runtime: measured
+    // on a 4-key message with a position, 73 ns a copy against 109 (a flat 3-key message: 56).
+    if (typeof v === "object" && v !== null && (v as { [SHARED]?: true })[SHARED] !== true) out[key] = cloneValue(v);
   }
   return out;
 }

@@ -11,6 +11,7 @@ export function layerBackend(
   return {
     name,
     ...hooks,
+    makeLayer: make,
     async run(workload: Workload, n: number): Promise<RunResult> {
       const layer = await make();
       try {

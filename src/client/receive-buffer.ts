@@ -24,7 +24,7 @@
  *   senders' clocks); then one is kept until the linger ends.
  *
  * A message served from what is held ahead reaches its caller in a later
- * tick than the source heard it was taken (`took`), so whatever the source
+ * tick than the source heard it was taken (`onTake`), so whatever the source
  * tells its server about it goes first (docs/broker.md "Read-ahead and
  * capacity").
  */
@@ -66,7 +66,7 @@ export interface ReceiveSource<Item, Own> {
   /** A caller now waits on `inbox` and nothing was ahead: see that messages come (callers + window). */
   wait(inbox: Inbox<Item, Own>): void;
   /** A caller stopped waiting: `served` with a message, or it gave up. */
-  left(inbox: Inbox<Item, Own>, served: boolean): void;
+  onLeave(inbox: Inbox<Item, Own>, served: boolean): void;
   /** Nobody waits and the channel does not linger: stop bringing messages (what is on its way arrives, and goes back). */
   stop(inbox: Inbox<Item, Own>): void;
   /**
@@ -83,7 +83,7 @@ export interface ReceiveSource<Item, Own> {
   /** Whether an item held ahead expired (it is dropped, not served); arrivals are never expired. */
   expired(item: Item): boolean;
   /** A message of `inbox` goes to a caller. */
-  took(inbox: Inbox<Item, Own>): void;
+  onTake(inbox: Inbox<Item, Own>): void;
   /** Whether messages may still arrive for `inbox` (a request in flight): it is kept until they did. */
   busy(inbox: Inbox<Item, Own>): boolean;
 }
@@ -154,7 +154,7 @@ export class ReceiveBuffer<Item, Own> {
     while (inbox.ahead.length > 0) {
       const item = inbox.ahead.shift()!;
       if (this.source.expired(item)) continue;
-      this.source.took(inbox);
+      this.source.onTake(inbox);
       process.nextTick(hand, this.source, caller, item);
       if (inbox.ahead.length === 0) {
         if (this.options.maxWindow > 0) inbox.servedAt = performance.now();
@@ -186,8 +186,8 @@ export class ReceiveBuffer<Item, Own> {
       this.touch(inbox);
       return true;
     }
-    this.source.left(inbox, true);
-    this.source.took(inbox);
+    this.source.onLeave(inbox, true);
+    this.source.onTake(inbox);
     hand(this.source, caller, item);
     if (inbox.callers.size === 0) {
       if (this.options.maxWindow > 0) inbox.servedAt = performance.now();
@@ -202,7 +202,7 @@ export class ReceiveBuffer<Item, Own> {
     const inbox = this.byChannel.get(channel);
     const caller = inbox?.callers.shift();
     if (caller === undefined) return undefined;
-    this.source.left(inbox!, true);
+    this.source.onLeave(inbox!, true);
     if (inbox!.callers.size === 0) this.touch(inbox!);
     return caller;
   }
@@ -211,7 +211,7 @@ export class ReceiveBuffer<Item, Own> {
   failFirst(inbox: Inbox<Item, Own>, reason: unknown): void {
     const caller = inbox.callers.shift();
     if (caller === undefined) return;
-    this.source.left(inbox, false);
+    this.source.onLeave(inbox, false);
     caller.fail(reason);
   }
 
@@ -249,7 +249,7 @@ export class ReceiveBuffer<Item, Own> {
     const out: Caller[] = [];
     for (const inbox of this.byChannel.values()) {
       for (let caller = inbox.callers.shift(); caller; caller = inbox.callers.shift()) {
-        this.source.left(inbox, false);
+        this.source.onLeave(inbox, false);
         out.push(caller);
       }
       this.touch(inbox);
@@ -275,7 +275,7 @@ export class ReceiveBuffer<Item, Own> {
 
   /** A caller gave up (its wait handle was cancelled): with nobody left, nothing is kept or watched for it. */
   private gaveUp(inbox: Inbox<Item, Own>): void {
-    this.source.left(inbox, false);
+    this.source.onLeave(inbox, false);
     if (inbox.callers.size > 0) return;
     this.endLinger(inbox);
     this.source.stop(inbox);

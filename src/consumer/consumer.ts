@@ -193,6 +193,7 @@ export class Consumer {
       deliver: (message, at) => this.#dispatchAt(message, at),
       resumed: (result) => this.resumed(result),
       report: (error, message) => this.report(error, message),
+      paced: () => this.replayPaced(),
     });
     const read = this.#resumed.prepare(group, options);
     if (options.presence !== undefined) await this.join(group, options.presence);
@@ -202,6 +203,9 @@ export class Consumer {
 
   /** A resume was decided (at `groupResume`, or again after a gap), before its replay: a WebSocket consumer tells its client here. */
   protected resumed(_result: GroupResumed): void {}
+
+  /** Between two replayed messages: a WebSocket consumer waits here for its client to take what was sent. */
+  protected replayPaced(): void | Promise<void> {}
 
   /** While a resumed group's message is handled (live or replayed): its group and position. */
   protected get groupPosition(): GroupPosition | undefined {

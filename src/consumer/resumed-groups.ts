@@ -75,6 +75,8 @@ export interface ResumedGroupsHooks {
   resumed(result: GroupResumed): void;
   /** A handler of a replayed message failed, or a re-read did. */
   report(error: unknown, message?: Message): void;
+  /** After each replayed message: resolves when the next may be handled (the client took what was sent). */
+  paced(): void | Promise<void>;
 }
 
 export class ResumedGroups {
@@ -209,6 +211,9 @@ export class ResumedGroups {
       } catch (err) {
         this.hooks.report(err, message);
       }
+      // A replay is up to `limit` messages at once, far more than live traffic brings in one turn: written
+      // without waiting, it would fill the socket faster than any network takes it.
+      await this.hooks.paced();
     }
     return result;
   }

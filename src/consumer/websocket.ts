@@ -86,6 +86,15 @@ const PAUSE_AT_BYTES = 1024 * 1024;
 
 type State = "connecting" | "open" | "closing" | "closed";
 
+/**
+ * A replay waits while more than half of `maxBufferedBytes` is unsent, until
+ * a quarter is left, checking every REPLAY_POLL_MS (any socket: `ws` and the
+ * testing kit's), for at most REPLAY_WAIT_MS: a client that takes nothing for
+ * that long is slow, and the next send closes it as one.
+ */
+const REPLAY_POLL_MS = 1;
+const REPLAY_WAIT_MS = 10_000;
+
 export class WebSocketConsumer extends Consumer {
   readonly scope: WebSocketScope;
   protected readonly codec: FrameCodec;
@@ -154,6 +163,20 @@ export class WebSocketConsumer extends Consumer {
     }
     // Equal payloads in a row (a group send forwarded unchanged) share one frame.
     if (this.#writeFrame === undefined || !this.#writeFrame(sharedFrame(data))) ws.send(data);
+  }
+
+  /** A resume's replay goes on once the client took most of what was sent (docs/recovery.md, "Consumers and the browser"). */
+  protected override replayPaced(): void | Promise<void> {
+    if (this.state !== "open" || this.ws === undefined || this.ws.bufferedAmount <= this.maxBufferedBytes / 2) return;
+    const ws = this.ws;
+    const until = Date.now() + REPLAY_WAIT_MS;
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.state !== "open" || ws.bufferedAmount <= this.maxBufferedBytes / 4 || Date.now() >= until) resolve();
+        else setTimeout(check, REPLAY_POLL_MS);
+      };
+      setTimeout(check, REPLAY_POLL_MS);
+    });
   }
 
   /** Close the connection; before `accept()` this refuses the handshake with HTTP 403. */

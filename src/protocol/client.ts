@@ -139,7 +139,7 @@ export abstract class ProtocolLayer extends BaseLayer {
   protected doGroupAdd(group: string, channel: string, presence: PresenceInfo | undefined): Promise<void> {
     const info = presence === undefined ? undefined : encodeMessage(presence as Message);
     const added = this.call({ op: Op.GroupAdd, id: 0, group, channel, expiry: undefined, presence: info }, read.nothing);
-    return this.restorer.added(group, channel, added, info);
+    return this.restorer.onGroupAdd(group, channel, added, info);
   }
 
   protected override readonly keepsPresence = true;
@@ -156,7 +156,7 @@ export abstract class ProtocolLayer extends BaseLayer {
   }
 
   protected doGroupDiscard(group: string, channel: string): Promise<void> {
-    this.restorer.discarded(group, channel);
+    this.restorer.onGroupDiscard(group, channel);
     return this.call({ op: Op.GroupDiscard, id: 0, group, channel }, read.nothing);
   }
 
@@ -178,7 +178,7 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   protected doFlush(): Promise<void> {
     const giveBack = this.pipeline.receives.discardAhead();
-    this.restorer.cleared();
+    this.restorer.onFlush();
     const flushed = this.call({ op: Op.Flush, id: 0 }, read.nothing);
     giveBack();
     return flushed;

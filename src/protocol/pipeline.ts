@@ -129,10 +129,10 @@ export class Pipeline {
     if (call === undefined) return; // answers to requeues and pings
     if (call instanceof Poll) {
       // An aborted poll's bodies go to the next in line or back.
-      if (status === Status.Partial) return this.receives.answered(call, answerBodies(answer), false);
+      if (status === Status.Partial) return this.receives.onAnswer(call, answerBodies(answer), false);
       this.pending.delete(id);
-      if (status === Status.Ok || status === Status.Cancelled) this.receives.answered(call, answerBodies(answer), true);
-      else this.receives.failed(call, answerError(answer));
+      if (status === Status.Ok || status === Status.Cancelled) this.receives.onAnswer(call, answerBodies(answer), true);
+      else this.receives.onFailure(call, answerError(answer));
     } else {
       this.pending.delete(id);
       if (status === Status.Ok) call.fulfil(answer);
@@ -156,7 +156,7 @@ export class Pipeline {
       call.link = undefined;
       if (call instanceof Poll) {
         // An aborted poll is simply over.
-        if (this.receives.lost(call)) resend.push(call);
+        if (this.receives.onLinkLost(call)) resend.push(call);
         else this.pending.delete(call.id);
       } else {
         this.pending.delete(call.id);

@@ -120,7 +120,7 @@ export class Receives implements ReceiveSource<unknown, PollState> {
    * `final` when the poll is over (Ok or Cancelled), not when more will
    * follow (Partial).
    */
-  answered(poll: Poll, bodies: readonly unknown[], final: boolean): void {
+  onAnswer(poll: Poll, bodies: readonly unknown[], final: boolean): void {
     const inbox = poll.inbox;
     if (inbox.own.poll !== poll) return;
     for (let i = 0; i < bodies.length && !poll.returned; i++) {
@@ -136,7 +136,7 @@ export class Receives implements ReceiveSource<unknown, PollState> {
   }
 
   /** The broker refused `poll`: the first caller in line hears why, the others get a new poll. */
-  failed(poll: Poll, reason: unknown): void {
+  onFailure(poll: Poll, reason: unknown): void {
     const inbox = poll.inbox;
     if (inbox.own.poll !== poll) return;
     inbox.own.poll = undefined;
@@ -147,7 +147,7 @@ export class Receives implements ReceiveSource<unknown, PollState> {
   }
 
   /** The link went down with `poll` written: true when it should be sent again on the next link. */
-  lost(poll: Poll): boolean {
+  onLinkLost(poll: Poll): boolean {
     const inbox = poll.inbox;
     if (inbox.own.poll !== poll) return false;
     if (!poll.aborted && inbox.callers.size > 0) return true;
@@ -222,7 +222,7 @@ export class Receives implements ReceiveSource<unknown, PollState> {
     if (inbox.own.poll === undefined) this.openPoll(inbox);
   }
 
-  left(): void {}
+  onLeave(): void {}
 
   /** Withdraw the poll of an inbox nobody waits on. */
   stop(inbox: PollInbox): void {
@@ -277,7 +277,7 @@ export class Receives implements ReceiveSource<unknown, PollState> {
   }
 
   /** A message was handed to a caller: the broker is told in the next write. */
-  took(inbox: PollInbox): void {
+  onTake(inbox: PollInbox): void {
     const own = inbox.own;
     own.taken++;
     if (own.reporting) return;

@@ -31,7 +31,7 @@ export class Restorer {
   }
 
   /** Remember a groupAdd (with its presence info, if any) while it is made; forget it if the broker did not apply it. */
-  added(group: string, channel: string, call: Promise<void>, info?: Buffer): Promise<void> {
+  onGroupAdd(group: string, channel: string, call: Promise<void>, info?: Buffer): Promise<void> {
     const at = this.memberships.added(group, channel);
     if (info !== undefined) this.infos.set(`${group} ${channel}`, info);
     call.catch(() => {
@@ -41,13 +41,13 @@ export class Restorer {
     return call;
   }
 
-  discarded(group: string, channel: string): void {
+  onGroupDiscard(group: string, channel: string): void {
     this.memberships.discarded(group, channel);
     this.infos.delete(`${group} ${channel}`);
   }
 
   /** A flush: every membership is gone. */
-  cleared(): void {
+  onFlush(): void {
     this.memberships.clear();
     this.infos.clear();
   }

@@ -38,8 +38,13 @@ local function nowMs()
   local t = call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function open(hk, ek, fresh, keepMs)
-  local run = string.match(call('INFO', 'server'), 'run_id:(%w+)')
+local function runId()
+  local info = redis.pcall('INFO', 'server')
+  if type(info) ~= 'string' then return nil end
+  return string.match(info, 'run_id:(%w+)')
+end
+local NO_RUN_ID = 'NOINFO groupHistory on Redis needs INFO server in its scripts (the run_id tells a restarted Redis, whose history starts a new epoch): allow this Redis user INFO (ACL +info)'
+local function open(hk, ek, fresh, keepMs, run)
   local m = call('HMGET', ek, 'e', 'r', 'o', 'd')
   if m[1] and m[2] == run and call('EXISTS', hk) == 1 then return m[1], tonumber(m[3]), tonumber(m[4]) end
   call('DEL', hk)
@@ -64,8 +69,10 @@ end
  */
 const RECORD = `${LIB}
 local hk, ek, ttl = ARGV[1], ARGV[2], tonumber(ARGV[5])
+local run = runId()
+if not run then return redis.error_reply(NO_RUN_ID) end
 local now = nowMs()
-local epoch, o, d = open(hk, ek, ARGV[3], ttl)
+local epoch, o, d = open(hk, ek, ARGV[3], ttl, run)
 o = o + 1
 d = math.max(d, now + ttl)
 local id = string.format('%d-%d', d, o)
@@ -92,8 +99,10 @@ return out`;
  */
 const READ = `${LIB}
 local hk, ek, ttl = ARGV[1], ARGV[2], tonumber(ARGV[4])
+local run = runId()
+if not run then return redis.error_reply(NO_RUN_ID) end
 local now = nowMs()
-local epoch, latest = open(hk, ek, ARGV[3], ttl)
+local epoch, latest = open(hk, ek, ARGV[3], ttl, run)
 trim(hk, now)
 if call('PTTL', ek) < ttl then
   call('PEXPIRE', hk, ttl)

@@ -219,7 +219,7 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
   }
 
   /** A receive on a process-specific channel was served or gave up: its process key loses one. */
-  left(inbox: RedisInbox): void {
+  onLeave(inbox: RedisInbox): void {
     if (!isProcessLocal(inbox.channel)) return;
     const key = this.keyOf(inbox.channel);
     const watch = this.watch.get(key);
@@ -270,7 +270,7 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
     return item.score <= this.cutoff();
   }
 
-  took(): void {
+  onTake(): void {
     this.received++;
   }
 

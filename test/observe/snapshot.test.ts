@@ -1,13 +1,19 @@
 /** The sampler behind the status page: rates from counters, a bounded history, watchers. */
-import { afterEach, expect, it } from "vitest";
+import { afterEach, beforeEach, expect, it, vi } from "vitest";
 import { Sampler, type Snapshot } from "../../src/observe/snapshot.js";
 import { Broker } from "../../src/protocol/broker.js";
-import { sleep } from "../wait.js";
 
+// The sampler ticks on setInterval and times its rates with performance.now(): both faked, so each
+// test moves time by exactly what it says, however loaded the machine (real 20 ms ticks were missed).
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ["setInterval", "clearInterval", "setTimeout", "clearTimeout", "Date", "performance"] });
+});
 const open: Array<{ close(): void }> = [];
 afterEach(() => {
   for (const x of open.splice(0).reverse()) x.close();
+  vi.useRealTimers();
 });
+const sleep = (ms: number): Promise<void> => vi.advanceTimersByTimeAsync(ms).then(() => undefined);
 
 function setup(options: ConstructorParameters<typeof Sampler>[1]) {
   const broker = new Broker();

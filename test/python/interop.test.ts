@@ -223,7 +223,9 @@ describe("interop: tokens, TLS and protocol versions", () => {
     const js = node(url, { tls: { ca: readFileSync(cert) } });
     await py.send("interop.tls", { type: "over.tls" });
     expect((await js.receive("interop.tls")).type).toBe("over.tls");
-    const untrusting = await python({ url, connect_timeout: 0.5 });
+    // connect_timeout bounds each attempt too: at 0.5 s a TLS handshake on a loaded machine could outlast it, and the
+    // error then named the timeout, not the certificate. 3 s leaves room for a handshake to fail on its own.
+    const untrusting = await python({ url, connect_timeout: 3 });
     await expect(untrusting.send("interop.tls", { type: "x" })).rejects.toThrow(/ConnectionLost: .*unreachable.*CERTIFICATE_VERIFY_FAILED/);
   });
 

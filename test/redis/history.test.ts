@@ -115,6 +115,27 @@ describe("group history on Redis", () => {
     expect((await l.groupHistory(group, { since: { epoch: start.epoch, offset: 2 } })).messages.map((m) => m.message.n)).toEqual([3, 4, 5]);
   });
 
+  it("says in one line that history needs INFO when the Redis user may not run it", async () => {
+    // A user of this test's own, removed after it: the server is shared.
+    const user = `channel-layers-test-noinfo-${process.pid}`;
+    await client.call("ACL", "SETUSER", user, "on", ">pw", "~*", "&*", "+@all", "-info");
+    try {
+      const url = new URL(REDIS_URL);
+      url.username = user;
+      url.password = "pw";
+      const l = layer({ hosts: [url.href] });
+      const ch = await l.newChannel();
+      await l.groupAdd("room.acl", ch);
+      const why = /^NOINFO groupHistory on Redis needs INFO server in its scripts \(the run_id tells a restarted Redis, whose history starts a new epoch\): allow this Redis user INFO \(ACL \+info\)$/;
+      await expect(l.groupSend("room.acl", { type: "x" })).rejects.toThrow(why);
+      await expect(l.groupHistory("room.acl")).rejects.toThrow(why);
+      // Groups without history do not need it.
+      await l.groupSend("plain.acl", { type: "x" });
+    } finally {
+      await client.call("ACL", "DELUSER", user);
+    }
+  });
+
   it("pub/sub keeps its keys hash-tagged with the group's channel, and flush deletes them", async () => {
     const p = makePubSub(prefix, { groupHistory: HISTORY });
     open.push(p);

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MessageTooLargeError } from "../../src/errors.js";
 import type { Message, MessageValue } from "../../src/layer.js";
-import { cloneMessage, copyMessage } from "../../src/message.js";
+import { cloneMessage, copyMessage, shared } from "../../src/message.js";
 import { decodeMessage, encodeMessage } from "../../src/dependencies/msgpack.js";
 
 const plain = { wideInts: false, maxBytes: Infinity, encode: encodeMessage };
@@ -70,6 +70,24 @@ describe("message copy (SPEC §2)", () => {
     expect(Object.getPrototypeOf(clone)).toBe(Object.prototype);
     expect(Object.getOwnPropertyDescriptor(clone, "__proto__")!.value).not.toBe(Object.getOwnPropertyDescriptor(copy, "__proto__")!.value);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it("a clone shares what the layer put in with shared() and copies the rest, frozen or not; a sent copy of it is the sender's own", () => {
+    const position = shared({ epoch: "e", offset: 1 });
+    const frozen = Object.freeze({ a: 1 });
+    const m: Message = { type: "t", __position__: position, frozen, nested: { b: 2 } };
+    const c = cloneMessage(m);
+    expect(c).toEqual(m);
+    expect(c.__position__).toBe(position);
+    expect(Object.isFrozen(c.__position__)).toBe(true);
+    expect(c.frozen).not.toBe(frozen);
+    expect(c.nested).not.toBe(m.nested);
+    // A receiver that sends the message on: the copy is plain, unfrozen, and a clone of it copies it.
+    const sent = copyMessage(c, plain);
+    expect(sent.__position__).not.toBe(position);
+    expect(Object.isFrozen(sent.__position__)).toBe(false);
+    expect(cloneMessage(sent).__position__).not.toBe(sent.__position__);
+    expect(Object.getOwnPropertySymbols(sent.__position__ as object)).toEqual([]);
   });
 
   it("refuses symbol keys instead of dropping them", () => {

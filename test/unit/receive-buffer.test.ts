@@ -21,7 +21,7 @@ class Recorder implements ReceiveSource<Item, undefined> {
   wait(inbox: Inbox<Item, undefined>): void {
     this.log.push(`wait ${inbox.channel} ${inbox.callers.size}+${inbox.window}`);
   }
-  left(inbox: Inbox<Item, undefined>, served: boolean): void {
+  onLeave(inbox: Inbox<Item, undefined>, served: boolean): void {
     this.log.push(`left ${inbox.channel} ${served ? "served" : "gave up"}`);
   }
   stop(inbox: Inbox<Item, undefined>): void {
@@ -40,7 +40,7 @@ class Recorder implements ReceiveSource<Item, undefined> {
   expired(item: Item): boolean {
     return item.expired === true;
   }
-  took(inbox: Inbox<Item, undefined>): void {
+  onTake(inbox: Inbox<Item, undefined>): void {
     this.log.push(`took ${inbox.channel}`);
   }
   busy(): boolean {
