@@ -228,6 +228,9 @@ for (const [ours, theirs] of [
   ["python-broker", "python-redis"],
   ["redis-read-ahead", "redis"],
   ["redis-cluster", "redis"],
+  ["redis-cluster-masters", "redis"],
+  ["redis-cluster-3slots", "redis"],
+  ["redis-cluster", "redis-cluster-masters"],
 ]) {
   for (const w of workloads) {
     const a = find(ours!, w);

@@ -7,7 +7,7 @@ import { ipc } from "./ipc.js";
 import { memory, memoryTraffic } from "./memory.js";
 import { pythonMemory } from "./python.js";
 import { pythonBroker } from "./python-broker.js";
-import { pythonRedis, redis, redisCluster, redisReadAhead } from "./redis.js";
+import { pythonRedis, redis, redisCluster, redisCluster3Slots, redisClusterMasters, redisReadAhead } from "./redis.js";
 import { pythonRedisPubsub, redisPubsub } from "./redis-pubsub.js";
 import { socketio } from "./socketio.js";
 import { websocket } from "./websocket.js";
@@ -15,4 +15,4 @@ import { gateway } from "./gateway.js";
 import { bigroom } from "./bigroom.js";
 import { memoryHistory, redisHistory, tcpHistory } from "./history.js";
 
-export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, memoryHistory, pythonMemory, websocket, socketio, tcp, tcpMetrics, tcpHistory, unix, ipc, redis, redisHistory, redisReadAhead, redisCluster, pythonRedis, pythonBroker, redisPubsub, pythonRedisPubsub, bigroom, gateway, abuse];
+export const BACKENDS: BenchBackend[] = [baseline, memory, memoryTraffic, memoryHistory, pythonMemory, websocket, socketio, tcp, tcpMetrics, tcpHistory, unix, ipc, redis, redisHistory, redisReadAhead, redisCluster, redisClusterMasters, redisCluster3Slots, pythonRedis, pythonBroker, redisPubsub, pythonRedisPubsub, bigroom, gateway, abuse];

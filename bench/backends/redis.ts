@@ -66,25 +66,37 @@ export const redisReadAhead: BenchBackend = layerBackend(
   },
 );
 
-/** The same workloads on a Redis Cluster of 3 masters + 3 replicas on this machine, started for the run. */
-let cluster: OwnCluster | undefined;
-const oursCluster = prefix("cluster");
-export const redisCluster: BenchBackend = layerBackend(
-  "redis-cluster",
-  () => new RedisChannelLayer({ cluster: { nodes: cluster!.seeds }, prefix: oursCluster, capacity: Infinity, expiry: EXPIRY }),
-  {
-    available: async () =>
-      spawnSync("redis-cli", ["--version"]).status === 0 ? true : "no redis-server/redis-cli on this machine to start a cluster with",
-    maxN: 50_000,
-    start: async () => {
-      cluster = await OwnCluster.start();
+/**
+ * The same workloads on a Redis Cluster on this machine, started for the run:
+ * `redis-cluster` is 3 masters + 3 replicas (the durability a cluster is for).
+ * Two rows take it apart (docs/scaling.md): `redis-cluster-masters` without
+ * replicas (what replication costs here), `redis-cluster-3slots` with the ring
+ * at 3 slots, one per master, instead of 16 (what splitting a tick's work over
+ * 16 shards costs).
+ */
+function clusterBackend(name: string, replicas: 0 | 1, slots: number | undefined): BenchBackend {
+  let cluster: OwnCluster | undefined;
+  const keys = prefix(name.replaceAll("-", ""));
+  return layerBackend(
+    name,
+    () => new RedisChannelLayer({ cluster: { nodes: cluster!.seeds, ...(slots === undefined ? {} : { slots }) }, prefix: keys, capacity: Infinity, expiry: EXPIRY }),
+    {
+      available: async () =>
+        spawnSync("redis-cli", ["--version"]).status === 0 ? true : "no redis-server/redis-cli on this machine to start a cluster with",
+      maxN: 50_000,
+      start: async () => {
+        cluster = await OwnCluster.start({ replicas });
+      },
+      stop: async () => {
+        await cluster?.stop();
+        cluster = undefined;
+      },
     },
-    stop: async () => {
-      await cluster?.stop();
-      cluster = undefined;
-    },
-  },
-);
+  );
+}
+export const redisCluster = clusterBackend("redis-cluster", 1, undefined);
+export const redisClusterMasters = clusterBackend("redis-cluster-masters", 0, undefined);
+export const redisCluster3Slots = clusterBackend("redis-cluster-3slots", 1, 3);
 
 // channels_redis does about a thousand operations a second: 20k of each is enough to measure it.
 const python = pythonBackend("python-redis", "redis", () => ["--redis", REDIS_URL, "--prefix", prefix("py"), "--expiry", String(EXPIRY)], 20_000);

@@ -90,17 +90,18 @@ describe("GET /metrics", () => {
   it("reports event-loop lag and memory", async () => {
     const { http } = await observed();
     await new Promise((r) => setTimeout(r, 100));
-    // A 250 ms stall the lag gauges must see: far above what a loaded machine's own lag reaches
-    // between two scrapes, so the reset below is told apart from the load.
-    const block = Date.now() + 250;
+    // A 1 s stall the lag gauges must see: far above what a loaded machine's own lag reaches
+    // between two scrapes (up to ~0.3 s seen in CI at load 17), so the reset below is told
+    // apart from the load.
+    const block = Date.now() + 1000;
     while (Date.now() < block);
     await new Promise((r) => setTimeout(r, 30));
     const m = await scrape(http);
-    expect(metric(m, "nodejs_eventloop_lag_max_seconds")).toBeGreaterThan(0.2);
+    expect(metric(m, "nodejs_eventloop_lag_max_seconds")).toBeGreaterThan(0.9);
     expect(metric(m, "nodejs_eventloop_lag_p50_seconds")).toBeGreaterThanOrEqual(0);
     expect(metric(m, "process_resident_memory_bytes")).toBeGreaterThan(1e6);
     // The window starts again at each scrape.
-    expect(metric(await scrape(http), "nodejs_eventloop_lag_max_seconds")).toBeLessThan(0.2);
+    expect(metric(await scrape(http), "nodejs_eventloop_lag_max_seconds")).toBeLessThan(0.9);
   });
 
   it("keeps each broker's metrics apart, in one process", async () => {

@@ -365,6 +365,8 @@ function processesWith(marker: string): number[] {
  * SIGTERM to the process it spawned (npm, as a terminal or a supervisor would)
  * and checks that no process whose command line holds `marker` is left.
  */
+// Each test allows 180 s: the start alone may wait 150 s for its ready line (npx and npm start
+// took over 60 s in a CI run on a loaded machine).
 async function sigtermLeavesNothing(
   command: string,
   args: string[],
@@ -405,7 +407,7 @@ describe("SIGTERM to what npm started", () => {
     // An argument the demo ignores marks its processes apart from other tests' demos; PORT=0 takes a free port.
     const marker = `--marker-${process.pid}-${Date.now()}`;
     await sigtermLeavesNothing("npm", ["run", "demo", "--", marker], { PORT: "0" }, /chat demo on http:/, marker);
-  }, 60_000);
+  }, 180_000);
 
   it("npx channel-layers serve: the broker stops although the shell npx runs it through does not pass the signal on", async () => {
     const dir = mkdtempSync(join(tmpdir(), "channel-layers-npx-"));
@@ -425,5 +427,5 @@ describe("SIGTERM to what npm started", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 60_000);
+  }, 180_000);
 });

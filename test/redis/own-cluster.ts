@@ -71,11 +71,17 @@ export class OwnCluster {
     readonly nodes: Node[],
   ) {}
 
-  /** Six nodes, `redis-cli --cluster create … --cluster-replicas 1`, and wait until every slot is served. */
-  static async start(): Promise<OwnCluster> {
+  /**
+   * Three masters, each with `replicas` replicas (default 1: six nodes),
+   * `redis-cli --cluster create … --cluster-replicas N`, and wait until every
+   * slot is served. Without replicas there is no failover (the bench's
+   * attribution row: what replication costs on this machine).
+   */
+  static async start(options: { replicas?: 0 | 1 } = {}): Promise<OwnCluster> {
+    const replicas = options.replicas ?? 1;
     const dir = await mkdtemp(join(tmpdir(), "chl-cluster-"));
     const nodes: Node[] = [];
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 3 * (1 + replicas); i++) {
       const port = await freePort();
       nodes.push({
         port,
@@ -92,7 +98,7 @@ export class OwnCluster {
     const cluster = new OwnCluster(dir, nodes);
     try {
       await Promise.all(nodes.map((n) => spawnServer(n, dir)));
-      await run("redis-cli", ["--cluster", "create", ...nodes.map((n) => `127.0.0.1:${n.port}`), "--cluster-replicas", "1", "--cluster-yes"]);
+      await run("redis-cli", ["--cluster", "create", ...nodes.map((n) => `127.0.0.1:${n.port}`), "--cluster-replicas", String(replicas), "--cluster-yes"]);
       await cluster.waitHealthy(20_000);
       // A replica that has not synced yet will not take over: wait until every one has.
       await waitFor("every replica to sync", async () => {
