@@ -23,6 +23,7 @@ import { Feature, Op } from "./ops.js";
 import { presencePageFrame } from "./presence.js";
 import { Replies } from "./replies.js";
 import type { SessionHost, Viewer } from "./session-host.js";
+import { Silence } from "./silence.js";
 import { WaitingReceives } from "./waiting.js";
 
 export class Session {
@@ -38,9 +39,8 @@ export class Session {
   /** What this client's token lets it do. */
   private grant: Grant = EVERYTHING;
   private ended = false;
-  /** Whether the client sent anything since the last heartbeat. */
-  private heardSinceBeat = true;
-  private silentBeats = 0;
+  /** Heartbeats since the client last sent anything. */
+  private readonly silence = new Silence();
 
   constructor(
     private readonly broker: SessionHost,
@@ -79,7 +79,7 @@ export class Session {
 
   /** A decoded frame from the client: admitted now or after what waits before it. */
   onFrame(frame: unknown): void {
-    this.heardSinceBeat = true;
+    this.silence.heard();
     if (this.ended) return;
     this.admission.arrive(decodeRequest(frame, this.broker.config.maxMessageBytes));
   }
@@ -308,17 +308,13 @@ export class Session {
 
   /** Heartbeat check: a client silent for three beats is gone. */
   beat(): void {
-    if (this.heardSinceBeat) {
-      this.heardSinceBeat = false;
-      this.silentBeats = 0;
-    } else if (++this.silentBeats >= 3) {
-      this.broker.log(
-        this.admission.overBudget
-          ? `client ${this.id} (${this.peer}) has not read its answers for three heartbeats`
-          : `client ${this.id} (${this.peer}) missed its heartbeats`,
-      );
-      this.end();
-    }
+    if (!this.silence.beat()) return;
+    this.broker.log(
+      this.admission.overBudget
+        ? `client ${this.id} (${this.peer}) has not read its answers for three heartbeats`
+        : `client ${this.id} (${this.peer}) missed its heartbeats`,
+    );
+    this.end();
   }
 
   private fatal(message: string): void {
