@@ -318,6 +318,8 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
     const ch = this.channels.get(channel);
     if (ch === undefined) return; // flushed and dropped since
     ch.ahead = Math.max(0, ch.ahead - took - back.length);
+    // Taken, nothing back: the common report of a consumer (one per message it took), kept to that.
+    if (back.length === 0) return this.release(ch);
     const now = this.clock();
     let i = 0;
     for (; i < back.length && ch.waiters.size > 0; i++) {
