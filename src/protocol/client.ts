@@ -192,7 +192,7 @@ export abstract class ProtocolLayer extends BaseLayer {
       onClosed: (err) => this.onClosed(link, err),
     });
     this.link = link;
-    this.silence.heard();
+    this.silence.onArrival();
     const hello = {
       op: Op.Hello,
       id: this.helloId,
@@ -208,7 +208,7 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   private onFrame(link: Link, frame: unknown): void {
     if (link !== this.link) return;
-    this.silence.heard();
+    this.silence.onArrival();
     const answer = decodeAnswer(frame);
     if (answer === undefined) return link.close();
     if (answer.id === CONNECTION_ID) {

@@ -9,7 +9,7 @@ export class Silence {
   private silentBeats = 0;
 
   /** Something arrived from the other end. */
-  heard(): void {
+  onArrival(): void {
     this.heardSinceBeat = true;
   }
 

@@ -130,7 +130,7 @@ export class RedisChannelLayer extends BaseLayer {
       groupExpiry: this.config.groupExpiry,
       withGroups: true,
       groupSend: (group, event) => this.doGroupSend(group, this.prepare(event), undefined, undefined),
-      lost: () => this.reportGap("grace-expired"),
+      onLost: () => this.reportGap("grace-expired"),
     });
     this.receiver = new Receiver({
       prefix,
@@ -406,7 +406,7 @@ export class RedisChannelLayer extends BaseLayer {
     this.receiver.buffers.clear();
     this.receiver.dropAhead();
     this.watch.memberships.clear();
-    this.presenceStore.flushed();
+    this.presenceStore.onFlush();
     const pattern = this.prefix.replace(/[*?[\]\\]/g, "\\$&") + "*";
     if (this.onCluster) {
       // Every master holds some of the ring's slots: scan each for the ring's tags before the prefix.
