@@ -16,7 +16,7 @@ import { assertChannelName, assertOwnChannel } from "../../names.js";
 import { NotAMessage } from "../../client/not-a-message.js";
 import type { LayerStats } from "../../stats.js";
 import { commonRedisOptions, type CommonRedisOptions } from "../common-options.js";
-import { describeHost, release, Shard, unavailableError } from "../connections.js";
+import { describeHost, Shard, unavailableError } from "../connections.js";
 import { Serializer } from "../serializer.js";
 import { consistentHash } from "../sharding.js";
 import { LocalChannels, type LocalChannel } from "./channels.js";
@@ -569,7 +569,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
     await this.presenceStore.close();
     clearInterval(this.sweeper);
     clearTimeout(this.downTimer);
-    await Promise.all([...this.subscribers.map((s) => s.close()), ...this.shards.map((s) => release(s.commands))]);
+    await Promise.all([...this.subscribers.map((s) => s.close()), ...this.shards.map((s) => s.release())]);
     // Last, as the other layers do: the caller holding a pending receive sees it fail once close() is done.
     this.local.close();
   }
