@@ -257,7 +257,8 @@ if (rows.some((r) => r.workload.startsWith("bigroom"))) {
 bigroom: a group of 10,000 members over 4 consumer processes, one sender (memory: one process); ops/s are deliveries/s
   bigroom-burst  saturation: sends back to back; p50/p99 per send from groupSend to its last member's receive, queueing included
   bigroom-paced  one send in flight: p50/p99 from groupSend to the last member's receive (the slowest member, not a typical one)
-  cpuUsPerDelivery: CPU of every process of the row (sender, consumers, broker; not Redis) per delivery: steadier than times on a loaded machine`);
+  cpuUsPerDelivery: CPU of every process of the row (sender, consumers, broker; not Redis) per delivery: steadier than times on a loaded machine
+  cpuUsParts: the same by process: broker (IPC: the bench process), the 4 consumers together, sender, bench (the tally)`);
 }
 for (const s of skipped) console.log(`skipped ${s}`);
 
