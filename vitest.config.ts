@@ -101,7 +101,8 @@ export default defineConfig({
       { extends: true, test: { name: "unit", include: UNIT, maxWorkers: 2, sequence: { groupOrder: 0 } } },
       // Everything named in neither list: the default tier.
       { extends: true, test: { name: "integration", include: ALL, exclude: [...UNIT, ...SYSTEM], maxWorkers: 3, sequence: { groupOrder: 1 } } },
-      { extends: true, test: { name: "system", include: SYSTEM, maxWorkers: 2, sequence: { groupOrder: 2 } } },
+      // test/build-children.ts bundles the entry points its tests run as child processes, once per run (test/children.ts).
+      { extends: true, test: { name: "system", include: SYSTEM, globalSetup: ["test/build-children.ts"], maxWorkers: 2, sequence: { groupOrder: 2 } } },
     ],
   },
 });
