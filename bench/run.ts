@@ -10,6 +10,7 @@
  *       so load that comes and goes on a shared machine falls on both sides alike
  */
 import { writeFileSync } from "node:fs";
+import { constants } from "node:os";
 import { parseArgs } from "node:util";
 import { BACKENDS } from "./backends/index.js";
 import { WORKLOADS, type ResultRow, type Workload } from "./types.js";
@@ -50,6 +51,10 @@ const progress = (text: string): void => {
   if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${text}`);
   else process.stderr.write(`${text}\n`);
 };
+
+// Interrupted (Ctrl-C, a timeout's SIGTERM): exit through process.exit, whose "exit" handlers kill what the run
+// started (the clusters' redis-servers: test/redis/own-cluster.ts); the default action would skip them and leave those running.
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(128 + constants.signals[signal]));
 
 const rows: ResultRow[] = [];
 /**
