@@ -72,8 +72,6 @@ export class ShardLoop {
   ) {
     if (shard.cluster) {
       this.wakeKey = `${shard.tag}channel-layers:wake:${randomBytes(8).toString("hex")}`;
-      // A Cluster client needs a few round trips to learn the slots: learn them now, not at the first receive.
-      this.connection();
     }
   }
 
