@@ -102,7 +102,8 @@ export function clusterShards(cluster: RedisClusterOptions, redisOptions: RedisO
       release: async () => {
         if (pipelined) await release(pipelined);
       },
-      connect: () => make(false),
+      // A loop's client, made at its first receive: it starts from its slot's master, the one node it needs.
+      connect: () => make(false, [...known([table()[slot] ?? []]), ...nodes]),
       tag,
       where: `${where} slot ${slot}`,
       master: () => table()[slot]?.[0],
