@@ -10,6 +10,7 @@
  *       so load that comes and goes on a shared machine falls on both sides alike
  */
 import { writeFileSync } from "node:fs";
+import { constants } from "node:os";
 import { parseArgs } from "node:util";
 import { BACKENDS } from "./backends/index.js";
 import { WORKLOADS, type ResultRow, type Workload } from "./types.js";
@@ -50,6 +51,10 @@ const progress = (text: string): void => {
   if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${text}`);
   else process.stderr.write(`${text}\n`);
 };
+
+// Interrupted (Ctrl-C, a timeout's SIGTERM): exit through process.exit, whose "exit" handlers kill what the run
+// started (the clusters' redis-servers: test/redis/own-cluster.ts); the default action would skip them and leave those running.
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(128 + constants.signals[signal]));
 
 const rows: ResultRow[] = [];
 /**
@@ -257,7 +262,8 @@ if (rows.some((r) => r.workload.startsWith("bigroom"))) {
 bigroom: a group of 10,000 members over 4 consumer processes, one sender (memory: one process); ops/s are deliveries/s
   bigroom-burst  saturation: sends back to back; p50/p99 per send from groupSend to its last member's receive, queueing included
   bigroom-paced  one send in flight: p50/p99 from groupSend to the last member's receive (the slowest member, not a typical one)
-  cpuUsPerDelivery: CPU of every process of the row (sender, consumers, broker; not Redis) per delivery: steadier than times on a loaded machine`);
+  cpuUsPerDelivery: CPU of every process of the row (sender, consumers, broker; not Redis) per delivery: steadier than times on a loaded machine
+  cpuUsParts: the same by process: broker (IPC: the bench process), the 4 consumers together, sender, bench (the tally)`);
 }
 for (const s of skipped) console.log(`skipped ${s}`);
 

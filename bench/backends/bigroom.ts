@@ -87,8 +87,23 @@ interface Room {
   send(from: number, k: number): Promise<number[]>;
   /** When the last member got message i. */
   done(i: number): Promise<number>;
-  /** CPU milliseconds the processes involved (the bench's own, its children, a broker) have used so far. */
-  cpu(): number;
+  /**
+   * CPU milliseconds the processes involved (the bench's own, its children, a
+   * broker) have used so far, by part: the row's figure is their sum, and the
+   * parts are told beside it (which side of the wire the CPU goes to).
+   */
+  cpu(): CpuParts;
+}
+
+/** CPU milliseconds by where they were spent: `broker` (IPC's is the bench's own process), `consumers`, `sender`, `bench` (the tally, for tcp). */
+type CpuParts = Record<string, number>;
+
+/** Per delivery, in µs, the CPU between `before` and `after`: the sum, and the parts where there are several. */
+function cpuPerDelivery(before: CpuParts, after: CpuParts, deliveries: number): { cpuUsPerDelivery: number; cpuUsParts?: string } {
+  const us = Object.keys(after).map((part) => [part, ((after[part]! - before[part]!) * 1000) / deliveries] as const);
+  const cpuUsPerDelivery = Number(us.reduce((sum, [, v]) => sum + v, 0).toFixed(1));
+  if (us.length === 1) return { cpuUsPerDelivery };
+  return { cpuUsPerDelivery, cpuUsParts: us.map(([part, v]) => `${part} ${v.toFixed(1)}`).join(" / ") };
 }
 
 /** CPU milliseconds this process has used. */
@@ -132,7 +147,7 @@ async function measure(transport: string, room: Room, k: number, paced: number):
     const sent = await room.send(0, rounds);
     const lasts = await Promise.all(sent.map((_, i) => room.done(i)));
     const seconds = (Math.max(...lasts) - sent[0]!) / 1000;
-    const cpuUs = ((room.cpu() - cpuBefore) * 1000) / (BIGROOM_MEMBERS * rounds);
+    const cpu = cpuPerDelivery(cpuBefore, room.cpu(), BIGROOM_MEMBERS * rounds);
     const queued = lasts.map((at, i) => at - sent[i]!).sort((a, b) => a - b);
     burst = {
       backend: transport,
@@ -142,7 +157,7 @@ async function measure(transport: string, room: Room, k: number, paced: number):
       opsPerSec: (BIGROOM_MEMBERS * rounds) / seconds,
       p50Ms: percentile(queued, 0.5),
       p99Ms: percentile(queued, 0.99),
-      cpuUsPerDelivery: Number(cpuUs.toFixed(1)),
+      ...cpu,
       load: `${rounds} sends back to back`,
     };
   }
@@ -155,7 +170,7 @@ async function measure(transport: string, room: Room, k: number, paced: number):
     latencies.push((await room.done(i)) - sent!);
   }
   const seconds = (wallMs() - began) / 1000;
-  const cpuUs = ((room.cpu() - cpuBefore) * 1000) / (BIGROOM_MEMBERS * paced);
+  const cpu = cpuPerDelivery(cpuBefore, room.cpu(), BIGROOM_MEMBERS * paced);
   latencies.sort((a, b) => a - b);
   const one: ExtraResult = {
     backend: transport,
@@ -166,7 +181,7 @@ async function measure(transport: string, room: Room, k: number, paced: number):
     p50Ms: percentile(latencies, 0.5),
     p99Ms: percentile(latencies, 0.99),
     maxMs: Number(latencies.at(-1)!.toFixed(1)),
-    cpuUsPerDelivery: Number(cpuUs.toFixed(1)),
+    ...cpu,
     load: `1 send in flight, ${paced} sends`,
   };
   return [burst!, one];
@@ -209,7 +224,7 @@ async function inMemory(k: number, paced: number): Promise<ExtraResult[]> {
       },
       send: (from, n) => sendRound(layer, group, from, n),
       done: (i) => tally.done(i),
-      cpu: ownCpu,
+      cpu: () => ({ all: ownCpu() }),
     }, k, paced);
   } finally {
     await layer.close();
@@ -244,8 +259,16 @@ async function acrossProcesses(transport: string, url: string | undefined, k: nu
       },
       send: async (from, n) => (await sender.ask({ cmd: "send", group, from, k: n })).sent!,
       done: (i) => tally.done(i),
-      // The bench's own process holds the IPC broker, and tallies for every transport.
-      cpu: () => ownCpu() + [...children.map((c) => c.process.pid), serverPid].reduce<number>((sum, pid) => sum + cpuOf(pid), 0),
+      cpu: () => {
+        const parts: CpuParts = { consumers: consumers.reduce((sum, c) => sum + cpuOf(c.process.pid), 0), sender: cpuOf(sender.process.pid) };
+        // The bench's own process holds the IPC broker, and tallies for every transport (Redis' own CPU is not counted).
+        if (url === undefined) parts.broker = ownCpu();
+        else {
+          if (serverPid !== undefined) parts.broker = cpuOf(serverPid);
+          parts.bench = ownCpu();
+        }
+        return parts;
+      },
     }, k, paced);
     await Promise.all(children.map((c) => c.ask({ cmd: "close" })));
     // Each ends by itself once closed; a profile (BIGROOM_CPU_PROF) is written only then.

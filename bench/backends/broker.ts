@@ -12,14 +12,15 @@ import { presenceRows } from "../presence.js";
 import { WORKLOADS, type BenchBackend } from "../types.js";
 import { workloads } from "../workloads.js";
 import { layerBackend } from "./layer.js";
+import { nodeArgs as entryArgs } from "../../test/children.js";
 
-/** The CLI source, run through tsx (the bench and the tests run from source). */
+/** The CLI source: run through tsx by the bench, compiled in a test run (test/children.ts). */
 export const CLI = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
 /** Start `channel-layers serve` on `listen`; resolves with the process and the URL it printed. */
 /** `node` options such as `--max-old-space-size=256` go in `nodeArgs`. */
 export function spawnBroker(listen: string, extra: string[] = [], nodeArgs: string[] = []): Promise<{ child: ChildProcess; url: string; log: () => string }> {
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", CLI, "serve", "--listen", listen, ...extra], {
+  const child = spawn(process.execPath, [...nodeArgs, ...entryArgs(CLI), "serve", "--listen", listen, ...extra], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   let out = "";

@@ -257,10 +257,10 @@ export class WebSocketConsumer extends Consumer {
 
   readonly #onRawClose = (): void => {
     this.state = "closed";
-    this.ended(1006);
+    this.onEnd(1006);
   };
 
-  private ended(code: number): void {
+  private onEnd(code: number): void {
     if (this.disconnected) return;
     this.disconnected = true;
     // Before start() finished there is no channel yet: just make sure it stops.
@@ -275,7 +275,7 @@ export class WebSocketConsumer extends Consumer {
     ws.on("message", (data: Buffer, isBinary: boolean) => this.onFrame(ws, data, isBinary));
     ws.on("close", (code: number) => {
       this.state = "closed";
-      this.ended(code);
+      this.onEnd(code);
     });
     ws.on("error", (err: Error & { code?: string }) => {
       // ws's own codes (WS_ERR_*) name what the client sent wrong (oversized or bad frames): a line, not a stack.

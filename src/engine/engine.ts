@@ -318,6 +318,8 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
     const ch = this.channels.get(channel);
     if (ch === undefined) return; // flushed and dropped since
     ch.ahead = Math.max(0, ch.ahead - took - back.length);
+    // Taken, nothing back: the common report of a consumer (one per message it took), kept to that.
+    if (back.length === 0) return this.release(ch);
     const now = this.clock();
     let i = 0;
     for (; i < back.length && ch.waiters.size > 0; i++) {
@@ -458,7 +460,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
   }
 
   /** A membership ended, however: its presence entry ends too, announced where the group wants it. */
-  private left(group: string, channel: string): void {
+  private endPresence(group: string, channel: string): void {
     if (this.presence.size === 0) return;
     const record = this.presence.delete(group, channel);
     if (record === undefined) return;
@@ -494,7 +496,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
     if (g === undefined || !g.members.delete(channel)) return;
     g.names = undefined;
     this.memberships--;
-    this.left(group, channel);
+    this.endPresence(group, channel);
     const ch = this.channels.get(channel);
     if (ch) {
       ch.groups?.delete(g);
@@ -902,7 +904,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
         if (g.members.delete(ch.name)) {
           g.names = undefined;
           this.memberships--;
-          this.left(g.name, ch.name);
+          this.endPresence(g.name, ch.name);
         }
         if (g.members.size === 0) this.dropGroup(g);
       }
@@ -919,7 +921,7 @@ export class Engine<T, W extends Waiter<T> = Waiter<T>, I = unknown> {
       g.members.delete(name);
       g.names = undefined;
       this.memberships--;
-      this.left(g.name, name);
+      this.endPresence(g.name, name);
       dropped++;
       const ch = this.channels.get(name);
       if (ch) {

@@ -19,14 +19,14 @@ export interface PresenceRecord<I> {
   /** Grows by one per entry made by this table: the listing cursor. */
   readonly seq: number;
   /** Ended; still in `order` until the next compaction. */
-  gone: boolean;
+  ended: boolean;
 }
 
 interface GroupPresence<I> {
   readonly byChannel: Map<string, PresenceRecord<I>>;
   /** Every entry by `seq`, with ended ones left in place until they are half of it. */
   order: PresenceRecord<I>[];
-  gone: number;
+  endedCount: number;
 }
 
 export interface PresencePageOf<I> {
@@ -53,7 +53,7 @@ export class PresenceTable<I> {
    */
   set(group: string, channel: string, info: I, owner: string | undefined, now: number): boolean {
     let gp = this.groups.get(group);
-    if (gp === undefined) this.groups.set(group, (gp = { byChannel: new Map(), order: [], gone: 0 }));
+    if (gp === undefined) this.groups.set(group, (gp = { byChannel: new Map(), order: [], endedCount: 0 }));
     const existing = gp.byChannel.get(channel);
     if (existing !== undefined) {
       existing.info = info;
@@ -65,7 +65,7 @@ export class PresenceTable<I> {
       }
       return false;
     }
-    const record: PresenceRecord<I> = { channel, info, since: now, owner, seq: this.seq++, gone: false };
+    const record: PresenceRecord<I> = { channel, info, since: now, owner, seq: this.seq++, ended: false };
     gp.byChannel.set(channel, record);
     gp.order.push(record);
     this.total++;
@@ -130,8 +130,8 @@ export class PresenceTable<I> {
     }
     const entries: PresenceRecord<I>[] = [];
     let i = lo;
-    for (; i < order.length && entries.length < limit; i++) if (!order[i]!.gone) entries.push(order[i]!);
-    while (i < order.length && order[i]!.gone) i++;
+    for (; i < order.length && entries.length < limit; i++) if (!order[i]!.ended) entries.push(order[i]!);
+    while (i < order.length && order[i]!.ended) i++;
     return { entries, next: i < order.length ? entries[entries.length - 1]!.seq : undefined };
   }
 
@@ -144,7 +144,7 @@ export class PresenceTable<I> {
 
   private end(group: string, gp: GroupPresence<I>, record: PresenceRecord<I>): void {
     gp.byChannel.delete(record.channel);
-    record.gone = true;
+    record.ended = true;
     this.total--;
     this.unown(group, record);
     if (gp.byChannel.size === 0) {
@@ -152,9 +152,9 @@ export class PresenceTable<I> {
       return;
     }
     // Compact once ended entries are half the list: amortised O(1) per end.
-    if (++gp.gone * 2 > gp.order.length) {
-      gp.order = gp.order.filter((r) => !r.gone);
-      gp.gone = 0;
+    if (++gp.endedCount * 2 > gp.order.length) {
+      gp.order = gp.order.filter((r) => !r.ended);
+      gp.endedCount = 0;
     }
   }
 }

@@ -55,7 +55,7 @@ interface Held {
 export class Admission {
   readonly counters: AdmissionCounters = { displaced: 0, refused: 0, dropped: 0 };
   /** The connections served, oldest first. */
-  private readonly held = new Map<Socket, Held>();
+  private readonly served = new Map<Socket, Held>();
   private readonly perAddress = new Map<string, number>();
   /** Connections past the cap, oldest first, waiting for a place or for their request (then 503). */
   private readonly waiting = new Set<Socket>();
@@ -78,7 +78,7 @@ export class Admission {
 
   /** The request was read whole and is being answered: its connection is not displaced until the response ends. */
   working(req: IncomingMessage, res: ServerResponse): void {
-    const held = this.held.get(req.socket);
+    const held = this.served.get(req.socket);
     if (held === undefined) return;
     held.working = true;
     res.once("close", () => {
@@ -89,11 +89,11 @@ export class Admission {
 
   /** Connections held now (for tests and stats). */
   get connections(): number {
-    return this.held.size;
+    return this.served.size;
   }
 
   private arrive(socket: Socket): void {
-    if (this.held.size < this.maxConnections) return this.hold(socket);
+    if (this.served.size < this.maxConnections) return this.hold(socket);
     if (this.displaceFor(socket)) return;
     if (this.waiting.size >= this.maxConnections * OVERFLOW_FACTOR) {
       this.counters.dropped++;
@@ -116,16 +116,16 @@ export class Admission {
 
   private hold(socket: Socket): void {
     const address = socket.remoteAddress ?? "?";
-    this.held.set(socket, { address, working: false, since: Date.now() });
+    this.served.set(socket, { address, working: false, since: Date.now() });
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     socket.once("close", () => this.release(socket));
   }
 
   /** Gives up `socket`'s place (idempotent); unless a newcomer takes it, the oldest connection waiting for its request does. */
   private release(socket: Socket, promote = true): void {
-    const held = this.held.get(socket);
+    const held = this.served.get(socket);
     if (held === undefined) return;
-    this.held.delete(socket);
+    this.served.delete(socket);
     const left = this.perAddress.get(held.address)! - 1;
     if (left === 0) this.perAddress.delete(held.address);
     else this.perAddress.set(held.address, left);
@@ -147,7 +147,7 @@ export class Admission {
     let bestCount = 0;
     const settled = Date.now() - GRACE_MS;
     const newcomers = this.perAddress.get(address) ?? 0;
-    for (const [socket, held] of this.held) {
+    for (const [socket, held] of this.served) {
       if (held.working || held.since > settled) continue;
       const count = this.perAddress.get(held.address)!;
       if (held.address !== address && count <= newcomers + 1) continue;

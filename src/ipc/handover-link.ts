@@ -41,7 +41,7 @@ export function handoverLink(parent: ParentChannel, handlers: LinkHandlers, opti
 
   /** The first frame is always hello: [Op.Hello, id, version, instanceId, token]. */
   const ask = (hello: unknown[]): void => {
-    const why = parent.gone();
+    const why = parent.whyGone();
     if (why !== undefined) return end(new Error(why));
     const id = ++lastQuestion;
     timer = setTimeout(

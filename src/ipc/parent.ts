@@ -9,7 +9,7 @@ import { isHere, type HereMessage, type WhereMessage } from "./handshake.js";
 
 export interface ParentChannel {
   /** Why the parent cannot be asked any more, or undefined while it can. */
-  gone(): string | undefined;
+  whyGone(): string | undefined;
   /** Ask; every answer goes to `onAnswer` until the returned function stops listening. */
   ask(question: WhereMessage, onAnswer: (answer: HereMessage) => void): () => void;
 }
@@ -40,7 +40,7 @@ function newPortChannel(port: MessagePort): ParentChannel {
   let closed = false;
   port.once("close", () => (closed = true));
   return {
-    gone: () => (closed ? "the MessagePort to the parent was closed" : undefined),
+    whyGone: () => (closed ? "the MessagePort to the parent was closed" : undefined),
     ask(question, onAnswer) {
       const listener = (m: unknown): void => void (isHere(m) && onAnswer(m));
       port.on("message", listener);
@@ -52,7 +52,7 @@ function newPortChannel(port: MessagePort): ParentChannel {
 
 function processChannel(): ParentChannel {
   return {
-    gone: () => (process.connected ? undefined : "the parent process is gone (its IPC channel is closed)"),
+    whyGone: () => (process.connected ? undefined : "the parent process is gone (its IPC channel is closed)"),
     ask(question, onAnswer) {
       // Listening refs the IPC channel; the returned function lets it go again.
       const listener = (m: unknown): void => void (isHere(m) && onAnswer(m));

@@ -3,10 +3,20 @@
  * in the order handed (docs/semantics.md §4.10). Each message stays counted against its
  * channel's capacity until the client says it took it (to application code)
  * or gives it back; a client that goes gives back all it held, at once.
+ *
+ * A consumer's channel is handed a message and settles it again and again
+ * (each member of a big group, each group send), so a channel's record is
+ * kept when it empties rather than made anew for its next message; records
+ * of empty channels are dropped once there are more than EMPTY_KEPT of them
+ * and they outnumber the rest, which bounds what a client that once received
+ * on many channels leaves here.
  */
 import type { Engine } from "../engine/engine.js";
 import { ProtocolError } from "../errors.js";
 import type { Settling, SettleWait } from "./settling.js";
+
+/** Records of channels holding nothing that a client keeps, at least (see above). */
+const EMPTY_KEPT = 4096;
 
 /** One channel's messages held by a client: parallel arrays, oldest at `head`. */
 class Held {
@@ -39,6 +49,8 @@ class Held {
 
 export class HeldAhead {
   private readonly channels = new Map<string, Held>();
+  /** Records in `channels` holding nothing. */
+  private empty = 0;
 
   constructor(
     private readonly engine: Pick<Engine<Buffer>, "epoch" | "settle">,
@@ -56,7 +68,10 @@ export class HeldAhead {
     if (held === undefined) {
       held = new Held();
       this.channels.set(channel, held);
-      this.settling.holding(channel, this);
+      this.settling.addHolder(channel, this);
+    } else if (held.size === 0) {
+      this.empty--;
+      this.settling.addHolder(channel, this);
     }
     held.bodies.push(body);
     held.deadlines.push(deadline);
@@ -76,7 +91,7 @@ export class HeldAhead {
     if (took > size) {
       throw new ProtocolError(`requeue: the client says it took ${took} messages of "${channel}" but holds ${size}`);
     }
-    if (held === undefined) return;
+    if (held === undefined || held.size === 0) return;
     const epoch = this.engine.epoch;
     const from = held.head;
     const to = rest ? held.bodies.length : from + took;
@@ -99,14 +114,14 @@ export class HeldAhead {
     } else if (current > 0) {
       this.engine.settle(channel, current);
     }
-    if (to === held.bodies.length) {
-      this.channels.delete(channel);
-      this.settling.settled(channel, this);
-      held.release(true);
-      return;
-    }
+    const emptied = to === held.bodies.length;
     for (let i = from; i < to; i++) held.bodies[i] = undefined as unknown as Buffer; // let them be collected
     held.head = to;
+    if (emptied) {
+      this.settling.removeHolder(channel, this);
+      held.release(true);
+      if (++this.empty > EMPTY_KEPT && this.empty * 2 > this.channels.size) this.dropEmpty();
+    }
     if (held.head > 64 && held.head * 2 > held.bodies.length) {
       held.bodies = held.bodies.slice(held.head);
       held.deadlines = held.deadlines.slice(held.head);
@@ -135,5 +150,11 @@ export class HeldAhead {
   /** The client is gone: everything it held goes back, at once. */
   giveBackAll(): void {
     for (const channel of [...this.channels.keys()]) this.settle(channel, 0, true);
+  }
+
+  /** Forget the records of channels holding nothing. */
+  private dropEmpty(): void {
+    for (const [channel, held] of this.channels) if (held.size === 0) this.channels.delete(channel);
+    this.empty = 0;
   }
 }

@@ -6,7 +6,7 @@
  * reconnecting with backoff. RemoteChannelLayer gives it socket links; the
  * IPC layer a socket link to its parent's broker.
  */
-import { decodeMessage, decodeMessageView, encodeMessage } from "../dependencies/msgpack.js";
+import { decodeMessageView, encodeMessage } from "../dependencies/msgpack.js";
 import type { ReplyCache } from "../request/cache.js";
 import { BaseLayer } from "../base.js";
 import { ConnectionLostError, LayerClosedError } from "../errors.js";
@@ -21,7 +21,9 @@ import { instanceIdOf, newInstanceSecret } from "./identity.js";
 import type { BrokerLayerStats } from "../stats.js";
 import { CONNECTION_ID, Feature, Op, PROTOCOL_VERSION, Status, type BrokerDetails, type BrokerStats } from "./ops.js";
 import { Pipeline } from "./pipeline.js";
+import { BrokerReplyCache } from "./reply-cache.js";
 import { Restorer } from "./restore.js";
+import { Silence } from "./silence.js";
 import { MAX_HISTORY_READ } from "./history.js";
 import { writer } from "./writer.js";
 
@@ -53,9 +55,8 @@ export abstract class ProtocolLayer extends BaseLayer {
   private downTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly heartbeat: NodeJS.Timeout;
-  /** Whether the broker sent anything since the last heartbeat. */
-  private heardSinceBeat = false;
-  private silentBeats = 0;
+  /** Heartbeats since the broker last sent anything. */
+  private readonly silence = new Silence();
   private backoff = 0;
   /** Links opened so far: every one after the first is a reconnect. */
   private linksOpened = 0;
@@ -105,16 +106,7 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   /** Cached replies live in the broker, shared by every client (docs/request.md). */
   protected override makeReplyCache(): ReplyCache {
-    return {
-      get: async (key) => {
-        const { body, storedAt } = await this.call({ op: Op.CacheGet, id: 0, key }, read.cacheEntry);
-        return body === null ? undefined : { reply: decodeMessage(body), storedAt };
-      },
-      set: (key, reply, seconds) => {
-        const ttlMs = Math.min(86_400_000, Math.max(1, Math.round(seconds * 1000)));
-        return this.call({ op: Op.CacheSet, id: 0, key, body: encodeMessage(reply), ttlMs }, read.nothing);
-      },
-    };
+    return new BrokerReplyCache((request, answer) => this.call(request, answer));
   }
 
   /** The broker's stats with its `top` busiest channels, largest groups and clients with the most waiting receives (1–100). */
@@ -200,7 +192,7 @@ export abstract class ProtocolLayer extends BaseLayer {
       onClosed: (err) => this.onClosed(link, err),
     });
     this.link = link;
-    this.heardSinceBeat = true;
+    this.silence.onArrival();
     const hello = {
       op: Op.Hello,
       id: this.helloId,
@@ -216,7 +208,7 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   private onFrame(link: Link, frame: unknown): void {
     if (link !== this.link) return;
-    this.heardSinceBeat = true;
+    this.silence.onArrival();
     const answer = decodeAnswer(frame);
     if (answer === undefined) return link.close();
     if (answer.id === CONNECTION_ID) {
@@ -298,12 +290,7 @@ export abstract class ProtocolLayer extends BaseLayer {
 
   private beat(): void {
     if (!this.ready) return;
-    if (this.heardSinceBeat) {
-      this.heardSinceBeat = false;
-      this.silentBeats = 0;
-    } else if (++this.silentBeats >= 3) {
-      return this.link!.close(); // the broker is gone; the close starts a reconnect
-    }
+    if (this.silence.beat()) return this.link!.close(); // the broker is gone; the close starts a reconnect
     this.pipeline.beat();
   }
 

@@ -96,6 +96,20 @@ export const answer = {
     deadline,
     priority,
   ],
+  /**
+   * Message answer `frame`, which answered receive `id` with `status`, made a
+   * bundle in place: [id, status, body, deadline, priority] becomes
+   * [0, Bundle, body, deadline, priority, id, status].
+   */
+  bundle: (frame: unknown[], id: number, status: number): void => {
+    frame[0] = CONNECTION_ID;
+    frame[1] = Status.Bundle;
+    frame.push(id, status);
+  },
+  /** Bundle `frame` answers receive `id` too, with `status`. */
+  alsoAnswers: (frame: unknown[], id: number, status: number): void => {
+    frame.push(id, status);
+  },
 };
 
 /** A receive's answer with several messages, built as they are taken. */

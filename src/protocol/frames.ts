@@ -47,7 +47,7 @@ export function encodeFrames(frames: readonly unknown[], splitBytes = BATCH_SPLI
  */
 export class FrameDecoder {
   private parts: Buffer[] = [];
-  private held = 0;
+  private heldBytes = 0;
   /** Bytes the frame being gathered needs in all (length header included); 0 while its header is incomplete. */
   private need = 0;
 
@@ -61,14 +61,14 @@ export class FrameDecoder {
   push(chunk: Buffer, onFrame: (frame: unknown) => void): number {
     let buf = chunk;
     let completed = 0;
-    if (this.held > 0) {
+    if (this.heldBytes > 0) {
       this.parts.push(chunk);
-      this.held += chunk.length;
-      if (this.need === 0 && this.held >= 4) this.need = 4 + this.lengthAt(this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, 4), 0);
-      if (this.need === 0 || this.held < this.need) return 0;
-      buf = Buffer.concat(this.parts, this.held);
+      this.heldBytes += chunk.length;
+      if (this.need === 0 && this.heldBytes >= 4) this.need = 4 + this.lengthAt(this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, 4), 0);
+      if (this.need === 0 || this.heldBytes < this.need) return 0;
+      buf = Buffer.concat(this.parts, this.heldBytes);
       this.parts = [];
-      this.held = 0;
+      this.heldBytes = 0;
       this.need = 0;
     }
     let offset = 0;
@@ -90,7 +90,7 @@ export class FrameDecoder {
     if (offset < buf.length) {
       const rest = buf.subarray(offset);
       this.parts = [rest];
-      this.held = rest.length;
+      this.heldBytes = rest.length;
       this.need = rest.length >= 4 ? 4 + rest.readUInt32BE(0) : 0;
     }
     return completed;
@@ -107,7 +107,7 @@ export class FrameDecoder {
 
   /** Bytes held of a frame not yet complete. */
   get buffered(): number {
-    return this.held;
+    return this.heldBytes;
   }
 
   /** Bytes the frame being gathered takes in all, length header included, once its header is in; 0 otherwise. */

@@ -7,7 +7,7 @@
 import { answer } from "./encode.js";
 import { WRITE_SLICE_BYTES, wireEstimate } from "./limits.js";
 import type { Link } from "./link.js";
-import { CONNECTION_ID, Status } from "./ops.js";
+import { Status } from "./ops.js";
 
 export interface ReplyHooks {
   /** An answer of `bytes` (estimated) was queued. */
@@ -24,6 +24,9 @@ const BUNDLE_ENTRY_BYTES = 10;
 /** The last message answer queued, which the next one for the same message may join. */
 interface Run {
   frame: unknown[];
+  /** The receive it answered first, and how (moved to the end of `frame` when it becomes a bundle). */
+  id: number;
+  status: number;
   body: Buffer;
   deadline: number;
   priority: number;
@@ -76,20 +79,17 @@ export class Replies {
     if (last !== undefined && last.body === body && last.deadline === deadline && last.priority === priority && this.out[this.out.length - 1] === last.frame) {
       const frame = last.frame;
       if (!last.bundled) {
-        // [id, status, body, deadline, priority] becomes [0, Bundle, body, deadline, priority, id, status].
-        frame.push(frame[0], frame[1]);
-        frame[0] = CONNECTION_ID;
-        frame[1] = Status.Bundle;
+        answer.bundle(frame, last.id, last.status);
         last.bundled = true;
       }
-      frame.push(id, status);
+      answer.alsoAnswers(frame, id, status);
       this.outBytes += BUNDLE_ENTRY_BYTES;
       this.hooks.onQueued(BUNDLE_ENTRY_BYTES);
       return;
     }
     const frame = answer.message(id, more, body, deadline, priority);
     this.send(frame);
-    this.run = this.bundling ? { frame, body, deadline, priority, bundled: false } : undefined;
+    this.run = this.bundling ? { frame, id, status, body, deadline, priority, bundled: false } : undefined;
   }
 
   /** Write what is queued now. A failure to encode or write ends this session, never the broker. */

@@ -23,6 +23,7 @@ import { Feature, Op } from "./ops.js";
 import { presencePageFrame } from "./presence.js";
 import { Replies } from "./replies.js";
 import type { SessionHost, Viewer } from "./session-host.js";
+import { Silence } from "./silence.js";
 import { WaitingReceives } from "./waiting.js";
 
 export class Session {
@@ -38,9 +39,8 @@ export class Session {
   /** What this client's token lets it do. */
   private grant: Grant = EVERYTHING;
   private ended = false;
-  /** Whether the client sent anything since the last heartbeat. */
-  private heardSinceBeat = true;
-  private silentBeats = 0;
+  /** Heartbeats since the client last sent anything. */
+  private readonly silence = new Silence();
 
   constructor(
     private readonly broker: SessionHost,
@@ -79,7 +79,7 @@ export class Session {
 
   /** A decoded frame from the client: admitted now or after what waits before it. */
   onFrame(frame: unknown): void {
-    this.heardSinceBeat = true;
+    this.silence.onArrival();
     if (this.ended) return;
     this.admission.arrive(decodeRequest(frame, this.broker.config.maxMessageBytes));
   }
@@ -147,14 +147,14 @@ export class Session {
     switch (request.op) {
       case Op.Send: {
         const channel = this.track(request.channel);
-        this.allowed(this.grant.send(channel), `send to channel "${channel}"`);
+        this.assertAllowed(this.grant.send(channel), `send to channel "${channel}"`);
         engine.send(channel, request.body, request.priority);
         break;
       }
       case Op.Receive: {
         const channel = this.track(request.channel);
         assertOwnChannel(channel, this.instanceId!);
-        this.allowed(this.mayReceive(channel), `receive from channel "${channel}"`);
+        this.assertAllowed(this.mayReceive(channel), `receive from channel "${channel}"`);
         return this.receives.receive(request);
       }
       case Op.Cancel:
@@ -173,7 +173,7 @@ export class Session {
       case Op.GroupDiscard: {
         const { group } = request;
         const channel = this.track(request.channel);
-        this.allowed(this.grant.group(group) && this.mayReceive(channel), `change group "${group}" for channel "${channel}"`);
+        this.assertAllowed(this.grant.group(group) && this.mayReceive(channel), `change group "${group}" for channel "${channel}"`);
         if (request.op === Op.GroupDiscard) engine.groupDiscard(group, channel);
         else {
           const expiryMs = request.expiry === undefined ? undefined : request.expiry * 1000;
@@ -185,7 +185,7 @@ export class Session {
       case Op.Presence:
       case Op.PresenceCount: {
         const { group } = request;
-        this.allowed(this.grant.group(group), `read the presence of group "${group}"`);
+        this.assertAllowed(this.grant.group(group), `read the presence of group "${group}"`);
         if (request.op === Op.PresenceCount) return this.replies.send(answer.with(id, engine.presenceCount(group)));
         return this.replies.send(answer.with(id, ...presencePageFrame(engine.presencePage(group, request.after, request.limit))));
       }
@@ -194,7 +194,7 @@ export class Session {
         break;
       case Op.GroupSend: {
         const { group } = request;
-        this.allowed(this.grant.group(group), `send to group "${group}"`);
+        this.assertAllowed(this.grant.group(group), `send to group "${group}"`);
         const sent = engine.groupSend(group, request.body, request.priority, request.except, FANOUT_STEP);
         this.admission.chargeDeliveries(sent.delivered + sent.skipped);
         if (sent.more !== undefined) return this.fanOut(id, sent.more);
@@ -203,17 +203,17 @@ export class Session {
       case Op.GroupHistory:
         return this.history(request);
       case Op.Flush:
-        this.allowed(this.grant.admin, "flush the broker (an admin right)");
+        this.assertAllowed(this.grant.admin, "flush the broker (an admin right)");
         engine.flush();
         break;
       case Op.Ping:
         break;
       case Op.Stats:
         // Other clients' connections, and names outside this token's rights, are an admin's to see.
-        return this.counted(id, request.top, this.grant.admin ? undefined : { instance: this.instanceId!, grant: this.grant });
+        return this.answerStats(id, request.top, this.grant.admin ? undefined : { instance: this.instanceId!, grant: this.grant });
       case Op.CacheGet: {
         const channel = cacheKeyChannel(request.key);
-        this.allowed(this.grant.send(channel), `use the reply cache of channel "${channel}"`);
+        this.assertAllowed(this.grant.send(channel), `use the reply cache of channel "${channel}"`);
         const entry = this.broker.replies.lookup(request.key);
         if (entry === undefined) this.broker.replyMisses++;
         else this.broker.replyHits++;
@@ -259,7 +259,7 @@ export class Session {
    * turns of the event loop (see Census); until then this client's further
    * requests wait, so a client has one such answer in the making at most.
    */
-  private counted(id: number, top: number | undefined, only: Viewer | undefined): void {
+  private answerStats(id: number, top: number | undefined, only: Viewer | undefined): void {
     let later = false;
     this.admission.awaitCensus(true);
     this.broker.statsAnswer(top, only, ({ value, bytes }) => {
@@ -273,7 +273,7 @@ export class Session {
 
   /** Answer a history read (docs/recovery.md): only of a group this client's grants cover, bounded in count and bytes. */
   private history({ id, group, since, limit, reader }: GroupHistoryRequest): void {
-    this.allowed(this.grant.group(group), `read the history of group "${group}"`);
+    this.assertAllowed(this.grant.group(group), `read the history of group "${group}"`);
     const { frame, bytes } = answer.history(id, this.broker.engine.groupHistory(group, since, limit, historyReplyBytes(this.broker.maxFrameBytes), reader));
     this.replies.send(frame, bytes);
   }
@@ -281,13 +281,13 @@ export class Session {
   /** Store a reply: asking or storing needs the right to send to the key's channel, storing also the right to receive from it. */
   private cacheSet({ key, body, ttlMs }: CacheSetRequest): void {
     const channel = cacheKeyChannel(key);
-    this.allowed(this.grant.send(channel), `use the reply cache of channel "${channel}"`);
+    this.assertAllowed(this.grant.send(channel), `use the reply cache of channel "${channel}"`);
     // Only who may take the requests may store their answers: a mere sender of the channel could store its own.
     if (!this.mayReceive(channel) && !this.cacheRefused) {
       this.cacheRefused = true; // said once per connection: its requests are answered, their replies not cached
       this.broker.log(`client ${this.id} (${this.peer}) may not store replies of "${channel}" in the reply cache: its token may not receive from it`);
     }
-    this.allowed(this.mayReceive(channel), `store replies in the reply cache of channel "${channel}" (that needs the right to receive from it)`);
+    this.assertAllowed(this.mayReceive(channel), `store replies in the reply cache of channel "${channel}" (that needs the right to receive from it)`);
     this.broker.replies.setEncoded(this.grant, key, body, ttlMs / 1000);
   }
 
@@ -302,23 +302,19 @@ export class Session {
     return (isProcessLocal(channel) && ownsChannel(channel, this.instanceId!)) || this.grant.receive(channel);
   }
 
-  private allowed(ok: boolean, what: string): void {
+  private assertAllowed(ok: boolean, what: string): void {
     if (!ok) throw new ForbiddenError(`this client's token does not allow it to ${what}`);
   }
 
   /** Heartbeat check: a client silent for three beats is gone. */
   beat(): void {
-    if (this.heardSinceBeat) {
-      this.heardSinceBeat = false;
-      this.silentBeats = 0;
-    } else if (++this.silentBeats >= 3) {
-      this.broker.log(
-        this.admission.overBudget
-          ? `client ${this.id} (${this.peer}) has not read its answers for three heartbeats`
-          : `client ${this.id} (${this.peer}) missed its heartbeats`,
-      );
-      this.end();
-    }
+    if (!this.silence.beat()) return;
+    this.broker.log(
+      this.admission.overBudget
+        ? `client ${this.id} (${this.peer}) has not read its answers for three heartbeats`
+        : `client ${this.id} (${this.peer}) missed its heartbeats`,
+    );
+    this.end();
   }
 
   private fatal(message: string): void {

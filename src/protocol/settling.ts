@@ -46,24 +46,32 @@ export class SettleWait {
 }
 
 export class Settling {
-  /** Per channel, the clients holding messages of it ahead. */
-  private readonly holders = new Map<string, Set<Holder>>();
+  /**
+   * Per channel, the clients holding messages of it ahead: the one client
+   * itself, as nearly always (a consumer's own channel), else a set of them.
+   * A consumer's channel goes in and out of here with every message it is
+   * handed and settles, so the one-holder case makes no set.
+   */
+  private readonly holders = new Map<string, Holder | Set<Holder>>();
 
   constructor(private readonly engine: Pick<Engine<Buffer>, "fullAhead" | "groupMembers">) {}
 
   /** `holder` now holds messages of `channel`. */
-  holding(channel: string, holder: Holder): void {
-    let set = this.holders.get(channel);
-    if (set === undefined) this.holders.set(channel, (set = new Set()));
-    set.add(holder);
+  addHolder(channel: string, holder: Holder): void {
+    const held = this.holders.get(channel);
+    if (held === undefined) this.holders.set(channel, holder);
+    else if (held instanceof Set) held.add(holder);
+    else if (held !== holder) this.holders.set(channel, new Set([held, holder]));
   }
 
   /** `holder` holds no message of `channel` any more. */
-  settled(channel: string, holder: Holder): void {
-    const set = this.holders.get(channel);
-    if (set === undefined) return;
-    set.delete(holder);
-    if (set.size === 0) this.holders.delete(channel);
+  removeHolder(channel: string, holder: Holder): void {
+    const held = this.holders.get(channel);
+    if (held === holder) this.holders.delete(channel);
+    else if (held instanceof Set) {
+      held.delete(holder);
+      if (held.size === 0) this.holders.delete(channel);
+    }
   }
 
   /** The wait a Send to `channel` needs before it is decided, if any (`done` is called when it is met). */
@@ -71,7 +79,7 @@ export class Settling {
     if (!this.holders.has(channel) || !this.engine.fullAhead(channel)) return undefined;
     const wait = new SettleWait(done);
     this.await(channel, wait);
-    return this.started(wait);
+    return this.ifWaiting(wait);
   }
 
   /** The wait a GroupSend to `group` needs: for each member it would skip only for what is held ahead. */
@@ -86,14 +94,20 @@ export class Settling {
     } else {
       for (const channel of this.holders.keys()) if (members.has(channel) && this.engine.fullAhead(channel)) this.await(channel, wait);
     }
-    return this.started(wait);
+    return this.ifWaiting(wait);
   }
 
   private await(channel: string, wait: SettleWait): void {
-    for (const holder of this.holders.get(channel)!) if (holder.awaitSettled(channel, wait)) wait.pending++;
+    const held = this.holders.get(channel)!;
+    if (!(held instanceof Set)) {
+      if (held.awaitSettled(channel, wait)) wait.pending++;
+      return;
+    }
+    for (const holder of held) if (holder.awaitSettled(channel, wait)) wait.pending++;
   }
 
-  private started(wait: SettleWait): SettleWait | undefined {
+  /** `wait` if it waits on any holder; else none, and `wait` is over. */
+  private ifWaiting(wait: SettleWait): SettleWait | undefined {
     if (wait.pending > 0) return wait;
     wait.over = true;
     return undefined;

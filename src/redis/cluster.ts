@@ -15,7 +15,7 @@ interface ClusterNode {
   host: string;
   port: number;
 }
-import { Shard } from "./connections.js";
+import { release, Shard } from "./connections.js";
 import { installScripts, type ScriptedRedis } from "./scripts.js";
 import { clusterSlot, clusterTags } from "./sharding.js";
 
@@ -75,32 +75,49 @@ function clusterOptions(redisOptions: RedisOptions, timeoutMs: number, autoPipel
 }
 
 /**
- * The ring of shards over a cluster: one shared command client, one receive
- * client per shard. `refreshMs`: how often the command client reloads the
+ * The ring of shards over a cluster: one shared command client, one shared
+ * auto-pipelining client for the hot calls (Shard.hot), one receive client
+ * per shard. `refreshMs`: how often the command client reloads the
  * slot table besides on redirects (the pub/sub layer's subscribers follow it).
  */
 export function clusterShards(cluster: RedisClusterOptions, redisOptions: RedisOptions, timeoutMs: number, refreshMs?: number): Shard[] {
   const { nodes, slots } = checkCluster(cluster);
-  const make = (autoPipelining: boolean): Redis => {
-    const client = new (loadIoredis().Cluster)(nodes, clusterOptions(redisOptions, timeoutMs, autoPipelining, refreshMs));
+  const make = (autoPipelining: boolean, seeds = nodes): Redis => {
+    const client = new (loadIoredis().Cluster)(seeds, clusterOptions(redisOptions, timeoutMs, autoPipelining, refreshMs));
     // Errors surface through the commands that fail; without a listener ioredis prints them.
     client.on("error", () => {});
     // The Cluster client has the commands we use of a single server's (the loop and layer avoid the rest).
     return client as unknown as Redis;
   };
   const commands: ScriptedRedis = installScripts(make(false));
+  let pipelined: ScriptedRedis | undefined;
   const where = `Redis Cluster ${nodes.map((n) => `${n.host}:${n.port}`).join(",")}`;
   const table = (): string[][] => (commands as unknown as Cluster).slots;
   return clusterTags(slots).map((tag, i) => {
     const slot = clusterSlot(tag.slice(1, -1));
     return new Shard(i, "", () => make(false), {}, timeoutMs, undefined, {
       commands,
-      connect: () => make(false),
+      // Made on first use, when the seeds given may be gone (a failover): it starts from every node the command client knows.
+      pipelined: () => (pipelined ??= installScripts(make(true, [...known(table()), ...nodes]))),
+      release: async () => {
+        if (pipelined) await release(pipelined);
+      },
+      // A loop's client, made at its first receive: it starts from its slot's master, the one node it needs.
+      connect: () => make(false, [...known([table()[slot] ?? []]), ...nodes]),
       tag,
       where: `${where} slot ${slot}`,
       master: () => table()[slot]?.[0],
       serves: (node) => table().some((owners) => owners[0] === node),
     });
+  });
+}
+
+/** The nodes a slot table names ("host:port"), each once. */
+function known(table: string[][]): ClusterNode[] {
+  const keys = new Set(table.flat());
+  return [...keys].map((key) => {
+    const colon = key.lastIndexOf(":");
+    return { host: key.slice(0, colon), port: Number(key.slice(colon + 1)) };
   });
 }
 

@@ -15,7 +15,7 @@ import { isProcessLocal, nonLocalName } from "../names.js";
 import { delayOption, positiveOption, positiveOrOff } from "../options/positive-option.js";
 import { commonRedisOptions, type CommonRedisOptions } from "./common-options.js";
 import { clusterShards, masters } from "./cluster.js";
-import { release, Shard } from "./connections.js";
+import { Shard } from "./connections.js";
 import { Receiver } from "./receiver.js";
 import { SendBatcher } from "./sends.js";
 import { score } from "./scripts.js";
@@ -130,7 +130,7 @@ export class RedisChannelLayer extends BaseLayer {
       groupExpiry: this.config.groupExpiry,
       withGroups: true,
       groupSend: (group, event) => this.doGroupSend(group, this.prepare(event), undefined, undefined),
-      lost: () => this.reportGap("grace-expired"),
+      onLost: () => this.reportGap("grace-expired"),
     });
     this.receiver = new Receiver({
       prefix,
@@ -365,7 +365,7 @@ export class RedisChannelLayer extends BaseLayer {
         let status: string;
         try {
           const physical = keys.map((k) => tagged(index, k));
-          status = await shard.commands.chlGroupSend(physical[0]!, keys.length, ...physical, score(t), score(t - this.config.expiry), this.ttlMs, ...payloads, ...capacities);
+          status = await shard.hot((client) => client.chlGroupSend(physical[0]!, keys.length, ...physical, score(t), score(t - this.config.expiry), this.ttlMs, ...payloads, ...capacities));
         } catch (err) {
           throw shard.fail(err);
         }
@@ -406,7 +406,7 @@ export class RedisChannelLayer extends BaseLayer {
     this.receiver.buffers.clear();
     this.receiver.dropAhead();
     this.watch.memberships.clear();
-    this.presenceStore.flushed();
+    this.presenceStore.onFlush();
     const pattern = this.prefix.replace(/[*?[\]\\]/g, "\\$&") + "*";
     if (this.onCluster) {
       // Every master holds some of the ring's slots: scan each for the ring's tags before the prefix.
@@ -442,7 +442,7 @@ export class RedisChannelLayer extends BaseLayer {
     await this.presenceStore.close();
     await this.watch.close();
     await this.receiver.close(1000);
-    await Promise.all(this.shards.map((s) => release(s.commands)));
+    await Promise.all(this.shards.map((s) => s.release()));
     this.receiver.rejectWaiting();
   }
 }

@@ -65,7 +65,7 @@ export interface RedisPresenceHooks {
   /** Send an event to a group through the layer's own group send (checked there as a message). */
   groupSend(group: string, event: Message): Promise<void>;
   /** This owner's entries were ended while it lived (a stall past the timeout, a flush elsewhere, a Redis restart). */
-  lost(): void;
+  onLost(): void;
 }
 
 interface Announcement {
@@ -320,7 +320,7 @@ export class RedisPresence {
           if (known === 0 && entries.size > 0) {
             // Reaped while alive (stalled past the timeout) or flushed by another process: the app must re-announce.
             entries.clear();
-            this.hooks.lost();
+            this.hooks.onLost();
           }
         }),
       );
@@ -352,7 +352,7 @@ export class RedisPresence {
   }
 
   /** Everything under the prefix was deleted (a flush): nothing is owned any more, and nothing is announced. */
-  flushed(): void {
+  onFlush(): void {
     this.owned.clear();
     this.retries.length = 0;
     this.unended.length = 0;
@@ -360,7 +360,7 @@ export class RedisPresence {
 
   /** Delete every presence key under the prefix (pub/sub's flush; the Redis layer's deletes the whole prefix). */
   async flush(): Promise<void> {
-    this.flushed();
+    this.onFlush();
     const pattern = (tag: string): string => (tag + this.hooks.prefix).replace(/[*?[\]\\]/g, "\\$&") + ":presence:*";
     await Promise.all(
       this.hooks.shards.map(async (shard) => {

@@ -99,8 +99,8 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
   private readonly newKeys = new Set<string>();
   /** Keys whose `$inflight` key was seen to lately (bounded: cleared when large). */
   private readonly checkedKeys = new Set<string>();
-  /** Bumped whenever the set of watched keys changes, so a blocked loop knows to look again. */
-  version = 0;
+  /** Per shard, bumped whenever the keys watched on it change, so its loop, if blocked, looks again. */
+  private readonly versions: number[];
   readonly buffers = new LocalBuffers();
   /** Members that held no message (garbage, a wrong key, no `type`…): their receives failed with InvalidMessageError; counted here. */
   dropped = 0;
@@ -113,6 +113,7 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
   closed = false;
 
   constructor(readonly config: ReceiverConfig) {
+    this.versions = config.shards.map(() => 0);
     this.loops = config.shards.map((shard) => new ShardLoop(shard, this));
     this.buffer = new ReceiveBuffer(this, {
       maxWindow: config.readAhead ? MAX_WINDOW : 0,
@@ -125,6 +126,24 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
 
   cutoff(): number {
     return this.config.now() - this.config.expiry;
+  }
+
+  versionOf(shard: number): number {
+    return this.versions[shard]!;
+  }
+
+  /** The shards whose loops serve `watch`: its own (every shard for -1) and the extra ones of a process key. */
+  private shardsOf(watch: Watch): number[] {
+    if (watch.shard === -1) return this.versions.map((_, i) => i);
+    return watch.extra === undefined ? [watch.shard] : [watch.shard, ...watch.extra.keys()];
+  }
+
+  /** The keys watched on `shards` changed (`changed`) or a receive waits there: only their loops look again. */
+  private wakeLoops(shards: number[], changed: boolean): void {
+    for (const i of shards) {
+      if (changed) this.versions[i]!++;
+      this.loops[i]!.wake();
+    }
   }
 
   receive(channel: string, signal: AbortSignal | undefined): Promise<Message> {
@@ -142,7 +161,7 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
       pending.listen(signal, (reason) => {
         if (!handle.cancel()) return;
         // A pop already on its way may bring a member for this receive: it rejects once that member is back in Redis.
-        this.settled(channel).then(
+        this.whenSettled(channel).then(
           () => pending.fail(reason),
           (err: unknown) => pending.fail(err),
         );
@@ -155,13 +174,18 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
    * Resolves once no member popped for a receive on `channel` that was just
    * cancelled can still be outside Redis: at once when another receive waits
    * on it (a member popped for the channel goes to that one); else when
-   * every loop has finished the call in flight and put back what nobody
-   * took (a process-specific channel's member too, when no receive waits on
-   * its process key: see accept).
+   * every loop that pops its key has finished the call in flight and put
+   * back what nobody took (a process-specific channel's member too, when no
+   * receive waits on its process key: see accept). Only those loops: one
+   * blocked on other shards' keys is not cut short for it.
    */
-  private settled(channel: string): Promise<void> {
+  private whenSettled(channel: string): Promise<void> {
     if (this.buffer.waiting(channel) > 0) return Promise.resolve();
-    return Promise.all(this.loops.map((loop) => loop.drained())).then(() => undefined);
+    const own = this.shardOf(channel);
+    const shards = own === -1 ? this.loops.map((_, i) => i) : [own];
+    // Python's direct sends to a ! channel land on the shard of its full name (Watch.extra).
+    if (isProcessLocal(channel) && !this.config.placeByName) shards.push(consistentHash(channel, this.config.shards.length));
+    return Promise.all(shards.map((i) => this.loops[i]!.whenDrained())).then(() => undefined);
   }
 
   private keyOf(channel: string): string {
@@ -203,19 +227,20 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
       };
       this.watch.set(key, watch);
       if (!this.checkedKeys.has(key)) this.newKeys.add(key);
-      this.version++;
+      this.wakeLoops(this.shardsOf(watch), true);
     }
     // A key still watched (a linger) keeps the loop's BZPOPMIN on it standing: nothing to cut short.
     if (watch.channel === undefined) {
       watch.locals++;
       const full = consistentHash(channel, this.config.shards.length);
       if (full !== watch.shard && !this.config.placeByName) {
+        const added = !watch.extra?.has(full);
         watch.extra ??= new Map();
         watch.extra.set(full, (watch.extra.get(full) ?? 0) + 1);
-        this.version++;
+        if (added) this.wakeLoops([full], true);
       }
     }
-    for (const loop of this.loops) loop.wake();
+    this.wakeLoops(this.shardsOf(watch), false);
   }
 
   /** A receive on a process-specific channel was served or gave up: its process key loses one. */
@@ -249,10 +274,10 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
     if (isProcessLocal(inbox.channel) || this.closed) return;
     const key = this.keyOf(inbox.channel);
     if (this.watch.has(key)) return;
-    this.watch.set(key, { channel: inbox.channel, locals: 0, shard: this.shardOf(inbox.channel), extra: undefined });
+    const watch: Watch = { channel: inbox.channel, locals: 0, shard: this.shardOf(inbox.channel), extra: undefined };
+    this.watch.set(key, watch);
     if (!this.checkedKeys.has(key)) this.newKeys.add(key);
-    this.version++;
-    for (const loop of this.loops) loop.wake();
+    this.wakeLoops(this.shardsOf(watch), true);
   }
 
   /** Members nobody took go back to the head of their queues, with their scores, in their loops' next calls. */
@@ -279,10 +304,11 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
   }
 
   private stopWatching(key: string): void {
+    const watch = this.watch.get(key);
+    if (!watch) return;
     this.watch.delete(key);
     this.newKeys.delete(key);
-    this.version++;
-    for (const loop of this.loops) loop.wake();
+    this.wakeLoops(this.shardsOf(watch), true);
   }
 
   /** Whether `key` (as `shard` holds it) is newly watched: its first pop also sees to its `$inflight` key (takeNewKeys). */

@@ -41,7 +41,7 @@ export class SendBatcher {
     this.args = [];
     this.pending = [];
     this.scheduled = false;
-    this.shard.commands.chlSend(args[0]!, pending.length, this.expiry, this.ttlMs, ...args).then(
+    this.shard.hot((client) => client.chlSend(args[0]!, pending.length, this.expiry, this.ttlMs, ...args)).then(
       (status) => {
         for (let i = 0; i < pending.length; i++) pending[i]!.resolve(status[i] === "1");
       },

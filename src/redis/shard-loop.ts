@@ -23,8 +23,8 @@ import { keyTtlMs } from "./ttl.js";
  */
 export interface LoopDemand {
   readonly config: { readonly expiry: number; readonly pollInterval: number; readonly blockTimeout: number };
-  /** Bumped whenever the set of watched keys changes: a blocked loop looks again. */
-  readonly version: number;
+  /** Bumped whenever the keys watched on `shard` change: its loop, blocked, looks again. */
+  versionOf(shard: number): number;
   readonly closed: boolean;
   /** Keys to watch on `shard`, each with how many members to pop (0: only block on it). */
   keysFor(shard: number, sweep: boolean): Array<[string, number]>;
@@ -53,7 +53,7 @@ export class ShardLoop {
   /** The last BZPOPMIN got a member nobody was waiting for: the next call pops one for each lingering channel. */
   private sweep = false;
   private done: Promise<void> = Promise.resolve();
-  /** Cancelled receives waiting for this loop to have nothing of theirs outside Redis (drained()). */
+  /** Cancelled receives waiting for this loop to have nothing of theirs outside Redis (whenDrained()). */
   private drainers: Array<() => void> = [];
 
   /**
@@ -72,8 +72,6 @@ export class ShardLoop {
   ) {
     if (shard.cluster) {
       this.wakeKey = `${shard.tag}channel-layers:wake:${randomBytes(8).toString("hex")}`;
-      // A Cluster client needs a few round trips to learn the slots: learn them now, not at the first receive.
-      this.connection();
     }
   }
 
@@ -93,7 +91,7 @@ export class ShardLoop {
    * Resolves once the call in flight (if any) has returned and every member
    * it brought that nobody took is back in Redis.
    */
-  drained(): Promise<void> {
+  whenDrained(): Promise<void> {
     if (this.state === "idle") return Promise.resolve();
     return new Promise((resolve) => this.drainers.push(resolve));
   }
@@ -124,7 +122,7 @@ export class ShardLoop {
         // call serves them all (and, with read-ahead, they take their extras before those go back).
         if (!first) await new Promise((resolve) => setImmediate(resolve));
         const index = this.shard.index;
-        const version = r.version;
+        const version = r.versionOf(index);
         const keys = r.closed ? [] : r.keysFor(index, this.sweep);
         this.sweep = false;
         const returning = this.putbacks.length > 0;
@@ -138,7 +136,7 @@ export class ShardLoop {
         }
         if (wanted.length > 0 || returning) {
           const got = await this.pop(wanted);
-          if (got > 0 || r.closed || r.version !== version || keys.length === 0) continue;
+          if (got > 0 || r.closed || r.versionOf(index) !== version || keys.length === 0) continue;
         }
         await this.block(keys, version);
       }
@@ -178,6 +176,8 @@ export class ShardLoop {
   private async pop(keys: Array<[string, number]>): Promise<number> {
     const r = this.receiver;
     const client = this.connection() as ScriptedRedis;
+    // On a cluster the pops of the ring's loops share the auto-pipelining client (Shard.hot): one write per master.
+    const call = <T>(f: (c: ScriptedRedis) => Promise<T>): Promise<T> => (this.shard.cluster ? this.shard.hot(f) : f(client));
     const putbacks = this.putbacks;
     this.putbacks = [];
     const fresh = r.takeNewKeys(this.shard.index, keys);
@@ -186,14 +186,14 @@ export class ShardLoop {
     try {
       if (!this.polling && keys.length === 1 && putbacks.length === 0 && fresh.length === 0) {
         // The common case (one channel, nothing to put back) needs no script.
-        replies = [await client.zpopminBuffer(keys[0]![0], keys[0]![1])];
+        replies = [await call((c) => c.zpopminBuffer(keys[0]![0], keys[0]![1]))];
       } else if (!this.polling) {
         const args: Array<string | number | Buffer> = [keys.length, putbacks.length, fresh.length, ttl];
         for (const [key] of keys) args.push(key);
         for (const [, count] of keys) args.push(count);
         for (const putback of putbacks) args.push(...putback);
         args.push(...fresh);
-        replies = await client.chlPopBuffer(keys[0]?.[0] ?? putbacks[0]![0], ...args);
+        replies = await call((c) => c.chlPopBuffer(keys[0]?.[0] ?? putbacks[0]![0], ...args));
       } else {
         // ioredis-mock cannot return nested script replies: the same steps as a pipeline.
         const tx = client.pipeline();
@@ -249,7 +249,7 @@ export class ShardLoop {
     const start = this.rotation++ % keys.length;
     const order = [...keys.slice(start), ...keys.slice(0, start)].map(([k]) => k);
     if (this.wakeKey) order.push(this.wakeKey);
-    if (this.receiver.version !== version) return;
+    if (this.receiver.versionOf(this.shard.index) !== version) return;
     this.state = "blocked";
     this.blockedVersion = version;
     let res: [Buffer, Buffer, Buffer] | null;
@@ -264,9 +264,18 @@ export class ShardLoop {
     if (res) this.sweep = this.receiver.accept(this.shard.index, res[0].toString(), [res[1], res[2]], this.receiver.cutoff());
   }
 
-  /** Cut a BZPOPMIN short; retried until it lands, since it may reach Redis before the BZPOPMIN does. */
+  /** Whether a blocked BZPOPMIN is worth cutting short: the keys it blocks on changed, a member must go back, or the layer closes. */
+  private stale(): boolean {
+    return this.receiver.closed || this.receiver.versionOf(this.shard.index) !== this.blockedVersion || this.putbacks.length > 0;
+  }
+
+  /**
+   * Cut a stale BZPOPMIN short; retried until it lands, since it may reach
+   * Redis before the BZPOPMIN does. A new receive on a key already blocked
+   * on needs no cut: the BZPOPMIN serves one, and the loop pops the rest.
+   */
   private unblock(): void {
-    if (this.unblocking) return;
+    if (this.unblocking || !this.stale()) return;
     this.unblocking = true;
     void (async () => {
       try {
@@ -275,7 +284,7 @@ export class ShardLoop {
           await this.shard.commands.pipeline().zadd(this.wakeKey, 0, "wake").pexpire(this.wakeKey, 60_000).exec();
           return;
         }
-        while (this.state === "blocked" && (this.receiver.closed || this.receiver.version !== this.blockedVersion)) {
+        while (this.state === "blocked" && this.stale()) {
           const id = this.clientId;
           if (id === undefined) break;
           const n = await this.shard.commands.client("UNBLOCK", id);

@@ -15,7 +15,7 @@ export class PartialFrames {
   constructor(readonly maxBytes: number) {}
 
   /** Bytes reserved now. */
-  get held(): number {
+  get reservedBytes(): number {
     return this.reserved;
   }
 

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { nodeArgs } from "../children.js";
 
 const SERVER = fileURLToPath(new URL("../../examples/chat/server.ts", import.meta.url));
 
@@ -15,7 +16,7 @@ const running = new Set<ChildProcess>();
 
 /** Start the demo server and read the URL it prints. */
 export async function startDemo(env: Record<string, string>): Promise<DemoProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", SERVER], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, nodeArgs(SERVER), { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   running.add(child);
   child.once("exit", () => running.delete(child));
   let out = "";

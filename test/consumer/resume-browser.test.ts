@@ -28,6 +28,7 @@ import { BrokerServer, createChannelLayer, type BundledChannelLayer, type LayerO
 import { sleep } from "../conformance/helpers.js";
 import { OwnRedis } from "../redis/own-redis.js";
 import { needs } from "../services.js";
+import { nodeArgs } from "../children.js";
 
 await needs("chromium", "redis-server");
 
@@ -94,7 +95,7 @@ let sender: BundledChannelLayer | undefined;
 
 /** Start a server process on `port` (0: any); resolves with it and its port. */
 async function startServer(port: number): Promise<{ child: ChildProcess; port: number }> {
-  const args = ["--import", "tsx", SERVER, backend!.url, String(port), JSON.stringify(backend!.layerOptions)];
+  const args = [...nodeArgs(SERVER), backend!.url, String(port), JSON.stringify(backend!.layerOptions)];
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
   servers.add(child);
   child.once("exit", () => servers.delete(child));

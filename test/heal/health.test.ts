@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { CLI } from "../../bench/backends/broker.js";
 import { BrokerServer, RemoteChannelLayer } from "../../src/index.js";
 import { ObserveServer } from "../../src/observe/http.js";
+import { nodeArgs } from "../children.js";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -42,7 +43,7 @@ describe("channel-layers stats URL", () => {
     await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
     const port = (probe.address() as { port: number }).port;
     await new Promise((r) => probe.close(r));
-    const result = await promisify(execFile)(process.execPath, ["--import", "tsx", CLI, "stats", `tcp://127.0.0.1:${port}`]).then(
+    const result = await promisify(execFile)(process.execPath, [...nodeArgs(CLI), "stats", `tcp://127.0.0.1:${port}`]).then(
       () => undefined,
       (e: { code: number; stderr: string }) => e,
     );

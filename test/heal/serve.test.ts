@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { BrokerServer, Consumer, RemoteChannelLayer, serve, WebSocketConsumer, type Message } from "../../src/index.js";
 import { startChatServer } from "../../examples/chat/chat.js";
+import { nodeArgs } from "../children.js";
 import { waitFor } from "../wait.js";
 
 const cleanups: Array<() => unknown> = [];
@@ -114,7 +115,7 @@ describe("serve() and a failed layer", () => {
   it("the chat demo exits 1 with one line on stderr when CHANNEL_LAYER_URL points nowhere", { timeout: 30_000 }, async () => {
     const port = await deadPort();
     const url = `tcp://127.0.0.1:${port}?connectTimeout=1000`;
-    const result = await promisify(execFile)(process.execPath, ["--import", "tsx", "examples/chat/server.ts"], {
+    const result = await promisify(execFile)(process.execPath, nodeArgs(new URL("../../examples/chat/server.ts", import.meta.url)), {
       env: { ...process.env, CHANNEL_LAYER_URL: url, PORT: "0" },
     }).then(
       () => undefined,

@@ -7,6 +7,7 @@ import { once } from "node:events";
 import { get, type IncomingMessage } from "node:http";
 import { fileURLToPath } from "node:url";
 import { afterEach, expect, it } from "vitest";
+import { nodeArgs } from "../children.js";
 
 const SERVER = fileURLToPath(new URL("../../examples/cluster/server.ts", import.meta.url));
 let primary: ChildProcess | undefined;
@@ -46,7 +47,7 @@ async function stream(url: string): Promise<{ worker: number; next(): Promise<Re
 }
 
 it("POST /broadcast reaches the event streams on every worker; a killed worker is replaced; SIGTERM exits 0", async () => {
-  primary = spawn(process.execPath, ["--import", "tsx", SERVER], { env: { ...process.env, PORT: "0", WORKERS: "2" }, stdio: ["ignore", "pipe", "inherit"] });
+  primary = spawn(process.execPath, nodeArgs(SERVER), { env: { ...process.env, PORT: "0", WORKERS: "2" }, stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   primary.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {

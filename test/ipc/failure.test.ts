@@ -8,6 +8,7 @@ import { serveIpc, type IpcServer } from "../../src/index.js";
 import { tempDir } from "../remote/helpers.js";
 import { exited, fixture, forkTs, workerTs } from "./helpers.js";
 import { waitFor } from "../wait.js";
+import { nodeArgs } from "../children.js";
 
 const servers: IpcServer[] = [];
 const children: Array<ChildProcess | Worker> = [];
@@ -93,7 +94,7 @@ describe("ipc: serveIpc's targets", () => {
 
 describe("ipc: without a serving parent", () => {
   it("a process with no IPC channel gets an error at once saying to call serveIpc in the parent", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", fixture("orphan.ts"), "no-ipc"], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [...nodeArgs(fixture("orphan.ts")), "no-ipc"], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout.on("data", (c: Buffer) => (out += c.toString()));
     await exited(child);
@@ -162,7 +163,7 @@ describe("ipc: clean exit", () => {
   });
 
   it("a parent that exits without close() leaves no socket behind", async () => {
-    const parent = spawn(process.execPath, ["--import", "tsx", fixture("orphan.ts"), "exit"], { stdio: ["ignore", "pipe", "inherit"] });
+    const parent = spawn(process.execPath, [...nodeArgs(fixture("orphan.ts")), "exit"], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     parent.stdout.on("data", (c: Buffer) => (out += c.toString()));
     await exited(parent);

@@ -1,20 +1,24 @@
-/** Children for the IPC tests: forked processes and worker threads running TypeScript fixtures through tsx. */
-import { fork, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
+/** Children for the IPC tests: forked processes and worker threads running the fixtures (compiled: test/children.ts). */
+import type { ChildProcess } from "node:child_process";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { MessageChannel, Worker } from "node:worker_threads";
 import { serveIpc, type IpcServer, type LayerOptions } from "../../src/index.js";
 import { resolveOptions } from "../../src/options/layer-options.js";
 import type { TestClock } from "../../src/testing/index.js";
+import { childEntry, forkChild } from "../children.js";
 import { Host, type ProxyLayer } from "./proxy.js";
 
 export const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
 export function forkTs(name: string, args: string[] = [], serialization: "json" | "advanced" = "json"): ChildProcess {
-  return fork(fixture(name), args, { execArgv: ["--import", "tsx"], serialization, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  return forkChild(fixture(name), args, { serialization, stdio: ["ignore", "inherit", "inherit", "ipc"] });
 }
 
+/** A worker thread running a fixture: its bundle, or the source through boot.mjs (worker threads on Node 20 ignore `--import tsx`). */
 export function workerTs(name: string, data: Record<string, unknown> = {}): Worker {
-  return new Worker(fixture("boot.mjs"), { workerData: { ...data, file: new URL(`./fixtures/${name}`, import.meta.url).href } });
+  const { file, execArgv } = childEntry(fixture(name));
+  if (execArgv.length === 0) return new Worker(file, { workerData: data });
+  return new Worker(fixture("boot.mjs"), { workerData: { ...data, file: pathToFileURL(file).href } });
 }
 
 export function exited(child: ChildProcess): Promise<void> {

@@ -3,17 +3,16 @@
  * default read-ahead, is SIGKILLed mid-stream; what it held ahead is back in
  * the parent's broker at once, so at most the message in hand is lost.
  */
-import { fork } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { expect, it } from "vitest";
 import { serveIpc } from "../../src/index.js";
 import { decodeMessage, encodeMessage } from "../../src/dependencies/msgpack.js";
+import { forkChild } from "../children.js";
 import { sleep } from "../conformance/helpers.js";
 
 it("a consumer holding read-ahead is SIGKILLed: the rest drains from the broker, at most the message in hand lost, none twice", async () => {
   const total = 1000;
-  const fixture = fileURLToPath(new URL("../remote/fixtures/consumer.ts", import.meta.url));
-  const child = fork(fixture, ["ipc://", "work"], { execArgv: ["--import", "tsx"], stdio: ["ignore", "pipe", "inherit", "ipc"] });
+  const fixture = new URL("../remote/fixtures/consumer.ts", import.meta.url);
+  const child = forkChild(fixture, ["ipc://", "work"], { stdio: ["ignore", "pipe", "inherit", "ipc"] });
   const server = serveIpc(child, { capacity: total });
   try {
     await server.ready;

@@ -2,11 +2,12 @@
 import { execFile } from "node:child_process";
 import { expect, it } from "vitest";
 import { CLI } from "../../bench/backends/broker.js";
+import { nodeArgs } from "../children.js";
 
 /** One run of the CLI: its output and exit status. Runs are started together: each is a process start, the slow part. */
 const cli = (...args: string[]): Promise<{ stdout: string; stderr: string; status: number | null }> =>
   new Promise((resolve) => {
-    execFile(process.execPath, ["--import", "tsx", CLI, ...args], { encoding: "utf8" }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...nodeArgs(CLI), ...args], { encoding: "utf8" }, (err, stdout, stderr) => {
       resolve({ stdout, stderr, status: err === null ? 0 : typeof err.code === "number" ? err.code : null });
     });
   });

@@ -6,9 +6,10 @@ import { CLI, spawnBroker, stopBroker } from "../../bench/backends/broker.js";
 import { RemoteChannelLayer } from "../../src/index.js";
 import { metric, scrape } from "./helpers.js";
 import { waitFor } from "../wait.js";
+import { nodeArgs } from "../children.js";
 
 const run = promisify(execFile);
-const cli = (...args: string[]) => run(process.execPath, ["--import", "tsx", CLI, ...args]);
+const cli = (...args: string[]) => run(process.execPath, [...nodeArgs(CLI), ...args]);
 
 const children: ChildProcess[] = [];
 const layers: RemoteChannelLayer[] = [];
@@ -31,7 +32,7 @@ function client(url: string): RemoteChannelLayer {
 
 /** `channel-layers stats URL --watch` as a child process, with what it has printed so far and its exit code. */
 function watchStats(url: string): { watch: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const watch = spawn(process.execPath, ["--import", "tsx", CLI, "stats", url, "--watch", "--interval", "0.2"], {
+  const watch = spawn(process.execPath, [...nodeArgs(CLI), "stats", url, "--watch", "--interval", "0.2"], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.push(watch);

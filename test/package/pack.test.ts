@@ -17,7 +17,7 @@ describe("the packed package", () => {
 
   beforeAll(() => {
     scratch = mkdtempSync(join(tmpdir(), "channel-layers-pack-"));
-    run("npm", ["run", "build"], root);
+    // `npm pack` builds dist/ first (the prepare script), as `npm publish` does.
     run("npm", ["pack", "--pack-destination", scratch], root);
     const tarball = readdirSync(scratch).find((f) => f.endsWith(".tgz"))!;
     writeFileSync(join(scratch, "package.json"), JSON.stringify({ name: "scratch", private: true, type: "module" }));
@@ -416,7 +416,8 @@ describe("SIGTERM to what npm started", () => {
       const out = await sigtermLeavesNothing(
         "npx",
         ["channel-layers", "serve", "--listen", `unix://${socket}`],
-        {},
+        // npx links this clone in and would run its prepare script (a full build) each time; the clone is built already.
+        { npm_config_ignore_scripts: "true" },
         /listening on unix:/,
         socket,
       );

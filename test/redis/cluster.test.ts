@@ -140,6 +140,38 @@ describe("redis cluster keys", () => {
       await Promise.all([sender.close(), receiver.close()]);
     }
   });
+
+  it("sends again, alone, a call that met MOVED in a pipeline whose other calls ran (one write per master per tick)", async () => {
+    const p = testPrefix();
+    const sender = makeLayer(p);
+    const receiver = makeLayer(p);
+    const tags = clusterTags(16);
+    const slotOf = (shard: number): number => clusterSlot(tags[shard]!.slice(1, -1));
+    // Two shards on one master: the one that moves, and one that stays.
+    const moving = 9;
+    const home = (await cluster.masterOf(slotOf(moving))).port;
+    let staying = -1;
+    for (let s = 0; s < 16 && staying < 0; s++) if (s !== moving && (await cluster.masterOf(slotOf(s))).port === home) staying = s;
+    expect(staying).toBeGreaterThanOrEqual(0);
+    const movingCh = nameOnShard("mixed.", moving);
+    const stayingCh = nameOnShard("mixed.", staying);
+    const group = nameOnShard("mixed-group.", staying);
+    const members = [nameOnShard("mixed-m.", moving), nameOnShard("mixed-m.", staying)];
+    try {
+      for (const m of members) await sender.groupAdd(group, m);
+      // The sender's clients learn the slot table (the moving slot on `home`) before the move.
+      await Promise.all([sender.send(movingCh, { type: "warm" }), sender.send(stayingCh, { type: "warm" }), sender.groupSend(group, { type: "warm" })]);
+      for (const ch of [movingCh, stayingCh, ...members]) expect((await receiver.receive(ch)).type).toBe("warm");
+      expect(await cluster.moveSlot(slotOf(moving))).not.toBe(home);
+      // One tick: both shards' sends, and a group send's shares for both, go to `home` in one pipeline; the moving one gets MOVED.
+      await Promise.all([sender.send(movingCh, { type: "after" }), sender.send(stayingCh, { type: "after" }), sender.groupSend(group, { type: "after" })]);
+      for (const ch of [movingCh, stayingCh, ...members]) expect((await receiver.receive(ch)).type).toBe("after");
+      for (const ch of [movingCh, stayingCh, ...members]) await expect(receiver.receive(ch, { signal: AbortSignal.timeout(200) })).rejects.toThrow();
+    } finally {
+      await sender.flush();
+      await Promise.all([sender.close(), receiver.close()]);
+    }
+  });
 });
 
 // Last in the file: it kills a master (the cluster is stopped after it).

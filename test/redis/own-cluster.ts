@@ -4,6 +4,7 @@
  * tests that use them (never the shared Redis on 6379).
  */
 import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,9 +24,23 @@ interface Node {
   args: string[];
 }
 
+/**
+ * Every server this process started and has not stopped, with the temp dirs:
+ * killed and removed when the process exits before stop() ran (an exception,
+ * or a bench interrupted with Ctrl-C, which exits through process.exit), so
+ * no redis-server outlives the process that owns it.
+ */
+const running = new Set<ChildProcess>();
+const dirs = new Set<string>();
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
 async function spawnServer(node: Node, dir: string): Promise<void> {
   const child = spawn("redis-server", node.args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
   node.child = child;
+  running.add(child);
   await new Promise<void>((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`redis-server on ${node.port} did not start: ${out}`)), 10_000);
@@ -40,6 +55,7 @@ async function spawnServer(node: Node, dir: string): Promise<void> {
     });
   });
   child.removeAllListeners("exit");
+  child.once("exit", () => running.delete(child));
   child.stdout!.removeAllListeners("data");
   child.stdout!.resume();
   child.stderr!.resume();
@@ -80,6 +96,7 @@ export class OwnCluster {
   static async start(options: { replicas?: 0 | 1 } = {}): Promise<OwnCluster> {
     const replicas = options.replicas ?? 1;
     const dir = await mkdtemp(join(tmpdir(), "chl-cluster-"));
+    dirs.add(dir);
     const nodes: Node[] = [];
     for (let i = 0; i < 3 * (1 + replicas); i++) {
       const port = await freePort();
@@ -225,6 +242,7 @@ export class OwnCluster {
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map(stopServer));
     await rm(this.dir, { recursive: true, force: true });
+    dirs.delete(this.dir);
   }
 }
 
@@ -239,6 +257,7 @@ export class OwnSentinels {
 
   static async start(): Promise<OwnSentinels> {
     const dir = await mkdtemp(join(tmpdir(), "chl-sentinel-"));
+    dirs.add(dir);
     const base = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", dir];
     const master: Node = { port: await freePort(), child: undefined, args: [] };
     master.args = ["--port", String(master.port), ...base];
@@ -307,5 +326,6 @@ export class OwnSentinels {
   async stop(): Promise<void> {
     await Promise.all([...this.sentinels, ...this.servers].map(stopServer));
     await rm(this.dir, { recursive: true, force: true });
+    dirs.delete(this.dir);
   }
 }

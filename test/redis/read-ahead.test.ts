@@ -7,7 +7,6 @@
  */
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { ChannelFullError, type Message } from "../../src/index.js";
@@ -16,6 +15,7 @@ import { sleep, tryReceive } from "../conformance/helpers.js";
 import { cleanPrefix, makeLayer, REDIS_URL, testPrefix } from "./helpers.js";
 import { PythonPeer } from "./python-peer.js";
 import { needs } from "../services.js";
+import { nodeArgs } from "../children.js";
 
 await needs("redis", "python");
 
@@ -192,7 +192,7 @@ describe("redis: read-ahead is invisible (SPEC §4.10)", () => {
     const ch = fresh("kill");
     const N = 3000;
     await Promise.all(Array.from({ length: N + 1 }, (_, i) => sender.send(ch, { type: "n", i })));
-    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./consumer-child.ts", import.meta.url))], {
+    const child = spawn(process.execPath, nodeArgs(new URL("./consumer-child.ts", import.meta.url)), {
       env: { ...process.env, REDIS_URL, CONSUMER_PREFIX: prefix, CONSUMER_CHANNEL: ch, CONSUMER_WORK: "0.2" },
       stdio: ["ignore", "pipe", "inherit"],
     });

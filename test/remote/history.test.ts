@@ -8,6 +8,7 @@ import { Op, Status } from "../../src/protocol/ops.js";
 import { MAX_HISTORY_READ } from "../../src/protocol/history.js";
 import { sleep } from "../conformance/helpers.js";
 import { helloClient, startBroker } from "./helpers.js";
+import { nodeArgs } from "../children.js";
 
 const run = promisify(execFile);
 const children: ChildProcess[] = [];
@@ -53,7 +54,7 @@ describe("channel-layers serve --group-history", () => {
   });
 
   it("a bad flag is one line in the flag's words", async () => {
-    const bad = (await run(process.execPath, ["--import", "tsx", CLI, "serve", "--listen", "tcp://127.0.0.1:0", "--group-history", "chat.*=0,60"]).catch(
+    const bad = (await run(process.execPath, [...nodeArgs(CLI), "serve", "--listen", "tcp://127.0.0.1:0", "--group-history", "chat.*=0,60"]).catch(
       (e: { code: number; stderr: string }) => e,
     )) as { code: number; stderr: string };
     expect(bad.code).toBe(2);

@@ -4,6 +4,7 @@ import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { CLI, spawnBroker, stopBroker } from "../../bench/backends/broker.js";
 import { RemoteChannelLayer, type Message } from "../../src/index.js";
+import { nodeArgs } from "../children.js";
 
 const run = promisify(execFile);
 const children: ChildProcess[] = [];
@@ -48,7 +49,7 @@ describe("channel-layers serve --group-presence", () => {
   });
 
   it("a bad pattern is one line in the flag's words", async () => {
-    const bad = (await run(process.execPath, ["--import", "tsx", CLI, "serve", "--listen", "tcp://127.0.0.1:0", "--group-presence", "room.*=true"]).catch(
+    const bad = (await run(process.execPath, [...nodeArgs(CLI), "serve", "--listen", "tcp://127.0.0.1:0", "--group-presence", "room.*=true"]).catch(
       (e: { code: number; stderr: string }) => e,
     )) as { code: number; stderr: string };
     expect(bad.code).toBe(2);

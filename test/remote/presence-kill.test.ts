@@ -5,11 +5,12 @@
  * reaching the others; the other closes cleanly and its members vanish at
  * once. Also who may read presence, and what the broker refuses.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import { BrokerFullError, ForbiddenError, RemoteChannelLayer, serveIpc, type Message } from "../../src/index.js";
 import { decodeMessage, encodeMessage } from "../../src/dependencies/msgpack.js";
 import { Op, Status } from "../../src/protocol/ops.js";
+import { forkChild } from "../children.js";
 import { sleep } from "../conformance/helpers.js";
 import { helloClient, startBroker } from "./helpers.js";
 import { FIXTURE, presenceMember, type PresenceMember } from "./fixtures/spawn-presence-member.js";
@@ -102,7 +103,7 @@ describe("presence when a process dies", () => {
   }, 30_000);
 
   it("IPC: a SIGKILLed child's members leave at once (the parent sees it exit), once each; a clean close at once", async () => {
-    const first = fork(FIXTURE, [], { execArgv: ["--import", "tsx"], stdio: "ignore" }); // only to start the server with a target
+    const first = forkChild(FIXTURE, [], { stdio: "ignore" }); // only to start the server with a target
     first.kill();
     const server = serveIpc(first, options);
     try {

@@ -9,9 +9,10 @@ import { CLI, spawnBroker, stopBroker } from "../../bench/backends/broker.js";
 import { ConnectionLostError, RemoteChannelLayer } from "../../src/index.js";
 import { sleep } from "../conformance/helpers.js";
 import { tempDir } from "./helpers.js";
+import { nodeArgs } from "../children.js";
 
 const run = promisify(execFile);
-const cli = (...args: string[]) => run(process.execPath, ["--import", "tsx", CLI, ...args]);
+const cli = (...args: string[]) => run(process.execPath, [...nodeArgs(CLI), ...args]);
 
 const children: ChildProcess[] = [];
 const layers: RemoteChannelLayer[] = [];

@@ -14,6 +14,7 @@ import { Op, Status } from "../../src/protocol/ops.js";
 import { modelTest } from "../../src/testing/conformance/model.js";
 import { sleep } from "../conformance/helpers.js";
 import { helloClient, listenUrl, tempDir, type Kind } from "./helpers.js";
+import { nodeArgs } from "../children.js";
 
 const dir = tempDir();
 const servers: BrokerServer[] = [];
@@ -346,7 +347,7 @@ for (const kind of ["tcp", "unix"] as const satisfies Kind[]) {
       const sender = layer(url);
       for (let i = 0; i < total; i++) await sender.send("work", { type: "n", i });
       const fixture = fileURLToPath(new URL("./fixtures/consumer.ts", import.meta.url));
-      const child = spawn(process.execPath, ["--import", "tsx", fixture, url, "work"], { stdio: ["ignore", "pipe", "inherit"] });
+      const child = spawn(process.execPath, [...nodeArgs(fixture), url, "work"], { stdio: ["ignore", "pipe", "inherit"] });
       let out = "";
       child.stdout.setEncoding("utf8");
       const killed = new Promise<void>((resolve) => {

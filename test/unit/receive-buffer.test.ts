@@ -110,6 +110,26 @@ describe("the receive buffer", () => {
     expect(buffer.get("c")!.window).toBe(0);
   });
 
+  it("finds a channel hungry whose caller comes back late in a long turn (thousands served at once), and not after the turn", async () => {
+    // Lingering, so the inbox (and its window) outlives the turn.
+    const { buffer, receive } = setup({ maxWindow: 20, linger: 1000 });
+    const r = receive();
+    buffer.arrive(buffer.get("c")!, { n: 1 });
+    // The rest of a big bundle's arrivals take a while before any caller runs again.
+    const until = performance.now() + 5;
+    while (performance.now() < until);
+    await r.promise;
+    const again = receive();
+    expect(buffer.get("c")!.window).toBe(4);
+    buffer.arrive(buffer.get("c")!, { n: 2 });
+    await again.promise;
+    await tickEnd();
+    const later = receive(); // a turn later: a consumer that did something else between its receives
+    expect(buffer.get("c")!.window).toBe(4);
+    later.handle!.cancel();
+    buffer.close();
+  });
+
   it("keeps the window when a single message goes back, and never opens one with maxWindow 0", async () => {
     const hungry = setup({ maxWindow: 8 });
     let r = hungry.receive();

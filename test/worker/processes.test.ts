@@ -8,6 +8,7 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { BrokerServer, ChannelFullError, RemoteChannelLayer } from "../../src/index.js";
+import { nodeArgs } from "../children.js";
 
 const CLI = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 const MODULE = fileURLToPath(new URL("./fixtures/record-jobs.mjs", import.meta.url));
@@ -25,7 +26,7 @@ afterAll(async () => {
 });
 
 function startWorker(url: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "worker", MODULE, "--url", url, "--concurrency", "4"], {
+  const child = spawn(process.execPath, [...nodeArgs(CLI), "worker", MODULE, "--url", url, "--concurrency", "4"], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   workers.push(child);
@@ -78,7 +79,7 @@ it("worker processes share one channel: each job handled exactly once, by severa
 
 it("refuses to start without handlers or a channel, saying what is missing", async () => {
   const run = (args: string[]) => {
-    const child = spawn(process.execPath, ["--import", "tsx", CLI, "worker", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...nodeArgs(CLI), "worker", ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let err = "";
     child.stderr!.on("data", (d: Buffer) => (err += d));
     return once(child, "exit").then(([code]) => ({ code, err }));
@@ -89,7 +90,7 @@ it("refuses to start without handlers or a channel, saying what is missing", asy
 }, 30_000);
 
 function runCli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...nodeArgs(CLI), ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout!.on("data", (d: Buffer) => (out += d));

@@ -25,7 +25,7 @@ export class ClusterSubscribers {
   private readonly owner = new Map<string, string>();
   private readonly timer: NodeJS.Timeout;
   /** A connection dropped since the last "up": the next one reports a gap. */
-  private lost = false;
+  private droppedSinceUp = false;
   private ready = false;
   private moving: Promise<void> = Promise.resolve();
   private closed = false;
@@ -134,11 +134,11 @@ export class ClusterSubscribers {
       {
         message: (channel, data) => this.events.message(channel, data),
         up: (restored) => {
-          this.lost ||= restored;
+          this.droppedSinceUp ||= restored;
           this.maybeUp(false);
         },
         down: () => {
-          this.lost = true;
+          this.droppedSinceUp = true;
           this.events.down();
         },
       },
@@ -150,8 +150,8 @@ export class ClusterSubscribers {
 
   private maybeUp(restored: boolean): void {
     if (this.closed || !this.isUp) return;
-    const gap = restored || this.lost;
-    this.lost = false;
+    const gap = restored || this.droppedSinceUp;
+    this.droppedSinceUp = false;
     this.events.up(gap);
   }
 
@@ -177,10 +177,10 @@ export class ClusterSubscribers {
         void subscriber.close();
       }
       if (moves.size === 0) {
-        if (this.lost) this.maybeUp(false);
+        if (this.droppedSinceUp) this.maybeUp(false);
         return;
       }
-      this.lost = true; // channels moved: what was published to them meanwhile is gone
+      this.droppedSinceUp = true; // channels moved: what was published to them meanwhile is gone
       this.unplaced = true;
       const results = await Promise.allSettled([...moves].map(([node, channels]) => this.subscriber(node).subscribeMany(channels)));
       let failed = false;

@@ -16,7 +16,7 @@ import { assertChannelName, assertOwnChannel } from "../../names.js";
 import { NotAMessage } from "../../client/not-a-message.js";
 import type { LayerStats } from "../../stats.js";
 import { commonRedisOptions, type CommonRedisOptions } from "../common-options.js";
-import { describeHost, release, Shard, unavailableError } from "../connections.js";
+import { describeHost, Shard, unavailableError } from "../connections.js";
 import { Serializer } from "../serializer.js";
 import { consistentHash } from "../sharding.js";
 import { LocalChannels, type LocalChannel } from "./channels.js";
@@ -116,7 +116,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
     this.local = new LocalChannels(this.expiryMs, (channel) => this.config.capacity.capacityOf(channel));
     this.timeoutMs = timeout;
     const events = {
-      message: (channel: string, data: Buffer) => this.arrived(channel, data),
+      message: (channel: string, data: Buffer) => this.onPublished(channel, data),
       up: (restored: boolean) => this.shardUp(restored),
       down: () => {
         this.setState("reconnecting");
@@ -150,7 +150,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
       groupExpiry: this.config.groupExpiry,
       withGroups: false,
       groupSend: (group, event) => this.doGroupSend(group, this.prepare(event), undefined, undefined),
-      lost: () => this.reportGap("grace-expired"),
+      onLost: () => this.reportGap("grace-expired"),
     });
     this.startDownTimer();
     this.sweeper = setInterval(() => this.sweep(), Math.min(1000, Math.max(20, this.expiryMs / 4)));
@@ -413,7 +413,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
   }
 
   /** A published message: to the channel's queue or waiting receive, or to every local member of a group. */
-  private arrived(name: string, data: Buffer): void {
+  private onPublished(name: string, data: Buffer): void {
     if (this.closed) return;
     const channel = this.local.get(name);
     if (!channel && !this.groups.has(name) && this.awaiting.size === 0) return; // unsubscribed a moment ago
@@ -569,7 +569,7 @@ export class RedisPubSubChannelLayer extends BaseLayer {
     await this.presenceStore.close();
     clearInterval(this.sweeper);
     clearTimeout(this.downTimer);
-    await Promise.all([...this.subscribers.map((s) => s.close()), ...this.shards.map((s) => release(s.commands))]);
+    await Promise.all([...this.subscribers.map((s) => s.close()), ...this.shards.map((s) => s.release())]);
     // Last, as the other layers do: the caller holding a pending receive sees it fail once close() is done.
     this.local.close();
   }

@@ -124,10 +124,11 @@ export function requestConformance(target: ConformanceTarget): void {
       const [caller, workerLayer] = await pair();
       const channel = fresh("rpc");
       const taken = workerLayer.receive(channel); // the worker takes the request, then dies before replying
-      const pending = caller.request(channel, { type: "q" }, { timeout: 200 });
+      // Awaited from the start: on a slow backend the 200 ms can pass before `taken` settles.
+      const timedOut = expect(caller.request(channel, { type: "q" }, { timeout: 200 })).rejects.toBeInstanceOf(RequestTimeoutError);
       await taken;
       if (workerLayer !== caller) await workerLayer.close();
-      await expect(pending).rejects.toBeInstanceOf(RequestTimeoutError);
+      await timedOut;
     });
 
     it("answers equal requests from the cache for cacheFor seconds, and coalesces concurrent ones into one worker call", async () => {

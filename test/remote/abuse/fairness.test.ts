@@ -191,7 +191,7 @@ describe("reading", () => {
     expect(granted).toEqual(["a"]);
     room.release(1);
     expect(granted).toEqual(["a", "b"]);
-    expect(room.held).toBe(3 * 1024 * 1024);
+    expect(room.reservedBytes).toBe(3 * 1024 * 1024);
 
     // On a broker: ten clients each send half of a 900 KB message, where the room holds three; then the rest.
     const broker = new BrokerServer({ listen: "tcp://127.0.0.1:0", maxPartialBytes: 3 * 1024 * 1024 });
@@ -202,7 +202,7 @@ describe("reading", () => {
       const frames = clients.map((_, i) => encodeFrames([[Op.Send, 2, `big.${i}`, Buffer.alloc(900 * 1024)]]));
       clients.forEach((c, i) => c.socket.write(frames[i]!.subarray(0, 450 * 1024)));
       // Three have their room (their whole frame's size); seven wait for it, not read.
-      const held = (): number => (broker as unknown as { partialFrames: PartialFrames }).partialFrames.held;
+      const held = (): number => (broker as unknown as { partialFrames: PartialFrames }).partialFrames.reservedBytes;
       await vi.waitFor(() => expect(held()).toBe(3 * frames[0]!.length));
       clients.forEach((c, i) => c.socket.write(frames[i]!.subarray(450 * 1024)));
       for (const c of clients) expect((await c.answer(2, 5000))[1]).toBe(Status.Ok);

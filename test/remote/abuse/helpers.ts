@@ -7,11 +7,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
+import { pathToFileURL } from "node:url";
 import { spawnBroker, stopBroker } from "../../../bench/backends/broker.js";
 import { RemoteChannelLayer } from "../../../src/index.js";
 import { encodeFrames } from "../../../src/protocol/frames.js";
 import { instanceIdOf } from "../../../src/protocol/identity.js";
 import { Op, PROTOCOL_VERSION } from "../../../src/protocol/ops.js";
+import { childEntry } from "../../children.js";
 
 export interface ChildBroker {
   child: ChildProcess;
@@ -137,8 +139,8 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   ]);
 }
 
-const HELPERS = new URL("./helpers.ts", import.meta.url).pathname;
-const OPS = new URL("../../../src/protocol/ops.ts", import.meta.url).pathname;
+/** What the attacker's code imports: kit.ts, compiled (test/children.ts). */
+const KIT = new URL("./kit.ts", import.meta.url);
 
 /**
  * Run an attack in its own process, so that its loops do not slow the good
@@ -146,12 +148,12 @@ const OPS = new URL("../../../src/protocol/ops.ts", import.meta.url).pathname;
  * in scope. Resolves once it prints "ready"; `stop` kills it.
  */
 export async function attacker(port: number, body: string): Promise<{ stop(): Promise<void> }> {
-  const code = `import { frameBytes, helloFrame, rawSocket, sleep } from ${JSON.stringify(HELPERS)};
-import { Op } from ${JSON.stringify(OPS)};
+  const { file, execArgv } = childEntry(KIT);
+  const code = `import { frameBytes, helloFrame, rawSocket, sleep, Op } from ${JSON.stringify(pathToFileURL(file).href)};
 const port = ${port};
 ${body}
 console.log("ready");`;
-  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [...execArgv, "--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
   await new Promise<void>((resolve, reject) => {
     let out = "";
     child.stdout!.on("data", (c: Buffer) => {

@@ -15,6 +15,7 @@ import { ObserveServer } from "../../../src/observe/http.js";
 import { tempDir } from "../helpers.js";
 import { startObserved } from "../../observe/helpers.js";
 import { needs } from "../../services.js";
+import { nodeArgs } from "../../children.js";
 
 await needs("chromium");
 
@@ -78,7 +79,7 @@ it("refuses a non-loopback address without a token, at construction", async () =
 });
 
 const run = promisify(execFile);
-const cli = (...args: string[]) => run(process.execPath, ["--import", "tsx", CLI, ...args], { timeout: 15_000 });
+const cli = (...args: string[]) => run(process.execPath, [...nodeArgs(CLI), ...args], { timeout: 15_000 });
 
 it("serve --http 0.0.0.0:PORT without a token exits 2 with one line naming the flags", async () => {
   const err = (await cli("serve", "--listen", "tcp://127.0.0.1:0", "--http", "0.0.0.0:0").catch((e: unknown) => e)) as {

@@ -31,8 +31,11 @@ it("tiny messages filling the broker to --max-stored-bytes take about that much 
   }
   const layer = new RemoteChannelLayer(broker.url);
   try {
+    // Filled when the count holds still for 1.5 s: on a loaded machine the broker can pause
+    // reading the filler for 300 ms (its unread replies) while it still has sends to take in.
     let stats = await layer.stats();
-    for (let last = -1; stats.messages !== last; stats = await layer.stats()) {
+    for (let last = -1, still = 0; still < 5; stats = await layer.stats()) {
+      still = stats.messages === last ? still + 1 : 0;
       last = stats.messages;
       await sleep(300);
     }
@@ -41,8 +44,9 @@ it("tiny messages filling the broker to --max-stored-bytes take about that much 
     console.log(`stored: ${stats.messages} messages, rss +${grew.toFixed(0)} MB for a ${BOUND_MB} MB bound`);
     expect(stats.messages).toBeGreaterThan(80_000);
     // Besides the messages, taking in 240k frames grows the broker by about 20 MB (socket and decoding buffers, heap room).
-    // Counted at 64 bytes each, 233k messages fit and it grew 55 MB.
-    expect(grew).toBeLessThan(BOUND_MB * 1.25 + 24);
+    // Measured 38 to 46 MB at load 15 (the collector lags under load). Counted at 64 bytes
+    // each (the mutation check), 233k messages fit and it grew 55 MB quiet, 62 MB at load 15.
+    expect(grew).toBeLessThan(BOUND_MB * 1.25 + 30);
   } finally {
     await layer.close();
   }
