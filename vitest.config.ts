@@ -92,8 +92,8 @@ export default defineConfig({
     // How long vitest waits for its workers to close at the end of a run (it does not detect open handles).
     teardownTimeout: 10_000,
     // Files run side by side (vitest's default on 2 cores is one file at a time): three in integration,
-    // whose tests wait on sockets; two in system, whose child processes keep both cores busy (500+ s of
-    // CPU in all: a third file there only adds load, and the wall-clock tests suffer). Files that run together share nothing:
+    // whose tests wait on sockets; two in system, whose child processes keep both cores busy (~240 s of
+    // CPU in all, ~360 s before they ran compiled bundles: a third file there only adds load, and the wall-clock tests suffer). Files that run together share nothing:
     // ports are the kernel's (port 0), Redis keys carry a random prefix (test/redis/helpers.ts), scratch files
     // live in mkdtemp directories, and the pack test alone writes dist/. `groupOrder` keeps the tiers one
     // after another in `npm test`, each with its own report and duration.

@@ -11,7 +11,7 @@
  * as under tsx, so a file found beside the source (package.json for
  * `version`, the browser client) is the same file.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { build, type Plugin } from "esbuild";
@@ -35,7 +35,10 @@ const sourceLocations: Plugin = {
 export default async function setup(): Promise<() => void> {
   const parent = join(ROOT, "node_modules/.cache/channel-layers-test");
   mkdirSync(parent, { recursive: true });
-  const out = mkdtempSync(join(parent, "run-"));
+  // A run that was killed left its folder behind: the folder names its process.
+  for (const left of readdirSync(parent))
+    if (!running(Number(/^run-(\d+)-/.exec(left)?.[1]))) rmSync(join(parent, left), { recursive: true, force: true });
+  const out = mkdtempSync(join(parent, `run-${process.pid}-`));
   try {
     await build({
       entryPoints: CHILD_ENTRIES.map((entry) => join(ROOT, entry)),
@@ -56,4 +59,15 @@ export default async function setup(): Promise<() => void> {
   }
   process.env[BUILD_VARIABLE] = out;
   return () => rmSync(out, { recursive: true, force: true });
+}
+
+/** Whether process `pid` is alive (signal 0 checks without sending). */
+function running(pid: number): boolean {
+  if (!Number.isInteger(pid)) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }

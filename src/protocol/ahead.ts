@@ -68,10 +68,10 @@ export class HeldAhead {
     if (held === undefined) {
       held = new Held();
       this.channels.set(channel, held);
-      this.settling.holding(channel, this);
+      this.settling.addHolder(channel, this);
     } else if (held.size === 0) {
       this.empty--;
-      this.settling.holding(channel, this);
+      this.settling.addHolder(channel, this);
     }
     held.bodies.push(body);
     held.deadlines.push(deadline);
@@ -118,7 +118,7 @@ export class HeldAhead {
     for (let i = from; i < to; i++) held.bodies[i] = undefined as unknown as Buffer; // let them be collected
     held.head = to;
     if (emptied) {
-      this.settling.settled(channel, this);
+      this.settling.removeHolder(channel, this);
       held.release(true);
       if (++this.empty > EMPTY_KEPT && this.empty * 2 > this.channels.size) this.dropEmpty();
     }

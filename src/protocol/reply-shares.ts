@@ -5,11 +5,9 @@
  * Every share is read by every lookup: a cached answer is anyone's to read
  * whose token may send to its channel.
  */
-import { DEFAULT_CACHE_ENTRIES, MemoryReplyCache } from "../request/cache.js";
+import { DEFAULT_CACHE_ENTRIES, MemoryReplyCache, type StoredReply } from "../request/cache.js";
 import type { ReplyCacheStats } from "../stats.js";
 import type { Grant } from "./auth.js";
-
-type Entry = NonNullable<ReturnType<MemoryReplyCache["lookup"]>>;
 
 export class ReplyShares {
   private readonly shares = new Map<Grant, MemoryReplyCache>();
@@ -22,7 +20,7 @@ export class ReplyShares {
   ) {}
 
   /** The live entry under `key`, in whichever share holds it. */
-  lookup(key: string): Entry | undefined {
+  lookup(key: string): StoredReply | undefined {
     for (const share of this.shares.values()) {
       const entry = share.lookup(key);
       if (entry !== undefined) return entry;

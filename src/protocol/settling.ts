@@ -57,7 +57,7 @@ export class Settling {
   constructor(private readonly engine: Pick<Engine<Buffer>, "fullAhead" | "groupMembers">) {}
 
   /** `holder` now holds messages of `channel`. */
-  holding(channel: string, holder: Holder): void {
+  addHolder(channel: string, holder: Holder): void {
     const held = this.holders.get(channel);
     if (held === undefined) this.holders.set(channel, holder);
     else if (held instanceof Set) held.add(holder);
@@ -65,7 +65,7 @@ export class Settling {
   }
 
   /** `holder` holds no message of `channel` any more. */
-  settled(channel: string, holder: Holder): void {
+  removeHolder(channel: string, holder: Holder): void {
     const held = this.holders.get(channel);
     if (held === holder) this.holders.delete(channel);
     else if (held instanceof Set) {
@@ -79,7 +79,7 @@ export class Settling {
     if (!this.holders.has(channel) || !this.engine.fullAhead(channel)) return undefined;
     const wait = new SettleWait(done);
     this.await(channel, wait);
-    return this.started(wait);
+    return this.ifWaiting(wait);
   }
 
   /** The wait a GroupSend to `group` needs: for each member it would skip only for what is held ahead. */
@@ -94,7 +94,7 @@ export class Settling {
     } else {
       for (const channel of this.holders.keys()) if (members.has(channel) && this.engine.fullAhead(channel)) this.await(channel, wait);
     }
-    return this.started(wait);
+    return this.ifWaiting(wait);
   }
 
   private await(channel: string, wait: SettleWait): void {
@@ -106,7 +106,8 @@ export class Settling {
     for (const holder of held) if (holder.awaitSettled(channel, wait)) wait.pending++;
   }
 
-  private started(wait: SettleWait): SettleWait | undefined {
+  /** `wait` if it waits on any holder; else none, and `wait` is over. */
+  private ifWaiting(wait: SettleWait): SettleWait | undefined {
     if (wait.pending > 0) return wait;
     wait.over = true;
     return undefined;

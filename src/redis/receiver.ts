@@ -161,7 +161,7 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
       pending.listen(signal, (reason) => {
         if (!handle.cancel()) return;
         // A pop already on its way may bring a member for this receive: it rejects once that member is back in Redis.
-        this.settled(channel).then(
+        this.whenSettled(channel).then(
           () => pending.fail(reason),
           (err: unknown) => pending.fail(err),
         );
@@ -179,13 +179,13 @@ export class Receiver implements LoopDemand, ReceiveSource<Extra, undefined> {
    * receive waits on its process key: see accept). Only those loops: one
    * blocked on other shards' keys is not cut short for it.
    */
-  private settled(channel: string): Promise<void> {
+  private whenSettled(channel: string): Promise<void> {
     if (this.buffer.waiting(channel) > 0) return Promise.resolve();
     const own = this.shardOf(channel);
     const shards = own === -1 ? this.loops.map((_, i) => i) : [own];
     // Python's direct sends to a ! channel land on the shard of its full name (Watch.extra).
     if (isProcessLocal(channel) && !this.config.placeByName) shards.push(consistentHash(channel, this.config.shards.length));
-    return Promise.all(shards.map((i) => this.loops[i]!.drained())).then(() => undefined);
+    return Promise.all(shards.map((i) => this.loops[i]!.whenDrained())).then(() => undefined);
   }
 
   private keyOf(channel: string): string {

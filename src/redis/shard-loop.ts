@@ -53,7 +53,7 @@ export class ShardLoop {
   /** The last BZPOPMIN got a member nobody was waiting for: the next call pops one for each lingering channel. */
   private sweep = false;
   private done: Promise<void> = Promise.resolve();
-  /** Cancelled receives waiting for this loop to have nothing of theirs outside Redis (drained()). */
+  /** Cancelled receives waiting for this loop to have nothing of theirs outside Redis (whenDrained()). */
   private drainers: Array<() => void> = [];
 
   /**
@@ -91,7 +91,7 @@ export class ShardLoop {
    * Resolves once the call in flight (if any) has returned and every member
    * it brought that nobody took is back in Redis.
    */
-  drained(): Promise<void> {
+  whenDrained(): Promise<void> {
     if (this.state === "idle") return Promise.resolve();
     return new Promise((resolve) => this.drainers.push(resolve));
   }

@@ -56,30 +56,56 @@ export function cacheKey(channel: string, message: Message): string {
   return `${channel}:${digest}`;
 }
 
-interface Entry {
+/** A cached reply's bytes and when it was stored, as the broker hands it out. */
+export interface StoredReply {
   bytes: Buffer;
   storedAt: number;
-  expiresAt: number;
 }
 
-/** What an entry under `key` holding `bytes` is counted at. */
-const costOf = (key: string, bytes: Buffer): number => key.length + bytes.length + ENTRY_OVERHEAD;
+/** What an entry under `key` holding `length` bytes is counted at. */
+const costOf = (key: string, length: number): number => key.length + length + ENTRY_OVERHEAD;
+
+/** Slots and ring bytes a new cache starts with; both double as entries come. */
+const FIRST_SLOTS = 64;
+const FIRST_RING_BYTES = 4096;
+
+/** The smallest power of two at least `n`. */
+const pow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 
 /**
- * An LRU bounded in bytes and in entries (a Map keeps insertion order: a hit
- * moves its entry to the end, eviction takes from the front). Replies are
- * stored encoded, so every hit hands out a fresh copy that its caller may mutate.
+ * An LRU bounded in bytes and in entries, that keeps no object of its own
+ * per entry: a filler churning hundreds of thousands of entries a second
+ * made garbage that had lived long enough to reach the old generation, and
+ * the collector's pauses were what other clients waited for (docs/security.md).
+ * Replies' bytes are copied one after another into a ring of bytes, and each
+ * entry's figures into typed arrays at a slot; slots are used in ring order,
+ * so the oldest slot holds the oldest bytes, and eviction takes both from the
+ * tail. A Map finds a key's slot. A hit moves its entry to the young end (its
+ * bytes copied there), leaving a hole where it was; holes are given back when
+ * the tail reaches them, or by a compaction once they are most of the ring.
+ * Every hit hands out a fresh copy, which its caller may keep and mutate.
  */
 export class MemoryReplyCache implements ReplyCache {
-  private readonly entries = new Map<string, Entry>();
-  /**
-   * Where eviction goes on: every entry before it is gone (evicted, or moved
-   * to the end by a hit). A new iterator from the front would skip every
-   * deleted slot again, each time, until the Map rehashes: measured 50 µs an
-   * eviction at 55k entries, a stall a filler could buy a million times over.
-   */
-  private cursor: MapIterator<[string, Entry]> | undefined;
+  private readonly index = new Map<string, number>();
+  /** Per slot: its key (undefined for a hole), where its bytes are in `ring`, how many, when stored and when it expires. */
+  private keys: Array<string | undefined> = new Array<string | undefined>(FIRST_SLOTS);
+  private at = new Uint32Array(FIRST_SLOTS);
+  private lengths = new Uint32Array(FIRST_SLOTS);
+  private storedAts = new Float64Array(FIRST_SLOTS);
+  private expiresAts = new Float64Array(FIRST_SLOTS);
+  /** The oldest slot, and how many slots from it on are taken (holes included). */
+  private first = 0;
+  private used = 0;
+  private ring = Buffer.allocUnsafe(FIRST_RING_BYTES);
+  /** Where the next entry's bytes go. */
+  private head = 0;
+  /** Live entries, their bytes in the ring, and what they are counted at. */
+  private size = 0;
+  private held = 0;
   private bytes = 0;
+  /** At most: slots (twice the entries, so that a compaction always frees half) and ring bytes. */
+  private readonly maxSlots: number;
+  private readonly maxRing: number;
   evictions = 0;
 
   constructor(
@@ -89,6 +115,9 @@ export class MemoryReplyCache implements ReplyCache {
   ) {
     if (!(maxBytes > 0)) throw new RangeError(`the reply cache's byte bound must be positive, got ${maxBytes}`);
     if (!(maxEntries >= 1)) throw new RangeError(`the reply cache's entry bound must be at least 1, got ${maxEntries}`);
+    this.maxSlots = pow2(2 * Math.min(maxEntries, 2 ** 30));
+    // Offsets are 32-bit: a ring of 4 GiB at most.
+    this.maxRing = Math.min(Math.floor(maxBytes), 2 ** 32 - 1);
   }
 
   get(key: string): Promise<CachedReply | undefined> {
@@ -101,52 +130,151 @@ export class MemoryReplyCache implements ReplyCache {
     return Promise.resolve();
   }
 
-  /** The live entry under `key`, moved to the young end; an expired one is dropped. */
-  lookup(key: string): Entry | undefined {
-    const entry = this.entries.get(key);
-    if (entry === undefined) return undefined;
-    this.entries.delete(key);
-    if (entry.expiresAt <= this.now()) {
-      this.bytes -= costOf(key, entry.bytes);
+  /** A copy of the live entry under `key`, which moves to the young end; an expired one is dropped. */
+  lookup(key: string): StoredReply | undefined {
+    const slot = this.index.get(key);
+    if (slot === undefined) return undefined;
+    const storedAt = this.storedAts[slot]!;
+    const expiresAt = this.expiresAts[slot]!;
+    if (expiresAt <= this.now()) {
+      this.remove(slot);
       return undefined;
     }
-    this.entries.set(key, entry);
-    return entry;
+    const from = this.at[slot]!;
+    const bytes = Buffer.allocUnsafe(this.lengths[slot]!);
+    this.ring.copy(bytes, 0, from, from + bytes.length);
+    if (slot !== ((this.first + this.used - 1) & (this.keys.length - 1))) {
+      this.remove(slot);
+      this.append(key, bytes, storedAt, expiresAt);
+    }
+    return { bytes, storedAt };
   }
 
   setEncoded(key: string, bytes: Buffer, seconds: number): void {
-    const size = costOf(key, bytes);
-    if (size > this.maxBytes) return; // larger than the whole cache: never stored
-    const old = this.entries.get(key);
-    if (old !== undefined) {
-      this.entries.delete(key);
-      this.bytes -= costOf(key, old.bytes);
-    }
-    while (this.bytes + size > this.maxBytes || this.entries.size >= this.maxEntries) this.evictOldest();
+    const cost = costOf(key, bytes.length);
+    if (cost > this.maxBytes || bytes.length > this.maxRing) return; // larger than the whole cache: never stored
+    const old = this.index.get(key);
+    if (old !== undefined) this.remove(old);
+    while (this.bytes + cost > this.maxBytes || this.size >= this.maxEntries) this.evictOldest();
     const now = this.now();
-    this.entries.set(key, { bytes, storedAt: now, expiresAt: now + seconds * 1000 });
-    this.bytes += size;
+    this.append(key, bytes, now, now + seconds * 1000);
   }
 
   stats(): ReplyCacheStats {
-    return { entries: this.entries.size, bytes: this.bytes, maxBytes: this.maxBytes, evictions: this.evictions };
+    return { entries: this.size, bytes: this.bytes, maxBytes: this.maxBytes, evictions: this.evictions };
   }
 
   clear(): void {
-    this.entries.clear();
-    this.cursor = undefined;
-    this.bytes = 0;
+    this.index.clear();
+    this.keys.fill(undefined);
+    this.first = this.used = this.head = 0;
+    this.size = this.held = this.bytes = 0;
+  }
+
+  /** Store an entry at the young end: the caller has made room in the bounds. */
+  private append(key: string, bytes: Buffer, storedAt: number, expiresAt: number): void {
+    if (this.used === this.keys.length) this.moreSlots();
+    const from = this.place(Math.max(1, bytes.length)); // a byte at least, so that a full ring is never taken for an empty one
+    bytes.copy(this.ring, from);
+    const slot = (this.first + this.used++) & (this.keys.length - 1);
+    this.keys[slot] = key;
+    this.at[slot] = from;
+    this.lengths[slot] = bytes.length;
+    this.storedAts[slot] = storedAt;
+    this.expiresAts[slot] = expiresAt;
+    this.index.set(key, slot);
+    this.size++;
+    this.held += bytes.length;
+    this.bytes += costOf(key, bytes.length);
+  }
+
+  /** Take the entry at `slot` out, leaving a hole (the tail moves past holes at once). */
+  private remove(slot: number): void {
+    const key = this.keys[slot]!;
+    this.index.delete(key);
+    this.keys[slot] = undefined;
+    this.size--;
+    this.held -= this.lengths[slot]!;
+    this.bytes -= costOf(key, this.lengths[slot]!);
+    const mask = this.keys.length - 1;
+    while (this.used > 0 && this.keys[this.first] === undefined) {
+      this.first = (this.first + 1) & mask;
+      this.used--;
+    }
+    if (this.used === 0) this.first = this.head = 0;
   }
 
   private evictOldest(): void {
-    let next = this.cursor?.next();
-    if (next === undefined || next.done === true) {
-      this.cursor = this.entries.entries();
-      next = this.cursor.next();
+    const slot = this.first;
+    if (this.expiresAts[slot]! > this.now()) this.evictions++;
+    this.remove(slot);
+  }
+
+  /** Where `need` bytes go in the ring: room at the head or from its start, else made by compacting, growing or evicting. */
+  private place(need: number): number {
+    for (;;) {
+      const ring = this.ring.length;
+      if (this.used === 0) {
+        if (need <= ring) return this.advance(0, need);
+      } else {
+        const tail = this.at[this.first]!;
+        if (this.head > tail) {
+          if (ring - this.head >= need) return this.advance(this.head, need);
+          if (tail >= need) return this.advance(0, need);
+        } else if (tail - this.head >= need) return this.advance(this.head, need);
+      }
+      // No room means holes and the gap at the end take more than `ring - 2 * need`: with what lives
+      // and `need` within half the ring, compacting frees at least as many bytes as it copies.
+      if (this.held + need <= ring / 2) this.rebuild(this.keys.length, ring);
+      else if (ring < this.maxRing) this.rebuild(this.keys.length, Math.min(this.maxRing, pow2(4 * (this.held + need))));
+      else this.evictOldest(); // at full size, fragmented: the oldest go, as the bounds would have them go next
     }
-    const [key, entry] = next.value as [string, Entry];
-    this.entries.delete(key);
-    this.bytes -= costOf(key, entry.bytes);
-    if (entry.expiresAt > this.now()) this.evictions++;
+  }
+
+  private advance(from: number, need: number): number {
+    this.head = from + need;
+    return from;
+  }
+
+  /** Every slot is taken: compact if half are holes, else double them (there are never more than twice maxEntries). */
+  private moreSlots(): void {
+    const slots = this.keys.length;
+    this.rebuild(this.size <= slots / 2 ? slots : Math.min(this.maxSlots, 2 * slots), this.ring.length);
+  }
+
+  /** Copy the live entries, oldest first, into `slots` slots and a ring of `ringBytes`: no holes left. */
+  private rebuild(slots: number, ringBytes: number): void {
+    const keys = new Array<string | undefined>(slots);
+    const at = new Uint32Array(slots);
+    const lengths = new Uint32Array(slots);
+    const storedAts = new Float64Array(slots);
+    const expiresAts = new Float64Array(slots);
+    const ring = ringBytes === this.ring.length && this.used === 0 ? this.ring : Buffer.allocUnsafe(ringBytes);
+    const mask = this.keys.length - 1;
+    let n = 0;
+    let head = 0;
+    for (let i = 0; i < this.used; i++) {
+      const slot = (this.first + i) & mask;
+      const key = this.keys[slot];
+      if (key === undefined) continue;
+      const length = this.lengths[slot]!;
+      this.ring.copy(ring, head, this.at[slot], this.at[slot]! + length);
+      keys[n] = key;
+      at[n] = head;
+      lengths[n] = length;
+      storedAts[n] = this.storedAts[slot]!;
+      expiresAts[n] = this.expiresAts[slot]!;
+      this.index.set(key, n++);
+      head += Math.max(1, length);
+    }
+    this.keys = keys;
+    this.at = at;
+    this.lengths = lengths;
+    this.storedAts = storedAts;
+    this.expiresAts = expiresAts;
+    this.ring = ring;
+    this.first = 0;
+    this.used = n;
+    this.head = head;
   }
 }
