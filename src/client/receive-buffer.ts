@@ -8,11 +8,14 @@
  * - **Window.** A fetch asks for the callers waiting plus the channel's
  *   window. The window grows (0, 4, 16, 64…, up to `maxWindow`) when the
  *   channel is *hungry*: a receive finds nothing ahead in the same turn of
- *   the event loop in which its channel's callers were all served, which is
- *   a consumer receiving in a loop. A turn, not a clock: a client handed
- *   thousands of messages at once (a group send to its members) serves them
- *   all before any caller runs again, and a caller coming back at the end of
- *   that is as hungry as the first. It falls back to 0 when more than one
+ *   the event loop in which its channel's callers were all served, or less
+ *   than `HUNGRY_MS` after it, which is a consumer receiving in a loop. The
+ *   turn serves a client handed thousands of messages at once (a group send
+ *   to its members): it serves them all before any caller runs again, and a
+ *   caller coming back at the end of that, past the clock's millisecond, is
+ *   as hungry as the first. The clock serves a caller that awaits a round
+ *   trip before it receives again (a send, then a receive: pingpong), which
+ *   comes back in a later turn. It falls back to 0 when more than one
  *   message goes back unused (one back says nothing: it is what a linger
  *   brings).
  * - **Give-back.** What was brought ahead and nobody took by the end of the
@@ -38,6 +41,9 @@ import type { PendingReceive } from "./pending-receive.js";
 /** A caller of `receive`, waiting for a message its channel's source brings. */
 export type Caller = PendingReceive<Message>;
 
+/** A channel whose callers were all served this recently, and which is asked again with nothing ahead, is hungry. */
+const HUNGRY_MS = 1;
+
 /** One channel's receive state; `own` is the source's (a broker poll, say). */
 export class Inbox<Item, Own> {
   /** Callers waiting, in call order. */
@@ -48,6 +54,8 @@ export class Inbox<Item, Own> {
   window = 0;
   /** The channel's callers were all served in this turn (cleared when the turn's touched inboxes are tidied). */
   served = false;
+  /** When the channel's callers were last all served (performance.now(); read only with a window). */
+  servedAt = -Infinity;
   /** Until when (performance.now()) the channel stays watched with nobody waiting; 0 when it is not lingering. */
   lingerUntil = 0;
   /** Queued for a look once the tick is over. */
@@ -157,7 +165,7 @@ export class ReceiveBuffer<Item, Own> {
       this.source.onTake(inbox);
       process.nextTick(hand, this.source, caller, item);
       if (inbox.ahead.length === 0) {
-        inbox.served = true;
+        this.markServed(inbox);
         if (this.options.linger > 0 && !this.closing) {
           this.startLinger(inbox);
           this.source.linger(inbox, false);
@@ -167,7 +175,7 @@ export class ReceiveBuffer<Item, Own> {
       return undefined;
     }
     // Once per fetch: the first caller to wait decides whether the channel is hungry.
-    if (this.options.maxWindow > 0 && inbox.callers.size === 0 && inbox.served) {
+    if (this.options.maxWindow > 0 && inbox.callers.size === 0 && (inbox.served || performance.now() - inbox.servedAt < HUNGRY_MS)) {
       inbox.window = Math.min(this.options.maxWindow, inbox.window * 4 || 4);
     }
     const handle = inbox.callers.push(caller);
@@ -190,7 +198,7 @@ export class ReceiveBuffer<Item, Own> {
     this.source.onTake(inbox);
     hand(this.source, caller, item);
     if (inbox.callers.size === 0) {
-      inbox.served = true;
+      this.markServed(inbox);
       if (this.options.linger > 0 && !this.closing) this.startLinger(inbox);
       this.touch(inbox);
     }
@@ -280,6 +288,12 @@ export class ReceiveBuffer<Item, Own> {
     this.endLinger(inbox);
     this.source.stop(inbox);
     this.touch(inbox);
+  }
+
+  /** Every caller of the channel was served: a receive coming back soon finds it hungry. */
+  private markServed(inbox: Inbox<Item, Own>): void {
+    inbox.served = true;
+    if (this.options.maxWindow > 0) inbox.servedAt = performance.now();
   }
 
   /** A caller was served and nobody waits: the channel stays watched for `linger` ms. */

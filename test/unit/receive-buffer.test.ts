@@ -5,7 +5,7 @@
  * "took" before delivery. The backends run it for real in the conformance,
  * broker protocol and Redis receive tests.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { Message } from "../../src/layer.js";
 import { PendingReceive } from "../../src/client/pending-receive.js";
 import { type Inbox, ReceiveBuffer, type ReceiveBufferOptions, type ReceiveSource } from "../../src/client/receive-buffer.js";
@@ -124,10 +124,37 @@ describe("the receive buffer", () => {
     buffer.arrive(buffer.get("c")!, { n: 2 });
     await again.promise;
     await tickEnd();
+    const past = performance.now() + 2; // and past HUNGRY_MS, which serves a caller awaiting a round trip in between
+    while (performance.now() < past);
     const later = receive(); // a turn later: a consumer that did something else between its receives
     expect(buffer.get("c")!.window).toBe(4);
     later.handle!.cancel();
     buffer.close();
+  });
+
+  it("finds a channel hungry whose caller comes back a turn later but within HUNGRY_MS (a send's round trip between receives: pingpong)", async () => {
+    let now = 1000;
+    const clock = vi.spyOn(performance, "now").mockImplementation(() => now);
+    try {
+      const { buffer, receive } = setup({ maxWindow: 20, linger: 1000 });
+      const r = receive();
+      buffer.arrive(buffer.get("c")!, { n: 1 });
+      await r.promise;
+      await tickEnd();
+      now += 0.5;
+      const again = receive();
+      expect(buffer.get("c")!.window).toBe(4);
+      buffer.arrive(buffer.get("c")!, { n: 2 });
+      await again.promise;
+      await tickEnd();
+      now += 1.5; // past HUNGRY_MS: not hungry, the window stays
+      const later = receive();
+      expect(buffer.get("c")!.window).toBe(4);
+      later.handle!.cancel();
+      buffer.close();
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it("keeps the window when a single message goes back, and never opens one with maxWindow 0", async () => {
