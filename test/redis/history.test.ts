@@ -131,6 +131,9 @@ describe("group history on Redis", () => {
       await expect(l.groupHistory("room.acl")).rejects.toThrow(why);
       // Groups without history do not need it.
       await l.groupSend("plain.acl", { type: "x" });
+      // Closed while its user still exists: a close after ACL DELUSER cut its connections hung
+      // 30 s in 5 of 11 runs, at 7e4c69a too (not yet explained; the issue 23 note says so).
+      await l.close();
     } finally {
       await client.call("ACL", "DELUSER", user);
     }
